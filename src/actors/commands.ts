@@ -1,0 +1,50 @@
+/**
+ * Commands vFunD decides on. Requests come from guests (negotiate, activate,
+ * release); the others come from vFunD's own supervision (activation result,
+ * service failure, shutdown). Every command has an id: it becomes the
+ * causationId of the events it produces.
+ */
+import type { ComputationStats, Kind, ReleaseReason, VFunDConfigSnapshot } from '../events/catalogue.js';
+
+export interface Credentials {
+  readonly tenant: string;
+  /** The tenant's secret, as presented. Never journaled. */
+  readonly credential: string;
+}
+
+export type VFunDCommand =
+  | { readonly type: 'start'; readonly id: string; readonly host: string; readonly config: VFunDConfigSnapshot }
+  | (Credentials & {
+      readonly type: 'negotiate';
+      readonly id: string;
+      readonly app: string;
+      readonly fn: string;
+      readonly kind: Kind;
+      /** Set by a client retrying in software after a hardware nack. */
+      readonly fallback?: boolean;
+    })
+  | (Credentials & { readonly type: 'activate'; readonly id: string; readonly instance: string })
+  | {
+      readonly type: 'activation-result';
+      readonly id: string;
+      readonly instance: string;
+      readonly ok: boolean;
+      readonly detail: string;
+    }
+  | (Credentials & {
+      readonly type: 'release';
+      readonly id: string;
+      readonly instance: string;
+      readonly stats: ComputationStats;
+    })
+  | {
+      readonly type: 'reclaim';
+      readonly id: string;
+      readonly instance: string;
+      readonly reason: Exclude<ReleaseReason, 'client'>;
+      readonly detail: string;
+      readonly stats: ComputationStats;
+    }
+  | { readonly type: 'stop'; readonly id: string; readonly reason: string };
+
+export type VFunDCommandType = VFunDCommand['type'];

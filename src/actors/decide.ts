@@ -1,0 +1,178 @@
+/**
+ * decide(command, state) -> events. Pure: no clock, no randomness, no I/O.
+ * Every answer vFunD gives a guest is one of the events returned here, and
+ * replaying the journal through evolve() rebuilds the state it was decided on.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import type {
+  ComputationStats,
+  InstanceReleased,
+  NackReason,
+  ReleaseNacked,
+  VFunEvent,
+} from '../events/catalogue.js';
+import type { Credentials, VFunDCommand } from './commands.js';
+import { liveInstances, slotsInUse, tenantLoad, type InstanceState, type VFunDState } from './state.js';
+
+/** Tenant, app and function names: what may become a directory or a subject token. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+export const NAME_MAX = 63;
+export const CREDENTIAL_MAX = 1024;
+
+export const NO_STATS: ComputationStats = { calls: 0, errors: {} };
+
+export interface Nack {
+  readonly reason: NackReason;
+  readonly detail: string;
+}
+
+/** SHA-256 hex of a tenant secret, as journaled in vfund.started. */
+export function credentialDigest(secret: string): string {
+  return bytesToHex(sha256(utf8ToBytes(secret)));
+}
+
+/** Why a name is refused, or null. Names the field and the limit. */
+export function checkName(field: string, value: unknown): string | null {
+  if (typeof value !== 'string') return `${field} must be a string`;
+  if (value.length === 0 || value.length > NAME_MAX) return `${field} must be 1..${NAME_MAX} characters, got ${value.length}`;
+  if (!NAME_PATTERN.test(value)) return `${field} may only hold letters, digits, '-' and '_' and must start with a letter or digit`;
+  return null;
+}
+
+/** Keep a refused, possibly hostile value short enough to journal. */
+export function clip(value: unknown): string {
+  const s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return s.length > NAME_MAX ? `${s.slice(0, NAME_MAX)}…` : s;
+}
+
+function checkCredentials(state: VFunDState, c: Credentials): Nack | null {
+  const bad = checkName('tenant', c.tenant);
+  if (bad) return { reason: 'bad-request', detail: bad };
+  if (typeof c.credential !== 'string' || c.credential.length > CREDENTIAL_MAX) {
+    return { reason: 'bad-request', detail: `credential must be a string of at most ${CREDENTIAL_MAX} characters` };
+  }
+  const tenant = state.config?.tenants.find((t) => t.id === c.tenant);
+  if (!tenant || credentialDigest(c.credential) !== tenant.credentialDigest) {
+    return { reason: 'credential', detail: `tenant '${c.tenant}' unknown or secret does not match` };
+  }
+  return null;
+}
+
+function checkOwnedInstance(
+  state: VFunDState,
+  c: Credentials & { instance: string },
+): { nack: Nack } | { instance: InstanceState } {
+  const cred = checkCredentials(state, c);
+  if (cred) return { nack: cred };
+  const inst = typeof c.instance === 'string' && Object.hasOwn(state.instances, c.instance) ? state.instances[c.instance] : undefined;
+  if (!inst) return { nack: { reason: 'unknown-instance', detail: `no live instance '${clip(c.instance)}'` } };
+  if (inst.tenant !== c.tenant) {
+    return { nack: { reason: 'not-owner', detail: `instance '${inst.id}' belongs to another tenant` } };
+  }
+  return { instance: inst };
+}
+
+/** Would this release be accepted? (vFunD checks before stopping the service to collect its stats.) */
+export function checkRelease(state: VFunDState, c: Credentials & { instance: string }): Nack | null {
+  if (!state.running) return { reason: 'not-started', detail: 'vFunD is not running' };
+  const r = checkOwnedInstance(state, c);
+  return 'nack' in r ? r.nack : null;
+}
+
+function releaseNack(c: Credentials & { instance: string }, n: Nack): ReleaseNacked {
+  return { type: 'release.nacked', data: { instance: clip(c.instance), tenant: clip(c.tenant), ...n } };
+}
+
+function released(instance: string, reason: InstanceReleased['data']['reason'], stats: ComputationStats): InstanceReleased {
+  return { type: 'instance.released', data: { instance, reason, stats } };
+}
+
+export function decide(command: VFunDCommand, state: VFunDState): VFunEvent[] {
+  switch (command.type) {
+    case 'start': {
+      // Instances journaled as live by a vFunD that did not stop cleanly have no service any more.
+      const orphans = liveInstances(state).map((i) => released(i.id, 'recovery', NO_STATS));
+      return [...orphans, { type: 'vfund.started', data: { host: command.host, config: command.config } }];
+    }
+
+    case 'negotiate': {
+      const request = {
+        tenant: clip(command.tenant),
+        app: clip(command.app),
+        fn: clip(command.fn),
+        kind: command.kind === 'hw' || command.kind === 'sw' ? command.kind : ('sw' as const),
+      };
+      const nack = (n: Nack): VFunEvent[] => [{ type: 'negotiation.nacked', data: { ...request, ...n } }];
+      if (!state.running || !state.config) return nack({ reason: 'not-started', detail: 'vFunD is not running' });
+      const cred = checkCredentials(state, command);
+      if (cred) return nack(cred);
+      for (const [field, value] of [['app', command.app], ['fn', command.fn]] as const) {
+        const bad = checkName(field, value);
+        if (bad) return nack({ reason: 'bad-request', detail: bad });
+      }
+      if (command.kind !== 'hw' && command.kind !== 'sw') {
+        return nack({ reason: 'bad-request', detail: `kind must be 'hw' or 'sw', got '${clip(command.kind)}'` });
+      }
+      const tenant = state.config.tenants.find((t) => t.id === command.tenant)!;
+      const held = tenantLoad(state, command.tenant);
+      if (held >= tenant.maxInstances) {
+        return nack({ reason: 'quota', detail: `tenant '${tenant.id}' holds ${held} of ${tenant.maxInstances} instances` });
+      }
+      const fn = state.config.functions.find((f) => f.name === command.fn);
+      if (!fn) return nack({ reason: 'unknown-function', detail: `no function '${command.fn}'` });
+      const kind = fn.kinds[command.kind];
+      if (!kind) {
+        return nack({ reason: 'unrecognized-resource', detail: `function '${fn.name}' has no ${command.kind} version` });
+      }
+      const used = slotsInUse(state, fn.name, command.kind);
+      if (used >= kind.slots) {
+        return nack({ reason: 'no-capacity', detail: `${fn.name}/${command.kind}: ${used} of ${kind.slots} slots in use` });
+      }
+      return [
+        {
+          type: 'negotiation.acked',
+          data: { ...request, kind: command.kind, instance: `i${state.nextInstance}`, fallback: command.fallback === true },
+        },
+      ];
+    }
+
+    case 'activate': {
+      const nack = (n: Nack): VFunEvent[] => [{ type: 'activation.nacked', data: { instance: clip(command.instance), ...n } }];
+      if (!state.running || !state.config) return nack({ reason: 'not-started', detail: 'vFunD is not running' });
+      const r = checkOwnedInstance(state, command);
+      if ('nack' in r) return nack(r.nack);
+      if (r.instance.phase !== 'negotiated') {
+        return nack({ reason: 'wrong-phase', detail: `instance '${r.instance.id}' is ${r.instance.phase}, not negotiated` });
+      }
+      return [{ type: 'activation.started', data: { instance: r.instance.id, capacity: state.config.regionCapacity } }];
+    }
+
+    case 'activation-result': {
+      const inst = state.instances[command.instance];
+      if (!inst || inst.phase !== 'activating') return [];
+      if (command.ok) return [{ type: 'activation.acked', data: { instance: inst.id, capacity: inst.capacity ?? 0 } }];
+      return [{ type: 'activation.nacked', data: { instance: inst.id, reason: 'driver-failed', detail: command.detail } }];
+    }
+
+    case 'release': {
+      const n = checkRelease(state, command);
+      if (n) return [releaseNack(command, n)];
+      return [released(command.instance, 'client', command.stats)];
+    }
+
+    case 'reclaim': {
+      // Idempotent: reclaiming an instance that is already gone decides nothing.
+      if (!Object.hasOwn(state.instances, command.instance)) return [];
+      const failed: VFunEvent[] =
+        command.reason === 'failure' ? [{ type: 'service.failed', data: { instance: command.instance, detail: command.detail } }] : [];
+      return [...failed, released(command.instance, command.reason, command.stats)];
+    }
+
+    case 'stop': {
+      if (!state.running) return [];
+      const rest = liveInstances(state).map((i) => released(i.id, 'shutdown', NO_STATS));
+      return [...rest, { type: 'vfund.stopped', data: { reason: command.reason } }];
+    }
+  }
+}

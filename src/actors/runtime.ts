@@ -1,0 +1,35 @@
+/**
+ * The port through which vFunD brings an instance's data plane to life at
+ * activation and takes it down at release: create the region, start the
+ * service with its driver, stop it, read its counters. Backends: the
+ * SharedArrayBuffer + worker-thread one (runtime-sab.ts); mapped files across
+ * processes come later behind the same port.
+ */
+import type { ComputationStats, Kind } from '../events/catalogue.js';
+
+export interface ActivationSpec {
+  readonly instance: string;
+  readonly tenant: string;
+  readonly app: string;
+  readonly fn: string;
+  readonly kind: Kind;
+  /** Driver registry name (from the function's configuration). */
+  readonly driver: string;
+  /** Payload capacity of the region in bytes. */
+  readonly capacity: number;
+}
+
+export interface InstanceRuntime<Region = unknown> {
+  /** What the guest needs to connect to the region (backend specific). */
+  readonly region: Region;
+  /** Counters read from the region, without stopping anything. */
+  stats(): ComputationStats;
+  /** Stop the service, free the region; resolves with the final counters. Idempotent. */
+  stop(): Promise<ComputationStats>;
+  /** Called once if the service dies without being asked to stop. */
+  onFailure(listener: (detail: string) => void): void;
+}
+
+export interface RuntimeFactory<Region = unknown> {
+  activate(spec: ActivationSpec): Promise<InstanceRuntime<Region>>;
+}

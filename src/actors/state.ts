@@ -1,0 +1,63 @@
+/**
+ * vFunD's state: what the journal folds into. Everything here is derivable
+ * from the journal alone (see evolve.ts); nothing holds secrets.
+ */
+import type { Kind, VFunDConfigSnapshot } from '../events/catalogue.js';
+
+export type InstancePhase = 'negotiated' | 'activating' | 'active';
+
+export interface InstanceState {
+  readonly id: string;
+  readonly tenant: string;
+  readonly app: string;
+  readonly fn: string;
+  readonly kind: Kind;
+  readonly phase: InstancePhase;
+  /** Payload capacity of the region, once activation started. */
+  readonly capacity: number | null;
+}
+
+export interface VFunDState {
+  readonly host: string | null;
+  /** Configuration as journaled by the last vfund.started; null before. */
+  readonly config: VFunDConfigSnapshot | null;
+  readonly running: boolean;
+  /** Live instances (negotiated, activating or active) by id. Released ones are gone. */
+  readonly instances: Readonly<Record<string, InstanceState>>;
+  /** Number for the next instance id (`i<n>`): deterministic, so replay gives the same ids. */
+  readonly nextInstance: number;
+}
+
+export const initialState: VFunDState = {
+  host: null,
+  config: null,
+  running: false,
+  instances: {},
+  nextInstance: 1,
+};
+
+export function liveInstances(state: VFunDState): InstanceState[] {
+  return Object.values(state.instances);
+}
+
+/** Instances held by a tenant (any live phase). */
+export function tenantLoad(state: VFunDState, tenant: string): number {
+  return liveInstances(state).filter((i) => i.tenant === tenant).length;
+}
+
+/** Slots of a function/kind in use (any live phase: negotiation reserves). */
+export function slotsInUse(state: VFunDState, fn: string, kind: Kind): number {
+  return liveInstances(state).filter((i) => i.fn === fn && i.kind === kind).length;
+}
+
+/** Capacity in use per `fn/kind`, with the configured slots. */
+export function capacityReport(state: VFunDState): { fn: string; kind: Kind; inUse: number; slots: number }[] {
+  const out: { fn: string; kind: Kind; inUse: number; slots: number }[] = [];
+  for (const f of state.config?.functions ?? []) {
+    for (const kind of ['hw', 'sw'] as const) {
+      const k = f.kinds[kind];
+      if (k) out.push({ fn: f.name, kind, inUse: slotsInUse(state, f.name, kind), slots: k.slots });
+    }
+  }
+  return out;
+}

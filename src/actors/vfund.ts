@@ -1,0 +1,247 @@
+/**
+ * vFunD: the supervisor actor. It owns the state, takes one command at a time
+ * from its mailbox, decides (pure), journals the events (durably, before it
+ * answers), evolves its state, then carries out the effects: one lifecycle
+ * actor per instance (XState), and the instance's runtime (region + service),
+ * which it supervises: a service that dies is reclaimed and journaled.
+ */
+import { createActor, type ActorRefFrom } from 'xstate';
+import type { ComputationStats, Kind, NackReason, VFunDConfigSnapshot, VFunEvent } from '../events/catalogue.js';
+import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
+import type { Journal } from '../events/journal.js';
+import { Recorder } from '../events/recorder.js';
+import { lifecycleMachine } from '../machines/lifecycle.js';
+import type { Credentials, VFunDCommand } from './commands.js';
+import { checkRelease, decide, NO_STATS } from './decide.js';
+import { evolve, fold } from './evolve.js';
+import type { InstanceRuntime, RuntimeFactory } from './runtime.js';
+import { initialState, type VFunDState } from './state.js';
+
+export interface VFunDOptions<Region> {
+  readonly journal: Journal;
+  readonly runtime: RuntimeFactory<Region>;
+  readonly config: VFunDConfigSnapshot;
+  readonly host: string;
+  readonly clock: Clock;
+  readonly ids: IdSource;
+}
+
+export type Answer<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly reason: NackReason; readonly detail: string };
+
+export interface NegotiateRequest extends Credentials {
+  readonly app: string;
+  readonly fn: string;
+  readonly kind: Kind;
+  readonly fallback?: boolean;
+}
+
+type LifecycleActor = ActorRefFrom<typeof lifecycleMachine>;
+
+export class VFunD<Region = unknown> {
+  private state: VFunDState;
+  private readonly recorder: Recorder;
+  private readonly actors = new Map<string, LifecycleActor>();
+  private readonly runtimes = new Map<string, InstanceRuntime<Region>>();
+  private mailbox: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(envelopes: readonly Envelope[]) => void>();
+
+  private constructor(
+    private readonly opts: VFunDOptions<Region>,
+    recorder: Recorder,
+    state: VFunDState,
+  ) {
+    this.recorder = recorder;
+    this.state = state;
+  }
+
+  /**
+   * Fold the journal into state, then journal `vfund.started` with the
+   * configuration. Instances a previous run left live are released (recovery).
+   */
+  static async start<Region>(opts: VFunDOptions<Region>): Promise<VFunD<Region>> {
+    const events: VFunEvent[] = [];
+    for await (const env of opts.journal.read()) events.push({ type: env.type, data: env.data } as VFunEvent);
+    const recorder = await Recorder.open({ journal: opts.journal, clock: opts.clock, ids: opts.ids, host: opts.host });
+    const d = new VFunD(opts, recorder, fold(events, initialState));
+    await d.dispatch({ type: 'start', id: opts.ids.next(), host: opts.host, config: opts.config });
+    return d;
+  }
+
+  /** The current state (immutable snapshot). */
+  get snapshot(): VFunDState {
+    return this.state;
+  }
+
+  /** The lifecycle actor of a live instance. */
+  lifecycle(instance: string): LifecycleActor | undefined {
+    return this.actors.get(instance);
+  }
+
+  /** Resolves once every command queued so far (including supervision work) is done. */
+  settled(): Promise<void> {
+    return this.enqueue(async () => undefined);
+  }
+
+  /** Be told of every batch of events journaled (after it is durable). */
+  subscribe(listener: (envelopes: readonly Envelope[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Negotiation phase: ack with an instance id, or nack with a reason. */
+  negotiate(req: NegotiateRequest): Promise<Answer<{ instance: string; kind: Kind }>> {
+    return this.enqueue(async () => {
+      const [e] = await this.dispatch({ type: 'negotiate', id: this.opts.ids.next(), ...req });
+      if (e?.type === 'negotiation.acked') return { ok: true, instance: e.data.instance, kind: e.data.kind };
+      if (e?.type === 'negotiation.nacked') return { ok: false, reason: e.data.reason, detail: e.data.detail };
+      throw new Error(`vFunD: negotiation decided ${e?.type ?? 'nothing'}`);
+    });
+  }
+
+  /** Activation phase: create the region, start the service; ack with the region. */
+  activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: Region; capacity: number }>> {
+    return this.enqueue(async () => {
+      const [e] = await this.dispatch({ type: 'activate', id: this.opts.ids.next(), ...req });
+      if (e?.type === 'activation.nacked') return { ok: false, reason: e.data.reason, detail: e.data.detail };
+      if (e?.type !== 'activation.started') throw new Error(`vFunD: activation decided ${e?.type ?? 'nothing'}`);
+      const inst = this.state.instances[req.instance]!;
+      const fn = this.state.config!.functions.find((f) => f.name === inst.fn)!;
+      let runtime: InstanceRuntime<Region> | undefined;
+      let detail = '';
+      try {
+        runtime = await this.opts.runtime.activate({ ...inst, instance: inst.id, driver: fn.kinds[inst.kind]!.driver, capacity: e.data.capacity });
+      } catch (err) {
+        detail = err instanceof Error ? err.message : String(err);
+      }
+      const [r] = await this.dispatch({
+        type: 'activation-result',
+        id: this.opts.ids.next(),
+        instance: inst.id,
+        ok: runtime !== undefined,
+        detail,
+      });
+      if (r?.type === 'activation.acked' && runtime) {
+        this.runtimes.set(inst.id, runtime);
+        runtime.onFailure((why) => void this.reclaim(inst.id, 'failure', why));
+        return { ok: true, instance: inst.id, region: runtime.region, capacity: r.data.capacity };
+      }
+      await runtime?.stop();
+      return { ok: false, reason: 'driver-failed', detail };
+    });
+  }
+
+  /** Release phase: stop the service, free the region, journal the counters. */
+  release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>> {
+    return this.enqueue(async () => {
+      let stats = NO_STATS;
+      if (!checkRelease(this.state, req)) stats = (await this.runtimes.get(req.instance)?.stop()) ?? NO_STATS;
+      const [e] = await this.dispatch({ type: 'release', id: this.opts.ids.next(), ...req, stats });
+      if (e?.type === 'instance.released') return { ok: true, stats: e.data.stats };
+      if (e?.type === 'release.nacked') return { ok: false, reason: e.data.reason, detail: e.data.detail };
+      throw new Error(`vFunD: release decided ${e?.type ?? 'nothing'}`);
+    });
+  }
+
+  /** Release every instance and journal vfund.stopped. */
+  stop(reason = 'shutdown'): Promise<void> {
+    return this.enqueue(async () => {
+      for (const id of Object.keys(this.state.instances)) {
+        const stats = (await this.runtimes.get(id)?.stop()) ?? NO_STATS;
+        await this.dispatch({ type: 'reclaim', id: this.opts.ids.next(), instance: id, reason: 'shutdown', detail: reason, stats });
+      }
+      await this.dispatch({ type: 'stop', id: this.opts.ids.next(), reason });
+    });
+  }
+
+  private reclaim(instance: string, reason: 'failure' | 'lease', detail: string): Promise<void> {
+    return this.enqueue(async () => {
+      const stats = (await this.runtimes.get(instance)?.stop()) ?? NO_STATS;
+      await this.dispatch({ type: 'reclaim', id: this.opts.ids.next(), instance, reason, detail, stats });
+    });
+  }
+
+  /** Run `job` after every job queued before it (the mailbox). */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const next = this.mailbox.then(job, job);
+    this.mailbox = next.catch(() => undefined);
+    return next;
+  }
+
+  /** decide -> journal (durable) -> evolve -> children. Returns the events. */
+  private async dispatch(command: VFunDCommand): Promise<VFunEvent[]> {
+    const events = decide(command, this.state);
+    if (events.length === 0) return events;
+    const pending: PendingEvent[] = [];
+    let s = this.state;
+    for (const event of events) {
+      const scope = scopeOf(event, s, command);
+      pending.push({ event, scope, causationId: command.id, correlationId: scope.instance });
+      s = evolve(s, event);
+    }
+    const envelopes = await this.recorder.record(pending);
+    this.state = s;
+    for (const e of events) this.applyToChildren(e);
+    for (const l of this.listeners) l(envelopes);
+    return events;
+  }
+
+  private applyToChildren(e: VFunEvent): void {
+    switch (e.type) {
+      case 'negotiation.acked': {
+        const actor = createActor(lifecycleMachine, { input: e.data }).start();
+        actor.send({ type: 'NEGOTIATION_ACK', instance: e.data.instance, kind: e.data.kind });
+        this.actors.set(e.data.instance, actor);
+        return;
+      }
+      case 'activation.acked':
+        this.actors.get(e.data.instance)?.send({ type: 'ACTIVATION_ACK' });
+        return;
+      case 'activation.nacked':
+        if (e.data.reason === 'driver-failed') this.endActor(e.data.instance, e.data.reason, e.data.detail);
+        return;
+      case 'service.failed':
+        this.actors.get(e.data.instance)?.send({ type: 'FAULT', detail: e.data.detail });
+        return;
+      case 'instance.released': {
+        const actor = this.actors.get(e.data.instance);
+        actor?.send({ type: 'RELEASE', reason: e.data.reason });
+        actor?.send({ type: 'RELEASED' });
+        actor?.stop();
+        this.actors.delete(e.data.instance);
+        this.runtimes.delete(e.data.instance);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private endActor(instance: string, reason: NackReason, detail: string): void {
+    const actor = this.actors.get(instance);
+    actor?.send({ type: 'ACTIVATION_NACK', reason, detail });
+    actor?.stop();
+    this.actors.delete(instance);
+  }
+}
+
+/** Who an event is about, from the state before it and the command that caused it. */
+export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand): Scope {
+  const claimedTenant = 'tenant' in command && typeof command.tenant === 'string' ? command.tenant : null;
+  switch (e.type) {
+    case 'vfund.started':
+    case 'vfund.stopped':
+      return HOST_SCOPE;
+    case 'negotiation.acked':
+      return { tenant: e.data.tenant, app: e.data.app, fn: e.data.fn, instance: e.data.instance };
+    case 'negotiation.nacked':
+      return { tenant: e.data.tenant, app: e.data.app, fn: e.data.fn, instance: null };
+    default: {
+      const inst = Object.hasOwn(before.instances, e.data.instance) ? before.instances[e.data.instance] : undefined;
+      if (inst && (claimedTenant === null || claimedTenant === inst.tenant)) {
+        return { tenant: inst.tenant, app: inst.app, fn: inst.fn, instance: inst.id };
+      }
+      // A refused request about an instance the caller does not own: file it under the caller.
+      return { tenant: claimedTenant, app: null, fn: null, instance: null };
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Wait strategies for one side of the channel waiting on a 32-bit word the
+ * other side writes (the service on dataout.req, the client on datain.state).
+ *
+ * - `spin`: Atomics.load in a loop. Lowest latency, burns a core, and
+ *   collapses when runnable threads outnumber cores.
+ * - `block`: announce "I am sleeping" in our own sleeping flag, re-check the
+ *   word, then sleep in the kernel (Atomics.wait / futex) in slices until the
+ *   deadline. The waker stores its word first and only makes the wake
+ *   syscall when it sees the flag (Dekker with sequentially consistent
+ *   atomics: either the sleeper sees the new word or the waker sees the flag).
+ * - `hybrid` (default): spin for a bounded budget (`spinMicros`), reading the
+ *   clock only every SPIN_CHECK iterations, then block as above. After its
+ *   budget it gives up the CPU, so it does not collapse under oversubscription.
+ *
+ * The memory backend is abstracted by `WaitOps`: Atomics.wait/notify for
+ * SharedArrayBuffer areas, futex wait/wake for mapped files (a later backend).
+ */
+import { ValidationError } from '../errors.js';
+
+/** Kernel-assisted wait/wake on a 32-bit word of an area. */
+export interface WaitOps {
+  /** Sleep while `i32[index] === expected`, at most `timeoutMs`. */
+  wait(i32: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
+  /** Wake every thread sleeping on `i32[index]`. */
+  notify(i32: Int32Array, index: number): void;
+}
+
+/** WaitOps for areas over a SharedArrayBuffer (threads of one process). */
+export const sabWaitOps: WaitOps = {
+  wait: (i32, index, expected, timeoutMs) => Atomics.wait(i32, index, expected, timeoutMs),
+  notify: (i32, index) => {
+    Atomics.notify(i32, index);
+  },
+};
+
+export const WAIT_STRATEGIES = ['spin', 'block', 'hybrid'] as const;
+export type WaitStrategy = (typeof WAIT_STRATEGIES)[number];
+
+export const DEFAULT_STRATEGY: WaitStrategy = 'hybrid';
+export const DEFAULT_SPIN_MICROS = 50;
+/** Spin iterations between two clock reads. */
+export const SPIN_CHECK = 64;
+
+export interface WaiterOptions {
+  readonly strategy?: WaitStrategy;
+  /** Hybrid spin budget in microseconds (default 50). */
+  readonly spinMicros?: number;
+  /** Longest single kernel sleep in ms; the sleeper re-checks the word after each slice. */
+  readonly sliceMs?: number;
+}
+
+export function isWaitStrategy(s: unknown): s is WaitStrategy {
+  return typeof s === 'string' && (WAIT_STRATEGIES as readonly string[]).includes(s);
+}
+
+/**
+ * Waits for a word to change. One instance per waiting side; not reentrant.
+ * The new value is left in `word` so the hot path allocates nothing.
+ */
+export class Waiter {
+  readonly strategy: WaitStrategy;
+  readonly spinMs: number;
+  readonly sliceMs: number;
+  /** The value seen by the last successful `waitChange`. */
+  word = 0;
+
+  constructor(
+    readonly ops: WaitOps,
+    options: WaiterOptions = {},
+  ) {
+    const strategy = options.strategy ?? DEFAULT_STRATEGY;
+    if (!isWaitStrategy(strategy)) throw new ValidationError('strategy', `'${String(strategy)}' is not one of ${WAIT_STRATEGIES.join(', ')}`);
+    const spinMicros = options.spinMicros ?? DEFAULT_SPIN_MICROS;
+    if (!Number.isFinite(spinMicros) || spinMicros < 0) throw new ValidationError('spinMicros', `${spinMicros} must be a finite number >= 0`);
+    const sliceMs = options.sliceMs ?? 50;
+    if (!Number.isFinite(sliceMs) || sliceMs <= 0) throw new ValidationError('sliceMs', `${sliceMs} must be a finite number > 0`);
+    this.strategy = strategy;
+    this.spinMs = spinMicros / 1000;
+    this.sliceMs = sliceMs;
+  }
+
+  /**
+   * Wait until `i32[index] !== old` or until `deadline` (a `performance.now()`
+   * value). `flag[flagIndex]` is our sleeping flag, set to 1 only while we
+   * may be asleep in the kernel. Returns true when the word changed (new
+   * value in `this.word`); false at the deadline or when woken explicitly
+   * without a change (the caller re-checks whatever made it wake us).
+   */
+  waitChange(i32: Int32Array, index: number, old: number, flag: Int32Array, flagIndex: number, deadline: number): boolean {
+    const w = Atomics.load(i32, index);
+    if (w !== old) {
+      this.word = w;
+      return true;
+    }
+    switch (this.strategy) {
+      case 'spin':
+        return this.spin(i32, index, old, deadline);
+      case 'block':
+        return this.block(i32, index, old, flag, flagIndex, deadline);
+      case 'hybrid': {
+        const spinEnd = performance.now() + this.spinMs;
+        if (this.spin(i32, index, old, spinEnd < deadline ? spinEnd : deadline)) return true;
+        return this.block(i32, index, old, flag, flagIndex, deadline);
+      }
+    }
+  }
+
+  private spin(i32: Int32Array, index: number, old: number, until: number): boolean {
+    for (let n = 1; ; n++) {
+      const w = Atomics.load(i32, index);
+      if (w !== old) {
+        this.word = w;
+        return true;
+      }
+      if (n % SPIN_CHECK === 0 && performance.now() >= until) return false;
+    }
+  }
+
+  private block(i32: Int32Array, index: number, old: number, flag: Int32Array, flagIndex: number, deadline: number): boolean {
+    Atomics.store(flag, flagIndex, 1);
+    for (;;) {
+      // Re-check after publishing the flag: a waker that stored before it saw no flag.
+      const w = Atomics.load(i32, index);
+      if (w !== old) {
+        Atomics.store(flag, flagIndex, 0);
+        this.word = w;
+        return true;
+      }
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        Atomics.store(flag, flagIndex, 0);
+        return false;
+      }
+      const r = this.ops.wait(i32, index, old, remaining < this.sliceMs ? remaining : this.sliceMs);
+      if (r === 'ok') {
+        // Woken: either the word changed or someone wants our attention (stop).
+        Atomics.store(flag, flagIndex, 0);
+        const w2 = Atomics.load(i32, index);
+        if (w2 !== old) {
+          this.word = w2;
+          return true;
+        }
+        return false;
+      }
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The high-level driver of the paper (§3.3): init / call / exit, plus
+ * metadata. Low-level vendor code sits below a driver and is not our concern.
+ *
+ * `call` works on caller-owned buffers so the call path allocates nothing:
+ * it reads `input` (a view of the request payload) and writes at most
+ * `output.byteLength` bytes into `output`, returning how many it wrote.
+ */
+import type { Kind } from '../events/catalogue.js';
+import { VirtFunError } from '../errors.js';
+
+export interface DriverMeta {
+  /** Registry name, e.g. `factorial`. */
+  readonly name: string;
+  readonly kind: Kind;
+  readonly version: string;
+  readonly description: string;
+  /** Accepted input sizes in bytes (inclusive). */
+  readonly input: { readonly minBytes: number; readonly maxBytes: number };
+  /** Largest result the driver can write, in bytes (`Infinity` = as large as the input allows). */
+  readonly maxOutputBytes: number;
+}
+
+export interface FunctionDriver {
+  readonly meta: DriverMeta;
+  /** device_driver_init: make the function ready. */
+  init(): void | Promise<void>;
+  /** driver_function: compute. Throws DriverInputError for arguments it refuses. */
+  call(input: Uint8Array, output: Uint8Array): number | Promise<number>;
+  /** rst: clear any state the function keeps between calls. */
+  reset(): void | Promise<void>;
+  /** device_driver_exit: free what init took. */
+  exit(): void | Promise<void>;
+}
+
+/** The driver refused its arguments: the service answers BAD_INPUT, not DRIVER_FAULT. */
+export class DriverInputError extends VirtFunError {
+  override readonly name = 'DriverInputError';
+  constructor(message: string) {
+    super('DRIVER', message);
+  }
+}
+
+/** Check an input length against a driver's metadata; throws DriverInputError naming the limit. */
+export function checkInputSize(meta: DriverMeta, input: Uint8Array): void {
+  const n = input.byteLength;
+  if (n < meta.input.minBytes || n > meta.input.maxBytes) {
+    const range =
+      meta.input.minBytes === meta.input.maxBytes
+        ? `exactly ${meta.input.minBytes}`
+        : `${meta.input.minBytes}..${meta.input.maxBytes}`;
+    throw new DriverInputError(`${meta.name}: input is ${n} bytes, expected ${range}`);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Error classes with stable codes. Every error VirtFun throws on purpose is a
+ * `VirtFunError`: `code` is machine-readable and stable, `message` says what
+ * was wrong (naming the field and the limit where there is one), `cause` keeps
+ * the underlying error.
+ */
+export type ErrorCode =
+  | 'VALIDATION'
+  | 'CONFIG'
+  | 'JOURNAL_CORRUPT'
+  | 'JOURNAL_CLOSED'
+  | 'JOURNAL_URL'
+  | 'CONCURRENCY'
+  | 'CHANNEL_TIMEOUT'
+  | 'CHANNEL_CLOSED'
+  | 'CHANNEL_PROTOCOL'
+  | 'SERVICE_ERROR'
+  | 'REGION'
+  | 'DRIVER'
+  | 'NACK';
+
+export class VirtFunError extends Error {
+  override readonly name: string = 'VirtFunError';
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Input that breaks a rule: names the field and the limit. */
+export class ValidationError extends VirtFunError {
+  override readonly name = 'ValidationError';
+  readonly field: string;
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super('VALIDATION', `${field}: ${message}`, options);
+    this.field = field;
+  }
+}
+
+/** A journal whose bytes are damaged somewhere other than a torn tail. */
+export class JournalCorruptError extends VirtFunError {
+  override readonly name = 'JournalCorruptError';
+  readonly location: string;
+  constructor(location: string, message: string, options?: { cause?: unknown }) {
+    super('JOURNAL_CORRUPT', `${location}: ${message}`, options);
+    this.location = location;
+  }
+}
+
+/** Two writers raced for the same position in the journal. */
+export class ConcurrencyError extends VirtFunError {
+  override readonly name = 'ConcurrencyError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONCURRENCY', message, options);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The event catalogue: every control decision vFunD makes, as a typed
+ * discriminated union. Adding a field is compatible; changing or removing one
+ * bumps SCHEMA_VERSION. Documented one by one in docs/events.md.
+ *
+ * This module is pure data: no node:* imports, no I/O.
+ */
+
+/** Schema version carried by every envelope (`v`). */
+export const SCHEMA_VERSION = 1;
+
+/** Where a vFunction runs: a hardware device or a software version on the host. */
+export type Kind = 'hw' | 'sw';
+
+/** Why vFunD said no. Stable strings: audits group by them. */
+export type NackReason =
+  | 'credential' // unknown tenant or wrong secret
+  | 'quota' // tenant already holds its maximum number of instances
+  | 'unknown-function' // no such function in the catalogue
+  | 'unrecognized-resource' // the function exists, but not in the requested kind
+  | 'no-capacity' // every slot of that function/kind is taken
+  | 'bad-request' // a field is malformed (name too long, bad characters, ...)
+  | 'unknown-instance' // no live instance with that id
+  | 'not-owner' // the instance belongs to another tenant
+  | 'wrong-phase' // e.g. activate twice, or release while activating
+  | 'driver-failed' // the driver or service could not be started
+  | 'not-started'; // vFunD has not journaled its configuration yet
+
+/** Reasons that are security-relevant: audit summaries count them separately. */
+export const SECURITY_REASONS: ReadonlySet<NackReason> = new Set(['credential', 'not-owner', 'bad-request']);
+
+/** Why an instance went away. */
+export type ReleaseReason = 'client' | 'failure' | 'shutdown' | 'recovery' | 'lease';
+
+export interface TenantConfig {
+  readonly id: string;
+  /** SHA-256 (hex) of the tenant's secret. The secret itself is never journaled. */
+  readonly credentialDigest: string;
+  /** Maximum number of live (negotiated or active) instances. */
+  readonly maxInstances: number;
+}
+
+export interface FunctionKindConfig {
+  /** Number of instances that can hold this function/kind at once. */
+  readonly slots: number;
+  /** Driver name in the driver registry. */
+  readonly driver: string;
+}
+
+export interface FunctionConfig {
+  readonly name: string;
+  readonly kinds: { readonly hw?: FunctionKindConfig; readonly sw?: FunctionKindConfig };
+}
+
+export interface VFunDConfigSnapshot {
+  readonly tenants: readonly TenantConfig[];
+  readonly functions: readonly FunctionConfig[];
+  /** Payload capacity of each region, in bytes. */
+  readonly regionCapacity: number;
+}
+
+/** Per-instance call counters, collected off the call path and journaled at release. */
+export interface ComputationStats {
+  readonly calls: number;
+  /** Count of `error` statuses by error code name. */
+  readonly errors: Readonly<Record<string, number>>;
+}
+
+/** emmett-style typed event: a `type` literal and its `data`. */
+export interface Event<Type extends string, Data> {
+  readonly type: Type;
+  readonly data: Data;
+}
+
+export interface RequestRef {
+  readonly tenant: string;
+  readonly app: string;
+  readonly fn: string;
+  readonly kind: Kind;
+}
+
+export type VFunDStarted = Event<'vfund.started', { readonly host: string; readonly config: VFunDConfigSnapshot }>;
+export type VFunDStopped = Event<'vfund.stopped', { readonly reason: string }>;
+export type NegotiationAcked = Event<
+  'negotiation.acked',
+  RequestRef & { readonly instance: string; /** true when this is the software retry after a hw nack */ readonly fallback: boolean }
+>;
+export type NegotiationNacked = Event<
+  'negotiation.nacked',
+  RequestRef & { readonly reason: NackReason; readonly detail: string }
+>;
+export type ActivationStarted = Event<'activation.started', { readonly instance: string; readonly capacity: number }>;
+export type ActivationAcked = Event<'activation.acked', { readonly instance: string; readonly capacity: number }>;
+export type ActivationNacked = Event<
+  'activation.nacked',
+  { readonly instance: string; readonly reason: NackReason; readonly detail: string }
+>;
+export type ServiceFailed = Event<'service.failed', { readonly instance: string; readonly detail: string }>;
+export type InstanceReleased = Event<
+  'instance.released',
+  { readonly instance: string; readonly reason: ReleaseReason; readonly stats: ComputationStats }
+>;
+export type ReleaseNacked = Event<
+  'release.nacked',
+  { readonly instance: string; readonly tenant: string; readonly reason: NackReason; readonly detail: string }
+>;
+
+/** Every event vFunD journals. */
+export type VFunEvent =
+  | VFunDStarted
+  | VFunDStopped
+  | NegotiationAcked
+  | NegotiationNacked
+  | ActivationStarted
+  | ActivationAcked
+  | ActivationNacked
+  | ServiceFailed
+  | InstanceReleased
+  | ReleaseNacked;
+
+export type VFunEventType = VFunEvent['type'];
+
+/** All event types, in catalogue order. */
+export const EVENT_TYPES: readonly VFunEventType[] = [
+  'vfund.started',
+  'vfund.stopped',
+  'negotiation.acked',
+  'negotiation.nacked',
+  'activation.started',
+  'activation.acked',
+  'activation.nacked',
+  'service.failed',
+  'instance.released',
+  'release.nacked',
+];
+
+export function isEventType(value: unknown): value is VFunEventType {
+  return typeof value === 'string' && (EVENT_TYPES as readonly string[]).includes(value);
+}
+
+/** True for nacks whose reason is security-relevant (bad credential, another tenant's instance, malformed names). */
+export function isSecurityEvent(e: VFunEvent): boolean {
+  return (
+    (e.type === 'negotiation.nacked' || e.type === 'activation.nacked' || e.type === 'release.nacked') &&
+    SECURITY_REASONS.has(e.data.reason)
+  );
+}

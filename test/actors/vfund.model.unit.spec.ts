@@ -1,0 +1,245 @@
+/**
+ * Model-based property test of vFunD: random interleavings of negotiate /
+ * activate / release / crash / bad requests from several tenants, checked
+ * against a simple model after every step, and replay == live state at the end.
+ */
+import { fc, test } from '@fast-check/vitest';
+import { expect } from 'vitest';
+import { VFunD } from '../../src/actors/vfund.js';
+import { fold } from '../../src/actors/evolve.js';
+import { slotsInUse, type VFunDState } from '../../src/actors/state.js';
+import { MemoryJournal } from '../../src/events/memory-journal.js';
+import { verifyChain } from '../../src/events/chain.js';
+import { eventOf, type Envelope } from '../../src/events/envelope.js';
+import type { Kind, NackReason } from '../../src/events/catalogue.js';
+import { counterIds, RecordingRuntime, SECRETS, steppingClock, testConfig, testSnapshot } from './helpers.js';
+
+type TenantId = keyof typeof SECRETS;
+const TENANTS: TenantId[] = ['t1', 't2', 't3'];
+
+interface ModelInstance {
+  tenant: TenantId;
+  fn: string;
+  kind: Kind;
+  phase: 'negotiated' | 'active';
+}
+interface Model {
+  instances: Map<string, ModelInstance>;
+  /** Every instance id ever acked, live or not (so commands can target released ones too). */
+  known: string[];
+}
+interface Real {
+  d: VFunD<{ regionId: number }>;
+  runtime: RecordingRuntime;
+  journal: MemoryJournal;
+}
+
+function expectedNegotiation(m: Model, tenant: TenantId, fn: string, kind: Kind, goodSecret: boolean): NackReason | null {
+  if (!goodSecret) return 'credential';
+  const held = [...m.instances.values()].filter((i) => i.tenant === tenant).length;
+  if (held >= testConfig.tenants.find((t) => t.id === tenant)!.maxInstances) return 'quota';
+  const f = testConfig.functions.find((x) => x.name === fn);
+  if (!f) return 'unknown-function';
+  const k = f.kinds[kind];
+  if (!k) return 'unrecognized-resource';
+  const used = [...m.instances.values()].filter((i) => i.fn === fn && i.kind === kind).length;
+  if (used >= k.slots) return 'no-capacity';
+  return null;
+}
+
+function ownership(m: Model, instance: string, tenant: TenantId): NackReason | null {
+  const inst = m.instances.get(instance);
+  if (!inst) return 'unknown-instance';
+  if (inst.tenant !== tenant) return 'not-owner';
+  return null;
+}
+
+class NegotiateCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly tenant: TenantId,
+    readonly fn: string,
+    readonly kind: Kind,
+    readonly goodSecret: boolean,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const expected = expectedNegotiation(m, this.tenant, this.fn, this.kind, this.goodSecret);
+    const a = await r.d.negotiate({
+      tenant: this.tenant,
+      credential: this.goodSecret ? SECRETS[this.tenant] : 'wrong-secret-xxxxxxxx',
+      app: 'app',
+      fn: this.fn,
+      kind: this.kind,
+    });
+    if (expected === null) {
+      expect(a).toMatchObject({ ok: true, kind: this.kind });
+      if (a.ok) {
+        m.instances.set(a.instance, { tenant: this.tenant, fn: this.fn, kind: this.kind, phase: 'negotiated' });
+        m.known.push(a.instance);
+      }
+    } else {
+      expect(a).toMatchObject({ ok: false, reason: expected });
+      if (!a.ok) expect(a.detail.length).toBeGreaterThan(0);
+    }
+  }
+  toString = () => `negotiate(${this.tenant}, ${this.fn}, ${this.kind}, ${this.goodSecret ? 'ok' : 'bad'} secret)`;
+}
+
+class ActivateCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly pick: number,
+    readonly as: TenantId,
+  ) {}
+  check = (m: Readonly<Model>) => m.known.length > 0;
+  async run(m: Model, r: Real) {
+    const instance = m.known[this.pick % m.known.length]!;
+    const a = await r.d.activate({ tenant: this.as, credential: SECRETS[this.as], instance });
+    const inst = m.instances.get(instance);
+    const expected =
+      ownership(m, instance, this.as) ??
+      (inst!.phase !== 'negotiated' ? 'wrong-phase' : inst!.fn === 'flaky' ? 'driver-failed' : null);
+    if (expected === null) {
+      expect(a.ok).toBe(true);
+      inst!.phase = 'active';
+    } else {
+      expect(a).toMatchObject({ ok: false, reason: expected });
+      if (expected === 'driver-failed') m.instances.delete(instance);
+    }
+  }
+  toString = () => `activate(#${this.pick} as ${this.as})`;
+}
+
+class ReleaseCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly pick: number,
+    readonly as: TenantId,
+  ) {}
+  check = (m: Readonly<Model>) => m.known.length > 0;
+  async run(m: Model, r: Real) {
+    const instance = m.known[this.pick % m.known.length]!;
+    const expected = ownership(m, instance, this.as);
+    const a = await r.d.release({ tenant: this.as, credential: SECRETS[this.as], instance });
+    if (expected === null) {
+      expect(a.ok).toBe(true);
+      m.instances.delete(instance);
+      // Release frees everything: no region, no lifecycle actor, no state entry.
+      expect([...r.runtime.regions.values()].some((x) => x.instance === instance)).toBe(false);
+      expect(r.d.lifecycle(instance)).toBeUndefined();
+      expect(r.d.snapshot.instances[instance]).toBeUndefined();
+    } else {
+      expect(a).toMatchObject({ ok: false, reason: expected });
+    }
+  }
+  toString = () => `release(#${this.pick} as ${this.as})`;
+}
+
+class CrashCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly pick: number) {}
+  check = (m: Readonly<Model>) => m.known.length > 0;
+  async run(m: Model, r: Real) {
+    const instance = m.known[this.pick % m.known.length]!;
+    const crashed = r.runtime.crash(instance);
+    expect(crashed).toBe(m.instances.get(instance)?.phase === 'active');
+    await r.d.settled();
+    if (crashed) m.instances.delete(instance);
+  }
+  toString = () => `crash(#${this.pick})`;
+}
+
+class BadRequestCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly field: 'tenant' | 'app' | 'fn' | 'kind',
+    readonly value: string,
+  ) {}
+  check = () => true;
+  async run(_m: Model, r: Real) {
+    const req = { tenant: 't1', credential: SECRETS.t1, app: 'app', fn: 'fsw', kind: 'sw' as Kind, [this.field]: this.value };
+    const a = await r.d.negotiate(req);
+    // An unknown-but-well-formed tenant is a credential failure; anything malformed is a bad request.
+    expect(a.ok).toBe(false);
+    if (!a.ok) expect(['bad-request', 'credential']).toContain(a.reason);
+  }
+  toString = () => `bad(${this.field}=${JSON.stringify(this.value)})`;
+}
+
+const badValue = fc.oneof(
+  fc.constant(''),
+  fc.constant('../../etc'),
+  fc.constant('a/b'),
+  fc.string({ minLength: 64, maxLength: 100 }),
+  fc.string().filter((s) => /[^A-Za-z0-9_-]/.test(s)),
+);
+
+const commands = fc.commands(
+  [
+    fc
+      .tuple(fc.constantFrom(...TENANTS), fc.constantFrom('fhw', 'fsw', 'flaky', 'nope'), fc.constantFrom<Kind>('hw', 'sw'), fc.boolean())
+      .map(([t, f, k, g]) => new NegotiateCmd(t, f, k, g)),
+    fc.tuple(fc.nat(), fc.constantFrom(...TENANTS)).map(([p, t]) => new ActivateCmd(p, t)),
+    fc.tuple(fc.nat(), fc.constantFrom(...TENANTS)).map(([p, t]) => new ReleaseCmd(p, t)),
+    fc.nat().map((p) => new CrashCmd(p)),
+    fc.tuple(fc.constantFrom('tenant', 'app', 'fn', 'kind') as fc.Arbitrary<'tenant' | 'app' | 'fn' | 'kind'>, badValue).map(
+      ([f, v]) => new BadRequestCmd(f, v),
+    ),
+  ],
+  { maxCommands: 60 },
+);
+
+function checkInvariants(s: VFunDState, runtime: RecordingRuntime): void {
+  // Capacity never exceeded, quota never exceeded.
+  for (const f of testConfig.functions) {
+    for (const kind of ['hw', 'sw'] as const) {
+      const k = f.kinds[kind];
+      if (k) expect(slotsInUse(s, f.name, kind)).toBeLessThanOrEqual(k.slots);
+    }
+  }
+  for (const t of testConfig.tenants) {
+    expect(Object.values(s.instances).filter((i) => i.tenant === t.id).length).toBeLessThanOrEqual(t.maxInstances);
+  }
+  // A region belongs to exactly one live, active instance, of the tenant that holds it.
+  const holders = new Set<string>();
+  for (const { instance, tenant } of runtime.regions.values()) {
+    expect(holders.has(instance)).toBe(false);
+    holders.add(instance);
+    expect(s.instances[instance]).toMatchObject({ tenant, phase: 'active' });
+  }
+  expect(holders.size).toBe(Object.values(s.instances).filter((i) => i.phase === 'active').length);
+}
+
+test.prop([commands], { numRuns: 60 })('vFunD keeps its invariants and replays to its live state', async (cmds) => {
+  const journal = new MemoryJournal();
+  const runtime = new RecordingRuntime();
+  const d = await VFunD.start({ journal, runtime, config: testSnapshot, host: 'h1', clock: steppingClock(), ids: counterIds() });
+  const seen: Envelope[] = [];
+  d.subscribe((envs) => seen.push(...envs));
+  await fc.asyncModelRun(
+    () => ({ model: { instances: new Map(), known: [] }, real: { d, runtime, journal } }),
+    [...cmds].map((c) => ({
+      check: (m: Readonly<Model>) => c.check(m),
+      run: async (m: Model, r: Real) => {
+        await c.run(m, r);
+        checkInvariants(r.d.snapshot, r.runtime);
+        expect(Object.keys(r.d.snapshot.instances).sort()).toEqual([...m.instances.keys()].sort());
+      },
+      toString: () => c.toString(),
+    })),
+  );
+  // Every nack carries a reason and a detail.
+  for (const e of seen) {
+    if (e.type.endsWith('.nacked')) {
+      const data = e.data as { reason: string; detail: string };
+      expect(data.reason).toBeTruthy();
+      expect(data.detail).toBeTruthy();
+    }
+  }
+  // Replaying the journal through evolve gives exactly the live state.
+  const replayed: Envelope[] = [];
+  for await (const e of journal.read()) replayed.push(e);
+  expect(fold(replayed.map(eventOf))).toEqual(d.snapshot);
+  expect((await verifyChain(replayed)).ok).toBe(true);
+  // Stopping releases everything.
+  await d.stop();
+  expect(runtime.regions.size).toBe(0);
+  expect(d.snapshot.instances).toEqual({});
+  expect(d.snapshot.running).toBe(false);
+});
