@@ -86,8 +86,9 @@ export class Waiter {
    * may be asleep in the kernel. Returns true when the word changed (new
    * value in `this.word`); false at the deadline or when woken explicitly
    * without a change (the caller re-checks whatever made it wake us).
+   * `now`, if given, is a fresh `performance.now()` (saves a clock read).
    */
-  waitChange(i32: Int32Array, index: number, old: number, flag: Int32Array, flagIndex: number, deadline: number): boolean {
+  waitChange(i32: Int32Array, index: number, old: number, flag: Int32Array, flagIndex: number, deadline: number, now?: number): boolean {
     const w = Atomics.load(i32, index);
     if (w !== old) {
       this.word = w;
@@ -99,7 +100,7 @@ export class Waiter {
       case 'block':
         return this.block(i32, index, old, flag, flagIndex, deadline);
       case 'hybrid': {
-        const spinEnd = performance.now() + this.spinMs;
+        const spinEnd = (now ?? performance.now()) + this.spinMs;
         if (this.spin(i32, index, old, spinEnd < deadline ? spinEnd : deadline)) return true;
         return this.block(i32, index, old, flag, flagIndex, deadline);
       }

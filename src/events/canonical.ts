@@ -14,70 +14,95 @@ import { ValidationError } from '../errors.js';
 
 const MAX_DEPTH = 256;
 
-function pathOf(path: readonly (string | number)[]): string {
-  let out = '$';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `.${part}`;
-  return out;
+/** Internal: a value that cannot be encoded; `path` is filled in while unwinding. */
+class EncodeFault {
+  readonly path: (string | number)[] = [];
+  constructor(readonly reason: string) {}
 }
 
-function encode(value: unknown, path: (string | number)[], depth: number): string {
+function faultToError(fault: EncodeFault): ValidationError {
+  let where = '$';
+  for (const part of fault.path) where += typeof part === 'number' ? `[${part}]` : `.${part}`;
+  return new ValidationError(where, fault.reason);
+}
+
+/** Characters JSON.stringify escapes (or may: any surrogate) in a string. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function encodeString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
+
+function encodeMember(key: string | number, value: unknown, depth: number): string {
+  try {
+    return encode(value, depth);
+  } catch (err) {
+    if (err instanceof EncodeFault) err.path.unshift(key);
+    throw err;
+  }
+}
+
+function encode(value: unknown, depth: number): string {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return encodeString(value);
     case 'number':
-      if (!Number.isFinite(value)) {
-        throw new ValidationError(pathOf(path), `${String(value)} cannot be encoded: only finite numbers are allowed`);
-      }
+      if (!Number.isFinite(value)) throw new EncodeFault(`${String(value)} cannot be encoded: only finite numbers are allowed`);
       // String() and JSON.stringify agree for finite numbers; both write -0 as "0".
       return String(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object': {
       if (value === null) return 'null';
-      if (depth >= MAX_DEPTH) {
-        throw new ValidationError(pathOf(path), `nested deeper than ${MAX_DEPTH} levels (a cycle?)`);
-      }
+      if (depth >= MAX_DEPTH) throw new EncodeFault(`nested deeper than ${MAX_DEPTH} levels (a cycle?)`);
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
           const item: unknown = value[i];
           if (item === undefined) {
-            path.push(i);
-            throw new ValidationError(pathOf(path), 'undefined is not allowed in arrays');
+            const fault = new EncodeFault('undefined is not allowed in arrays');
+            fault.path.push(i);
+            throw fault;
           }
-          if (i > 0) out += ',';
-          path.push(i);
-          out += encode(item, path, depth + 1);
-          path.pop();
+          out += (i > 0 ? ',' : '') + encodeMember(i, item, depth + 1);
         }
         return out + ']';
       }
       const proto: unknown = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
         const ctor = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
-        throw new ValidationError(pathOf(path), `a ${ctor} cannot be encoded: only plain objects, arrays and primitives`);
+        throw new EncodeFault(`a ${ctor} cannot be encoded: only plain objects, arrays and primitives`);
       }
       const record = value as Record<string, unknown>;
-      // Default sort compares UTF-16 code units: exactly the canonical order.
-      const keys = Object.keys(record).sort();
+      const keys = sortedKeys(record);
       let out = '{';
       let first = true;
       for (const key of keys) {
         const member = record[key];
         if (member === undefined) continue; // omitted, as JSON.stringify does
-        path.push(key);
-        const encoded = encode(member, path, depth + 1);
-        path.pop();
-        out += (first ? '' : ',') + JSON.stringify(key) + ':' + encoded;
+        out += (first ? '' : ',') + encodeString(key) + ':' + encodeMember(key, member, depth + 1);
         first = false;
       }
       return out + '}';
     }
     case 'undefined':
-      throw new ValidationError(pathOf(path), 'undefined cannot be encoded');
+      throw new EncodeFault('undefined cannot be encoded');
     default:
-      throw new ValidationError(pathOf(path), `a ${typeof value} cannot be encoded`);
+      throw new EncodeFault(`a ${typeof value} cannot be encoded`);
   }
+}
+
+/**
+ * Own enumerable keys in UTF-16 code unit order (what the default sort and the
+ * `<` operator on strings compare). Keys parsed from canonical text are
+ * already in order, so check before sorting.
+ */
+function sortedKeys(record: object): string[] {
+  const keys = Object.keys(record);
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) return keys.sort();
+  }
+  return keys;
 }
 
 /**
@@ -88,7 +113,11 @@ function encode(value: unknown, path: (string | number)[], depth: number): strin
  * or Map, cycles) throws a ValidationError naming the path (`$.data.x`).
  */
 export function canonicalJson(value: unknown): string {
-  return encode(value, [], 0);
+  try {
+    return encode(value, 0);
+  } catch (err) {
+    throw err instanceof EncodeFault ? faultToError(err) : err;
+  }
 }
 
 /** SHA-256 of the UTF-8 bytes of `text`, as 64 lowercase hex digits. */
@@ -114,8 +143,7 @@ export function encodeEnvelope(envelope: object): EnvelopeEncoding {
     throw new ValidationError('$', 'an envelope must be a plain object');
   }
   const record = envelope as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
-  const path: (string | number)[] = [];
+  const keys = sortedKeys(record);
   let canonical = '{';
   let hashInput = '{';
   let firstAll = true;
@@ -123,9 +151,12 @@ export function encodeEnvelope(envelope: object): EnvelopeEncoding {
   for (const key of keys) {
     const member = record[key];
     if (member === undefined) continue;
-    path.push(key);
-    const part = JSON.stringify(key) + ':' + encode(member, path, 1);
-    path.pop();
+    let part: string;
+    try {
+      part = encodeString(key) + ':' + encodeMember(key, member, 1);
+    } catch (err) {
+      throw err instanceof EncodeFault ? faultToError(err) : err;
+    }
     canonical += (firstAll ? '' : ',') + part;
     firstAll = false;
     if (key !== 'hash') {

@@ -52,10 +52,18 @@ const apiCache = new Map<string, string>();
 function tsxEsmApi(fromUrl: string): string {
   const cached = apiCache.get(fromUrl);
   if (cached !== undefined) return cached;
-  let pkgPath: string;
-  try {
-    pkgPath = createRequire(fromUrl).resolve('tsx/package.json');
-  } catch (cause) {
+  let pkgPath: string | undefined;
+  let cause: unknown;
+  // From the caller first (its own node_modules), then from this package.
+  for (const base of [fromUrl, import.meta.url]) {
+    try {
+      pkgPath = createRequire(base).resolve('tsx/package.json');
+      break;
+    } catch (e) {
+      cause = e;
+    }
+  }
+  if (pkgPath === undefined) {
     throw new Error(`workerEntry: running TypeScript sources needs the 'tsx' package (devDependency), not found from ${fromUrl}`, { cause });
   }
   const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {

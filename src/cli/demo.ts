@@ -1,0 +1,157 @@
+/**
+ * `vfun demo`: two tenants, a few apps, every phase of every instance, a
+ * hardware nack with software fallback, a quota nack, a refused credential,
+ * a bad input answered with an error code, then a summary of the journal.
+ */
+import { hostname } from 'node:os';
+import { parseConfig, toSnapshot } from '../actors/config.js';
+import { SabRuntime } from '../actors/runtime-sab.js';
+import { VFunD } from '../actors/vfund.js';
+import { ChannelClient, ServiceError } from '../dataplane/client.js';
+import { sabChannel, type SabRegion } from '../dataplane/region.js';
+import { verifyChain } from '../events/chain.js';
+import type { Envelope } from '../events/envelope.js';
+import { openJournal } from '../events/adapters/open-journal.js';
+import { OffloadRefused, VFunction, type OpenOptions } from '../guest/vfunction.js';
+import { randomIds, systemClock } from '../util/system.js';
+
+export const DEMO_SECRETS = { acme: 'acme-demo-secret-0001', globex: 'globex-demo-secret-0002' } as const;
+
+export const demoConfig = parseConfig({
+  tenants: [
+    { id: 'acme', secret: DEMO_SECRETS.acme, maxInstances: 3 },
+    { id: 'globex', secret: DEMO_SECRETS.globex, maxInstances: 2 },
+  ],
+  functions: [
+    { name: 'factorial', kinds: { sw: { slots: 4, driver: 'factorial' } } },
+    { name: 'fibonacci', kinds: { sw: { slots: 4, driver: 'fibonacci' } } },
+    { name: 'crc32', kinds: { sw: { slots: 4, driver: 'crc32' } } },
+    { name: 'sha256', kinds: { hw: { slots: 1, driver: 'sim-fpga:sha256' }, sw: { slots: 4, driver: 'sha256' } } },
+  ],
+  regionCapacity: 64 * 1024,
+});
+
+export interface DemoOptions {
+  readonly journal: string;
+  readonly out: (line: string) => void;
+}
+
+export interface DemoResult {
+  readonly eventsThisRun: number;
+  readonly chainOk: boolean;
+}
+
+const u32le = (n: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+};
+const u64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true).toString();
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const { out } = opts;
+  const { journal, repaired } = await openJournal(opts.journal);
+  if (repaired) out(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
+  const seqBefore = (await journal.head())?.seq ?? 0;
+  const vfund = await VFunD.start({
+    journal,
+    runtime: new SabRuntime(),
+    config: toSnapshot(demoConfig),
+    host: hostname(),
+    clock: systemClock,
+    ids: randomIds,
+  });
+  out(`vFunD started on ${hostname()}, journal ${journal.url}`);
+
+  const connect = (region: SabRegion) => new ChannelClient(sabChannel(region));
+  const open = async (tenant: keyof typeof DEMO_SECRETS, app: string, fn: string, kind: 'hw' | 'sw') => {
+    const label = `${tenant}/${app}/${fn}`;
+    const o: OpenOptions = {
+      tenant,
+      credential: DEMO_SECRETS[tenant],
+      app,
+      fn,
+      kind,
+      onPhase: (phase, detail) => out(`  [${label}] ${phase}${detail ? ` (${detail})` : ''}`),
+    };
+    try {
+      const vf = await VFunction.open(vfund, connect, o);
+      out(`  [${label}] instance ${vf.instance} runs in ${vf.kind === 'hw' ? 'hardware (simulated FPGA)' : 'software'}${vf.fellBack ? ', after a hardware nack: software fallback' : ''}`);
+      return vf;
+    } catch (err) {
+      if (err instanceof OffloadRefused) {
+        out(`  [${label}] refused at ${err.phase}: ${err.reason} (${err.detail})`);
+        return null;
+      }
+      throw err;
+    }
+  };
+
+  out('\n-- acme offloads the paper functions in software');
+  const fact = await open('acme', 'billing', 'factorial', 'sw');
+  const fib = await open('acme', 'billing', 'fibonacci', 'sw');
+  out(`  factorial(51) = ${u64(fact!.call(u32le(51)))}  (51! mod 2^64: unsigned 64-bit wrap-around)`);
+  out(`  factorial(20) = ${u64(fact!.call(u32le(20)))}`);
+  badInput(fact!, out);
+  out(`  fibonacci(93) = ${u64(fib!.call(u32le(93)))}  (largest Fibonacci number below 2^64)`);
+
+  out('\n-- acme takes the only hardware sha256 slot');
+  const payload = new TextEncoder().encode('VirtFun: offloading through shared memory');
+  const shaHw = await open('acme', 'ingest', 'sha256', 'hw');
+  out(`  sha256 (hw) = ${hex(shaHw!.call(payload))}`);
+
+  out('\n-- globex asks for hardware sha256: no capacity, falls back to software');
+  const shaSw = await open('globex', 'search', 'sha256', 'hw');
+  out(`  sha256 (sw) = ${hex(shaSw!.call(payload))}`);
+  const crc = await open('globex', 'search', 'crc32', 'sw');
+  out(`  crc32 = 0x${new DataView(crc!.call(payload).buffer).getUint32(0, true).toString(16)}`);
+
+  out('\n-- globex is at its quota of 2 instances');
+  await open('globex', 'reports', 'factorial', 'sw');
+
+  out('\n-- a request with a wrong secret');
+  const refused = await vfund.negotiate({ tenant: 'globex', credential: 'not-the-secret', app: 'x', fn: 'crc32', kind: 'sw' });
+  out(`  negotiation ${refused.ok ? 'acked?!' : `nacked: ${refused.reason} (${refused.detail})`}`);
+
+  out('\n-- release');
+  for (const vf of [fact, fib, shaHw, shaSw, crc]) {
+    if (!vf) continue;
+    const stats = await vf.release();
+    const errs = Object.entries(stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');
+    out(`  ${vf.instance}: released after ${stats.calls} call${stats.calls === 1 ? '' : 's'}${errs ? `, errors ${errs}` : ''}`);
+  }
+  await vfund.stop('demo finished');
+  out('vFunD stopped');
+
+  const all: Envelope[] = [];
+  for await (const e of journal.read()) all.push(e);
+  const thisRun = all.filter((e) => e.seq > seqBefore);
+  const report = await verifyChain(all);
+  await journal.close();
+
+  out('\n-- journal summary (this run)');
+  out(`  events this run: ${thisRun.length}, in the journal: ${all.length}`);
+  out(`  by type:   ${countBy(thisRun, (e) => e.type)}`);
+  out(`  by tenant: ${countBy(thisRun, (e) => e.tenant ?? '(host)')}`);
+  out(report.ok ? `  hash chain verified: ${report.count} events` : `  hash chain BROKEN at seq ${report.firstBad.seq}: ${report.firstBad.reason}`);
+  return { eventsThisRun: thisRun.length, chainOk: report.ok };
+}
+
+/** A call with a malformed argument gets `error` with a code; the service keeps serving. */
+function badInput(vf: VFunction, out: (l: string) => void): void {
+  try {
+    vf.call(new Uint8Array(3));
+    out('  a 3-byte argument was accepted?!');
+  } catch (err) {
+    if (!(err instanceof ServiceError)) throw err;
+    out(`  factorial of a 3-byte argument: error ${err.message}`);
+  }
+  out(`  factorial(10) = ${u64(vf.call(u32le(10)))}  (the service goes on)`);
+}
+
+function countBy(items: readonly Envelope[], key: (e: Envelope) => string): string {
+  const m = new Map<string, number>();
+  for (const e of items) m.set(key(e), (m.get(key(e)) ?? 0) + 1);
+  return [...m].map(([k, n]) => `${k}=${n}`).join(' ');
+}

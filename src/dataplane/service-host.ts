@@ -1,0 +1,180 @@
+/**
+ * vFunD's side of an in-process service: start the service worker on a
+ * region, watch it, stop it. The stop flag lives in a small control
+ * SharedArrayBuffer only vFunD and the worker hold: the client, which can
+ * write all of dataout, cannot stop (or otherwise steer) the service.
+ */
+import { Worker } from 'node:worker_threads';
+import { ValidationError, VirtFunError, type ErrorCode as VirtFunErrorCode } from '../errors.js';
+import { workerEntry } from '../util/entry.js';
+import { areaViews, checkHeader, I32, type SabRegion } from './region.js';
+import { CONTROL, CONTROL_BYTES, readStats, type ServiceStats } from './service.js';
+import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
+import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
+
+export interface StartServiceOptions {
+  readonly region: SabRegion;
+  /** Registry name (`crc32`, `sim-fpga:sha256`, ...), or the name passed to `driverModule`'s factory. */
+  readonly driver: string;
+  /** A module whose export `driverExport` (default `default`) is `(name: string) => FunctionDriver`. */
+  readonly driverModule?: string | URL;
+  readonly driverExport?: string;
+  /** The service's wait strategy (default hybrid). */
+  readonly strategy?: WaitStrategy;
+  readonly spinMicros?: number;
+  /** Longest sleep between two looks at the stop flag, in ms (default 250). */
+  readonly sliceMs?: number;
+  /** How long to wait for the worker to report ready (default 30000 ms). */
+  readonly readyTimeoutMs?: number;
+  /** How long stop() waits for a clean exit before terminating the worker (default 5000 ms). */
+  readonly stopTimeoutMs?: number;
+  /** Called once when the worker exits, expected (after stop()) or not. */
+  readonly onExit?: (exit: ServiceExit) => void;
+}
+
+export interface ServiceExit {
+  /** True when stop() asked for the exit; false for an unexpected death (journal it). */
+  readonly expected: boolean;
+  readonly exitCode: number;
+  /** The uncaught error that killed the worker, if any. */
+  readonly error?: Error;
+  /** Final counters (the worker's own when it stopped cleanly, else those published in datain). */
+  readonly stats: ServiceStats;
+  /** driver.exit failure, if any. */
+  readonly exitError?: string;
+}
+
+export interface ServiceHandle {
+  readonly threadId: number;
+  readonly driver: string;
+  readonly region: SabRegion;
+  /** Resolves (never rejects) when the worker has exited. */
+  readonly exited: Promise<ServiceExit>;
+  /** Counters published in datain. */
+  stats(): ServiceStats;
+  /** The service's heartbeat counter (bumps at least every sliceMs while alive). */
+  heartbeat(): number;
+  /** Stop the loop, run driver.exit, wait for the worker to exit. Idempotent. */
+  stop(): Promise<ServiceStats>;
+}
+
+/** Start a service worker on `region`; resolves once the driver is initialised and the loop is about to run. */
+export async function startService(opts: StartServiceOptions): Promise<ServiceHandle> {
+  const strategy = opts.strategy ?? DEFAULT_STRATEGY;
+  if (!isWaitStrategy(strategy)) {
+    throw new ValidationError('strategy', `'${String(strategy)}' is not one of ${WAIT_STRATEGIES.join(', ')}`);
+  }
+  const { region } = opts;
+  const dataout = areaViews(region.dataout);
+  const datain = areaViews(region.datain);
+  checkHeader(dataout, 'dataout', region.capacity);
+  checkHeader(datain, 'datain', region.capacity);
+
+  const control = new SharedArrayBuffer(CONTROL_BYTES);
+  const controlI32 = new Int32Array(control);
+  const data: ServiceWorkerData = {
+    dataout: region.dataout,
+    datain: region.datain,
+    control,
+    driverName: opts.driver,
+    capacity: region.capacity,
+    strategy,
+    ...(opts.driverModule !== undefined && { driverModule: String(opts.driverModule) }),
+    ...(opts.driverExport !== undefined && { driverExport: opts.driverExport }),
+    ...(opts.spinMicros !== undefined && { spinMicros: opts.spinMicros }),
+    ...(opts.sliceMs !== undefined && { sliceMs: opts.sliceMs }),
+  };
+  const entry = workerEntry(import.meta.url, './service-worker.js');
+  const worker = new Worker(entry.url, {
+    workerData: data,
+    ...(entry.execArgv.length > 0 && { execArgv: [...process.execArgv, ...entry.execArgv] }),
+  });
+
+  let stopRequested = false;
+  let finalStats: ServiceStats | undefined;
+  let exitError: string | undefined;
+  let crash: Error | undefined;
+  let onReady: ((m: ServiceWorkerMessage) => void) | undefined;
+
+  worker.on('message', (m: ServiceWorkerMessage) => {
+    if (m.type === 'stopped') {
+      finalStats = m.stats;
+      exitError = m.exitError;
+    } else {
+      onReady?.(m);
+    }
+  });
+  worker.on('error', (e) => {
+    crash = e instanceof Error ? e : new Error(String(e));
+  });
+  const exited = new Promise<ServiceExit>((resolve) => {
+    worker.once('exit', (exitCode) => {
+      const exit: ServiceExit = {
+        expected: stopRequested,
+        exitCode,
+        stats: finalStats ?? readStats(datain),
+        ...(crash !== undefined && { error: crash }),
+        ...(exitError !== undefined && { exitError }),
+      };
+      try {
+        opts.onExit?.(exit);
+      } finally {
+        resolve(exit);
+      }
+    });
+  });
+
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stopRequested = true;
+      void worker.terminate();
+      reject(new VirtFunError('SERVICE_ERROR', `service '${opts.driver}' did not report ready within ${readyTimeoutMs} ms`));
+    }, readyTimeoutMs);
+    onReady = (m) => {
+      clearTimeout(timer);
+      if (m.type === 'ready') resolve();
+      else if (m.type === 'failed') {
+        stopRequested = true; // the worker leaves on its own
+        reject(new VirtFunError(m.code as VirtFunErrorCode, `service '${opts.driver}' did not start: ${m.message}`));
+      }
+    };
+    void exited.then((x) => {
+      clearTimeout(timer);
+      const why = x.error ? `: ${x.error.message}` : '';
+      reject(new VirtFunError('SERVICE_ERROR', `service '${opts.driver}' worker exited (code ${x.exitCode}) before ready${why}`, { cause: x.error }));
+    });
+  });
+  onReady = undefined;
+
+  let stopping: Promise<ServiceStats> | undefined;
+  const stopTimeoutMs = opts.stopTimeoutMs ?? 5_000;
+  return {
+    threadId: worker.threadId,
+    driver: opts.driver,
+    region,
+    exited,
+    stats: () => readStats(datain),
+    heartbeat: () => Atomics.load(datain.i32, I32.serviceHeartbeat) >>> 0,
+    stop: () => {
+      stopping ??= (async () => {
+        stopRequested = true;
+        Atomics.store(controlI32, CONTROL.stop, 1);
+        // Wake a sleeping service. A wake can miss a service that is between its stop check and its
+        // sleep; repeating it (and the service's sleep slices) bounds the delay.
+        const wake = (): void => void Atomics.notify(dataout.i32, I32.req);
+        wake();
+        const nudger = setInterval(wake, 5);
+        const killer = setTimeout(() => void worker.terminate(), stopTimeoutMs);
+        try {
+          const x = await exited;
+          return x.stats;
+        } finally {
+          clearInterval(nudger);
+          clearTimeout(killer);
+        }
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Worker-thread entry of an in-process service (started by service-host.ts).
+ * Builds the driver by name (or from a driver module), checks the region,
+ * runs driver.init, reports ready, serves until vFunD sets the stop flag,
+ * then runs driver.exit and reports its final counters.
+ *
+ * Messages to the host: {type:'ready'} | {type:'failed', code, message} |
+ * {type:'stopped', stats, exitError?}.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { VirtFunError } from '../errors.js';
+import type { FunctionDriver } from '../drivers/driver.js';
+import { createDriver } from '../drivers/registry.js';
+import { areaViews, type ChannelAreas } from './region.js';
+import { ChannelService, type ServiceStats } from './service.js';
+import { sabWaitOps, type WaitStrategy } from './wait.js';
+
+export interface ServiceWorkerData {
+  readonly dataout: SharedArrayBuffer;
+  readonly datain: SharedArrayBuffer;
+  /** vFunD's control words (CONTROL in service.ts); never given to the client. */
+  readonly control: SharedArrayBuffer;
+  readonly driverName: string;
+  /** Optional module (URL href) whose export `driverExport` (default `default`) is `(name) => FunctionDriver`. */
+  readonly driverModule?: string;
+  readonly driverExport?: string;
+  /** vFunD's own record of the payload capacity. */
+  readonly capacity: number;
+  readonly strategy: WaitStrategy;
+  readonly spinMicros?: number;
+  readonly sliceMs?: number;
+}
+
+export type ServiceWorkerMessage =
+  | { readonly type: 'ready'; readonly pid: number; readonly driver: string }
+  | { readonly type: 'failed'; readonly code: string; readonly message: string }
+  | { readonly type: 'stopped'; readonly stats: ServiceStats; readonly exitError?: string };
+
+const post = (m: ServiceWorkerMessage): void => parentPort?.postMessage(m);
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function buildDriver(data: ServiceWorkerData): Promise<FunctionDriver> {
+  if (data.driverModule === undefined) return createDriver(data.driverName);
+  const mod = (await import(data.driverModule)) as Record<string, unknown>;
+  const name = data.driverExport ?? 'default';
+  const factory = mod[name];
+  if (typeof factory !== 'function') {
+    throw new VirtFunError('DRIVER', `driver module ${data.driverModule} has no function export '${name}'`);
+  }
+  return (factory as (n: string) => FunctionDriver | Promise<FunctionDriver>)(data.driverName);
+}
+
+async function main(data: ServiceWorkerData): Promise<void> {
+  let driver: FunctionDriver;
+  let service: ChannelService;
+  try {
+    const areas: ChannelAreas = { dataout: areaViews(data.dataout), datain: areaViews(data.datain), ops: sabWaitOps };
+    driver = await buildDriver(data);
+    service = new ChannelService(areas, data.capacity, driver, new Int32Array(data.control), {
+      strategy: data.strategy,
+      ...(data.spinMicros !== undefined && { spinMicros: data.spinMicros }),
+      ...(data.sliceMs !== undefined && { sliceMs: data.sliceMs }),
+    });
+  } catch (e) {
+    post({ type: 'failed', code: e instanceof VirtFunError ? e.code : 'SERVICE_ERROR', message: describe(e) });
+    return;
+  }
+  try {
+    await driver.init();
+  } catch (e) {
+    post({ type: 'failed', code: 'DRIVER', message: `driver '${driver.meta.name}' init failed: ${describe(e)}` });
+    return;
+  }
+  post({ type: 'ready', pid: process.pid, driver: driver.meta.name });
+  await service.run();
+  let exitError: string | undefined;
+  try {
+    await driver.exit();
+  } catch (e) {
+    exitError = `driver '${driver.meta.name}' exit failed: ${describe(e)}`;
+  }
+  post({ type: 'stopped', stats: service.stats(), ...(exitError !== undefined && { exitError }) });
+}
+
+// A loop bug escapes as an uncaught error: the host sees the worker die and reports it.
+await main(workerData as ServiceWorkerData);

@@ -1,0 +1,251 @@
+/**
+ * The service end of the channel (paper §3.3: the service runs the driver on
+ * behalf of the guest). Backend-independent: it works on the two areas'
+ * views, a WaitOps and a control word vFunD owns (the stop flag), so the same
+ * loop serves SharedArrayBuffer regions in a worker thread and mapped files.
+ *
+ * Nothing in dataout is trusted after start: the service keeps its own
+ * capacity, seq and last-seen request word; it reads dataout.len once per
+ * request and validates seq, command and length before touching the driver.
+ * A bad request gets ERROR + code, is counted, and never stops the loop.
+ */
+import { DriverInputError, type FunctionDriver } from '../drivers/driver.js';
+import { Command, ErrorCode, IN, OUT, nextSeq, packWord, Status, wordLow4, wordSeq } from './layout.js';
+import { checkHeader, ERROR_COUNTERS, I32, payloadView, type AreaViews, type ChannelAreas } from './region.js';
+import { Waiter, type WaitStrategy } from './wait.js';
+
+export type ErrorName = Exclude<keyof typeof ErrorCode, 'NONE'>;
+export const ERROR_NAME_LIST: readonly ErrorName[] = (Object.keys(ErrorCode) as (keyof typeof ErrorCode)[]).filter(
+  (k): k is ErrorName => k !== 'NONE',
+);
+
+export interface ServiceStats {
+  /** Requests answered (DONE or ERROR). */
+  readonly calls: number;
+  /** ERROR answers by code. */
+  readonly errors: Record<ErrorName, number>;
+}
+
+/** The control area vFunD owns (never mapped by the client): i32 words. */
+export const CONTROL = {
+  /** Non-zero: the service finishes the request in hand and leaves its loop. */
+  stop: 0,
+} as const;
+export const CONTROL_BYTES = 64;
+
+export interface ServiceLoopOptions {
+  readonly strategy?: WaitStrategy;
+  readonly spinMicros?: number;
+  /** Longest sleep between two looks at the stop flag and two heartbeats, in ms (default 250). */
+  readonly sliceMs?: number;
+}
+
+/** Longest error message written into the datain payload, in bytes. */
+export const MAX_ERROR_MESSAGE = 256;
+
+const encoder = new TextEncoder();
+
+/** Read the counters a service publishes in datain. */
+export function readStats(datain: AreaViews): ServiceStats {
+  const i32 = datain.i32;
+  const errors = {} as Record<ErrorName, number>;
+  for (const name of ERROR_NAME_LIST) errors[name] = Atomics.load(i32, I32.errorCounts + ErrorCode[name]) >>> 0;
+  return { calls: Atomics.load(i32, I32.calls) >>> 0, errors };
+}
+
+export class ChannelService {
+  readonly capacity: number;
+  private readonly out: AreaViews;
+  private readonly in: AreaViews;
+  private readonly ops: ChannelAreas['ops'];
+  private readonly outPayload: Uint8Array;
+  private readonly inPayload: Uint8Array;
+  private readonly waiter: Waiter;
+  private readonly sliceMs: number;
+  private lastWord = 0;
+  private lastSeq = 0;
+  private hasResult = false;
+  private resultLen = 0;
+  private calls = 0;
+  private readonly errorCounts = new Uint32Array(ERROR_COUNTERS);
+  private inputView: Uint8Array;
+  private beat = 0;
+
+  /**
+   * @param capacity vFunD's own record of the payload capacity; both headers must agree with it.
+   * @param control vFunD's control words (CONTROL), not reachable by the client.
+   */
+  constructor(
+    areas: ChannelAreas,
+    capacity: number,
+    private readonly driver: FunctionDriver,
+    private readonly control: Int32Array,
+    options: ServiceLoopOptions = {},
+  ) {
+    checkHeader(areas.dataout, 'dataout', capacity);
+    checkHeader(areas.datain, 'datain', capacity);
+    this.capacity = capacity;
+    this.out = areas.dataout;
+    this.in = areas.datain;
+    this.ops = areas.ops;
+    this.outPayload = payloadView(areas.dataout, capacity);
+    this.inPayload = payloadView(areas.datain, capacity);
+    this.inputView = this.outPayload.subarray(0, 0);
+    this.sliceMs = options.sliceMs ?? 250;
+    this.waiter = new Waiter(areas.ops, {
+      ...(options.strategy !== undefined && { strategy: options.strategy }),
+      ...(options.spinMicros !== undefined && { spinMicros: options.spinMicros }),
+      sliceMs: this.sliceMs,
+    });
+    this.in.dv.setUint32(IN.pid, typeof process === 'object' ? process.pid >>> 0 : 0, true);
+  }
+
+  /** The service's own counters (authoritative; datain holds a published copy). */
+  stats(): ServiceStats {
+    const errors = {} as Record<ErrorName, number>;
+    for (const name of ERROR_NAME_LIST) errors[name] = this.errorCounts[ErrorCode[name]]!;
+    return { calls: this.calls, errors };
+  }
+
+  /** Serve requests until the stop flag is set. Only async drivers make it yield. */
+  async run(): Promise<void> {
+    const outI32 = this.out.i32;
+    const inI32 = this.in.i32;
+    const waiter = this.waiter;
+    const beatMs = this.sliceMs;
+    let nextBeat = 0;
+    while (Atomics.load(this.control, CONTROL.stop) === 0) {
+      // Heartbeat at most once per slice: it shares a cache line with serviceSleeping, which the
+      // client reads on every request, so beating on every request would cost every round trip.
+      const now = performance.now();
+      if (now >= nextBeat) {
+        this.heartbeat();
+        nextBeat = now + beatMs;
+      }
+      const changed = waiter.waitChange(outI32, I32.req, this.lastWord, inI32, I32.serviceSleeping, now + this.sliceMs, now);
+      if (!changed) continue; // slice over, or woken to look at the stop flag
+      this.lastWord = waiter.word;
+      const pending = this.handle(waiter.word);
+      if (pending !== undefined) await pending;
+    }
+  }
+
+  private heartbeat(): void {
+    this.beat = (this.beat + 1) | 0;
+    Atomics.store(this.in.i32, I32.serviceHeartbeat, this.beat);
+  }
+
+  /** One request word. Returns a promise only when an async driver is in flight. */
+  private handle(word: number): Promise<void> | undefined {
+    const seq = wordSeq(word);
+    const cmd = wordLow4(word);
+    const expected = nextSeq(this.lastSeq);
+    this.lastSeq = seq; // resync: the next well-formed request follows this one
+    if (seq !== expected) {
+      this.fail(seq, ErrorCode.BAD_SEQ, `request seq ${seq}, expected ${expected}`);
+      return undefined;
+    }
+    if (cmd !== Command.SET && cmd !== Command.GET && cmd !== Command.RST) {
+      this.fail(seq, ErrorCode.BAD_COMMAND, `command ${cmd} is not set (1), get (2) or rst (3)`);
+      return undefined;
+    }
+    const len = this.out.dv.getUint32(OUT.len, true); // read once: the client may change it under us
+    if (len > this.capacity) {
+      this.fail(seq, ErrorCode.BAD_LENGTH, `dataout.len ${len} exceeds the capacity of ${this.capacity} bytes`);
+      return undefined;
+    }
+    switch (cmd) {
+      case Command.SET:
+        return this.set(seq, len);
+      case Command.GET:
+        if (this.hasResult) this.answer(seq, Status.DONE, ErrorCode.NONE, this.resultLen);
+        else this.fail(seq, ErrorCode.NO_RESULT, 'no result: no successful set since start or the last rst');
+        return undefined;
+      default:
+        return this.rst(seq);
+    }
+  }
+
+  private set(seq: number, len: number): Promise<void> | undefined {
+    Atomics.store(this.in.i32, I32.state, packWord(seq, Status.BUSY));
+    this.hasResult = false; // the driver writes into the result area from here on
+    if (this.inputView.byteLength !== len) this.inputView = this.outPayload.subarray(0, len);
+    let r: number | Promise<number>;
+    try {
+      r = this.driver.call(this.inputView, this.inPayload);
+    } catch (e) {
+      this.driverFailed(seq, e);
+      return undefined;
+    }
+    if (typeof r === 'number') {
+      this.finishSet(seq, r);
+      return undefined;
+    }
+    return Promise.resolve(r).then(
+      (n) => this.finishSet(seq, n),
+      (e: unknown) => this.driverFailed(seq, e),
+    );
+  }
+
+  private finishSet(seq: number, n: unknown): void {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > this.capacity) {
+      this.fail(seq, ErrorCode.DRIVER_FAULT, `driver returned result length ${String(n)}, expected an integer in 0..${this.capacity}`);
+      return;
+    }
+    this.hasResult = true;
+    this.resultLen = n;
+    this.answer(seq, Status.DONE, ErrorCode.NONE, n);
+  }
+
+  private rst(seq: number): Promise<void> | undefined {
+    this.hasResult = false;
+    let r: void | Promise<void>;
+    try {
+      r = this.driver.reset();
+    } catch (e) {
+      this.driverFailed(seq, e);
+      return undefined;
+    }
+    if (r === undefined) {
+      this.answer(seq, Status.DONE, ErrorCode.NONE, 0);
+      return undefined;
+    }
+    return Promise.resolve(r).then(
+      () => this.answer(seq, Status.DONE, ErrorCode.NONE, 0),
+      (e: unknown) => this.driverFailed(seq, e),
+    );
+  }
+
+  private driverFailed(seq: number, e: unknown): void {
+    if (e instanceof DriverInputError) {
+      this.fail(seq, ErrorCode.BAD_INPUT, e.message);
+    } else {
+      const msg = e instanceof Error ? `${e.name}: ${e.message}` : `driver threw ${String(e)}`;
+      this.fail(seq, ErrorCode.DRIVER_FAULT, msg);
+    }
+  }
+
+  /** ERROR answer with a short UTF-8 message in the payload. Any error forgets the last result. */
+  private fail(seq: number, code: number, message: string): void {
+    this.hasResult = false;
+    const room = this.capacity < MAX_ERROR_MESSAGE ? this.capacity : MAX_ERROR_MESSAGE;
+    const { written } = encoder.encodeInto(message, this.inPayload.subarray(0, room));
+    this.answer(seq, Status.ERROR, code, written);
+  }
+
+  /** Publish an answer: error, len (payload already written), counters, then the state word last. */
+  private answer(seq: number, status: number, code: number, len: number): void {
+    const dv = this.in.dv;
+    dv.setUint32(IN.error, code, true);
+    dv.setUint32(IN.len, len, true);
+    this.calls = (this.calls + 1) >>> 0;
+    Atomics.store(this.in.i32, I32.calls, this.calls | 0);
+    if (code !== ErrorCode.NONE) {
+      const c = (this.errorCounts[code]! + 1) >>> 0;
+      this.errorCounts[code] = c;
+      Atomics.store(this.in.i32, I32.errorCounts + code, c | 0);
+    }
+    Atomics.store(this.in.i32, I32.state, packWord(seq, status));
+    if (Atomics.load(this.out.i32, I32.clientSleeping) === 1) this.ops.notify(this.in.i32, I32.state);
+  }
+}

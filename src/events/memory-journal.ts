@@ -1,0 +1,67 @@
+/**
+ * The memory journal: envelopes in an array. For tests and for embedding
+ * where durability is not wanted. Same contract as every other adapter
+ * (test/events/journal-contract.ts): appends must follow the head, are
+ * all-or-nothing, and hashes are checked on the way in.
+ *
+ * Pure: no node:* imports.
+ */
+import { ValidationError } from '../errors.js';
+import { checkAppend } from './chain.js';
+import { hashEnvelope } from './canonical.js';
+import type { Envelope } from './envelope.js';
+import type { Journal, JournalHead, ReadOptions } from './journal.js';
+
+function checkFromSeq(options: ReadOptions | undefined): number {
+  const fromSeq = options?.fromSeq ?? 1;
+  if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) {
+    throw new ValidationError('fromSeq', `expected a positive integer, got ${String(fromSeq)}`);
+  }
+  return fromSeq;
+}
+
+export class MemoryJournal implements Journal {
+  readonly url = 'memory:';
+  private readonly envelopes: Envelope[] = [];
+  private tail: JournalHead | null = null;
+
+  /** Optionally starts with `initial` (checked like an append). */
+  constructor(initial: Iterable<Envelope> = []) {
+    const list = [...initial];
+    if (list.length > 0) this.store(list);
+  }
+
+  async head(): Promise<JournalHead | null> {
+    return this.tail;
+  }
+
+  async append(envelopes: readonly Envelope[]): Promise<void> {
+    this.store(envelopes);
+  }
+
+  private store(envelopes: readonly Envelope[]): void {
+    const after = checkAppend(this.tail, envelopes);
+    envelopes.forEach((env, i) => {
+      if (hashEnvelope(env) !== env.hash) {
+        throw new ValidationError(`envelopes[${i}].hash`, `seq ${env.seq}: does not match the envelope's content`);
+      }
+    });
+    for (const env of envelopes) this.envelopes.push(env);
+    this.tail = after;
+  }
+
+  /** Envelopes from `fromSeq` up to the head at the time of the call. */
+  async *read(options?: ReadOptions): AsyncIterable<Envelope> {
+    const fromSeq = checkFromSeq(options);
+    const end = this.envelopes.length;
+    for (let i = fromSeq - 1; i < end; i++) yield this.envelopes[i] as Envelope;
+  }
+
+  /** Nothing to release; the journal stays usable (reopening gives it back). */
+  async close(): Promise<void> {}
+
+  /** Number of stored envelopes. */
+  get size(): number {
+    return this.envelopes.length;
+  }
+}

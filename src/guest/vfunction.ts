@@ -1,0 +1,152 @@
+/**
+ * The guest side of the four phases: negotiate (with the software fallback
+ * of the paper's activation phase), activate, compute through the region,
+ * release. The control port is vFunD itself in one process; a socket client
+ * speaks the same port across processes.
+ */
+import { createActor, type ActorRefFrom } from 'xstate';
+import type { ComputationStats, Kind, NackReason } from '../events/catalogue.js';
+import { VirtFunError } from '../errors.js';
+import { lifecycleMachine, phaseOf, type LifecyclePhase } from '../machines/lifecycle.js';
+import type { Answer, NegotiateRequest } from '../actors/vfund.js';
+import type { Credentials } from '../actors/commands.js';
+
+/** What a guest needs from vFunD: the three control requests. */
+export interface ControlPort<Region> {
+  negotiate(req: NegotiateRequest): Promise<Answer<{ instance: string; kind: Kind }>>;
+  activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: Region; capacity: number }>>;
+  release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>>;
+}
+
+/** The computation-phase operations of a connected region. */
+export interface ComputeChannel {
+  call(input: Uint8Array): Uint8Array;
+  set(input: Uint8Array): void;
+  get(): Uint8Array;
+  rst(): void;
+}
+
+export interface OpenOptions extends Credentials {
+  readonly app: string;
+  readonly fn: string;
+  /** Preferred kind. Default `hw`. */
+  readonly kind?: Kind;
+  /** On a hardware nack for capacity, ask again for the software version. Default true. */
+  readonly fallback?: boolean;
+  /** Told of every phase change of this vFunction's lifecycle. */
+  readonly onPhase?: (phase: LifecyclePhase, detail: string) => void;
+}
+
+/** vFunD said no. `phase` says at which step, `reason` why. */
+export class OffloadRefused extends VirtFunError {
+  override readonly name = 'OffloadRefused';
+  constructor(
+    readonly phase: 'negotiation' | 'activation' | 'release',
+    readonly reason: NackReason,
+    readonly detail: string,
+  ) {
+    super('NACK', `${phase} refused (${reason}): ${detail}`);
+  }
+}
+
+type Lifecycle = ActorRefFrom<typeof lifecycleMachine>;
+
+export class VFunction implements ComputeChannel {
+  private constructor(
+    private readonly control: ControlPort<unknown>,
+    private readonly creds: Credentials,
+    readonly instance: string,
+    readonly kind: Kind,
+    /** True when this is the software version granted after a hardware nack. */
+    readonly fellBack: boolean,
+    readonly capacity: number,
+    private readonly channel: ComputeChannel,
+    readonly lifecycle: Lifecycle,
+  ) {}
+
+  /**
+   * Run negotiation and activation; resolve with a vFunction in its computation
+   * phase, or reject with OffloadRefused.
+   */
+  static async open<Region>(
+    control: ControlPort<Region>,
+    connect: (region: Region) => ComputeChannel,
+    opts: OpenOptions,
+  ): Promise<VFunction> {
+    const creds = { tenant: opts.tenant, credential: opts.credential };
+    const kind = opts.kind ?? 'hw';
+    let lifecycle = watch(createActor(lifecycleMachine, { input: { tenant: opts.tenant, app: opts.app, fn: opts.fn, kind } }), opts);
+    let fellBack = false;
+    let neg = await control.negotiate({ ...creds, app: opts.app, fn: opts.fn, kind });
+    if (!neg.ok && kind === 'hw' && neg.reason === 'no-capacity' && opts.fallback !== false) {
+      lifecycle.send({ type: 'NEGOTIATION_NACK', reason: neg.reason, detail: neg.detail });
+      lifecycle = watch(createActor(lifecycleMachine, { input: { tenant: opts.tenant, app: opts.app, fn: opts.fn, kind: 'sw' } }), opts);
+      fellBack = true;
+      neg = await control.negotiate({ ...creds, app: opts.app, fn: opts.fn, kind: 'sw', fallback: true });
+    }
+    if (!neg.ok) {
+      lifecycle.send({ type: 'NEGOTIATION_NACK', reason: neg.reason, detail: neg.detail });
+      throw new OffloadRefused('negotiation', neg.reason, neg.detail);
+    }
+    lifecycle.send({ type: 'NEGOTIATION_ACK', instance: neg.instance, kind: neg.kind });
+    const act = await control.activate({ ...creds, instance: neg.instance });
+    if (!act.ok) {
+      lifecycle.send({ type: 'ACTIVATION_NACK', reason: act.reason, detail: act.detail });
+      if (act.reason !== 'driver-failed') await control.release({ ...creds, instance: neg.instance });
+      throw new OffloadRefused('activation', act.reason, act.detail);
+    }
+    let channel: ComputeChannel;
+    try {
+      channel = connect(act.region);
+    } catch (err) {
+      await control.release({ ...creds, instance: neg.instance });
+      throw err;
+    }
+    lifecycle.send({ type: 'ACTIVATION_ACK' });
+    return new VFunction(control as ControlPort<unknown>, creds, neg.instance, neg.kind, fellBack, act.capacity, channel, lifecycle);
+  }
+
+  get phase(): LifecyclePhase {
+    return phaseOf(this.lifecycle.getSnapshot().value);
+  }
+
+  /** set + wait for done + read the result: one invocation through the region. */
+  call(input: Uint8Array): Uint8Array {
+    return this.channel.call(input);
+  }
+  /** Post arguments and start the work; fetch the result later with get(). */
+  set(input: Uint8Array): void {
+    this.channel.set(input);
+  }
+  get(): Uint8Array {
+    return this.channel.get();
+  }
+  /** Clear the function's state. */
+  rst(): void {
+    this.channel.rst();
+  }
+
+  /** Release phase. Resolves with the call counters vFunD journaled. Idempotent. */
+  async release(): Promise<ComputationStats> {
+    if (this.phase === 'released') return { calls: 0, errors: {} };
+    this.lifecycle.send({ type: 'RELEASE', reason: 'client' });
+    const r = await this.control.release({ ...this.creds, instance: this.instance });
+    if (!r.ok) throw new OffloadRefused('release', r.reason, r.detail);
+    this.lifecycle.send({ type: 'RELEASED' });
+    return r.stats;
+  }
+}
+
+function watch(actor: Lifecycle, opts: OpenOptions): Lifecycle {
+  if (opts.onPhase) {
+    let last: LifecyclePhase | null = null;
+    actor.subscribe((snap) => {
+      const phase = phaseOf(snap.value);
+      if (phase === last) return;
+      last = phase;
+      opts.onPhase!(phase, snap.context.reason ? `${snap.context.reason}: ${snap.context.detail}` : snap.context.instance ?? '');
+    });
+  }
+  actor.start();
+  return actor;
+}

@@ -1,0 +1,129 @@
+/**
+ * fast-check arbitraries for events, plus a deterministic clock and id
+ * source, shared by the events tests.
+ */
+import { fc } from '@fast-check/vitest';
+import type {
+  ComputationStats,
+  FunctionConfig,
+  Kind,
+  NackReason,
+  ReleaseReason,
+  VFunDConfigSnapshot,
+  VFunEvent,
+} from '../../src/events/catalogue.js';
+import type { Clock, IdSource, PendingEvent, Scope } from '../../src/events/envelope.js';
+
+export function steppingClock(start = Date.UTC(2026, 0, 1)): Clock {
+  let t = start;
+  return { now: () => t++ };
+}
+
+export function counterIds(prefix = 'evt'): IdSource {
+  let n = 0;
+  return { next: () => `${prefix}-${++n}` };
+}
+
+/** Names: mostly plain ASCII, sometimes any code units (lone surrogates, controls, quotes). */
+export const textArb = fc.oneof(
+  { weight: 3, arbitrary: fc.string({ maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 8 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 4 }) },
+);
+const nullableText = fc.option(textArb, { nil: null });
+const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
+const kindArb: fc.Arbitrary<Kind> = fc.constantFrom('hw', 'sw');
+const nackReasonArb: fc.Arbitrary<NackReason> = fc.constantFrom(
+  'credential',
+  'quota',
+  'unknown-function',
+  'unrecognized-resource',
+  'no-capacity',
+  'bad-request',
+  'unknown-instance',
+  'not-owner',
+  'wrong-phase',
+  'driver-failed',
+  'not-started',
+);
+const releaseReasonArb: fc.Arbitrary<ReleaseReason> = fc.constantFrom('client', 'failure', 'shutdown', 'recovery', 'lease');
+
+const statsArb: fc.Arbitrary<ComputationStats> = fc.record({
+  calls: fc.nat(),
+  errors: fc.dictionary(fc.stringMatching(/^[A-Z_]{1,10}$/), fc.nat(), { maxKeys: 4, noNullPrototype: true }),
+});
+
+const functionArb: fc.Arbitrary<FunctionConfig> = fc.record({
+  name: textArb,
+  kinds: fc.record(
+    {
+      hw: fc.record({ slots: fc.nat(64), driver: textArb }),
+      sw: fc.record({ slots: fc.nat(64), driver: textArb }),
+    },
+    { requiredKeys: [] },
+  ),
+});
+
+const configArb: fc.Arbitrary<VFunDConfigSnapshot> = fc.record({
+  tenants: fc.array(fc.record({ id: textArb, credentialDigest: hex64, maxInstances: fc.nat(16) }), { maxLength: 3 }),
+  functions: fc.array(functionArb, { maxLength: 3 }),
+  regionCapacity: fc.integer({ min: 1, max: 1 << 30 }),
+});
+
+const requestRef = { tenant: textArb, app: textArb, fn: textArb, kind: kindArb };
+
+export const eventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
+  fc.record({ type: fc.constant('vfund.started' as const), data: fc.record({ host: textArb, config: configArb }) }),
+  fc.record({ type: fc.constant('vfund.stopped' as const), data: fc.record({ reason: textArb }) }),
+  fc.record({
+    type: fc.constant('negotiation.acked' as const),
+    data: fc.record({ ...requestRef, instance: textArb, fallback: fc.boolean() }),
+  }),
+  fc.record({
+    type: fc.constant('negotiation.nacked' as const),
+    data: fc.record({ ...requestRef, reason: nackReasonArb, detail: textArb }),
+  }),
+  fc.record({ type: fc.constant('activation.started' as const), data: fc.record({ instance: textArb, capacity: fc.nat() }) }),
+  fc.record({ type: fc.constant('activation.acked' as const), data: fc.record({ instance: textArb, capacity: fc.nat() }) }),
+  fc.record({
+    type: fc.constant('activation.nacked' as const),
+    data: fc.record({ instance: textArb, reason: nackReasonArb, detail: textArb }),
+  }),
+  fc.record({ type: fc.constant('service.failed' as const), data: fc.record({ instance: textArb, detail: textArb }) }),
+  fc.record({
+    type: fc.constant('instance.released' as const),
+    data: fc.record({ instance: textArb, reason: releaseReasonArb, stats: statsArb }),
+  }),
+  fc.record({
+    type: fc.constant('release.nacked' as const),
+    data: fc.record({ instance: textArb, tenant: textArb, reason: nackReasonArb, detail: textArb }),
+  }),
+);
+
+export const scopeArb: fc.Arbitrary<Scope> = fc.record({
+  tenant: nullableText,
+  app: nullableText,
+  fn: nullableText,
+  instance: nullableText,
+});
+
+export const pendingArb: fc.Arbitrary<PendingEvent> = fc.record({
+  event: eventArb,
+  scope: scopeArb,
+  causationId: nullableText,
+  correlationId: nullableText,
+});
+
+/** Batches as vFunD hands them to the recorder: each non-empty. */
+export const batchesArb = (maxBatches = 6, maxBatchSize = 4): fc.Arbitrary<PendingEvent[][]> =>
+  fc.array(fc.array(pendingArb, { minLength: 1, maxLength: maxBatchSize }), { maxLength: maxBatches });
+
+/** A simple, fixed pending event for example-based tests. */
+export function pending(n: number): PendingEvent {
+  return {
+    event: { type: 'activation.started', data: { instance: `i-${n}`, capacity: 4096 } },
+    scope: { tenant: 't1', app: 'app', fn: 'crc32', instance: `i-${n}` },
+    causationId: `cmd-${n}`,
+    correlationId: `i-${n}`,
+  };
+}
