@@ -1,0 +1,57 @@
+/** The demo as a user runs it: the built CLI, in a fresh data root. */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '../../dist/src/cli/main.js');
+
+describe('vfun demo', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'vfun-demo-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('prints the four phases of every instance and a verified journal summary', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'demo', '--root', root]);
+    const instances = [...stdout.matchAll(/instance (i\d+) runs in/g)].map((m) => m[1]);
+    expect(instances).toEqual(['i1', 'i2', 'i3', 'i4', 'i5']);
+    for (const phase of ['negotiation', 'activation', 'computation', 'release', 'released']) {
+      expect(stdout.match(new RegExp(`\\] ${phase}\\b`, 'g'))?.length).toBeGreaterThanOrEqual(5);
+    }
+    expect(stdout).toContain('factorial(51) = 18284192274659147776');
+    expect(stdout).toContain('fibonacci(93) = 12200160415121876738');
+    expect(stdout).toContain('nacked (no-capacity');
+    expect(stdout).toContain('software fallback');
+    expect(stdout).toContain('refused at negotiation: quota');
+    expect(stdout).toContain('nacked: credential');
+    expect(stdout).toContain('error BAD_INPUT');
+    expect(stdout).toMatch(/hash chain verified: \d+ events/);
+    const lines = (await readFile(join(root, 'admin', 'journal.ndjson'), 'utf8')).trim().split('\n');
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: 'vfund.stopped' });
+  });
+
+  it('continues the chain across runs and cuts a torn last record', async () => {
+    await run(process.execPath, [CLI, 'demo', '--root', root]);
+    const path = join(root, 'admin', 'journal.ndjson');
+    const text = await readFile(path, 'utf8');
+    await writeFile(path, text + text.split('\n')[1]!.slice(0, 40)); // a torn append
+    const { stdout } = await run(process.execPath, [CLI, 'demo', '--root', root]);
+    expect(stdout).toContain('journal: cut a torn last record (40 bytes)');
+    const n = text.trim().split('\n').length;
+    expect(stdout).toContain(`hash chain verified: ${2 * n} events`);
+  });
+
+  it('refuses an unknown journal URL with a clear error and exit code 1', async () => {
+    await expect(run(process.execPath, [CLI, 'demo', '--journal', 'ftp://x'])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("journal URL 'ftp://x' has an unknown scheme"),
+    });
+  });
+});
