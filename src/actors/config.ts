@@ -10,7 +10,8 @@ import type { VFunDConfigSnapshot } from '../events/catalogue.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
 import { hasDriver, driverNames } from '../drivers/registry.js';
 import { VirtFunError } from '../errors.js';
-import { credentialDigest, NAME_MAX, NAME_PATTERN } from './decide.js';
+import { credentialDigest } from './decide.js';
+import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
 
 const name = z
   .string()

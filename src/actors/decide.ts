@@ -13,11 +13,10 @@ import type {
   VFunEvent,
 } from '../events/catalogue.js';
 import type { Credentials, VFunDCommand } from './commands.js';
+import { checkName, NAME_MAX } from '../util/names.js';
 import { liveInstances, slotsInUse, tenantLoad, type InstanceState, type VFunDState } from './state.js';
 
-/** Tenant, app and function names: what may become a directory or a subject token. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-export const NAME_MAX = 63;
+export { checkName, NAME_MAX, NAME_PATTERN } from '../util/names.js';
 export const CREDENTIAL_MAX = 1024;
 
 export const NO_STATS: ComputationStats = { calls: 0, errors: {} };
@@ -30,14 +29,6 @@ export interface Nack {
 /** SHA-256 hex of a tenant secret, as journaled in vfund.started. */
 export function credentialDigest(secret: string): string {
   return bytesToHex(sha256(utf8ToBytes(secret)));
-}
-
-/** Why a name is refused, or null. Names the field and the limit. */
-export function checkName(field: string, value: unknown): string | null {
-  if (typeof value !== 'string') return `${field} must be a string`;
-  if (value.length === 0 || value.length > NAME_MAX) return `${field} must be 1..${NAME_MAX} characters, got ${value.length}`;
-  if (!NAME_PATTERN.test(value)) return `${field} may only hold letters, digits, '-' and '_' and must start with a letter or digit`;
-  return null;
 }
 
 /** Keep a refused, possibly hostile value short enough to journal. */
@@ -118,6 +109,10 @@ export function decide(command: VFunDCommand, state: VFunDState): VFunEvent[] {
       const held = tenantLoad(state, command.tenant);
       if (held >= tenant.maxInstances) {
         return nack({ reason: 'quota', detail: `tenant '${tenant.id}' holds ${held} of ${tenant.maxInstances} instances` });
+      }
+      const holder = liveInstances(state).find((i) => i.tenant === command.tenant && i.app === command.app && i.fn === command.fn);
+      if (holder) {
+        return nack({ reason: 'already-held', detail: `${command.tenant}/${command.app} already holds ${command.fn} as instance ${holder.id}` });
       }
       const fn = state.config.functions.find((f) => f.name === command.fn);
       if (!fn) return nack({ reason: 'unknown-function', detail: `no function '${command.fn}'` });

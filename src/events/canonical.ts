@@ -175,3 +175,175 @@ export function encodeEnvelope(envelope: object): EnvelopeEncoding {
 export function hashEnvelope(envelope: object): string {
   return sha256Hex(encodeEnvelope(envelope).hashInput);
 }
+
+/** `text[a0, a1) < text[b0, b1)` comparing UTF-16 code units. */
+function rangeLess(text: string, a0: number, a1: number, b0: number, b1: number): boolean {
+  const la = a1 - a0;
+  const lb = b1 - b0;
+  const m = la < lb ? la : lb;
+  for (let k = 0; k < m; k++) {
+    const x = text.charCodeAt(a0 + k);
+    const y = text.charCodeAt(b0 + k);
+    if (x !== y) return x < y;
+  }
+  return la < lb;
+}
+
+/** Where the top-level `hash` member sits in a canonical text: remove `[start, end)` to get the hash input. */
+interface HashMemberRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+const NOT_JUDGED = null;
+
+/**
+ * A one-pass, conservative check that `text`, which the caller has already
+ * parsed as JSON, is in canonical form. It judges the common case only: no
+ * whitespace outside strings; strings whose only escapes are `\"` and `\\`
+ * (keys: none) and without surrogates; numbers that are integers of at most
+ * 15 digits; object keys strictly increasing in code unit order (so no
+ * duplicates). Under those conditions the text is exactly the canonical
+ * encoding of what it parses to. Anything else returns NOT_JUDGED and the
+ * caller falls back to the exact (slower) comparison.
+ *
+ * Returns the range of the top-level `hash` member with its separating
+ * comma, `{ start: -1, end: -1 }` when there is none.
+ */
+function scanCanonical(text: string): HashMemberRange | typeof NOT_JUDGED {
+  const n = text.length;
+  if (n === 0 || text.charCodeAt(0) !== 0x7b) return NOT_JUDGED;
+  // Per open container: is it an object, and the previous key's range in it.
+  const isObject: boolean[] = [];
+  const prevKeyStart: number[] = [];
+  const prevKeyEnd: number[] = [];
+  let depth = 0;
+  let expectKey = false;
+  let memberStart = -1; // top level: index of the ',' before the current member, or of its '"' when first
+  let hashStart = -1;
+  let hashEnd = -1;
+  let inHash = false;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i + 1;
+      let j = start;
+      for (;;) {
+        if (j >= n) return NOT_JUDGED;
+        const d = text.charCodeAt(j);
+        if (d === 0x22) break;
+        if (d === 0x5c) {
+          const e = text.charCodeAt(j + 1);
+          if (expectKey || (e !== 0x22 && e !== 0x5c)) return NOT_JUDGED;
+          j += 2;
+          continue;
+        }
+        if (d < 0x20 || (d >= 0xd800 && d <= 0xdfff)) return NOT_JUDGED;
+        j++;
+      }
+      if (expectKey) {
+        const top = depth - 1;
+        const ps = prevKeyStart[top] as number;
+        if (ps >= 0 && !rangeLess(text, ps, prevKeyEnd[top] as number, start, j)) return NOT_JUDGED;
+        prevKeyStart[top] = start;
+        prevKeyEnd[top] = j;
+        if (depth === 1 && j - start === 4 && text.startsWith('hash', start)) {
+          inHash = true;
+          hashStart = memberStart;
+        }
+        expectKey = false;
+      }
+      i = j + 1;
+      continue;
+    }
+    switch (c) {
+      case 0x7b: // {
+      case 0x5b: // [
+        isObject[depth] = c === 0x7b;
+        prevKeyStart[depth] = -1;
+        prevKeyEnd[depth] = -1;
+        depth++;
+        expectKey = c === 0x7b;
+        if (depth === 1) memberStart = i + 1;
+        i++;
+        continue;
+      case 0x7d: // }
+      case 0x5d: // ]
+        if (depth === 1 && inHash) {
+          hashEnd = i;
+          inHash = false;
+        }
+        depth--;
+        expectKey = false;
+        i++;
+        continue;
+      case 0x2c: // ,
+        if (depth === 1 && inHash) {
+          hashEnd = i;
+          inHash = false;
+        }
+        expectKey = isObject[depth - 1] === true;
+        if (depth === 1) memberStart = i;
+        i++;
+        continue;
+      case 0x3a: // :
+        i++;
+        continue;
+      case 0x74: // true
+      case 0x6e: // null
+        i += 4;
+        continue;
+      case 0x66: // false
+        i += 5;
+        continue;
+      default: {
+        // a number: judge short integers only
+        let j = i;
+        if (c === 0x2d) j++;
+        const first = j;
+        while (j < n) {
+          const d = text.charCodeAt(j);
+          if (d < 0x30 || d > 0x39) break;
+          j++;
+        }
+        const digits = j - first;
+        if (digits === 0 || digits > 15) return NOT_JUDGED;
+        if (text.charCodeAt(first) === 0x30 && (digits > 1 || first > i)) return NOT_JUDGED; // 01, -0
+        const next = text.charCodeAt(j);
+        if (next === 0x2e || next === 0x65 || next === 0x45) return NOT_JUDGED; // . e E
+        i = j;
+        continue;
+      }
+    }
+  }
+  if (depth !== 0) return NOT_JUDGED;
+  if (hashStart < 0 || hashEnd < 0) return { start: -1, end: -1 };
+  // First member: take the comma after it instead of the one before.
+  if (text.charCodeAt(hashStart) !== 0x2c && text.charCodeAt(hashEnd) === 0x2c) return { start: hashStart, end: hashEnd + 1 };
+  return { start: hashStart, end: hashEnd };
+}
+
+/**
+ * For `value = JSON.parse(text)`: its encodings when `text` is exactly its
+ * canonical JSON, null when it is not (or cannot be encoded). Same answer as
+ * comparing `encodeEnvelope(value).canonical` with `text`, but for the usual
+ * line it only scans the text once (no re-serialization). Used by readers of
+ * stored lines.
+ */
+export function encodingOfText(text: string, value: object): EnvelopeEncoding | null {
+  const range = scanCanonical(text);
+  if (range !== NOT_JUDGED) {
+    return {
+      canonical: text,
+      hashInput: range.start < 0 ? text : text.slice(0, range.start) + text.slice(range.end),
+    };
+  }
+  let encoding: EnvelopeEncoding;
+  try {
+    encoding = encodeEnvelope(value);
+  } catch {
+    return null;
+  }
+  return encoding.canonical === text ? encoding : null;
+}

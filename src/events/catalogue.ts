@@ -19,6 +19,7 @@ export type NackReason =
   | 'unknown-function' // no such function in the catalogue
   | 'unrecognized-resource' // the function exists, but not in the requested kind
   | 'no-capacity' // every slot of that function/kind is taken
+  | 'already-held' // this tenant's app already holds a live instance of this function (one region dir each)
   | 'bad-request' // a field is malformed (name too long, bad characters, ...)
   | 'unknown-instance' // no live instance with that id
   | 'not-owner' // the instance belongs to another tenant

@@ -7,11 +7,19 @@
 export * from './catalogue.js';
 export * from './envelope.js';
 export type { Journal, JournalHead, ReadOptions } from './journal.js';
-export { canonicalJson, encodeEnvelope, hashEnvelope, sha256Hex, type EnvelopeEncoding } from './canonical.js';
+export {
+  canonicalJson,
+  encodeEnvelope,
+  encodingOfText,
+  hashEnvelope,
+  sha256Hex,
+  type EnvelopeEncoding,
+} from './canonical.js';
 export {
   chainFault,
   checkAppend,
   envelopeShapeFault,
+  isHash,
   sealEnvelope,
   verifyChain,
   type ChainCheckOptions,

@@ -18,12 +18,12 @@ function run(commands: VFunDCommand[], from: VFunDState = initialState) {
 }
 
 const started = run([{ type: 'start', id: 'c0', host: 'h', config: testSnapshot }]).state;
-const neg = (id: string, tenant: keyof typeof SECRETS, fn: string, kind: 'hw' | 'sw', fallback = false): VFunDCommand => ({
+const neg = (id: string, tenant: keyof typeof SECRETS, fn: string, kind: 'hw' | 'sw', fallback = false, app = id): VFunDCommand => ({
   type: 'negotiate',
   id,
   tenant,
   credential: SECRETS[tenant],
-  app: 'a',
+  app,
   fn,
   kind,
   fallback,
@@ -47,6 +47,13 @@ describe('decide', () => {
   it('distinguishes an unknown function from a missing kind', () => {
     expect(decide(neg('c1', 't1', 'nope', 'sw'), started)[0]).toMatchObject({ data: { reason: 'unknown-function' } });
     expect(decide(neg('c1', 't1', 'fsw', 'hw'), started)[0]).toMatchObject({ data: { reason: 'unrecognized-resource' } });
+  });
+
+  it('gives an app at most one live instance of a function (one region directory)', () => {
+    const { state } = run([neg('c1', 't2', 'fsw', 'sw', false, 'app')], started);
+    const [e] = decide(neg('c2', 't2', 'fsw', 'sw', false, 'app'), state);
+    expect(e).toMatchObject({ data: { reason: 'already-held', detail: 't2/app already holds fsw as instance i1' } });
+    expect(decide(neg('c3', 't2', 'fsw', 'sw', false, 'other'), state)[0]).toMatchObject({ type: 'negotiation.acked' });
   });
 
   it('enforces the per-tenant quota', () => {

@@ -19,6 +19,7 @@ const TENANTS: TenantId[] = ['t1', 't2', 't3'];
 
 interface ModelInstance {
   tenant: TenantId;
+  app: string;
   fn: string;
   kind: Kind;
   phase: 'negotiated' | 'active';
@@ -34,10 +35,11 @@ interface Real {
   journal: MemoryJournal;
 }
 
-function expectedNegotiation(m: Model, tenant: TenantId, fn: string, kind: Kind, goodSecret: boolean): NackReason | null {
+function expectedNegotiation(m: Model, tenant: TenantId, app: string, fn: string, kind: Kind, goodSecret: boolean): NackReason | null {
   if (!goodSecret) return 'credential';
   const held = [...m.instances.values()].filter((i) => i.tenant === tenant).length;
   if (held >= testConfig.tenants.find((t) => t.id === tenant)!.maxInstances) return 'quota';
+  if ([...m.instances.values()].some((i) => i.tenant === tenant && i.app === app && i.fn === fn)) return 'already-held';
   const f = testConfig.functions.find((x) => x.name === fn);
   if (!f) return 'unknown-function';
   const k = f.kinds[kind];
@@ -57,24 +59,25 @@ function ownership(m: Model, instance: string, tenant: TenantId): NackReason | n
 class NegotiateCmd implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly tenant: TenantId,
+    readonly app: string,
     readonly fn: string,
     readonly kind: Kind,
     readonly goodSecret: boolean,
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
-    const expected = expectedNegotiation(m, this.tenant, this.fn, this.kind, this.goodSecret);
+    const expected = expectedNegotiation(m, this.tenant, this.app, this.fn, this.kind, this.goodSecret);
     const a = await r.d.negotiate({
       tenant: this.tenant,
       credential: this.goodSecret ? SECRETS[this.tenant] : 'wrong-secret-xxxxxxxx',
-      app: 'app',
+      app: this.app,
       fn: this.fn,
       kind: this.kind,
     });
     if (expected === null) {
       expect(a).toMatchObject({ ok: true, kind: this.kind });
       if (a.ok) {
-        m.instances.set(a.instance, { tenant: this.tenant, fn: this.fn, kind: this.kind, phase: 'negotiated' });
+        m.instances.set(a.instance, { tenant: this.tenant, app: this.app, fn: this.fn, kind: this.kind, phase: 'negotiated' });
         m.known.push(a.instance);
       }
     } else {
@@ -82,7 +85,7 @@ class NegotiateCmd implements fc.AsyncCommand<Model, Real> {
       if (!a.ok) expect(a.detail.length).toBeGreaterThan(0);
     }
   }
-  toString = () => `negotiate(${this.tenant}, ${this.fn}, ${this.kind}, ${this.goodSecret ? 'ok' : 'bad'} secret)`;
+  toString = () => `negotiate(${this.tenant}/${this.app}, ${this.fn}, ${this.kind}, ${this.goodSecret ? 'ok' : 'bad'} secret)`;
 }
 
 class ActivateCmd implements fc.AsyncCommand<Model, Real> {
@@ -173,8 +176,14 @@ const badValue = fc.oneof(
 const commands = fc.commands(
   [
     fc
-      .tuple(fc.constantFrom(...TENANTS), fc.constantFrom('fhw', 'fsw', 'flaky', 'nope'), fc.constantFrom<Kind>('hw', 'sw'), fc.boolean())
-      .map(([t, f, k, g]) => new NegotiateCmd(t, f, k, g)),
+      .tuple(
+        fc.constantFrom(...TENANTS),
+        fc.constantFrom('a1', 'a2', 'a3'),
+        fc.constantFrom('fhw', 'fsw', 'flaky', 'nope'),
+        fc.constantFrom<Kind>('hw', 'sw'),
+        fc.boolean(),
+      )
+      .map(([t, a, f, k, g]) => new NegotiateCmd(t, a, f, k, g)),
     fc.tuple(fc.nat(), fc.constantFrom(...TENANTS)).map(([p, t]) => new ActivateCmd(p, t)),
     fc.tuple(fc.nat(), fc.constantFrom(...TENANTS)).map(([p, t]) => new ReleaseCmd(p, t)),
     fc.nat().map((p) => new CrashCmd(p)),
@@ -206,7 +215,7 @@ function checkInvariants(s: VFunDState, runtime: RecordingRuntime): void {
   expect(holders.size).toBe(Object.values(s.instances).filter((i) => i.phase === 'active').length);
 }
 
-test.prop([commands], { numRuns: 60 })('vFunD keeps its invariants and replays to its live state', async (cmds) => {
+test.prop([commands], { numRuns: 150 })('vFunD keeps its invariants and replays to its live state', async (cmds) => {
   const journal = new MemoryJournal();
   const runtime = new RecordingRuntime();
   const d = await VFunD.start({ journal, runtime, config: testSnapshot, host: 'h1', clock: steppingClock(), ids: counterIds() });

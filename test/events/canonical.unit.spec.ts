@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
-import { canonicalJson, encodeEnvelope, hashEnvelope, sha256Hex } from '../../src/events/canonical.js';
+import { canonicalJson, encodeEnvelope, encodingOfText, hashEnvelope, sha256Hex } from '../../src/events/canonical.js';
+import { GENESIS_HASH } from '../../src/events/envelope.js';
+import { sealEnvelope } from '../../src/events/chain.js';
+import { pendingArb } from './arbitraries.js';
 
 /** Reference encoder: the rules of docs/events.md written as plainly as possible. */
 function reference(value: unknown): string {
@@ -187,6 +190,124 @@ describe('encodeEnvelope / hashEnvelope', () => {
       const { hash: _dropped, ...without } = withHash;
       expect(hashInput).toBe(canonicalJson(without));
       expect(canonical).toBe(canonicalJson(withHash));
+    },
+  );
+});
+
+describe('encodingOfText', () => {
+  const sealedArb = fc.tuple(pendingArb, fc.nat()).map(([p, seq]) =>
+    sealEnvelope(p, { seq: seq + 1, prevHash: GENESIS_HASH, id: `evt-${seq}`, at: '2026-01-01T00:00:00.000Z', host: 'h' }),
+  );
+
+  test.prop([sealedArb])('accepts a canonical line and agrees with encodeEnvelope', (env) => {
+    const expected = encodeEnvelope(env);
+    expect(encodingOfText(expected.canonical, JSON.parse(expected.canonical) as object)).toEqual(expected);
+  });
+
+  test.prop([sealedArb, fc.nat(), fc.constantFrom(' ', '\n', '\t')])('rejects a line with whitespace added between tokens', (env, at, ws) => {
+    const text = encodeEnvelope(env).canonical;
+    // between two tokens: after a comma or colon that is structural
+    const spots = [...text.matchAll(/[,:](?=["{[\dtfn-])/g)].map((m) => m.index! + 1);
+    fc.pre(spots.length > 0);
+    const pos = spots[at % spots.length]!;
+    const changed = text.slice(0, pos) + ws + text.slice(pos);
+    let parsed: object;
+    try {
+      parsed = JSON.parse(changed) as object;
+    } catch {
+      return; // a control character inside a string: not JSON any more
+    }
+    const slow = encodeEnvelope(parsed);
+    // Outside strings this is never canonical; inside a string (a space) it is another canonical text.
+    expect(encodingOfText(changed, parsed)).toEqual(slow.canonical === changed ? slow : null);
+    if (ws !== ' ') expect(slow.canonical).not.toBe(changed);
+  });
+
+  const base = {
+    app: 'a',
+    at: 't',
+    causationId: null,
+    correlationId: null,
+    data: { stats: { calls: 1, errors: { '10': 1, '9': 2 } }, x: { hash: 'h'.repeat(64) } },
+    fn: null,
+    hash: 'h'.repeat(64),
+    host: 'h',
+    id: 'i',
+    instance: null,
+    prevHash: GENESIS_HASH,
+    seq: 1,
+    tenant: null,
+    type: 'vfund.stopped',
+    v: 1,
+  };
+
+  test('handles integer-like keys and a nested "hash" member with the same value', () => {
+    const expected = encodeEnvelope(base);
+    expect(expected.canonical).toContain('"errors":{"10":1,"9":2}');
+    expect(encodingOfText(expected.canonical, JSON.parse(expected.canonical) as object)).toEqual(expected);
+  });
+
+  test.each([
+    ['keys out of order', (t: string) => t.replace('"app":"a","at":"t"', '"at":"t","app":"a"')],
+    ['an uppercase escape', (t: string) => t.replace('"host":"h"', '"host":"\\u0068"')],
+    ['an exponent', (t: string) => t.replace('"calls":1', '"calls":1e0')],
+    ['a duplicate key', (t: string) => t.replace('"app":"a"', '"app":"b","app":"a"')],
+  ])('rejects %s', (_name, change) => {
+    const text = change(encodeEnvelope(base).canonical);
+    expect(text).not.toBe(encodeEnvelope(base).canonical);
+    expect(encodingOfText(text, JSON.parse(text) as object)).toBeNull();
+  });
+
+  test('accepts objects that are not standard envelopes, by the slow path', () => {
+    const odd = { ...base, extra: { z: 1 } };
+    const expected = encodeEnvelope(odd);
+    expect(encodingOfText(expected.canonical, JSON.parse(expected.canonical) as object)).toEqual(expected);
+  });
+});
+
+describe('encodingOfText agrees with the exact check', () => {
+  const oracle = (text: string, parsed: object) => {
+    let enc: ReturnType<typeof encodeEnvelope>;
+    try {
+      enc = encodeEnvelope(parsed);
+    } catch {
+      return null;
+    }
+    return enc.canonical === text ? enc : null;
+  };
+  const keyArb = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('hash', 'a', 'z', '10', '9', 'é', '\u{1F600}', 'a"b'));
+  const memberArb = fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.string({ unit: 'binary', maxLength: 6 }),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.constantFrom(0, -1, 1e15, 123456789012345, 1234567890123456, 0.5, 1e21),
+  );
+  const objectArb = fc.dictionary(keyArb, memberArb, { maxKeys: 6 });
+  const edit = fc.record({
+    at: fc.nat(),
+    op: fc.constantFrom('insert', 'delete', 'replace'),
+    ch: fc.constantFrom(...'{}[]":,\\ 019-.eEtnu/\u0001\ud800é'.split('')),
+  });
+
+  test.prop([objectArb, fc.array(edit, { maxLength: 2 })], { numRuns: 400 })(
+    'on canonical texts and on texts a few edits away from them',
+    (value, edits) => {
+      let text = canonicalJson(value);
+      for (const { at, op, ch } of edits) {
+        const pos = at % (text.length + 1);
+        if (op === 'insert') text = text.slice(0, pos) + ch + text.slice(pos);
+        else if (op === 'delete') text = text.slice(0, pos) + text.slice(pos + 1);
+        else text = text.slice(0, pos) + ch + text.slice(pos + 1);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return;
+      }
+      fc.pre(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed));
+      expect(encodingOfText(text, parsed as object)).toEqual(oracle(text, parsed as object));
     },
   );
 });

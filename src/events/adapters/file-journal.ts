@@ -15,7 +15,7 @@ import * as crypto from 'node:crypto';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { ConcurrencyError, JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
-import { encodeEnvelope, type EnvelopeEncoding } from '../canonical.js';
+import { encodeEnvelope, encodingOfText, type EnvelopeEncoding } from '../canonical.js';
 import { chainFault, checkAppend, envelopeShapeFault, type ChainFault, type ChainReport } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { Journal, JournalHead, ReadOptions } from '../journal.js';
@@ -94,13 +94,8 @@ function decodeLine(text: string): Decoded {
   }
   const shape = envelopeShapeFault(value);
   if (shape !== null) return { ok: false, reason: `is not an envelope (${shape})`, value };
-  let encoding: EnvelopeEncoding;
-  try {
-    encoding = encodeEnvelope(value as object);
-  } catch (err) {
-    return { ok: false, reason: `cannot be encoded (${err instanceof Error ? err.message : String(err)})`, value };
-  }
-  if (encoding.canonical !== text) return { ok: false, reason: 'is not in canonical form', value };
+  const encoding = encodingOfText(text, value as object);
+  if (encoding === null) return { ok: false, reason: 'is not in canonical form', value };
   return { ok: true, env: value as Envelope, encoding };
 }
 
@@ -173,7 +168,7 @@ async function lineBefore(fh: FileHandle, stop: number): Promise<{ start: number
     const len = Math.min(TAIL_CHUNK, pos);
     const b = Buffer.allocUnsafe(len);
     const got = await readFully(fh, b, pos - len);
-    if (got !== len) throw new VirtFunError('JOURNAL_CORRUPT', `short read at offset ${pos - len}: the file changed while opening`);
+    if (got !== len) throw new JournalCorruptError(`offset ${pos - len}`, 'short read: the file changed while it was being opened');
     const nl = b.lastIndexOf(NEWLINE);
     if (nl !== -1) {
       chunks.unshift(b.subarray(nl + 1));
@@ -183,6 +178,19 @@ async function lineBefore(fh: FileHandle, stop: number): Promise<{ start: number
     pos -= len;
   }
   return { start: 0, bytes: Buffer.concat(chunks) };
+}
+
+/** fsync a directory, where the platform allows it (Linux does; some systems refuse). */
+async function syncDirectory(dir: string): Promise<void> {
+  let dh: FileHandle | null = null;
+  try {
+    dh = await open(dir, 'r');
+    await dh.sync();
+  } catch {
+    // best effort: not every platform can fsync a directory
+  } finally {
+    await dh?.close().catch(() => undefined);
+  }
 }
 
 function checkFromSeq(options: ReadOptions | undefined): number {
@@ -256,6 +264,7 @@ export class FileJournal implements Journal {
     await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
     const fh = await open(abs, 'a+', 0o600);
     try {
+      await syncDirectory(dirname(abs)); // make the file's directory entry durable too
       const stat = await fh.stat();
       if (!stat.isFile()) throw new VirtFunError('JOURNAL_URL', `${abs} is not a regular file`);
       const size = stat.size;
@@ -446,7 +455,7 @@ export class FileJournal implements Journal {
             const d = decodeLine(raw.text);
             if (d.ok) {
               env = d.env;
-              reason = chainFault(d.env, prev, { hash: sha256Hex, encoding: d.encoding, schema: false });
+              reason = chainFault(d.env, prev, { hash: sha256Hex, encoding: d.encoding, schema: false, shapeChecked: true });
             } else {
               reason = d.reason;
             }
@@ -513,7 +522,7 @@ export async function verifyFile(path: string): Promise<ChainReport> {
         }
         const d = decodeLine(raw.text);
         if (!d.ok) return { ok: false, count, firstBad: faultAt(d.value, count + 1, d.reason, lineNo) };
-        const reason = chainFault(d.env, prev, { hash: sha256Hex, encoding: d.encoding });
+        const reason = chainFault(d.env, prev, { hash: sha256Hex, encoding: d.encoding, shapeChecked: true });
         if (reason !== null) return { ok: false, count, firstBad: faultAt(d.env, count + 1, reason, lineNo) };
         prev = { seq: d.env.seq, hash: d.env.hash };
         count++;

@@ -1,0 +1,130 @@
+/**
+ * The paper's file tree (§3.3, Figure 6) under a configurable root:
+ *
+ *   <root>/admin/                           vFunD's own entries (journal, instances/)
+ *   <root>/service/<tenant>/<app>/<fn>/     the service of each instance (service.json)
+ *   <root>/vmcli/<tenant>/<app>/<fn>/       the shared region: dataout, datain
+ *
+ * Directories are 0700, files 0600. Every directory component below the root
+ * is checked with lstat: a symlink or a non-directory is refused, so nothing
+ * is ever created or opened outside the tree. Names are validated before
+ * they become path components.
+ */
+import { chmod, lstat, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ValidationError, VirtFunError } from '../errors.js';
+import { checkName } from '../util/names.js';
+
+export const DIR_MODE = 0o700;
+export const FILE_MODE = 0o600;
+
+export interface RegionPaths {
+  /** `<root>/vmcli/<tenant>/<app>/<fn>` */
+  readonly dir: string;
+  readonly dataout: string;
+  readonly datain: string;
+  /** `<root>/service/<tenant>/<app>/<fn>` */
+  readonly serviceDir: string;
+}
+
+export interface Owner {
+  readonly tenant: string;
+  readonly app: string;
+  readonly fn: string;
+}
+
+/** Throws ValidationError naming the field when a name could escape the tree. */
+export function checkOwner(o: Owner): void {
+  for (const [field, value] of [['tenant', o.tenant], ['app', o.app], ['fn', o.fn]] as const) {
+    const bad = checkName(field, value);
+    if (bad) throw new ValidationError(field, bad.slice(field.length + 1));
+  }
+}
+
+export class RegionTree {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  get adminDir(): string {
+    return join(this.root, 'admin');
+  }
+
+  /** Paths of an instance's region and service directory (names validated). */
+  paths(o: Owner): RegionPaths {
+    checkOwner(o);
+    const dir = join(this.root, 'vmcli', o.tenant, o.app, o.fn);
+    return {
+      dir,
+      dataout: join(dir, 'dataout'),
+      datain: join(dir, 'datain'),
+      serviceDir: join(this.root, 'service', o.tenant, o.app, o.fn),
+    };
+  }
+
+  /** Create the root and its three branches (0700). */
+  async prepare(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: DIR_MODE });
+    await this.checkDir(this.root);
+    for (const b of ['admin', 'service', 'vmcli']) await this.ensureDir(join(this.root, b));
+    await this.ensureDir(join(this.adminDir, 'instances'));
+  }
+
+  /** Create the directories of an instance (0700, no symlink followed); returns its paths. */
+  async create(o: Owner): Promise<RegionPaths> {
+    const p = this.paths(o);
+    for (const branch of ['vmcli', 'service'] as const) {
+      let d = join(this.root, branch);
+      for (const part of [o.tenant, o.app, o.fn]) {
+        d = join(d, part);
+        await this.ensureDir(d);
+      }
+    }
+    return p;
+  }
+
+  /** Write an admin entry for an instance (0600). */
+  async writeAdminEntry(instance: string, entry: unknown): Promise<string> {
+    const bad = checkName('instance', instance);
+    if (bad) throw new ValidationError('instance', bad);
+    const path = join(this.adminDir, 'instances', `${instance}.json`);
+    await writeFile(path, JSON.stringify(entry, null, 2) + '\n', { mode: FILE_MODE, flag: 'w' });
+    return path;
+  }
+
+  /**
+   * Remove everything of an instance: region files, service dir, admin entry,
+   * and the tenant/app directories left empty. Idempotent.
+   */
+  async remove(o: Owner, instance: string): Promise<void> {
+    const p = this.paths(o);
+    await rm(p.dir, { recursive: true, force: true });
+    await rm(p.serviceDir, { recursive: true, force: true });
+    await rm(join(this.adminDir, 'instances', `${instance}.json`), { force: true });
+    for (const branch of ['vmcli', 'service']) {
+      for (const d of [join(this.root, branch, o.tenant, o.app), join(this.root, branch, o.tenant)]) {
+        await rmdir(d).catch(() => undefined); // not empty, or gone: leave it
+      }
+    }
+  }
+
+  private async ensureDir(d: string): Promise<void> {
+    try {
+      await mkdir(d, { mode: DIR_MODE });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    await this.checkDir(d);
+    await chmod(d, DIR_MODE);
+  }
+
+  private async checkDir(d: string): Promise<void> {
+    const st = await lstat(d);
+    if (st.isSymbolicLink()) throw new VirtFunError('REGION', `${d} is a symbolic link: refused (the region tree never follows links)`);
+    if (!st.isDirectory()) throw new VirtFunError('REGION', `${d} exists and is not a directory`);
+    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+      throw new VirtFunError('REGION', `${d} belongs to uid ${st.uid}, not to this vFunD (uid ${process.getuid()})`);
+    }
+  }
+}
