@@ -10,6 +10,7 @@ import type {
   InstanceReleased,
   NackReason,
   ReleaseNacked,
+  TenantConfig,
   VFunEvent,
 } from '../events/catalogue.js';
 import type { Credentials, VFunDCommand } from './commands.js';
@@ -37,14 +38,23 @@ export function clip(value: unknown): string {
   return s.length > NAME_MAX ? `${s.slice(0, NAME_MAX)}…` : s;
 }
 
-function checkCredentials(state: VFunDState, c: Credentials): Nack | null {
+/**
+ * How a presented secret is checked against a tenant's journaled digest. Live
+ * vFunD always uses `secretMatches`; only replay substitutes the outcome it
+ * recorded (a journal holds digests, never secrets).
+ */
+export type CredentialCheck = (tenant: TenantConfig, credential: string) => boolean;
+
+export const secretMatches: CredentialCheck = (tenant, credential) => credentialDigest(credential) === tenant.credentialDigest;
+
+function checkCredentials(state: VFunDState, c: Credentials, auth: CredentialCheck): Nack | null {
   const bad = checkName('tenant', c.tenant);
   if (bad) return { reason: 'bad-request', detail: bad };
   if (typeof c.credential !== 'string' || c.credential.length > CREDENTIAL_MAX) {
     return { reason: 'bad-request', detail: `credential must be a string of at most ${CREDENTIAL_MAX} characters` };
   }
   const tenant = state.config?.tenants.find((t) => t.id === c.tenant);
-  if (!tenant || credentialDigest(c.credential) !== tenant.credentialDigest) {
+  if (!tenant || !auth(tenant, c.credential)) {
     return { reason: 'credential', detail: `tenant '${c.tenant}' unknown or secret does not match` };
   }
   return null;
@@ -53,8 +63,9 @@ function checkCredentials(state: VFunDState, c: Credentials): Nack | null {
 function checkOwnedInstance(
   state: VFunDState,
   c: Credentials & { instance: string },
+  auth: CredentialCheck,
 ): { nack: Nack } | { instance: InstanceState } {
-  const cred = checkCredentials(state, c);
+  const cred = checkCredentials(state, c, auth);
   if (cred) return { nack: cred };
   const inst = typeof c.instance === 'string' && Object.hasOwn(state.instances, c.instance) ? state.instances[c.instance] : undefined;
   if (!inst) return { nack: { reason: 'unknown-instance', detail: `no live instance '${clip(c.instance)}'` } };
@@ -65,9 +76,13 @@ function checkOwnedInstance(
 }
 
 /** Would this release be accepted? (vFunD checks before stopping the service to collect its stats.) */
-export function checkRelease(state: VFunDState, c: Credentials & { instance: string }): Nack | null {
+export function checkRelease(
+  state: VFunDState,
+  c: Credentials & { instance: string },
+  auth: CredentialCheck = secretMatches,
+): Nack | null {
   if (!state.running) return { reason: 'not-started', detail: 'vFunD is not running' };
-  const r = checkOwnedInstance(state, c);
+  const r = checkOwnedInstance(state, c, auth);
   return 'nack' in r ? r.nack : null;
 }
 
@@ -79,7 +94,7 @@ function released(instance: string, reason: InstanceReleased['data']['reason'], 
   return { type: 'instance.released', data: { instance, reason, stats } };
 }
 
-export function decide(command: VFunDCommand, state: VFunDState): VFunEvent[] {
+export function decide(command: VFunDCommand, state: VFunDState, auth: CredentialCheck = secretMatches): VFunEvent[] {
   switch (command.type) {
     case 'start': {
       // Instances journaled as live by a vFunD that did not stop cleanly have no service any more.
@@ -92,11 +107,11 @@ export function decide(command: VFunDCommand, state: VFunDState): VFunEvent[] {
         tenant: clip(command.tenant),
         app: clip(command.app),
         fn: clip(command.fn),
-        kind: command.kind === 'hw' || command.kind === 'sw' ? command.kind : ('sw' as const),
+        kind: clip(command.kind),
       };
       const nack = (n: Nack): VFunEvent[] => [{ type: 'negotiation.nacked', data: { ...request, ...n } }];
       if (!state.running || !state.config) return nack({ reason: 'not-started', detail: 'vFunD is not running' });
-      const cred = checkCredentials(state, command);
+      const cred = checkCredentials(state, command, auth);
       if (cred) return nack(cred);
       for (const [field, value] of [['app', command.app], ['fn', command.fn]] as const) {
         const bad = checkName(field, value);
@@ -135,7 +150,7 @@ export function decide(command: VFunDCommand, state: VFunDState): VFunEvent[] {
     case 'activate': {
       const nack = (n: Nack): VFunEvent[] => [{ type: 'activation.nacked', data: { instance: clip(command.instance), ...n } }];
       if (!state.running || !state.config) return nack({ reason: 'not-started', detail: 'vFunD is not running' });
-      const r = checkOwnedInstance(state, command);
+      const r = checkOwnedInstance(state, command, auth);
       if ('nack' in r) return nack(r.nack);
       if (r.instance.phase !== 'negotiated') {
         return nack({ reason: 'wrong-phase', detail: `instance '${r.instance.id}' is ${r.instance.phase}, not negotiated` });
@@ -151,7 +166,7 @@ export function decide(command: VFunDCommand, state: VFunDState): VFunEvent[] {
     }
 
     case 'release': {
-      const n = checkRelease(state, command);
+      const n = checkRelease(state, command, auth);
       if (n) return [releaseNack(command, n)];
       return [released(command.instance, 'client', command.stats)];
     }

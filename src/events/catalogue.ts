@@ -88,7 +88,12 @@ export type NegotiationAcked = Event<
 >;
 export type NegotiationNacked = Event<
   'negotiation.nacked',
-  RequestRef & { readonly reason: NackReason; readonly detail: string }
+  Omit<RequestRef, 'kind'> & {
+    /** The kind as requested (clipped): may be malformed when the reason is bad-request. */
+    readonly kind: string;
+    readonly reason: NackReason;
+    readonly detail: string;
+  }
 >;
 export type ActivationStarted = Event<'activation.started', { readonly instance: string; readonly capacity: number }>;
 export type ActivationAcked = Event<'activation.acked', { readonly instance: string; readonly capacity: number }>;

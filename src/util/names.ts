@@ -9,7 +9,10 @@ export const NAME_MAX = 63;
 /** Why a name is refused (naming the field and the limit), or null. */
 export function checkName(field: string, value: unknown): string | null {
   if (typeof value !== 'string') return `${field} must be a string`;
-  if (value.length === 0 || value.length > NAME_MAX) return `${field} must be 1..${NAME_MAX} characters, got ${value.length}`;
+  // The message does not quote the length: journaled refusals clip hostile values, and replay must
+  // recompute the same message from the clipped value.
+  if (value.length === 0) return `${field} must not be empty (1..${NAME_MAX} characters)`;
+  if (value.length > NAME_MAX) return `${field} is longer than ${NAME_MAX} characters`;
   if (!NAME_PATTERN.test(value)) return `${field} may only hold letters, digits, '-' and '_' and must start with a letter or digit`;
   return null;
 }

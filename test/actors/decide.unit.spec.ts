@@ -102,6 +102,6 @@ describe('names', () => {
     }
   });
   it('names the field and the limit', () => {
-    expect(checkName('fn', 'x'.repeat(64))).toBe('fn must be 1..63 characters, got 64');
+    expect(checkName('fn', 'x'.repeat(64))).toBe('fn is longer than 63 characters');
   });
 });

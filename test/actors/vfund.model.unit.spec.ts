@@ -7,6 +7,7 @@ import { fc, test } from '@fast-check/vitest';
 import { expect } from 'vitest';
 import { VFunD } from '../../src/actors/vfund.js';
 import { fold } from '../../src/actors/evolve.js';
+import { replayJournal } from '../../src/actors/replay.js';
 import { slotsInUse, type VFunDState } from '../../src/actors/state.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { verifyChain } from '../../src/events/chain.js';
@@ -246,6 +247,10 @@ test.prop([commands], { numRuns: 150 })('vFunD keeps its invariants and replays 
   for await (const e of journal.read()) replayed.push(e);
   expect(fold(replayed.map(eventOf))).toEqual(d.snapshot);
   expect((await verifyChain(replayed)).ok).toBe(true);
+  // Re-running decide on the recorded commands reproduces every recorded decision.
+  const report = await replayJournal(replayed);
+  expect(report.divergence).toBeNull();
+  expect(report.state).toEqual(d.snapshot);
   // Stopping releases everything.
   await d.stop();
   expect(runtime.regions.size).toBe(0);

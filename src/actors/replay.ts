@@ -1,0 +1,169 @@
+/**
+ * Replay: fold a journal into vFunD's state, and re-run `decide` on the
+ * commands the journal records, reporting the first decision that does not
+ * come out the same (tampering, or a vFunD whose rules changed).
+ *
+ * Commands are rebuilt from their events (each command's events are
+ * contiguous and share its causationId). A journal holds credential digests,
+ * never secrets, so the one thing replay cannot recompute is whether a secret
+ * matched: it takes that from the record and recomputes everything else
+ * (quota, capacity, ownership, phases, instance ids, fallbacks).
+ */
+import { canonicalJson } from '../events/canonical.js';
+import type { InstanceReleased, VFunEvent } from '../events/catalogue.js';
+import { eventOf, type Envelope } from '../events/envelope.js';
+import type { VFunDCommand } from './commands.js';
+import { CREDENTIAL_MAX, decide, NO_STATS, type CredentialCheck } from './decide.js';
+import { evolve } from './evolve.js';
+import { initialState, type VFunDState } from './state.js';
+
+export interface Divergence {
+  /** Seq of the first event of the command whose decision differs. */
+  readonly seq: number;
+  readonly causationId: string | null;
+  readonly command: VFunDCommand['type'];
+  readonly recorded: readonly VFunEvent[];
+  readonly recomputed: readonly VFunEvent[];
+}
+
+export interface ReplayReport {
+  readonly state: VFunDState;
+  readonly events: number;
+  readonly commands: number;
+  /** The first divergence, or null when decide reproduces every recorded decision. */
+  readonly divergence: Divergence | null;
+}
+
+interface Rebuilt {
+  readonly command: VFunDCommand;
+  /** The recorded outcome of the secret check, where the command carried one. */
+  readonly secretMatched: boolean;
+}
+
+const VALID = 'replayed-credential';
+
+/** Rebuild the command behind a group of events (all with one causationId, in order). */
+export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
+  const first = group[0]!;
+  const id = first.causationId ?? first.id;
+  const e = eventOf(first);
+  const started = group.find((g) => g.type === 'vfund.started');
+  if (started && started.type === 'vfund.started') {
+    return { command: { type: 'start', id, host: started.data.host, config: started.data.config }, secretMatched: true };
+  }
+  const stopped = group.find((g) => g.type === 'vfund.stopped');
+  if (stopped && stopped.type === 'vfund.stopped') {
+    return { command: { type: 'stop', id, reason: stopped.data.reason }, secretMatched: true };
+  }
+  const tenant = first.tenant ?? '';
+  switch (e.type) {
+    case 'negotiation.acked':
+    case 'negotiation.nacked': {
+      const d = e.data;
+      const nacked = e.type === 'negotiation.nacked' ? e.data : null;
+      return {
+        command: {
+          type: 'negotiate',
+          id,
+          tenant: d.tenant,
+          credential: credentialFor(nacked),
+          app: d.app,
+          fn: d.fn,
+          kind: d.kind as 'hw' | 'sw',
+          fallback: e.type === 'negotiation.acked' ? e.data.fallback : false,
+        },
+        secretMatched: nacked?.reason !== 'credential',
+      };
+    }
+    case 'activation.started':
+      return { command: { type: 'activate', id, tenant, credential: VALID, instance: e.data.instance }, secretMatched: true };
+    case 'activation.acked':
+      return { command: { type: 'activation-result', id, instance: e.data.instance, ok: true, detail: '' }, secretMatched: true };
+    case 'activation.nacked':
+      if (e.data.reason === 'driver-failed') {
+        return {
+          command: { type: 'activation-result', id, instance: e.data.instance, ok: false, detail: e.data.detail },
+          secretMatched: true,
+        };
+      }
+      return {
+        command: { type: 'activate', id, tenant, credential: credentialFor(e.data), instance: e.data.instance },
+        secretMatched: e.data.reason !== 'credential',
+      };
+    case 'release.nacked':
+      return {
+        command: { type: 'release', id, tenant: e.data.tenant, credential: credentialFor(e.data), instance: e.data.instance, stats: NO_STATS },
+        secretMatched: e.data.reason !== 'credential',
+      };
+    case 'service.failed': {
+      const rel = group.find((g) => g.type === 'instance.released') as Envelope<InstanceReleased> | undefined;
+      return {
+        command: { type: 'reclaim', id, instance: e.data.instance, reason: 'failure', detail: e.data.detail, stats: rel?.data.stats ?? NO_STATS },
+        secretMatched: true,
+      };
+    }
+    case 'instance.released':
+      if (e.data.reason === 'client') {
+        return {
+          command: { type: 'release', id, tenant, credential: VALID, instance: e.data.instance, stats: e.data.stats },
+          secretMatched: true,
+        };
+      }
+      return {
+        command: {
+          type: 'reclaim',
+          id,
+          instance: e.data.instance,
+          reason: e.data.reason,
+          detail: '',
+          stats: e.data.stats,
+        },
+        secretMatched: true,
+      };
+    case 'vfund.started':
+    case 'vfund.stopped':
+      throw new Error('unreachable: handled above');
+  }
+}
+
+/** A credential that fails the same format check the recorded one failed, else a well-formed one. */
+function credentialFor(nack: { reason: string; detail: string } | null): string {
+  if (nack?.reason === 'bad-request' && nack.detail.startsWith('credential')) return 'x'.repeat(CREDENTIAL_MAX + 1);
+  return VALID;
+}
+
+/** Group contiguous envelopes by causationId. */
+export async function* commandGroups(envelopes: AsyncIterable<Envelope> | Iterable<Envelope>): AsyncGenerator<Envelope[]> {
+  let group: Envelope[] = [];
+  for await (const env of envelopes) {
+    if (group.length > 0 && (env.causationId === null || env.causationId !== group[0]!.causationId)) {
+      yield group;
+      group = [];
+    }
+    group.push(env);
+  }
+  if (group.length > 0) yield group;
+}
+
+/** Fold a journal and check every recorded decision against decide. */
+export async function replayJournal(envelopes: AsyncIterable<Envelope> | Iterable<Envelope>): Promise<ReplayReport> {
+  let state = initialState;
+  let events = 0;
+  let commands = 0;
+  let divergence: Divergence | null = null;
+  for await (const group of commandGroups(envelopes)) {
+    const recorded = group.map(eventOf);
+    if (divergence === null) {
+      const { command, secretMatched } = rebuildCommand(group);
+      const auth: CredentialCheck = () => secretMatched;
+      const recomputed = decide(command, state, auth);
+      if (canonicalJson(recomputed) !== canonicalJson(recorded)) {
+        divergence = { seq: group[0]!.seq, causationId: group[0]!.causationId, command: command.type, recorded, recomputed };
+      }
+    }
+    for (const e of recorded) state = evolve(state, e);
+    events += group.length;
+    commands += 1;
+  }
+  return { state, events, commands, divergence };
+}
