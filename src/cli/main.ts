@@ -2,16 +2,29 @@
 /**
  * The `vfun` command.
  */
-import { resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { replayJournal } from '../actors/replay.js';
+import { capacityReport, liveInstances } from '../actors/state.js';
+import { verifyChain } from '../events/chain.js';
+import { journalPath } from '../events/adapters/open-journal.js';
+import { verifyFile } from '../events/adapters/file-journal.js';
+import type { Envelope } from '../events/envelope.js';
 import { VirtFunError } from '../errors.js';
+import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
 import { runDemo } from './demo.js';
+import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 
-/** Default data root: holds admin/ (the journal) and, later, vmcli/ and service/. */
-export const DEFAULT_ROOT = '.vfun';
+const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
 
-export function defaultJournal(root: string): string {
-  return `file:${resolve(root, 'admin', 'journal.ndjson')}`;
+async function readAll(o: JournalOptions, filter: (e: Envelope) => boolean = () => true): Promise<Envelope[]> {
+  const { journal } = await openForReading(o);
+  const out: Envelope[] = [];
+  try {
+    for await (const e of journal.read()) if (filter(e)) out.push(e);
+  } finally {
+    await journal.close();
+  }
+  return out;
 }
 
 const program = new Command()
@@ -19,14 +32,87 @@ const program = new Command()
   .description('VirtFun: offload functions from guests to the co-located host through shared memory, under vFunD')
   .showHelpAfterError();
 
-program
-  .command('demo')
-  .description('run two tenants through all four phases on the embedded file journal, then summarize the journal')
-  .option('--journal <url>', 'journal URL: file:<path> or memory: (default: file:<root>/admin/journal.ndjson)')
-  .option('--root <dir>', 'VirtFun data root', DEFAULT_ROOT)
-  .action(async (o: { journal?: string; root: string }) => {
-    const result = await runDemo({ journal: o.journal ?? defaultJournal(o.root), out: (l) => console.log(l) });
-    if (!result.chainOk) process.exitCode = 1;
+withJournalOptions(
+  program
+    .command('demo')
+    .description('run two tenants through all four phases on the embedded file journal, then summarize the journal'),
+).action(async (o: JournalOptions) => {
+  const result = await runDemo({ journal: journalUrl(o), out: (l) => console.log(l) });
+  if (!result.chainOk) process.exitCode = 1;
+});
+
+const audit = withJournalOptions(program.command('audit').description('list journaled events (filters combine)'))
+  .option('--tenant <tenant>', 'only this tenant')
+  .option('--app <app>', 'only this app')
+  .option('--type <type>', 'only this event type, or a family such as negotiation.*')
+  .option('--since <iso>', 'only events at or after this ISO-8601 time')
+  .addOption(formatOption())
+  .action(async (o: JournalOptions & { tenant?: string; app?: string; type?: string; since?: string; format: AuditFormat }) => {
+    const events = await readAll(o, auditPredicate(o));
+    console.log(formatAudit(events, o.format));
+  });
+
+withJournalOptions(audit.command('verify').description('check the hash chain end to end; exit 1 naming the first bad event')).action(
+  async (_o: JournalOptions, cmd: Command) => {
+    const o = cmd.optsWithGlobals<JournalOptions>();
+    const url = journalUrl(o);
+    const path = journalPath(url);
+    let report;
+    if (path !== null) {
+      await openForReading(o).then(({ journal }) => journal.close()); // same "no journal" error as the other commands
+      report = await verifyFile(path);
+    } else {
+      const { journal } = await openForReading(o);
+      report = await verifyChain(journal.read());
+      await journal.close();
+    }
+    if (report.ok) {
+      console.log(`${url}: hash chain verified, ${report.count} events${report.head ? `, head seq ${report.head.seq} ${report.head.hash}` : ''}`);
+    } else {
+      const b = report.firstBad;
+      console.error(
+        `${url}: chain BROKEN at seq ${b.seq}${b.id ? ` (event ${b.id})` : ''}${b.line ? `, line ${b.line}` : ''}: ${b.reason}; ${report.count} events before it verified`,
+      );
+      process.exitCode = 1;
+    }
+  },
+);
+
+withJournalOptions(audit.command('summary').description('per-tenant counts: instances, nacks by reason, errors, security events'))
+  .addOption(formatOption())
+  .action(async (_o: unknown, cmd: Command) => {
+    const o = cmd.optsWithGlobals<JournalOptions & { format: AuditFormat }>();
+    console.log(formatSummary(summarize(await readAll(o)), o.format));
+  });
+
+withJournalOptions(
+  program
+    .command('replay')
+    .description("fold the journal into vFunD's state, print it, and re-run decide on every recorded command"),
+)
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .action(async (o: JournalOptions & { format: 'text' | 'json' }) => {
+    const report = await replayJournal(await readAll(o));
+    const s = report.state;
+    if (o.format === 'json') {
+      console.log(JSON.stringify({ ...report, capacity: capacityReport(s) }, null, 2));
+    } else {
+      console.log(`journal ${journalUrl(o)}: ${report.events} events, ${report.commands} commands`);
+      console.log(`vFunD on ${s.host ?? '(never started)'}: ${s.running ? 'running (no vfund.stopped yet)' : 'stopped'}`);
+      for (const t of s.config?.tenants ?? []) {
+        const held = liveInstances(s).filter((i) => i.tenant === t.id);
+        console.log(`  tenant ${t.id}: ${held.length} of ${t.maxInstances} instances${held.length ? `: ${held.map((i) => `${i.id} ${i.app}/${i.fn}/${i.kind} ${i.phase}`).join(', ')}` : ''}`);
+      }
+      for (const c of capacityReport(s)) console.log(`  capacity ${c.fn}/${c.kind}: ${c.inUse} of ${c.slots} slots in use`);
+      if (report.divergence === null) console.log(`decide reproduces all ${report.commands} recorded decisions`);
+    }
+    if (report.divergence !== null) {
+      const d = report.divergence;
+      console.error(
+        `DIVERGENCE at seq ${d.seq} (${d.command}, causation ${d.causationId ?? '-'}):\n  recorded:   ${JSON.stringify(d.recorded)}\n  recomputed: ${JSON.stringify(d.recomputed)}`,
+      );
+      process.exitCode = 1;
+    }
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

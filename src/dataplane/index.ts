@@ -26,7 +26,6 @@ export {
   wordLow4,
   wordSeq,
 } from './layout.js';
-export type { Command as CommandCode, ErrorCode as ErrorCodeValue, Status as StatusCode } from './layout.js';
 export {
   I32,
   areaViews,

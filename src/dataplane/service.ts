@@ -40,6 +40,9 @@ export interface ServiceLoopOptions {
   readonly sliceMs?: number;
 }
 
+/** How often a `spin` service looks at the stop flag, in ms. */
+const SPIN_STOP_CHECK_MS = 5;
+
 /** Longest error message written into the datain payload, in bytes. */
 export const MAX_ERROR_MESSAGE = 256;
 
@@ -113,6 +116,8 @@ export class ChannelService {
     const inI32 = this.in.i32;
     const waiter = this.waiter;
     const beatMs = this.sliceMs;
+    // A spinning service does not hear the stop wake-up: it looks at the stop flag every few ms.
+    const slice = this.waiter.strategy === 'spin' ? Math.min(this.sliceMs, SPIN_STOP_CHECK_MS) : this.sliceMs;
     let nextBeat = 0;
     while (Atomics.load(this.control, CONTROL.stop) === 0) {
       // Heartbeat at most once per slice: it shares a cache line with serviceSleeping, which the
@@ -122,7 +127,7 @@ export class ChannelService {
         this.heartbeat();
         nextBeat = now + beatMs;
       }
-      const changed = waiter.waitChange(outI32, I32.req, this.lastWord, inI32, I32.serviceSleeping, now + this.sliceMs, now);
+      const changed = waiter.waitChange(outI32, I32.req, this.lastWord, inI32, I32.serviceSleeping, now + slice, now);
       if (!changed) continue; // slice over, or woken to look at the stop flag
       this.lastWord = waiter.word;
       const pending = this.handle(waiter.word);

@@ -12,6 +12,8 @@
  * - `hybrid` (default): spin for a bounded budget (`spinMicros`), reading the
  *   clock only every SPIN_CHECK iterations, then block as above. After its
  *   budget it gives up the CPU, so it does not collapse under oversubscription.
+ *   (An adaptive budget, halved after wasted spins, was tried and dropped: under
+ *   load it got stuck at its floor and lost to the fixed budget.)
  *
  * The memory backend is abstracted by `WaitOps`: Atomics.wait/notify for
  * SharedArrayBuffer areas, futex wait/wake for mapped files (a later backend).

@@ -118,3 +118,23 @@ describe('ChannelClient options', () => {
     expect(c.seq).toBe(0); // nothing was sent
   });
 });
+
+describe('docs/region-format.md', () => {
+  it('states the layout hash and the string it is computed from, as layout.ts computes them', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../../docs/region-format.md', import.meta.url), 'utf8');
+    const desc = /```\n(v1;hdr:[^\n]+)\n```/.exec(doc)?.[1];
+    expect(desc).toBeDefined();
+    let h = 0x811c9dc5;
+    for (let i = 0; i < desc!.length; i++) {
+      h ^= desc!.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    expect(h >>> 0).toBe(LAYOUT_HASH);
+    expect(doc).toContain(`\`0x${LAYOUT_HASH.toString(16).toUpperCase()}\``);
+    // every offset of layout.ts appears in the tables
+    for (const [name, off] of [...Object.entries(HDR), ...Object.entries(OUT), ...Object.entries(IN)]) {
+      expect(doc, name).toMatch(new RegExp(`\\|\\s*${off}\\s*\\|[^\\n]*\`${name}\``));
+    }
+  });
+});

@@ -41,6 +41,12 @@ export interface FileJournalOptions {
    * arrive meanwhile still share one write.
    */
   readonly groupCommitMs?: number;
+  /**
+   * Open for reading only (audit, replay, verify): the file is never written,
+   * a torn last record is skipped rather than cut, and append() is refused.
+   * Safe while a vFunD is appending to the same file.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** What `open` cut off the end of the file, when it did. */
@@ -228,6 +234,7 @@ export class FileJournal implements Journal {
   /** Set when the file can no longer be trusted for appends. */
   private failure: Error | null = null;
   private commits = 0;
+  private readOnly = false;
   /** End of the prefix known to hold only good lines, and read checkpoints inside it. */
   private frontier: Position = START;
   private readonly checkpoints: Position[] = [];
@@ -261,10 +268,11 @@ export class FileJournal implements Journal {
       throw new ValidationError('groupCommitMs', `expected a finite number >= 0, got ${groupCommitMs}`);
     }
     const abs = resolvePath(path);
-    await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
-    const fh = await open(abs, 'a+', 0o600);
+    const readOnly = options.readOnly === true;
+    if (!readOnly) await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
+    const fh = await open(abs, readOnly ? 'r' : 'a+', 0o600);
     try {
-      await syncDirectory(dirname(abs)); // make the file's directory entry durable too
+      if (!readOnly) await syncDirectory(dirname(abs)); // make the file's directory entry durable too
       const stat = await fh.stat();
       if (!stat.isFile()) throw new VirtFunError('JOURNAL_URL', `${abs} is not a regular file`);
       const size = stat.size;
@@ -285,7 +293,7 @@ export class FileJournal implements Journal {
         }
       }
       let report: FileJournalOpenReport | null = null;
-      if (reason !== null) {
+      if (reason !== null && !readOnly) {
         await fh.truncate(keep);
         await fh.datasync();
         report = { truncatedBytes: size - keep, offset: keep, reason };
@@ -301,7 +309,9 @@ export class FileJournal implements Journal {
         }
         stop = line.start;
       }
-      return new FileJournal(abs, fh, keep, head, report, groupCommitMs);
+      const journal = new FileJournal(abs, fh, keep, head, report, groupCommitMs);
+      journal.readOnly = readOnly;
+      return journal;
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
@@ -329,6 +339,7 @@ export class FileJournal implements Journal {
    */
   async append(envelopes: readonly Envelope[]): Promise<void> {
     if (this.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
+    if (this.readOnly) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} was opened read-only`);
     if (this.failure !== null) throw this.failure;
     if (envelopes.length === 0) return;
     const after = checkAppend(this.tail, envelopes);

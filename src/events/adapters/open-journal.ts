@@ -25,11 +25,16 @@ export function journalPath(url: string): string | null {
   return resolve(url.slice('file:'.length));
 }
 
-export async function openJournal(url: string): Promise<OpenedJournal> {
+export interface OpenJournalOptions {
+  /** For audit, replay and verify: never write (a file journal's torn tail is skipped, not cut). */
+  readonly readOnly?: boolean;
+}
+
+export async function openJournal(url: string, options: OpenJournalOptions = {}): Promise<OpenedJournal> {
   const path = journalPath(url);
   if (path !== null) {
     if (path === resolve('')) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' names no file`);
-    const journal = await FileJournal.open(path);
+    const journal = await FileJournal.open(path, { readOnly: options.readOnly === true });
     return { journal, repaired: journal.openReport };
   }
   if (url === 'memory:') return { journal: new MemoryJournal(), repaired: null };

@@ -1,0 +1,148 @@
+/**
+ * `vfun audit`: list, verify and summarize a journal, for operators.
+ */
+import Table from 'cli-table3';
+import { EVENT_TYPES, isEventType, isSecurityEvent, type VFunEvent } from '../events/catalogue.js';
+import { eventOf, type Envelope } from '../events/envelope.js';
+import { ValidationError } from '../errors.js';
+
+export type AuditFormat = 'table' | 'json' | 'ndjson';
+export const AUDIT_FORMATS: readonly AuditFormat[] = ['table', 'json', 'ndjson'];
+
+export interface AuditFilter {
+  readonly tenant?: string;
+  readonly app?: string;
+  /** An event type, or a family written `negotiation.*`. */
+  readonly type?: string;
+  /** ISO-8601 time: events at or after it. */
+  readonly since?: string;
+}
+
+/** Validate the filter's fields; returns a predicate over envelopes. */
+export function auditPredicate(f: AuditFilter): (e: Envelope) => boolean {
+  let sinceMs = -Infinity;
+  if (f.since !== undefined) {
+    sinceMs = Date.parse(f.since);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(f.since) || Number.isNaN(sinceMs)) {
+      throw new ValidationError('--since', `'${f.since}' is not an ISO-8601 time (e.g. 2026-11-25 or 2026-11-25T10:00:00Z)`);
+    }
+  }
+  let typeMatch: (t: string) => boolean = () => true;
+  if (f.type !== undefined) {
+    const want = f.type;
+    if (want.endsWith('.*')) {
+      const prefix = want.slice(0, -1);
+      if (!EVENT_TYPES.some((t) => t.startsWith(prefix))) {
+        throw new ValidationError('--type', `no event type matches '${want}'; known: ${EVENT_TYPES.join(', ')}`);
+      }
+      typeMatch = (t) => t.startsWith(prefix);
+    } else {
+      if (!isEventType(want)) throw new ValidationError('--type', `unknown event type '${want}'; known: ${EVENT_TYPES.join(', ')}`);
+      typeMatch = (t) => t === want;
+    }
+  }
+  return (e) =>
+    (f.tenant === undefined || e.tenant === f.tenant) &&
+    (f.app === undefined || e.app === f.app) &&
+    typeMatch(e.type) &&
+    Date.parse(e.at) >= sinceMs;
+}
+
+/** One line of what happened, for the table. */
+export function describeEvent(e: VFunEvent): string {
+  switch (e.type) {
+    case 'vfund.started':
+      return `host ${e.data.host}: ${e.data.config.tenants.length} tenants, ${e.data.config.functions.length} functions`;
+    case 'vfund.stopped':
+      return e.data.reason;
+    case 'negotiation.acked':
+      return `${e.data.kind}${e.data.fallback ? ' (fallback)' : ''} -> ${e.data.instance}`;
+    case 'negotiation.nacked':
+    case 'activation.nacked':
+    case 'release.nacked':
+      return `${e.data.reason}: ${e.data.detail}`;
+    case 'activation.started':
+    case 'activation.acked':
+      return `region ${e.data.capacity} B`;
+    case 'service.failed':
+      return e.data.detail;
+    case 'instance.released': {
+      const errs = Object.entries(e.data.stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');
+      return `${e.data.reason}, ${e.data.stats.calls} calls${errs ? `, errors ${errs}` : ''}`;
+    }
+  }
+}
+
+export function formatAudit(envs: readonly Envelope[], format: AuditFormat): string {
+  if (format === 'json') return JSON.stringify(envs, null, 2);
+  if (format === 'ndjson') return envs.map((e) => JSON.stringify(e)).join('\n');
+  const table = new Table({
+    head: ['seq', 'at', 'tenant', 'app', 'fn', 'instance', 'type', 'what'],
+    style: { head: [], border: [], compact: true },
+    wordWrap: true,
+    colWidths: [null, null, null, null, null, null, null, 60] as unknown as number[],
+  });
+  for (const e of envs) {
+    table.push([e.seq, e.at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type, describeEvent(eventOf(e))]);
+  }
+  return `${table.toString()}\n${envs.length} event${envs.length === 1 ? '' : 's'}`;
+}
+
+export interface TenantSummary {
+  readonly tenant: string;
+  readonly events: number;
+  readonly instances: number;
+  readonly fallbacks: number;
+  readonly calls: number;
+  readonly nacks: Record<string, number>;
+  /** Service failures plus error answers counted by the services. */
+  readonly errors: number;
+  readonly security: number;
+}
+
+export function summarize(envs: Iterable<Envelope>): TenantSummary[] {
+  const by = new Map<string, { -readonly [K in keyof TenantSummary]: TenantSummary[K] }>();
+  for (const env of envs) {
+    const t = env.tenant ?? '(host)';
+    let s = by.get(t);
+    if (!s) by.set(t, (s = { tenant: t, events: 0, instances: 0, fallbacks: 0, calls: 0, nacks: {}, errors: 0, security: 0 }));
+    const e = eventOf(env);
+    s.events++;
+    if (isSecurityEvent(e)) s.security++;
+    switch (e.type) {
+      case 'negotiation.acked':
+        s.instances++;
+        if (e.data.fallback) s.fallbacks++;
+        break;
+      case 'negotiation.nacked':
+      case 'activation.nacked':
+      case 'release.nacked':
+        s.nacks[e.data.reason] = (s.nacks[e.data.reason] ?? 0) + 1;
+        break;
+      case 'service.failed':
+        s.errors++;
+        break;
+      case 'instance.released':
+        s.calls += e.data.stats.calls;
+        for (const n of Object.values(e.data.stats.errors)) s.errors += n;
+        break;
+      default:
+        break;
+    }
+  }
+  return [...by.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
+}
+
+export function formatSummary(rows: readonly TenantSummary[], format: AuditFormat): string {
+  if (format === 'json') return JSON.stringify(rows, null, 2);
+  if (format === 'ndjson') return rows.map((r) => JSON.stringify(r)).join('\n');
+  const table = new Table({
+    head: ['tenant', 'events', 'instances', 'fallbacks', 'calls', 'nacks by reason', 'errors', 'security'],
+    style: { head: [], border: [], compact: true },
+  });
+  for (const r of rows) {
+    const nacks = Object.entries(r.nacks).map(([k, n]) => `${k}=${n}`).join(' ') || '-';
+    table.push([r.tenant, r.events, r.instances, r.fallbacks, r.calls, nacks, r.errors, r.security]);
+  }
+  return table.toString();
+}

@@ -1,0 +1,34 @@
+/** The journal options every `vfun` command shares. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { journalPath, openJournal, type OpenedJournal } from '../events/adapters/open-journal.js';
+import { VirtFunError } from '../errors.js';
+
+/** Default data root: admin/ holds the journal; vmcli/ and service/ the regions. */
+export const DEFAULT_ROOT = '.vfun';
+
+export interface JournalOptions {
+  readonly journal?: string;
+  readonly root: string;
+}
+
+export function withJournalOptions(cmd: Command): Command {
+  return cmd
+    .option('--journal <url>', 'journal URL: file:<path> or memory: (default: file:<root>/admin/journal.ndjson)')
+    .option('--root <dir>', 'VirtFun data root', DEFAULT_ROOT);
+}
+
+export function journalUrl(o: JournalOptions): string {
+  return o.journal ?? `file:${resolve(o.root, 'admin', 'journal.ndjson')}`;
+}
+
+/** Open a journal to read it (audit, replay): never writes; a missing file is an error, not a new journal. */
+export async function openForReading(o: JournalOptions): Promise<OpenedJournal> {
+  const url = journalUrl(o);
+  const path = journalPath(url);
+  if (path !== null && !existsSync(path)) {
+    throw new VirtFunError('JOURNAL_URL', `no journal at ${path} (run \`vfun demo\` first, or pass --journal / --root)`);
+  }
+  return openJournal(url, { readOnly: true });
+}
