@@ -1,0 +1,203 @@
+/**
+ * Loader and typed interface for the native addon `vfun_shm`
+ * (native/vfun_shm.c, built into build/Release/vfun_shm.node by
+ * `npm install` / `npm run build:native`).
+ *
+ * The addon maps a file MAP_SHARED as an ArrayBuffer and gives futex
+ * wait/wake on 32-bit words of the mapping. Node has neither: Atomics.wait
+ * only takes a SharedArrayBuffer, which never leaves its process. It backs
+ * the cross-process data plane (client and service in two OS processes
+ * mapping the same `dataout` / `datain` files).
+ *
+ * The addon is optional. When it is missing (not built, non-Linux, failed to
+ * load) `loadShm()` returns null, `shmUnavailableReason()` says why, and
+ * `requireShm()` throws a VirtFunError 'REGION'. The in-process
+ * SharedArrayBuffer backend does not need it.
+ *
+ * VIRTFUN_SHM_ADDON=<absolute path> loads the addon from somewhere else
+ * (read once, at the first load).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WaitOps } from '../dataplane/wait.js';
+import { VirtFunError } from '../errors.js';
+
+/** `abiVersion` of the addon this file was written against (VFUN_SHM_ABI_VERSION in the C source). */
+export const SHM_ABI_VERSION = 1;
+
+/** futexWait results. */
+export const FUTEX_WOKEN = 0;
+export const FUTEX_NOT_EQUAL = 1;
+export const FUTEX_TIMED_OUT = 2;
+/** 0: woken (or interrupted: re-check the word), 1: the word was not `expected`, 2: timed out. */
+export type FutexWaitResult = typeof FUTEX_WOKEN | typeof FUTEX_NOT_EQUAL | typeof FUTEX_TIMED_OUT;
+
+export interface ShmOpenFlags {
+  /** Create the file (O_CREAT | O_EXCL: fails if it exists) and ftruncate it to `length`. */
+  readonly create?: boolean;
+  /** Map PROT_READ | PROT_WRITE (else PROT_READ only: writing through it kills the process with SIGSEGV). */
+  readonly writable: boolean;
+  /** Permission bits for a created file (default 0o600). */
+  readonly mode?: number;
+}
+
+/** The functions exported by vfun_shm.node. */
+export interface ShmAddon {
+  readonly abiVersion: number;
+  /**
+   * Map `length` bytes of the file at `path` MAP_SHARED. Opens with
+   * O_NOFOLLOW | O_CLOEXEC (a symlink as the last component is refused),
+   * refuses a non-regular file and a file smaller than `length`, closes the
+   * fd after mapping. The result is an external ArrayBuffer; the mapping is
+   * released by `unmap` or when the buffer is garbage-collected. Throws an
+   * Error with `code` (errno name or ERR_*), `errno`, `syscall`, `path`.
+   * A mapped file truncated by someone else raises SIGBUS on access.
+   */
+  open(path: string, length: number, flags: ShmOpenFlags): ArrayBuffer;
+  /**
+   * munmap now and detach the buffer (byteLength becomes 0, views become
+   * empty). True if it unmapped, false if the buffer was already detached.
+   * Throws TypeError for an ArrayBuffer that open() did not return.
+   */
+  unmap(ab: ArrayBuffer): boolean;
+  /**
+   * FUTEX_WAIT (shared, not private) on the 32-bit word at `byteOffset`:
+   * sleep while it equals `expected`, at most `timeoutMs` (negative, NaN or
+   * Infinity: no timeout; fractions allowed). Works on read-only mappings.
+   * RangeError when `byteOffset` is out of range or not 4-byte aligned.
+   */
+  futexWait(ab: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): FutexWaitResult;
+  /** FUTEX_WAKE (shared): wake up to `count` waiters (default: all); returns how many were woken. */
+  futexWake(ab: ArrayBuffer, byteOffset: number, count?: number): number;
+  /** msync(MS_SYNC) the whole mapping to its file. */
+  msync(ab: ArrayBuffer): void;
+  /** sysconf(_SC_PAGESIZE). */
+  pageSize(): number;
+}
+
+const ADDON_NAME = 'vfun_shm';
+const PACKAGE_NAME = 'virtfun';
+
+let loaded = false;
+let addon: ShmAddon | null = null;
+let reason = '';
+
+/**
+ * The package root: the nearest ancestor of this file with a package.json
+ * named "virtfun" (src/native/ under vitest/tsx, dist/src/native/ after tsc).
+ */
+export function packageRoot(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
+      } catch {
+        // unreadable or not JSON: keep walking
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/**
+ * Absolute path the addon is loaded from: $VIRTFUN_SHM_ADDON if set, else
+ * <package root>/build/Release/vfun_shm.node; null when the package root
+ * cannot be found.
+ */
+export function shmAddonPath(): string | null {
+  const override = process.env.VIRTFUN_SHM_ADDON;
+  if (override) return override;
+  const root = packageRoot();
+  return root === null ? null : join(root, 'build', 'Release', `${ADDON_NAME}.node`);
+}
+
+function tryLoad(): void {
+  if (process.platform !== 'linux') {
+    reason = `it is Linux-only (mmap MAP_SHARED + futex) and this is ${process.platform}`;
+    return;
+  }
+  const file = shmAddonPath();
+  if (file === null) {
+    reason = `cannot find the ${PACKAGE_NAME} package root (no package.json named "${PACKAGE_NAME}" above ${dirname(fileURLToPath(import.meta.url))})`;
+    return;
+  }
+  if (!existsSync(file)) {
+    reason = `${file} does not exist (the build failed or was skipped at install)`;
+    return;
+  }
+  let mod: unknown;
+  try {
+    mod = createRequire(import.meta.url)(file);
+  } catch (e) {
+    reason = `loading ${file} failed: ${e instanceof Error ? e.message : String(e)}`;
+    return;
+  }
+  const m = mod as Partial<ShmAddon>;
+  if (typeof m.futexWait !== 'function' || typeof m.open !== 'function') {
+    reason = `${file} does not export the expected functions`;
+    return;
+  }
+  if (m.abiVersion !== SHM_ABI_VERSION) {
+    reason = `${file} has abiVersion ${String(m.abiVersion)}, expected ${SHM_ABI_VERSION} (stale build)`;
+    return;
+  }
+  addon = m as ShmAddon;
+}
+
+/** The addon, or null when it is unavailable (see `shmUnavailableReason`). Loaded once, then cached. */
+export function loadShm(): ShmAddon | null {
+  if (!loaded) {
+    loaded = true;
+    tryLoad();
+  }
+  return addon;
+}
+
+/** True when the cross-process mmap backend can be used. */
+export function shmAvailable(): boolean {
+  return loadShm() !== null;
+}
+
+/** Why the addon is unavailable; '' when it is available. */
+export function shmUnavailableReason(): string {
+  loadShm();
+  return addon === null ? reason : '';
+}
+
+/** The addon, or a VirtFunError 'REGION' explaining that it is not built and what still works. */
+export function requireShm(): ShmAddon {
+  const a = loadShm();
+  if (a !== null) return a;
+  throw new VirtFunError(
+    'REGION',
+    `the native addon ${ADDON_NAME} is not built: ${reason}; run \`npm run build:native\`; the in-process SharedArrayBuffer backend still works`,
+  );
+}
+
+const WAKE_ALL = 0x7fffffff;
+
+/**
+ * WaitOps for areas over mapped files: futex wait/wake on the word
+ * `i32[index]`, where `i32` is a view over an ArrayBuffer returned by
+ * `open`. Shared futexes, so the two sides may be different processes.
+ * A wait interrupted by a signal reports 'ok' without a change; Waiter
+ * treats that like an explicit wake and its callers re-check.
+ */
+export function mmapWaitOps(shm: ShmAddon): WaitOps {
+  const { futexWait, futexWake } = shm;
+  return {
+    wait(i32, index, expected, timeoutMs) {
+      const r = futexWait(i32.buffer as ArrayBuffer, i32.byteOffset + index * 4, expected, timeoutMs);
+      return r === FUTEX_WOKEN ? 'ok' : r === FUTEX_NOT_EQUAL ? 'not-equal' : 'timed-out';
+    },
+    notify(i32, index) {
+      futexWake(i32.buffer as ArrayBuffer, i32.byteOffset + index * 4, WAKE_ALL);
+    },
+  };
+}
