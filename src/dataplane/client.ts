@@ -11,6 +11,7 @@
  * ignored. Everything read from datain is validated.
  */
 import { ValidationError, VirtFunError } from '../errors.js';
+import { processAlive } from '../util/process.js';
 import { Command, ERROR_NAMES, ErrorCode, IN, OUT, nextSeq, packWord, Status, wordLow4, wordSeq } from './layout.js';
 import { checkHeader, I32, payloadView, type AreaViews, type ChannelAreas } from './region.js';
 import { Waiter, type WaitStrategy } from './wait.js';
@@ -22,6 +23,8 @@ export interface ClientOptions {
   readonly spinMicros?: number;
   /** Longest wait for one answer in ms (default 30000). */
   readonly timeoutMs?: number;
+  /** Called once by close(): e.g. unmap a file region. */
+  readonly onClose?: () => void;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -52,6 +55,7 @@ export class ChannelClient {
   /** Payload capacity of the region in bytes (from the checked headers). */
   readonly capacity: number;
   readonly timeoutMs: number;
+  private readonly onClose: (() => void) | undefined;
   private readonly out: AreaViews;
   private readonly in: AreaViews;
   private readonly outPayload: Uint8Array;
@@ -75,6 +79,7 @@ export class ChannelClient {
     }
     this.capacity = capacity;
     this.timeoutMs = timeoutMs;
+    this.onClose = options.onClose;
     this.out = areas.dataout;
     this.in = areas.datain;
     this.ops = areas.ops;
@@ -83,6 +88,7 @@ export class ChannelClient {
     this.waiter = new Waiter(areas.ops, {
       ...(options.strategy !== undefined && { strategy: options.strategy }),
       ...(options.spinMicros !== undefined && { spinMicros: options.spinMicros }),
+      liveness: () => this.checkServiceAlive(),
     });
     this.out.dv.setUint32(OUT.pid, typeof process === 'object' ? process.pid >>> 0 : 0, true);
     this.beat();
@@ -198,9 +204,11 @@ export class ChannelClient {
     dv.setUint32(OUT.heartbeat, (dv.getUint32(OUT.heartbeat, true) + 1) >>> 0, true);
   }
 
-  /** Mark the client closed: later calls throw CHANNEL_CLOSED. Does not touch the region. */
+  /** Mark the client closed: later calls throw CHANNEL_CLOSED. Runs the onClose option once (a file region is unmapped). */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    this.onClose?.();
   }
 
   // ---- internals ----
@@ -272,6 +280,18 @@ export class ChannelClient {
     Atomics.store(out.i32, I32.req, packWord(seq, cmd));
     // Dekker: the service sets its flag then re-checks the word, so either it sees our word or we see its flag.
     if (Atomics.load(this.in.i32, I32.serviceSleeping) === 1) this.ops.notify(out.i32, I32.req);
+  }
+
+  /**
+   * Liveness, checked about every wait slice while a call waits: the service
+   * publishes its pid in datain; if that process is gone, no answer will come.
+   */
+  private checkServiceAlive(): void {
+    const pid = this.in.dv.getUint32(IN.pid, true);
+    if (pid === 0 || pid === process.pid || processAlive(pid)) return;
+    this.brokenSeq = this.seqNo;
+    this.brokenReason = `the service process ${pid} is gone`;
+    throw new VirtFunError('CHANNEL_CLOSED', `the service process ${pid} is gone: seq ${this.seqNo} will never be answered (ask vFunD for a new instance)`);
   }
 
   /** Wait for the answer to `seq`; returns the validated result length or throws ServiceError. */

@@ -7,13 +7,15 @@
 import { Worker } from 'node:worker_threads';
 import { ValidationError, VirtFunError, type ErrorCode as VirtFunErrorCode } from '../errors.js';
 import { workerEntry } from '../util/entry.js';
-import { areaViews, checkHeader, I32, type SabRegion } from './region.js';
+import { checkHeader, I32, sabChannel, type SabRegion } from './region.js';
+import { isFileRegion, mapFileRegion, type FileRegion, type MappedRegion } from './region-files.js';
 import { CONTROL, CONTROL_BYTES, readStats, type ServiceStats } from './service.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
 export interface StartServiceOptions {
-  readonly region: SabRegion;
+  /** In-process (SharedArrayBuffers) or file-backed (mapped by the worker; vFunD maps it read-only to watch). */
+  readonly region: SabRegion | FileRegion;
   /** Registry name (`crc32`, `sim-fpga:sha256`, ...), or the name passed to `driverModule`'s factory. */
   readonly driver: string;
   /** A module whose export `driverExport` (default `default`) is `(name: string) => FunctionDriver`. */
@@ -47,7 +49,7 @@ export interface ServiceExit {
 export interface ServiceHandle {
   readonly threadId: number;
   readonly driver: string;
-  readonly region: SabRegion;
+  readonly region: SabRegion | FileRegion;
   /** Resolves (never rejects) when the worker has exited. */
   readonly exited: Promise<ServiceExit>;
   /** Counters published in datain. */
@@ -65,16 +67,18 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     throw new ValidationError('strategy', `'${String(strategy)}' is not one of ${WAIT_STRATEGIES.join(', ')}`);
   }
   const { region } = opts;
-  const dataout = areaViews(region.dataout);
-  const datain = areaViews(region.datain);
+  // vFunD's own view: read-only for a file region, so watching never writes either area.
+  const observer: MappedRegion | null = isFileRegion(region) ? mapFileRegion(region, 'observer') : null;
+  const { dataout, datain, ops } = isFileRegion(region) ? observer!.areas : sabChannel(region);
   checkHeader(dataout, 'dataout', region.capacity);
   checkHeader(datain, 'datain', region.capacity);
 
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const controlI32 = new Int32Array(control);
   const data: ServiceWorkerData = {
-    dataout: region.dataout,
-    datain: region.datain,
+    region: isFileRegion(region)
+      ? { capacity: region.capacity, dataoutPath: region.dataoutPath, datainPath: region.datainPath }
+      : { dataout: region.dataout, datain: region.datain },
     control,
     driverName: opts.driver,
     capacity: region.capacity,
@@ -109,10 +113,12 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
   });
   const exited = new Promise<ServiceExit>((resolve) => {
     worker.once('exit', (exitCode) => {
+      const stats = finalStats ?? readStats(datain);
+      observer?.unmap();
       const exit: ServiceExit = {
         expected: stopRequested,
         exitCode,
-        stats: finalStats ?? readStats(datain),
+        stats,
         ...(crash !== undefined && { error: crash }),
         ...(exitError !== undefined && { exitError }),
       };
@@ -154,7 +160,7 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     driver: opts.driver,
     region,
     exited,
-    stats: () => readStats(datain),
+    stats: () => (observer && datain.bytes.byteLength === 0 ? (finalStats ?? readStats(datain)) : readStats(datain)),
     heartbeat: () => Atomics.load(datain.i32, I32.serviceHeartbeat) >>> 0,
     stop: () => {
       stopping ??= (async () => {
@@ -162,7 +168,9 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
         Atomics.store(controlI32, CONTROL.stop, 1);
         // Wake a sleeping service. A wake can miss a service that is between its stop check and its
         // sleep; repeating it (and the service's sleep slices) bounds the delay.
-        const wake = (): void => void Atomics.notify(dataout.i32, I32.req);
+        const wake = (): void => {
+          if (dataout.bytes.byteLength > 0) ops.notify(dataout.i32, I32.req);
+        };
         wake();
         const nudger = setInterval(wake, 5);
         const killer = setTimeout(() => void worker.terminate(), stopTimeoutMs);

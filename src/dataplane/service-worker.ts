@@ -12,12 +12,13 @@ import { VirtFunError } from '../errors.js';
 import type { FunctionDriver } from '../drivers/driver.js';
 import { createDriver } from '../drivers/registry.js';
 import { areaViews, type ChannelAreas } from './region.js';
+import { isFileRegion, mapFileRegion, type FileRegion } from './region-files.js';
 import { ChannelService, type ServiceStats } from './service.js';
 import { sabWaitOps, type WaitStrategy } from './wait.js';
 
 export interface ServiceWorkerData {
-  readonly dataout: SharedArrayBuffer;
-  readonly datain: SharedArrayBuffer;
+  /** The region: two SharedArrayBuffers, or two files the worker maps itself (mapped buffers cannot be transferred). */
+  readonly region: { readonly dataout: SharedArrayBuffer; readonly datain: SharedArrayBuffer } | FileRegion;
   /** vFunD's control words (CONTROL in service.ts); never given to the client. */
   readonly control: SharedArrayBuffer;
   readonly driverName: string;
@@ -57,7 +58,10 @@ async function main(data: ServiceWorkerData): Promise<void> {
   let driver: FunctionDriver;
   let service: ChannelService;
   try {
-    const areas: ChannelAreas = { dataout: areaViews(data.dataout), datain: areaViews(data.datain), ops: sabWaitOps };
+    const r = data.region;
+    const areas: ChannelAreas = isFileRegion(r)
+      ? mapFileRegion(r, 'service').areas
+      : { dataout: areaViews(r.dataout), datain: areaViews(r.datain), ops: sabWaitOps };
     driver = await buildDriver(data);
     service = new ChannelService(areas, data.capacity, driver, new Int32Array(data.control), {
       strategy: data.strategy,

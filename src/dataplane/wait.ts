@@ -50,6 +50,12 @@ export interface WaiterOptions {
   readonly spinMicros?: number;
   /** Longest single kernel sleep in ms; the sleeper re-checks the word after each slice. */
   readonly sliceMs?: number;
+  /**
+   * Called about every `sliceMs` while a wait goes on (after each sleep slice,
+   * or every slice's worth of spinning). It may throw to abandon the wait:
+   * that is how a waiter notices a dead peer instead of hanging.
+   */
+  readonly liveness?: () => void;
 }
 
 export function isWaitStrategy(s: unknown): s is WaitStrategy {
@@ -80,7 +86,10 @@ export class Waiter {
     this.strategy = strategy;
     this.spinMs = spinMicros / 1000;
     this.sliceMs = sliceMs;
+    this.liveness = options.liveness;
   }
+
+  private readonly liveness: (() => void) | undefined;
 
   /**
    * Wait until `i32[index] !== old` or until `deadline` (a `performance.now()`
@@ -110,13 +119,24 @@ export class Waiter {
   }
 
   private spin(i32: Int32Array, index: number, old: number, until: number): boolean {
+    let nextCheck = 0;
     for (let n = 1; ; n++) {
       const w = Atomics.load(i32, index);
       if (w !== old) {
         this.word = w;
         return true;
       }
-      if (n % SPIN_CHECK === 0 && performance.now() >= until) return false;
+      if (n % SPIN_CHECK === 0) {
+        const now = performance.now();
+        if (now >= until) return false;
+        if (this.liveness !== undefined) {
+          if (nextCheck === 0) nextCheck = now + this.sliceMs;
+          else if (now >= nextCheck) {
+            nextCheck = now + this.sliceMs;
+            this.liveness();
+          }
+        }
+      }
     }
   }
 
@@ -136,6 +156,14 @@ export class Waiter {
         return false;
       }
       const r = this.ops.wait(i32, index, old, remaining < this.sliceMs ? remaining : this.sliceMs);
+      if (r === 'timed-out' && this.liveness !== undefined) {
+        try {
+          this.liveness();
+        } catch (err) {
+          Atomics.store(flag, flagIndex, 0);
+          throw err;
+        }
+      }
       if (r === 'ok') {
         // Woken: either the word changed or someone wants our attention (stop).
         Atomics.store(flag, flagIndex, 0);

@@ -1,0 +1,81 @@
+/**
+ * The cross-process runtime: each instance's region is a pair of files in
+ * the paper's tree (`<root>/vmcli/<tenant>/<app>/<fn>/dataout|datain`),
+ * mapped by the guest from its own process; the service runs in a worker
+ * thread of vFunD that maps the same files. Activation writes an admin entry
+ * and a service entry; release removes every trace of the instance.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ComputationStats } from '../events/catalogue.js';
+import { createFileRegion, type FileRegion } from '../dataplane/region-files.js';
+import { FILE_MODE, RegionTree } from '../dataplane/region-tree.js';
+import { startService, type ServiceHandle } from '../dataplane/service-host.js';
+import type { WaitStrategy } from '../dataplane/wait.js';
+import { requireShm } from '../native/shm.js';
+import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from './runtime.js';
+import { toComputationStats } from './runtime-sab.js';
+
+export interface FileRuntimeOptions {
+  readonly root: string;
+  readonly strategy?: WaitStrategy;
+  readonly spinMicros?: number;
+}
+
+export class FileRuntime implements RuntimeFactory<FileRegion> {
+  readonly tree: RegionTree;
+  private constructor(private readonly options: FileRuntimeOptions) {
+    this.tree = new RegionTree(options.root);
+  }
+
+  /** Check the addon is there and lay out the tree (0700). */
+  static async create(options: FileRuntimeOptions): Promise<FileRuntime> {
+    requireShm();
+    const r = new FileRuntime(options);
+    await r.tree.prepare();
+    return r;
+  }
+
+  async activate(spec: ActivationSpec): Promise<InstanceRuntime<FileRegion>> {
+    const paths = await this.tree.create(spec);
+    let handle: ServiceHandle | undefined;
+    let region: FileRegion;
+    try {
+      region = createFileRegion(paths, spec.capacity);
+      const failureListeners: ((detail: string) => void)[] = [];
+      handle = await startService({
+        region,
+        driver: spec.driver,
+        ...(this.options.strategy !== undefined && { strategy: this.options.strategy }),
+        ...(this.options.spinMicros !== undefined && { spinMicros: this.options.spinMicros }),
+        onExit: (exit) => {
+          if (exit.expected) return;
+          const why = `service of ${spec.instance} (${spec.driver}) exited with code ${exit.exitCode}${exit.error ? `: ${exit.error.message}` : ''}`;
+          for (const l of failureListeners) l(why);
+        },
+      });
+      const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
+      await this.tree.writeAdminEntry(spec.instance, { ...entry, region: paths.dir, capacity: spec.capacity });
+      await writeFile(join(paths.serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid, threadId: handle.threadId }) + '\n', {
+        mode: FILE_MODE,
+      });
+      let final: Promise<ComputationStats> | null = null;
+      const h = handle;
+      return {
+        region,
+        stats: () => toComputationStats(h.stats()),
+        stop: () =>
+          (final ??= (async () => {
+            const stats = toComputationStats(await h.stop());
+            await this.tree.remove(spec, spec.instance);
+            return stats;
+          })()),
+        onFailure: (l) => failureListeners.push(l),
+      };
+    } catch (err) {
+      await handle?.stop();
+      await this.tree.remove(spec, spec.instance);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The outbox: a local, append-only file of sealed envelopes that a remote
+ * journal (JetStream) could not take yet (docs/jetstream.md, "Outbox").
+ *
+ * Same line format as the file journal: one envelope per line, as its
+ * canonical JSON, then '\n'; every write is followed by fdatasync, and
+ * appends that arrive while a write is in flight share the next one (group
+ * commit). Unlike a journal file, the outbox holds a slice of a chain: its
+ * first envelope may have any seq; every next one must chain on the one
+ * before it. When everything in it has reached the remote journal, the owner
+ * clears it (truncate to 0 + fdatasync).
+ *
+ * Opening cuts a torn last record (no trailing newline, or a last line that is
+ * not a self-consistent envelope), like the file journal; damage anywhere else
+ * is a JournalCorruptError: the outbox holds events that exist nowhere else.
+ */
+import * as crypto from 'node:crypto';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
+import { encodeEnvelope, encodingOfText } from '../canonical.js';
+import { chainFault, checkAppend, envelopeShapeFault } from '../chain.js';
+import type { Envelope } from '../envelope.js';
+import type { JournalHead } from '../journal.js';
+
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** What opening cut off the end of the outbox file (same shape as the file journal's report). */
+export interface OutboxOpenReport {
+  readonly truncatedBytes: number;
+  readonly offset: number;
+  readonly reason: string;
+}
+
+type Op =
+  | { readonly kind: 'append'; readonly text: string; readonly envelopes: readonly Envelope[]; readonly resolve: () => void; readonly reject: (err: unknown) => void }
+  | { readonly kind: 'clear'; readonly resolve: () => void; readonly reject: (err: unknown) => void };
+
+/** Parses and checks one line on its own: canonical envelope whose hash recomputes. */
+function parseLine(text: string): { ok: true; env: Envelope } | { ok: false; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'is not valid JSON' };
+  }
+  const shape = envelopeShapeFault(value);
+  if (shape !== null) return { ok: false, reason: `is not an envelope (${shape})` };
+  const encoding = encodingOfText(text, value as object);
+  if (encoding === null) return { ok: false, reason: 'is not in canonical form' };
+  const env = value as Envelope;
+  if (sha256Hex(encoding.hashInput) !== env.hash) return { ok: false, reason: 'has a hash that does not match its content' };
+  return { ok: true, env };
+}
+
+export class Outbox {
+  private readonly stored: Envelope[];
+  /** Last envelope accepted (written or queued); null when the outbox is (or will be) empty. */
+  private tail: JournalHead | null;
+  private size: number;
+  private readonly ops: Op[] = [];
+  private running: Promise<void> | null = null;
+  private failure: Error | null = null;
+  private closed = false;
+  private writes = 0;
+
+  private constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+    stored: Envelope[],
+    size: number,
+    /** What opening cut off, if anything. */
+    readonly openReport: OutboxOpenReport | null,
+  ) {
+    this.stored = stored;
+    this.size = size;
+    const last = stored.at(-1);
+    this.tail = last === undefined ? null : { seq: last.seq, hash: last.hash };
+  }
+
+  /** Opens (creating it and its directory when missing) the outbox at `path`. */
+  static async open(path: string): Promise<Outbox> {
+    const abs = resolvePath(path);
+    await mkdir(dirname(abs), { recursive: true });
+    const fh = await open(abs, 'a+');
+    try {
+      const bytes = await fh.readFile();
+      const stored: Envelope[] = [];
+      let offset = 0;
+      let keep = bytes.length;
+      let report: OutboxOpenReport | null = null;
+      let prev: JournalHead | null = null;
+      let lineNo = 0;
+      // Byte offsets: walk the buffer, not the string (multi-byte characters).
+      while (offset < bytes.length) {
+        lineNo++;
+        const nl = bytes.indexOf(0x0a, offset);
+        if (nl === -1) {
+          keep = offset;
+          report = { truncatedBytes: bytes.length - offset, offset, reason: 'the last record has no trailing newline (torn write)' };
+          break;
+        }
+        const line = bytes.toString('utf8', offset, nl);
+        const parsed = parseLine(line);
+        let reason: string | null = parsed.ok ? null : parsed.reason;
+        if (parsed.ok && prev !== null) {
+          reason = chainFault(parsed.env, prev, { hash: sha256Hex, schema: false });
+        }
+        if (reason !== null) {
+          if (nl + 1 === bytes.length) {
+            keep = offset;
+            report = { truncatedBytes: bytes.length - offset, offset, reason: `the last record ${reason} (torn write)` };
+            break;
+          }
+          throw new JournalCorruptError(`${abs}:${lineNo}`, `outbox line ${lineNo} ${reason}`);
+        }
+        const env = (parsed as { env: Envelope }).env;
+        stored.push(env);
+        prev = { seq: env.seq, hash: env.hash };
+        offset = nl + 1;
+      }
+      if (report !== null) {
+        await fh.truncate(keep);
+        await fh.datasync();
+      }
+      return new Outbox(abs, fh, stored, keep, report);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Envelopes written to the file (durable), oldest first. */
+  entries(): readonly Envelope[] {
+    return this.stored;
+  }
+
+  /** Number of durable envelopes in the file. */
+  get length(): number {
+    return this.stored.length;
+  }
+
+  /** Number of group writes (write + fdatasync) so far. */
+  get groupWrites(): number {
+    return this.writes;
+  }
+
+  /**
+   * Appends `envelopes` (they must chain on the last envelope appended since
+   * the last clear, if any). Resolves once they are on disk.
+   */
+  append(envelopes: readonly Envelope[]): Promise<void> {
+    if (this.closed) return Promise.reject(new VirtFunError('JOURNAL_CLOSED', `outbox ${this.path} is closed`));
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (envelopes.length === 0) return Promise.resolve();
+    let text = '';
+    try {
+      const first = envelopes[0] as Envelope;
+      // Any start is fine after a clear; after that, the slice must stay a chain.
+      const base: JournalHead | null = this.tail ?? (first.seq === 1 ? null : { seq: first.seq - 1, hash: first.prevHash });
+      checkAppend(base, envelopes);
+      for (const env of envelopes) {
+        const { canonical } = encodeEnvelope(env);
+        if (canonical.includes('\n')) throw new ValidationError('envelope', 'canonical JSON contains a newline');
+        text += canonical + '\n';
+      }
+      const last = envelopes[envelopes.length - 1] as Envelope;
+      this.tail = { seq: last.seq, hash: last.hash };
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.ops.push({ kind: 'append', text, envelopes, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Empties the file (after every append queued before it). */
+  clear(): Promise<void> {
+    if (this.closed) return Promise.reject(new VirtFunError('JOURNAL_CLOSED', `outbox ${this.path} is closed`));
+    if (this.failure !== null) return Promise.reject(this.failure);
+    this.tail = null;
+    return new Promise<void>((resolve, reject) => {
+      this.ops.push({ kind: 'clear', resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running === null) this.running = this.run().finally(() => (this.running = null));
+  }
+
+  private async run(): Promise<void> {
+    while (this.ops.length > 0) {
+      const first = this.ops[0] as Op;
+      if (first.kind === 'clear') {
+        this.ops.shift();
+        try {
+          await this.fh.truncate(0);
+          await this.fh.datasync();
+          this.size = 0;
+          this.stored.length = 0;
+          first.resolve();
+        } catch (err) {
+          this.fail(err, [first]);
+        }
+        continue;
+      }
+      let n = 0;
+      while (n < this.ops.length && (this.ops[n] as Op).kind === 'append') n++;
+      const group = this.ops.splice(0, n) as Extract<Op, { kind: 'append' }>[];
+      const bytes = Buffer.from(group.map((g) => g.text).join(''), 'utf8');
+      try {
+        for (let off = 0; off < bytes.length; ) {
+          const { bytesWritten } = await this.fh.write(bytes, off, bytes.length - off, null);
+          off += bytesWritten;
+        }
+        await this.fh.datasync();
+        this.size += bytes.length;
+        this.writes++;
+        for (const g of group) for (const env of g.envelopes) this.stored.push(env);
+        for (const g of group) g.resolve();
+      } catch (err) {
+        try {
+          await this.fh.truncate(this.size);
+          await this.fh.datasync();
+        } catch {
+          // the failure below is sticky anyway
+        }
+        this.fail(err, group);
+      }
+    }
+  }
+
+  private fail(err: unknown, group: readonly { reject: (err: unknown) => void }[]): void {
+    this.failure = new VirtFunError('JOURNAL_CORRUPT', `outbox ${this.path}: a write failed`, { cause: err });
+    const doomed = [...group, ...this.ops.splice(0)];
+    for (const op of doomed) op.reject(this.failure);
+  }
+
+  /** Waits for queued writes, then closes the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.running !== null) await this.running;
+    await this.fh.close();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Connect a guest to an activated instance's region: the computation phase's
+ * client, over whichever backend vFunD activated (SharedArrayBuffers in one
+ * process, or the region files mapped from any process with the native addon).
+ */
+import { lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { ChannelClient, type ClientOptions } from '../dataplane/client.js';
+import { HEADER_BYTES } from '../dataplane/layout.js';
+import { requireShm } from '../native/shm.js';
+import { isFileRegion, mapFileRegion, type FileRegion } from '../dataplane/region-files.js';
+import { areaViews, readHeader, sabChannel, type SabRegion } from '../dataplane/region.js';
+
+/** Map the region (dataout read-write, datain read-only for files) and return its client. close() unmaps. */
+export function connect(region: FileRegion | SabRegion, options: ClientOptions = {}): ChannelClient {
+  if (!isFileRegion(region)) return new ChannelClient(sabChannel(region), options);
+  const mapped = mapFileRegion(region, 'client');
+  try {
+    return new ChannelClient(mapped.areas, {
+      ...options,
+      onClose: () => {
+        options.onClose?.();
+        mapped.unmap();
+      },
+    });
+  } catch (err) {
+    mapped.unmap();
+    throw err;
+  }
+}
+
+/**
+ * Connect to the region in an instance directory (`<root>/vmcli/<tenant>/<app>/<fn>`),
+ * reading its capacity from the header: what a guest process needs when all it
+ * knows is where vFunD put its region.
+ */
+export function connectDir(dir: string, options: ClientOptions = {}): ChannelClient {
+  const dataoutPath = join(dir, 'dataout');
+  const size = lstatSync(dataoutPath).size;
+  const shm = requireShm();
+  const probe = shm.open(dataoutPath, Math.min(size, HEADER_BYTES), { writable: false });
+  let capacity: number;
+  try {
+    capacity = readHeader(areaViews(probe)).capacity;
+  } finally {
+    shm.unmap(probe);
+  }
+  return connect({ capacity, dataoutPath, datainPath: join(dir, 'datain') }, options);
+}
