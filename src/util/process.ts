@@ -1,11 +1,23 @@
-/** Whether a process id names a live process (signal 0: no signal is sent). */
+import { readFileSync } from 'node:fs';
+
+/**
+ * Whether a process id names a live process. Signal 0 tells whether the pid
+ * exists; on Linux a zombie (dead, not yet reaped by its parent) also exists,
+ * so its state in /proc is read too: a zombie is gone for our purposes.
+ */
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return process.platform !== 'linux'; // no /proc entry on Linux: it is gone
   }
 }
