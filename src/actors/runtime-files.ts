@@ -28,12 +28,25 @@ export class FileRuntime implements RuntimeFactory<FileRegion> {
     this.tree = new RegionTree(options.root);
   }
 
-  /** Check the addon is there and lay out the tree (0700). */
+  /** Region directories a previous vFunD left behind, removed at create(). */
+  leftovers: readonly string[] = [];
+
+  /**
+   * Check the addon is there, lay out the tree (0700), take the root's lock
+   * (one vFunD per root) and remove what a vFunD that died left behind.
+   */
   static async create(options: FileRuntimeOptions): Promise<FileRuntime> {
     requireShm();
     const r = new FileRuntime(options);
     await r.tree.prepare();
+    await r.tree.lock();
+    r.leftovers = await r.tree.removeLeftovers();
     return r;
+  }
+
+  /** Give the root back (after vFunD stopped). */
+  async close(): Promise<void> {
+    await this.tree.unlock();
   }
 
   async activate(spec: ActivationSpec): Promise<InstanceRuntime<FileRegion>> {

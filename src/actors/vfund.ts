@@ -72,6 +72,11 @@ export class VFunD<Region = unknown> {
     return this.state;
   }
 
+  /** The region of an active instance (what its guest connects to). */
+  region(instance: string): Region | undefined {
+    return this.runtimes.get(instance)?.region;
+  }
+
   /** The lifecycle actor of a live instance. */
   lifecycle(instance: string): LifecycleActor | undefined {
     return this.actors.get(instance);

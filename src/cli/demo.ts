@@ -7,8 +7,17 @@ import { hostname } from 'node:os';
 import { parseConfig, toSnapshot } from '../actors/config.js';
 import { SabRuntime } from '../actors/runtime-sab.js';
 import { VFunD } from '../actors/vfund.js';
-import { ChannelClient, ServiceError } from '../dataplane/client.js';
-import { sabChannel, type SabRegion } from '../dataplane/region.js';
+import { ServiceError } from '../dataplane/client.js';
+import type { SabRegion } from '../dataplane/region.js';
+import { isFileRegion, type FileRegion } from '../dataplane/region-files.js';
+import { FileRuntime } from '../actors/runtime-files.js';
+import type { RuntimeFactory } from '../actors/runtime.js';
+import { connect } from '../guest/connect.js';
+import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
+import { execFile } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { verifyChain } from '../events/chain.js';
 import type { Envelope } from '../events/envelope.js';
 import { openJournal } from '../events/adapters/open-journal.js';
@@ -31,8 +40,14 @@ export const demoConfig = parseConfig({
   regionCapacity: 64 * 1024,
 });
 
+export type DemoBackend = 'auto' | 'files' | 'sab';
+
 export interface DemoOptions {
   readonly journal: string;
+  /** Data root: region files go under <root>/vmcli. */
+  readonly root: string;
+  /** files: regions are mapped files and one guest runs as its own process; sab: in-process. auto: files if the addon is built. */
+  readonly backend: DemoBackend;
   readonly out: (line: string) => void;
 }
 
@@ -54,17 +69,24 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const { journal, repaired } = await openJournal(opts.journal);
   if (repaired) out(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
   const seqBefore = (await journal.head())?.seq ?? 0;
-  const vfund = await VFunD.start({
+  let backend = opts.backend;
+  if (backend === 'auto') {
+    backend = shmAvailable() ? 'files' : 'sab';
+    if (backend === 'sab') out(`note: ${shmUnavailableReason()}; running in-process (SharedArrayBuffer regions)`);
+  }
+  const files = backend === 'files' ? await FileRuntime.create({ root: opts.root }) : null;
+  if (files && files.leftovers.length > 0) out(`removed ${files.leftovers.length} region(s) left by a vFunD that did not stop: ${files.leftovers.join(', ')}`);
+  const runtime: RuntimeFactory<FileRegion | SabRegion> = files ?? new SabRuntime();
+  const vfund = await VFunD.start<FileRegion | SabRegion>({
     journal,
-    runtime: new SabRuntime(),
+    runtime,
     config: toSnapshot(demoConfig),
     host: hostname(),
     clock: systemClock,
     ids: randomIds,
   });
   out(`vFunD started on ${hostname()}, journal ${journal.url}`);
-
-  const connect = (region: SabRegion) => new ChannelClient(sabChannel(region));
+  out(backend === 'files' ? `regions: files under ${opts.root}/vmcli, mapped by each side` : 'regions: in-process SharedArrayBuffers');
   const open = async (tenant: keyof typeof DEMO_SECRETS, app: string, fn: string, kind: 'hw' | 'sw') => {
     const label = `${tenant}/${app}/${fn}`;
     const o: OpenOptions = {
@@ -95,6 +117,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   out(`  factorial(20) = ${u64(fact!.call(u32le(20)))}`);
   badInput(fact!, out);
   out(`  fibonacci(93) = ${u64(fib!.call(u32le(93)))}  (largest Fibonacci number below 2^64)`);
+  const region = fact ? vfund.region(fact.instance) : undefined;
+  if (region && isFileRegion(region)) {
+    const guest = fileURLToPath(new URL('../../examples/guest.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [guest, dirname(region.dataoutPath), '51', '--calls', '100000']);
+    const g = JSON.parse(stdout) as { pid: number; result: string; calls: number; median_us: number };
+    out(`  a guest process (pid ${g.pid}) mapped ${dirname(region.dataoutPath)}: ${g.calls} calls of factorial(51) = ${g.result}, median round trip ${g.median_us} µs`);
+  }
 
   out('\n-- acme takes the only hardware sha256 slot');
   const payload = new TextEncoder().encode('VirtFun: offloading through shared memory');
@@ -122,6 +151,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     out(`  ${vf.instance}: released after ${stats.calls} call${stats.calls === 1 ? '' : 's'}${errs ? `, errors ${errs}` : ''}`);
   }
   await vfund.stop('demo finished');
+  await files?.close();
   out('vFunD stopped');
 
   const all: Envelope[] = [];

@@ -11,7 +11,7 @@ import { verifyFile } from '../events/adapters/file-journal.js';
 import type { Envelope } from '../events/envelope.js';
 import { VirtFunError } from '../errors.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
-import { runDemo } from './demo.js';
+import { runDemo, type DemoBackend } from './demo.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
@@ -27,6 +27,12 @@ async function readAll(o: JournalOptions, filter: (e: Envelope) => boolean = () 
   return out;
 }
 
+// `vfun audit | head` closes our stdout early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command()
   .name('vfun')
   .description('VirtFun: offload functions from guests to the co-located host through shared memory, under vFunD')
@@ -36,8 +42,14 @@ withJournalOptions(
   program
     .command('demo')
     .description('run two tenants through all four phases on the embedded file journal, then summarize the journal'),
-).action(async (o: JournalOptions) => {
-  const result = await runDemo({ journal: journalUrl(o), out: (l) => console.log(l) });
+)
+  .addOption(
+    new Option('--backend <backend>', 'regions: files (mapped across processes), sab (in-process), auto (files if the native addon is built)')
+      .choices(['auto', 'files', 'sab'])
+      .default('auto'),
+  )
+  .action(async (o: JournalOptions & { backend: DemoBackend }) => {
+  const result = await runDemo({ journal: journalUrl(o), root: o.root, backend: o.backend, out: (l) => console.log(l) });
   if (!result.chainOk) process.exitCode = 1;
 });
 

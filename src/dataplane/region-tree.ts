@@ -10,7 +10,8 @@
  * is ever created or opened outside the tree. Names are validated before
  * they become path components.
  */
-import { chmod, lstat, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { processAlive } from '../util/process.js';
 import { join, resolve } from 'node:path';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { checkName } from '../util/names.js';
@@ -82,6 +83,53 @@ export class RegionTree {
       }
     }
     return p;
+  }
+
+  /**
+   * Take the root for this process: `admin/vfund.pid`, created exclusively. A
+   * root held by a live vFunD is refused; a stale pid file is taken over.
+   */
+  async lock(): Promise<void> {
+    const path = join(this.adminDir, 'vfund.pid');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(path, `${process.pid}\n`, { mode: FILE_MODE, flag: 'wx' });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+        if (holder === process.pid) return;
+        if (processAlive(holder)) throw new VirtFunError('REGION', `${this.root} is in use by vFunD pid ${holder}`);
+        await rm(path, { force: true }); // stale: its vFunD is gone
+      }
+    }
+    throw new VirtFunError('REGION', `could not take ${path}`);
+  }
+
+  async unlock(): Promise<void> {
+    const path = join(this.adminDir, 'vfund.pid');
+    const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (holder === process.pid) await rm(path, { force: true });
+  }
+
+  /**
+   * Remove what a vFunD that did not stop cleanly left behind: every instance
+   * directory and admin entry (vFunD releases every instance it finds live in
+   * the journal when it starts). Returns the region directories removed.
+   */
+  async removeLeftovers(): Promise<string[]> {
+    const removed: string[] = [];
+    const vmcli = join(this.root, 'vmcli');
+    for (const tenant of await readdir(vmcli).catch(() => [] as string[])) {
+      for (const app of await readdir(join(vmcli, tenant)).catch(() => [] as string[])) {
+        for (const fn of await readdir(join(vmcli, tenant, app)).catch(() => [] as string[])) removed.push(join(vmcli, tenant, app, fn));
+      }
+    }
+    for (const branch of ['vmcli', 'service']) {
+      for (const entry of await readdir(join(this.root, branch))) await rm(join(this.root, branch, entry), { recursive: true, force: true });
+    }
+    for (const entry of await readdir(join(this.adminDir, 'instances'))) await rm(join(this.adminDir, 'instances', entry), { force: true });
+    return removed;
   }
 
   /** Write an admin entry for an instance (0600). */

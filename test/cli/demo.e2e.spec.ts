@@ -1,6 +1,6 @@
 /** The demo as a user runs it: the built CLI, in a fresh data root. */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +33,13 @@ describe('vfun demo', () => {
     expect(stdout).toContain('nacked: credential');
     expect(stdout).toContain('error BAD_INPUT');
     expect(stdout).toMatch(/hash chain verified: \d+ events/);
+    // Regions are files mapped across processes; a separate guest process called through one.
+    expect(stdout).toContain(`regions: files under ${root}/vmcli`);
+    expect(stdout).toMatch(/a guest process \(pid \d+\) mapped .*: 100000 calls of factorial\(51\) = 18284192274659147776/);
+    // Release leaves nothing of any instance behind: no region, no service entry, no admin entry.
+    expect(await readdir(join(root, 'vmcli'))).toEqual([]);
+    expect(await readdir(join(root, 'service'))).toEqual([]);
+    expect(await readdir(join(root, 'admin', 'instances'))).toEqual([]);
     const lines = (await readFile(join(root, 'admin', 'journal.ndjson'), 'utf8')).trim().split('\n');
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: 'vfund.stopped' });
   });
@@ -46,6 +53,12 @@ describe('vfun demo', () => {
     expect(stdout).toContain('journal: cut a torn last record (40 bytes)');
     const n = text.trim().split('\n').length;
     expect(stdout).toContain(`hash chain verified: ${2 * n} events`);
+  });
+
+  it('runs in-process with --backend sab', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'demo', '--root', root, '--backend', 'sab']);
+    expect(stdout).toContain('regions: in-process SharedArrayBuffers');
+    expect(stdout).toMatch(/hash chain verified: \d+ events/);
   });
 
   it('refuses an unknown journal URL with a clear error and exit code 1', async () => {

@@ -2,6 +2,8 @@
  * Journal URLs: how a journal is chosen everywhere (CLI, daemon, library).
  *   file:<path>  (or file:///abs/path)  the embedded default: append-only file
  *   memory:                             in-memory, gone at exit (tests, embedding)
+ *   nats://host:port[,host:port][?stream=&traceStream=&host=&replicas=&outbox=&failClosed=&ackTimeoutMs=]
+ *                                       JetStream (docs/jetstream.md)
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +12,7 @@ import type { Journal } from '../journal.js';
 import { MemoryJournal } from '../memory-journal.js';
 import { FileJournal, type FileJournalOpenReport } from './file-journal.js';
 
-export const JOURNAL_SCHEMES = ['file:', 'memory:'] as const;
+export const JOURNAL_SCHEMES = ['file:', 'memory:', 'nats:'] as const;
 
 export interface OpenedJournal {
   readonly journal: Journal;
@@ -28,6 +30,12 @@ export function journalPath(url: string): string | null {
 export interface OpenJournalOptions {
   /** For audit, replay and verify: never write (a file journal's torn tail is skipped, not cut). */
   readonly readOnly?: boolean;
+  /** nats: this vFunD host (chain owner, subject token), when the URL has no `host=`. */
+  readonly host?: string;
+  /** nats: the local outbox file, when the URL has no `outbox=` (e.g. next to the data root). */
+  readonly outbox?: string;
+  /** nats: refuse new work while JetStream is unreachable, when the URL has no `failClosed=`. Default true. */
+  readonly failClosed?: boolean;
 }
 
 export async function openJournal(url: string, options: OpenJournalOptions = {}): Promise<OpenedJournal> {
@@ -38,8 +46,19 @@ export async function openJournal(url: string, options: OpenJournalOptions = {})
     return { journal, repaired: journal.openReport };
   }
   if (url === 'memory:') return { journal: new MemoryJournal(), repaired: null };
-  if (/^nats:\/\//.test(url)) {
-    throw new VirtFunError('JOURNAL_URL', `journal URL '${url}': the JetStream adapter is not part of this build yet; use file:<path>`);
+  if (url.startsWith('nats://')) {
+    // Loaded on demand: file: and memory: users never load the NATS client.
+    const { JetStreamJournal, parseJetStreamUrl } = await import('./jetstream-journal.js');
+    // URL parameters win over the options (the options are the caller's defaults).
+    const parsed = parseJetStreamUrl(url);
+    const journal = await JetStreamJournal.open({
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      ...(options.outbox !== undefined ? { outbox: options.outbox } : {}),
+      ...(options.failClosed !== undefined ? { failClosed: options.failClosed } : {}),
+      ...parsed,
+      readOnly: options.readOnly === true,
+    });
+    return { journal, repaired: journal.openReport };
   }
   throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' has an unknown scheme; expected one of ${JOURNAL_SCHEMES.join(' ')}`);
 }
