@@ -4,7 +4,7 @@
  * service failure, shutdown). Every command has an id: it becomes the
  * causationId of the events it produces.
  */
-import type { ComputationStats, Kind, ReleaseReason, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { ComputationStats, Kind, NackReason, ReleaseReason, VFunDConfigSnapshot } from '../events/catalogue.js';
 
 export interface Credentials {
   readonly tenant: string;
@@ -45,6 +45,15 @@ export type VFunDCommand =
       readonly detail: string;
       readonly stats: ComputationStats;
     }
-  | { readonly type: 'stop'; readonly id: string; readonly reason: string };
+  | { readonly type: 'stop'; readonly id: string; readonly reason: string }
+  /** The control channel refused a request before authenticating it: journal why. */
+  | {
+      readonly type: 'refuse';
+      readonly id: string;
+      readonly tenant: string;
+      readonly op: string;
+      readonly reason: NackReason;
+      readonly detail: string;
+    };
 
 export type VFunDCommandType = VFunDCommand['type'];

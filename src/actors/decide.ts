@@ -179,6 +179,9 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       return [...failed, released(command.instance, command.reason, command.stats)];
     }
 
+    case 'refuse':
+      return [{ type: 'request.refused', data: { tenant: clip(command.tenant), op: clip(command.op), reason: command.reason, detail: command.detail } }];
+
     case 'stop': {
       if (!state.running) return [];
       const rest = liveInstances(state).map((i) => released(i.id, 'shutdown', NO_STATS));

@@ -120,6 +120,8 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
         },
         secretMatched: true,
       };
+    case 'request.refused':
+      return { command: { type: 'refuse', id, ...e.data }, secretMatched: true };
     case 'vfund.started':
     case 'vfund.stopped':
       throw new Error('unreachable: handled above');

@@ -147,6 +147,13 @@ export class VFunD<Region = unknown> {
     });
   }
 
+  /** Journal a control request refused before it could be authenticated (a security event). */
+  refuse(req: { tenant: string; op: string; reason: NackReason; detail: string }): Promise<void> {
+    return this.enqueue(async () => {
+      await this.dispatch({ type: 'refuse', id: this.opts.ids.next(), ...req });
+    });
+  }
+
   /** Release every instance and journal vfund.stopped. */
   stop(reason = 'shutdown'): Promise<void> {
     return this.enqueue(async () => {
@@ -240,6 +247,8 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
       return { tenant: e.data.tenant, app: e.data.app, fn: e.data.fn, instance: e.data.instance };
     case 'negotiation.nacked':
       return { tenant: e.data.tenant, app: e.data.app, fn: e.data.fn, instance: null };
+    case 'request.refused':
+      return { tenant: e.data.tenant, app: null, fn: null, instance: null };
     default: {
       const inst = Object.hasOwn(before.instances, e.data.instance) ? before.instances[e.data.instance] : undefined;
       if (inst && (claimedTenant === null || claimedTenant === inst.tenant)) {

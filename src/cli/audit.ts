@@ -61,6 +61,8 @@ export function describeEvent(e: VFunEvent): string {
     case 'activation.nacked':
     case 'release.nacked':
       return `${e.data.reason}: ${e.data.detail}`;
+    case 'request.refused':
+      return `${e.data.op} refused, ${e.data.reason}: ${e.data.detail}`;
     case 'activation.started':
     case 'activation.acked':
       return `region ${e.data.capacity} B`;
@@ -117,6 +119,7 @@ export function summarize(envs: Iterable<Envelope>): TenantSummary[] {
       case 'negotiation.nacked':
       case 'activation.nacked':
       case 'release.nacked':
+      case 'request.refused':
         s.nacks[e.data.reason] = (s.nacks[e.data.reason] ?? 0) + 1;
         break;
       case 'service.failed':

@@ -25,10 +25,12 @@ export type NackReason =
   | 'not-owner' // the instance belongs to another tenant
   | 'wrong-phase' // e.g. activate twice, or release while activating
   | 'driver-failed' // the driver or service could not be started
-  | 'not-started'; // vFunD has not journaled its configuration yet
+  | 'not-started' // vFunD has not journaled its configuration yet
+  | 'replayed' // a control request whose nonce was already used, or whose time is outside the window
+  | 'malformed'; // a control request that is not valid JSON or misses a field
 
 /** Reasons that are security-relevant: audit summaries count them separately. */
-export const SECURITY_REASONS: ReadonlySet<NackReason> = new Set(['credential', 'not-owner', 'bad-request']);
+export const SECURITY_REASONS: ReadonlySet<NackReason> = new Set(['credential', 'not-owner', 'bad-request', 'replayed', 'malformed']);
 
 /** Why an instance went away. */
 export type ReleaseReason = 'client' | 'failure' | 'shutdown' | 'recovery' | 'lease';
@@ -110,6 +112,18 @@ export type ReleaseNacked = Event<
   'release.nacked',
   { readonly instance: string; readonly tenant: string; readonly reason: NackReason; readonly detail: string }
 >;
+/** A control request refused before it reached a decision (bad signature, replay, malformed). Always a security event. */
+export type RequestRefused = Event<
+  'request.refused',
+  {
+    /** The tenant whose control channel the request came through. */
+    readonly tenant: string;
+    /** The operation asked for, as sent (clipped). */
+    readonly op: string;
+    readonly reason: NackReason;
+    readonly detail: string;
+  }
+>;
 
 /** Every event vFunD journals. */
 export type VFunEvent =
@@ -122,7 +136,8 @@ export type VFunEvent =
   | ActivationNacked
   | ServiceFailed
   | InstanceReleased
-  | ReleaseNacked;
+  | ReleaseNacked
+  | RequestRefused;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -138,6 +153,7 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'service.failed',
   'instance.released',
   'release.nacked',
+  'request.refused',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {
@@ -146,6 +162,7 @@ export function isEventType(value: unknown): value is VFunEventType {
 
 /** True for nacks whose reason is security-relevant (bad credential, another tenant's instance, malformed names). */
 export function isSecurityEvent(e: VFunEvent): boolean {
+  if (e.type === 'request.refused') return true;
   return (
     (e.type === 'negotiation.nacked' || e.type === 'activation.nacked' || e.type === 'release.nacked') &&
     SECURITY_REASONS.has(e.data.reason)

@@ -42,7 +42,7 @@ const input = fc.oneof(
   fc.integer({ min: 0, max: 300 }).map(u32le),
   fc.uint8Array({ minLength: 0, maxLength: 8 }), // mostly the wrong size: BAD_INPUT
 );
-const op: fc.Arbitrary<Op[]> = fc.oneof(
+const op: fc.Arbitrary<readonly Op[]> = fc.oneof(
   input.map((b) => [['call', hex(b)] as const]),
   input.map((b) => [['set', hex(b)] as const, ['get'] as const]),
   fc.constant([['rst'] as const]),
