@@ -12,6 +12,7 @@ import type { Envelope } from '../events/envelope.js';
 import { VirtFunError } from '../errors.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
 import { runDemo, type DemoBackend } from './demo.js';
+import { startDaemon } from './up.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
@@ -52,6 +53,29 @@ withJournalOptions(
   const result = await runDemo({ journal: journalUrl(o), root: o.root, backend: o.backend, out: (l) => console.log(l) });
   if (!result.chainOk) process.exitCode = 1;
 });
+
+withJournalOptions(program.command('up').description('run vFunD as a daemon: one control socket per tenant, until SIGTERM'))
+  .requiredOption('--config <file>', 'JSON configuration: tenants (id, secret, maxInstances), functions (kinds: hw/sw slots, driver), regionCapacity')
+  .action(async (o: JournalOptions & { config: string }) => {
+    const log = (l: string) => console.log(l);
+    const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log });
+    const shutdown = (signal: string) => {
+      log(`${signal}: releasing every instance`);
+      daemon.stop(signal).then(
+        () => {
+          log('vFunD stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          console.error(`vfun: shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    log('ready');
+  });
 
 const audit = withJournalOptions(program.command('audit').description('list journaled events (filters combine)'))
   .option('--tenant <tenant>', 'only this tenant')

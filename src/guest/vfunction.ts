@@ -24,6 +24,8 @@ export interface ComputeChannel {
   set(input: Uint8Array): void;
   get(): Uint8Array;
   rst(): void;
+  /** Let go of the region (unmap); called after release. */
+  close?(): void;
 }
 
 export interface OpenOptions extends Credentials {
@@ -130,6 +132,7 @@ export class VFunction implements ComputeChannel {
   async release(): Promise<ComputationStats> {
     if (this.phase === 'released') return { calls: 0, errors: {} };
     this.lifecycle.send({ type: 'RELEASE', reason: 'client' });
+    this.channel.close?.();
     const r = await this.control.release({ ...this.creds, instance: this.instance });
     if (!r.ok) throw new OffloadRefused('release', r.reason, r.detail);
     this.lifecycle.send({ type: 'RELEASED' });

@@ -288,6 +288,8 @@ export class JetStreamJournal implements Journal {
   private lastEmitted = '';
   private drainWaiters: (() => void)[] = [];
   private readonly statusLoop: Promise<void>;
+  /** The stream has replicas (see send()). */
+  private clustered: boolean;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -295,6 +297,7 @@ export class JetStreamJournal implements Journal {
     private readonly jsm: JetStreamManager,
     private readonly outbox: Outbox | null,
     head: JournalHead | null,
+    replicas: number,
     options: {
       url: string;
       host: string;
@@ -322,6 +325,7 @@ export class JetStreamJournal implements Journal {
     this.openReport = options.openReport;
     this.acked = head;
     this.tail = head;
+    this.clustered = replicas > 1;
     this.js = jetstream(nc, { timeout: options.ackTimeoutMs });
     this.traces = new TraceSink(this.js, { ...options.trace, host: options.host, stream: options.traceStream, ackTimeoutMs: options.ackTimeoutMs });
     this.statusLoop = this.watchStatus();
@@ -380,7 +384,7 @@ export class JetStreamJournal implements Journal {
       const head = info === null ? null : await streamHead(jsm, stream, info);
       outbox = options.outbox === undefined || options.outbox === null || readOnly ? null : await Outbox.open(options.outbox);
       const query = new URLSearchParams({ stream, traceStream, host });
-      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, {
+      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? replicas, {
         url: `nats://${servers.map((s) => s.replace(/^nats:\/\//, '')).join(',')}?${query.toString()}`,
         host,
         stream,
@@ -562,10 +566,12 @@ export class JetStreamJournal implements Journal {
     const gen = this.gen;
     this.inFlight++;
     const env = item.env;
-    const expect: { lastSequence: number; lastSubjectSequence: number; lastMsgID?: string } = {
-      lastSequence: env.seq - 1,
-      lastSubjectSequence: item.prevOnSubject ?? 0,
-    };
+    const expect: { lastSequence: number; lastSubjectSequence?: number; lastMsgID?: string } = { lastSequence: env.seq - 1 };
+    // A clustered 2.9 stream checks the subject expectation against what it has applied, not what
+    // it has accepted: pipelined, it would refuse. There it is sent once the previous message on
+    // the subject is acknowledged (the stream-wide expectations below keep the single-writer rule).
+    const onSubject = item.prevOnSubject ?? 0;
+    if (!this.clustered || onSubject <= (this.acked?.seq ?? 0)) expect.lastSubjectSequence = onSubject;
     // The previous envelope is not acknowledged yet: land only right after it.
     if (before !== null && !before.acked) expect.lastMsgID = before.env.id;
     this.js.publish(item.subject, item.data, { msgID: env.id, expect, timeout: this.ackTimeoutMs }).then(
@@ -574,6 +580,7 @@ export class JetStreamJournal implements Journal {
         this.onAck(item, ack);
       },
       (err: unknown) => {
+        if (process.env['JJDEBUG']) console.error(Date.now() % 100000, 'ERR seq', env.seq, 'gen', gen, this.gen, 'prevSubj', expect.lastSubjectSequence, 'msgid', expect.lastMsgID ?? '-', errorText(err), (err as any).code);
         if (gen !== this.gen) return; // abandoned: the retry decides
         this.inFlight--;
         if (err instanceof JetStreamApiError && REFUSAL_CODES.has(err.code)) this.resync(err);
@@ -745,6 +752,8 @@ export class JetStreamJournal implements Journal {
       try {
         const info = await this.jsm.streams.info(this.stream);
         const last = info.state.last_seq;
+        this.clustered = (info.config.num_replicas ?? 1) > 1;
+        if (process.env['JJDEBUG']) console.error(Date.now() % 100000, 'RESYNC last', last, 'qStart seq', (this.queue[this.qStart] as Item | undefined)?.env.seq, 'acked', this.acked?.seq);
         const tailSeq = this.tail?.seq ?? 0;
         for (let i = this.qStart; i < this.queue.length; i++) {
           const item = this.queue[i] as Item;

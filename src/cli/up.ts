@@ -1,0 +1,81 @@
+/**
+ * `vfun up`: vFunD as a long-running daemon. Validates its configuration,
+ * folds the journal, lays out the region tree, opens one control socket per
+ * tenant inside that tenant's tree, and serves until SIGTERM/SIGINT, when it
+ * releases everything and journals it.
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, toSnapshot, ConfigError } from '../actors/config.js';
+import { FileRuntime } from '../actors/runtime-files.js';
+import { VFunD } from '../actors/vfund.js';
+import { ControlServer } from '../control/server.js';
+import type { FileRegion } from '../dataplane/region-files.js';
+import { openJournal } from '../events/adapters/open-journal.js';
+import { randomIds, systemClock } from '../util/system.js';
+import { mkdir } from 'node:fs/promises';
+import { DIR_MODE } from '../dataplane/region-tree.js';
+
+export interface DaemonOptions {
+  readonly configPath: string;
+  readonly journal: string;
+  readonly root: string;
+  readonly log: (line: string) => void;
+}
+
+export interface Daemon {
+  readonly sockets: Readonly<Record<string, string>>;
+  stop(reason: string): Promise<void>;
+}
+
+export async function loadConfigFile(path: string) {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read ${path}: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`${path} is not valid JSON: ${(err as Error).message}`]);
+  }
+  return parseConfig(raw);
+}
+
+/** The control socket of a tenant: inside the tenant's own branch of the tree. */
+export function controlSocketPath(root: string, tenant: string): string {
+  return join(root, 'vmcli', tenant, 'control.sock');
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const config = await loadConfigFile(opts.configPath);
+  const runtime = await FileRuntime.create({ root: opts.root });
+  if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
+  const { journal, repaired } = await openJournal(opts.journal);
+  if (repaired) opts.log(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
+  const vfund = await VFunD.start<FileRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
+  const servers: ControlServer[] = [];
+  const sockets: Record<string, string> = {};
+  for (const t of config.tenants) {
+    const path = controlSocketPath(runtime.tree.root, t.id);
+    await mkdir(join(runtime.tree.root, 'vmcli', t.id), { recursive: true, mode: DIR_MODE });
+    servers.push(await ControlServer.start({ vfund, tenant: { id: t.id, secret: t.secret }, socketPath: path, clock: systemClock }));
+    sockets[t.id] = path;
+  }
+  opts.log(`vFunD up on ${hostname()} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
+  for (const [t, p] of Object.entries(sockets)) opts.log(`  tenant ${t}: control socket ${p}`);
+  let stopping: Promise<void> | null = null;
+  return {
+    sockets,
+    stop: (reason) =>
+      (stopping ??= (async () => {
+        for (const s of servers) await s.close();
+        await vfund.stop(reason);
+        await runtime.close();
+        await journal.close();
+      })()),
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The control channel: our stand-in for the paper's hypercall. A guest asks
+ * vFunD to negotiate, activate and release through one Unix socket per
+ * tenant, placed inside that tenant's own tree, so the channel itself says
+ * who is calling. Each request is one JSON line, signed with HMAC-SHA256
+ * under the tenant's secret (the secret never travels), and carries a nonce
+ * and a time so a replayed request is refused. Answers are one JSON line each.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalJson } from '../events/canonical.js';
+import type { ComputationStats, Kind, NackReason } from '../events/catalogue.js';
+
+export const PROTOCOL_VERSION = 1;
+/** Longest request line accepted, in bytes. */
+export const MAX_LINE = 16 * 1024;
+/** A request's time must be within this many ms of the server's clock. */
+export const DEFAULT_WINDOW_MS = 30_000;
+
+const common = {
+  v: z.literal(PROTOCOL_VERSION),
+  tenant: z.string().max(256),
+  nonce: z.string().regex(/^[0-9a-f]{16,64}$/, '16..64 lowercase hex digits'),
+  ts: z.number().int().nonnegative(),
+  mac: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (HMAC-SHA256)'),
+};
+
+export const requestSchema = z.discriminatedUnion('op', [
+  z.object({
+    op: z.literal('negotiate'),
+    ...common,
+    app: z.string().max(256),
+    fn: z.string().max(256),
+    kind: z.enum(['hw', 'sw']),
+    fallback: z.boolean().optional(),
+  }),
+  z.object({ op: z.literal('activate'), ...common, instance: z.string().max(256) }),
+  z.object({ op: z.literal('release'), ...common, instance: z.string().max(256) }),
+]);
+
+export type ControlRequest = z.infer<typeof requestSchema>;
+export type UnsignedRequest = ControlRequest extends infer R ? (R extends ControlRequest ? Omit<R, 'mac'> : never) : never;
+
+export type ControlResponse =
+  | { readonly ok: true; readonly op: 'negotiate'; readonly instance: string; readonly kind: Kind }
+  | {
+      readonly ok: true;
+      readonly op: 'activate';
+      readonly instance: string;
+      readonly capacity: number;
+      readonly region: { readonly dataoutPath: string; readonly datainPath: string };
+    }
+  | { readonly ok: true; readonly op: 'release'; readonly stats: ComputationStats }
+  | { readonly ok: false; readonly reason: NackReason; readonly detail: string };
+
+/** HMAC-SHA256 (hex) of the canonical JSON of everything but `mac`, keyed by the tenant's secret. */
+export function macOf(request: UnsignedRequest | ControlRequest, secret: string): string {
+  const { mac: _ignored, ...body } = request as ControlRequest;
+  return createHmac('sha256', secret).update(canonicalJson(body)).digest('hex');
+}
+
+export function sign(request: UnsignedRequest, secret: string): ControlRequest {
+  return { ...request, mac: macOf(request, secret) } as ControlRequest;
+}
+
+export function macMatches(request: ControlRequest, secret: string): boolean {
+  const want = Buffer.from(macOf(request, secret), 'hex');
+  const got = Buffer.from(request.mac, 'hex');
+  return want.length === got.length && timingSafeEqual(want, got);
+}

@@ -1,0 +1,144 @@
+/**
+ * vFunD's end of a tenant's control channel. Every refusal (malformed line,
+ * wrong tenant, bad signature, replay) is journaled as a `request.refused`
+ * security event before it is answered; authenticated requests go to vFunD,
+ * whose answer (ack or nack, journaled by vFunD) goes back to the guest.
+ */
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Clock } from '../events/envelope.js';
+import type { NackReason } from '../events/catalogue.js';
+import type { VFunD } from '../actors/vfund.js';
+import type { FileRegion } from '../dataplane/region-files.js';
+import { DEFAULT_WINDOW_MS, MAX_LINE, macMatches, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
+
+export interface ControlServerOptions {
+  readonly vfund: VFunD<FileRegion>;
+  readonly tenant: { readonly id: string; readonly secret: string };
+  readonly socketPath: string;
+  readonly clock: Clock;
+  readonly windowMs?: number;
+  /** Called after the socket is created, before it listens for guests (e.g. chown to the tenant's uid). */
+  readonly onSocket?: (path: string) => Promise<void>;
+}
+
+export class ControlServer {
+  private readonly seen = new Map<string, number>(); // nonce -> expiry (ms)
+  private readonly sockets = new Set<Socket>();
+  private constructor(
+    private readonly opts: ControlServerOptions,
+    private readonly server: Server,
+  ) {}
+
+  static async start(opts: ControlServerOptions): Promise<ControlServer> {
+    await rm(opts.socketPath, { force: true });
+    const server = createServer();
+    const cs = new ControlServer(opts, server);
+    server.on('connection', (s) => cs.serve(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.socketPath, () => resolve());
+    });
+    await chmod(opts.socketPath, 0o600);
+    await opts.onSocket?.(opts.socketPath);
+    return cs;
+  }
+
+  get path(): string {
+    return this.opts.socketPath;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await rm(this.opts.socketPath, { force: true });
+  }
+
+  private serve(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffer = '';
+    let queue = Promise.resolve();
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        queue = queue.then(() => this.answer(socket, line));
+      }
+      if (buffer.length > MAX_LINE) {
+        buffer = '';
+        queue = queue.then(async () => {
+          await this.refuse(socket, '?', 'malformed', `request line longer than ${MAX_LINE} bytes`);
+          socket.destroy();
+        });
+      }
+    });
+  }
+
+  private async answer(socket: Socket, line: string): Promise<void> {
+    const reply = (r: ControlResponse): void => {
+      if (!socket.destroyed) socket.write(JSON.stringify(r) + '\n');
+    };
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      return this.refuse(socket, '?', 'malformed', 'request is not valid JSON');
+    }
+    const op = typeof (raw as { op?: unknown })?.op === 'string' ? (raw as { op: string }).op : '?';
+    const parsed = requestSchema.safeParse(raw);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
+      return this.refuse(socket, op, 'malformed', problems);
+    }
+    const req: ControlRequest = parsed.data;
+    const { id: tenant, secret } = this.opts.tenant;
+    if (req.tenant !== tenant) {
+      return this.refuse(socket, op, 'not-owner', `request names tenant '${req.tenant.slice(0, 63)}' on the control channel of '${tenant}'`);
+    }
+    if (!macMatches(req, secret)) return this.refuse(socket, op, 'credential', 'signature does not match the tenant secret');
+    const now = this.opts.clock.now();
+    const windowMs = this.opts.windowMs ?? DEFAULT_WINDOW_MS;
+    if (Math.abs(now - req.ts) > windowMs) {
+      return this.refuse(socket, op, 'replayed', `request time is ${Math.round((now - req.ts) / 1000)} s from vFunD's clock, outside ±${windowMs / 1000} s`);
+    }
+    for (const [n, exp] of this.seen) if (exp < now) this.seen.delete(n);
+    if (this.seen.has(req.nonce)) return this.refuse(socket, op, 'replayed', `nonce ${req.nonce} already used within the last ${(2 * windowMs) / 1000} s`);
+    this.seen.set(req.nonce, req.ts + 2 * windowMs);
+
+    const creds = { tenant, credential: secret };
+    const d = this.opts.vfund;
+    try {
+      switch (req.op) {
+        case 'negotiate': {
+          const a = await d.negotiate({ ...creds, app: req.app, fn: req.fn, kind: req.kind, ...(req.fallback !== undefined && { fallback: req.fallback }) });
+          return reply(a.ok ? { ok: true, op: 'negotiate', instance: a.instance, kind: a.kind } : a);
+        }
+        case 'activate': {
+          const a = await d.activate({ ...creds, instance: req.instance });
+          return reply(
+            a.ok
+              ? { ok: true, op: 'activate', instance: a.instance, capacity: a.capacity, region: { dataoutPath: a.region.dataoutPath, datainPath: a.region.datainPath } }
+              : a,
+          );
+        }
+        case 'release': {
+          const a = await d.release({ ...creds, instance: req.instance });
+          return reply(a.ok ? { ok: true, op: 'release', stats: a.stats } : a);
+        }
+      }
+    } catch (err) {
+      // vFunD could not decide (e.g. the journal is unreachable): the guest is told, nothing was acked.
+      return reply({ ok: false, reason: 'not-started', detail: `vFunD could not journal the decision: ${(err as Error).message}` });
+    }
+  }
+
+  private async refuse(socket: Socket, op: string, reason: NackReason, detail: string): Promise<void> {
+    await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail });
+    if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail } satisfies ControlResponse) + '\n');
+  }
+}

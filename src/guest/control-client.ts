@@ -1,0 +1,88 @@
+/**
+ * The guest's end of its tenant's control channel (src/control): a
+ * ControlPort over a Unix socket, so VFunction.open works the same from any
+ * process. The credential passed with each request is the HMAC key: it signs
+ * the request and is never sent.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { ComputationStats, Kind } from '../events/catalogue.js';
+import type { Answer, NegotiateRequest } from '../actors/vfund.js';
+import type { Credentials } from '../actors/commands.js';
+import type { FileRegion } from '../dataplane/region-files.js';
+import { VirtFunError } from '../errors.js';
+import { PROTOCOL_VERSION, sign, type ControlResponse, type UnsignedRequest } from '../control/protocol.js';
+import type { ControlPort } from './vfunction.js';
+
+export class ControlClient implements ControlPort<FileRegion> {
+  private readonly pending: ((r: ControlResponse) => void)[] = [];
+  private closedError: Error | null = null;
+
+  private constructor(private readonly socket: Socket) {
+    createInterface({ input: socket }).on('line', (line) => this.pending.shift()?.(JSON.parse(line) as ControlResponse));
+    socket.on('close', () => {
+      this.closedError ??= new VirtFunError('CHANNEL_CLOSED', 'the control channel closed');
+      for (const p of this.pending.splice(0)) p({ ok: false, reason: 'not-started', detail: this.closedError.message });
+    });
+  }
+
+  /** Connect to a tenant's control socket (`<root>/vmcli/<tenant>/control.sock`). */
+  static connect(socketPath: string): Promise<ControlClient> {
+    return new Promise((resolve, reject) => {
+      const s = netConnect(socketPath);
+      s.once('connect', () => {
+        s.off('error', reject);
+        s.on('error', () => undefined);
+        resolve(new ControlClient(s));
+      });
+      s.once('error', (e) => reject(new VirtFunError('CHANNEL_CLOSED', `cannot reach the control channel at ${socketPath}: ${e.message}`, { cause: e })));
+    });
+  }
+
+  /** Send a request exactly as given (already signed or not): for tests and tools. */
+  sendRaw(line: string): Promise<ControlResponse> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise((resolve) => {
+      this.pending.push(resolve);
+      this.socket.write(line.endsWith('\n') ? line : line + '\n');
+    });
+  }
+
+  /** Sign and send. */
+  request(body: UnsignedRequest, secret: string): Promise<ControlResponse> {
+    return this.sendRaw(JSON.stringify(sign(body, secret)));
+  }
+
+  private base(c: Credentials) {
+    return { v: PROTOCOL_VERSION, tenant: c.tenant, nonce: randomBytes(16).toString('hex'), ts: Date.now() } as const;
+  }
+
+  async negotiate(req: NegotiateRequest): Promise<Answer<{ instance: string; kind: Kind }>> {
+    const r = await this.request(
+      { ...this.base(req), op: 'negotiate', app: req.app, fn: req.fn, kind: req.kind, ...(req.fallback !== undefined && { fallback: req.fallback }) },
+      req.credential,
+    );
+    return r.ok ? (r.op === 'negotiate' ? { ok: true, instance: r.instance, kind: r.kind } : unexpected(r.op)) : r;
+  }
+
+  async activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: FileRegion; capacity: number }>> {
+    const r = await this.request({ ...this.base(req), op: 'activate', instance: req.instance }, req.credential);
+    if (!r.ok) return r;
+    if (r.op !== 'activate') return unexpected(r.op);
+    return { ok: true, instance: r.instance, capacity: r.capacity, region: { capacity: r.capacity, ...r.region } };
+  }
+
+  async release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>> {
+    const r = await this.request({ ...this.base(req), op: 'release', instance: req.instance }, req.credential);
+    return r.ok ? (r.op === 'release' ? { ok: true, stats: r.stats } : unexpected(r.op)) : r;
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+}
+
+function unexpected(op: string): never {
+  throw new VirtFunError('CHANNEL_PROTOCOL', `control channel answered a '${op}' to another request`);
+}
