@@ -32,7 +32,10 @@ export const configSchema = z
           id: name,
           secret: z.string().min(16, 'must be at least 16 characters').max(1024),
           maxInstances: z.number().int().min(1).max(4096),
-        }),
+          /** OS identity of the tenant's guests (needs vFunD to run as root). */
+          uid: z.number().int().min(1).max(0x7fffffff).optional(),
+          gid: z.number().int().min(1).max(0x7fffffff).optional(),
+        }).refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
       )
       .min(1),
     functions: z

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputationStats } from '../events/catalogue.js';
 import { createFileRegion, type FileRegion } from '../dataplane/region-files.js';
-import { FILE_MODE, RegionTree } from '../dataplane/region-tree.js';
+import { FILE_MODE, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
 import { startService, type ServiceHandle } from '../dataplane/service-host.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import { requireShm } from '../native/shm.js';
@@ -18,6 +18,8 @@ import { toComputationStats } from './runtime-sab.js';
 
 export interface FileRuntimeOptions {
   readonly root: string;
+  /** Tenants whose guests run as their own OS user (vFunD must be root). */
+  readonly identities?: ReadonlyMap<string, TenantIdentity>;
   readonly strategy?: WaitStrategy;
   readonly spinMicros?: number;
 }
@@ -25,7 +27,7 @@ export interface FileRuntimeOptions {
 export class FileRuntime implements RuntimeFactory<FileRegion> {
   readonly tree: RegionTree;
   private constructor(private readonly options: FileRuntimeOptions) {
-    this.tree = new RegionTree(options.root);
+    this.tree = new RegionTree(options.root, options.identities);
   }
 
   /** Region directories a previous vFunD left behind, removed at create(). */
@@ -55,6 +57,8 @@ export class FileRuntime implements RuntimeFactory<FileRegion> {
     let region: FileRegion;
     try {
       region = createFileRegion(paths, spec.capacity);
+      await this.tree.handOver(spec.tenant, paths.dataout);
+      await this.tree.handOver(spec.tenant, paths.datain);
       const failureListeners: ((detail: string) => void)[] = [];
       handle = await startService({
         region,

@@ -14,8 +14,6 @@ import { ControlServer } from '../control/server.js';
 import type { FileRegion } from '../dataplane/region-files.js';
 import { openJournal } from '../events/adapters/open-journal.js';
 import { randomIds, systemClock } from '../util/system.js';
-import { mkdir } from 'node:fs/promises';
-import { DIR_MODE } from '../dataplane/region-tree.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
@@ -52,7 +50,12 @@ export function controlSocketPath(root: string, tenant: string): string {
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const config = await loadConfigFile(opts.configPath);
-  const runtime = await FileRuntime.create({ root: opts.root });
+  const identities = new Map(config.tenants.flatMap((t) => (t.uid !== undefined && t.gid !== undefined ? [[t.id, { uid: t.uid, gid: t.gid }] as const] : [])));
+  if (identities.size > 0 && process.getuid?.() !== 0) {
+    const i = config.tenants.findIndex((t) => t.uid !== undefined);
+    throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
+  }
+  const runtime = await FileRuntime.create({ root: opts.root, identities });
   if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
   const { journal, repaired } = await openJournal(opts.journal);
   if (repaired) opts.log(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
@@ -61,8 +64,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const sockets: Record<string, string> = {};
   for (const t of config.tenants) {
     const path = controlSocketPath(runtime.tree.root, t.id);
-    await mkdir(join(runtime.tree.root, 'vmcli', t.id), { recursive: true, mode: DIR_MODE });
-    servers.push(await ControlServer.start({ vfund, tenant: { id: t.id, secret: t.secret }, socketPath: path, clock: systemClock }));
+    await runtime.tree.prepareTenant(t.id);
+    servers.push(
+      await ControlServer.start({
+        vfund,
+        tenant: { id: t.id, secret: t.secret },
+        socketPath: path,
+        clock: systemClock,
+        onSocket: (p) => runtime.tree.handOver(t.id, p),
+      }),
+    );
     sockets[t.id] = path;
   }
   opts.log(`vFunD up on ${hostname()} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);

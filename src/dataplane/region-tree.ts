@@ -10,7 +10,7 @@
  * is ever created or opened outside the tree. Names are validated before
  * they become path components.
  */
-import { chmod, lstat, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { processAlive } from '../util/process.js';
 import { join, resolve } from 'node:path';
 import { ValidationError, VirtFunError } from '../errors.js';
@@ -42,10 +42,48 @@ export function checkOwner(o: Owner): void {
   }
 }
 
+/** A tenant's OS identity: its guests run as this uid/gid (vFunD must then run as root). */
+export interface TenantIdentity {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * With tenant identities, the tree isolates tenants by the OS: every directory
+ * stays owned by vFunD (so no tenant can swap a directory for a symlink);
+ * `vmcli/<tenant>/...` directories get the tenant's group and mode 0750 (only
+ * that tenant may enter and list, none may rename); the region files and the
+ * control socket are the tenant's (0600). Another tenant can neither open,
+ * map nor learn the names of anything there.
+ */
 export class RegionTree {
   readonly root: string;
-  constructor(root: string) {
+  constructor(
+    root: string,
+    private readonly identities: ReadonlyMap<string, TenantIdentity> = new Map(),
+  ) {
     this.root = resolve(root);
+  }
+
+  identityOf(tenant: string): TenantIdentity | undefined {
+    return this.identities.get(tenant);
+  }
+
+  /** Give a file of a tenant's branch to the tenant (0600), when tenants have OS identities. */
+  async handOver(tenant: string, path: string): Promise<void> {
+    const id = this.identities.get(tenant);
+    if (!id) return;
+    await chown(path, id.uid, id.gid);
+    await chmod(path, FILE_MODE);
+  }
+
+  /** Create `vmcli/<tenant>` (group = the tenant's, 0750 when it has an identity). */
+  async prepareTenant(tenant: string): Promise<string> {
+    const bad = checkName('tenant', tenant);
+    if (bad) throw new ValidationError('tenant', bad);
+    const d = join(this.root, 'vmcli', tenant);
+    await this.ensureDir(d, tenant);
+    return d;
   }
 
   get adminDir(): string {
@@ -64,11 +102,14 @@ export class RegionTree {
     };
   }
 
-  /** Create the root and its three branches (0700). */
+  /** Create the root and its three branches (0700; root and vmcli 0711 when tenants have OS identities). */
   async prepare(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: DIR_MODE });
     await this.checkDir(this.root);
-    for (const b of ['admin', 'service', 'vmcli']) await this.ensureDir(join(this.root, b));
+    const traverse = this.identities.size > 0 ? 0o711 : DIR_MODE;
+    await chmod(this.root, traverse);
+    for (const b of ['admin', 'service']) await this.ensureDir(join(this.root, b));
+    await this.ensureDir(join(this.root, 'vmcli'), undefined, traverse);
     await this.ensureDir(join(this.adminDir, 'instances'));
   }
 
@@ -79,7 +120,7 @@ export class RegionTree {
       let d = join(this.root, branch);
       for (const part of [o.tenant, o.app, o.fn]) {
         d = join(d, part);
-        await this.ensureDir(d);
+        await this.ensureDir(d, branch === 'vmcli' ? o.tenant : undefined);
       }
     }
     return p;
@@ -157,14 +198,21 @@ export class RegionTree {
     }
   }
 
-  private async ensureDir(d: string): Promise<void> {
+  /** mkdir (no symlink followed), owned by vFunD; in a tenant's vmcli branch, group = tenant, 0750. */
+  private async ensureDir(d: string, tenant?: string, mode: number = DIR_MODE): Promise<void> {
     try {
       await mkdir(d, { mode: DIR_MODE });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     await this.checkDir(d);
-    await chmod(d, DIR_MODE);
+    const id = tenant === undefined ? undefined : this.identities.get(tenant);
+    if (id) {
+      await chown(d, process.getuid?.() ?? 0, id.gid);
+      await chmod(d, 0o750);
+    } else {
+      await chmod(d, mode);
+    }
   }
 
   private async checkDir(d: string): Promise<void> {
