@@ -175,7 +175,11 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       // Idempotent: reclaiming an instance that is already gone decides nothing.
       if (!Object.hasOwn(state.instances, command.instance)) return [];
       const failed: VFunEvent[] =
-        command.reason === 'failure' ? [{ type: 'service.failed', data: { instance: command.instance, detail: command.detail } }] : [];
+        command.reason === 'failure'
+          ? [{ type: 'service.failed', data: { instance: command.instance, detail: command.detail } }]
+          : command.reason === 'lease'
+            ? [{ type: 'client.lost', data: { instance: command.instance, detail: command.detail } }]
+            : [];
       return [...failed, released(command.instance, command.reason, command.stats)];
     }
 

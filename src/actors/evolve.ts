@@ -53,6 +53,7 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
         return;
       case 'negotiation.nacked':
       case 'service.failed':
+      case 'client.lost':
       case 'release.nacked':
       case 'request.refused':
         return;

@@ -95,10 +95,12 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
         command: { type: 'release', id, tenant: e.data.tenant, credential: credentialFor(e.data), instance: e.data.instance, stats: NO_STATS },
         secretMatched: e.data.reason !== 'credential',
       };
-    case 'service.failed': {
+    case 'service.failed':
+    case 'client.lost': {
       const rel = group.find((g) => g.type === 'instance.released') as Envelope<InstanceReleased> | undefined;
+      const reason = e.type === 'service.failed' ? 'failure' : 'lease';
       return {
-        command: { type: 'reclaim', id, instance: e.data.instance, reason: 'failure', detail: e.data.detail, stats: rel?.data.stats ?? NO_STATS },
+        command: { type: 'reclaim', id, instance: e.data.instance, reason, detail: e.data.detail, stats: rel?.data.stats ?? NO_STATS },
         secretMatched: true,
       };
     }

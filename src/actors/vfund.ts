@@ -165,6 +165,11 @@ export class VFunD<Region = unknown> {
     });
   }
 
+  /** The guest that held an instance is gone (its lease ended): release it, journaling client.lost. */
+  clientLost(instance: string, detail: string): Promise<void> {
+    return this.reclaim(instance, 'lease', detail);
+  }
+
   private reclaim(instance: string, reason: 'failure' | 'lease', detail: string): Promise<void> {
     return this.enqueue(async () => {
       const stats = (await this.runtimes.get(instance)?.stop()) ?? NO_STATS;
@@ -212,6 +217,7 @@ export class VFunD<Region = unknown> {
         if (e.data.reason === 'driver-failed') this.endActor(e.data.instance, e.data.reason, e.data.detail);
         return;
       case 'service.failed':
+      case 'client.lost':
         this.actors.get(e.data.instance)?.send({ type: 'FAULT', detail: e.data.detail });
         return;
       case 'instance.released': {

@@ -67,6 +67,7 @@ export function describeEvent(e: VFunEvent): string {
     case 'activation.acked':
       return `region ${e.data.capacity} B`;
     case 'service.failed':
+    case 'client.lost':
       return e.data.detail;
     case 'instance.released': {
       const errs = Object.entries(e.data.stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');

@@ -25,6 +25,9 @@ export interface ControlServerOptions {
 export class ControlServer {
   private readonly seen = new Map<string, number>(); // nonce -> expiry (ms)
   private readonly sockets = new Set<Socket>();
+  /** Instances negotiated over each connection and not yet released: the connection is their lease. */
+  private readonly leases = new Map<Socket, Set<string>>();
+  private closing = false;
   private constructor(
     private readonly opts: ControlServerOptions,
     private readonly server: Server,
@@ -49,6 +52,7 @@ export class ControlServer {
   }
 
   async close(): Promise<void> {
+    this.closing = true; // vFunD's own shutdown releases what is held: not a lost client
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await rm(this.opts.socketPath, { force: true });
@@ -56,7 +60,21 @@ export class ControlServer {
 
   private serve(socket: Socket): void {
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.leases.set(socket, new Set());
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      const held = this.leases.get(socket);
+      this.leases.delete(socket);
+      if (this.closing || !held) return;
+      for (const instance of held) {
+        if (Object.hasOwn(this.opts.vfund.snapshot.instances, instance)) {
+          void this.opts.vfund.clientLost(
+            instance,
+            `the control connection of tenant '${this.opts.tenant.id}' closed without releasing ${instance}: its guest is gone`,
+          );
+        }
+      }
+    });
     socket.on('error', () => socket.destroy());
     let buffer = '';
     let queue = Promise.resolve();
@@ -116,6 +134,10 @@ export class ControlServer {
       switch (req.op) {
         case 'negotiate': {
           const a = await d.negotiate({ ...creds, app: req.app, fn: req.fn, kind: req.kind, ...(req.fallback !== undefined && { fallback: req.fallback }) });
+          if (a.ok) {
+            if (socket.destroyed) void d.clientLost(a.instance, `the guest of tenant '${tenant}' left before its negotiation was answered`);
+            else this.leases.get(socket)?.add(a.instance);
+          }
           return reply(a.ok ? { ok: true, op: 'negotiate', instance: a.instance, kind: a.kind } : a);
         }
         case 'activate': {
@@ -128,6 +150,7 @@ export class ControlServer {
         }
         case 'release': {
           const a = await d.release({ ...creds, instance: req.instance });
+          if (a.ok) this.leases.get(socket)?.delete(req.instance);
           return reply(a.ok ? { ok: true, op: 'release', stats: a.stats } : a);
         }
       }

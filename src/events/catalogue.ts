@@ -112,6 +112,9 @@ export type ReleaseNacked = Event<
   'release.nacked',
   { readonly instance: string; readonly tenant: string; readonly reason: NackReason; readonly detail: string }
 >;
+/** The guest holding an instance is gone (its control connection closed without a release): its lease ended. */
+export type ClientLost = Event<'client.lost', { readonly instance: string; readonly detail: string }>;
+
 /** A control request refused before it reached a decision (bad signature, replay, malformed). Always a security event. */
 export type RequestRefused = Event<
   'request.refused',
@@ -137,7 +140,8 @@ export type VFunEvent =
   | ServiceFailed
   | InstanceReleased
   | ReleaseNacked
-  | RequestRefused;
+  | RequestRefused
+  | ClientLost;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -154,6 +158,7 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'instance.released',
   'release.nacked',
   'request.refused',
+  'client.lost',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {

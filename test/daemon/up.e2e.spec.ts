@@ -114,6 +114,26 @@ describe('vfun up', () => {
     expect(summary.find((r) => r.tenant === 'acme')!.security).toBe(6);
   });
 
+  it('a guest killed -9 mid-call: its lease ends, vFunD journals client.lost and releases; others go on', async () => {
+    const victim = spawn(process.execPath, [OFFLOAD, '--socket', sock('acme'), '--tenant', 'acme', '--app', 'doomed', '--fn', 'crc32', '--kind', 'sw', '--arg', 'x', '--calls', '1000000000'], {
+      env: { ...process.env, VFUN_SECRET: SECRETS.acme },
+      stdio: 'ignore',
+    });
+    const region = join(root, 'vmcli', 'acme', 'doomed', 'crc32', 'dataout');
+    await expect.poll(() => readFile(region).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+    await new Promise((r) => setTimeout(r, 200)); // calls are going on
+    victim.kill('SIGKILL');
+    // Meanwhile another tenant is not disturbed.
+    const other = await offload('globex', ['--app', 'calm', '--fn', 'crc32', '--kind', 'sw', '--arg', 'hello', '--calls', '100']);
+    expect(other).toMatchObject({ result: '86a61036', stats: { calls: 100 } });
+    await expect.poll(() => readFile(region).then(() => true, () => false), { timeout: 10_000 }).toBe(false);
+    const { stdout } = await exec(process.execPath, [CLI, 'audit', '--root', root, '--tenant', 'acme', '--app', 'doomed', '--format', 'ndjson']);
+    const events = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => e.type)).toEqual(['negotiation.acked', 'activation.started', 'activation.acked', 'client.lost', 'instance.released']);
+    expect(events.at(-1).data.reason).toBe('lease');
+    expect(events.at(-1).data.stats.calls).toBeGreaterThan(0);
+  });
+
   it('SIGTERM releases what is held, journals it, and exits 0; the journal verifies and replays', async () => {
     const c = await ControlClient.connect(sock('globex'));
     const held = await c.negotiate({ tenant: 'globex', credential: SECRETS.globex, app: 'kept', fn: 'factorial', kind: 'sw' });
