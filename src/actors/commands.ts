@@ -46,6 +46,15 @@ export type VFunDCommand =
       readonly stats: ComputationStats;
     }
   | { readonly type: 'stop'; readonly id: string; readonly reason: string }
+  /** vFunD's supervision restarts an instance's service. */
+  | {
+      readonly type: 'service-restarted';
+      readonly id: string;
+      readonly instance: string;
+      readonly attempt: number;
+      readonly backoffMs: number;
+      readonly detail: string;
+    }
   /** The control channel refused a request before authenticating it: journal why. */
   | {
       readonly type: 'refuse';

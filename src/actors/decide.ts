@@ -183,6 +183,13 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       return [...failed, released(command.instance, command.reason, command.stats)];
     }
 
+    case 'service-restarted': {
+      const inst = state.instances[command.instance];
+      if (!inst || inst.phase !== 'active') return [];
+      const { instance, attempt, backoffMs, detail } = command;
+      return [{ type: 'service.restarted', data: { instance, attempt, backoffMs, detail } }];
+    }
+
     case 'refuse':
       return [{ type: 'request.refused', data: { tenant: clip(command.tenant), op: clip(command.op), reason: command.reason, detail: command.detail } }];
 

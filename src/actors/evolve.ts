@@ -54,6 +54,7 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
       case 'negotiation.nacked':
       case 'service.failed':
       case 'client.lost':
+      case 'service.restarted':
       case 'release.nacked':
       case 'request.refused':
         return;

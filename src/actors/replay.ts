@@ -122,6 +122,8 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
         },
         secretMatched: true,
       };
+    case 'service.restarted':
+      return { command: { type: 'service-restarted', id, ...e.data }, secretMatched: true };
     case 'request.refused':
       return { command: { type: 'refuse', id, ...e.data }, secretMatched: true };
     case 'vfund.started':

@@ -7,21 +7,16 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ComputationStats } from '../events/catalogue.js';
 import { createFileRegion, type FileRegion } from '../dataplane/region-files.js';
 import { FILE_MODE, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
-import { startService, type ServiceHandle } from '../dataplane/service-host.js';
-import type { WaitStrategy } from '../dataplane/wait.js';
 import { requireShm } from '../native/shm.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from './runtime.js';
-import { toComputationStats } from './runtime-sab.js';
+import { supervisedRuntime, type SupervisedRuntimeOptions } from './supervisor.js';
 
-export interface FileRuntimeOptions {
+export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
   readonly root: string;
   /** Tenants whose guests run as their own OS user (vFunD must be root). */
   readonly identities?: ReadonlyMap<string, TenantIdentity>;
-  readonly strategy?: WaitStrategy;
-  readonly spinMicros?: number;
 }
 
 export class FileRuntime implements RuntimeFactory<FileRegion> {
@@ -53,44 +48,18 @@ export class FileRuntime implements RuntimeFactory<FileRegion> {
 
   async activate(spec: ActivationSpec): Promise<InstanceRuntime<FileRegion>> {
     const paths = await this.tree.create(spec);
-    let handle: ServiceHandle | undefined;
-    let region: FileRegion;
+    let runtime: InstanceRuntime<FileRegion> | undefined;
     try {
-      region = createFileRegion(paths, spec.capacity);
+      const region = createFileRegion(paths, spec.capacity);
       await this.tree.handOver(spec.tenant, paths.dataout);
       await this.tree.handOver(spec.tenant, paths.datain);
-      const failureListeners: ((detail: string) => void)[] = [];
-      handle = await startService({
-        region,
-        driver: spec.driver,
-        ...(this.options.strategy !== undefined && { strategy: this.options.strategy }),
-        ...(this.options.spinMicros !== undefined && { spinMicros: this.options.spinMicros }),
-        onExit: (exit) => {
-          if (exit.expected) return;
-          const why = `service of ${spec.instance} (${spec.driver}) exited with code ${exit.exitCode}${exit.error ? `: ${exit.error.message}` : ''}`;
-          for (const l of failureListeners) l(why);
-        },
-      });
+      runtime = await supervisedRuntime(region, spec, this.options, () => this.tree.remove(spec, spec.instance));
       const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
       await this.tree.writeAdminEntry(spec.instance, { ...entry, region: paths.dir, capacity: spec.capacity });
-      await writeFile(join(paths.serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid, threadId: handle.threadId }) + '\n', {
-        mode: FILE_MODE,
-      });
-      let final: Promise<ComputationStats> | null = null;
-      const h = handle;
-      return {
-        region,
-        stats: () => toComputationStats(h.stats()),
-        stop: () =>
-          (final ??= (async () => {
-            const stats = toComputationStats(await h.stop());
-            await this.tree.remove(spec, spec.instance);
-            return stats;
-          })()),
-        onFailure: (l) => failureListeners.push(l),
-      };
+      await writeFile(join(paths.serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid }) + '\n', { mode: FILE_MODE });
+      return runtime;
     } catch (err) {
-      await handle?.stop();
+      await runtime?.stop();
       await this.tree.remove(spec, spec.instance);
       throw err;
     }

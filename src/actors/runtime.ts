@@ -26,8 +26,10 @@ export interface InstanceRuntime<Region = unknown> {
   stats(): ComputationStats;
   /** Stop the service, free the region; resolves with the final counters. Idempotent. */
   stop(): Promise<ComputationStats>;
-  /** Called once if the service dies without being asked to stop. */
+  /** Called once if the service is gone for good (its supervisor gave up restarting it). */
   onFailure(listener: (detail: string) => void): void;
+  /** Called on every supervised restart of the service (after a crash or a hung call). */
+  onRestart(listener: (attempt: number, backoffMs: number, detail: string) => void): void;
 }
 
 export interface RuntimeFactory<Region = unknown> {

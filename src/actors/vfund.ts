@@ -128,6 +128,7 @@ export class VFunD<Region = unknown> {
       if (r?.type === 'activation.acked' && runtime) {
         this.runtimes.set(inst.id, runtime);
         runtime.onFailure((why) => void this.reclaim(inst.id, 'failure', why));
+        runtime.onRestart((attempt, backoffMs, detail) => void this.restarted(inst.id, attempt, backoffMs, detail));
         return { ok: true, instance: inst.id, region: runtime.region, capacity: r.data.capacity };
       }
       await runtime?.stop();
@@ -168,6 +169,12 @@ export class VFunD<Region = unknown> {
   /** The guest that held an instance is gone (its lease ended): release it, journaling client.lost. */
   clientLost(instance: string, detail: string): Promise<void> {
     return this.reclaim(instance, 'lease', detail);
+  }
+
+  private restarted(instance: string, attempt: number, backoffMs: number, detail: string): Promise<void> {
+    return this.enqueue(async () => {
+      await this.dispatch({ type: 'service-restarted', id: this.opts.ids.next(), instance, attempt, backoffMs, detail });
+    });
   }
 
   private reclaim(instance: string, reason: 'failure' | 'lease', detail: string): Promise<void> {

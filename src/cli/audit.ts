@@ -69,6 +69,8 @@ export function describeEvent(e: VFunEvent): string {
     case 'service.failed':
     case 'client.lost':
       return e.data.detail;
+    case 'service.restarted':
+      return `restart #${e.data.attempt} in ${e.data.backoffMs} ms: ${e.data.detail}`;
     case 'instance.released': {
       const errs = Object.entries(e.data.stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');
       return `${e.data.reason}, ${e.data.stats.calls} calls${errs ? `, errors ${errs}` : ''}`;
@@ -124,6 +126,7 @@ export function summarize(envs: Iterable<Envelope>): TenantSummary[] {
         s.nacks[e.data.reason] = (s.nacks[e.data.reason] ?? 0) + 1;
         break;
       case 'service.failed':
+      case 'service.restarted':
         s.errors++;
         break;
       case 'instance.released':

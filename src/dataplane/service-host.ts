@@ -10,6 +10,7 @@ import { workerEntry } from '../util/entry.js';
 import { checkHeader, I32, sabChannel, type SabRegion } from './region.js';
 import { isFileRegion, mapFileRegion, type FileRegion, type MappedRegion } from './region-files.js';
 import { CONTROL, CONTROL_BYTES, readStats, type ServiceStats } from './service.js';
+import { Status } from './layout.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
@@ -30,6 +31,8 @@ export interface StartServiceOptions {
   readonly readyTimeoutMs?: number;
   /** How long stop() waits for a clean exit before terminating the worker (default 5000 ms). */
   readonly stopTimeoutMs?: number;
+  /** Take over a region whose previous service died (restart): see ServiceLoopOptions.resume. */
+  readonly resume?: boolean;
   /** Called once when the worker exits, expected (after stop()) or not. */
   readonly onExit?: (exit: ServiceExit) => void;
 }
@@ -58,6 +61,10 @@ export interface ServiceHandle {
   heartbeat(): number;
   /** Stop the loop, run driver.exit, wait for the worker to exit. Idempotent. */
   stop(): Promise<ServiceStats>;
+  /** Terminate the worker now (a hung driver): an unexpected exit, reported through onExit/exited. */
+  kill(): Promise<void>;
+  /** Whether the service is computing (datain state BUSY), and since when (performance.now()), else null. */
+  busySince(): number | null;
 }
 
 /** Start a service worker on `region`; resolves once the driver is initialised and the loop is about to run. */
@@ -87,6 +94,7 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     ...(opts.driverExport !== undefined && { driverExport: opts.driverExport }),
     ...(opts.spinMicros !== undefined && { spinMicros: opts.spinMicros }),
     ...(opts.sliceMs !== undefined && { sliceMs: opts.sliceMs }),
+    ...(opts.resume === true && { resume: true }),
   };
   const entry = workerEntry(import.meta.url, './service-worker.js');
   const worker = new Worker(entry.url, {
@@ -154,6 +162,8 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
   onReady = undefined;
 
   let stopping: Promise<ServiceStats> | undefined;
+  let busyWord: number | null = null;
+  let busyAt = 0;
   const stopTimeoutMs = opts.stopTimeoutMs ?? 5_000;
   return {
     threadId: worker.threadId,
@@ -162,6 +172,22 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     exited,
     stats: () => (observer && datain.bytes.byteLength === 0 ? (finalStats ?? readStats(datain)) : readStats(datain)),
     heartbeat: () => Atomics.load(datain.i32, I32.serviceHeartbeat) >>> 0,
+    kill: async () => {
+      await worker.terminate();
+    },
+    busySince: () => {
+      if (datain.bytes.byteLength === 0) return null;
+      const state = Atomics.load(datain.i32, I32.state);
+      if ((state & 0xf) !== Status.BUSY) {
+        busyWord = null;
+        return null;
+      }
+      if (busyWord !== state) {
+        busyWord = state;
+        busyAt = performance.now();
+      }
+      return busyAt;
+    },
     stop: () => {
       stopping ??= (async () => {
         stopRequested = true;

@@ -30,6 +30,8 @@ export interface ServiceWorkerData {
   readonly strategy: WaitStrategy;
   readonly spinMicros?: number;
   readonly sliceMs?: number;
+  /** Take over from a service that died (see ServiceLoopOptions.resume). */
+  readonly resume?: boolean;
 }
 
 export type ServiceWorkerMessage =
@@ -67,6 +69,7 @@ async function main(data: ServiceWorkerData): Promise<void> {
       strategy: data.strategy,
       ...(data.spinMicros !== undefined && { spinMicros: data.spinMicros }),
       ...(data.sliceMs !== undefined && { sliceMs: data.sliceMs }),
+      ...(data.resume === true && { resume: true }),
     });
   } catch (e) {
     post({ type: 'failed', code: e instanceof VirtFunError ? e.code : 'SERVICE_ERROR', message: describe(e) });

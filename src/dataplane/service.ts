@@ -38,6 +38,13 @@ export interface ServiceLoopOptions {
   readonly spinMicros?: number;
   /** Longest sleep between two looks at the stop flag and two heartbeats, in ms (default 250). */
   readonly sliceMs?: number;
+  /**
+   * Take over a region another service served (a restart after a crash):
+   * continue from the request word and the counters published in datain, and
+   * answer a request left unanswered with DRIVER_FAULT, so its client gets an
+   * error instead of waiting forever.
+   */
+  readonly resume?: boolean;
 }
 
 /** How often a `spin` service looks at the stop flag, in ms. */
@@ -101,6 +108,19 @@ export class ChannelService {
       sliceMs: this.sliceMs,
     });
     this.in.dv.setUint32(IN.pid, typeof process === 'object' ? process.pid >>> 0 : 0, true);
+    if (options.resume) this.resume();
+  }
+
+  private resume(): void {
+    const published = readStats(this.in);
+    this.calls = published.calls;
+    for (const name of ERROR_NAME_LIST) this.errorCounts[ErrorCode[name]] = published.errors[name];
+    const req = Atomics.load(this.out.i32, I32.req);
+    this.lastWord = req;
+    this.lastSeq = wordSeq(req);
+    const state = Atomics.load(this.in.i32, I32.state);
+    const answered = wordSeq(state) === this.lastSeq && wordLow4(state) !== Status.BUSY;
+    if (req !== 0 && !answered) this.fail(this.lastSeq, ErrorCode.DRIVER_FAULT, 'the service restarted during this call (driver crash or deadline); call again');
   }
 
   /** The service's own counters (authoritative; datain holds a published copy). */

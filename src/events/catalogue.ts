@@ -112,6 +112,12 @@ export type ReleaseNacked = Event<
   'release.nacked',
   { readonly instance: string; readonly tenant: string; readonly reason: NackReason; readonly detail: string }
 >;
+/** The instance's service died or hung and its supervisor restarts it (after `backoffMs`). */
+export type ServiceRestarted = Event<
+  'service.restarted',
+  { readonly instance: string; readonly attempt: number; readonly backoffMs: number; readonly detail: string }
+>;
+
 /** The guest holding an instance is gone (its control connection closed without a release): its lease ended. */
 export type ClientLost = Event<'client.lost', { readonly instance: string; readonly detail: string }>;
 
@@ -141,7 +147,8 @@ export type VFunEvent =
   | InstanceReleased
   | ReleaseNacked
   | RequestRefused
-  | ClientLost;
+  | ClientLost
+  | ServiceRestarted;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -159,6 +166,7 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'release.nacked',
   'request.refused',
   'client.lost',
+  'service.restarted',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {

@@ -56,6 +56,7 @@ export class RecordingRuntime implements RuntimeFactory<{ regionId: number }> {
         this.failures.delete(spec.instance);
         return stats;
       },
+      onRestart: () => undefined,
       onFailure: (l) => {
         this.failures.set(spec.instance, (d) => {
           if (!stopped) l(d);

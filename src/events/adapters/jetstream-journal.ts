@@ -205,8 +205,8 @@ function checkFromSeq(options: ReadOptions | undefined): number {
 
 type Decoded = { readonly ok: true; readonly env: Envelope; readonly encoding: EnvelopeEncoding } | { readonly ok: false; readonly reason: string };
 
-/** Parses a stored message body: an envelope in canonical form whose hash recomputes. */
-function decodeBody(text: string): Decoded {
+/** Parses a stored message body: an envelope in canonical form whose hash recomputes (unless `checkHash` is false). */
+function decodeBody(text: string, checkHash = true): Decoded {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -218,15 +218,32 @@ function decodeBody(text: string): Decoded {
   const encoding = encodingOfText(text, value as object);
   if (encoding === null) return { ok: false, reason: 'is not in canonical form' };
   const env = value as Envelope;
-  if (sha256Hex(encoding.hashInput) !== env.hash) return { ok: false, reason: 'has a hash that does not match its content' };
+  if (checkHash && sha256Hex(encoding.hashInput) !== env.hash) return { ok: false, reason: 'has a hash that does not match its content' };
   return { ok: true, env, encoding };
 }
 
-/** Stream sequence from a JetStream ack reply subject (v1: 9 tokens; v2: with domain and account). */
+/**
+ * Stream sequence from a JetStream ack reply subject:
+ *   v1 `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>` (9 tokens),
+ *   v2 `$JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]`.
+ * Without split(): this runs once per replayed message.
+ */
 function streamSeqOfReply(reply: string | undefined): number {
   if (reply === undefined) return NaN;
-  const t = reply.split('.');
-  return Number(t[t.length === 9 ? 5 : 7]);
+  let dots = 0;
+  for (let i = 0; i < reply.length; i++) if (reply.charCodeAt(i) === 0x2e) dots++;
+  // tokens after sseq: cseq, ts, pending (+ token in 12-token v2)
+  const after = dots + 1 === 12 ? 4 : 3;
+  let end = reply.length;
+  for (let k = 0; k < after; k++) end = reply.lastIndexOf('.', end - 1);
+  const start = reply.lastIndexOf('.', end - 1) + 1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = reply.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
+  return end > start ? n : NaN;
 }
 
 function errorText(err: unknown): string {
@@ -580,7 +597,6 @@ export class JetStreamJournal implements Journal {
         this.onAck(item, ack);
       },
       (err: unknown) => {
-        if (process.env['JJDEBUG']) console.error(Date.now() % 100000, 'ERR seq', env.seq, 'gen', gen, this.gen, 'prevSubj', expect.lastSubjectSequence, 'msgid', expect.lastMsgID ?? '-', errorText(err), (err as any).code);
         if (gen !== this.gen) return; // abandoned: the retry decides
         this.inFlight--;
         if (err instanceof JetStreamApiError && REFUSAL_CODES.has(err.code)) this.resync(err);
@@ -590,7 +606,8 @@ export class JetStreamJournal implements Journal {
   }
 
   private onAck(item: Item, ack: PubAck): void {
-    if (item.acked || this.failure !== null) return;
+    // Acks still count after a fence: they are true, and head() reports them.
+    if (item.acked) return;
     if (ack.seq !== item.env.seq || ack.stream !== this.stream) {
       this.fence(
         new JournalCorruptError(
@@ -753,7 +770,6 @@ export class JetStreamJournal implements Journal {
         const info = await this.jsm.streams.info(this.stream);
         const last = info.state.last_seq;
         this.clustered = (info.config.num_replicas ?? 1) > 1;
-        if (process.env['JJDEBUG']) console.error(Date.now() % 100000, 'RESYNC last', last, 'qStart seq', (this.queue[this.qStart] as Item | undefined)?.env.seq, 'acked', this.acked?.seq);
         const tailSeq = this.tail?.seq ?? 0;
         for (let i = this.qStart; i < this.queue.length; i++) {
           const item = this.queue[i] as Item;
@@ -898,11 +914,12 @@ export class JetStreamJournal implements Journal {
       for await (const chunk of this.fetchRange(start, streamEnd)) {
         for (const raw of chunk) {
           const text = decoder.decode(raw.data);
-          const d = decodeBody(text);
+          const d = decodeBody(text, false);
           let reason: string | null;
           if (!d.ok) reason = d.reason;
           else if (d.env.seq !== raw.seq) reason = `carries seq ${d.env.seq}`;
           else {
+            // The hash is recomputed here, once.
             const before = prev ?? (raw.seq === 1 ? null : { seq: raw.seq - 1, hash: d.env.prevHash });
             reason = chainFault(d.env, before, { hash: sha256Hex, encoding: d.encoding, schema: false, shapeChecked: true });
           }
@@ -1132,8 +1149,9 @@ async function* pullRange(nc: NatsConnection, jsm: JetStreamManager, stream: str
         notify();
         return;
       }
-      const code = m.headers?.code ?? 0;
-      if (m.data.length === 0 && code !== 0) {
+      // Only status messages have an empty body (ours never do): headers are parsed only for them.
+      const code = m.data.length === 0 ? (m.headers?.code ?? 0) : 0;
+      if (code !== 0) {
         if (code === 100) {
           if (m.reply !== undefined && m.reply !== '') m.respond();
           return;
