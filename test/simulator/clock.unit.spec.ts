@@ -135,3 +135,14 @@ describe('rng', () => {
     expect(Math.abs(u / n - 0.5)).toBeLessThan(0.02);
   });
 });
+
+describe('RealClock timers', () => {
+  it('a cancelled far timer does not keep the event loop armed', async () => {
+    const c = new RealClock();
+    const h = c.schedule(c.now() + 10 * 1e9, () => {
+      throw new Error('must not fire');
+    });
+    h.cancel();
+    expect((c as unknown as { armed: unknown }).armed).toBeNull();
+  });
+});

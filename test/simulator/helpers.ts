@@ -2,11 +2,13 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { factorialU64, fibonacciU64 } from '../../src/drivers/software.js';
-import type { DeviceProfile, KernelName } from '../../simulator/index.js';
+import type { DeviceProfile, JitterSpec, KernelName } from '../../simulator/index.js';
 
 /** A small two-slot profile with round figures (valid; every figure sourced). */
-export function testProfile(overrides: Partial<DeviceProfile> = {}): DeviceProfile {
-  const jitter = { kind: 'lognormal', fraction: 0.1, sigma: 0.5 } as const;
+export function testProfile(
+  overrides: Partial<DeviceProfile> = {},
+  jitter: JitterSpec = { kind: 'lognormal', fraction: 0.1, sigma: 0.5 },
+): DeviceProfile {
   return {
     name: 'test-device',
     slots: 2,
