@@ -20,7 +20,9 @@ export class ControlClient implements ControlPort<FileRegion> {
   private closedError: Error | null = null;
 
   private constructor(private readonly socket: Socket) {
-    createInterface({ input: socket }).on('line', (line) => this.pending.shift()?.(JSON.parse(line) as ControlResponse));
+    createInterface({ input: socket })
+      .on('line', (line) => this.pending.shift()?.(JSON.parse(line) as ControlResponse))
+      .on('error', () => undefined); // a reset socket: 'close' below answers what is pending
     socket.on('close', () => {
       this.closedError ??= new VirtFunError('CHANNEL_CLOSED', 'the control channel closed');
       for (const p of this.pending.splice(0)) p({ ok: false, reason: 'not-started', detail: this.closedError.message });
