@@ -8,7 +8,8 @@
 import { z } from 'zod';
 import type { VFunDConfigSnapshot } from '../events/catalogue.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
-import { hasDriver, driverNames } from '../drivers/registry.js';
+import { hasDriver, driverNames, deviceDriverName } from '../drivers/registry.js';
+import { functionProfile, loadProfileSync, profileNames } from '../../simulator/profile.js';
 import { VirtFunError } from '../errors.js';
 import { credentialDigest } from './decide.js';
 import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
@@ -18,6 +19,19 @@ const name = z
   .min(1)
   .max(NAME_MAX)
   .regex(NAME_PATTERN, "only letters, digits, '-' and '_', starting with a letter or digit");
+
+const hwKindConfig = z.union([
+  z.object({
+    /** A device declared in `devices`: the function occupies one of its reconfigurable slots. */
+    device: z.string(),
+    /** Optional cap for this function alone (default: the device's slots). */
+    slots: z.number().int().min(1).max(4096).optional(),
+  }),
+  z.object({
+    slots: z.number().int().min(1).max(4096),
+    driver: z.string().refine(hasDriver, { error: (iss) => `unknown driver '${String(iss.input)}'; known: ${driverNames().join(', ')}` }),
+  }),
+]);
 
 const kindConfig = z.object({
   slots: z.number().int().min(1).max(4096),
@@ -43,14 +57,35 @@ export const configSchema = z
         z
           .object({
             name,
-            kinds: z.object({ hw: kindConfig.optional(), sw: kindConfig.optional() }),
+            kinds: z.object({ hw: hwKindConfig.optional(), sw: kindConfig.optional() }),
           })
           .refine((f) => f.kinds.hw || f.kinds.sw, { message: 'needs at least one of kinds.hw, kinds.sw', path: ['kinds'] }),
       )
       .min(1),
     regionCapacity: z.number().int().min(64).max(MAX_CAPACITY).default(64 * 1024),
+    /** Hardware devices, each following a simulator profile (simulator/profiles): slots come from the profile. */
+    devices: z
+      .array(
+        z.object({
+          name,
+          profile: z.string().refine((p) => profileNames().includes(p), {
+            error: (iss) => `unknown device profile '${String(iss.input)}'; known: ${profileNames().join(', ')}`,
+          }),
+        }),
+      )
+      .default([]),
   })
   .superRefine((c, ctx) => {
+    c.functions.forEach((f, i) => {
+      const hw = f.kinds.hw;
+      if (!hw || !('device' in hw)) return;
+      const dev = c.devices.find((d) => d.name === hw.device);
+      if (!dev) {
+        ctx.addIssue({ code: 'custom', path: ['functions', i, 'kinds', 'hw', 'device'], message: `no device '${hw.device}' in devices` });
+      } else if (profileNames().includes(dev.profile) && !functionProfile(loadProfileSync(dev.profile), f.name)) {
+        ctx.addIssue({ code: 'custom', path: ['functions', i, 'name'], message: `device profile '${dev.profile}' has no function '${f.name}'` });
+      }
+    });
     for (const [list, key] of [
       [c.tenants.map((t) => t.id), 'tenants'],
       [c.functions.map((f) => f.name), 'functions'],
@@ -80,17 +115,26 @@ export function parseConfig(input: unknown): ValidConfig {
   throw new ConfigError(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
 }
 
-/** What vFunD journals in vfund.started: secrets become digests. */
+/** What vFunD journals in vfund.started: secrets become digests, devices their profile's slots. */
 export function toSnapshot(config: ValidConfig): VFunDConfigSnapshot {
+  const devices = config.devices.map((d) => ({ name: d.name, profile: d.profile, slots: loadProfileSync(d.profile).slots }));
+  const hwOf = (f: ValidConfig['functions'][number]) => {
+    const hw = f.kinds.hw;
+    if (!hw) return {};
+    if (!('device' in hw)) return { hw: { slots: hw.slots, driver: hw.driver } };
+    const dev = devices.find((d) => d.name === hw.device)!;
+    return { hw: { slots: hw.slots ?? dev.slots, driver: deviceDriverName(dev.profile, f.name), device: dev.name } };
+  };
   return {
     tenants: config.tenants.map((t) => ({ id: t.id, credentialDigest: credentialDigest(t.secret), maxInstances: t.maxInstances })),
     functions: config.functions.map((f) => ({
       name: f.name,
       kinds: {
-        ...(f.kinds.hw ? { hw: { slots: f.kinds.hw.slots, driver: f.kinds.hw.driver } } : {}),
+        ...hwOf(f),
         ...(f.kinds.sw ? { sw: { slots: f.kinds.sw.slots, driver: f.kinds.sw.driver } } : {}),
       },
     })),
     regionCapacity: config.regionCapacity,
+    ...(devices.length > 0 && { devices }),
   };
 }

@@ -15,7 +15,7 @@ import type {
 } from '../events/catalogue.js';
 import type { Credentials, VFunDCommand } from './commands.js';
 import { checkName, NAME_MAX } from '../util/names.js';
-import { liveInstances, slotsInUse, tenantLoad, type InstanceState, type VFunDState } from './state.js';
+import { deviceSlotsInUse, liveInstances, slotsInUse, tenantLoad, type InstanceState, type VFunDState } from './state.js';
 
 export { checkName, NAME_MAX, NAME_PATTERN } from '../util/names.js';
 export const CREDENTIAL_MAX = 1024;
@@ -138,6 +138,13 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       const used = slotsInUse(state, fn.name, command.kind);
       if (used >= kind.slots) {
         return nack({ reason: 'no-capacity', detail: `${fn.name}/${command.kind}: ${used} of ${kind.slots} slots in use` });
+      }
+      const device = kind.device === undefined ? undefined : state.config.devices?.find((d) => d.name === kind.device);
+      if (device) {
+        const busy = deviceSlotsInUse(state, device.name);
+        if (busy >= device.slots) {
+          return nack({ reason: 'no-capacity', detail: `device ${device.name}: ${busy} of ${device.slots} reconfigurable slots in use` });
+        }
       }
       return [
         {

@@ -50,6 +50,12 @@ export function slotsInUse(state: VFunDState, fn: string, kind: Kind): number {
   return liveInstances(state).filter((i) => i.fn === fn && i.kind === kind).length;
 }
 
+/** Slots of a device in use: every live hw instance of a function configured on it. */
+export function deviceSlotsInUse(state: VFunDState, device: string): number {
+  const onDevice = new Set((state.config?.functions ?? []).filter((f) => f.kinds.hw?.device === device).map((f) => f.name));
+  return liveInstances(state).filter((i) => i.kind === 'hw' && onDevice.has(i.fn)).length;
+}
+
 /** Capacity in use per `fn/kind`, with the configured slots. */
 export function capacityReport(state: VFunDState): { fn: string; kind: Kind; inUse: number; slots: number }[] {
   const out: { fn: string; kind: Kind; inUse: number; slots: number }[] = [];

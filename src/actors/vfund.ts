@@ -96,6 +96,11 @@ export class VFunD<Region = unknown> {
   /** Negotiation phase: ack with an instance id, or nack with a reason. */
   negotiate(req: NegotiateRequest): Promise<Answer<{ instance: string; kind: Kind }>> {
     return this.enqueue(async () => {
+      // Fail-closed: while the journal cannot take events, nothing new is admitted. This answer is
+      // not journaled (it cannot be); releases and supervision still are, through the outbox.
+      if (this.opts.journal.available?.() === false) {
+        return { ok: false, reason: 'journal-unavailable', detail: `the journal ${this.opts.journal.url} is unreachable and vFunD is fail-closed: no new negotiations until it is back` };
+      }
       const [e] = await this.dispatch({ type: 'negotiate', id: this.opts.ids.next(), ...req });
       if (e?.type === 'negotiation.acked') return { ok: true, instance: e.data.instance, kind: e.data.kind };
       if (e?.type === 'negotiation.nacked') return { ok: false, reason: e.data.reason, detail: e.data.detail };

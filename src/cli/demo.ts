@@ -15,7 +15,7 @@ import type { RuntimeFactory } from '../actors/runtime.js';
 import { connect } from '../guest/connect.js';
 import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
 import { execFile } from 'node:child_process';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { verifyChain } from '../events/chain.js';
@@ -23,22 +23,37 @@ import type { Envelope } from '../events/envelope.js';
 import { openJournal } from '../events/adapters/open-journal.js';
 import { OffloadRefused, VFunction, type OpenOptions } from '../guest/vfunction.js';
 import { randomIds, systemClock } from '../util/system.js';
+import { ValidationError } from '../errors.js';
+import { profileNames } from '../../simulator/profile.js';
 
 export const DEMO_SECRETS = { acme: 'acme-demo-secret-0001', globex: 'globex-demo-secret-0002' } as const;
 
-export const demoConfig = parseConfig({
-  tenants: [
-    { id: 'acme', secret: DEMO_SECRETS.acme, maxInstances: 3 },
-    { id: 'globex', secret: DEMO_SECRETS.globex, maxInstances: 2 },
-  ],
-  functions: [
-    { name: 'factorial', kinds: { sw: { slots: 4, driver: 'factorial' } } },
-    { name: 'fibonacci', kinds: { sw: { slots: 4, driver: 'fibonacci' } } },
-    { name: 'crc32', kinds: { sw: { slots: 4, driver: 'crc32' } } },
-    { name: 'sha256', kinds: { hw: { slots: 1, driver: 'sim-fpga:sha256' }, sw: { slots: 4, driver: 'sha256' } } },
-  ],
-  regionCapacity: 64 * 1024,
-});
+/** The demo's configuration; with a device profile, crc32 and sha256 run on a simulated FPGA following it. */
+export function demoConfig(deviceProfile?: string) {
+  return parseConfig({
+    tenants: [
+      { id: 'acme', secret: DEMO_SECRETS.acme, maxInstances: 3 },
+      { id: 'globex', secret: DEMO_SECRETS.globex, maxInstances: 2 },
+    ],
+    functions: [
+      { name: 'factorial', kinds: { sw: { slots: 4, driver: 'factorial' } } },
+      { name: 'fibonacci', kinds: { sw: { slots: 4, driver: 'fibonacci' } } },
+      {
+        name: 'crc32',
+        kinds: { ...(deviceProfile && { hw: { device: 'fpga0' } }), sw: { slots: 4, driver: 'crc32' } },
+      },
+      {
+        name: 'sha256',
+        kinds: {
+          hw: deviceProfile ? { device: 'fpga0', slots: 1 } : { slots: 1, driver: 'sim-fpga:sha256' },
+          sw: { slots: 4, driver: 'sha256' },
+        },
+      },
+    ],
+    regionCapacity: 64 * 1024,
+    ...(deviceProfile && { devices: [{ name: 'fpga0', profile: deviceProfile }] }),
+  });
+}
 
 export type DemoBackend = 'auto' | 'files' | 'sab';
 
@@ -46,6 +61,8 @@ export interface DemoOptions {
   readonly journal: string;
   /** Data root: region files go under <root>/vmcli. */
   readonly root: string;
+  /** `sim:<profile>`: hardware functions run on a simulated FPGA following that profile. */
+  readonly device?: string;
   /** files: regions are mapped files and one guest runs as its own process; sab: in-process. auto: files if the addon is built. */
   readonly backend: DemoBackend;
   readonly out: (line: string) => void;
@@ -66,9 +83,17 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const { out } = opts;
-  const { journal, repaired } = await openJournal(opts.journal);
+  const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') });
   if (repaired) out(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
   const seqBefore = (await journal.head())?.seq ?? 0;
+  let deviceProfile: string | undefined;
+  if (opts.device !== undefined) {
+    if (!opts.device.startsWith('sim:')) throw new ValidationError('--device', `'${opts.device}' is not sim:<profile>; profiles: ${profileNames().join(', ')}`);
+    deviceProfile = opts.device.slice(4);
+    if (!profileNames().includes(deviceProfile)) {
+      throw new ValidationError('--device', `no device profile '${deviceProfile}'; profiles: ${profileNames().join(', ')}`);
+    }
+  }
   let backend = opts.backend;
   if (backend === 'auto') {
     backend = shmAvailable() ? 'files' : 'sab';
@@ -80,7 +105,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const vfund = await VFunD.start<FileRegion | SabRegion>({
     journal,
     runtime,
-    config: toSnapshot(demoConfig),
+    config: toSnapshot(demoConfig(deviceProfile)),
     host: hostname(),
     clock: systemClock,
     ids: randomIds,
@@ -150,6 +175,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const errs = Object.entries(stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');
     out(`  ${vf.instance}: released after ${stats.calls} call${stats.calls === 1 ? '' : 's'}${errs ? `, errors ${errs}` : ''}`);
   }
+  if (deviceProfile) await sideBySide(open, out);
   await vfund.stop('demo finished');
   await files?.close();
   out('vFunD stopped');
@@ -166,6 +192,29 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   out(`  by tenant: ${countBy(thisRun, (e) => e.tenant ?? '(host)')}`);
   out(report.ok ? `  hash chain verified: ${report.count} events` : `  hash chain BROKEN at seq ${report.firstBad.seq}: ${report.firstBad.reason}`);
   return { eventsThisRun: thisRun.length, chainOk: report.ok };
+}
+
+/** The same function in hardware (simulated FPGA) and in software, on the same payload. */
+async function sideBySide(open: (t: 'acme', app: string, fn: string, kind: 'hw' | 'sw') => Promise<VFunction | null>, out: (l: string) => void): Promise<void> {
+  out('\n-- crc32 on the simulated FPGA and in software, side by side (4 KiB payload, 2000 calls each)');
+  const payload = new Uint8Array(4096).map((_, i) => (i * 31) & 0xff);
+  const results: string[] = [];
+  for (const kind of ['hw', 'sw'] as const) {
+    const vf = await open('acme', `lab-${kind}`, 'crc32', kind);
+    if (!vf) continue;
+    const times: number[] = [];
+    let r: Uint8Array = new Uint8Array(0);
+    for (let i = 0; i < 2000; i++) {
+      const t0 = performance.now();
+      r = vf.call(payload);
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    results.push(hex(r));
+    out(`  ${kind}: crc32 = ${hex(r)}, median ${(times[1000]! * 1000).toFixed(1)} µs per call`);
+    await vf.release();
+  }
+  out(`  same result in both: ${results.length === 2 && results[0] === results[1] ? 'yes' : 'NO'}`);
 }
 
 /** A call with a malformed argument gets `error` with a code; the service keeps serving. */

@@ -1,5 +1,6 @@
 /** The journal options every `vfun` command shares. */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { journalPath, openJournal, type OpenedJournal } from '../events/adapters/open-journal.js';
@@ -15,7 +16,7 @@ export interface JournalOptions {
 
 export function withJournalOptions(cmd: Command): Command {
   return cmd
-    .option('--journal <url>', 'journal URL: file:<path> or memory: (default: file:<root>/admin/journal.ndjson)')
+    .option('--journal <url>', 'journal URL: file:<path>, nats://host:port[?stream=..&host=..&failClosed=..] or memory: (default: file:<root>/admin/journal.ndjson)')
     .option('--root <dir>', 'VirtFun data root', DEFAULT_ROOT);
 }
 
@@ -30,5 +31,5 @@ export async function openForReading(o: JournalOptions): Promise<OpenedJournal> 
   if (path !== null && !existsSync(path)) {
     throw new VirtFunError('JOURNAL_URL', `no journal at ${path} (run \`vfun demo\` first, or pass --journal / --root)`);
   }
-  return openJournal(url, { readOnly: true });
+  return openJournal(url, { readOnly: true, host: hostname() });
 }

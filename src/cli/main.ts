@@ -49,8 +49,9 @@ withJournalOptions(
       .choices(['auto', 'files', 'sab'])
       .default('auto'),
   )
-  .action(async (o: JournalOptions & { backend: DemoBackend }) => {
-  const result = await runDemo({ journal: journalUrl(o), root: o.root, backend: o.backend, out: (l) => console.log(l) });
+  .option('--device <sim:profile>', 'run the hardware functions on a simulated FPGA following a profile (e.g. sim:alveo-u250)')
+  .action(async (o: JournalOptions & { backend: DemoBackend; device?: string }) => {
+  const result = await runDemo({ journal: journalUrl(o), root: o.root, backend: o.backend, ...(o.device !== undefined && { device: o.device }), out: (l) => console.log(l) });
   if (!result.chainOk) process.exitCode = 1;
 });
 

@@ -57,7 +57,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
   const runtime = await FileRuntime.create({ root: opts.root, identities });
   if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
-  const { journal, repaired } = await openJournal(opts.journal);
+  const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') });
   if (repaired) opts.log(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
   const vfund = await VFunD.start<FileRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
   const servers: ControlServer[] = [];

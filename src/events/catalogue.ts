@@ -26,6 +26,7 @@ export type NackReason =
   | 'wrong-phase' // e.g. activate twice, or release while activating
   | 'driver-failed' // the driver or service could not be started
   | 'not-started' // vFunD has not journaled its configuration yet
+  | 'journal-unavailable' // the journal is unreachable and vFunD is fail-closed (not journaled: it cannot be)
   | 'replayed' // a control request whose nonce was already used, or whose time is outside the window
   | 'malformed'; // a control request that is not valid JSON or misses a field
 
@@ -48,6 +49,16 @@ export interface FunctionKindConfig {
   readonly slots: number;
   /** Driver name in the driver registry. */
   readonly driver: string;
+  /** The device whose reconfigurable slots this function occupies (shared by all its functions). */
+  readonly device?: string;
+}
+
+/** A hardware device: its slots are shared by every function configured on it. */
+export interface DeviceConfig {
+  readonly name: string;
+  /** Simulator profile the device follows (simulator/profiles). */
+  readonly profile: string;
+  readonly slots: number;
 }
 
 export interface FunctionConfig {
@@ -58,6 +69,8 @@ export interface FunctionConfig {
 export interface VFunDConfigSnapshot {
   readonly tenants: readonly TenantConfig[];
   readonly functions: readonly FunctionConfig[];
+  /** Hardware devices (absent in journals written before devices existed). */
+  readonly devices?: readonly DeviceConfig[];
   /** Payload capacity of each region, in bytes. */
   readonly regionCapacity: number;
 }

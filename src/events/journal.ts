@@ -32,4 +32,10 @@ export interface Journal {
   /** Stored envelopes in seq order. */
   read(options?: ReadOptions): AsyncIterable<Envelope>;
   close(): Promise<void>;
+  /**
+   * Whether new work may be taken on: false while a remote journal is
+   * unreachable under a fail-closed policy (appends then go to an outbox, but
+   * vFunD refuses new negotiations). Absent: always available.
+   */
+  available?(): boolean;
 }

@@ -41,7 +41,7 @@ function expectedNegotiation(m: Model, tenant: TenantId, app: string, fn: string
   const held = [...m.instances.values()].filter((i) => i.tenant === tenant).length;
   if (held >= testConfig.tenants.find((t) => t.id === tenant)!.maxInstances) return 'quota';
   if ([...m.instances.values()].some((i) => i.tenant === tenant && i.app === app && i.fn === fn)) return 'already-held';
-  const f = testConfig.functions.find((x) => x.name === fn);
+  const f = testSnapshot.functions.find((x) => x.name === fn);
   if (!f) return 'unknown-function';
   const k = f.kinds[kind];
   if (!k) return 'unrecognized-resource';
@@ -197,7 +197,7 @@ const commands = fc.commands(
 
 function checkInvariants(s: VFunDState, runtime: RecordingRuntime): void {
   // Capacity never exceeded, quota never exceeded.
-  for (const f of testConfig.functions) {
+  for (const f of testSnapshot.functions) {
     for (const kind of ['hw', 'sw'] as const) {
       const k = f.kinds[kind];
       if (k) expect(slotsInUse(s, f.name, kind)).toBeLessThanOrEqual(k.slots);

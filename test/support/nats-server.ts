@@ -20,6 +20,20 @@ import { delimiter, join } from 'node:path';
 
 const INSTALL_HINT = 'sudo apt-get install nats-server';
 
+/** Servers still running: killed if this process exits without stopping them (a crashed test run). */
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
+  }
+}
+
 /** The nats-server executable: $NATS_SERVER, else the first `nats-server` on PATH (plus /usr/sbin, /usr/bin). */
 export function natsServerBinary(): string {
   const explicit = process.env['NATS_SERVER'];
@@ -139,6 +153,7 @@ class NatsServerProcess implements NatsServer {
   async start(): Promise<void> {
     const bin = natsServerBinary();
     const child = spawn(bin, [...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    track(child);
     this.child = child;
     this.exitNote = null;
     const collect = (chunk: Buffer): void => {

@@ -482,6 +482,7 @@ export class JetStreamJournal implements Journal {
     this.lastEmitted = `${this.reachable}|${this.available()}|`;
     try {
       for await (const s of this.nc.status()) {
+        if (this.closed) return; // a shared connection outlives the journal
         if (s.type === 'disconnect') {
           this.connected = false;
           this.divert(new Error(`disconnected from ${String(s.server)}`));
@@ -1135,7 +1136,7 @@ async function* pullRange(nc: NatsConnection, jsm: JetStreamManager, stream: str
   };
   const maybePull = (): void => {
     // Keep about two batches requested ahead of what was received, and the buffer bounded.
-    while (requestedTo < end && requestedTo - expected < PULL_BATCH && buf.length < 4 * PULL_BATCH) {
+    while (requestedTo < end && requestedTo - expected < 3 * PULL_BATCH && buf.length < 4 * PULL_BATCH) {
       const n = Math.min(PULL_BATCH, end - requestedTo);
       nc.publish(nextSubject, JSON.stringify({ batch: n, expires: 30_000 * NANOS_PER_MS }), { reply: inbox });
       requestedTo += n;
