@@ -10,7 +10,8 @@ export * from './events/index.js';
 export { FileJournal, verifyFile } from './events/adapters/file-journal.js';
 export type { FileJournalOptions, FileJournalOpenReport } from './events/adapters/file-journal.js';
 export { openJournal, journalPath, JOURNAL_SCHEMES } from './events/adapters/open-journal.js';
-export type { OpenedJournal } from './events/adapters/open-journal.js';
+export type { OpenedJournal, OpenJournalOptions } from './events/adapters/open-journal.js';
+export { JetStreamJournal, TraceSink, parseJetStreamUrl } from './events/adapters/jetstream-journal.js';
 
 // Machines
 export * from './machines/index.js';
@@ -27,6 +28,18 @@ export { parseConfig, toSnapshot, configSchema, ConfigError } from './actors/con
 export type { VFunDConfig, ValidConfig } from './actors/config.js';
 export type { RuntimeFactory, InstanceRuntime, ActivationSpec } from './actors/runtime.js';
 export { SabRuntime } from './actors/runtime-sab.js';
+export { FileRuntime } from './actors/runtime-files.js';
+export type { FileRuntimeOptions } from './actors/runtime-files.js';
+export { supervise, DEFAULT_SUPERVISION } from './actors/supervisor.js';
+export type { SupervisionPolicy, SupervisedRuntimeOptions } from './actors/supervisor.js';
+export { replayJournal, rebuildCommand } from './actors/replay.js';
+export type { ReplayReport, Divergence } from './actors/replay.js';
+
+// Control channel
+export { ControlServer } from './control/server.js';
+export type { ControlServerOptions } from './control/server.js';
+export { sign, macOf, PROTOCOL_VERSION } from './control/protocol.js';
+export type { ControlRequest, ControlResponse } from './control/protocol.js';
 
 // Data plane
 export * from './dataplane/index.js';
@@ -36,7 +49,16 @@ export * from './drivers/index.js';
 
 // Guest library
 export { VFunction, OffloadRefused } from './guest/vfunction.js';
+export { connect, connectDir } from './guest/connect.js';
+export { ControlClient } from './guest/control-client.js';
 export type { ControlPort, ComputeChannel, OpenOptions } from './guest/vfunction.js';
+
+// Regions across processes
+export { createFileRegion, mapFileRegion, isFileRegion } from './dataplane/region-files.js';
+export type { FileRegion, MappedRegion, RegionRole } from './dataplane/region-files.js';
+export { RegionTree } from './dataplane/region-tree.js';
+export type { RegionPaths, TenantIdentity } from './dataplane/region-tree.js';
+export { shmAvailable, shmUnavailableReason } from './native/shm.js';
 
 // Edges
 export { systemClock, randomIds } from './util/system.js';
