@@ -6,7 +6,7 @@
  * its guest gets an error, and serves later calls. Too many restarts in a
  * window and the supervisor gives up: vFunD then releases the instance.
  */
-import { startService, type ServiceHandle } from '../dataplane/service-host.js';
+import { startService, type ServiceExit, type ServiceHandle } from '../dataplane/service-host.js';
 import type { ServiceStats } from '../dataplane/service.js';
 import type { SabRegion } from '../dataplane/region.js';
 import type { FileRegion } from '../dataplane/region-files.js';
@@ -75,35 +75,41 @@ export async function supervise(
   watchdog.unref();
   let hungDetail: string | null = null;
 
+  // A restart in progress: stop() waits for it, so it never stops a dead handle while the new
+  // service (already serving the guest) runs on.
+  let restarting: Promise<void> | null = null;
   const watch = (h: ServiceHandle): void => {
-    void h.exited.then(async (exit) => {
+    void h.exited.then((exit) => {
       lastStats = exit.stats;
       if (exit.expected || stopping) return;
-      let detail = hungDetail ?? `service exited with code ${exit.exitCode}${exit.error ? `: ${exit.error.message}` : ''}`;
-      hungDetail = null;
-      for (;;) {
-        const now = performance.now();
-        while (restarts.length > 0 && restarts[0]! < now - policy.windowMs) restarts.shift();
-        if (restarts.length >= policy.maxRestarts) {
-          gaveUp = true;
-          clearInterval(watchdog);
-          listener.gaveUp(`${detail}; ${restarts.length} restarts within ${policy.windowMs / 1000} s: giving up`);
-          return;
-        }
-        restarts.push(now);
-        const backoffMs = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (restarts.length - 1));
-        listener.restarting(restarts.length, backoffMs, detail);
-        await new Promise((r) => setTimeout(r, backoffMs));
-        if (stopping) return;
-        try {
-          current = await start(true);
-          watch(current);
-          return;
-        } catch (err) {
-          detail = `restart failed: ${(err as Error).message}`;
-        }
-      }
+      restarting = restart(exit).finally(() => (restarting = null));
     });
+  };
+  const restart = async (exit: ServiceExit): Promise<void> => {
+    let detail = hungDetail ?? `service exited with code ${exit.exitCode}${exit.error ? `: ${exit.error.message}` : ''}`;
+    hungDetail = null;
+    for (;;) {
+      const now = performance.now();
+      while (restarts.length > 0 && restarts[0]! < now - policy.windowMs) restarts.shift();
+      if (restarts.length >= policy.maxRestarts) {
+        gaveUp = true;
+        clearInterval(watchdog);
+        listener.gaveUp(`${detail}; ${restarts.length} restarts within ${policy.windowMs / 1000} s: giving up`);
+        return;
+      }
+      restarts.push(now);
+      const backoffMs = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (restarts.length - 1));
+      listener.restarting(restarts.length, backoffMs, detail);
+      await new Promise((r) => setTimeout(r, backoffMs));
+      if (stopping) return;
+      try {
+        current = await start(true);
+        watch(current);
+        return;
+      } catch (err) {
+        detail = `restart failed: ${(err as Error).message}`;
+      }
+    }
   };
   watch(current);
 
@@ -115,6 +121,7 @@ export async function supervise(
     stop: async () => {
       stopping = true;
       clearInterval(watchdog);
+      if (restarting) await restarting;
       return gaveUp ? lastStats : current.stop();
     },
   };
