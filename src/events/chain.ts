@@ -10,7 +10,7 @@
  * Pure: no node:* imports, no I/O.
  */
 import { ConcurrencyError, JournalCorruptError, ValidationError } from '../errors.js';
-import { encodeEnvelope, sha256Hex, type EnvelopeEncoding } from './canonical.js';
+import { encodeEnvelope, encodingOfText, sha256Hex, type EnvelopeEncoding } from './canonical.js';
 import { isEventType, SCHEMA_VERSION } from './catalogue.js';
 import { GENESIS_HASH, type Envelope, type PendingEvent } from './envelope.js';
 import type { JournalHead } from './journal.js';
@@ -245,4 +245,30 @@ export function checkAppend(head: JournalHead | null, envelopes: readonly Envelo
     tail = { seq: env.seq, hash: env.hash };
   }
   return tail;
+}
+
+/** What decodeStored found: an envelope and its encoding, or why the text is not one. */
+export type StoredDecode =
+  | { readonly ok: true; readonly env: Envelope; readonly encoding: EnvelopeEncoding }
+  | { readonly ok: false; readonly reason: string; readonly value?: unknown };
+
+/**
+ * Parse a stored record (a journal line, an outbox line, a JetStream message):
+ * it must be an envelope written in canonical form and, with `checkHash`, its
+ * hash must recompute. Continuity with other records is not checked here.
+ */
+export function decodeStored(text: string, checkHash = true): StoredDecode {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'is not valid JSON' };
+  }
+  const shape = envelopeShapeFault(value);
+  if (shape !== null) return { ok: false, reason: `is not an envelope (${shape})`, value };
+  const encoding = encodingOfText(text, value as object);
+  if (encoding === null) return { ok: false, reason: 'is not in canonical form', value };
+  const env = value as Envelope;
+  if (checkHash && sha256Hex(encoding.hashInput) !== env.hash) return { ok: false, reason: 'has a hash that does not match its content', value };
+  return { ok: true, env, encoding };
 }

@@ -15,8 +15,8 @@ import * as crypto from 'node:crypto';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { ConcurrencyError, JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
-import { encodeEnvelope, encodingOfText, type EnvelopeEncoding } from '../canonical.js';
-import { chainFault, checkAppend, envelopeShapeFault, type ChainFault, type ChainReport } from '../chain.js';
+import { encodeEnvelope } from '../canonical.js';
+import { chainFault, checkAppend, decodeStored, type ChainFault, type ChainReport, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { Journal, JournalHead, ReadOptions } from '../journal.js';
 
@@ -86,33 +86,13 @@ interface RawLine {
   readonly terminated: boolean;
 }
 
-type Decoded =
-  | { readonly ok: true; readonly env: Envelope; readonly encoding: EnvelopeEncoding }
-  | { readonly ok: false; readonly reason: string; readonly value?: unknown };
+type Decoded = StoredDecode;
 
 /** Parses a line and checks it is an envelope written in canonical form. Does not check the hash. */
-function decodeLine(text: string): Decoded {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'is not valid JSON' };
-  }
-  const shape = envelopeShapeFault(value);
-  if (shape !== null) return { ok: false, reason: `is not an envelope (${shape})`, value };
-  const encoding = encodingOfText(text, value as object);
-  if (encoding === null) return { ok: false, reason: 'is not in canonical form', value };
-  return { ok: true, env: value as Envelope, encoding };
-}
+const decodeLine = (text: string): Decoded => decodeStored(text, false);
 
 /** A line that stands on its own: canonical envelope whose hash recomputes. Continuity is not checked. */
-function checkLine(text: string): Decoded {
-  const d = decodeLine(text);
-  if (d.ok && sha256Hex(d.encoding.hashInput) !== d.env.hash) {
-    return { ok: false, reason: 'has a hash that does not match its content', value: d.env };
-  }
-  return d;
-}
+const checkLine = (text: string): Decoded => decodeStored(text, true);
 
 async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
   let done = 0;

@@ -43,8 +43,8 @@ import {
 import { connect, createInbox, nuid, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { ConcurrencyError, JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
 import { NAME_PATTERN, NAME_MAX } from '../../util/names.js';
-import { encodeEnvelope, encodingOfText, type EnvelopeEncoding } from '../canonical.js';
-import { chainFault, checkAppend, envelopeShapeFault } from '../chain.js';
+import { encodeEnvelope } from '../canonical.js';
+import { chainFault, checkAppend, decodeStored, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { Journal, JournalHead, ReadOptions } from '../journal.js';
 import { Outbox, type OutboxOpenReport } from './outbox.js';
@@ -203,24 +203,8 @@ function checkFromSeq(options: ReadOptions | undefined): number {
   return fromSeq;
 }
 
-type Decoded = { readonly ok: true; readonly env: Envelope; readonly encoding: EnvelopeEncoding } | { readonly ok: false; readonly reason: string };
-
 /** Parses a stored message body: an envelope in canonical form whose hash recomputes (unless `checkHash` is false). */
-function decodeBody(text: string, checkHash = true): Decoded {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'is not valid JSON' };
-  }
-  const shape = envelopeShapeFault(value);
-  if (shape !== null) return { ok: false, reason: `is not an envelope (${shape})` };
-  const encoding = encodingOfText(text, value as object);
-  if (encoding === null) return { ok: false, reason: 'is not in canonical form' };
-  const env = value as Envelope;
-  if (checkHash && sha256Hex(encoding.hashInput) !== env.hash) return { ok: false, reason: 'has a hash that does not match its content' };
-  return { ok: true, env, encoding };
-}
+const decodeBody = (text: string, checkHash = true): StoredDecode => decodeStored(text, checkHash);
 
 /**
  * Stream sequence from a JetStream ack reply subject:

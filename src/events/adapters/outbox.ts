@@ -18,8 +18,8 @@ import * as crypto from 'node:crypto';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
-import { encodeEnvelope, encodingOfText } from '../canonical.js';
-import { chainFault, checkAppend, envelopeShapeFault } from '../chain.js';
+import { encodeEnvelope } from '../canonical.js';
+import { chainFault, checkAppend, decodeStored, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { JournalHead } from '../journal.js';
 
@@ -40,21 +40,7 @@ type Op =
   | { readonly kind: 'clear'; readonly resolve: () => void; readonly reject: (err: unknown) => void };
 
 /** Parses and checks one line on its own: canonical envelope whose hash recomputes. */
-function parseLine(text: string): { ok: true; env: Envelope } | { ok: false; reason: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'is not valid JSON' };
-  }
-  const shape = envelopeShapeFault(value);
-  if (shape !== null) return { ok: false, reason: `is not an envelope (${shape})` };
-  const encoding = encodingOfText(text, value as object);
-  if (encoding === null) return { ok: false, reason: 'is not in canonical form' };
-  const env = value as Envelope;
-  if (sha256Hex(encoding.hashInput) !== env.hash) return { ok: false, reason: 'has a hash that does not match its content' };
-  return { ok: true, env };
-}
+const parseLine = (text: string): StoredDecode => decodeStored(text, true);
 
 export class Outbox {
   private readonly stored: Envelope[];
