@@ -13,6 +13,7 @@ import { VirtFunError } from '../errors.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { startDaemon } from './up.js';
+import { registerPaperCommands } from '../bench/cli.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
@@ -151,6 +152,8 @@ withJournalOptions(
       process.exitCode = 1;
     }
   });
+
+registerPaperCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

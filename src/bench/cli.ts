@@ -1,0 +1,174 @@
+/**
+ * `vfun bench paper` and `vfun replay-trace`. main.ts calls registerPaperCommands(program).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from '../dataplane/wait.js';
+import { VirtFunError } from '../errors.js';
+import { loadProfileSync } from '../../simulator/profile.js';
+import { DEFAULT_EXTRA, EXTRA_INSTANCES, PAPER_INSTANCES, parseInstances, QUICK_EXTRA, type Instance } from './instances.js';
+import { isPaperFn, type PaperFn } from './paper-driver.js';
+import { runPaperBench, type PaperOptions } from './paper.js';
+import { ratioTable, traceTable } from './report.js';
+import { formatReplay, replayTrace } from './replay.js';
+
+export const DEFAULT_SCALE = 1000;
+export const QUICK_SCALE = 100_000;
+export const DEFAULT_RUNS = 5;
+export const DEFAULT_DEVICE = 'alveo-u250';
+export const DEFAULT_STRATEGY: WaitStrategy = 'hybrid';
+/** Hybrid spin budget: spin through calls of up to 2 ms before sleeping (a wake-up costs tens of µs). */
+export const DEFAULT_SPIN_MICROS = 2000;
+
+function positiveNumber(v: string): number {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < 1) throw new InvalidArgumentError(`'${v}' is not a number >= 1.`);
+  return x;
+}
+function positiveInt(v: string): number {
+  const x = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`'${v}' is not an integer >= 1.`);
+  return x;
+}
+function nonNegative(v: string): number {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`'${v}' is not a number >= 0.`);
+  return x;
+}
+function instanceList(v: string): Instance[] {
+  try {
+    return parseInstances(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+function fnList(v: string): PaperFn[] {
+  const fns = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const bad = fns.find((f) => !isPaperFn(f));
+  if (bad !== undefined || fns.length === 0) throw new InvalidArgumentError(`'${bad ?? v}' is not factorial or fibonacci.`);
+  return [...new Set(fns)] as PaperFn[];
+}
+function strategyArg(v: string): WaitStrategy {
+  if (!isWaitStrategy(v)) throw new InvalidArgumentError(`'${v}' is not one of ${WAIT_STRATEGIES.join(', ')}.`);
+  return v;
+}
+function deviceArg(v: string): string {
+  try {
+    loadProfileSync(v);
+  } catch (e) {
+    throw new InvalidArgumentError(`no device profile '${v}': ${(e as Error).message.split('\n')[0]}`);
+  }
+  return v;
+}
+
+export interface BenchPaperCliOptions {
+  out?: string;
+  scale?: number;
+  full?: boolean;
+  quick?: boolean;
+  runs?: number;
+  instances?: Instance[];
+  functions?: PaperFn[];
+  device?: string;
+  fpga?: boolean;
+  trace?: boolean;
+  strategy?: WaitStrategy;
+  spinMicros?: number;
+  progress?: boolean;
+}
+
+/** Options of `bench paper` as runPaperBench takes them (exported for tests). */
+export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omit<PaperOptions, 'onRun'> {
+  if (o.full && o.quick) throw new VirtFunError('VALIDATION', '--full and --quick exclude each other');
+  if (o.full && o.scale !== undefined && o.scale !== 1) throw new VirtFunError('VALIDATION', `--scale ${o.scale} contradicts --full (the paper's sizes, scale 1)`);
+  const scale = o.scale ?? (o.full ? 1 : o.quick ? QUICK_SCALE : DEFAULT_SCALE);
+  const instances = o.instances ?? [...PAPER_INSTANCES, ...(o.full ? EXTRA_INSTANCES : o.quick ? QUICK_EXTRA : DEFAULT_EXTRA)];
+  const stamp = now.toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
+  return {
+    out: resolve(o.out ?? join('results', `paper-${stamp}`)),
+    scale,
+    runs: o.runs ?? (o.quick ? 2 : DEFAULT_RUNS),
+    instances,
+    fns: o.functions ?? ['factorial', 'fibonacci'],
+    device: o.fpga === false ? null : (o.device ?? DEFAULT_DEVICE),
+    trace: o.trace ?? false,
+    strategy: o.strategy ?? DEFAULT_STRATEGY,
+    spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS,
+  };
+}
+
+/** Run `bench paper` with CLI-shaped options; prints the ratio table; returns the results folder. */
+export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<string> {
+  const opts = paperOptionsFrom(o);
+  if (existsSync(join(opts.out, 'results.json'))) throw new VirtFunError('VALIDATION', `--out: ${opts.out} already holds results; name another folder`);
+  const showBar = o.progress !== false && process.stderr.isTTY === true;
+  const bar = showBar
+    ? new cliProgress.SingleBar({ stream: process.stderr, format: 'bench paper [{bar}] {value}/{total} runs | {what} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
+    : null;
+  let lastLine = 0;
+  bar?.start(1, 0, { what: 'starting' });
+  try {
+    const { results, files } = await runPaperBench({
+      ...opts,
+      onRun: (done, total, what) => {
+        if (bar) {
+          bar.setTotal(total);
+          bar.update(done, { what });
+        } else if (o.progress !== false && (done === total || performance.now() - lastLine > 5000)) {
+          lastLine = performance.now();
+          process.stderr.write(`bench paper: ${done}/${total} runs (${what})\n`);
+        }
+      },
+    });
+    bar?.stop();
+    log(`results in ${opts.out}: ${files.markdown.split('/').pop()}, results.json, ${files.figures.map((f) => f.split('/').pop()).join(', ')}`);
+    log('');
+    log(ratioTable(results));
+    const tt = traceTable(results);
+    if (tt) log('\n' + tt);
+    return opts.out;
+  } finally {
+    bar?.stop();
+  }
+}
+
+function benchCommand(program: Command): Command {
+  return program.commands.find((c) => c.name() === 'bench') ?? program.command('bench').description('benchmarks');
+}
+
+export function registerPaperCommands(program: Command): void {
+  benchCommand(program)
+    .command('paper')
+    .description("run the paper's experiment (§4): factorial(51) and fibonacci(93), instances R x I, domains host-host, guest-host, guest-net and guest-host on the FPGA simulator")
+    .option('-o, --out <dir>', 'results folder (default results/paper-<time>)')
+    .addOption(new Option('--scale <n>', `divide the repetitions by n (at least 1 remains; default ${DEFAULT_SCALE}, --quick ${QUICK_SCALE})`).argParser(positiveNumber))
+    .option('--full', "the paper's sizes (scale 1) plus 5K x 100k and 500 x 1M: hours")
+    .option('--quick', `seconds: scale ${QUICK_SCALE}, 2 runs, 50K x 10k as the extra instance`)
+    .addOption(new Option('--runs <n>', `timed runs per cell (default ${DEFAULT_RUNS})`).argParser(positiveInt))
+    .addOption(new Option('--instances <list>', "instances 'RxI,...' (e.g. 500Mx1,250Kx2k,5Kx100k); default: the paper's five plus 5K x 100k").argParser(instanceList))
+    .addOption(new Option('--functions <list>', 'factorial,fibonacci').argParser(fnList))
+    .addOption(new Option('--device <profile>', `FPGA column device profile (default ${DEFAULT_DEVICE})`).argParser(deviceArg))
+    .option('--no-fpga', 'leave out the FPGA simulator column')
+    .option('--trace', 'record per-call traces (guest-host, traced once more) and measure the tracing overhead')
+    .addOption(new Option('--strategy <s>', `wait strategy of guest and service (default ${DEFAULT_STRATEGY})`).argParser(strategyArg))
+    .addOption(new Option('--spin-micros <us>', `hybrid spin budget of guest and service before sleeping (default ${DEFAULT_SPIN_MICROS})`).argParser(nonNegative))
+    .option('--no-progress', 'no progress bar')
+    .action(async (o: BenchPaperCliOptions) => {
+      await benchPaper(o);
+    });
+
+  program
+    .command('replay-trace')
+    .description('re-time a trace recorded by `bench paper --trace` on a simulated device: predicted against recorded latency per call')
+    .argument('<trace>', 'a trace-*.jsonl file of a results folder')
+    .addOption(new Option('--device <profile>', 'device profile (simulator/profiles name or a JSON file)').argParser(deviceArg).makeOptionMandatory())
+    .addOption(new Option('--launch-us <us>', "override the profile's launch cost (µs)").argParser(nonNegative))
+    .option('-o, --out <dir>', "folder for the outputs (default: the trace's folder)")
+    .action(async (trace: string, o: { device: string; launchUs?: number; out?: string }) => {
+      if (!existsSync(trace)) throw new VirtFunError('VALIDATION', `<trace>: no file ${trace}`);
+      const r = await replayTrace({ trace, device: o.device, ...(o.launchUs !== undefined && { launchMicros: o.launchUs }), ...(o.out !== undefined && { out: o.out }) });
+      process.stdout.write(formatReplay(r) + '\n');
+    });
+}

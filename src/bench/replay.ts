@@ -1,0 +1,147 @@
+/**
+ * `vfun replay-trace`: re-time a recorded trace on a simulated device. Each
+ * call's recorded latency (get - set) splits into the service's compute time
+ * (done - busy) and the rest, the channel (set -> busy and done -> get). The
+ * prediction keeps the channel and replaces the compute time by the device
+ * model's time for the same work (simulator/model.ts: transfer in + launch +
+ * compute + transfer out + jitter, for `reps * n` items), so the question
+ * "what would an FPGA with another launch cost have done" has an answer per call.
+ */
+import { writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ValidationError } from '../errors.js';
+import { drawJitterNs } from '../../simulator/model.js';
+import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
+import { createRng } from '../../simulator/rng.js';
+import { lines, renderSvg } from './figures.js';
+import { simCallNs } from './paper-driver.js';
+import { readTrace } from './trace.js';
+
+export interface ReplayOptions {
+  readonly trace: string;
+  readonly device: string;
+  /** Override the profile's launch cost, µs. */
+  readonly launchMicros?: number;
+  /** Folder for the outputs (default: the trace's folder). */
+  readonly out?: string;
+  readonly seed?: number;
+}
+
+export interface Percentiles {
+  readonly mean: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly min: number;
+}
+
+export interface ReplayCall {
+  readonly i: number;
+  readonly recorded_us: number;
+  readonly service_us: number;
+  readonly channel_us: number;
+  readonly device_us: number;
+  readonly predicted_us: number;
+}
+
+export interface ReplayReport {
+  readonly trace: string;
+  readonly device: string;
+  readonly launch_us: number;
+  readonly fn: string;
+  readonly instance: string;
+  readonly calls: number;
+  readonly recorded: Percentiles;
+  readonly predicted: Percentiles;
+  /** predicted total / recorded total. */
+  readonly speedup_ratio: number;
+  readonly files: { readonly json: string; readonly csv: string; readonly svg: string };
+}
+
+export function percentiles(xs: readonly number[]): Percentiles {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? NaN;
+  const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+  return { mean: r3(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)), p50: r3(at(0.5)), p90: r3(at(0.9)), p99: r3(at(0.99)), max: r3(s[s.length - 1] ?? NaN), min: r3(s[0] ?? NaN) };
+}
+
+export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
+  const { header, calls } = readTrace(o.trace);
+  const profile = loadProfileSync(o.device);
+  const fp0 = functionProfile(profile, header.fn);
+  if (fp0 === undefined) throw new ValidationError('device', `profile '${o.device}' has no function '${header.fn}' (it has ${Object.keys(profile.functions).join(', ')})`);
+  if (o.launchMicros !== undefined && !(Number.isFinite(o.launchMicros) && o.launchMicros >= 0)) {
+    throw new ValidationError('launch-us', `${o.launchMicros} must be a number >= 0`);
+  }
+  const fp: FunctionProfile = o.launchMicros === undefined ? fp0 : { ...fp0, launchMicros: o.launchMicros };
+  const rng = createRng(o.seed ?? 1);
+  const base = simCallNs(fp, header.n, header.reps);
+  const out: ReplayCall[] = calls.map((c) => {
+    const recorded = c.get_us - c.set_us;
+    const service = c.busy_us !== null && c.done_us !== null ? c.done_us - c.busy_us : 0;
+    const channel = Math.max(0, recorded - service);
+    const device = (base + drawJitterNs(base, fp.jitter, rng)) / 1000;
+    const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+    return { i: c.i, recorded_us: r3(recorded), service_us: r3(service), channel_us: r3(channel), device_us: r3(device), predicted_us: r3(channel + device) };
+  });
+  const dir = o.out ?? dirname(o.trace);
+  const stem = `replay-${basename(o.trace).replace(/\.jsonl$/, '')}-${profile.name}${o.launchMicros !== undefined ? `-launch${o.launchMicros}us` : ''}`;
+  const files = { json: join(dir, `${stem}.json`), csv: join(dir, `${stem}.csv`), svg: join(dir, `${stem}.svg`) };
+  const recorded = percentiles(out.map((c) => c.recorded_us));
+  const predicted = percentiles(out.map((c) => c.predicted_us));
+  const sum = (k: 'recorded_us' | 'predicted_us'): number => out.reduce((a, c) => a + c[k], 0);
+  const report: ReplayReport = {
+    trace: o.trace,
+    device: profile.name,
+    launch_us: fp.launchMicros,
+    fn: header.fn,
+    instance: header.instance,
+    calls: out.length,
+    recorded,
+    predicted,
+    speedup_ratio: sum('predicted_us') / Math.max(1e-9, sum('recorded_us')),
+    files,
+  };
+  writeFileSync(files.csv, 'i,recorded_us,service_us,channel_us,device_us,predicted_us\n' + out.map((c) => `${c.i},${c.recorded_us},${c.service_us},${c.channel_us},${c.device_us},${c.predicted_us}`).join('\n') + '\n');
+  writeFileSync(files.json, JSON.stringify({ ...report, per_call: out }, null, 2) + '\n');
+  // CDF of recorded and predicted latency (at most ~400 points per series).
+  const cdf = (xs: number[], series: string): Record<string, unknown>[] => {
+    const s = [...xs].sort((a, b) => a - b);
+    const step = Math.max(1, Math.floor(s.length / 400));
+    const pts: Record<string, unknown>[] = [];
+    for (let k = 0; k < s.length; k += step) pts.push({ latency_us: s[k], fraction: (k + 1) / s.length, series });
+    pts.push({ latency_us: s[s.length - 1], fraction: 1, series });
+    return pts;
+  };
+  const svg = await renderSvg(
+    lines({
+      title: `${header.fn} ${header.instance}: recorded vs predicted on ${profile.name} (launch ${fp.launchMicros} µs)`,
+      values: [...cdf(out.map((c) => c.recorded_us), 'recorded (software, guest-host)'), ...cdf(out.map((c) => c.predicted_us), `predicted (${profile.name})`)],
+      x: 'latency_us',
+      xTitle: 'latency per call (µs, log)',
+      y: 'fraction',
+      yTitle: 'fraction of calls (CDF)',
+      series: 'series',
+      xLog: true,
+    }),
+  );
+  writeFileSync(files.svg, svg);
+  return report;
+}
+
+export function formatReplay(r: ReplayReport): string {
+  const row = (name: string, p: Percentiles): string => `| ${name} | ${p.mean} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`;
+  return [
+    `${r.calls} calls of ${r.fn} ${r.instance}, re-timed on ${r.device} (launch ${r.launch_us} µs)`,
+    '',
+    '| latency µs | mean | p50 | p90 | p99 | max |',
+    '|---|---:|---:|---:|---:|---:|',
+    row('recorded', r.recorded),
+    row('predicted', r.predicted),
+    '',
+    `predicted / recorded total time: ${r.speedup_ratio.toFixed(3)}`,
+    `per call: ${r.files.csv}`,
+    `figure:   ${r.files.svg}`,
+  ].join('\n');
+}

@@ -1,0 +1,161 @@
+/** The results folder of `bench paper`: markdown tables, ratios and SVG figures (results.json is written by paper.ts). */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { groupedBars, renderSvg } from './figures.js';
+import type { PaperFn } from './paper-driver.js';
+import { paperValue, PAPER_TABLES, PAPER_TABLE_INSTANCES } from './paper-data.js';
+import { DOMAIN_TITLES, type AnyDomain, type PaperResults, type Ratio } from './paper.js';
+
+export interface ReportFiles {
+  readonly markdown: string;
+  readonly figures: readonly string[];
+  readonly json?: string;
+}
+
+const FN_TITLE: Readonly<Record<PaperFn, string>> = { factorial: 'Factorial', fibonacci: 'Fibonacci' };
+
+const sec = (x: number): string => (x >= 100 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x >= 0.01 ? x.toFixed(3) : x.toExponential(2));
+const rat = (x: number | null): string => (x === null ? '-' : x.toFixed(3));
+
+function cellOf(r: PaperResults, fn: PaperFn, inst: string, d: AnyDomain) {
+  return r.cells.find((c) => c.fn === fn && c.instance === inst && c.domain === d);
+}
+
+/** Table 1/2 in the paper's shape: rows = domains, columns = instances, mean seconds (min-max). */
+export function timeTable(r: PaperResults, fn: PaperFn): string {
+  const insts = r.instances;
+  const head = `| ${FN_TITLE[fn]} | ${insts.map((i) => `${i.label}${i.runReps !== i.reps ? ` (run: ${i.runReps} x ${i.iterations})` : ''}`).join(' | ')} |`;
+  const sep = `|---|${insts.map(() => '---:').join('|')}|`;
+  const rows = r.domains.map((d) => {
+    const vals = insts.map((i) => {
+      const c = cellOf(r, fn, i.label, d);
+      return c ? `${sec(c.mean)} (${sec(c.min)}–${sec(c.max)})` : '-';
+    });
+    return `| ${DOMAIN_TITLES[d]} | ${vals.join(' | ')} |`;
+  });
+  return [head, sep, ...rows].join('\n');
+}
+
+/** Per-invocation cost (mean time / I), µs: where the data plane shows. */
+export function perCallTable(r: PaperResults, fn: PaperFn): string {
+  const insts = r.instances;
+  const head = `| ${FN_TITLE[fn]}: µs per invocation | ${insts.map((i) => i.label).join(' | ')} |`;
+  const sep = `|---|${insts.map(() => '---:').join('|')}|`;
+  const rows = r.domains.map((d) => `| ${DOMAIN_TITLES[d]} | ${insts.map((i) => { const c = cellOf(r, fn, i.label, d); return c ? c.per_call_us.toFixed(2) : '-'; }).join(' | ')} |`);
+  return [head, sep, ...rows].join('\n');
+}
+
+function paperRatio(fn: PaperFn, inst: string, a: 'guest-host' | 'guest-net', b: 'host-host' | 'guest-host'): number | null {
+  const x = paperValue(fn, a, inst);
+  const y = paperValue(fn, b, inst);
+  return x === null || y === null ? null : x / y;
+}
+
+/** The ratios the paper reports, ours beside the paper's (from its Tables 1-2). */
+export function ratioTable(r: PaperResults): string {
+  const hasF = r.domains.includes('guest-fpga');
+  const head = `| function | instance | invocations | GH/HH | GH/HH best | GH/HH paper | GN/GH | GN/GH best | GN/GH paper |${hasF ? ' FPGA-sim/GH |' : ''}`;
+  const sep = `|---|---|---:|---:|---:|---:|---:|---:|---:|${hasF ? '---:|' : ''}`;
+  const rows = r.ratios.map((x: Ratio) => {
+    const inst = r.instances.find((i) => i.label === x.instance)!;
+    return `| ${x.fn} | ${x.instance} | ${inst.iterations} | ${rat(x.gh_hh)} | ${rat(x.gh_hh_best)} | ${rat(paperRatio(x.fn, x.instance, 'guest-host', 'host-host'))} | ${rat(x.gn_gh)} | ${rat(x.gn_gh_best)} | ${rat(paperRatio(x.fn, x.instance, 'guest-net', 'guest-host'))} |${hasF ? ` ${rat(x.gf_gh)} |` : ''}`;
+  });
+  return [head, sep, ...rows].join('\n');
+}
+
+export function paperTable(fn: PaperFn): string {
+  const head = `| ${FN_TITLE[fn]} (paper) | ${PAPER_TABLE_INSTANCES.join(' | ')} |`;
+  const sep = `|---|${PAPER_TABLE_INSTANCES.map(() => '---:').join('|')}|`;
+  const rows = (['host-host', 'guest-host', 'guest-net'] as const).map((d) => `| ${DOMAIN_TITLES[d]} | ${PAPER_TABLES[fn][d].map((v) => v.toFixed(2)).join(' | ')} |`);
+  return [head, sep, ...rows].join('\n');
+}
+
+export function traceTable(r: PaperResults): string {
+  if (r.traceOverhead.length === 0) return '';
+  const head = '| function | instance | guest-host s | traced s | overhead | per call µs |';
+  const sep = '|---|---|---:|---:|---:|---:|';
+  const rows = r.traceOverhead.map((t) => `| ${t.fn} | ${t.instance} | ${sec(t.untraced_s)} | ${sec(t.traced_s)} | ${t.overhead_pct >= 0 ? '+' : ''}${t.overhead_pct.toFixed(2)}% | ${t.per_call_us.toFixed(3)} |`);
+  return [head, sep, ...rows].join('\n');
+}
+
+export function markdown(r: PaperResults, figures: readonly string[]): string {
+  const m = r.meta;
+  const parts: string[] = [
+    '# VirtFun: the paper\'s experiment (§4) on this machine',
+    '',
+    `${m.started} – ${m.finished} · Node ${m.node} · ${m.cpus} × ${m.cpuModel} · scale 1/${m.scale} (repetitions divided, at least 1) · mean of ${m.runs} runs (min–max) · wait strategy ${m.strategy} (spin ${m.spinMicros} µs)` +
+      (m.device !== null ? ` · FPGA column: simulated device \`${m.device}\`` : ''),
+    '',
+    `Instances are \`R x I\`: I invocations of the vFunction, each computing f(n) R times (factorial n = ${m.n.factorial}, fibonacci n = ${m.n.fibonacci}). Times in seconds.`,
+    '',
+  ];
+  for (const fn of r.fns) parts.push(`## ${FN_TITLE[fn]}`, '', timeTable(r, fn), '', perCallTable(r, fn), '');
+  parts.push('## Ratios', '', 'GH/HH = guest-host / host-host, GN/GH = guest-net / guest-host, of the means (as the paper); "best": of the fastest runs (a noisy neighbour inflates single runs, see min–max above). "paper" columns: the same ratios from the paper\'s Tables 1-2 (same nominal instance; the paper ran the full sizes).', '', ratioTable(r), '');
+  const tt = traceTable(r);
+  if (tt) parts.push('## Tracing overhead', '', 'Guest-host with per-call tracing on both sides against guest-host without.', '', tt, '');
+  parts.push('## The paper\'s tables (seconds)', '');
+  for (const fn of r.fns) parts.push(paperTable(fn), '');
+  if (figures.length > 0) parts.push('## Figures', '', ...figures.map((f) => `![${f}](${f})`), '');
+  if (r.traces.length > 0) parts.push('## Traces', '', ...r.traces.map((t) => `- \`${t.split('/').pop()}\``), '');
+  return parts.join('\n');
+}
+
+export async function writeReport(out: string, r: PaperResults): Promise<ReportFiles> {
+  const figures: string[] = [];
+  const order = r.instances.map((i) => i.label);
+  const mainDomains: readonly AnyDomain[] = r.domains.filter((d) => d !== 'guest-host+trace');
+  for (const [k, fn] of r.fns.entries()) {
+    const values = r.cells
+      .filter((c) => c.fn === fn && mainDomains.includes(c.domain))
+      .map((c) => ({ instance: c.instance, domain: DOMAIN_TITLES[c.domain], seconds: c.mean, min: c.min, max: c.max }));
+    const name = `figure${7 + k}-${fn}.svg`;
+    const svg = await renderSvg(
+      groupedBars({
+        title: `Execution time of instances for all domains, ${fn} vFunction (s, mean of ${r.meta.runs}, min–max)`,
+        values,
+        x: 'instance',
+        xTitle: 'instance (repetitions x iterations)',
+        xOrder: order,
+        series: 'domain',
+        seriesOrder: mainDomains.map((d) => DOMAIN_TITLES[d]),
+        y: 'seconds',
+        yTitle: 'seconds',
+        errLow: 'min',
+        errHigh: 'max',
+      }),
+    );
+    writeFileSync(join(out, name), svg);
+    figures.push(name);
+  }
+  // Figure 9: percentage differences between domains, per instance and function.
+  const pct: Record<string, unknown>[] = [];
+  for (const x of r.ratios) {
+    const add = (label: string, v: number | null): void => {
+      if (v !== null) pct.push({ instance: x.instance, comparison: `${x.fn === 'factorial' ? 'Fact' : 'Fib'} ${label}`, percent: (v - 1) * 100 });
+    };
+    add('G-H/H-H', x.gh_hh);
+    const gh = x.gh_hh;
+    add('G-N/H-H', x.gn_gh !== null && gh !== null ? x.gn_gh * gh : null);
+    add('G-N/G-H', x.gn_gh);
+  }
+  const series = [...new Set(pct.map((p) => String(p['comparison'])))];
+  const svg9 = await renderSvg(
+    groupedBars({
+      title: 'Execution time percentage comparison (ratio - 1, %) per instance',
+      values: pct,
+      x: 'instance',
+      xTitle: 'instance',
+      xOrder: order,
+      series: 'comparison',
+      seriesOrder: series,
+      y: 'percent',
+      yTitle: '% over the reference',
+      width: 760,
+    }),
+  );
+  writeFileSync(join(out, 'figure9-ratios.svg'), svg9);
+  figures.push('figure9-ratios.svg');
+  const md = join(out, 'results.md');
+  writeFileSync(md, markdown(r, figures));
+  return { markdown: md, figures: figures.map((f) => join(out, f)) };
+}
