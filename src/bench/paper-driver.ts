@@ -16,7 +16,7 @@
  * timestamps (trace.ts) into `<file>`.
  */
 import { checkInputSize, DriverInputError, type DriverMeta, type FunctionDriver } from '../drivers/driver.js';
-import { factorialU64, fibonacciU64, MAX_N } from '../drivers/software.js';
+import { factorialU64, fibonacciU64, MAX_N, writeU64 } from '../drivers/software.js';
 import { ValidationError } from '../errors.js';
 import { callCost, drawJitterNs } from '../../simulator/model.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
@@ -66,13 +66,6 @@ function readArgs(m: DriverMeta, input: Uint8Array): { n: number; reps: number }
   if (n > MAX_N) throw new DriverInputError(`${m.name}: n is ${n}, the limit is ${MAX_N}`);
   if (reps < 1) throw new DriverInputError(`${m.name}: reps is 0, expected >= 1`);
   return { n, reps };
-}
-
-function writeU64(output: Uint8Array, hi: number, lo: number): number {
-  const dv = new DataView(output.buffer, output.byteOffset, 8);
-  dv.setUint32(0, lo, true);
-  dv.setUint32(4, hi, true);
-  return 8;
 }
 
 abstract class TracedDriver implements FunctionDriver {

@@ -18,7 +18,8 @@ function readN(meta: DriverMeta, input: Uint8Array): number {
   return n;
 }
 
-function writeU64(output: Uint8Array, hi: number, lo: number): number {
+/** Write (hi:lo) as a u64 little-endian into the first 8 bytes of `output`; returns 8. */
+export function writeU64(output: Uint8Array, hi: number, lo: number): number {
   if (output.byteLength < 8) throw new DriverInputError(`output buffer is ${output.byteLength} bytes, needs 8`);
   const dv = new DataView(output.buffer, output.byteOffset, 8);
   dv.setUint32(0, lo, true);
