@@ -114,7 +114,12 @@ export class Crc32Driver extends StatelessDriver {
     maxOutputBytes: 4,
   };
   call(input: Uint8Array, output: Uint8Array): number {
-    new DataView(output.buffer, output.byteOffset, 4).setUint32(0, zlibCrc32(input), true);
+    // Little-endian by hand: no DataView allocated per call.
+    const c = zlibCrc32(input);
+    output[0] = c & 0xff;
+    output[1] = (c >>> 8) & 0xff;
+    output[2] = (c >>> 16) & 0xff;
+    output[3] = c >>> 24;
     return 4;
   }
 }
