@@ -41,6 +41,7 @@
 #include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -655,6 +656,13 @@ static napi_value js_page_size(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value js_sched_yield(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  sched_yield();
+  return NULL; /* undefined */
+}
+
 /* ------------------------------------------------------------------------ */
 /* Module init (context-aware: safe to load from worker threads).           */
 /* ------------------------------------------------------------------------ */
@@ -667,6 +675,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"futexWake", NULL, js_futex_wake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"msync", NULL, js_msync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pageSize", NULL, js_page_size, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"schedYield", NULL, js_sched_yield, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value abi;

@@ -21,6 +21,17 @@ import {
   Status,
 } from './layout.js';
 import { sabWaitOps, type WaitOps } from './wait.js';
+import { loadShm } from '../native/shm.js';
+
+let sabOpsCache: WaitOps | null = null;
+/** Atomics.wait/notify, plus sched_yield for spinners when the native addon is there. */
+export function sabOps(): WaitOps {
+  if (sabOpsCache === null) {
+    const y = loadShm()?.schedYield;
+    sabOpsCache = y === undefined ? sabWaitOps : { ...sabWaitOps, yield: y };
+  }
+  return sabOpsCache;
+}
 
 /** Views over one area's memory. All offsets in layout.ts are relative to `bytes`. */
 export interface AreaViews {
@@ -173,7 +184,7 @@ export function createSabRegion(capacity: number): SabRegion {
 
 /** Channel views over an in-process region (Atomics.wait/notify). */
 export function sabChannel(region: Pick<SabRegion, 'dataout' | 'datain'>): ChannelAreas {
-  return { dataout: areaViews(region.dataout), datain: areaViews(region.datain), ops: sabWaitOps };
+  return { dataout: areaViews(region.dataout), datain: areaViews(region.datain), ops: sabOps() };
 }
 
 /** The payload of an area as a view of exactly `capacity` bytes. */

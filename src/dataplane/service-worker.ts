@@ -11,10 +11,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { VirtFunError } from '../errors.js';
 import type { FunctionDriver } from '../drivers/driver.js';
 import { createDriver } from '../drivers/registry.js';
-import { areaViews, type ChannelAreas } from './region.js';
+import { areaViews, sabOps, type ChannelAreas } from './region.js';
 import { isFileRegion, mapFileRegion, type FileRegion } from './region-files.js';
 import { ChannelService, type ServiceStats } from './service.js';
-import { sabWaitOps, type WaitStrategy } from './wait.js';
+import type { WaitStrategy } from './wait.js';
 
 export interface ServiceWorkerData {
   /** The region: two SharedArrayBuffers, or two files the worker maps itself (mapped buffers cannot be transferred). */
@@ -63,7 +63,7 @@ async function main(data: ServiceWorkerData): Promise<void> {
     const r = data.region;
     const areas: ChannelAreas = isFileRegion(r)
       ? mapFileRegion(r, 'service').areas
-      : { dataout: areaViews(r.dataout), datain: areaViews(r.datain), ops: sabWaitOps };
+      : { dataout: areaViews(r.dataout), datain: areaViews(r.datain), ops: sabOps() };
     driver = await buildDriver(data);
     service = new ChannelService(areas, data.capacity, driver, new Int32Array(data.control), {
       strategy: data.strategy,

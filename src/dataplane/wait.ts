@@ -26,6 +26,13 @@ export interface WaitOps {
   wait(i32: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
   /** Wake every thread sleeping on `i32[index]`. */
   notify(i32: Int32Array, index: number): void;
+  /**
+   * Give the core away for a moment (sched_yield), if the backend can. A
+   * spinner calls it once its first microseconds are spent: on an idle core
+   * it returns at once; when threads outnumber cores it lets the peer run
+   * instead of burning the spin budget while the peer waits for a core.
+   */
+  yield?(): void;
 }
 
 /** WaitOps for areas over a SharedArrayBuffer (threads of one process). */
@@ -43,6 +50,8 @@ export const DEFAULT_STRATEGY: WaitStrategy = 'hybrid';
 export const DEFAULT_SPIN_MICROS = 50;
 /** Spin iterations between two clock reads. */
 export const SPIN_CHECK = 64;
+/** Pure spinning before a spinner starts yielding its core between looks (ms). */
+export const YIELD_AFTER_MS = 0.015;
 
 export interface WaiterOptions {
   readonly strategy?: WaitStrategy;
@@ -120,6 +129,8 @@ export class Waiter {
 
   private spin(i32: Int32Array, index: number, old: number, until: number): boolean {
     let nextCheck = 0;
+    const yieldOp = this.ops.yield;
+    let yieldFrom = 0;
     for (let n = 1; ; n++) {
       const w = Atomics.load(i32, index);
       if (w !== old) {
@@ -129,6 +140,10 @@ export class Waiter {
       if (n % SPIN_CHECK === 0) {
         const now = performance.now();
         if (now >= until) return false;
+        if (yieldOp !== undefined) {
+          if (yieldFrom === 0) yieldFrom = now + YIELD_AFTER_MS;
+          else if (now >= yieldFrom) yieldOp();
+        }
         if (this.liveness !== undefined) {
           if (nextCheck === 0) nextCheck = now + this.sliceMs;
           else if (now >= nextCheck) {

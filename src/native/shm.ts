@@ -75,6 +75,8 @@ export interface ShmAddon {
   msync(ab: ArrayBuffer): void;
   /** sysconf(_SC_PAGESIZE). */
   pageSize(): number;
+  /** sched_yield(): give the core to another runnable thread, if any. */
+  schedYield?(): void;
 }
 
 const ADDON_NAME = 'vfun_shm';
@@ -199,5 +201,6 @@ export function mmapWaitOps(shm: ShmAddon): WaitOps {
     notify(i32, index) {
       futexWake(i32.buffer as ArrayBuffer, i32.byteOffset + index * 4, WAKE_ALL);
     },
+    ...(shm.schedYield !== undefined && { yield: shm.schedYield }),
   };
 }

@@ -8,6 +8,18 @@ function words(): { word: Int32Array; flag: Int32Array } {
 }
 
 describe('Waiter', () => {
+  it('a spinner yields its core between looks once its first microseconds are spent, never before', () => {
+    const { word, flag } = words();
+    let yields = 0;
+    const ops: WaitOps = { ...sabWaitOps, yield: () => void yields++ };
+    const w = new Waiter(ops, { strategy: 'spin' });
+    word[0] = 1;
+    expect(w.waitChange(word, 0, 0, flag, 0, performance.now() + 1000)).toBe(true);
+    expect(yields).toBe(0); // answered at once: no yield
+    expect(w.waitChange(word, 0, 1, flag, 0, performance.now() + 3)).toBe(false);
+    expect(yields).toBeGreaterThan(0); // 3 ms without an answer: it yielded
+  });
+
   it.each(strategies)('%s: returns at once when the word already differs', (strategy) => {
     const { word, flag } = words();
     word[0] = 7;

@@ -98,6 +98,7 @@ describe('loader', () => {
     expect(addonPath).toMatch(/build\/Release\/vfun_shm\.node$/);
     expect(shm.abiVersion).toBe(1);
     expect(shm.pageSize()).toBeGreaterThanOrEqual(4096);
+    expect(shm.schedYield?.()).toBeUndefined(); // returns at once; the spinners' core hand-off
   });
 
   it('when the addon is missing: loadShm null, a reason, requireShm throws VirtFunError REGION naming the fix', async () => {
