@@ -1,0 +1,139 @@
+/* See vfun.h. Offsets, words and the order of writes follow docs/region-format.md. */
+#define _GNU_SOURCE
+#include "vfun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAGIC_OUT 0x4F444656u
+#define MAGIC_IN 0x49444656u
+#define VERSION 1u
+#define HEADER_BYTES 192u
+#define LAYOUT_HASH 0xDCE1DA4Eu
+#define SEQ_MASK 0x0FFFFFFFu
+#define CMD_SET 1u
+#define ST_BUSY 2u
+#define ST_DONE 3u
+#define ST_ERROR 4u
+
+#define U32(p, off) (*(const uint32_t *)((p) + (off)))
+#define U16(p, off) (*(const uint16_t *)((p) + (off)))
+#define AT32(p, off) ((_Atomic int32_t *)((p) + (off)))
+
+static int32_t word(uint32_t seq, uint32_t low) { return (int32_t)(((seq & SEQ_MASK) << 4) | (low & 0xFu)); }
+
+static void *map_file(const char *dir, const char *name, int writable, size_t *bytes) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)HEADER_BYTES) {
+    close(fd);
+    errno = EINVAL;
+    return NULL;
+  }
+  *bytes = (size_t)st.st_size;
+  void *p = mmap(NULL, *bytes, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+  close(fd);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static int check_header(const uint8_t *a, uint32_t magic, uint32_t capacity, size_t bytes) {
+  if (U32(a, 0) != magic || U16(a, 4) != VERSION || U16(a, 6) != HEADER_BYTES || U32(a, 8) != LAYOUT_HASH) return 0;
+  if (capacity == 0 || HEADER_BYTES + (size_t)capacity > bytes || U32(a, 12) != capacity) return 0;
+  return 1;
+}
+
+int vfun_open(vfun_region *r, const char *dir) {
+  size_t out_bytes = 0, in_bytes = 0;
+  memset(r, 0, sizeof *r);
+  r->out = map_file(dir, "dataout", 1, &out_bytes);
+  if (!r->out) return VFUN_ERR_SYS;
+  r->in = map_file(dir, "datain", 0, &in_bytes);
+  if (!r->in) {
+    munmap(r->out, out_bytes);
+    return VFUN_ERR_SYS;
+  }
+  r->bytes = out_bytes < in_bytes ? out_bytes : in_bytes;
+  r->capacity = U32(r->out, 12);
+  if (!check_header(r->out, MAGIC_OUT, r->capacity, out_bytes) || !check_header(r->in, MAGIC_IN, r->capacity, in_bytes)) {
+    vfun_close(r);
+    return VFUN_ERR_HEADER;
+  }
+  /* Attach: continue from the last request word; it must have been answered. */
+  uint32_t req = (uint32_t)atomic_load(AT32(r->out, 64));
+  uint32_t state = (uint32_t)atomic_load(AT32((uint8_t *)r->in, 64));
+  r->seq = (req >> 4) & SEQ_MASK;
+  if (((state >> 4) & SEQ_MASK) != r->seq || (state & 0xF) == ST_BUSY) {
+    vfun_close(r);
+    return VFUN_ERR_BUSY;
+  }
+  *(uint32_t *)(r->out + 136) = (uint32_t)getpid(); /* liveness line: our pid */
+  return VFUN_OK;
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+int vfun_call(vfun_region *r, const void *arg, uint32_t len, void *result, uint32_t cap, uint32_t *result_len,
+              uint32_t *err_code, int timeout_ms) {
+  if (len > r->capacity) return VFUN_ERR_TOO_BIG;
+  /* 1. payload, 2. len, 3. the request word last (seq_cst store: a release). */
+  memcpy(r->out + HEADER_BYTES, arg, len);
+  *(volatile uint32_t *)(r->out + 68) = len;
+  r->seq = (r->seq + 1) & SEQ_MASK;
+  atomic_store(AT32(r->out, 64), word(r->seq, CMD_SET));
+  /* Wake the service only if it said it sleeps (Dekker with its flag). */
+  if (atomic_load(AT32((uint8_t *)r->in, 128)) == 1) syscall(SYS_futex, AT32(r->out, 64), FUTEX_WAKE, 1, NULL, NULL, 0);
+
+  const int32_t done = word(r->seq, ST_DONE), error = word(r->seq, ST_ERROR);
+  _Atomic int32_t *state = AT32((uint8_t *)r->in, 64);
+  _Atomic int32_t *sleeping = AT32(r->out, 128);
+  double start = now_ms();
+  int32_t w;
+  for (unsigned n = 0;; n++) {
+    w = atomic_load(state);
+    if (w == done || w == error) break;
+    if (n < 20000) continue; /* spin first: answers usually come within a microsecond */
+    double left = timeout_ms - (now_ms() - start);
+    if (left <= 0) return VFUN_ERR_TIMEOUT;
+    atomic_store(sleeping, 1);
+    w = atomic_load(state); /* re-check after announcing the sleep */
+    if (w != done && w != error) {
+      struct timespec ts = {0, 50 * 1000 * 1000}; /* 50 ms slices */
+      syscall(SYS_futex, state, FUTEX_WAIT, w, &ts, NULL, 0);
+    }
+    atomic_store(sleeping, 0);
+  }
+  /* The state word was stored last: len, error and payload are complete. */
+  uint32_t n = U32(r->in, 68);
+  if (n > r->capacity) return VFUN_ERR_PROTOCOL;
+  if (w == error) {
+    *err_code = U32(r->in, 72);
+    return VFUN_ERR_SERVICE;
+  }
+  if (n > cap) return VFUN_ERR_TOO_BIG;
+  memcpy(result, r->in + HEADER_BYTES, n);
+  *result_len = n;
+  return VFUN_OK;
+}
+
+void vfun_close(vfun_region *r) {
+  if (r->out) munmap(r->out, r->bytes);
+  if (r->in) munmap((void *)r->in, r->bytes);
+  r->out = NULL;
+  r->in = NULL;
+}
