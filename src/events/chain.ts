@@ -123,14 +123,16 @@ export function chainFault(
   return null;
 }
 
-function faultOf(value: unknown, expectedSeq: number, reason: string): ChainFault {
+/** The fault for a (possibly malformed) record: its own seq and id when it has them; with `line`, the reason names it. */
+export function faultOf(value: unknown, expectedSeq: number, reason: string, line?: number): ChainFault {
   const e = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
   const seq = e['seq'];
   const id = e['id'];
   return {
     seq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : expectedSeq,
     id: typeof id === 'string' ? id : null,
-    reason,
+    reason: line === undefined ? reason : `line ${line} ${reason}`,
+    ...(line !== undefined && { line }),
   };
 }
 

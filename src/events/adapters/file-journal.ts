@@ -16,7 +16,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { ConcurrencyError, JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
 import { encodeEnvelope } from '../canonical.js';
-import { chainFault, checkAppend, decodeStored, type ChainFault, type ChainReport, type StoredDecode } from '../chain.js';
+import { chainFault, checkAppend, decodeStored, faultOf,type ChainReport, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { Journal, JournalHead, ReadOptions } from '../journal.js';
 
@@ -474,18 +474,6 @@ export class FileJournal implements Journal {
   }
 }
 
-function faultAt(value: unknown, expectedSeq: number, reason: string, line: number): ChainFault {
-  const e = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-  const seq = e['seq'];
-  const id = e['id'];
-  return {
-    seq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : expectedSeq,
-    id: typeof id === 'string' ? id : null,
-    reason: `line ${line} ${reason}`,
-    line,
-  };
-}
-
 /**
  * Verifies a journal file as it is on disk, without opening it as a journal
  * (nothing is cut or written). Checks every line: terminated, valid JSON, an
@@ -508,13 +496,13 @@ export async function verifyFile(path: string): Promise<ChainReport> {
           return {
             ok: false,
             count,
-            firstBad: faultAt(null, count + 1, 'has no trailing newline: a torn last record (opening the journal cuts it)', lineNo),
+            firstBad: faultOf(null, count + 1, 'has no trailing newline: a torn last record (opening the journal cuts it)', lineNo),
           };
         }
         const d = decodeLine(raw.text);
-        if (!d.ok) return { ok: false, count, firstBad: faultAt(d.value, count + 1, d.reason, lineNo) };
+        if (!d.ok) return { ok: false, count, firstBad: faultOf(d.value, count + 1, d.reason, lineNo) };
         const reason = chainFault(d.env, prev, { hash: sha256Hex, encoding: d.encoding, shapeChecked: true });
-        if (reason !== null) return { ok: false, count, firstBad: faultAt(d.env, count + 1, reason, lineNo) };
+        if (reason !== null) return { ok: false, count, firstBad: faultOf(d.env, count + 1, reason, lineNo) };
         prev = { seq: d.env.seq, hash: d.env.hash };
         count++;
       }
