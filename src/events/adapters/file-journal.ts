@@ -16,7 +16,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { ConcurrencyError, JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
 import { encodeEnvelope } from '../canonical.js';
-import { chainFault, checkAppend, decodeStored, faultOf,type ChainReport, type StoredDecode } from '../chain.js';
+import { chainFault, checkAppend, decodeStored, faultOf, type ChainReport, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { Journal, JournalHead, ReadOptions } from '../journal.js';
 
