@@ -10,7 +10,8 @@ import type { VFunDConfigSnapshot } from '../events/catalogue.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
 import { hasDriver, driverNames, deviceDriverName } from '../drivers/registry.js';
 import { functionProfile, loadProfileSync, profileNames } from '../../simulator/profile.js';
-import { VirtFunError } from '../errors.js';
+import { ValidationError, VirtFunError } from '../errors.js';
+import { DEFAULT_WINDOW_BYTES, planWindow, type WindowPlan } from '../dataplane/window.js';
 import { credentialDigest } from './decide.js';
 import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
 
@@ -49,6 +50,16 @@ export const configSchema = z
           /** OS identity of the tenant's guests (needs vFunD to run as root). */
           uid: z.number().int().min(1).max(0x7fffffff).optional(),
           gid: z.number().int().min(1).max(0x7fffffff).optional(),
+          /**
+           * The tenant is a virtual machine: its regions are slots of one ivshmem window
+           * (<root>/vmcli/<tenant>/ivshmem.shm), not files (docs/running-in-a-vm.md).
+           */
+          ivshmem: z
+            .object({
+              windowBytes: z.number().int().default(DEFAULT_WINDOW_BYTES),
+              slotBytes: z.number().int().optional(),
+            })
+            .optional(),
         }).refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
       )
       .min(1),
@@ -76,6 +87,18 @@ export const configSchema = z
       .default([]),
   })
   .superRefine((c, ctx) => {
+    c.tenants.forEach((t, i) => {
+      if (!t.ivshmem) return;
+      try {
+        const plan = planWindow(t.ivshmem.windowBytes, c.regionCapacity, t.ivshmem.slotBytes);
+        if (t.maxInstances > plan.slotCount) {
+          ctx.addIssue({ code: 'custom', path: ['tenants', i, 'maxInstances'], message: `${t.maxInstances} is more than the ${plan.slotCount} slots its ivshmem window holds (windowBytes ${plan.windowBytes}, slotBytes ${plan.slotBytes})` });
+        }
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        ctx.addIssue({ code: 'custom', path: ['tenants', i, 'ivshmem', err.field], message: err.message.slice(err.field.length + 2) });
+      }
+    });
     c.functions.forEach((f, i) => {
       const hw = f.kinds.hw;
       if (!hw || !('device' in hw)) return;
@@ -137,4 +160,11 @@ export function toSnapshot(config: ValidConfig): VFunDConfigSnapshot {
     regionCapacity: config.regionCapacity,
     ...(devices.length > 0 && { devices }),
   };
+}
+
+/** The window plan of every tenant configured as a VM (`ivshmem`), by tenant id. */
+export function windowPlans(config: ValidConfig): Map<string, WindowPlan> {
+  return new Map(
+    config.tenants.flatMap((t) => (t.ivshmem ? [[t.id, planWindow(t.ivshmem.windowBytes, config.regionCapacity, t.ivshmem.slotBytes)] as const] : [])),
+  );
 }

@@ -9,6 +9,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileRegion, type FileRegion } from '../dataplane/region-files.js';
 import { FILE_MODE, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
+import { WindowHost, type WindowRegion } from '../dataplane/region-window.js';
+import type { WindowPlan } from '../dataplane/window.js';
+import { VirtFunError } from '../errors.js';
 import { requireShm } from '../native/shm.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from './runtime.js';
 import { supervisedRuntime, type SupervisedRuntimeOptions } from './supervisor.js';
@@ -17,9 +20,14 @@ export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
   readonly root: string;
   /** Tenants whose guests run as their own OS user (vFunD must be root). */
   readonly identities?: ReadonlyMap<string, TenantIdentity>;
+  /** Tenants that are virtual machines: their regions are slots of one ivshmem window each. */
+  readonly windows?: ReadonlyMap<string, WindowPlan>;
 }
 
-export class FileRuntime implements RuntimeFactory<FileRegion> {
+/** A region of the tree: two files, or a slot of a VM tenant's window. */
+export type HostRegion = FileRegion | WindowRegion;
+
+export class FileRuntime implements RuntimeFactory<HostRegion> {
   readonly tree: RegionTree;
   private constructor(private readonly options: FileRuntimeOptions) {
     this.tree = new RegionTree(options.root, options.identities);
@@ -27,6 +35,9 @@ export class FileRuntime implements RuntimeFactory<FileRegion> {
 
   /** Region directories a previous vFunD left behind, removed at create(). */
   leftovers: readonly string[] = [];
+
+  /** The window of each VM tenant, by tenant id. */
+  readonly windows = new Map<string, WindowHost>();
 
   /**
    * Check the addon is there, lay out the tree (0700), take the root's lock
@@ -38,15 +49,53 @@ export class FileRuntime implements RuntimeFactory<FileRegion> {
     await r.tree.prepare();
     await r.tree.lock();
     r.leftovers = await r.tree.removeLeftovers();
+    for (const [tenant, plan] of options.windows ?? []) {
+      await r.tree.prepareTenant(tenant);
+      const path = r.tree.windowPath(tenant);
+      r.windows.set(tenant, await WindowHost.open(path, plan, { mode: FILE_MODE }));
+      await r.tree.handOver(tenant, path);
+    }
     return r;
   }
 
-  /** Give the root back (after vFunD stopped). */
+  /** Give the root back (after vFunD stopped). Window files stay for VMs that may still map them. */
   async close(): Promise<void> {
+    for (const w of this.windows.values()) w.close();
     await this.tree.unlock();
   }
 
-  async activate(spec: ActivationSpec): Promise<InstanceRuntime<FileRegion>> {
+  async activate(spec: ActivationSpec): Promise<InstanceRuntime<HostRegion>> {
+    const window = this.windows.get(spec.tenant);
+    return window ? this.activateInWindow(spec, window) : this.activateFiles(spec);
+  }
+
+  private async activateInWindow(spec: ActivationSpec, window: WindowHost): Promise<InstanceRuntime<WindowRegion>> {
+    if (spec.capacity !== window.plan.capacity) {
+      throw new VirtFunError('REGION', `window of tenant '${spec.tenant}' has slots of capacity ${window.plan.capacity}, activation asked for ${spec.capacity}`);
+    }
+    const paths = await this.tree.create(spec, { regionDir: false });
+    let slot: number | undefined;
+    let runtime: InstanceRuntime<WindowRegion> | undefined;
+    const cleanup = async (): Promise<void> => {
+      if (slot !== undefined) window.free(slot);
+      await this.tree.remove(spec, spec.instance);
+    };
+    try {
+      const region = window.allocate({ instance: spec.instance, app: spec.app, fn: spec.fn });
+      slot = region.slot;
+      runtime = await supervisedRuntime(region, spec, this.options, cleanup);
+      const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
+      await this.tree.writeAdminEntry(spec.instance, { ...entry, window: window.path, slot, dataoutOffset: region.dataoutOffset, datainOffset: region.datainOffset, capacity: spec.capacity });
+      await writeFile(join(paths.serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid }) + '\n', { mode: FILE_MODE });
+      return runtime;
+    } catch (err) {
+      if (runtime) await runtime.stop();
+      else await cleanup();
+      throw err;
+    }
+  }
+
+  private async activateFiles(spec: ActivationSpec): Promise<InstanceRuntime<FileRegion>> {
     const paths = await this.tree.create(spec);
     let runtime: InstanceRuntime<FileRegion> | undefined;
     try {

@@ -9,7 +9,7 @@
 import { startService, type ServiceExit, type ServiceHandle } from '../dataplane/service-host.js';
 import type { ServiceStats } from '../dataplane/service.js';
 import type { SabRegion } from '../dataplane/region.js';
-import type { FileRegion } from '../dataplane/region-files.js';
+import type { MappableRegion } from '../dataplane/region-map.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import type { ComputationStats } from '../events/catalogue.js';
 import type { ActivationSpec, InstanceRuntime } from './runtime.js';
@@ -139,7 +139,7 @@ export interface SupervisedRuntimeOptions {
  * The part of an InstanceRuntime both backends share: a supervised service on
  * `region`, with failure (gave up) and restart listeners for vFunD to journal.
  */
-export async function supervisedRuntime<Region extends SabRegion | FileRegion>(
+export async function supervisedRuntime<Region extends SabRegion | MappableRegion>(
   region: Region,
   spec: ActivationSpec,
   options: SupervisedRuntimeOptions,

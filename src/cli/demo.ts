@@ -10,7 +10,7 @@ import { VFunD } from '../actors/vfund.js';
 import { ServiceError } from '../dataplane/client.js';
 import type { SabRegion } from '../dataplane/region.js';
 import { isFileRegion, type FileRegion } from '../dataplane/region-files.js';
-import { FileRuntime } from '../actors/runtime-files.js';
+import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import type { RuntimeFactory } from '../actors/runtime.js';
 import { connect } from '../guest/connect.js';
 import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
@@ -101,8 +101,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
   const files = backend === 'files' ? await FileRuntime.create({ root: opts.root }) : null;
   if (files && files.leftovers.length > 0) out(`removed ${files.leftovers.length} region(s) left by a vFunD that did not stop: ${files.leftovers.join(', ')}`);
-  const runtime: RuntimeFactory<FileRegion | SabRegion> = files ?? new SabRuntime();
-  const vfund = await VFunD.start<FileRegion | SabRegion>({
+  const runtime: RuntimeFactory<HostRegion | SabRegion> = files ?? new SabRuntime();
+  const vfund = await VFunD.start<HostRegion | SabRegion>({
     journal,
     runtime,
     config: toSnapshot(demoConfig(deviceProfile)),

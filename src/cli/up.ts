@@ -7,11 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, toSnapshot, ConfigError } from '../actors/config.js';
-import { FileRuntime } from '../actors/runtime-files.js';
+import { parseConfig, toSnapshot, ConfigError, windowPlans } from '../actors/config.js';
+import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import { VFunD } from '../actors/vfund.js';
 import { ControlServer } from '../control/server.js';
-import type { FileRegion } from '../dataplane/region-files.js';
 import { openJournal } from '../events/adapters/open-journal.js';
 import { randomIds, systemClock } from '../util/system.js';
 
@@ -55,11 +54,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);
     throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
   }
-  const runtime = await FileRuntime.create({ root: opts.root, identities });
+  const windows = windowPlans(config);
+  const runtime = await FileRuntime.create({ root: opts.root, identities, windows });
   if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
   const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') });
   if (repaired) opts.log(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
-  const vfund = await VFunD.start<FileRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
+  const vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
   const servers: ControlServer[] = [];
   const sockets: Record<string, string> = {};
   for (const t of config.tenants) {
@@ -77,7 +77,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     sockets[t.id] = path;
   }
   opts.log(`vFunD up on ${hostname()} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
-  for (const [t, p] of Object.entries(sockets)) opts.log(`  tenant ${t}: control socket ${p}`);
+  for (const [t, p] of Object.entries(sockets)) {
+    const w = runtime.windows.get(t);
+    opts.log(`  tenant ${t}: control socket ${p}${w ? `, ivshmem window ${w.path} (${w.plan.windowBytes} bytes, ${w.plan.slotCount} slots)` : ''}`);
+  }
   let stopping: Promise<void> | null = null;
   return {
     sockets,

@@ -39,6 +39,13 @@ export const requestSchema = z.discriminatedUnion('op', [
 ]);
 
 export type ControlRequest = z.infer<typeof requestSchema>;
+
+/** Where an instance's areas are in its VM's window (docs/region-format.md §13). */
+export interface WindowPlacement {
+  readonly slot: number;
+  readonly dataoutOffset: number;
+  readonly datainOffset: number;
+}
 export type UnsignedRequest = ControlRequest extends infer R ? (R extends ControlRequest ? Omit<R, 'mac'> : never) : never;
 
 export type ControlResponse =
@@ -48,7 +55,8 @@ export type ControlResponse =
       readonly op: 'activate';
       readonly instance: string;
       readonly capacity: number;
-      readonly region: { readonly dataoutPath: string; readonly datainPath: string };
+      /** Region files (a guest process on the host), or a slot of the tenant's ivshmem window (a guest in a VM). */
+      readonly region: { readonly dataoutPath: string; readonly datainPath: string } | { readonly window: WindowPlacement };
     }
   | { readonly ok: true; readonly op: 'release'; readonly stats: ComputationStats }
   | { readonly ok: false; readonly reason: NackReason; readonly detail: string };

@@ -9,11 +9,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Clock } from '../events/envelope.js';
 import type { NackReason } from '../events/catalogue.js';
 import type { VFunD } from '../actors/vfund.js';
-import type { FileRegion } from '../dataplane/region-files.js';
+import type { HostRegion } from '../actors/runtime-files.js';
+import { isWindowRegion } from '../dataplane/region-window.js';
 import { DEFAULT_WINDOW_MS, MAX_LINE, macMatches, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
 
 export interface ControlServerOptions {
-  readonly vfund: VFunD<FileRegion>;
+  readonly vfund: VFunD<HostRegion>;
   readonly tenant: { readonly id: string; readonly secret: string };
   readonly socketPath: string;
   readonly clock: Clock;
@@ -144,7 +145,7 @@ export class ControlServer {
           const a = await d.activate({ ...creds, instance: req.instance });
           return reply(
             a.ok
-              ? { ok: true, op: 'activate', instance: a.instance, capacity: a.capacity, region: { dataoutPath: a.region.dataoutPath, datainPath: a.region.datainPath } }
+              ? { ok: true, op: 'activate', instance: a.instance, capacity: a.capacity, region: describeRegion(a.region) }
               : a,
           );
         }
@@ -164,4 +165,11 @@ export class ControlServer {
     await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail });
     if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail } satisfies ControlResponse) + '\n');
   }
+}
+
+/** What the guest is told about its region: paths of region files, or (never a host path) its slot of the window. */
+function describeRegion(r: HostRegion): Extract<ControlResponse, { op: 'activate' }>['region'] {
+  return isWindowRegion(r)
+    ? { window: { slot: r.slot, dataoutOffset: r.dataoutOffset, datainOffset: r.datainOffset } }
+    : { dataoutPath: r.dataoutPath, datainPath: r.datainPath };
 }

@@ -18,6 +18,8 @@ import { checkName } from '../util/names.js';
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
+/** A VM tenant's ivshmem window, in its `vmcli/<tenant>` directory. */
+export const WINDOW_FILE = 'ivshmem.shm';
 
 export interface RegionPaths {
   /** `<root>/vmcli/<tenant>/<app>/<fn>` */
@@ -113,10 +115,22 @@ export class RegionTree {
     await this.ensureDir(join(this.adminDir, 'instances'));
   }
 
-  /** Create the directories of an instance (0700, no symlink followed); returns its paths. */
-  async create(o: Owner): Promise<RegionPaths> {
+  /** The ivshmem window of a tenant that is a VM: `vmcli/<tenant>/ivshmem.shm`. */
+  windowPath(tenant: string): string {
+    const bad = checkName('tenant', tenant);
+    if (bad) throw new ValidationError('tenant', bad);
+    return join(this.root, 'vmcli', tenant, WINDOW_FILE);
+  }
+
+  /**
+   * Create the directories of an instance (0700, no symlink followed); returns
+   * its paths. `regionDir: false` (an instance in a VM's window) creates only
+   * the service directory.
+   */
+  async create(o: Owner, options: { regionDir?: boolean } = {}): Promise<RegionPaths> {
     const p = this.paths(o);
-    for (const branch of ['vmcli', 'service'] as const) {
+    const branches = options.regionDir === false ? (['service'] as const) : (['vmcli', 'service'] as const);
+    for (const branch of branches) {
       let d = join(this.root, branch);
       for (const part of [o.tenant, o.app, o.fn]) {
         d = join(d, part);
@@ -163,11 +177,21 @@ export class RegionTree {
     const vmcli = join(this.root, 'vmcli');
     for (const tenant of await readdir(vmcli).catch(() => [] as string[])) {
       for (const app of await readdir(join(vmcli, tenant)).catch(() => [] as string[])) {
+        if (app === WINDOW_FILE || app === 'control.sock') continue;
         for (const fn of await readdir(join(vmcli, tenant, app)).catch(() => [] as string[])) removed.push(join(vmcli, tenant, app, fn));
       }
     }
-    for (const branch of ['vmcli', 'service']) {
-      for (const entry of await readdir(join(this.root, branch))) await rm(join(this.root, branch, entry), { recursive: true, force: true });
+    for (const entry of await readdir(join(this.root, 'service'))) await rm(join(this.root, 'service', entry), { recursive: true, force: true });
+    // A VM's window stays (its QEMU may still map it; the next vFunD re-initialises it in place).
+    for (const tenant of await readdir(vmcli)) {
+      const d = join(vmcli, tenant);
+      const kids = await readdir(d).catch(() => null);
+      if (kids === null) {
+        await rm(d, { recursive: true, force: true });
+        continue;
+      }
+      for (const k of kids) if (k !== WINDOW_FILE) await rm(join(d, k), { recursive: true, force: true });
+      await rmdir(d).catch(() => undefined);
     }
     for (const entry of await readdir(join(this.adminDir, 'instances'))) await rm(join(this.adminDir, 'instances', entry), { force: true });
     return removed;

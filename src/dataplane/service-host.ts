@@ -8,15 +8,16 @@ import { Worker } from 'node:worker_threads';
 import { ValidationError, VirtFunError, type ErrorCode as VirtFunErrorCode } from '../errors.js';
 import { workerEntry } from '../util/entry.js';
 import { checkHeader, I32, sabChannel, type SabRegion } from './region.js';
-import { isFileRegion, mapFileRegion, type FileRegion, type MappedRegion } from './region-files.js';
+import type { MappedRegion } from './region-files.js';
+import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
 import { CONTROL, CONTROL_BYTES, readStats, type ServiceStats } from './service.js';
 import { Status } from './layout.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
 export interface StartServiceOptions {
-  /** In-process (SharedArrayBuffers) or file-backed (mapped by the worker; vFunD maps it read-only to watch). */
-  readonly region: SabRegion | FileRegion;
+  /** In-process (SharedArrayBuffers), or region files / a window slot (mapped by the worker; vFunD maps it read-only to watch). */
+  readonly region: SabRegion | MappableRegion;
   /** Registry name (`crc32`, `sim-fpga:sha256`, ...), or the name passed to `driverModule`'s factory. */
   readonly driver: string;
   /** A module whose export `driverExport` (default `default`) is `(name: string) => FunctionDriver`. */
@@ -52,7 +53,7 @@ export interface ServiceExit {
 export interface ServiceHandle {
   readonly threadId: number;
   readonly driver: string;
-  readonly region: SabRegion | FileRegion;
+  readonly region: SabRegion | MappableRegion;
   /** Resolves (never rejects) when the worker has exited. */
   readonly exited: Promise<ServiceExit>;
   /** Counters published in datain. */
@@ -75,17 +76,15 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
   }
   const { region } = opts;
   // vFunD's own view: read-only for a file region, so watching never writes either area.
-  const observer: MappedRegion | null = isFileRegion(region) ? mapFileRegion(region, 'observer') : null;
-  const { dataout, datain, ops } = isFileRegion(region) ? observer!.areas : sabChannel(region);
+  const observer: MappedRegion | null = isMappableRegion(region) ? mapRegion(region, 'observer') : null;
+  const { dataout, datain, ops } = observer !== null ? observer.areas : sabChannel(region as SabRegion);
   checkHeader(dataout, 'dataout', region.capacity);
   checkHeader(datain, 'datain', region.capacity);
 
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const controlI32 = new Int32Array(control);
   const data: ServiceWorkerData = {
-    region: isFileRegion(region)
-      ? { capacity: region.capacity, dataoutPath: region.dataoutPath, datainPath: region.datainPath }
-      : { dataout: region.dataout, datain: region.datain },
+    region: isMappableRegion(region) ? { ...region } : { dataout: region.dataout, datain: region.datain },
     control,
     driverName: opts.driver,
     capacity: region.capacity,

@@ -12,13 +12,13 @@ import { VirtFunError } from '../errors.js';
 import type { FunctionDriver } from '../drivers/driver.js';
 import { createDriver } from '../drivers/registry.js';
 import { areaViews, sabOps, type ChannelAreas } from './region.js';
-import { isFileRegion, mapFileRegion, type FileRegion } from './region-files.js';
+import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
 import { ChannelService, type ServiceStats } from './service.js';
 import type { WaitStrategy } from './wait.js';
 
 export interface ServiceWorkerData {
-  /** The region: two SharedArrayBuffers, or two files the worker maps itself (mapped buffers cannot be transferred). */
-  readonly region: { readonly dataout: SharedArrayBuffer; readonly datain: SharedArrayBuffer } | FileRegion;
+  /** The region: two SharedArrayBuffers, or files / a window slot the worker maps itself (mapped buffers cannot be transferred). */
+  readonly region: { readonly dataout: SharedArrayBuffer; readonly datain: SharedArrayBuffer } | MappableRegion;
   /** vFunD's control words (CONTROL in service.ts); never given to the client. */
   readonly control: SharedArrayBuffer;
   readonly driverName: string;
@@ -61,8 +61,8 @@ async function main(data: ServiceWorkerData): Promise<void> {
   let service: ChannelService;
   try {
     const r = data.region;
-    const areas: ChannelAreas = isFileRegion(r)
-      ? mapFileRegion(r, 'service').areas
+    const areas: ChannelAreas = isMappableRegion(r)
+      ? mapRegion(r, 'service').areas
       : { dataout: areaViews(r.dataout), datain: areaViews(r.datain), ops: sabOps() };
     driver = await buildDriver(data);
     service = new ChannelService(areas, data.capacity, driver, new Int32Array(data.control), {

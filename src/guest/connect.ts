@@ -8,13 +8,17 @@ import { join } from 'node:path';
 import { ChannelClient, type ClientOptions } from '../dataplane/client.js';
 import { HEADER_BYTES } from '../dataplane/layout.js';
 import { requireShm } from '../native/shm.js';
-import { isFileRegion, mapFileRegion, type FileRegion } from '../dataplane/region-files.js';
 import { areaViews, readHeader, sabChannel, type SabRegion } from '../dataplane/region.js';
+import { isMappableRegion, mapRegion, type MappableRegion } from '../dataplane/region-map.js';
 
-/** Map the region (dataout read-write, datain read-only for files) and return its client. close() unmaps. */
-export function connect(region: FileRegion | SabRegion, options: ClientOptions = {}): ChannelClient {
-  if (!isFileRegion(region)) return new ChannelClient(sabChannel(region), options);
-  const mapped = mapFileRegion(region, 'client');
+/**
+ * Map the region (dataout read-write, datain read-only for files and windows)
+ * and return its client. close() unmaps. A window region's client polls
+ * (docs/region-format.md §13.2).
+ */
+export function connect(region: MappableRegion | SabRegion, options: ClientOptions = {}): ChannelClient {
+  if (!isMappableRegion(region)) return new ChannelClient(sabChannel(region), options);
+  const mapped = mapRegion(region, 'client');
   try {
     return new ChannelClient(mapped.areas, {
       ...options,

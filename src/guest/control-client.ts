@@ -11,15 +11,28 @@ import type { ComputationStats, Kind } from '../events/catalogue.js';
 import type { Answer, NegotiateRequest } from '../actors/vfund.js';
 import type { Credentials } from '../actors/commands.js';
 import type { FileRegion } from '../dataplane/region-files.js';
+import { lookupWindowRegion, type WindowRegion } from '../dataplane/region-window.js';
 import { VirtFunError } from '../errors.js';
 import { PROTOCOL_VERSION, sign, type ControlResponse, type UnsignedRequest } from '../control/protocol.js';
 import type { ControlPort } from './vfunction.js';
 
-export class ControlClient implements ControlPort<FileRegion> {
+export interface ControlClientOptions {
+  /**
+   * For a guest in a VM: its window as it sees it (the ivshmem device's
+   * `resource2`, or the backing file on the host). Activations answered with
+   * a window slot are looked up there.
+   */
+  readonly window?: string;
+}
+
+export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
   private readonly pending: ((r: ControlResponse) => void)[] = [];
   private closedError: Error | null = null;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    private readonly options: ControlClientOptions = {},
+  ) {
     createInterface({ input: socket })
       .on('line', (line) => this.pending.shift()?.(JSON.parse(line) as ControlResponse))
       .on('error', () => undefined); // a reset socket: 'close' below answers what is pending
@@ -30,13 +43,13 @@ export class ControlClient implements ControlPort<FileRegion> {
   }
 
   /** Connect to a tenant's control socket (`<root>/vmcli/<tenant>/control.sock`). */
-  static connect(socketPath: string): Promise<ControlClient> {
+  static connect(socketPath: string, options: ControlClientOptions = {}): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
       const s = netConnect(socketPath);
       s.once('connect', () => {
         s.off('error', reject);
         s.on('error', () => undefined);
-        resolve(new ControlClient(s));
+        resolve(new ControlClient(s, options));
       });
       s.once('error', (e) => reject(new VirtFunError('CHANNEL_CLOSED', `cannot reach the control channel at ${socketPath}: ${e.message}`, { cause: e })));
     });
@@ -68,11 +81,20 @@ export class ControlClient implements ControlPort<FileRegion> {
     return r.ok ? (r.op === 'negotiate' ? { ok: true, instance: r.instance, kind: r.kind } : unexpected(r.op)) : r;
   }
 
-  async activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: FileRegion; capacity: number }>> {
+  async activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: FileRegion | WindowRegion; capacity: number }>> {
     const r = await this.request({ ...this.base(req), op: 'activate', instance: req.instance }, req.credential);
     if (!r.ok) return r;
     if (r.op !== 'activate') return unexpected(r.op);
-    return { ok: true, instance: r.instance, capacity: r.capacity, region: { capacity: r.capacity, ...r.region } };
+    if (!('window' in r.region)) return { ok: true, instance: r.instance, capacity: r.capacity, region: { capacity: r.capacity, ...r.region } };
+    if (this.options.window === undefined) {
+      throw new VirtFunError('CHANNEL_PROTOCOL', `vFunD placed ${r.instance} in an ivshmem window, and this client was not given one (ControlClient.connect(path, { window }))`);
+    }
+    const region = lookupWindowRegion(this.options.window, r.instance);
+    const w = r.region.window;
+    if (region.slot !== w.slot || region.dataoutOffset !== w.dataoutOffset || region.datainOffset !== w.datainOffset || region.capacity !== r.capacity) {
+      throw new VirtFunError('CHANNEL_PROTOCOL', `window entry of ${r.instance} (slot ${region.slot} at ${region.dataoutOffset}/${region.datainOffset}) differs from the activation answer (slot ${w.slot} at ${w.dataoutOffset}/${w.datainOffset})`);
+    }
+    return { ok: true, instance: r.instance, capacity: r.capacity, region };
   }
 
   async release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>> {

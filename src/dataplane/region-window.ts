@@ -1,0 +1,236 @@
+/**
+ * The window backend of a region (docs/region-format.md §13): an instance's
+ * dataout and datain are two page-aligned ranges of its VM's ivshmem window,
+ * a host file QEMU maps into the guest. vFunD's `WindowHost` owns the file,
+ * hands out slots and keeps the instance table; each side maps the whole
+ * window and takes views over its slot.
+ *
+ * A futex does not cross a VM boundary, so waits on a window poll (§13.2):
+ * `pollingWaitOps` sleeps in short slices and looks at the word again.
+ */
+import { rm } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { mmapWaitOps, requireShm, type ShmAddon } from '../native/shm.js';
+import { VirtFunError } from '../errors.js';
+import { areaBytes } from './layout.js';
+import { areaViews, checkHeader, initRegion, type ChannelAreas } from './region.js';
+import type { MappedRegion, RegionRole } from './region-files.js';
+import type { WaitOps } from './wait.js';
+import {
+  checkWindowHeader,
+  findEntry,
+  initWindow,
+  publishEntry,
+  retractEntry,
+  slotAreaBytes,
+  slotOffsets,
+  type WindowEntry,
+  type WindowPlan,
+} from './window.js';
+
+/** An instance's region inside a window: what the service maps, and (without the path) what the guest is told. */
+export interface WindowRegion {
+  readonly capacity: number;
+  /** The window as this side sees it: the backing file on the host, `resource2` of the PCI device in a guest. */
+  readonly windowPath: string;
+  readonly windowBytes: number;
+  readonly slot: number;
+  readonly dataoutOffset: number;
+  readonly datainOffset: number;
+}
+
+export function isWindowRegion(r: unknown): r is WindowRegion {
+  return typeof r === 'object' && r !== null && 'windowPath' in r && 'dataoutOffset' in r;
+}
+
+/** Longest sleep between two looks at a window word (µs): the price of not having a cross-VM wake-up. */
+export const DEFAULT_POLL_MICROS = 100;
+
+/**
+ * WaitOps whose waits poll: sleep at most `pollMicros` at a time (a futex
+ * wait nobody in the VM can wake, but a host-side waker such as vFunD's stop
+ * nudge still can), look at the word, and report 'ok' as soon as it changed.
+ */
+export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_MICROS): WaitOps {
+  const pollMs = pollMicros / 1000;
+  return {
+    ...base,
+    wait(i32, index, expected, timeoutMs) {
+      const end = performance.now() + timeoutMs;
+      for (;;) {
+        const left = end - performance.now();
+        if (left <= 0) return 'timed-out';
+        const r = base.wait(i32, index, expected, left < pollMs ? left : pollMs);
+        if (r !== 'timed-out') return r;
+        if (Atomics.load(i32, index) !== expected) return 'ok';
+      }
+    },
+  };
+}
+
+function checkPlacement(r: WindowRegion, windowBytes: number): void {
+  const need = areaBytes(r.capacity);
+  for (const [name, off] of [['dataoutOffset', r.dataoutOffset], ['datainOffset', r.datainOffset]] as const) {
+    if (!Number.isInteger(off) || off < 0 || off % 4096 !== 0 || off + need > windowBytes) {
+      throw new VirtFunError('REGION', `window region: ${name} ${off} is not a page-aligned range of ${need} bytes inside the ${windowBytes}-byte window`);
+    }
+  }
+  if (Math.abs(r.dataoutOffset - r.datainOffset) < need) {
+    throw new VirtFunError('REGION', `window region: dataout at ${r.dataoutOffset} and datain at ${r.datainOffset} overlap (${need} bytes each)`);
+  }
+}
+
+/**
+ * Map a window region for one side. The window is mapped twice: writable for
+ * the area this role writes, read-only for the other (the observer maps both
+ * read-only), so a service never writes dataout even through a window.
+ */
+export function mapWindowRegion(region: WindowRegion, role: RegionRole, shm: ShmAddon = requireShm(), pollMicros?: number): MappedRegion {
+  const rw = shm.open(region.windowPath, region.windowBytes, { writable: role !== 'observer' });
+  let ro: ArrayBuffer;
+  try {
+    ro = shm.open(region.windowPath, region.windowBytes, { writable: false });
+  } catch (err) {
+    shm.unmap(rw);
+    throw err;
+  }
+  const unmapBoth = (): void => {
+    shm.unmap(rw);
+    shm.unmap(ro);
+  };
+  try {
+    checkWindowHeader(ro);
+    checkPlacement(region, region.windowBytes);
+    const bytes = areaBytes(region.capacity);
+    const outBuf = role === 'client' ? rw : ro;
+    const inBuf = role === 'service' ? rw : ro;
+    const areas: ChannelAreas = {
+      dataout: areaViews(outBuf, region.dataoutOffset, bytes),
+      datain: areaViews(inBuf, region.datainOffset, bytes),
+      ops: pollingWaitOps(mmapWaitOps(shm), pollMicros),
+    };
+    checkHeader(areas.dataout, 'dataout', region.capacity);
+    checkHeader(areas.datain, 'datain', region.capacity);
+    let mapped = true;
+    return {
+      areas,
+      capacity: region.capacity,
+      unmap: () => {
+        if (!mapped) return;
+        mapped = false;
+        unmapBoth();
+      },
+    };
+  } catch (err) {
+    unmapBoth();
+    throw err;
+  }
+}
+
+/**
+ * A guest's side: find `instance` in the window at `windowPath` (the backing
+ * file, or a PCI BAR's `resource2`) from the window alone, as §13.1 says.
+ */
+export function lookupWindowRegion(windowPath: string, instance: string, shm: ShmAddon = requireShm()): WindowRegion {
+  const size = lstatSync(windowPath).size;
+  const probe = shm.open(windowPath, size, { writable: false });
+  let entry: WindowEntry | null;
+  let windowBytes: number;
+  try {
+    windowBytes = checkWindowHeader(probe).windowBytes;
+    entry = findEntry(probe, instance);
+  } finally {
+    shm.unmap(probe);
+  }
+  if (entry === null) throw new VirtFunError('REGION', `window ${windowPath}: no active entry for instance ${instance}`);
+  return { capacity: entry.capacity, windowPath, windowBytes, slot: entry.slot, dataoutOffset: entry.dataoutOffset, datainOffset: entry.datainOffset };
+}
+
+/**
+ * vFunD's side of one VM's window: creates (or takes back) the backing file,
+ * writes the header, hands out slots lowest-first and keeps the table. vFunD
+ * never reads the table back: `used` is its own record.
+ */
+export class WindowHost {
+  private readonly used = new Map<number, string>(); // slot -> instance
+  private buffer: ArrayBuffer | null;
+
+  private constructor(
+    readonly path: string,
+    readonly plan: WindowPlan,
+    private readonly shm: ShmAddon,
+    buffer: ArrayBuffer,
+  ) {
+    this.buffer = buffer;
+  }
+
+  /**
+   * Create the window file (0600 unless `mode`), or re-initialise one a
+   * previous vFunD left (a VM may still map it: its guest sees a fresh, empty
+   * table and keeps its device). Never follows a symlink.
+   */
+  static async open(path: string, plan: WindowPlan, options: { shm?: ShmAddon; mode?: number } = {}): Promise<WindowHost> {
+    const shm = options.shm ?? requireShm();
+    let buffer: ArrayBuffer;
+    try {
+      buffer = shm.open(path, plan.windowBytes, { create: true, writable: true, mode: options.mode ?? 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new VirtFunError('REGION', `cannot create the window ${path}: ${(err as Error).message}`, { cause: err });
+      try {
+        buffer = shm.open(path, plan.windowBytes, { writable: true });
+      } catch (err2) {
+        // Not a regular file, a symlink, or smaller than the plan: start over.
+        const st = (() => {
+          try {
+            return lstatSync(path);
+          } catch {
+            return null;
+          }
+        })();
+        if (st === null || st.isSymbolicLink() || !st.isFile()) throw new VirtFunError('REGION', `${path} exists and is not a window file: ${(err2 as Error).message}`, { cause: err2 });
+        await rm(path, { force: true });
+        buffer = shm.open(path, plan.windowBytes, { create: true, writable: true, mode: options.mode ?? 0o600 });
+      }
+    }
+    initWindow(buffer, plan, process.pid);
+    return new WindowHost(path, plan, shm, buffer);
+  }
+
+  get slotsInUse(): number {
+    return this.used.size;
+  }
+
+  /** Give `instance` the lowest free slot: initialise both areas, then publish its entry. */
+  allocate(who: { instance: string; app: string; fn: string }): WindowRegion {
+    const buffer = this.live();
+    let slot = 0;
+    while (this.used.has(slot)) slot++;
+    if (slot >= this.plan.slotCount) {
+      throw new VirtFunError('REGION', `window ${this.path}: all ${this.plan.slotCount} slots are in use`);
+    }
+    const { dataoutOffset, datainOffset } = slotOffsets(this.plan, slot);
+    const bytes = slotAreaBytes(this.plan.capacity);
+    initRegion(areaViews(buffer, dataoutOffset, bytes), areaViews(buffer, datainOffset, bytes), this.plan.capacity);
+    publishEntry(buffer, this.plan, slot, who);
+    this.used.set(slot, who.instance);
+    return { capacity: this.plan.capacity, windowPath: this.path, windowBytes: this.plan.windowBytes, slot, dataoutOffset, datainOffset };
+  }
+
+  /** Retract a slot's entry and zero its areas (after its service stopped). Idempotent. */
+  free(slot: number): void {
+    if (!this.used.has(slot) || this.buffer === null) return;
+    retractEntry(this.buffer, this.plan, slot);
+    this.used.delete(slot);
+  }
+
+  /** Unmap (the file stays for a VM that may still map it; the next vFunD re-initialises it). */
+  close(): void {
+    if (this.buffer !== null) this.shm.unmap(this.buffer);
+    this.buffer = null;
+  }
+
+  private live(): ArrayBuffer {
+    if (this.buffer === null) throw new VirtFunError('REGION', `window ${this.path} is closed`);
+    return this.buffer;
+  }
+}
