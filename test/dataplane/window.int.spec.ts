@@ -1,0 +1,223 @@
+/**
+ * Regions in an ivshmem window, on the host (no VM needed): vFunD's
+ * WindowHost hands out slots, services serve them from worker threads that
+ * poll, a client maps its slot found from the window alone; a guest that
+ * scribbles over the whole window (table, headers, other slots' dataout)
+ * disturbs nobody but itself; a VM tenant runs all four phases through its
+ * control socket, and its window outlives a vFunD restart.
+ */
+import { fc, test } from '@fast-check/vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServiceError } from '../../src/dataplane/client.js';
+import { lookupWindowRegion, WindowHost, type WindowRegion } from '../../src/dataplane/region-window.js';
+import { startService, type ServiceHandle } from '../../src/dataplane/service-host.js';
+import { planWindow, readEntries, SLOT_ACTIVE } from '../../src/dataplane/window.js';
+import { connect } from '../../src/guest/connect.js';
+import { ControlClient } from '../../src/guest/control-client.js';
+import { requireShm } from '../../src/native/shm.js';
+import { startDaemon, type Daemon } from '../../src/cli/up.js';
+
+const u32 = (n: number): Uint8Array => new Uint8Array(new Uint32Array([n]).buffer);
+const u64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
+
+describe('regions in an ivshmem window (host side)', () => {
+  let dir: string;
+  let host: WindowHost;
+  const services: ServiceHandle[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vfun-window-'));
+    host = await WindowHost.open(join(dir, 'ivshmem.shm'), planWindow(1 << 20, 4096));
+  });
+  afterAll(async () => {
+    for (const s of services) await s.stop();
+    host?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves two slots side by side; a client finds its slot from the window alone', async () => {
+    const a = host.allocate({ instance: 'inst-a', app: 'vmapp', fn: 'factorial' });
+    const b = host.allocate({ instance: 'inst-b', app: 'vmapp', fn: 'crc32' });
+    expect([a.slot, b.slot]).toEqual([0, 1]);
+    services.push(await startService({ region: a, driver: 'factorial' }), await startService({ region: b, driver: 'crc32' }));
+    const ca = connect(lookupWindowRegion(host.path, 'inst-a'));
+    const cb = connect(lookupWindowRegion(host.path, 'inst-b'));
+    try {
+      for (let i = 0; i < 2000; i++) expect(u64(ca.call(u32(51)))).toBe(18284192274659147776n);
+      expect(Buffer.from(cb.call(new TextEncoder().encode('123456789'))).readUInt32LE(0)).toBe(0xcbf43926);
+      expect(() => ca.call(new Uint8Array(3))).toThrow(ServiceError);
+      expect(u64(ca.call(u32(20)))).toBe(2432902008176640000n);
+    } finally {
+      ca.close();
+      cb.close();
+    }
+    expect(services[0]!.stats()).toMatchObject({ calls: 2002, errors: { BAD_INPUT: 1 } });
+    expect(readEntries(await mapCopy(host.path)).filter((e) => e.state === SLOT_ACTIVE).map((e) => e.instance)).toEqual(['inst-a', 'inst-b']);
+  });
+
+  test.prop([fc.array(fc.record({ offset: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 512 }) }), { minLength: 1, maxLength: 40 })], { numRuns: 30 })(
+    'a guest writing garbage anywhere but the victim slot leaves the victim served correctly',
+    (writes) => {
+      const victim = lookupWindowRegion(host.path, 'inst-b');
+      const shm = requireShm();
+      const win = new Uint8Array(shm.open(host.path, victim.windowBytes, { writable: true }));
+      const c = connect(victim); // attached before the damage, as a running guest app would be
+      const saved = win.slice(0, host.plan.slotsOffset);
+      try {
+        const victimRange: [number, number] = [victim.dataoutOffset, victim.dataoutOffset + host.plan.slotBytes];
+        for (const w of writes) {
+          // The whole window is the guest's to scribble over: header, table, the other slot.
+          let at = w.offset % win.byteLength;
+          if (at + w.bytes.length > victimRange[0] && at < victimRange[1]) at = (victimRange[0] - w.bytes.length - 1 + win.byteLength) % victimRange[0];
+          win.set(w.bytes.subarray(0, Math.max(0, Math.min(w.bytes.length, victimRange[0] - at))), at);
+        }
+        expect(Buffer.from(c.call(new TextEncoder().encode('123456789'))).readUInt32LE(0)).toBe(0xcbf43926);
+      } finally {
+        c.close();
+        win.set(saved, 0); // put the table back for the next run (vFunD never reads it back)
+        shm.unmap(win.buffer as ArrayBuffer);
+      }
+    },
+  );
+
+  it('free() retracts the entry and zeroes the slot; the slot is reused with a new serial', async () => {
+    const s = services.shift()!;
+    await s.stop();
+    host.free(0);
+    expect(() => lookupWindowRegion(host.path, 'inst-a')).toThrow(/no active entry for instance inst-a/);
+    const again = host.allocate({ instance: 'inst-c', app: 'vmapp', fn: 'fibonacci' });
+    expect(again.slot).toBe(0);
+    const e = readEntries(await mapCopy(host.path))[0]!;
+    expect(e).toMatchObject({ instance: 'inst-c', serial: 2, state: SLOT_ACTIVE });
+    services.push(await startService({ region: again, driver: 'fibonacci' }));
+    const c = connect(again);
+    expect(u64(c.call(u32(93)))).toBe(12200160415121876738n);
+    c.close();
+  });
+});
+
+describe('a VM tenant through vFunD (control socket + window, no VM)', () => {
+  let root: string;
+  let daemon: Daemon | undefined;
+  const secret = 'vm-tenant-secret-for-the-window-test';
+  const config = {
+    tenants: [
+      { id: 'vm1', secret, maxInstances: 3, ivshmem: { windowBytes: 1 << 20 } },
+      { id: 'proc', secret: 'a-process-tenant-secret-xyz', maxInstances: 2 },
+    ],
+    functions: [
+      { name: 'factorial', kinds: { sw: { slots: 4, driver: 'factorial' } } },
+      { name: 'crc32', kinds: { sw: { slots: 4, driver: 'crc32' } } },
+    ],
+    regionCapacity: 4096,
+  };
+  const log: string[] = [];
+  const up = async (): Promise<Daemon> => startDaemon({ configPath: join(root, 'config.json'), journal: `file:${join(root, 'journal.ndjson')}`, root: join(root, 'tree'), log: (l) => log.push(l) });
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'vfun-vmtenant-'));
+    await writeFile(join(root, 'config.json'), JSON.stringify(config));
+    daemon = await up();
+  });
+  afterAll(async () => {
+    await daemon?.stop('test over');
+    await rm(root, { recursive: true, force: true });
+  });
+  const windowPath = () => join(root, 'tree', 'vmcli', 'vm1', 'ivshmem.shm');
+
+  it('creates the window in the tenant tree (0600) and says where it is', async () => {
+    expect(log.join('\n')).toContain(`ivshmem window ${windowPath()} (1048576 bytes, 63 slots)`);
+    expect(((await stat(windowPath())).mode & 0o777).toString(8)).toBe('600');
+  });
+
+  it('negotiates, activates into a window slot (no host path on the wire), computes and releases', async () => {
+    const raw = await ControlClient.connect(daemon!.sockets.vm1!);
+    const c = await ControlClient.connect(daemon!.sockets.vm1!, { window: windowPath() });
+    try {
+      const creds = { tenant: 'vm1', credential: secret };
+      const neg = await c.negotiate({ ...creds, app: 'vmapp', fn: 'factorial', kind: 'sw' });
+      expect(neg).toMatchObject({ ok: true, kind: 'sw' });
+      if (!neg.ok) return;
+      const act = await c.activate({ ...creds, instance: neg.instance });
+      expect(act).toMatchObject({ ok: true, capacity: 4096, region: { slot: 0, windowPath: windowPath() } });
+      if (!act.ok) return;
+      // The region's directory is not created for a window instance.
+      expect(await readdir(join(root, 'tree', 'vmcli', 'vm1'))).toEqual(expect.arrayContaining(['ivshmem.shm', 'control.sock']));
+      expect(await readdir(join(root, 'tree', 'vmcli', 'vm1'))).toHaveLength(2);
+      const ch = connect(act.region as WindowRegion);
+      for (let i = 0; i < 500; i++) expect(u64(ch.call(u32(51)))).toBe(18284192274659147776n);
+      ch.close();
+      const rel = await c.release({ ...creds, instance: neg.instance });
+      expect(rel).toMatchObject({ ok: true, stats: { calls: 500 } });
+      expect(readEntries(await mapCopy(windowPath())).every((e) => e.state === 0)).toBe(true);
+      // What the guest is told on the wire: its slot and offsets only.
+      const neg2 = await c.negotiate({ ...creds, app: 'vmapp', fn: 'crc32', kind: 'sw' });
+      if (!neg2.ok) throw new Error('negotiation refused');
+      const line = await raw.request({ v: 1, op: 'activate', tenant: 'vm1', nonce: randomBytes(16).toString('hex'), ts: Date.now(), instance: neg2.instance }, secret);
+      expect(line).toMatchObject({ ok: true, region: { window: { slot: 0, dataoutOffset: expect.any(Number), datainOffset: expect.any(Number) } } });
+      expect(JSON.stringify(line)).not.toContain(root);
+      await c.release({ ...creds, instance: neg2.instance });
+    } finally {
+      c.close();
+      raw.close();
+    }
+  });
+
+  it('a process tenant still gets region files', async () => {
+    const c = await ControlClient.connect(daemon!.sockets.proc!);
+    const creds = { tenant: 'proc', credential: 'a-process-tenant-secret-xyz' };
+    const neg = await c.negotiate({ ...creds, app: 'p', fn: 'crc32', kind: 'sw' });
+    if (!neg.ok) throw new Error('refused');
+    const act = await c.activate({ ...creds, instance: neg.instance });
+    expect(act).toMatchObject({ ok: true, region: { dataoutPath: expect.stringContaining('vmcli/proc/p/crc32/dataout') } });
+    await c.release({ ...creds, instance: neg.instance });
+    c.close();
+  });
+
+  it('the window survives a vFunD restart in place (same inode: a running VM keeps its device)', async () => {
+    const before = (await stat(windowPath())).ino;
+    await daemon!.stop('restart');
+    daemon = await up();
+    expect((await stat(windowPath())).ino).toBe(before);
+    const events = await readJournalFile(join(root, 'journal.ndjson'));
+    const vm = events.filter((e) => e.tenant === 'vm1').map((e) => e.type);
+    expect(vm).toEqual([
+      'negotiation.acked',
+      'activation.started',
+      'activation.acked',
+      'instance.released',
+      'negotiation.acked',
+      'activation.started',
+      'activation.acked',
+      'instance.released',
+    ]);
+  });
+
+  it('refuses a VM tenant whose maxInstances exceeds its window slots, naming the field', async () => {
+    const bad = { ...config, tenants: [{ ...config.tenants[0]!, maxInstances: 100 }] };
+    await writeFile(join(root, 'bad.json'), JSON.stringify(bad));
+    await expect(startDaemon({ configPath: join(root, 'bad.json'), journal: 'memory:', root: join(root, 'tree2'), log: () => undefined })).rejects.toThrow(
+      /tenants\.0\.maxInstances: 100 is more than the 63 slots its ivshmem window holds/,
+    );
+    const bad2 = { ...config, tenants: [{ ...config.tenants[0]!, ivshmem: { windowBytes: 3000000 } }] };
+    await writeFile(join(root, 'bad2.json'), JSON.stringify(bad2));
+    await expect(startDaemon({ configPath: join(root, 'bad2.json'), journal: 'memory:', root: join(root, 'tree3'), log: () => undefined })).rejects.toThrow(
+      /tenants\.0\.ivshmem\.windowBytes: 3000000 must be a power of two/,
+    );
+  });
+});
+
+/** The envelopes of a file journal (one canonical JSON line each). */
+async function readJournalFile(path: string): Promise<{ type: string; tenant: string | null }[]> {
+  const { readFile } = await import('node:fs/promises');
+  return (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; tenant: string | null });
+}
+
+/** A private copy of a window file's bytes (so the test never holds a mapping). */
+async function mapCopy(path: string): Promise<ArrayBuffer> {
+  const { readFile } = await import('node:fs/promises');
+  const b = await readFile(path);
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
