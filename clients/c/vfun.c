@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,13 @@
 #define ST_BUSY 2u
 #define ST_DONE 3u
 #define ST_ERROR 4u
+#define MAX_CAPACITY 16777216u
+
+/* Poll-only waits (§13.2): pure spin, then sched_yield between looks, then short sleeps. */
+#define POLL_SPIN_US 5.0
+#define POLL_YIELD_US 100.0
+#define POLL_SLEEP_NS (50 * 1000)       /* at most 100 µs */
+#define POLL_LIVENESS_MS 2000.0
 
 #define U32(p, off) (*(const uint32_t *)((p) + (off)))
 #define U16(p, off) (*(const uint16_t *)((p) + (off)))
@@ -48,10 +56,23 @@ static void *map_file(const char *dir, const char *name, int writable, size_t *b
   return p == MAP_FAILED ? NULL : p;
 }
 
+/* areaBytes(capacity) = 192 + ceil(capacity / 64) * 64 */
+static size_t area_bytes(uint32_t capacity) { return HEADER_BYTES + ((size_t)capacity + 63) / 64 * 64; }
+
 static int check_header(const uint8_t *a, uint32_t magic, uint32_t capacity, size_t bytes) {
   if (U32(a, 0) != magic || U16(a, 4) != VERSION || U16(a, 6) != HEADER_BYTES || U32(a, 8) != LAYOUT_HASH) return 0;
-  if (capacity == 0 || HEADER_BYTES + (size_t)capacity > bytes || U32(a, 12) != capacity) return 0;
+  if (capacity == 0 || capacity > MAX_CAPACITY || area_bytes(capacity) > bytes || U32(a, 12) != capacity) return 0;
   return 1;
+}
+
+/* Continue from the last request word; it must have been answered (in sync, §7). Writes our pid. */
+static int attach_seq(vfun_region *r) {
+  uint32_t req = (uint32_t)atomic_load(AT32(r->out, 64));
+  uint32_t state = (uint32_t)atomic_load(AT32((uint8_t *)r->in, 64));
+  r->seq = (req >> 4) & SEQ_MASK;
+  if (((state >> 4) & SEQ_MASK) != r->seq || (state & 0xF) == ST_BUSY) return VFUN_ERR_BUSY;
+  *(uint32_t *)(r->out + 136) = (uint32_t)getpid(); /* liveness line: our pid */
+  return VFUN_OK;
 }
 
 int vfun_open(vfun_region *r, const char *dir) {
@@ -70,15 +91,28 @@ int vfun_open(vfun_region *r, const char *dir) {
     vfun_close(r);
     return VFUN_ERR_HEADER;
   }
-  /* Attach: continue from the last request word; it must have been answered. */
-  uint32_t req = (uint32_t)atomic_load(AT32(r->out, 64));
-  uint32_t state = (uint32_t)atomic_load(AT32((uint8_t *)r->in, 64));
-  r->seq = (req >> 4) & SEQ_MASK;
-  if (((state >> 4) & SEQ_MASK) != r->seq || (state & 0xF) == ST_BUSY) {
+  int rc = attach_seq(r);
+  if (rc != VFUN_OK) vfun_close(r);
+  return rc;
+}
+
+int vfun_attach(vfun_region *r, uint8_t *out, const uint8_t *in, size_t bytes, int poll_only) {
+  memset(r, 0, sizeof *r);
+  if (!out || !in || bytes < HEADER_BYTES) return VFUN_ERR_HEADER;
+  r->out = out;
+  r->in = in;
+  r->bytes = bytes;
+  r->attached = 1;
+  r->poll_only = poll_only ? 1 : 0;
+  r->capacity = U32(r->out, 12);
+  int rc = VFUN_ERR_HEADER;
+  if (check_header(r->out, MAGIC_OUT, r->capacity, bytes) && check_header(r->in, MAGIC_IN, r->capacity, bytes)) rc = attach_seq(r);
+  if (rc != VFUN_OK) {
     vfun_close(r);
-    return VFUN_ERR_BUSY;
+    return rc;
   }
-  *(uint32_t *)(r->out + 136) = (uint32_t)getpid(); /* liveness line: our pid */
+  if (r->poll_only) atomic_store(AT32(r->out, 128), 0); /* we never sleep on a window word */
+  atomic_fetch_add((_Atomic uint32_t *)(r->out + 132), 1u); /* client heartbeat: bumped at attach (§3) */
   return VFUN_OK;
 }
 
@@ -86,6 +120,71 @@ static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* §13.2: never a futex, never clientSleeping. Spin, then yield between looks, then sleep in slices
+ * of at most 100 µs. The service is gone when neither the state word nor datain.heartbeat changed
+ * for 2 s. */
+static int wait_poll(vfun_region *r, int32_t done, int32_t error, int timeout_ms, int32_t *out) {
+  _Atomic int32_t *state = AT32((uint8_t *)r->in, 64);
+  _Atomic int32_t *heartbeat = AT32((uint8_t *)r->in, 132);
+  double start = now_ms(), alive = start;
+  int32_t seen_state = atomic_load(state), seen_beat = atomic_load(heartbeat);
+  for (unsigned n = 0;; n++) {
+    int32_t w = atomic_load(state);
+    if (w == done || w == error) {
+      *out = w;
+      return VFUN_OK;
+    }
+    if ((n & 63) != 63) {
+      cpu_relax();
+      continue;
+    }
+    double t = now_ms();
+    int32_t beat = atomic_load(heartbeat);
+    if (beat != seen_beat || w != seen_state) {
+      seen_beat = beat;
+      seen_state = w;
+      alive = t;
+    }
+    if (t - alive >= POLL_LIVENESS_MS) return VFUN_ERR_CLOSED;
+    if (t - start >= (double)timeout_ms) return VFUN_ERR_TIMEOUT;
+    double spent_us = (t - start) * 1e3;
+    if (spent_us < POLL_SPIN_US) continue;
+    if (spent_us < POLL_YIELD_US) {
+      sched_yield();
+      n = 62; /* yield between every two looks from now on */
+      continue;
+    }
+    struct timespec ts = {0, POLL_SLEEP_NS};
+    nanosleep(&ts, NULL);
+    n = 62; /* past the spin budget: look at the clock after every sleep */
+  }
+}
+
+/* The state word was stored last: len, error and payload are complete. Validate them (§11). */
+static int take_answer(vfun_region *r, int32_t w, int32_t error, void *result, uint32_t cap, uint32_t *result_len,
+                       uint32_t *err_code) {
+  uint32_t n = U32(r->in, 68);
+  if (n > r->capacity) return VFUN_ERR_PROTOCOL;
+  if (w == error) {
+    uint32_t code = U32(r->in, 72);
+    if (code < VFUN_BAD_COMMAND || code > VFUN_NO_RESULT) return VFUN_ERR_PROTOCOL;
+    *err_code = code;
+    return VFUN_ERR_SERVICE;
+  }
+  if (n > cap) return VFUN_ERR_TOO_BIG;
+  memcpy(result, r->in + HEADER_BYTES, n);
+  *result_len = n;
+  return VFUN_OK;
 }
 
 int vfun_call(vfun_region *r, const void *arg, uint32_t len, void *result, uint32_t cap, uint32_t *result_len,
@@ -96,14 +195,20 @@ int vfun_call(vfun_region *r, const void *arg, uint32_t len, void *result, uint3
   *(volatile uint32_t *)(r->out + 68) = len;
   r->seq = (r->seq + 1) & SEQ_MASK;
   atomic_store(AT32(r->out, 64), word(r->seq, CMD_SET));
+  const int32_t done = word(r->seq, ST_DONE), error = word(r->seq, ST_ERROR);
+  int32_t w;
+  if (r->poll_only) {
+    /* The service polls dataout.req; its serviceSleeping flag means nothing to us (§13.2). */
+    int rc = wait_poll(r, done, error, timeout_ms, &w);
+    if (rc != VFUN_OK) return rc;
+    return take_answer(r, w, error, result, cap, result_len, err_code);
+  }
   /* Wake the service only if it said it sleeps (Dekker with its flag). */
   if (atomic_load(AT32((uint8_t *)r->in, 128)) == 1) syscall(SYS_futex, AT32(r->out, 64), FUTEX_WAKE, 1, NULL, NULL, 0);
 
-  const int32_t done = word(r->seq, ST_DONE), error = word(r->seq, ST_ERROR);
   _Atomic int32_t *state = AT32((uint8_t *)r->in, 64);
   _Atomic int32_t *sleeping = AT32(r->out, 128);
   double start = now_ms();
-  int32_t w;
   for (unsigned n = 0;; n++) {
     w = atomic_load(state);
     if (w == done || w == error) break;
@@ -118,22 +223,12 @@ int vfun_call(vfun_region *r, const void *arg, uint32_t len, void *result, uint3
     }
     atomic_store(sleeping, 0);
   }
-  /* The state word was stored last: len, error and payload are complete. */
-  uint32_t n = U32(r->in, 68);
-  if (n > r->capacity) return VFUN_ERR_PROTOCOL;
-  if (w == error) {
-    *err_code = U32(r->in, 72);
-    return VFUN_ERR_SERVICE;
-  }
-  if (n > cap) return VFUN_ERR_TOO_BIG;
-  memcpy(result, r->in + HEADER_BYTES, n);
-  *result_len = n;
-  return VFUN_OK;
+  return take_answer(r, w, error, result, cap, result_len, err_code);
 }
 
 void vfun_close(vfun_region *r) {
-  if (r->out) munmap(r->out, r->bytes);
-  if (r->in) munmap((void *)r->in, r->bytes);
+  if (r->out && !r->attached) munmap(r->out, r->bytes);
+  if (r->in && !r->attached) munmap((void *)r->in, r->bytes);
   r->out = NULL;
   r->in = NULL;
 }

@@ -1,7 +1,8 @@
 /*
  * A VirtFun guest client in C, written from docs/region-format.md alone:
- * map an activated instance's region files and call the function through
- * shared memory (the computation phase). Linux, C11, no dependencies.
+ * map an activated instance's region files (or attach to the two areas of a
+ * slot of an ivshmem window, §13) and call the function through shared
+ * memory (the computation phase). Linux, C11, no dependencies.
  */
 #ifndef VFUN_H
 #define VFUN_H
@@ -21,7 +22,8 @@ enum {
   VFUN_ERR_TIMEOUT = -4,  /* no answer before the timeout */
   VFUN_ERR_TOO_BIG = -5,  /* argument or result larger than the region's capacity */
   VFUN_ERR_BUSY = -6,     /* attached while a request was still unanswered */
-  VFUN_ERR_PROTOCOL = -7  /* datain holds a value the protocol does not allow */
+  VFUN_ERR_PROTOCOL = -7, /* datain holds a value the protocol does not allow */
+  VFUN_ERR_CLOSED = -8    /* poll-only: neither an answer nor a datain.heartbeat change for 2 s (§13.2) */
 };
 
 typedef struct {
@@ -30,13 +32,23 @@ typedef struct {
   size_t bytes;          /* size of each mapping */
   uint32_t capacity;     /* payload capacity */
   uint32_t seq;          /* seq of the last request written */
+  int attached;          /* 1: areas given to vfun_attach (not ours to unmap) */
+  int poll_only;         /* 1: never futex, never set clientSleeping; spin, yield, short sleeps (§13.2) */
 } vfun_region;
 
 /* Map <dir>/dataout (rw) and <dir>/datain (ro), check both headers, attach to the current seq. */
 int vfun_open(vfun_region *r, const char *dir);
 
+/* Use two areas that are already mapped (e.g. a slot of an ivshmem window): `bytes` is how many
+ * bytes each area has. Checks both headers as vfun_open does and attaches to the current seq.
+ * With `poll_only` (a guest in a VM: a futex does not cross the VM boundary), calls wait by
+ * polling (§13.2) and fail with VFUN_ERR_CLOSED when the service shows no life for 2 s.
+ * vfun_close does not unmap attached areas. */
+int vfun_attach(vfun_region *r, uint8_t *out, const uint8_t *in, size_t bytes, int poll_only);
+
 /* SET with `len` bytes of `arg`, wait for DONE or ERROR (spin a little, then futex), copy the
- * result into `result` (at most `cap` bytes) and its length into *result_len. */
+ * result into `result` (at most `cap` bytes) and its length into *result_len. In poll-only mode
+ * the wait spins, then yields (sched_yield), then sleeps in slices of at most 100 µs. */
 int vfun_call(vfun_region *r, const void *arg, uint32_t len, void *result, uint32_t cap, uint32_t *result_len,
               uint32_t *err_code, int timeout_ms);
 

@@ -14,6 +14,7 @@ import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, t
 import { runDemo, type DemoBackend } from './demo.js';
 import { startDaemon } from './up.js';
 import { registerPaperCommands } from '../bench/cli.js';
+import { registerVmCommands } from './vm.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
@@ -154,6 +155,7 @@ withJournalOptions(
   });
 
 registerPaperCommands(program);
+registerVmCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

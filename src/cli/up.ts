@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, toSnapshot, ConfigError, windowPlans } from '../actors/config.js';
+import { parseConfig, toSnapshot, ConfigError, windowPlans, type ValidConfig } from '../actors/config.js';
 import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import { VFunD } from '../actors/vfund.js';
 import { ControlServer } from '../control/server.js';
@@ -15,7 +15,9 @@ import { openJournal } from '../events/adapters/open-journal.js';
 import { randomIds, systemClock } from '../util/system.js';
 
 export interface DaemonOptions {
-  readonly configPath: string;
+  /** A JSON configuration file, or `config` itself (already validated). */
+  readonly configPath?: string;
+  readonly config?: ValidConfig;
   readonly journal: string;
   readonly root: string;
   readonly log: (line: string) => void;
@@ -23,6 +25,10 @@ export interface DaemonOptions {
 
 export interface Daemon {
   readonly sockets: Readonly<Record<string, string>>;
+  /** The ivshmem window of each VM tenant. */
+  readonly windows: Readonly<Record<string, { readonly path: string; readonly bytes: number; readonly slots: number }>>;
+  /** The journal's URL. */
+  readonly journal: string;
   stop(reason: string): Promise<void>;
 }
 
@@ -48,7 +54,8 @@ export function controlSocketPath(root: string, tenant: string): string {
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  const config = await loadConfigFile(opts.configPath);
+  if ((opts.config === undefined) === (opts.configPath === undefined)) throw new ConfigError(['give a configuration file or a configuration, not both or neither']);
+  const config = opts.config ?? (await loadConfigFile(opts.configPath!));
   const identities = new Map(config.tenants.flatMap((t) => (t.uid !== undefined && t.gid !== undefined ? [[t.id, { uid: t.uid, gid: t.gid }] as const] : [])));
   if (identities.size > 0 && process.getuid?.() !== 0) {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);
@@ -82,8 +89,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     opts.log(`  tenant ${t}: control socket ${p}${w ? `, ivshmem window ${w.path} (${w.plan.windowBytes} bytes, ${w.plan.slotCount} slots)` : ''}`);
   }
   let stopping: Promise<void> | null = null;
+  const windowsOut = Object.fromEntries([...runtime.windows].map(([t, w]) => [t, { path: w.path, bytes: w.plan.windowBytes, slots: w.plan.slotCount }]));
   return {
     sockets,
+    windows: windowsOut,
+    journal: journal.url,
     stop: (reason) =>
       (stopping ??= (async () => {
         for (const s of servers) await s.close();

@@ -1,0 +1,99 @@
+/** `vfun vm run`: boot a guest VM that offloads to vFunD through ivshmem (src/vm/run.ts). */
+import { Option, type Command } from 'commander';
+import { openJournal } from '../events/adapters/open-journal.js';
+import { verifyChain } from '../events/chain.js';
+import type { Envelope } from '../events/envelope.js';
+import { ValidationError } from '../errors.js';
+import { DEFAULT_GUEST_CMD, defaultCacheDir, runGuestVm, type Accel } from '../vm/run.js';
+import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
+
+interface VmRunCliOptions extends JournalOptions {
+  config?: string;
+  tenant?: string;
+  kernel?: string;
+  modules?: string;
+  cache: string;
+  accel: Accel;
+  memory: string;
+  guestCmd: string;
+  timeout: string;
+  bootTimeout: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function positive(field: string, v: string, max: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new ValidationError(field, `'${v}' must be a number in (0, ${max}]`);
+  return n;
+}
+
+export function registerVmCommands(program: Command): void {
+  const vm = program.command('vm').description('guests in real virtual machines (QEMU + ivshmem + virtio-serial)');
+  withJournalOptions(
+    vm
+      .command('run')
+      .description('start vFunD with a VM tenant, boot a Debian kernel with the window and control port, run the guest command, stop'),
+  )
+    .option('--config <file>', 'vFunD configuration with a tenant that has "ivshmem" (default: tenant "vm", fresh secret, software functions)')
+    .option('--tenant <id>', 'the VM tenant (default: the first with "ivshmem")')
+    .option('--kernel <vmlinuz>', "a kernel to boot (default: Debian's linux-image-cloud-amd64, fetched with apt-get download)")
+    .option('--modules <dir>', 'the lib/modules/<release> directory of --kernel (virtio_pci, virtio_console)')
+    .option('--cache <dir>', 'where the kernel and the guest binary are kept', defaultCacheDir())
+    .addOption(new Option('--accel <accel>', 'KVM, TCG (software emulation), or KVM falling back to TCG').choices(['auto', 'kvm', 'tcg']).default('auto'))
+    .option('--memory <MiB>', 'guest memory', '256')
+    .option('--guest-cmd <sh>', 'shell command run in the guest', DEFAULT_GUEST_CMD)
+    .option('--timeout <s>', 'kill the VM after this many seconds', '300')
+    .option('--boot-timeout <s>', 'with --accel auto: fall back to TCG when KVM has not booted by then', '20')
+    .option('--json', 'print one JSON result at the end instead of the summary')
+    .option('--quiet', 'do not stream the guest console')
+    .action(async (o: VmRunCliOptions) => {
+      const say = (l: string) => (o.json ? console.error(l) : console.log(l));
+      const result = await runGuestVm({
+        root: o.root,
+        journal: journalUrl(o),
+        ...(o.config !== undefined && { configPath: o.config }),
+        ...(o.tenant !== undefined && { tenant: o.tenant }),
+        ...(o.kernel !== undefined && { kernel: o.kernel }),
+        ...(o.modules !== undefined && { modulesDir: o.modules }),
+        cacheDir: o.cache,
+        accel: o.accel,
+        memoryMiB: positive('--memory', o.memory, 65536),
+        guestCmd: o.guestCmd,
+        timeoutMs: positive('--timeout', o.timeout, 86400) * 1000,
+        bootTimeoutMs: positive('--boot-timeout', o.bootTimeout, 3600) * 1000,
+        log: (l) => say(`vfun: ${l}`),
+        ...(!o.quiet && { onConsole: (l: string) => say(`guest| ${l}`) }),
+      });
+      const { journal } = await openJournal(result.journal, { readOnly: true });
+      const events: Envelope[] = [];
+      for await (const e of journal.read()) events.push(e);
+      const chain = await verifyChain(events);
+      await journal.close();
+      const mine = events.filter((e) => e.tenant === result.tenant).map((e) => e.type);
+      const ok = result.exitStatus === 0;
+      if (o.json) {
+        console.log(
+          JSON.stringify({
+            ok,
+            accel: result.accel,
+            ...(result.fallback !== undefined && { fallback: result.fallback }),
+            exitStatus: result.exitStatus,
+            bootMs: Math.round(result.bootMs),
+            durationMs: Math.round(result.durationMs),
+            tenant: result.tenant,
+            tenantEvents: mine,
+            chainVerified: chain.ok,
+            netServed: result.netServed,
+            reports: result.reports,
+          }),
+        );
+      } else {
+        const accel = result.accel === 'tcg' ? 'TCG (software emulation: timings are not representative of hardware)' : 'KVM';
+        console.log(`VM ran under ${accel}${result.fallback ? ` after falling back: ${result.fallback}` : ''}; booted in ${Math.round(result.bootMs)} ms, ran ${Math.round(result.durationMs)} ms`);
+        console.log(`guest exit status ${result.exitStatus ?? 'unknown (no exit marker)'}`);
+        console.log(`journal ${result.journal}: ${mine.length} events of tenant ${result.tenant} (${[...new Set(mine)].join(', ')}); hash chain ${chain.ok ? 'verified' : 'BROKEN'}`);
+      }
+      if (!ok || !chain.ok) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,154 @@
+/**
+ * `vfun vm run`: a guest in a real QEMU virtual machine offloading to vFunD
+ * on its host. Starts vFunD with a VM tenant (its regions are slots of an
+ * ivshmem window), builds an initramfs (busybox, the static C guest client,
+ * the tenant's credentials), boots a Debian kernel with the window as an
+ * ivshmem-plain device and the tenant's control socket as the virtio-serial
+ * port `vfun.control` (plus `vfun.net`, the "network" path a benchmark
+ * compares with), streams the console and stops everything afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, parseConfig, type ValidConfig, type VFunDConfig } from '../actors/config.js';
+import { startDaemon, loadConfigFile } from '../cli/up.js';
+import { buildGuestBinary } from './guest-binary.js';
+import { buildInitramfs } from './initramfs.js';
+import { debianKernel, kernelFromPath, type GuestKernel } from './kernel.js';
+import { startNetPort } from './net-port.js';
+import { runVm, type VmRun } from './qemu.js';
+
+/** Modules the guest needs for virtio-serial (ivshmem needs none: its BAR is mapped through sysfs). */
+export const GUEST_MODULES = ['virtio_pci', 'virtio_console'] as const;
+/** Names of the virtio-serial ports, as the guest sees them in /sys/class/virtio-ports/<port>/name. */
+export const CONTROL_PORT = 'vfun.control';
+export const NET_PORT = 'vfun.net';
+export const DEFAULT_GUEST_CMD = 'vfun-guest --check';
+
+export type Accel = 'auto' | 'kvm' | 'tcg';
+
+export interface VmRunOptions {
+  /** vFunD's data root and journal URL (as `vfun up`). */
+  readonly root: string;
+  readonly journal: string;
+  /** A configuration file; default: one VM tenant `vm` with a fresh secret and the software functions. */
+  readonly configPath?: string;
+  /** The VM tenant (default: the first tenant configured with `ivshmem`). */
+  readonly tenant?: string;
+  /** A kernel to boot instead of Debian's cloud kernel, and its modules directory. */
+  readonly kernel?: string;
+  readonly modulesDir?: string;
+  /** Downloads (kernel) and builds (guest binary) are kept here. */
+  readonly cacheDir?: string;
+  readonly accel?: Accel;
+  readonly memoryMiB?: number;
+  /** Shell command(s) run in the guest (default `vfun-guest --check`). */
+  readonly guestCmd?: string;
+  readonly timeoutMs?: number;
+  readonly bootTimeoutMs?: number;
+  /** Host-side progress. */
+  readonly log: (line: string) => void;
+  /** Each line the guest prints on its console. */
+  readonly onConsole?: (line: string) => void;
+}
+
+export interface VmRunResult extends VmRun {
+  readonly tenant: string;
+  readonly journal: string;
+  /** The guest client's JSON lines (`{"vfun":…}`), parsed. */
+  readonly reports: readonly Record<string, unknown>[];
+  /** Requests the `vfun.net` port answered. */
+  readonly netServed: number;
+}
+
+export function defaultCacheDir(): string {
+  return process.env.VIRTFUN_VM_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'virtfun', 'vm');
+}
+
+/** The configuration `vfun vm run` uses without --config: one VM tenant, the software functions. */
+export function defaultVmConfig(secret: string): VFunDConfig {
+  return {
+    tenants: [{ id: 'vm', secret, maxInstances: 8, ivshmem: {} }],
+    functions: ['factorial', 'fibonacci', 'crc32', 'sha256'].map((name) => ({ name, kinds: { sw: { slots: 8, driver: name } } })),
+    regionCapacity: 64 * 1024,
+  };
+}
+
+/** The VM tenant to run: `tenant`, or the first with `ivshmem`; ConfigError naming the field otherwise. */
+export function pickVmTenant(config: ValidConfig, tenant?: string): ValidConfig['tenants'][number] {
+  if (tenant !== undefined) {
+    const i = config.tenants.findIndex((t) => t.id === tenant);
+    if (i < 0) throw new ConfigError([`--tenant: no tenant '${tenant}' in the configuration (tenants: ${config.tenants.map((t) => t.id).join(', ')})`]);
+    if (!config.tenants[i]!.ivshmem) throw new ConfigError([`tenants.${i}.ivshmem: tenant '${tenant}' is not configured as a VM (add "ivshmem": {})`]);
+    return config.tenants[i]!;
+  }
+  const t = config.tenants.find((x) => x.ivshmem);
+  if (!t) throw new ConfigError(['tenants: no tenant is configured as a VM (give one "ivshmem": {})']);
+  return t;
+}
+
+export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
+  const config = opts.configPath !== undefined ? await loadConfigFile(opts.configPath) : parseConfig(defaultVmConfig(randomBytes(24).toString('hex')));
+  const tenant = pickVmTenant(config, opts.tenant);
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const kernel: GuestKernel =
+    opts.kernel !== undefined ? await kernelFromPath(opts.kernel, opts.modulesDir) : await debianKernel({ cacheDir, log: opts.log });
+  const guestBin = await buildGuestBinary({ cacheDir, log: opts.log });
+
+  const work = await mkdtemp(join(tmpdir(), 'vfun-vm-')); // 0700: the initramfs holds the tenant's secret
+  const daemon = await startDaemon({ config, journal: opts.journal, root: opts.root, log: opts.log });
+  try {
+    const window = daemon.windows[tenant.id]!;
+    const net = await startNetPort(join(work, 'net.sock'));
+    try {
+      const initrd = join(work, 'initrd.gz');
+      await buildInitramfs({
+        out: initrd,
+        kernel,
+        modules: [...GUEST_MODULES],
+        files: [
+          { path: '/bin/vfun-guest', mode: 0o755, data: await import('node:fs/promises').then((f) => f.readFile(guestBin)) },
+          { path: '/etc/vfun/tenant', mode: 0o644, data: `${tenant.id}\n` },
+          { path: '/etc/vfun/secret', mode: 0o600, data: `${tenant.secret}\n` },
+        ],
+        payload: opts.guestCmd ?? DEFAULT_GUEST_CMD,
+      });
+      opts.log(`booting ${kernel.vmlinuz} (${kernel.release}): window ${window.path} (${window.bytes} bytes, ${window.slots} slots), control ${daemon.sockets[tenant.id]}`);
+      const reports: Record<string, unknown>[] = [];
+      const run = await runVm(
+        {
+          kernel: kernel.vmlinuz,
+          initrd,
+          ...(opts.memoryMiB !== undefined && { memoryMiB: opts.memoryMiB }),
+          window: { path: window.path, bytes: window.bytes },
+          ports: [
+            { name: CONTROL_PORT, socketPath: daemon.sockets[tenant.id]! },
+            { name: NET_PORT, socketPath: net.path },
+          ],
+        },
+        {
+          accel: opts.accel ?? 'auto',
+          ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+          ...(opts.bootTimeoutMs !== undefined && { bootTimeoutMs: opts.bootTimeoutMs }),
+          onLine: (line) => {
+            if (line.startsWith('{"vfun":')) {
+              try {
+                reports.push(JSON.parse(line) as Record<string, unknown>);
+              } catch {
+                // a console line that only looks like a report
+              }
+            }
+            opts.onConsole?.(line);
+          },
+        },
+      );
+      return { ...run, tenant: tenant.id, journal: daemon.journal, reports, netServed: net.served() };
+    } finally {
+      await net.close();
+    }
+  } finally {
+    await daemon.stop('vm run over');
+    await rm(work, { recursive: true, force: true });
+  }
+}
