@@ -42,7 +42,7 @@ try {
     log: (l) => say(`vfun: ${l}`),
     onConsole: (l) => say(`guest| ${l}`),
   });
-  const bench = Object.fromEntries(r.reports.filter((x) => x.vfun === 'bench').map((x) => [String(x.path), x])) as Record<string, { median_us: number; p99_us: number; n: number }>;
+  const bench = Object.fromEntries(r.reports.filter((x) => x.vfun === 'bench').map((x) => [String(x.path), x])) as Record<string, { median_us: number; p90_us: number; p99_us: number; p999_us: number; n: number }>;
   const shm = bench.ivshmem;
   const net = bench['virtio-serial'];
   if (!shm || !net || r.exitStatus !== 0) throw new Error(`the guest did not report both benchmarks (exit status ${r.exitStatus}): ${JSON.stringify(r.reports)}`);
@@ -52,9 +52,13 @@ try {
     ...(r.fallback !== undefined && { fallback: r.fallback }),
     calls,
     ivshmem_median_us: shm.median_us,
+    ivshmem_p90_us: shm.p90_us,
     ivshmem_p99_us: shm.p99_us,
+    ivshmem_p999_us: shm.p999_us,
     virtio_serial_median_us: net.median_us,
+    virtio_serial_p90_us: net.p90_us,
     virtio_serial_p99_us: net.p99_us,
+    virtio_serial_p999_us: net.p999_us,
     median_ratio: +(net.median_us / shm.median_us).toFixed(2),
     p99_ratio: +(net.p99_us / shm.p99_us).toFixed(2),
     boot_ms: Math.round(r.bootMs),
@@ -62,8 +66,8 @@ try {
   if (values.json) console.log(JSON.stringify(out));
   else {
     console.log(`\nguest in a VM under ${r.accel.toUpperCase()}${r.accel === 'tcg' ? ' (software emulation: not representative of hardware)' : ''}, ${calls} calls of factorial(51) each way`);
-    console.log(`  ivshmem        median ${shm.median_us} µs  p99 ${shm.p99_us} µs`);
-    console.log(`  virtio-serial  median ${net.median_us} µs  p99 ${net.p99_us} µs`);
+    console.log(`  ivshmem        median ${shm.median_us} µs  p90 ${shm.p90_us} µs  p99 ${shm.p99_us} µs  p99.9 ${shm.p999_us} µs`);
+    console.log(`  virtio-serial  median ${net.median_us} µs  p90 ${net.p90_us} µs  p99 ${net.p99_us} µs  p99.9 ${net.p999_us} µs`);
     console.log(`  virtio-serial / ivshmem: ${out.median_ratio}x at the median, ${out.p99_ratio}x at p99`);
   }
 } finally {

@@ -132,7 +132,8 @@ static inline void cpu_relax(void) {
 
 /* §13.2: never a futex, never clientSleeping. Spin, then yield between looks, then sleep in slices
  * of at most 100 µs. The service is gone when neither the state word nor datain.heartbeat changed
- * for 2 s. */
+ * for 2 s, unless it shows our request BUSY: a long call stops the heartbeat, and the host bounds it
+ * (a hung call is answered DRIVER_FAULT by the restarted service), so then only the timeout applies. */
 static int wait_poll(vfun_region *r, int32_t done, int32_t error, int timeout_ms, int32_t *out) {
   _Atomic int32_t *state = AT32((uint8_t *)r->in, 64);
   _Atomic int32_t *heartbeat = AT32((uint8_t *)r->in, 132);
@@ -155,7 +156,7 @@ static int wait_poll(vfun_region *r, int32_t done, int32_t error, int timeout_ms
       seen_state = w;
       alive = t;
     }
-    if (t - alive >= POLL_LIVENESS_MS) return VFUN_ERR_CLOSED;
+    if (t - alive >= POLL_LIVENESS_MS && w != ((done & ~0xF) | (int32_t)ST_BUSY)) return VFUN_ERR_CLOSED;
     if (t - start >= (double)timeout_ms) return VFUN_ERR_TIMEOUT;
     double spent_us = (t - start) * 1e3;
     if (spent_us < POLL_SPIN_US) continue;

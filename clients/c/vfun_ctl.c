@@ -850,10 +850,30 @@ void vfun_chan_close(vfun_chan *c) {
 int vfun_ctl_call(vfun_chan *c, const vfun_ctl_request *rq, const void *secret, size_t secret_len, vfun_ctl_answer *a,
                   int timeout_ms, char *err, size_t errcap) {
   static char line[VFUN_CTL_MAX_LINE + 1];
-  int n = vfun_ctl_build(rq, secret, secret_len, line, sizeof line, err, errcap);
+  char fresh[33];
+  vfun_ctl_request mine = *rq;
+  if (mine.nonce == NULL) {
+    if (vfun_ctl_nonce(fresh) != 0) {
+      set_err(err, errcap, "cannot draw a nonce: %s", strerror(errno));
+      return -1;
+    }
+    mine.nonce = fresh;
+  }
+  int n = vfun_ctl_build(&mine, secret, secret_len, line, sizeof line, err, errcap);
   if (n < 0) return -1;
   if (vfun_chan_write(c, line, (size_t)n, timeout_ms, err, errcap) != 0) return -1;
-  n = vfun_chan_read_line(c, line, sizeof line, timeout_ms, err, errcap);
-  if (n < 0) return -1;
-  return vfun_ctl_parse_answer(line, (size_t)n, rq->op, a, err, errcap);
+  /* vFunD echoes the request's nonce in every answer: skip answers to requests of an earlier
+   * process on this channel (a VM's port outlives the processes that use it). */
+  for (int stale = 0; stale < 64; stale++) {
+    n = vfun_chan_read_line(c, line, sizeof line, timeout_ms, err, errcap);
+    if (n < 0) return -1;
+    vfun_json_span v;
+    char echoed[65];
+    if (vfun_json_get(line, (size_t)n, "nonce", &v) == 1 && vfun_json_string(v, echoed, sizeof echoed) == 0 &&
+        strcmp(echoed, mine.nonce) != 0)
+      continue;
+    return vfun_ctl_parse_answer(line, (size_t)n, rq->op, a, err, errcap);
+  }
+  set_err(err, errcap, "64 answers in a row carried another request's nonce");
+  return -1;
 }

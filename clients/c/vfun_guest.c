@@ -453,12 +453,16 @@ static void print_bench(const char *path, const char *via, double *t, long n) {
   double sum = 0;
   for (long i = 0; i < n; i++) sum += t[i];
   long p99 = (long)((99 * n + 99) / 100) - 1; /* ceil(0.99 n) - 1 */
+  long p90 = (long)((90 * n + 99) / 100) - 1;
+  long p999 = (long)((999 * n + 999) / 1000) - 1;
   out_begin("bench");
   out_str("path", path);
   out_str("via", via);
   out_int("n", n);
   out_num("median_us", n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2);
+  out_num("p90_us", t[p90 < 0 ? 0 : p90]);
   out_num("p99_us", t[p99 < 0 ? 0 : p99]);
+  out_num("p999_us", t[p999 < 0 ? 0 : p999]);
   out_num("min_us", t[0]);
   out_num("mean_us", sum / (double)n);
   out_num("max_us", t[n - 1]);

@@ -17,10 +17,13 @@ export const MAX_LINE = 16 * 1024;
 /** A request's time must be within this many ms of the server's clock. */
 export const DEFAULT_WINDOW_MS = 30_000;
 
+/** A request nonce: 16..64 lowercase hex digits. */
+export const NONCE = /^[0-9a-f]{16,64}$/;
+
 const common = {
   v: z.literal(PROTOCOL_VERSION),
   tenant: z.string().max(256),
-  nonce: z.string().regex(/^[0-9a-f]{16,64}$/, '16..64 lowercase hex digits'),
+  nonce: z.string().regex(NONCE, '16..64 lowercase hex digits'),
   ts: z.number().int().nonnegative(),
   mac: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (HMAC-SHA256)'),
 };
@@ -48,7 +51,8 @@ export interface WindowPlacement {
 }
 export type UnsignedRequest = ControlRequest extends infer R ? (R extends ControlRequest ? Omit<R, 'mac'> : never) : never;
 
-export type ControlResponse =
+/** One answer line. Every answer also carries `nonce`: the request's, when it had a well-formed one. */
+export type ControlResponse = (
   | { readonly ok: true; readonly op: 'negotiate'; readonly instance: string; readonly kind: Kind }
   | {
       readonly ok: true;
@@ -59,7 +63,8 @@ export type ControlResponse =
       readonly region: { readonly dataoutPath: string; readonly datainPath: string } | { readonly window: WindowPlacement };
     }
   | { readonly ok: true; readonly op: 'release'; readonly stats: ComputationStats }
-  | { readonly ok: false; readonly reason: NackReason; readonly detail: string };
+  | { readonly ok: false; readonly reason: NackReason; readonly detail: string }
+) & { readonly nonce?: string };
 
 /** HMAC-SHA256 (hex) of the canonical JSON of everything but `mac`, keyed by the tenant's secret. */
 export function macOf(request: UnsignedRequest | ControlRequest, secret: string): string {

@@ -11,7 +11,7 @@ import type { NackReason } from '../events/catalogue.js';
 import type { VFunD } from '../actors/vfund.js';
 import type { HostRegion } from '../actors/runtime-files.js';
 import { isWindowRegion } from '../dataplane/region-window.js';
-import { DEFAULT_WINDOW_MS, MAX_LINE, macMatches, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
+import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, macMatches, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
 
 export interface ControlServerOptions {
   readonly vfund: VFunD<HostRegion>;
@@ -99,9 +99,6 @@ export class ControlServer {
   }
 
   private async answer(socket: Socket, line: string): Promise<void> {
-    const reply = (r: ControlResponse): void => {
-      if (!socket.destroyed) socket.write(JSON.stringify(r) + '\n');
-    };
     let raw: unknown;
     try {
       raw = JSON.parse(line);
@@ -109,24 +106,32 @@ export class ControlServer {
       return this.refuse(socket, '?', 'malformed', 'request is not valid JSON');
     }
     const op = typeof (raw as { op?: unknown })?.op === 'string' ? (raw as { op: string }).op : '?';
+    // Every answer echoes the request's nonce (when it has a well-formed one), so a guest that shares
+    // a long-lived channel (a VM's virtio-serial port) can tell its answer from a stale one.
+    const n = (raw as { nonce?: unknown })?.nonce;
+    const nonce = typeof n === 'string' && NONCE.test(n) ? n : undefined;
+    const reply = (r: ControlResponse): void => {
+      if (!socket.destroyed) socket.write(JSON.stringify(nonce === undefined ? r : { ...r, nonce }) + '\n');
+    };
+    const refuse = (reason: NackReason, detail: string) => this.refuse(socket, op, reason, detail, nonce);
     const parsed = requestSchema.safeParse(raw);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
-      return this.refuse(socket, op, 'malformed', problems);
+      return refuse('malformed', problems);
     }
     const req: ControlRequest = parsed.data;
     const { id: tenant, secret } = this.opts.tenant;
     if (req.tenant !== tenant) {
-      return this.refuse(socket, op, 'not-owner', `request names tenant '${req.tenant.slice(0, 63)}' on the control channel of '${tenant}'`);
+      return refuse('not-owner', `request names tenant '${req.tenant.slice(0, 63)}' on the control channel of '${tenant}'`);
     }
-    if (!macMatches(req, secret)) return this.refuse(socket, op, 'credential', 'signature does not match the tenant secret');
+    if (!macMatches(req, secret)) return refuse('credential', 'signature does not match the tenant secret');
     const now = this.opts.clock.now();
     const windowMs = this.opts.windowMs ?? DEFAULT_WINDOW_MS;
     if (Math.abs(now - req.ts) > windowMs) {
-      return this.refuse(socket, op, 'replayed', `request time is ${Math.round((now - req.ts) / 1000)} s from vFunD's clock, outside ±${windowMs / 1000} s`);
+      return refuse('replayed', `request time is ${Math.round((now - req.ts) / 1000)} s from vFunD's clock, outside ±${windowMs / 1000} s`);
     }
     for (const [n, exp] of this.seen) if (exp < now) this.seen.delete(n);
-    if (this.seen.has(req.nonce)) return this.refuse(socket, op, 'replayed', `nonce ${req.nonce} already used within the last ${(2 * windowMs) / 1000} s`);
+    if (this.seen.has(req.nonce)) return refuse('replayed', `nonce ${req.nonce} already used within the last ${(2 * windowMs) / 1000} s`);
     this.seen.set(req.nonce, req.ts + 2 * windowMs);
 
     const creds = { tenant, credential: secret };
@@ -161,9 +166,9 @@ export class ControlServer {
     }
   }
 
-  private async refuse(socket: Socket, op: string, reason: NackReason, detail: string): Promise<void> {
+  private async refuse(socket: Socket, op: string, reason: NackReason, detail: string, nonce?: string): Promise<void> {
     await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail });
-    if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail } satisfies ControlResponse) + '\n');
+    if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail, ...(nonce !== undefined && { nonce }) } satisfies ControlResponse) + '\n');
   }
 }
 

@@ -64,9 +64,13 @@ export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
     });
   }
 
-  /** Sign and send. */
-  request(body: UnsignedRequest, secret: string): Promise<ControlResponse> {
-    return this.sendRaw(JSON.stringify(sign(body, secret)));
+  /** Sign and send; the answer must echo the request's nonce. */
+  async request(body: UnsignedRequest, secret: string): Promise<ControlResponse> {
+    const r = await this.sendRaw(JSON.stringify(sign(body, secret)));
+    if (r.nonce !== undefined && r.nonce !== body.nonce) {
+      throw new VirtFunError('CHANNEL_PROTOCOL', `answer to request ${body.nonce} carries nonce ${r.nonce}: answers are out of step with requests`);
+    }
+    return r;
   }
 
   private base(c: Credentials) {

@@ -36,6 +36,7 @@ export {
   DEFAULT_BOOT_TIMEOUT_MS,
   DEFAULT_MEMORY_MIB,
   DEFAULT_VM_TIMEOUT_MS,
+  MAX_KEPT_LINES,
   QEMU_BINARY,
   VmError,
   cleanConsoleLine,

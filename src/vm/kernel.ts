@@ -60,7 +60,9 @@ export async function debianKernel(opts: DebianKernelOptions): Promise<GuestKern
   if (!/^[a-z0-9][a-z0-9+.-]+$/.test(pkg)) throw new ValidationError('package', `'${pkg}' is not a Debian package name`);
   const log = opts.log ?? (() => {});
   const cacheDir = resolve(opts.cacheDir);
-  await mkdir(cacheDir, { recursive: true });
+  await mkdir(cacheDir, { recursive: true }).catch((err: unknown) => {
+    throw new VirtFunError('CONFIG', `cannot create the kernel cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
+  });
   const manifestPath = join(cacheDir, `${pkg}.json`);
 
   const cached = await readManifest(cacheDir, manifestPath);
@@ -73,7 +75,9 @@ export async function debianKernel(opts: DebianKernelOptions): Promise<GuestKern
   await requireTool('dpkg', 'unpacking a Debian kernel needs dpkg (install it with `apt-get install dpkg`)');
   await requireTool('dpkg-deb', 'unpacking a Debian kernel needs dpkg-deb (install it with `apt-get install dpkg`)');
 
-  const work = await mkdtemp(join(cacheDir, '.work-'));
+  const work = await mkdtemp(join(cacheDir, '.work-')).catch((err: unknown) => {
+    throw new VirtFunError('CONFIG', `cannot write to the kernel cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
+  });
   try {
     const started = Date.now();
     let deb = await aptDownload(pkg, work, log);

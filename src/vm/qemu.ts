@@ -67,7 +67,7 @@ export interface VmRun {
   readonly fallback?: string;
   /** The payload's status from `VFUN-VM-EXIT <status>`; null when the guest never printed it. */
   readonly exitStatus: number | null;
-  /** Console lines of the attempt that ran, cleaned of \r and terminal escapes. */
+  /** Console lines of the attempt that ran, cleaned of \r and terminal escapes (the last MAX_KEPT_LINES or so). */
   readonly lines: string[];
   /** Wall time of the whole runVm call (a KVM attempt included). */
   readonly durationMs: number;
@@ -104,6 +104,8 @@ export const DEFAULT_VM_TIMEOUT_MS = 120_000;
 export const QEMU_BINARY = 'qemu-system-x86_64';
 const INSTALL = 'install it with `apt-get install --no-install-recommends qemu-system-x86` (or run `node scripts/ensure-vm-tools.mjs`)';
 const STDERR_CAP = 64 * 1024;
+/** VmRun.lines keeps the last this many console lines (onLine sees them all). */
+export const MAX_KEPT_LINES = 10_000;
 const PORT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** A value inside a QEMU `-opt key=value,...` list: commas are doubled. */
@@ -329,6 +331,7 @@ async function attempt(
     const line = (raw: string) => {
       const l = cleanConsoleLine(raw);
       lines.push(l);
+      if (lines.length > MAX_KEPT_LINES + 1000) lines.splice(0, lines.length - MAX_KEPT_LINES);
       if (bootMs === undefined && l.includes(BOOT_MARKER)) bootMs = Math.round(performance.now() - t0);
       const m = EXIT_LINE.exec(l);
       if (m) exitStatus = Number(m[1]);

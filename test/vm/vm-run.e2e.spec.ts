@@ -48,11 +48,11 @@ describe('vfun vm run (QEMU, TCG)', () => {
     expect(stderr).toContain('guest| ');
     expect(result).toMatchObject({ ok: true, accel: 'tcg', exitStatus: 0, tenant: 'vm', chainVerified: true });
     const checks = result.reports.filter((r) => r.vfun === 'check');
-    expect(checks.map((c) => c.fn).sort()).toEqual(['crc32', 'factorial', 'fibonacci']);
+    expect(checks.map((c) => c.fn).sort()).toEqual(['activate-unknown', 'crc32', 'factorial', 'fibonacci']); // and an unknown instance refused
     expect(checks.every((c) => c.ok === true)).toBe(true);
     for (const fn of ['factorial', 'fibonacci', 'crc32']) {
       const phases = result.reports.filter((r) => r.vfun === 'phase' && r.fn === fn);
-      expect(phases.map((p) => `${p.phase}:${p.ok}`)).toEqual(['negotiate:true', 'activate:true', 'release:true']);
+      expect(phases.map((p) => `${p.phase}:${p.ok}`)).toEqual(['negotiate:true', 'activate:true', 'attach:true', 'release:true']);
     }
     expect(result.reports.at(-1)).toMatchObject({ vfun: 'done', ok: true, failures: 0 });
   });
