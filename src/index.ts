@@ -60,5 +60,16 @@ export { RegionTree } from './dataplane/region-tree.js';
 export type { RegionPaths, TenantIdentity } from './dataplane/region-tree.js';
 export { shmAvailable, shmUnavailableReason } from './native/shm.js';
 
+// Guests in virtual machines: ivshmem windows (docs/region-format.md §13, docs/running-in-a-vm.md)
+export { WindowHost, mapWindowRegion, lookupWindowRegion, isWindowRegion, pollingWaitOps } from './dataplane/region-window.js';
+export type { WindowRegion } from './dataplane/region-window.js';
+export { mapRegion, isMappableRegion } from './dataplane/region-map.js';
+export type { MappableRegion } from './dataplane/region-map.js';
+export { planWindow, checkWindowHeader, readEntries, findEntry } from './dataplane/window.js';
+export type { WindowPlan, WindowHeader, WindowEntry } from './dataplane/window.js';
+export { runGuestVm, defaultVmConfig } from './vm/run.js';
+export type { VmRunOptions, VmRunResult } from './vm/run.js';
+export type { ControlClientOptions } from './guest/control-client.js';
+
 // Edges
 export { systemClock, randomIds } from './util/system.js';
