@@ -11,7 +11,8 @@ import { VFunD } from '../../src/actors/vfund.js';
 import { FileRuntime } from '../../src/actors/runtime-files.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
-import type { FileRegion } from '../../src/dataplane/region-files.js';
+import type { HostRegion } from '../../src/actors/runtime-files.js';
+import { isFileRegion } from '../../src/dataplane/region-files.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { replayJournal } from '../../src/actors/replay.js';
 import { LineProcess } from '../support/line-process.js';
@@ -46,7 +47,7 @@ async function setup(policy = { maxRestarts: 3, windowMs: 60_000, backoffMs: 20,
     policy,
   });
   const cfg = { ...config, functions: [{ name: 'crashy', kinds: { sw: { slots: 2, driver: 'crashy' } } }] };
-  const d = await VFunD.start<FileRegion>({ journal, runtime, config: cfg, host: 'h', clock: steppingClock(), ids: counterIds() });
+  const d = await VFunD.start<HostRegion>({ journal, runtime, config: cfg, host: 'h', clock: steppingClock(), ids: counterIds() });
   const creds = { tenant: 't', credential: SECRET };
   const n = await d.negotiate({ ...creds, app: 'a', fn: 'crashy', kind: 'sw' });
   if (!n.ok) throw new Error(n.detail);
@@ -57,6 +58,7 @@ async function setup(policy = { maxRestarts: 3, windowMs: 60_000, backoffMs: 20,
     for await (const e of journal.read()) out.push(e);
     return out;
   };
+  if (!isFileRegion(a.region)) throw new Error('expected region files');
   const guest = new LineProcess(new URL('../dataplane/fixtures/guest-proc.ts', import.meta.url), [dirname(a.region.dataoutPath), 'hybrid', '3000']);
   await guest.ready;
   cleanup.push(async () => {
