@@ -159,7 +159,7 @@ export function qemuArgs(spec: VmSpec, accel: Accel): string[] {
       names.add(p.name);
       if (p.socketPath === '') throw new ValidationError(`ports[${i}].socketPath`, 'is empty');
       args.push(
-        '-chardev', `socket,id=vfunport${i},path=${qemuOpt(p.socketPath)}`,
+        '-chardev', `socket,id=vfunport${i},path=${qemuOpt(p.socketPath)},reconnect=1`,
         '-device', `virtserialport,bus=vfunser.0,nr=${i + 1},chardev=vfunport${i},name=${p.name}`,
       );
     });

@@ -64,7 +64,7 @@ describe('qemuArgs', () => {
       'tcg',
     );
     expect(values(args, '-object')).toEqual(['memory-backend-file,id=vfunwin,share=on,mem-path=/run/vfun/win,,1.shm,size=4194304']);
-    expect(values(args, '-chardev')).toEqual(['socket,id=vfunport0,path=/run/vfun/control.sock', 'socket,id=vfunport1,path=/tmp/a,,b.sock']);
+    expect(values(args, '-chardev')).toEqual(['socket,id=vfunport0,path=/run/vfun/control.sock,reconnect=1', 'socket,id=vfunport1,path=/tmp/a,,b.sock,reconnect=1']);
     expect(values(args, '-device')).toEqual([
       'ivshmem-plain,memdev=vfunwin',
       'virtio-serial-pci,id=vfunser',
