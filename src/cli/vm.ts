@@ -10,6 +10,7 @@ import { journalUrl, withJournalOptions, type JournalOptions } from './journal-o
 interface VmRunCliOptions extends JournalOptions {
   config?: string;
   tenant?: string;
+  attach?: boolean;
   kernel?: string;
   modules?: string;
   cache: string;
@@ -37,6 +38,7 @@ export function registerVmCommands(program: Command): void {
   )
     .option('--config <file>', 'vFunD configuration with a tenant that has "ivshmem" (default: tenant "vm", fresh secret, software functions)')
     .option('--tenant <id>', 'the VM tenant (default: the first with "ivshmem")')
+    .option('--attach', 'use the vFunD already running on --root (vfun up with the same --config) instead of starting one')
     .option('--kernel <vmlinuz>', "a kernel to boot (default: Debian's linux-image-cloud-amd64, fetched with apt-get download)")
     .option('--modules <dir>', 'the lib/modules/<release> directory of --kernel (virtio_pci, virtio_console)')
     .option('--cache <dir>', 'where the kernel and the guest binary are kept', defaultCacheDir())
@@ -49,11 +51,13 @@ export function registerVmCommands(program: Command): void {
     .option('--quiet', 'do not stream the guest console')
     .action(async (o: VmRunCliOptions) => {
       const say = (l: string) => (o.json ? console.error(l) : console.log(l));
+      if (o.attach && o.config === undefined) throw new ValidationError('--attach', 'needs --config: the running vFunD\'s configuration (the VM tenant and its secret)');
       const result = await runGuestVm({
         root: o.root,
         journal: journalUrl(o),
         ...(o.config !== undefined && { configPath: o.config }),
         ...(o.tenant !== undefined && { tenant: o.tenant }),
+        ...(o.attach === true && { attach: true }),
         ...(o.kernel !== undefined && { kernel: o.kernel }),
         ...(o.modules !== undefined && { modulesDir: o.modules }),
         cacheDir: o.cache,

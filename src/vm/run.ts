@@ -12,7 +12,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseConfig, type ValidConfig, type VFunDConfig } from '../actors/config.js';
-import { startDaemon, loadConfigFile } from '../cli/up.js';
+import { lstat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { startDaemon, loadConfigFile, type Daemon } from '../cli/up.js';
+import { RegionTree } from '../dataplane/region-tree.js';
+import { planWindow } from '../dataplane/window.js';
+import { VirtFunError } from '../errors.js';
 import { buildGuestBinary } from './guest-binary.js';
 import { buildInitramfs } from './initramfs.js';
 import { debianKernel, kernelFromPath, type GuestKernel } from './kernel.js';
@@ -36,6 +41,12 @@ export interface VmRunOptions {
   readonly configPath?: string;
   /** The VM tenant (default: the first tenant configured with `ivshmem`). */
   readonly tenant?: string;
+  /**
+   * Use the vFunD already running on `root` (`vfun up` with the same
+   * configuration) instead of starting one: the VM is wired to its control
+   * socket and window, and survives its restarts (QEMU reconnects).
+   */
+  readonly attach?: boolean;
   /** A kernel to boot instead of Debian's cloud kernel, and its modules directory. */
   readonly kernel?: string;
   readonly modulesDir?: string;
@@ -88,6 +99,30 @@ export function pickVmTenant(config: ValidConfig, tenant?: string): ValidConfig[
   return t;
 }
 
+/** The running vFunD of `root`, as far as a VM needs it: its tenant's socket and window. */
+async function attachTo(root: string, journal: string, config: ValidConfig, tenant: string): Promise<Daemon> {
+  const tree = new RegionTree(root);
+  const socket = join(tree.root, 'vmcli', tenant, 'control.sock');
+  const path = tree.windowPath(tenant);
+  const t = config.tenants.find((x) => x.id === tenant)!;
+  const plan = planWindow(t.ivshmem!.windowBytes, config.regionCapacity, t.ivshmem!.slotBytes);
+  for (const [what, p, ok] of [
+    ['control socket', socket, (st: Stats) => st.isSocket()],
+    ['ivshmem window', path, (st: Stats) => st.isFile() && st.size >= plan.windowBytes],
+  ] as const) {
+    const st = await lstat(p).catch(() => null);
+    if (st === null || !ok(st)) {
+      throw new VirtFunError('REGION', `--attach: no ${what} at ${p} (${st === null ? 'missing' : 'not what vFunD makes'}): start \`vfun up --config … --root ${root}\` with tenant '${tenant}' as a VM first`);
+    }
+  }
+  return {
+    sockets: { [tenant]: socket },
+    windows: { [tenant]: { path, bytes: plan.windowBytes, slots: plan.slotCount } },
+    journal,
+    stop: async () => undefined, // not ours to stop
+  };
+}
+
 export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
   const config = opts.configPath !== undefined ? await loadConfigFile(opts.configPath) : parseConfig(defaultVmConfig(randomBytes(24).toString('hex')));
   const tenant = pickVmTenant(config, opts.tenant);
@@ -97,7 +132,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
   const guestBin = await buildGuestBinary({ cacheDir, log: opts.log });
 
   const work = await mkdtemp(join(tmpdir(), 'vfun-vm-')); // 0700: the initramfs holds the tenant's secret
-  const daemon = await startDaemon({ config, journal: opts.journal, root: opts.root, log: opts.log });
+  const daemon = opts.attach ? await attachTo(opts.root, opts.journal, config, tenant.id) : await startDaemon({ config, journal: opts.journal, root: opts.root, log: opts.log });
   try {
     const window = daemon.windows[tenant.id]!;
     const net = await startNetPort(join(work, 'net.sock'));

@@ -7,8 +7,8 @@
  * every result itself; the journal shows the VM tenant's events in order and
  * its chain verifies.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,4 +69,74 @@ describe('vfun vm run (QEMU, TCG)', () => {
     const { stdout: verify } = await exec(process.execPath, [CLI, 'audit', 'verify', '--root', root]);
     expect(verify).toContain('hash chain verified');
   });
+});
+
+function waitForOutput(child: ChildProcess, stream: 'stdout' | 'stderr', text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(text)) {
+        child[stream]!.off('data', onData);
+        resolve();
+      }
+    };
+    child[stream]!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited (${code}) before '${text}': ${out.slice(-2000)}`)));
+  });
+}
+
+describe('vfun vm run --attach: a running VM outlives a vFunD restart', () => {
+  let root: string;
+  const daemons: ChildProcess[] = [];
+  const config = {
+    tenants: [{ id: 'vm1', secret: 'the-vm1-tenant-secret-for-attach', maxInstances: 4, ivshmem: { windowBytes: 1 << 20 } }],
+    functions: ['factorial', 'fibonacci', 'crc32'].map((name) => ({ name, kinds: { sw: { slots: 4, driver: name } } })),
+    regionCapacity: 4096,
+  };
+  const up = async (): Promise<ChildProcess> => {
+    const d = spawn(process.execPath, [CLI, 'up', '--config', join(root, 'config.json'), '--root', root], { stdio: ['ignore', 'pipe', 'inherit'] });
+    daemons.push(d);
+    await waitForOutput(d, 'stdout', 'ready');
+    return d;
+  };
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'vfun-vmattach-'));
+    await writeFile(join(root, 'config.json'), JSON.stringify(config));
+  });
+  afterAll(async () => {
+    for (const d of daemons) d.kill('SIGKILL');
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('the guest runs the four phases, vFunD restarts under it, and the guest runs them again', async () => {
+    const first = await up();
+    const vm = spawn(
+      process.execPath,
+      [CLI, 'vm', 'run', '--attach', '--config', join(root, 'config.json'), '--root', root, '--accel', 'tcg', '--cache', CACHE, '--timeout', '240', '--json',
+        '--guest-cmd', 'vfun-guest --check; sleep 6; vfun-guest --check'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    vm.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => vm.once('exit', resolve));
+    await waitForOutput(vm, 'stderr', '{"vfun":"done"');
+    first.kill('SIGTERM');
+    await new Promise((r) => first.once('exit', r));
+    await up();
+    expect(await exited).toBe(0);
+    const result = JSON.parse(stdout.trim().split('\n').pop()!) as { ok: boolean; exitStatus: number; reports: Report[] };
+    expect(result).toMatchObject({ ok: true, exitStatus: 0 });
+    expect(result.reports.filter((r) => r.vfun === 'done').map((r) => r.ok)).toEqual([true, true]);
+    const { stdout: audit } = await exec(process.execPath, [CLI, 'audit', '--root', root, '--format', 'ndjson']);
+    const types = audit.trim().split('\n').map((l) => (JSON.parse(l) as { type: string; tenant: string | null }))
+      .filter((e) => e.tenant === 'vm1' || e.type.startsWith('vfund.'))
+      .map((e) => e.type);
+    const restart = types.indexOf('vfund.stopped');
+    expect(types.slice(restart, restart + 2)).toEqual(['vfund.stopped', 'vfund.started']);
+    const round = (xs: string[]) => xs.filter((t) => t === 'instance.released').length;
+    expect(round(types.slice(0, restart))).toBe(3);
+    expect(round(types.slice(restart))).toBe(3);
+    expect((await exec(process.execPath, [CLI, 'audit', 'verify', '--root', root])).stdout).toContain('hash chain verified');
+  }, 300_000);
 });
