@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'SERVICE_ERROR'
   | 'REGION'
   | 'DRIVER'
+  /** A virtual machine could not be prepared or run (QEMU, kernel, initramfs, guest client). */
+  | 'VM'
   | 'NACK';
 
 export class VirtFunError extends Error {

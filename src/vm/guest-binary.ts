@@ -21,7 +21,7 @@ const FLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-static'];
 /** clients/c of this package. */
 export function clientSourceDir(): string {
   const root = packageRoot();
-  if (root === null) throw new VirtFunError('REGION', 'cannot find the virtfun package root (for clients/c)');
+  if (root === null) throw new VirtFunError('VM', 'cannot find the virtfun package root (for clients/c)');
   return join(root, 'clients', 'c');
 }
 
@@ -31,7 +31,7 @@ export async function buildGuestBinary(opts: { cacheDir: string; cc?: string; lo
   const hash = createHash('sha256').update(FLAGS.join(' '));
   for (const f of [...GUEST_SOURCES, 'vfun.h', 'vfun_ctl.h', 'vfun_window.h']) {
     const p = join(dir, f);
-    if (!existsSync(p)) throw new VirtFunError('REGION', `guest client source ${p} is missing`);
+    if (!existsSync(p)) throw new VirtFunError('VM', `guest client source ${p} is missing`);
     hash.update(f).update(await readFile(p));
   }
   const out = join(opts.cacheDir, `vfun-guest-${hash.digest('hex').slice(0, 16)}`);
@@ -45,8 +45,8 @@ export async function buildGuestBinary(opts: { cacheDir: string; cc?: string; lo
   } catch (err) {
     await rm(tmp, { force: true });
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new VirtFunError('REGION', `no C compiler '${cc}' to build the guest client: apt-get install gcc libc6-dev (or set CC)`, { cause: err });
-    throw new VirtFunError('REGION', `building the guest client failed (a static build needs libc6-dev):\n${e.stderr ?? e.message}`, { cause: err });
+    if (e.code === 'ENOENT') throw new VirtFunError('VM', `no C compiler '${cc}' to build the guest client: apt-get install gcc libc6-dev (or set CC)`, { cause: err });
+    throw new VirtFunError('VM', `building the guest client failed (a static build needs libc6-dev):\n${e.stderr ?? e.message}`, { cause: err });
   }
   await rename(tmp, out);
   return out;

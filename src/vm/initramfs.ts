@@ -163,12 +163,12 @@ export async function checkStaticBusybox(path: string): Promise<void> {
       await fh.close();
     }
   } catch (err) {
-    throw new VirtFunError('CONFIG', `busybox not found at ${path}: the guest initramfs needs a static busybox; ${install}`, { cause: err });
+    throw new VirtFunError('VM', `busybox not found at ${path}: the guest initramfs needs a static busybox; ${install}`, { cause: err });
   }
   const interp = elfInterpreter(head);
-  if (interp === false) throw new VirtFunError('CONFIG', `${path} is not an ELF executable; the guest needs a static busybox: ${install}`);
+  if (interp === false) throw new VirtFunError('VM', `${path} is not an ELF executable; the guest needs a static busybox: ${install}`);
   if (interp !== undefined) {
-    throw new VirtFunError('CONFIG', `${path} is dynamically linked (interpreter ${interp}) and the guest has no libc; the guest needs a static busybox: ${install}`);
+    throw new VirtFunError('VM', `${path} is dynamically linked (interpreter ${interp}) and the guest has no libc; the guest needs a static busybox: ${install}`);
   }
 }
 

@@ -61,7 +61,7 @@ export async function debianKernel(opts: DebianKernelOptions): Promise<GuestKern
   const log = opts.log ?? (() => {});
   const cacheDir = resolve(opts.cacheDir);
   await mkdir(cacheDir, { recursive: true }).catch((err: unknown) => {
-    throw new VirtFunError('CONFIG', `cannot create the kernel cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
+    throw new VirtFunError('VM', `cannot create the kernel cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
   });
   const manifestPath = join(cacheDir, `${pkg}.json`);
 
@@ -76,7 +76,7 @@ export async function debianKernel(opts: DebianKernelOptions): Promise<GuestKern
   await requireTool('dpkg-deb', 'unpacking a Debian kernel needs dpkg-deb (install it with `apt-get install dpkg`)');
 
   const work = await mkdtemp(join(cacheDir, '.work-')).catch((err: unknown) => {
-    throw new VirtFunError('CONFIG', `cannot write to the kernel cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
+    throw new VirtFunError('VM', `cannot write to the kernel cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
   });
   try {
     const started = Date.now();
@@ -85,11 +85,11 @@ export async function debianKernel(opts: DebianKernelOptions): Promise<GuestKern
       const depends = await run('dpkg-deb', ['-f', deb, 'Depends']);
       const image = pickImage(depends.stdout);
       if (image === undefined) {
-        throw new VirtFunError('CONFIG', `${pkg} holds no boot/vmlinuz-* and depends on no linux-image-* package (Depends: ${depends.stdout.trim() || 'none'}); ${HINT}`);
+        throw new VirtFunError('VM', `${pkg} holds no boot/vmlinuz-* and depends on no linux-image-* package (Depends: ${depends.stdout.trim() || 'none'}); ${HINT}`);
       }
       log(`${pkg} is a metapackage for ${image}`);
       deb = await aptDownload(image, work, log);
-      if (!(await debHasKernel(deb))) throw new VirtFunError('CONFIG', `${image} holds no boot/vmlinuz-*; ${HINT}`);
+      if (!(await debHasKernel(deb))) throw new VirtFunError('VM', `${image} holds no boot/vmlinuz-*; ${HINT}`);
     }
     const fields = await run('dpkg-deb', ['-f', deb, 'Package', 'Version']);
     const imagePackage = /^Package:\s*(\S+)/m.exec(fields.stdout)?.[1] ?? basename(deb).split('_')[0] ?? pkg;
@@ -99,7 +99,7 @@ export async function debianKernel(opts: DebianKernelOptions): Promise<GuestKern
     const unpackStarted = Date.now();
     const tree = join(work, 'root');
     await run('dpkg', ['-x', deb, tree]).catch((err: unknown) => {
-      throw new VirtFunError('CONFIG', `dpkg -x ${basename(deb)} failed: ${(err as Error).message}`, { cause: err });
+      throw new VirtFunError('VM', `dpkg -x ${basename(deb)} failed: ${(err as Error).message}`, { cause: err });
     });
     const found = await findKernel(tree);
     log(`unpacked ${found.release} in ${Date.now() - unpackStarted} ms`);
@@ -126,7 +126,7 @@ export async function debianKernel(opts: DebianKernelOptions): Promise<GuestKern
     await writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
     await rename(tmp, manifestPath);
     const done = await readManifest(cacheDir, manifestPath);
-    if (!done) throw new VirtFunError('CONFIG', `kernel cache ${finalRoot} is incomplete after unpacking; remove it and retry`);
+    if (!done) throw new VirtFunError('VM', `kernel cache ${finalRoot} is incomplete after unpacking; remove it and retry`);
     return done.kernel;
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -215,12 +215,12 @@ async function readManifest(cacheDir: string, path: string): Promise<{ release: 
 async function findKernel(tree: string): Promise<{ release: string; vmlinuz: string; modulesDir: string }> {
   const boot = await readdir(join(tree, 'boot')).catch(() => [] as string[]);
   const image = boot.find((f) => f.startsWith('vmlinuz-'));
-  if (image === undefined) throw new VirtFunError('CONFIG', `the unpacked package has no boot/vmlinuz-*; ${HINT}`);
+  if (image === undefined) throw new VirtFunError('VM', `the unpacked package has no boot/vmlinuz-*; ${HINT}`);
   const release = image.slice('vmlinuz-'.length);
   for (const rel of [join('lib/modules', release), join('usr/lib/modules', release)]) {
     if (await isDir(join(tree, rel, 'kernel'))) return { release, vmlinuz: join('boot', image), modulesDir: rel };
   }
-  throw new VirtFunError('CONFIG', `the unpacked package has boot/${image} but no lib/modules/${release}/kernel; ${HINT}`);
+  throw new VirtFunError('VM', `the unpacked package has boot/${image} but no lib/modules/${release}/kernel; ${HINT}`);
 }
 
 async function debHasKernel(deb: string): Promise<boolean> {
@@ -246,7 +246,7 @@ async function aptDownload(pkg: string, dir: string, log: (line: string) => void
   }
   const debs = (await readdir(dir)).filter((f) => f.endsWith('.deb') && !before.has(f));
   const deb = debs.find((f) => f.startsWith(`${pkg}_`)) ?? debs[0];
-  if (deb === undefined) throw new VirtFunError('CONFIG', `apt-get download ${pkg} wrote no .deb into ${dir}; ${HINT}`);
+  if (deb === undefined) throw new VirtFunError('VM', `apt-get download ${pkg} wrote no .deb into ${dir}; ${HINT}`);
   return join(dir, deb);
 }
 
@@ -254,7 +254,7 @@ async function requireTool(cmd: string, why: string): Promise<void> {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
     if (dir !== '' && (await isFile(join(dir, cmd)))) return;
   }
-  throw new VirtFunError('CONFIG', `${cmd} not found: ${why}; ${HINT}`);
+  throw new VirtFunError('VM', `${cmd} not found: ${why}; ${HINT}`);
 }
 
 interface RunResult {
@@ -268,7 +268,7 @@ function run(cmd: string, args: readonly string[], opts: { cwd?: string } = {}):
       if (err) {
         const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
         const text = missing ? `${cmd} is not installed` : stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes("user '_apt'")).join(' ').trim() || err.message;
-        reject(new VirtFunError('CONFIG', text, { cause: err }));
+        reject(new VirtFunError('VM', text, { cause: err }));
       } else resolvePromise({ stdout, stderr });
     });
   });

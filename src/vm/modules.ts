@@ -86,7 +86,7 @@ function modinfoSection(b: Buffer): Buffer | undefined {
 /** Read a module file, decompressing `.ko.gz`; `.ko.xz`/`.ko.zst` are refused by name. */
 export async function readModuleFile(path: string): Promise<Buffer> {
   if (/\.ko\.(xz|zst)$/.test(path)) {
-    throw new VirtFunError('CONFIG', `${path}: xz/zstd-compressed modules are not supported (use a kernel whose modules are plain .ko or .ko.gz)`);
+    throw new VirtFunError('VM', `${path}: xz/zstd-compressed modules are not supported (use a kernel whose modules are plain .ko or .ko.gz)`);
   }
   const raw = await readFile(path);
   return path.endsWith('.gz') ? gunzipSync(raw) : raw;
@@ -100,7 +100,7 @@ export async function indexModules(modulesDir: string): Promise<Map<string, stri
   try {
     entries = await readdir(root, { recursive: true, withFileTypes: true });
   } catch (err) {
-    throw new VirtFunError('CONFIG', `no kernel modules at ${root}: ${(err as Error).message}`, { cause: err });
+    throw new VirtFunError('VM', `no kernel modules at ${root}: ${(err as Error).message}`, { cause: err });
   }
   for (const e of entries) {
     if (!e.isFile() || !/\.ko(\.gz|\.xz|\.zst)?$/.test(e.name)) continue;
@@ -138,7 +138,7 @@ export async function resolveModules(modulesDir: string, names: readonly string[
   const visit = async (name: string, neededBy: string | undefined): Promise<void> => {
     if (done.has(name)) return;
     if (visiting.has(name)) {
-      throw new VirtFunError('CONFIG', `kernel module ${name} depends on itself (cycle through ${[...visiting].join(' -> ')})`);
+      throw new VirtFunError('VM', `kernel module ${name} depends on itself (cycle through ${[...visiting].join(' -> ')})`);
     }
     const path = index.get(name);
     if (path === undefined) {
@@ -147,7 +147,7 @@ export async function resolveModules(modulesDir: string, names: readonly string[
         return;
       }
       const who = neededBy === undefined ? '' : ` (needed by ${neededBy})`;
-      throw new VirtFunError('CONFIG', `kernel module ${name}${who} not found under ${join(modulesDir, 'kernel')}`);
+      throw new VirtFunError('VM', `kernel module ${name}${who} not found under ${join(modulesDir, 'kernel')}`);
     }
     visiting.add(name);
     for (const dep of moduleDepends(await readModuleFile(path))) await visit(dep, name);

@@ -89,7 +89,7 @@ export class VmError extends VirtFunError {
   readonly stderr: string;
   readonly lines: readonly string[];
   constructor(reason: VmFailure, message: string, details: { accel?: Accel; stderr?: string; lines?: readonly string[]; cause?: unknown } = {}) {
-    super(reason === 'not-installed' ? 'CONFIG' : 'DRIVER', message, { cause: details.cause });
+    super('VM', message, { cause: details.cause });
     this.reason = reason;
     this.accel = details.accel;
     this.stderr = details.stderr ?? '';

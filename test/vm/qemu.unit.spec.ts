@@ -165,7 +165,7 @@ describe('runVm', () => {
     const err = await runVm(spec, { accel: 'tcg', qemu }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmError);
     expect((err as VmError).reason).toBe('exited-before-boot');
-    expect((err as VmError).code).toBe('DRIVER');
+    expect((err as VmError).code).toBe('VM');
     expect((err as Error).message).toMatch(/QEMU \(tcg\) exited with code 1 before the guest printed VFUN-VM-BOOT.*Failed to connect to '\/nope\.sock'/);
   });
 
@@ -228,7 +228,7 @@ describe('runVm', () => {
       const err = await runVm(spec, { accel: 'tcg', qemu }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(VmError);
       expect((err as VmError).reason).toBe('not-installed');
-      expect((err as VmError).code).toBe('CONFIG');
+      expect((err as VmError).code).toBe('VM');
       expect((err as Error).message).toMatch(/not found: install it with `apt-get install --no-install-recommends qemu-system-x86`/);
     }
   });
