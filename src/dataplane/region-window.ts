@@ -43,26 +43,35 @@ export function isWindowRegion(r: unknown): r is WindowRegion {
   return typeof r === 'object' && r !== null && 'windowPath' in r && 'dataoutOffset' in r;
 }
 
-/** Longest sleep between two looks at a window word (µs): the price of not having a cross-VM wake-up. */
+/** First sleep between two looks at a window word (µs): the price of not having a cross-VM wake-up. */
 export const DEFAULT_POLL_MICROS = 100;
+/** Longest sleep between two looks (µs): an idle service backs off to this, about 1000 wake-ups a second. */
+export const DEFAULT_MAX_POLL_MICROS = 1000;
 
 /**
- * WaitOps whose waits poll: sleep at most `pollMicros` at a time (a futex
- * wait nobody in the VM can wake, but a host-side waker such as vFunD's stop
- * nudge still can), look at the word, and report 'ok' as soon as it changed.
+ * WaitOps whose waits poll: sleep (a futex wait nobody in the VM can wake,
+ * but a host-side waker such as vFunD's stop nudge still can), look at the
+ * word, and report 'ok' as soon as it changed. Sleeps start at `pollMicros`
+ * and double up to `maxPollMicros` while nothing happens, so an idle slot
+ * costs its service about a thousand wake-ups a second, not ten thousand,
+ * while a request that follows the previous one closely is seen within
+ * the first sleeps (the hybrid spin before them catches back-to-back calls).
  */
-export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_MICROS): WaitOps {
-  const pollMs = pollMicros / 1000;
+export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_MICROS, maxPollMicros: number = DEFAULT_MAX_POLL_MICROS): WaitOps {
+  const firstMs = pollMicros / 1000;
+  const maxMs = Math.max(firstMs, maxPollMicros / 1000);
   return {
     ...base,
     wait(i32, index, expected, timeoutMs) {
       const end = performance.now() + timeoutMs;
+      let sleepMs = firstMs;
       for (;;) {
         const left = end - performance.now();
         if (left <= 0) return 'timed-out';
-        const r = base.wait(i32, index, expected, left < pollMs ? left : pollMs);
+        const r = base.wait(i32, index, expected, left < sleepMs ? left : sleepMs);
         if (r !== 'timed-out') return r;
         if (Atomics.load(i32, index) !== expected) return 'ok';
+        sleepMs = sleepMs * 2 < maxMs ? sleepMs * 2 : maxMs;
       }
     },
   };

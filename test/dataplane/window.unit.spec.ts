@@ -128,3 +128,26 @@ describe('window layout', () => {
     expect(() => publishEntry(buf, plan, 0, { instance: 'i'.repeat(64), app: 'a', fn: 'f' })).toThrow(/instance: is 64 bytes, longer than the window entry's 63/);
   });
 });
+
+describe('polling waits (no wake-up crosses a VM)', () => {
+  it('sleeps 100 µs, then doubles up to 1 ms while nothing happens, and never past the deadline', async () => {
+    const { pollingWaitOps } = await import('../../src/dataplane/region-window.js');
+    const asked: number[] = [];
+    const ops = pollingWaitOps({ wait: (_a, _i, _e, t) => (asked.push(t), 'timed-out'), notify: () => undefined });
+    const i32 = new Int32Array(new SharedArrayBuffer(4));
+    expect(ops.wait(i32, 0, 0, 3)).toBe('timed-out');
+    expect(asked.slice(0, 6)).toEqual([0.1, 0.2, 0.4, 0.8, 1, 1]);
+    expect(asked.every((t) => t <= 3)).toBe(true);
+  });
+
+  it("reports 'ok' as soon as the word changed, and passes a real wake-up through", async () => {
+    const { pollingWaitOps } = await import('../../src/dataplane/region-window.js');
+    const i32 = new Int32Array(new SharedArrayBuffer(4));
+    let polls = 0;
+    const ops = pollingWaitOps({ wait: () => (++polls === 3 && Atomics.store(i32, 0, 7), 'timed-out'), notify: () => undefined });
+    expect(ops.wait(i32, 0, 0, 10_000)).toBe('ok');
+    expect(polls).toBe(3);
+    const woken = pollingWaitOps({ wait: () => 'ok', notify: () => undefined });
+    expect(woken.wait(i32, 0, 7, 10_000)).toBe('ok');
+  });
+});
