@@ -1,6 +1,7 @@
 /* See vfun_ctl.h. The protocol is docs/operator-guide.md, "The control channel". */
 #define _GNU_SOURCE
 #include "vfun_ctl.h"
+#include "vfun_err.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,14 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void set_err(char *err, size_t errcap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errcap, const char *fmt, ...) {
-  if (!err || errcap == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errcap, fmt, ap);
-  va_end(ap);
-}
+#define set_err vfun_set_err
 
 /* ===================================================================== SHA-256 (FIPS 180-4) */
 

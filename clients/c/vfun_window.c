@@ -1,6 +1,7 @@
 /* See vfun_window.h. Layout: docs/region-format.md §13.1. */
 #define _GNU_SOURCE
 #include "vfun_window.h"
+#include "vfun_err.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,14 +28,7 @@
 #define U32(p, off) (*(const volatile uint32_t *)((p) + (off)))
 #define AT32(p, off) ((_Atomic uint32_t *)((p) + (off)))
 
-static void set_err(char *err, size_t errcap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errcap, const char *fmt, ...) {
-  if (!err || errcap == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errcap, fmt, ap);
-  va_end(ap);
-}
+#define set_err vfun_set_err
 
 static uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
 

@@ -29,7 +29,7 @@ export function clientSourceDir(): string {
 export async function buildGuestBinary(opts: { cacheDir: string; cc?: string; log?: (line: string) => void }): Promise<string> {
   const dir = clientSourceDir();
   const hash = createHash('sha256').update(FLAGS.join(' '));
-  for (const f of [...GUEST_SOURCES, 'vfun.h', 'vfun_ctl.h', 'vfun_window.h']) {
+  for (const f of [...GUEST_SOURCES, 'vfun.h', 'vfun_ctl.h', 'vfun_window.h', 'vfun_err.h']) {
     const p = join(dir, f);
     if (!existsSync(p)) throw new VirtFunError('VM', `guest client source ${p} is missing`);
     hash.update(f).update(await readFile(p));

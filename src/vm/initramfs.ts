@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { ValidationError, VirtFunError } from '../errors.js';
 import type { GuestKernel } from './kernel.js';
 import { readModuleFile, resolveModules } from './modules.js';
+import { elfFields } from './elf.js';
 
 /** Printed by /init before anything else: the kernel has booted and userspace runs. */
 export const BOOT_MARKER = 'VFUN-VM-BOOT';
@@ -174,12 +175,9 @@ export async function checkStaticBusybox(path: string): Promise<void> {
 
 /** The PT_INTERP path of an ELF file, undefined when it has none, false when it is not ELF. */
 export function elfInterpreter(b: Buffer): string | undefined | false {
-  if (b.length < 52 || b.readUInt32BE(0) !== 0x7f454c46) return false;
-  const is64 = b[4] === 2;
-  const le = b[5] === 1;
-  const u16 = (o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
-  const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const word = (o: number) => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(o));
+  const elf = elfFields(b);
+  if (elf === null) return false;
+  const { is64, u16, u32, word } = elf;
   const phoff = word(is64 ? 0x20 : 0x1c);
   const phentsize = u16(is64 ? 0x36 : 0x2a);
   const phnum = u16(is64 ? 0x38 : 0x2c);

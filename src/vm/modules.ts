@@ -10,6 +10,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { VirtFunError } from '../errors.js';
+import { elfFields } from './elf.js';
 
 export interface ResolvedModule {
   /** Canonical module name (`_` form), e.g. `virtio_pci`. */
@@ -50,12 +51,9 @@ export function moduleDepends(ko: Buffer): string[] {
 }
 
 function modinfoSection(b: Buffer): Buffer | undefined {
-  if (b.length < 52 || b.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  const is64 = b[4] === 2;
-  const le = b[5] === 1;
-  const u16 = (o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
-  const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const addr = (o: number) => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(o));
+  const elf = elfFields(b);
+  if (elf === null) return undefined;
+  const { is64, u16, u32, word: addr } = elf;
   try {
     const shoff = addr(is64 ? 0x28 : 0x20);
     const shentsize = u16(is64 ? 0x3a : 0x2e);
