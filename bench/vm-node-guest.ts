@@ -10,10 +10,11 @@
  * packages those files import, package.json and build/Release/vfun_shm.node,
  * all under this project's own absolute path. In one boot the guest runs
  * `node -e 0` three times, `vfun-guest --bench N` (the static C client) and
- * then examples/vm-guest.ts with the `hybrid` and `spin` wait strategies.
+ * then examples/vm-guest.ts once per variant (`connect:strategy`; connect is
+ * `library`, src/guest/connect.js as it is, or `nofutex`, the same mapping without futex calls).
  *
  *   npm run build && node dist/bench/vm-node-guest.js [--calls N] [--accel tcg|kvm|auto]
- *        [--cache DIR] [--root DIR] [--memory MiB] [--strategies hybrid,spin] [--no-c] [--json]
+ *        [--cache DIR] [--root DIR] [--memory MiB] [--variants library:hybrid,nofutex:hybrid,nofutex:spin] [--no-c] [--json]
  *
  * Prints progress on stderr and, with --json, one JSON summary on stdout.
  */
@@ -41,7 +42,7 @@ const { values } = parseArgs({
     cache: { type: 'string' },
     root: { type: 'string' },
     memory: { type: 'string', default: '1024' },
-    strategies: { type: 'string', default: 'hybrid,spin' },
+    variants: { type: 'string', default: 'library:hybrid,nofutex:hybrid,nofutex:spin' },
     'no-c': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'timeout-min': { type: 'string', default: '30' },
@@ -49,7 +50,11 @@ const { values } = parseArgs({
 });
 const calls = Number(values.calls);
 const memoryMiB = Number(values.memory);
-const strategies = values.strategies!.split(',').filter((s) => s !== '');
+const variants = values.variants!.split(',').filter((s) => s !== '').map((v) => {
+  const [connect, strategy] = v.split(':');
+  if (!['library', 'nofutex'].includes(connect!) || !['spin', 'block', 'hybrid'].includes(strategy ?? '')) throw new Error(`--variants: '${v}' is not library|nofutex:spin|block|hybrid`);
+  return { connect: connect!, strategy: strategy! };
+});
 if (!Number.isInteger(calls) || calls < 1) throw new Error(`--calls: '${values.calls}' must be a positive integer`);
 if (!['auto', 'kvm', 'tcg'].includes(values.accel!)) throw new Error(`--accel: '${values.accel}' must be auto, kvm or tcg`);
 
@@ -184,9 +189,9 @@ const payload = [
   `node -e 'console.log(JSON.stringify({vfun:"node-version",version:process.version,uptime_ms:Math.round(process.uptime()*1000)}))'`,
   ...(guestBin === null ? [] : [`s=${up}; vfun-guest --bench ${calls}; st=$?; e=${up}`, 'echo "{\\"vfun\\":\\"c-guest-exit\\",\\"status\\":$st,\\"start_s\\":$s,\\"end_s\\":$e}"']),
   'rc=0',
-  ...strategies.flatMap((s) => [
-    `s=${up}; timeout 900 node ${q('/' + guestProgram)} --control "$ctl" --calls ${calls} --strategy ${q(s)}; st=$?; e=${up}`,
-    `echo "{\\"vfun\\":\\"node-guest-exit\\",\\"strategy\\":\\"${s}\\",\\"status\\":$st,\\"start_s\\":$s,\\"end_s\\":$e}"`,
+  ...variants.flatMap((v) => [
+    `s=${up}; timeout 900 node ${q('/' + guestProgram)} --control "$ctl" --calls ${calls} --connect ${v.connect} --strategy ${v.strategy}; st=$?; e=${up}`,
+    `echo "{\\"vfun\\":\\"node-guest-exit\\",\\"connect\\":\\"${v.connect}\\",\\"strategy\\":\\"${v.strategy}\\",\\"status\\":$st,\\"start_s\\":$s,\\"end_s\\":$e}"`,
     '[ $st -eq 0 ] || rc=1',
   ]),
   'exit $rc',
@@ -283,8 +288,9 @@ const digest = {
   boot_to_userspace_ms: summary.boot_to_userspace_ms,
   node_e_0_ms: nodeE0,
   node_guest_starts: starts.map((r) => ({ node_uptime_at_main_ms: r.node_uptime_at_main_ms, import_guest_library_ms: r.import_guest_library_ms, load_addon_ms: r.load_addon_ms })),
+  node_guest_errors: reports.filter((r) => r.vfun === 'error').map((r) => ({ phase: r.phase, connect: r.connect, detail: r.detail })),
   node_guest_done: dones.map((r) => ({ ok: r.ok, phases: r.phases, total_ms: r.total_ms, node_uptime_ms: r.node_uptime_ms })),
-  bench: bench.map((r) => ({ path: r.path, lang: r.lang ?? 'c', strategy: r.strategy, n: r.n, median_us: r.median_us, p99_us: r.p99_us, p999_us: r.p999_us, max_us: r.max_us })),
+  bench: bench.map((r) => ({ path: r.path, lang: r.lang ?? 'c', connect: r.connect, strategy: r.strategy, n: r.n, median_us: r.median_us, p99_us: r.p99_us, p999_us: r.p999_us, max_us: r.max_us })),
   exit_status: summary.exit_status,
   vm_wall_ms: summary.vm_wall_ms,
 };

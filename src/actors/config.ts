@@ -141,6 +141,7 @@ export function parseConfig(input: unknown): ValidConfig {
 /** What vFunD journals in vfund.started: secrets become digests, devices their profile's slots. */
 export function toSnapshot(config: ValidConfig): VFunDConfigSnapshot {
   const devices = config.devices.map((d) => ({ name: d.name, profile: d.profile, slots: loadProfileSync(d.profile).slots }));
+  const plans = windowPlans(config);
   const hwOf = (f: ValidConfig['functions'][number]) => {
     const hw = f.kinds.hw;
     if (!hw) return {};
@@ -149,7 +150,10 @@ export function toSnapshot(config: ValidConfig): VFunDConfigSnapshot {
     return { hw: { slots: hw.slots ?? dev.slots, driver: deviceDriverName(dev.profile, f.name), device: dev.name } };
   };
   return {
-    tenants: config.tenants.map((t) => ({ id: t.id, credentialDigest: credentialDigest(t.secret), maxInstances: t.maxInstances })),
+    tenants: config.tenants.map((t) => {
+      const w = plans.get(t.id);
+      return { id: t.id, credentialDigest: credentialDigest(t.secret), maxInstances: t.maxInstances, ...(w && { vm: { windowBytes: w.windowBytes, slotBytes: w.slotBytes, slots: w.slotCount } }) };
+    }),
     functions: config.functions.map((f) => ({
       name: f.name,
       kinds: {

@@ -42,6 +42,8 @@ export interface TenantConfig {
   readonly credentialDigest: string;
   /** Maximum number of live (negotiated or active) instances. */
   readonly maxInstances: number;
+  /** Present when the tenant is a virtual machine: its regions are slots of an ivshmem window. */
+  readonly vm?: { readonly windowBytes: number; readonly slotBytes: number; readonly slots: number };
 }
 
 export interface FunctionKindConfig {

@@ -182,6 +182,12 @@ describe('a VM tenant through vFunD (control socket + window, no VM)', () => {
     daemon = await up();
     expect((await stat(windowPath())).ino).toBe(before);
     const events = await readJournalFile(join(root, 'journal.ndjson'));
+    // An auditor can tell the VM tenant from the process tenant, and its window's geometry.
+    const started = events.find((e) => e.type === 'vfund.started') as unknown as { data: { config: { tenants: { id: string; vm?: unknown }[] } } };
+    expect(started.data.config.tenants).toEqual([
+      expect.objectContaining({ id: 'vm1', vm: { windowBytes: 1 << 20, slotBytes: 16384, slots: 63 } }),
+      expect.not.objectContaining({ vm: expect.anything() }),
+    ]);
     const vm = events.filter((e) => e.tenant === 'vm1').map((e) => e.type);
     expect(vm).toEqual([
       'negotiation.acked',
