@@ -7,7 +7,7 @@
  * window and the supervisor gives up: vFunD then releases the instance.
  */
 import { startService, type ServiceExit, type ServiceHandle } from '../dataplane/service-host.js';
-import type { ServiceStats } from '../dataplane/service.js';
+import { CONTROL_BYTES, type ServiceStats } from '../dataplane/service.js';
 import type { SabRegion } from '../dataplane/region.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
@@ -148,12 +148,16 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
   const failureListeners: ((detail: string) => void)[] = [];
   const restartListeners: ((attempt: number, backoffMs: number, detail: string) => void)[] = [];
   let failure: string | null = null;
+  // One control area for every incarnation of the service: a restarted one resumes its counters
+  // from there, never from datain (which a guest in a VM can write).
+  const control = new SharedArrayBuffer(CONTROL_BYTES);
   const service = await supervise(
     (resume) =>
       startService({
         region,
         driver: spec.driver,
         resume,
+        control,
         ...(options.driverModule !== undefined && { driverModule: options.driverModule }),
         ...(options.strategy !== undefined && { strategy: options.strategy }),
         ...(options.spinMicros !== undefined && { spinMicros: options.spinMicros }),

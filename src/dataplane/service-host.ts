@@ -10,8 +10,7 @@ import { workerEntry } from '../util/entry.js';
 import { checkHeader, I32, sabChannel, type SabRegion } from './region.js';
 import type { MappedRegion } from './region-files.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
-import { CONTROL, CONTROL_BYTES, readStats, type ServiceStats } from './service.js';
-import { Status } from './layout.js';
+import { CONTROL, CONTROL_BYTES, readControlStats, type ServiceStats } from './service.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
@@ -34,6 +33,11 @@ export interface StartServiceOptions {
   readonly stopTimeoutMs?: number;
   /** Take over a region whose previous service died (restart): see ServiceLoopOptions.resume. */
   readonly resume?: boolean;
+  /**
+   * vFunD's control area (CONTROL_BYTES): pass the same one to a restarted
+   * service so it resumes the counters from there (default: a fresh one).
+   */
+  readonly control?: SharedArrayBuffer;
   /** Called once when the worker exits, expected (after stop()) or not. */
   readonly onExit?: (exit: ServiceExit) => void;
 }
@@ -81,7 +85,9 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
   checkHeader(dataout, 'dataout', region.capacity);
   checkHeader(datain, 'datain', region.capacity);
 
-  const control = new SharedArrayBuffer(CONTROL_BYTES);
+  const control = opts.control ?? new SharedArrayBuffer(CONTROL_BYTES);
+  if (control.byteLength < CONTROL_BYTES) throw new ValidationError('control', `${control.byteLength} bytes, at least ${CONTROL_BYTES}`);
+  Atomics.store(new Int32Array(control), CONTROL.stop, 0);
   const controlI32 = new Int32Array(control);
   const data: ServiceWorkerData = {
     region: isMappableRegion(region) ? { ...region } : { dataout: region.dataout, datain: region.datain },
@@ -120,7 +126,7 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
   });
   const exited = new Promise<ServiceExit>((resolve) => {
     worker.once('exit', (exitCode) => {
-      const stats = finalStats ?? readStats(datain);
+      const stats = finalStats ?? readControlStats(controlI32);
       observer?.unmap();
       const exit: ServiceExit = {
         expected: stopRequested,
@@ -169,20 +175,20 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     driver: opts.driver,
     region,
     exited,
-    stats: () => (observer && datain.bytes.byteLength === 0 ? (finalStats ?? readStats(datain)) : readStats(datain)),
+    // Counters and the busy flag come from vFunD's control area: a guest can write datain (a window).
+    stats: () => finalStats ?? readControlStats(controlI32),
     heartbeat: () => Atomics.load(datain.i32, I32.serviceHeartbeat) >>> 0,
     kill: async () => {
       await worker.terminate();
     },
     busySince: () => {
-      if (datain.bytes.byteLength === 0) return null;
-      const state = Atomics.load(datain.i32, I32.state);
-      if ((state & 0xf) !== Status.BUSY) {
+      const busy = Atomics.load(controlI32, CONTROL.busy);
+      if (busy === 0) {
         busyWord = null;
         return null;
       }
-      if (busyWord !== state) {
-        busyWord = state;
+      if (busyWord !== busy) {
+        busyWord = busy;
         busyAt = performance.now();
       }
       return busyAt;

@@ -26,10 +26,21 @@ export interface ServiceStats {
   readonly errors: Record<ErrorName, number>;
 }
 
-/** The control area vFunD owns (never mapped by the client): i32 words. */
+/**
+ * The control area vFunD owns (never mapped by the client): i32 words. The
+ * service keeps vFunD's copy of what it must be able to trust here (whether a
+ * call is in progress, the counters), because a guest can write datain where
+ * a window maps it writable for the guest (docs/region-format.md §13.3).
+ */
 export const CONTROL = {
   /** Non-zero: the service finishes the request in hand and leaves its loop. */
   stop: 0,
+  /** seq + 1 of the request the driver is computing, 0 when none: what the watchdog times. */
+  busy: 1,
+  /** Requests answered. */
+  calls: 2,
+  /** u32[8] error counters indexed by ErrorCode, as in datain. */
+  errorCounts: 3,
 } as const;
 export const CONTROL_BYTES = 64;
 
@@ -61,6 +72,13 @@ export function readStats(datain: AreaViews): ServiceStats {
   const errors = {} as Record<ErrorName, number>;
   for (const name of ERROR_NAME_LIST) errors[name] = Atomics.load(i32, I32.errorCounts + ErrorCode[name]) >>> 0;
   return { calls: Atomics.load(i32, I32.calls) >>> 0, errors };
+}
+
+/** The counters a service keeps in vFunD's control area (authoritative: no guest can write them). */
+export function readControlStats(control: Int32Array): ServiceStats {
+  const errors = {} as Record<ErrorName, number>;
+  for (const name of ERROR_NAME_LIST) errors[name] = Atomics.load(control, CONTROL.errorCounts + ErrorCode[name]) >>> 0;
+  return { calls: Atomics.load(control, CONTROL.calls) >>> 0, errors };
 }
 
 export class ChannelService {
@@ -112,9 +130,11 @@ export class ChannelService {
   }
 
   private resume(): void {
-    const published = readStats(this.in);
-    this.calls = published.calls;
-    for (const name of ERROR_NAME_LIST) this.errorCounts[ErrorCode[name]] = published.errors[name];
+    // Counters from vFunD's control area, never from datain: a guest may have written those.
+    const kept = readControlStats(this.control);
+    this.calls = kept.calls;
+    for (const name of ERROR_NAME_LIST) this.errorCounts[ErrorCode[name]] = kept.errors[name];
+    Atomics.store(this.control, CONTROL.busy, 0);
     const req = Atomics.load(this.out.i32, I32.req);
     this.lastWord = req;
     this.lastSeq = wordSeq(req);
@@ -192,6 +212,7 @@ export class ChannelService {
   }
 
   private set(seq: number, len: number): Promise<void> | undefined {
+    Atomics.store(this.control, CONTROL.busy, seq + 1);
     Atomics.store(this.in.i32, I32.state, packWord(seq, Status.BUSY));
     this.hasResult = false; // the driver writes into the result area from here on
     if (this.inputView.byteLength !== len) this.inputView = this.outPayload.subarray(0, len);
@@ -265,11 +286,14 @@ export class ChannelService {
     dv.setUint32(IN.len, len, true);
     this.calls = (this.calls + 1) >>> 0;
     Atomics.store(this.in.i32, I32.calls, this.calls | 0);
+    Atomics.store(this.control, CONTROL.calls, this.calls | 0);
     if (code !== ErrorCode.NONE) {
       const c = (this.errorCounts[code]! + 1) >>> 0;
       this.errorCounts[code] = c;
       Atomics.store(this.in.i32, I32.errorCounts + code, c | 0);
+      Atomics.store(this.control, CONTROL.errorCounts + code, c | 0);
     }
+    Atomics.store(this.control, CONTROL.busy, 0);
     Atomics.store(this.in.i32, I32.state, packWord(seq, status));
     if (Atomics.load(this.out.i32, I32.clientSleeping) === 1) this.ops.notify(this.in.i32, I32.state);
   }

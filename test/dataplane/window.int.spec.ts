@@ -83,6 +83,32 @@ describe('regions in an ivshmem window (host side)', () => {
     },
   );
 
+  it('a guest forging datain (BUSY forever, a billion calls) neither trips the watchdog nor changes the counters vFunD journals', async () => {
+    const { supervisedRuntime } = await import('../../src/actors/supervisor.js');
+    const region = host.allocate({ instance: 'inst-f', app: 'vmapp', fn: 'factorial' });
+    const restarts: string[] = [];
+    const rt = await supervisedRuntime(
+      region,
+      { instance: 'inst-f', tenant: 'vm', app: 'vmapp', fn: 'factorial', kind: 'sw', driver: 'factorial', capacity: 4096 },
+      { policy: { maxRestarts: 5, windowMs: 60_000, backoffMs: 10, maxBackoffMs: 100, callDeadlineMs: 200 } },
+    );
+    rt.onRestart((_a, _b, detail) => restarts.push(detail));
+    const c = connect(region);
+    for (let i = 0; i < 10; i++) c.call(u32(51));
+    c.close();
+    const shm = requireShm();
+    const win = shm.open(host.path, region.windowBytes, { writable: true });
+    const datain = new Int32Array(win, region.datainOffset, 64);
+    Atomics.store(datain, 64 / 4, (11 << 4) | 2); // state word: seq 11 BUSY
+    Atomics.store(datain, 76 / 4, 1_000_000_000); // calls
+    await new Promise((r) => setTimeout(r, 800)); // four call deadlines
+    shm.unmap(win);
+    expect(restarts).toEqual([]);
+    expect(rt.stats().calls).toBe(10);
+    expect((await rt.stop()).calls).toBe(10);
+    host.free(region.slot);
+  });
+
   it('free() retracts the entry and zeroes the slot; the slot is reused with a new serial', async () => {
     const s = services.shift()!;
     await s.stop();
