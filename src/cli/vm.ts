@@ -29,6 +29,12 @@ function positive(field: string, v: string, max: number): number {
   return n;
 }
 
+function integer(field: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ValidationError(field, `'${v}' must be an integer in ${min}..${max}`);
+  return n;
+}
+
 export function registerVmCommands(program: Command): void {
   const vm = program.command('vm').description('guests in real virtual machines (QEMU + ivshmem + virtio-serial)');
   withJournalOptions(
@@ -52,7 +58,18 @@ export function registerVmCommands(program: Command): void {
     .action(async (o: VmRunCliOptions) => {
       const say = (l: string) => (o.json ? console.error(l) : console.log(l));
       if (o.attach && o.config === undefined) throw new ValidationError('--attach', 'needs --config: the running vFunD\'s configuration (the VM tenant and its secret)');
-      const result = await runGuestVm({
+      // Ctrl-C / SIGTERM: qemu.ts kills QEMU; the run then unwinds (vFunD stopped and journaled, the
+      // initramfs with the tenant's secret removed) and we exit 130.
+      const abort = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => {
+        say(`vfun: ${signal}: stopping the VM and vFunD`);
+        abort.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      let result: Awaited<ReturnType<typeof runGuestVm>> | undefined;
+      try {
+        result = await runGuestVm({
         root: o.root,
         journal: journalUrl(o),
         ...(o.config !== undefined && { configPath: o.config }),
@@ -62,13 +79,25 @@ export function registerVmCommands(program: Command): void {
         ...(o.modules !== undefined && { modulesDir: o.modules }),
         cacheDir: o.cache,
         accel: o.accel,
-        memoryMiB: positive('--memory', o.memory, 65536),
+        memoryMiB: integer('--memory', o.memory, 64, 65536),
         guestCmd: o.guestCmd,
         timeoutMs: positive('--timeout', o.timeout, 86400) * 1000,
         bootTimeoutMs: positive('--boot-timeout', o.bootTimeout, 3600) * 1000,
         log: (l) => say(`vfun: ${l}`),
         ...(!o.quiet && { onConsole: (l: string) => say(`guest| ${l}`) }),
+        signal: abort.signal,
       });
+      } catch (err) {
+        if (!abort.signal.aborted) throw err;
+        say(`vfun: interrupted: ${(err as Error).message}`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      if (abort.signal.aborted || result === undefined) {
+        process.exitCode = 130;
+        return;
+      }
       const { journal } = await openJournal(result.journal, { readOnly: true });
       const events: Envelope[] = [];
       for await (const e of journal.read()) events.push(e);

@@ -25,7 +25,18 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Called once by close(): e.g. unmap a file region. */
   readonly onClose?: () => void;
+  /**
+   * How a waiting client tells that the service is gone: `pid` (default) checks
+   * the process whose pid the service published; `heartbeat` (a guest in a VM,
+   * which cannot see host processes) gives up when neither the state word nor
+   * datain.heartbeat changed for HEARTBEAT_LIVENESS_MS, unless its own call
+   * shows BUSY (docs/region-format.md §13.2).
+   */
+  readonly liveness?: 'pid' | 'heartbeat';
 }
+
+/** With `liveness: 'heartbeat'`: how long a silent service may stay silent (ms). */
+export const HEARTBEAT_LIVENESS_MS = 2000;
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -88,7 +99,7 @@ export class ChannelClient {
     this.waiter = new Waiter(areas.ops, {
       ...(options.strategy !== undefined && { strategy: options.strategy }),
       ...(options.spinMicros !== undefined && { spinMicros: options.spinMicros }),
-      liveness: () => this.checkServiceAlive(),
+      liveness: options.liveness === 'heartbeat' ? () => this.checkHeartbeat() : () => this.checkServiceAlive(),
     });
     this.out.dv.setUint32(OUT.pid, typeof process === 'object' ? process.pid >>> 0 : 0, true);
     this.beat();
@@ -292,6 +303,28 @@ export class ChannelClient {
     this.brokenSeq = this.seqNo;
     this.brokenReason = `the service process ${pid} is gone`;
     throw new VirtFunError('CHANNEL_CLOSED', `the service process ${pid} is gone: seq ${this.seqNo} will never be answered (ask vFunD for a new instance)`);
+  }
+
+  private seenBeat = -1;
+  private seenState = -1;
+  private aliveAt = 0;
+
+  /** Liveness without pids (a guest in a VM): the service's heartbeat or state word must move. */
+  private checkHeartbeat(): void {
+    const now = performance.now();
+    const beat = Atomics.load(this.in.i32, I32.serviceHeartbeat);
+    const state = Atomics.load(this.in.i32, I32.state);
+    if (beat !== this.seenBeat || state !== this.seenState || this.aliveAt === 0) {
+      this.seenBeat = beat;
+      this.seenState = state;
+      this.aliveAt = now;
+      return;
+    }
+    if (state === packWord(this.seqNo, Status.BUSY)) return; // computing: vFunD bounds the call
+    if (now - this.aliveAt < HEARTBEAT_LIVENESS_MS) return;
+    this.brokenSeq = this.seqNo;
+    this.brokenReason = `the service has shown no sign of life for ${HEARTBEAT_LIVENESS_MS} ms`;
+    throw new VirtFunError('CHANNEL_CLOSED', `${this.brokenReason}: seq ${this.seqNo} will never be answered (ask vFunD for a new instance)`);
   }
 
   /** Wait for the answer to `seq`; returns the validated result length or throws ServiceError. */

@@ -77,6 +77,24 @@ export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_
   };
 }
 
+const privateWord = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * WaitOps for the guest's side of a window: no futex at all (a futex on a
+ * PCI BAR mapping fails with EFAULT, and could not reach the host anyway).
+ * A "wait" is a plain sleep; a wake is nothing (the service polls).
+ */
+export function sleepingWaitOps(yieldOp?: () => void): WaitOps {
+  return {
+    wait: (_i32, _index, _expected, timeoutMs) => {
+      Atomics.wait(privateWord, 0, 0, timeoutMs);
+      return 'timed-out';
+    },
+    notify: () => undefined,
+    ...(yieldOp !== undefined && { yield: yieldOp }),
+  };
+}
+
 function checkPlacement(r: WindowRegion, windowBytes: number): void {
   const need = areaBytes(r.capacity);
   for (const [name, off] of [['dataoutOffset', r.dataoutOffset], ['datainOffset', r.datainOffset]] as const) {
@@ -118,7 +136,8 @@ export function mapWindowRegion(region: WindowRegion, role: RegionRole, shm: Shm
     const areas: ChannelAreas = {
       dataout: areaViews(outBuf, region.dataoutOffset, bytes),
       datain: areaViews(inBuf, region.datainOffset, bytes),
-      ops: pollingWaitOps(mmapWaitOps(shm), pollMicros),
+      // The host side may futex on its file mapping (vFunD's stop nudge wakes the service); the guest never does.
+      ops: pollingWaitOps(role === 'client' ? sleepingWaitOps(shm.schedYield) : mmapWaitOps(shm), pollMicros),
     };
     checkHeader(areas.dataout, 'dataout', region.capacity);
     checkHeader(areas.datain, 'datain', region.capacity);

@@ -10,6 +10,7 @@ import { HEADER_BYTES } from '../dataplane/layout.js';
 import { requireShm } from '../native/shm.js';
 import { areaViews, readHeader, sabChannel, type SabRegion } from '../dataplane/region.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from '../dataplane/region-map.js';
+import { isWindowRegion } from '../dataplane/region-window.js';
 
 /**
  * Map the region (dataout read-write, datain read-only for files and windows)
@@ -21,6 +22,7 @@ export function connect(region: MappableRegion | SabRegion, options: ClientOptio
   const mapped = mapRegion(region, 'client');
   try {
     return new ChannelClient(mapped.areas, {
+      ...(isWindowRegion(region) && { liveness: 'heartbeat' as const }),
       ...options,
       onClose: () => {
         options.onClose?.();

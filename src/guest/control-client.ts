@@ -5,7 +5,10 @@
  * the request and is never sent.
  */
 import { randomBytes } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { stat } from 'node:fs/promises';
+import { connect as netConnect, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { openCharDevice } from './char-device.js';
 import { createInterface } from 'node:readline';
 import type { ComputationStats, Kind } from '../events/catalogue.js';
 import type { Answer, NegotiateRequest } from '../actors/vfund.js';
@@ -25,25 +28,55 @@ export interface ControlClientOptions {
   readonly window?: string;
 }
 
+interface Pending {
+  /** The request's nonce, when known: an answer carrying another nonce is stale and skipped. */
+  readonly nonce: string | undefined;
+  readonly resolve: (r: ControlResponse) => void;
+}
+
 export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
-  private readonly pending: ((r: ControlResponse) => void)[] = [];
+  private readonly pending: Pending[] = [];
   private closedError: Error | null = null;
 
   private constructor(
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     private readonly options: ControlClientOptions = {},
   ) {
     createInterface({ input: socket })
-      .on('line', (line) => this.pending.shift()?.(JSON.parse(line) as ControlResponse))
+      .on('line', (line) => this.onLine(line))
       .on('error', () => undefined); // a reset socket: 'close' below answers what is pending
     socket.on('close', () => {
       this.closedError ??= new VirtFunError('CHANNEL_CLOSED', 'the control channel closed');
-      for (const p of this.pending.splice(0)) p({ ok: false, reason: 'not-started', detail: this.closedError.message });
+      for (const p of this.pending.splice(0)) p.resolve({ ok: false, reason: 'not-started', detail: this.closedError.message });
     });
   }
 
-  /** Connect to a tenant's control socket (`<root>/vmcli/<tenant>/control.sock`). */
-  static connect(socketPath: string, options: ControlClientOptions = {}): Promise<ControlClient> {
+  private onLine(line: string): void {
+    let r: ControlResponse;
+    try {
+      r = JSON.parse(line) as ControlResponse;
+    } catch {
+      return; // not an answer (noise on a port): vFunD only writes JSON lines
+    }
+    const head = this.pending[0];
+    // An answer to a request of an earlier process on a shared port (a VM's virtio-serial port
+    // outlives the processes that use it): not ours.
+    if (head === undefined || (r.nonce !== undefined && head.nonce !== undefined && r.nonce !== head.nonce)) return;
+    this.pending.shift();
+    head.resolve(r);
+  }
+
+  /**
+   * Connect to a tenant's control channel: its Unix socket
+   * (`<root>/vmcli/<tenant>/control.sock`), or, inside a VM, the
+   * virtio-serial port wired to it (a character device, see `findVirtioPort`).
+   */
+  static async connect(path: string, options: ControlClientOptions = {}): Promise<ControlClient> {
+    const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
+      throw new VirtFunError('CHANNEL_CLOSED', `cannot reach the control channel at ${path}: ${e.message}`, { cause: e });
+    });
+    if (st.isCharacterDevice()) return new ControlClient(openCharDevice(path), options);
+    const socketPath = path;
     return new Promise((resolve, reject) => {
       const s = netConnect(socketPath);
       s.once('connect', () => {
@@ -58,8 +91,15 @@ export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
   /** Send a request exactly as given (already signed or not): for tests and tools. */
   sendRaw(line: string): Promise<ControlResponse> {
     if (this.closedError) return Promise.reject(this.closedError);
+    let nonce: string | undefined;
+    try {
+      const n = (JSON.parse(line) as { nonce?: unknown }).nonce;
+      if (typeof n === 'string') nonce = n;
+    } catch {
+      // not JSON: sent as is (tests of the server's refusals)
+    }
     return new Promise((resolve) => {
-      this.pending.push(resolve);
+      this.pending.push({ nonce, resolve });
       this.socket.write(line.endsWith('\n') ? line : line + '\n');
     });
   }
@@ -108,6 +148,7 @@ export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
 
   close(): void {
     this.socket.end();
+    if (!(this.socket instanceof Socket)) this.socket.destroy(); // a port: let go of the fd now
   }
 }
 

@@ -17,7 +17,7 @@ import type { Stats } from 'node:fs';
 import { startDaemon, loadConfigFile, type Daemon } from '../cli/up.js';
 import { RegionTree } from '../dataplane/region-tree.js';
 import { planWindow } from '../dataplane/window.js';
-import { VirtFunError } from '../errors.js';
+import { ValidationError, VirtFunError } from '../errors.js';
 import { buildGuestBinary } from './guest-binary.js';
 import { buildInitramfs } from './initramfs.js';
 import { debianKernel, kernelFromPath, type GuestKernel } from './kernel.js';
@@ -62,6 +62,8 @@ export interface VmRunOptions {
   readonly log: (line: string) => void;
   /** Each line the guest prints on its console. */
   readonly onConsole?: (line: string) => void;
+  /** Stop early (e.g. on SIGINT): checked between the steps; QEMU itself is killed by the signal handler of qemu.ts. */
+  readonly signal?: AbortSignal;
 }
 
 export interface VmRunResult extends VmRun {
@@ -127,13 +129,29 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
   const config = opts.configPath !== undefined ? await loadConfigFile(opts.configPath) : parseConfig(defaultVmConfig(randomBytes(24).toString('hex')));
   const tenant = pickVmTenant(config, opts.tenant);
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const kernel: GuestKernel =
-    opts.kernel !== undefined ? await kernelFromPath(opts.kernel, opts.modulesDir) : await debianKernel({ cacheDir, log: opts.log });
-  const guestBin = await buildGuestBinary({ cacheDir, log: opts.log });
-
-  const work = await mkdtemp(join(tmpdir(), 'vfun-vm-')); // 0700: the initramfs holds the tenant's secret
-  const daemon = opts.attach ? await attachTo(opts.root, opts.journal, config, tenant.id) : await startDaemon({ config, journal: opts.journal, root: opts.root, log: opts.log });
+  const checkpoint = (): void => {
+    if (opts.signal?.aborted) throw new VirtFunError('VM', 'interrupted before the VM started');
+  };
+  // The cheap checks first (the root's lock, a running vFunD for --attach), then the slow steps.
+  const daemon = opts.attach
+    ? await attachTo(opts.root, opts.journal, config, tenant.id)
+    : await startDaemon({ config, journal: opts.journal, root: opts.root, log: opts.log }).catch((err: unknown) => {
+        if (err instanceof VirtFunError && /is in use by vFunD pid/.test(err.message)) {
+          throw new VirtFunError('VM', `${err.message}: to run the VM next to that vFunD, add --attach with its --config; or choose another --root`, { cause: err });
+        }
+        throw err;
+      });
+  let work: string | undefined;
   try {
+    const kernel: GuestKernel =
+      opts.kernel !== undefined ? await kernelFromPath(opts.kernel, opts.modulesDir) : await debianKernel({ cacheDir, log: opts.log });
+    if (kernel.modulesDir === undefined) {
+      throw new ValidationError('--modules', `kernel ${kernel.release} has no modules directory (no /lib/modules/${kernel.release} here): pass --modules <dir>/lib/modules/${kernel.release} with ${GUEST_MODULES.join(' and ')} in it`);
+    }
+    checkpoint();
+    const guestBin = await buildGuestBinary({ cacheDir, log: opts.log });
+    checkpoint();
+    work = await mkdtemp(join(tmpdir(), 'vfun-vm-')); // 0700: the initramfs holds the tenant's secret
     const window = daemon.windows[tenant.id]!;
     const net = await startNetPort(join(work, 'net.sock'));
     try {
@@ -149,6 +167,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
         ],
         payload: opts.guestCmd ?? DEFAULT_GUEST_CMD,
       });
+      checkpoint();
       opts.log(`booting ${kernel.vmlinuz} (${kernel.release}): window ${window.path} (${window.bytes} bytes, ${window.slots} slots), control ${daemon.sockets[tenant.id]}`);
       const reports: Record<string, unknown>[] = [];
       const run = await runVm(
@@ -184,6 +203,6 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
     }
   } finally {
     await daemon.stop('vm run over');
-    await rm(work, { recursive: true, force: true });
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
   }
 }

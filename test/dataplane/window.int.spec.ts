@@ -109,6 +109,20 @@ describe('regions in an ivshmem window (host side)', () => {
     host.free(region.slot);
   });
 
+  it('a window client sees a dead service by its silent heartbeat (no pid to check in a VM)', async () => {
+    const region = host.allocate({ instance: 'inst-d', app: 'vmapp', fn: 'factorial' });
+    const svc = await startService({ region, driver: 'factorial' });
+    const c = connect(region, { timeoutMs: 20_000 });
+    expect(u64(c.call(u32(5)))).toBe(120n);
+    await svc.kill();
+    await svc.exited;
+    const t0 = performance.now();
+    expect(() => c.call(u32(5))).toThrow(/the service has shown no sign of life for 2000 ms/);
+    expect(performance.now() - t0).toBeLessThan(15_000); // well before the call's own timeout
+    c.close();
+    host.free(region.slot);
+  });
+
   it('free() retracts the entry and zeroes the slot; the slot is reused with a new serial', async () => {
     const s = services.shift()!;
     await s.stop();
