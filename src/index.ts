@@ -70,6 +70,8 @@ export type { WindowPlan, WindowHeader, WindowEntry } from './dataplane/window.j
 export { runGuestVm, defaultVmConfig } from './vm/run.js';
 export type { VmRunOptions, VmRunResult } from './vm/run.js';
 export type { ControlClientOptions } from './guest/control-client.js';
+export { findVirtioPort, findIvshmemWindow } from './guest/vm-devices.js';
+export { openCharDevice } from './guest/char-device.js';
 
 // Edges
 export { systemClock, randomIds } from './util/system.js';

@@ -705,7 +705,10 @@ int vfun_chan_open(vfun_chan *c, const char *path, char *err, size_t errcap) {
   } else {
     c->fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (c->fd < 0) {
-      set_err(err, errcap, "open %s: %s", path, strerror(errno));
+      if (errno == EBUSY)
+        set_err(err, errcap, "open %s: another process holds the control port (a virtio-serial port opens once at a time)", path);
+      else
+        set_err(err, errcap, "open %s: %s", path, strerror(errno));
       return -1;
     }
   }
@@ -863,7 +866,9 @@ int vfun_ctl_call(vfun_chan *c, const vfun_ctl_request *rq, const void *secret, 
     if (n < 0) return -1;
     vfun_json_span v;
     char echoed[65];
-    if (vfun_json_get(line, (size_t)n, "nonce", &v) == 1 && vfun_json_string(v, echoed, sizeof echoed) == 0 &&
+    /* vFunD echoes every well-formed nonce: an answer without ours is not ours (e.g. a refusal of a
+     * torn line an earlier process left half-written on the port). */
+    if (vfun_json_get(line, (size_t)n, "nonce", &v) != 1 || vfun_json_string(v, echoed, sizeof echoed) != 0 ||
         strcmp(echoed, mine.nonce) != 0)
       continue;
     return vfun_ctl_parse_answer(line, (size_t)n, rq->op, a, err, errcap);

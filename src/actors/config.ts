@@ -59,6 +59,7 @@ export const configSchema = z
               windowBytes: z.number().int().default(DEFAULT_WINDOW_BYTES),
               slotBytes: z.number().int().optional(),
             })
+            .strict()
             .optional(),
         }).refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
       )

@@ -15,8 +15,9 @@ interface VmRunCliOptions extends JournalOptions {
   modules?: string;
   cache: string;
   accel: Accel;
-  memory: string;
+  memory?: string;
   guestCmd: string;
+  withNode?: boolean;
   timeout: string;
   bootTimeout: string;
   json?: boolean;
@@ -49,8 +50,9 @@ export function registerVmCommands(program: Command): void {
     .option('--modules <dir>', 'the lib/modules/<release> directory of --kernel (virtio_pci, virtio_console)')
     .option('--cache <dir>', 'where the kernel and the guest binary are kept', defaultCacheDir())
     .addOption(new Option('--accel <accel>', 'KVM, TCG (software emulation), or KVM falling back to TCG').choices(['auto', 'kvm', 'tcg']).default('auto'))
-    .option('--memory <MiB>', 'guest memory', '256')
+    .option('--memory <MiB>', 'guest memory (default 256, 1024 with --with-node)')
     .option('--guest-cmd <sh>', 'shell command run in the guest', DEFAULT_GUEST_CMD)
+    .option('--with-node', "also put this host's node and the guest library in the VM (node /opt/virtfun/dist/examples/vm-guest.js)")
     .option('--timeout <s>', 'kill the VM after this many seconds', '300')
     .option('--boot-timeout <s>', 'with --accel auto: fall back to TCG when KVM has not booted by then', '20')
     .option('--json', 'print one JSON result at the end instead of the summary')
@@ -79,8 +81,9 @@ export function registerVmCommands(program: Command): void {
         ...(o.modules !== undefined && { modulesDir: o.modules }),
         cacheDir: o.cache,
         accel: o.accel,
-        memoryMiB: integer('--memory', o.memory, 64, 65536),
+        ...(o.memory !== undefined && { memoryMiB: integer('--memory', o.memory, 64, 65536) }),
         guestCmd: o.guestCmd,
+        ...(o.withNode === true && { withNode: true }),
         timeoutMs: positive('--timeout', o.timeout, 86400) * 1000,
         bootTimeoutMs: positive('--boot-timeout', o.bootTimeout, 3600) * 1000,
         log: (l) => say(`vfun: ${l}`),

@@ -9,7 +9,7 @@
  * `pollingWaitOps` sleeps in short slices and looks at the word again.
  */
 import { rm } from 'node:fs/promises';
-import { lstatSync } from 'node:fs';
+import { lstatSync, statSync } from 'node:fs';
 import { mmapWaitOps, requireShm, type ShmAddon } from '../native/shm.js';
 import { VirtFunError } from '../errors.js';
 import { areaBytes } from './layout.js';
@@ -43,19 +43,21 @@ export function isWindowRegion(r: unknown): r is WindowRegion {
   return typeof r === 'object' && r !== null && 'windowPath' in r && 'dataoutOffset' in r;
 }
 
-/** First sleep between two looks at a window word (µs): the price of not having a cross-VM wake-up. */
+/** Sleep between two looks at a window word (µs) while the peer was active recently: the price of no cross-VM wake-up. */
 export const DEFAULT_POLL_MICROS = 100;
+/** How long the service keeps looking every DEFAULT_POLL_MICROS before it backs off (ms). */
+export const POLL_HOLD_MS = 5;
 /** Longest sleep between two looks (µs): an idle service backs off to this, about 1000 wake-ups a second. */
 export const DEFAULT_MAX_POLL_MICROS = 1000;
 
 /**
  * WaitOps whose waits poll: sleep (a futex wait nobody in the VM can wake,
  * but a host-side waker such as vFunD's stop nudge still can), look at the
- * word, and report 'ok' as soon as it changed. Sleeps start at `pollMicros`
- * and double up to `maxPollMicros` while nothing happens, so an idle slot
- * costs its service about a thousand wake-ups a second, not ten thousand,
- * while a request that follows the previous one closely is seen within
- * the first sleeps (the hybrid spin before them catches back-to-back calls).
+ * word, and report 'ok' as soon as it changed. Sleeps are `pollMicros` for
+ * the first POLL_HOLD_MS of a wait, then double up to `maxPollMicros`: a
+ * guest that pauses a little between calls (a timer tick in the VM) costs
+ * at most one short sleep, and an idle slot about a thousand wake-ups a
+ * second instead of ten thousand.
  */
 export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_MICROS, maxPollMicros: number = DEFAULT_MAX_POLL_MICROS): WaitOps {
   const firstMs = pollMicros / 1000;
@@ -63,15 +65,17 @@ export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_
   return {
     ...base,
     wait(i32, index, expected, timeoutMs) {
-      const end = performance.now() + timeoutMs;
+      const start = performance.now();
+      const end = start + timeoutMs;
       let sleepMs = firstMs;
       for (;;) {
-        const left = end - performance.now();
+        const now = performance.now();
+        const left = end - now;
         if (left <= 0) return 'timed-out';
         const r = base.wait(i32, index, expected, left < sleepMs ? left : sleepMs);
         if (r !== 'timed-out') return r;
         if (Atomics.load(i32, index) !== expected) return 'ok';
-        sleepMs = sleepMs * 2 < maxMs ? sleepMs * 2 : maxMs;
+        if (performance.now() - start >= POLL_HOLD_MS) sleepMs = sleepMs * 2 < maxMs ? sleepMs * 2 : maxMs;
       }
     },
   };
@@ -162,7 +166,7 @@ export function mapWindowRegion(region: WindowRegion, role: RegionRole, shm: Shm
  * file, or a PCI BAR's `resource2`) from the window alone, as §13.1 says.
  */
 export function lookupWindowRegion(windowPath: string, instance: string, shm: ShmAddon = requireShm()): WindowRegion {
-  const size = lstatSync(windowPath).size;
+  const size = statSync(windowPath).size;
   const probe = shm.open(windowPath, size, { writable: false });
   let entry: WindowEntry | null;
   let windowBytes: number;
@@ -183,6 +187,8 @@ export function lookupWindowRegion(windowPath: string, instance: string, shm: Sh
  */
 export class WindowHost {
   private readonly used = new Map<number, string>(); // slot -> instance
+  /** Where the next search for a free slot starts: slots are handed out next-fit, so a just-freed slot is reused last. */
+  private next = 0;
   private buffer: ArrayBuffer | null;
 
   private constructor(
@@ -230,14 +236,19 @@ export class WindowHost {
     return this.used.size;
   }
 
-  /** Give `instance` the lowest free slot: initialise both areas, then publish its entry. */
+  /**
+   * Give `instance` a free slot, next-fit (a stale client of a just-released
+   * instance is less likely to find its old slot serving someone else):
+   * initialise both areas, then publish the entry.
+   */
   allocate(who: { instance: string; app: string; fn: string }): WindowRegion {
     const buffer = this.live();
-    let slot = 0;
-    while (this.used.has(slot)) slot++;
-    if (slot >= this.plan.slotCount) {
+    if (this.used.size >= this.plan.slotCount) {
       throw new VirtFunError('REGION', `window ${this.path}: all ${this.plan.slotCount} slots are in use`);
     }
+    let slot = this.next;
+    while (this.used.has(slot)) slot = (slot + 1) % this.plan.slotCount;
+    this.next = (slot + 1) % this.plan.slotCount;
     const { dataoutOffset, datainOffset } = slotOffsets(this.plan, slot);
     const bytes = slotAreaBytes(this.plan.capacity);
     initRegion(areaViews(buffer, dataoutOffset, bytes), areaViews(buffer, datainOffset, bytes), this.plan.capacity);

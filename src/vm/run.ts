@@ -20,6 +20,7 @@ import { planWindow } from '../dataplane/window.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { buildGuestBinary } from './guest-binary.js';
 import { buildInitramfs } from './initramfs.js';
+import { NODE_MEMORY_MIB, nodeGuestFiles, nodePathPrefix } from './node-files.js';
 import { debianKernel, kernelFromPath, type GuestKernel } from './kernel.js';
 import { startNetPort } from './net-port.js';
 import { runVm, type VmRun } from './qemu.js';
@@ -56,6 +57,11 @@ export interface VmRunOptions {
   readonly memoryMiB?: number;
   /** Shell command(s) run in the guest (default `vfun-guest --check`). */
   readonly guestCmd?: string;
+  /**
+   * Also put the host's node, the guest library (/opt/virtfun) and what it imports in the
+   * initramfs (src/vm/node-files.ts), with node on the guest's PATH; memory defaults to 1024 MiB.
+   */
+  readonly withNode?: boolean;
   readonly timeoutMs?: number;
   readonly bootTimeoutMs?: number;
   /** Host-side progress. */
@@ -153,6 +159,8 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
     checkpoint();
     work = await mkdtemp(join(tmpdir(), 'vfun-vm-')); // 0700: the initramfs holds the tenant's secret
     const window = daemon.windows[tenant.id]!;
+    const node = opts.withNode ? await nodeGuestFiles() : undefined;
+    if (node) opts.log(`with node: ${node.node}, ${node.libraries.length} libraries, ${node.distFiles} files of dist, packages ${node.packages.join(', ')} (${(node.bytes / 1048576).toFixed(1)} MiB)`);
     const net = await startNetPort(join(work, 'net.sock'));
     try {
       const initrd = join(work, 'initrd.gz');
@@ -164,8 +172,9 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
           { path: '/bin/vfun-guest', mode: 0o755, data: await import('node:fs/promises').then((f) => f.readFile(guestBin)) },
           { path: '/etc/vfun/tenant', mode: 0o644, data: `${tenant.id}\n` },
           { path: '/etc/vfun/secret', mode: 0o600, data: `${tenant.secret}\n` },
+          ...(node?.files ?? []),
         ],
-        payload: opts.guestCmd ?? DEFAULT_GUEST_CMD,
+        payload: (node ? nodePathPrefix(node.node) : '') + (opts.guestCmd ?? DEFAULT_GUEST_CMD),
       });
       checkpoint();
       opts.log(`booting ${kernel.vmlinuz} (${kernel.release}): window ${window.path} (${window.bytes} bytes, ${window.slots} slots), control ${daemon.sockets[tenant.id]}`);
@@ -174,7 +183,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
         {
           kernel: kernel.vmlinuz,
           initrd,
-          ...(opts.memoryMiB !== undefined && { memoryMiB: opts.memoryMiB }),
+          ...(opts.memoryMiB !== undefined ? { memoryMiB: opts.memoryMiB } : opts.withNode && { memoryMiB: NODE_MEMORY_MIB }),
           window: { path: window.path, bytes: window.bytes },
           ports: [
             { name: CONTROL_PORT, socketPath: daemon.sockets[tenant.id]! },

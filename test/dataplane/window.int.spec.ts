@@ -123,19 +123,30 @@ describe('regions in an ivshmem window (host side)', () => {
     host.free(region.slot);
   });
 
-  it('free() retracts the entry and zeroes the slot; the slot is reused with a new serial', async () => {
+  it('free() retracts the entry and zeroes the slot; slots are handed out next-fit, a reused one gets a new serial', async () => {
     const s = services.shift()!;
     await s.stop();
     host.free(0);
     expect(() => lookupWindowRegion(host.path, 'inst-a')).toThrow(/no active entry for instance inst-a/);
     const again = host.allocate({ instance: 'inst-c', app: 'vmapp', fn: 'fibonacci' });
-    expect(again.slot).toBe(0);
-    const e = readEntries(await mapCopy(host.path))[0]!;
-    expect(e).toMatchObject({ instance: 'inst-c', serial: 2, state: SLOT_ACTIVE });
+    expect(again.slot).not.toBe(0); // next-fit: the slot just freed is reused last
     services.push(await startService({ region: again, driver: 'fibonacci' }));
     const c = connect(again);
     expect(u64(c.call(u32(93)))).toBe(12200160415121876738n);
     c.close();
+    // A three-slot window: once the others are taken, the freed one comes back with serial 2.
+    const small = await WindowHost.open(join(dir, 'small.shm'), planWindow(1 << 16, 4096));
+    try {
+      expect(small.plan.slotCount).toBe(3);
+      const got = ['x', 'y', 'z'].map((i) => small.allocate({ instance: i, app: 'a', fn: 'f' }).slot);
+      expect(got).toEqual([0, 1, 2]);
+      expect(() => small.allocate({ instance: 'w', app: 'a', fn: 'f' })).toThrow(/all 3 slots are in use/);
+      small.free(1);
+      expect(small.allocate({ instance: 'v', app: 'a', fn: 'f' }).slot).toBe(1);
+      expect(readEntries(await mapCopy(small.path))[1]).toMatchObject({ instance: 'v', serial: 2, state: SLOT_ACTIVE });
+    } finally {
+      small.close();
+    }
   });
 });
 
@@ -196,7 +207,7 @@ describe('a VM tenant through vFunD (control socket + window, no VM)', () => {
       const neg2 = await c.negotiate({ ...creds, app: 'vmapp', fn: 'crc32', kind: 'sw' });
       if (!neg2.ok) throw new Error('negotiation refused');
       const line = await raw.request({ v: 1, op: 'activate', tenant: 'vm1', nonce: randomBytes(16).toString('hex'), ts: Date.now(), instance: neg2.instance }, secret);
-      expect(line).toMatchObject({ ok: true, region: { window: { slot: 0, dataoutOffset: expect.any(Number), datainOffset: expect.any(Number) } } });
+      expect(line).toMatchObject({ ok: true, region: { window: { slot: 1, dataoutOffset: expect.any(Number), datainOffset: expect.any(Number) } } });
       expect(JSON.stringify(line)).not.toContain(root);
       await c.release({ ...creds, instance: neg2.instance });
     } finally {

@@ -130,14 +130,24 @@ describe('window layout', () => {
 });
 
 describe('polling waits (no wake-up crosses a VM)', () => {
-  it('sleeps 100 µs, then doubles up to 1 ms while nothing happens, and never past the deadline', async () => {
-    const { pollingWaitOps } = await import('../../src/dataplane/region-window.js');
+  it('sleeps 100 µs for the first 5 ms, then doubles up to 1 ms while nothing happens, never past the deadline', async () => {
+    const { pollingWaitOps, POLL_HOLD_MS } = await import('../../src/dataplane/region-window.js');
     const asked: number[] = [];
-    const ops = pollingWaitOps({ wait: (_a, _i, _e, t) => (asked.push(t), 'timed-out'), notify: () => undefined });
+    const started = performance.now();
+    const ops = pollingWaitOps({
+      wait: (_a, _i, _e, t) => {
+        asked.push(t);
+        // A fake sleep: past the hold after the first three looks.
+        while (performance.now() - started < (asked.length >= 3 ? POLL_HOLD_MS + 1 : 0));
+        return 'timed-out';
+      },
+      notify: () => undefined,
+    });
     const i32 = new Int32Array(new SharedArrayBuffer(4));
-    expect(ops.wait(i32, 0, 0, 3)).toBe('timed-out');
-    expect(asked.slice(0, 6)).toEqual([0.1, 0.2, 0.4, 0.8, 1, 1]);
-    expect(asked.every((t) => t <= 3)).toBe(true);
+    expect(ops.wait(i32, 0, 0, 20)).toBe('timed-out');
+    expect(asked.slice(0, 3)).toEqual([0.1, 0.1, 0.1]);
+    expect(asked.slice(3, 8)).toEqual([0.2, 0.4, 0.8, 1, 1]);
+    expect(asked.every((t) => t <= 20)).toBe(true);
   });
 
   it("reports 'ok' as soon as the word changed, and passes a real wake-up through", async () => {
