@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileRegion, type FileRegion } from '../dataplane/region-files.js';
 import { FILE_MODE, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
-import { WindowHost, type WindowRegion } from '../dataplane/region-window.js';
+import { WindowHost, WINDOW_SPIN_MICROS, type WindowRegion } from '../dataplane/region-window.js';
 import type { WindowPlan } from '../dataplane/window.js';
 import { VirtFunError } from '../errors.js';
 import { requireShm } from '../native/shm.js';
@@ -83,7 +83,7 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
     try {
       const region = window.allocate({ instance: spec.instance, app: spec.app, fn: spec.fn });
       slot = region.slot;
-      runtime = await supervisedRuntime(region, spec, this.options, cleanup);
+      runtime = await supervisedRuntime(region, spec, { spinMicros: WINDOW_SPIN_MICROS, ...this.options }, cleanup);
       const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
       await this.tree.writeAdminEntry(spec.instance, { ...entry, window: window.path, slot, dataoutOffset: region.dataoutOffset, datainOffset: region.datainOffset, capacity: spec.capacity });
       await writeFile(join(paths.serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid }) + '\n', { mode: FILE_MODE });
