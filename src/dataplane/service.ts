@@ -284,15 +284,16 @@ export class ChannelService {
     const dv = this.in.dv;
     dv.setUint32(IN.error, code, true);
     dv.setUint32(IN.len, len, true);
-    this.calls = (this.calls + 1) >>> 0;
-    Atomics.store(this.in.i32, I32.calls, this.calls | 0);
-    Atomics.store(this.control, CONTROL.calls, this.calls | 0);
+    // Error counter before the call counter: whoever sees `calls` grow sees its error counted.
     if (code !== ErrorCode.NONE) {
       const c = (this.errorCounts[code]! + 1) >>> 0;
       this.errorCounts[code] = c;
       Atomics.store(this.in.i32, I32.errorCounts + code, c | 0);
       Atomics.store(this.control, CONTROL.errorCounts + code, c | 0);
     }
+    this.calls = (this.calls + 1) >>> 0;
+    Atomics.store(this.control, CONTROL.calls, this.calls | 0);
+    Atomics.store(this.in.i32, I32.calls, this.calls | 0);
     Atomics.store(this.control, CONTROL.busy, 0);
     Atomics.store(this.in.i32, I32.state, packWord(seq, status));
     if (Atomics.load(this.out.i32, I32.clientSleeping) === 1) this.ops.notify(this.in.i32, I32.state);

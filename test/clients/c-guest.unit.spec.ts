@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { fc } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { macMatches, requestSchema, type ControlRequest } from '../../src/control/protocol.js';
+import { NONCE, macMatches, requestSchema, type ControlRequest } from '../../src/control/protocol.js';
 import { canonicalJson } from '../../src/events/canonical.js';
 import { areaBytes, LAYOUT_HASH, packWord, SEQ_MASK, Status } from '../../src/dataplane/layout.js';
 import { areaViews, initRegion, type AreaViews } from '../../src/dataplane/region.js';
@@ -438,7 +438,15 @@ class FakeHost {
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        socket.write(JSON.stringify(this.answer(line)) + '\n');
+        // As vFunD does: every answer echoes the request's nonce (the C client skips answers without it).
+        let nonce: unknown;
+        try {
+          nonce = (JSON.parse(line) as { nonce?: unknown }).nonce;
+        } catch {
+          nonce = undefined;
+        }
+        const a = this.answer(line);
+        socket.write(JSON.stringify(typeof nonce === 'string' && NONCE.test(nonce) ? { ...a, nonce } : a) + '\n');
       }
     });
   }
