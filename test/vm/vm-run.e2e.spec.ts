@@ -114,7 +114,9 @@ describe('vfun vm run --attach: a running VM outlives a vFunD restart', () => {
     const vm = spawn(
       process.execPath,
       [CLI, 'vm', 'run', '--attach', '--config', join(root, 'config.json'), '--root', root, '--accel', 'tcg', '--cache', CACHE, '--timeout', '240', '--json',
-        '--guest-cmd', 'vfun-guest --check; sleep 6; vfun-guest --check'],
+        // A line of garbage into the control port first: refused and journaled, and its answer, left
+        // in the port, is skipped by the C client (no nonce of its own).
+        '--guest-cmd', 'printf "not json\\n" > "$(vfun_port vfun.control)"; vfun-guest --check; sleep 6; vfun-guest --check'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -132,6 +134,9 @@ describe('vfun vm run --attach: a running VM outlives a vFunD restart', () => {
     const types = audit.trim().split('\n').map((l) => (JSON.parse(l) as { type: string; tenant: string | null }))
       .filter((e) => e.tenant === 'vm1' || e.type.startsWith('vfund.'))
       .map((e) => e.type);
+    const refused = audit.trim().split('\n').map((l) => JSON.parse(l) as { type: string; tenant: string | null; data: { reason?: string; detail?: string } })
+      .filter((e) => e.type === 'request.refused');
+    expect(refused).toEqual([expect.objectContaining({ tenant: 'vm1', data: expect.objectContaining({ reason: 'malformed', detail: 'request is not valid JSON' }) })]);
     const restart = types.indexOf('vfund.stopped');
     expect(types.slice(restart, restart + 2)).toEqual(['vfund.stopped', 'vfund.started']);
     const round = (xs: string[]) => xs.filter((t) => t === 'instance.released').length;
