@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
-import { access, open } from 'node:fs/promises';
+import { access, open, readFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { ValidationError, VirtFunError } from '../errors.js';
@@ -238,10 +238,18 @@ async function kvmUnusable(device: string): Promise<string | undefined> {
   try {
     const fh = await open(device, 'r+');
     await fh.close();
-    return undefined;
   } catch (err) {
     return `${device} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
+  // A /dev/kvm on a CPU that advertises no hardware virtualisation (seen in sandboxed VMs) lets
+  // QEMU start, but the guest stops during kernel decompression: do not wait out the boot timeout.
+  if (device === '/dev/kvm') {
+    const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => null);
+    if (cpuinfo !== null && !/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
+      return '/dev/kvm exists but the CPU advertises neither vmx nor svm in /proc/cpuinfo (no hardware virtualisation: a KVM guest would hang early)';
+    }
+  }
+  return undefined;
 }
 
 async function findQemu(name: string): Promise<string> {
