@@ -120,7 +120,7 @@ async function attachTo(root: string, journal: string, config: ValidConfig, tena
   ] as const) {
     const st = await lstat(p).catch(() => null);
     if (st === null || !ok(st)) {
-      throw new VirtFunError('REGION', `--attach: no ${what} at ${p} (${st === null ? 'missing' : 'not what vFunD makes'}): start \`vfun up --config … --root ${root}\` with tenant '${tenant}' as a VM first`);
+      throw new VirtFunError('VM', `--attach: no ${what} at ${p} (${st === null ? 'missing' : 'not what vFunD makes'}): start \`vfun up --config … --root ${root}\` with tenant '${tenant}' as a VM first`);
     }
   }
   return {

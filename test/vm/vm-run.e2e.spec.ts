@@ -145,3 +145,29 @@ describe('vfun vm run --attach: a running VM outlives a vFunD restart', () => {
     expect((await exec(process.execPath, [CLI, 'audit', 'verify', '--root', root])).stdout).toContain('hash chain verified');
   }, 300_000);
 });
+
+describe('vfun vm run interrupted (Ctrl-C)', () => {
+  it('kills QEMU, stops vFunD (journaled), removes the initramfs that holds the secret, exits 130', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'vfun-vmint-'));
+    const tmp = await mkdtemp(join(tmpdir(), 'vfun-vmint-tmp-'));
+    try {
+      const vm = spawn(process.execPath, [CLI, 'vm', 'run', '--accel', 'tcg', '--root', root, '--cache', CACHE, '--guest-cmd', 'echo guest-waiting; sleep 60'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TMPDIR: tmp },
+      });
+      const exited = new Promise<number | null>((resolve) => vm.once('exit', (code) => resolve(code)));
+      await waitForOutput(vm, 'stdout', 'guest| guest-waiting');
+      const { readdir } = await import('node:fs/promises');
+      expect((await readdir(tmp)).some((f) => f.startsWith('vfun-vm-'))).toBe(true); // the initramfs is there while the VM runs
+      vm.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect((await readdir(tmp)).filter((f) => f.startsWith('vfun-vm-'))).toEqual([]);
+      expect(await readdir(join(root, 'admin'))).not.toContain('vfund.pid');
+      const { stdout } = await exec(process.execPath, [CLI, 'audit', '--root', root, '--type', 'vfund.*', '--format', 'ndjson']);
+      expect(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['vfund.started', 'vfund.stopped']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
