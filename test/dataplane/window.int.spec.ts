@@ -278,3 +278,54 @@ async function mapCopy(path: string): Promise<ArrayBuffer> {
   const b = await readFile(path);
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
+
+describe('WindowHost model (generated allocate/free sequences)', () => {
+  type Cmd = { kind: 'allocate' } | { kind: 'free'; pick: number } | { kind: 'free-unknown'; slot: number };
+  const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
+    { weight: 3, arbitrary: fc.constant({ kind: 'allocate' as const }) },
+    { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'free' as const, pick })) },
+    { weight: 1, arbitrary: fc.integer({ min: -2, max: 10 }).map((slot) => ({ kind: 'free-unknown' as const, slot })) },
+  );
+
+  test.prop([fc.array(cmdArb, { minLength: 1, maxLength: 60 })], { numRuns: 60 })(
+    'the table always shows exactly the live instances, each in its own slot with its own areas; serials count reuse',
+    async (cmds) => {
+      const dir = await mkdtemp(join(tmpdir(), 'vfun-winmodel-'));
+      const host = await WindowHost.open(join(dir, 'w.shm'), planWindow(1 << 16, 4096)); // 3 slots
+      try {
+        const live = new Map<string, number>(); // instance -> slot
+        const uses = new Map<number, number>(); // slot -> times allocated
+        let n = 0;
+        for (const c of cmds) {
+          if (c.kind === 'allocate') {
+            const instance = `i${n++}`;
+            if (live.size === host.plan.slotCount) {
+              expect(() => host.allocate({ instance, app: 'a', fn: 'f' })).toThrow(/all 3 slots are in use/);
+              continue;
+            }
+            const r = host.allocate({ instance, app: 'a', fn: 'f' });
+            expect([...live.values()]).not.toContain(r.slot);
+            live.set(instance, r.slot);
+            uses.set(r.slot, (uses.get(r.slot) ?? 0) + 1);
+          } else if (c.kind === 'free') {
+            const names = [...live.keys()];
+            if (names.length === 0) continue;
+            const victim = names[c.pick % names.length]!;
+            host.free(live.get(victim)!);
+            live.delete(victim);
+          } else if (![...live.values()].includes(c.slot)) {
+            host.free(c.slot); // a slot nobody holds (or out of range): nothing happens
+          }
+          expect(host.slotsInUse).toBe(live.size);
+          const table = readEntries(await mapCopy(host.path));
+          const active = table.filter((e) => e.state === SLOT_ACTIVE);
+          expect(new Map(active.map((e) => [e.instance, e.slot]))).toEqual(live);
+          for (const e of table) expect(e.serial).toBe(uses.get(e.slot) ?? 0);
+        }
+      } finally {
+        host.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
