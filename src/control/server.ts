@@ -78,22 +78,31 @@ export class ControlServer {
     });
     socket.on('error', () => socket.destroy());
     let buffer = '';
+    // After an overlong line: drop input up to its end, then go on. The connection (the lease of
+    // every instance negotiated over it: for a VM, all of the VM's) survives one bad line.
+    let discarding = false;
+    const tooLong = `request line longer than ${MAX_LINE} characters: dropped up to its end`;
     let queue = Promise.resolve();
     socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
+    socket.on('data', (data: string) => {
+      let chunk = data;
+      if (discarding) {
+        const end = chunk.indexOf('\n');
+        if (end < 0) return;
+        discarding = false;
+        chunk = chunk.slice(end + 1);
+      }
       buffer += chunk;
       let nl: number;
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        queue = queue.then(() => this.answer(socket, line));
+        queue = queue.then(() => (line.length > MAX_LINE ? this.refuse(socket, '?', 'malformed', tooLong) : this.answer(socket, line)));
       }
       if (buffer.length > MAX_LINE) {
         buffer = '';
-        queue = queue.then(async () => {
-          await this.refuse(socket, '?', 'malformed', `request line longer than ${MAX_LINE} bytes`);
-          socket.destroy();
-        });
+        discarding = true;
+        queue = queue.then(() => this.refuse(socket, '?', 'malformed', tooLong));
       }
     });
   }

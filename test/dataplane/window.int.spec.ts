@@ -216,6 +216,23 @@ describe('a VM tenant through vFunD (control socket + window, no VM)', () => {
     }
   });
 
+  it('an overlong request line is refused and dropped; the connection (the VM lease) and what it holds survive', async () => {
+    const c = await ControlClient.connect(daemon!.sockets.vm1!, { window: windowPath() });
+    try {
+      const creds = { tenant: 'vm1', credential: secret };
+      const neg = await c.negotiate({ ...creds, app: 'vmapp', fn: 'crc32', kind: 'sw' });
+      if (!neg.ok) throw new Error(neg.detail);
+      // One chunk with its newline, and one spread over many chunks (past the socket's read size).
+      expect(await c.sendRaw('x'.repeat(40_000))).toMatchObject({ ok: false, reason: 'malformed', detail: expect.stringContaining('longer than 16384') });
+      expect(await c.sendRaw('y'.repeat(1_000_000))).toMatchObject({ ok: false, reason: 'malformed', detail: expect.stringContaining('longer than 16384') });
+      const act = await c.activate({ ...creds, instance: neg.instance });
+      expect(act).toMatchObject({ ok: true });
+      expect(await c.release({ ...creds, instance: neg.instance })).toMatchObject({ ok: true });
+    } finally {
+      c.close();
+    }
+  });
+
   it('a process tenant still gets region files', async () => {
     const c = await ControlClient.connect(daemon!.sockets.proc!);
     const creds = { tenant: 'proc', credential: 'a-process-tenant-secret-xyz' };
@@ -246,6 +263,12 @@ describe('a VM tenant through vFunD (control socket + window, no VM)', () => {
       'activation.acked',
       'instance.released',
       'negotiation.acked',
+      'activation.started',
+      'activation.acked',
+      'instance.released',
+      'negotiation.acked',
+      'request.refused',
+      'request.refused',
       'activation.started',
       'activation.acked',
       'instance.released',
