@@ -69,6 +69,13 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
     return window ? this.activateInWindow(spec, window) : this.activateFiles(spec);
   }
 
+  /** The admin entry (where the region is) and the service entry of a live instance. */
+  private async record(spec: ActivationSpec, serviceDir: string, where: Record<string, unknown>): Promise<void> {
+    const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
+    await this.tree.writeAdminEntry(spec.instance, { ...entry, ...where, capacity: spec.capacity });
+    await writeFile(join(serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid }) + '\n', { mode: FILE_MODE });
+  }
+
   private async activateInWindow(spec: ActivationSpec, window: WindowHost): Promise<InstanceRuntime<WindowRegion>> {
     if (spec.capacity !== window.plan.capacity) {
       throw new VirtFunError('REGION', `window of tenant '${spec.tenant}' has slots of capacity ${window.plan.capacity}, activation asked for ${spec.capacity}`);
@@ -84,9 +91,7 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
       const region = window.allocate({ instance: spec.instance, app: spec.app, fn: spec.fn });
       slot = region.slot;
       runtime = await supervisedRuntime(region, spec, { spinMicros: WINDOW_SPIN_MICROS, ...this.options }, cleanup);
-      const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
-      await this.tree.writeAdminEntry(spec.instance, { ...entry, window: window.path, slot, dataoutOffset: region.dataoutOffset, datainOffset: region.datainOffset, capacity: spec.capacity });
-      await writeFile(join(paths.serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid }) + '\n', { mode: FILE_MODE });
+      await this.record(spec, paths.serviceDir, { window: window.path, slot, dataoutOffset: region.dataoutOffset, datainOffset: region.datainOffset });
       return runtime;
     } catch (err) {
       if (runtime) await runtime.stop();
@@ -103,9 +108,7 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
       await this.tree.handOver(spec.tenant, paths.dataout);
       await this.tree.handOver(spec.tenant, paths.datain);
       runtime = await supervisedRuntime(region, spec, this.options, () => this.tree.remove(spec, spec.instance));
-      const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
-      await this.tree.writeAdminEntry(spec.instance, { ...entry, region: paths.dir, capacity: spec.capacity });
-      await writeFile(join(paths.serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid }) + '\n', { mode: FILE_MODE });
+      await this.record(spec, paths.serviceDir, { region: paths.dir });
       return runtime;
     } catch (err) {
       await runtime?.stop();

@@ -214,26 +214,24 @@ export class WindowHost {
    */
   static async open(path: string, plan: WindowPlan, options: { shm?: ShmAddon; mode?: number } = {}): Promise<WindowHost> {
     const shm = options.shm ?? requireShm();
-    let buffer: ArrayBuffer;
-    try {
-      buffer = shm.open(path, plan.windowBytes, { create: true, writable: true, mode: options.mode ?? 0o600 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new VirtFunError('REGION', `cannot create the window ${path}: ${(err as Error).message}`, { cause: err });
+    const create = (): ArrayBuffer => {
       try {
-        buffer = shm.open(path, plan.windowBytes, { writable: true });
-      } catch (err2) {
-        // Not a regular file, a symlink, or smaller than the plan: start over.
-        const st = (() => {
-          try {
-            return lstatSync(path);
-          } catch {
-            return null;
-          }
-        })();
-        if (st === null || st.isSymbolicLink() || !st.isFile()) throw new VirtFunError('REGION', `${path} exists and is not a window file: ${(err2 as Error).message}`, { cause: err2 });
-        await rm(path, { force: true });
-        buffer = shm.open(path, plan.windowBytes, { create: true, writable: true, mode: options.mode ?? 0o600 });
+        return shm.open(path, plan.windowBytes, { create: true, writable: true, mode: options.mode ?? 0o600 });
+      } catch (err) {
+        throw new VirtFunError('REGION', `cannot create the window ${path}: ${(err as Error).message}`, { cause: err });
       }
+    };
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    let buffer: ArrayBuffer;
+    if (st === undefined) {
+      buffer = create();
+    } else if (!st.isFile()) {
+      throw new VirtFunError('REGION', `${path} exists and is not a window file (${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'})`);
+    } else if (st.size < plan.windowBytes) {
+      await rm(path, { force: true }); // a smaller window of an earlier geometry: start over
+      buffer = create();
+    } else {
+      buffer = shm.open(path, plan.windowBytes, { writable: true });
     }
     initWindow(buffer, plan, process.pid);
     return new WindowHost(path, plan, shm, buffer);

@@ -87,8 +87,8 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
 
   const control = opts.control ?? new SharedArrayBuffer(CONTROL_BYTES);
   if (control.byteLength < CONTROL_BYTES) throw new ValidationError('control', `${control.byteLength} bytes, at least ${CONTROL_BYTES}`);
-  Atomics.store(new Int32Array(control), CONTROL.stop, 0);
   const controlI32 = new Int32Array(control);
+  Atomics.store(controlI32, CONTROL.stop, 0);
   const data: ServiceWorkerData = {
     region: isMappableRegion(region) ? { ...region } : { dataout: region.dataout, datain: region.datain },
     control,

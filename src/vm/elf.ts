@@ -1,7 +1,7 @@
 /**
  * Just enough ELF to read a header's fields: the class (32/64-bit) and byte
  * order decide every offset and width. Used to check that busybox is static
- * (program headers) and to find a kernel module's `.modinfo` (sections).
+ * (program headers: elfInterpreter) and to find a kernel module's `.modinfo` (sections).
  */
 
 export interface ElfFields {
@@ -24,4 +24,24 @@ export function elfFields(b: Buffer): ElfFields | null {
     u32,
     word: (o) => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(o)),
   };
+}
+
+/** The PT_INTERP path of an ELF file, undefined when it has none, false when it is not ELF. */
+export function elfInterpreter(b: Buffer): string | undefined | false {
+  const elf = elfFields(b);
+  if (elf === null) return false;
+  const { is64, u16, u32, word } = elf;
+  const phoff = word(is64 ? 0x20 : 0x1c);
+  const phentsize = u16(is64 ? 0x36 : 0x2a);
+  const phnum = u16(is64 ? 0x38 : 0x2c);
+  for (let i = 0; i < phnum; i++) {
+    const o = phoff + i * phentsize;
+    if (o + phentsize > b.length) return false;
+    if (u32(o) !== 3) continue; // PT_INTERP
+    const off = word(o + (is64 ? 0x08 : 0x04));
+    const size = word(o + (is64 ? 0x20 : 0x10));
+    if (off + size > b.length) return '(unreadable)';
+    return b.toString('latin1', off, off + size).replace(/\0+$/, '');
+  }
+  return undefined;
 }

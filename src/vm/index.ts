@@ -24,13 +24,13 @@ export {
   checkStaticBusybox,
   cpioNewc,
   cpioPath,
-  elfInterpreter,
   initScript,
   withParents,
   type CpioEntry,
   type InitramfsFile,
   type InitramfsOptions,
 } from './initramfs.js';
+export { elfFields, elfInterpreter, type ElfFields } from './elf.js';
 export {
   DEFAULT_APPEND,
   DEFAULT_BOOT_TIMEOUT_MS,

@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { ValidationError, VirtFunError } from '../errors.js';
 import type { GuestKernel } from './kernel.js';
 import { readModuleFile, resolveModules } from './modules.js';
-import { elfFields } from './elf.js';
+import { elfInterpreter } from './elf.js';
 
 /** Printed by /init before anything else: the kernel has booted and userspace runs. */
 export const BOOT_MARKER = 'VFUN-VM-BOOT';
@@ -173,25 +173,6 @@ export async function checkStaticBusybox(path: string): Promise<void> {
   }
 }
 
-/** The PT_INTERP path of an ELF file, undefined when it has none, false when it is not ELF. */
-export function elfInterpreter(b: Buffer): string | undefined | false {
-  const elf = elfFields(b);
-  if (elf === null) return false;
-  const { is64, u16, u32, word } = elf;
-  const phoff = word(is64 ? 0x20 : 0x1c);
-  const phentsize = u16(is64 ? 0x36 : 0x2a);
-  const phnum = u16(is64 ? 0x38 : 0x2c);
-  for (let i = 0; i < phnum; i++) {
-    const o = phoff + i * phentsize;
-    if (o + phentsize > b.length) return false;
-    if (u32(o) !== 3) continue; // PT_INTERP
-    const off = word(o + (is64 ? 0x08 : 0x04));
-    const size = word(o + (is64 ? 0x20 : 0x10));
-    if (off + size > b.length) return '(unreadable)';
-    return b.toString('latin1', off, off + size).replace(/\0+$/, '');
-  }
-  return undefined;
-}
 
 // ---------------------------------------------------------------------------
 // the initramfs

@@ -16,7 +16,8 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { VirtFunError } from '../errors.js';
 import { packageRoot } from '../native/shm.js';
-import { elfInterpreter, type InitramfsFile } from './initramfs.js';
+import { elfInterpreter } from './elf.js';
+import type { InitramfsFile } from './initramfs.js';
 
 /** Where the package lives in the guest. */
 export const GUEST_PACKAGE_DIR = '/opt/virtfun';

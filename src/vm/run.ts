@@ -8,15 +8,13 @@
  * compares with), streams the console and stops everything afterwards.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfig, type ValidConfig, type VFunDConfig } from '../actors/config.js';
-import { lstat } from 'node:fs/promises';
+import { ConfigError, parseConfig, windowPlans, type ValidConfig, type VFunDConfig } from '../actors/config.js';
 import type { Stats } from 'node:fs';
 import { startDaemon, loadConfigFile, type Daemon } from '../cli/up.js';
 import { RegionTree } from '../dataplane/region-tree.js';
-import { planWindow } from '../dataplane/window.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { buildGuestBinary } from './guest-binary.js';
 import { buildInitramfs } from './initramfs.js';
@@ -112,8 +110,7 @@ async function attachTo(root: string, journal: string, config: ValidConfig, tena
   const tree = new RegionTree(root);
   const socket = join(tree.root, 'vmcli', tenant, 'control.sock');
   const path = tree.windowPath(tenant);
-  const t = config.tenants.find((x) => x.id === tenant)!;
-  const plan = planWindow(t.ivshmem!.windowBytes, config.regionCapacity, t.ivshmem!.slotBytes);
+  const plan = windowPlans(config).get(tenant)!;
   for (const [what, p, ok] of [
     ['control socket', socket, (st: Stats) => st.isSocket()],
     ['ivshmem window', path, (st: Stats) => st.isFile() && st.size >= plan.windowBytes],
@@ -169,7 +166,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
         kernel,
         modules: [...GUEST_MODULES],
         files: [
-          { path: '/bin/vfun-guest', mode: 0o755, data: await import('node:fs/promises').then((f) => f.readFile(guestBin)) },
+          { path: '/bin/vfun-guest', mode: 0o755, data: await readFile(guestBin) },
           { path: '/etc/vfun/tenant', mode: 0o644, data: `${tenant.id}\n` },
           { path: '/etc/vfun/secret', mode: 0o600, data: `${tenant.secret}\n` },
           ...(node?.files ?? []),

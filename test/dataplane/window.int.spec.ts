@@ -8,7 +8,7 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -291,13 +291,11 @@ describe('a VM tenant through vFunD (control socket + window, no VM)', () => {
 
 /** The envelopes of a file journal (one canonical JSON line each). */
 async function readJournalFile(path: string): Promise<{ type: string; tenant: string | null }[]> {
-  const { readFile } = await import('node:fs/promises');
   return (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; tenant: string | null });
 }
 
 /** A private copy of a window file's bytes (so the test never holds a mapping). */
 async function mapCopy(path: string): Promise<ArrayBuffer> {
-  const { readFile } = await import('node:fs/promises');
   const b = await readFile(path);
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
