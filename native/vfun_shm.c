@@ -417,6 +417,73 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return ab;
 }
 
+/* mapFd(fd, length, writable) -> ArrayBuffer: map an open descriptor MAP_SHARED (not closed). */
+static napi_value js_map_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "mapFd(fd, length, writable) needs 3 arguments");
+    return NULL;
+  }
+  uint64_t fd64, length64;
+  if (!get_index(env, argv[0], "fd", &fd64)) return NULL;
+  if (!get_index(env, argv[1], "length", &length64)) return NULL;
+  bool writable = false;
+  CHECK_NAPI(env, napi_get_value_bool(env, argv[2], &writable));
+  if (fd64 > INT_MAX || length64 == 0 || length64 > (uint64_t)SIZE_MAX) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "fd or length out of range");
+    return NULL;
+  }
+  int fd = (int)fd64;
+  size_t length = (size_t)length64;
+  char msg[256];
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    snprintf(msg, sizeof msg, "%s: fstat fd %d: %s", errno_name(e), fd, strerror(e));
+    throw_sys_error(env, e, NULL, "fstat", NULL, msg);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(msg, sizeof msg, "EINVAL: fd %d is not a regular file; refusing to map it", fd);
+    throw_sys_error(env, EINVAL, "ERR_NOT_REGULAR_FILE", "fstat", NULL, msg);
+    return NULL;
+  }
+  if ((uint64_t)st.st_size < length64) {
+    snprintf(msg, sizeof msg, "fd %d is %lld bytes, smaller than the %zu bytes requested", fd, (long long)st.st_size, length);
+    throw_sys_error(env, 0, "ERR_FILE_TOO_SMALL", "fstat", NULL, msg);
+    return NULL;
+  }
+  void *addr = mmap(NULL, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) {
+    int e = errno;
+    snprintf(msg, sizeof msg, "%s: mmap fd %d (%zu bytes): %s", errno_name(e), fd, length, strerror(e));
+    throw_sys_error(env, e, NULL, "mmap", NULL, msg);
+    return NULL;
+  }
+  mapping *m = (mapping *)calloc(1, sizeof *m);
+  if (!m) {
+    munmap(addr, length);
+    napi_throw_error(env, "ENOMEM", "vfun_shm: out of memory");
+    return NULL;
+  }
+  m->addr = addr;
+  m->length = length;
+  registry_add(m);
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, addr, length, finalize_mapping, m, &ab) != napi_ok) {
+    pthread_mutex_lock(&registry_lock);
+    registry_remove_locked(m);
+    pthread_mutex_unlock(&registry_lock);
+    munmap(addr, length);
+    free(m);
+    if (!is_exception_pending(env)) napi_throw_error(env, NULL, "vfun_shm: napi_create_external_arraybuffer failed");
+    return NULL;
+  }
+  return ab;
+}
+
 /* ------------------------------------------------------------------------ */
 /* unmap(ab) -> boolean                                                     */
 /* ------------------------------------------------------------------------ */
@@ -676,6 +743,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"msync", NULL, js_msync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pageSize", NULL, js_page_size, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedYield", NULL, js_sched_yield, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mapFd", NULL, js_map_fd, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value abi;

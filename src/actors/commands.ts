@@ -4,7 +4,7 @@
  * service failure, shutdown). Every command has an id: it becomes the
  * causationId of the events it produces.
  */
-import type { ComputationStats, Kind, NackReason, ReleaseReason, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { ComputationStats, Kind, NackReason, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
 
 export interface Credentials {
   readonly tenant: string;
@@ -13,7 +13,17 @@ export interface Credentials {
 }
 
 export type VFunDCommand =
-  | { readonly type: 'start'; readonly id: string; readonly host: string; readonly config: VFunDConfigSnapshot }
+  | {
+      readonly type: 'start';
+      readonly id: string;
+      readonly host: string;
+      readonly config: VFunDConfigSnapshot;
+      /**
+       * Counters of the instances a vFunD that did not stop left live, read
+       * from their control areas (null or absent: unknown).
+       */
+      readonly recovered?: Readonly<Record<string, ComputationStats | null>>;
+    }
   | (Credentials & {
       readonly type: 'negotiate';
       readonly id: string;
@@ -43,7 +53,10 @@ export type VFunDCommand =
       readonly instance: string;
       readonly reason: Exclude<ReleaseReason, 'client'>;
       readonly detail: string;
-      readonly stats: ComputationStats;
+      /** null: not known. */
+      readonly stats: ComputationStats | null;
+      /** What ended the service's process, when it died. */
+      readonly cause?: ServiceExitCause;
     }
   | { readonly type: 'stop'; readonly id: string; readonly reason: string }
   /** vFunD's supervision restarts an instance's service. */

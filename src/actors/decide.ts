@@ -90,7 +90,7 @@ function releaseNack(c: Credentials & { instance: string }, n: Nack): ReleaseNac
   return { type: 'release.nacked', data: { instance: clip(c.instance), tenant: clip(c.tenant), ...n } };
 }
 
-function released(instance: string, reason: InstanceReleased['data']['reason'], stats: ComputationStats): InstanceReleased {
+function released(instance: string, reason: InstanceReleased['data']['reason'], stats: ComputationStats | null): InstanceReleased {
   return { type: 'instance.released', data: { instance, reason, stats } };
 }
 
@@ -98,7 +98,9 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
   switch (command.type) {
     case 'start': {
       // Instances journaled as live by a vFunD that did not stop cleanly have no service any more.
-      const orphans = liveInstances(state).map((i) => released(i.id, 'recovery', NO_STATS));
+      // Their counters come from the control areas that outlived them; unknown is null, never a false 0.
+      const recovered = command.recovered ?? {};
+      const orphans = liveInstances(state).map((i) => released(i.id, 'recovery', Object.hasOwn(recovered, i.id) ? recovered[i.id]! : null));
       return [...orphans, { type: 'vfund.started', data: { host: command.host, config: command.config } }];
     }
 
@@ -183,7 +185,7 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       if (!Object.hasOwn(state.instances, command.instance)) return [];
       const failed: VFunEvent[] =
         command.reason === 'failure'
-          ? [{ type: 'service.failed', data: { instance: command.instance, detail: command.detail } }]
+          ? [{ type: 'service.failed', data: { instance: command.instance, detail: command.detail, ...(command.cause !== undefined && { cause: command.cause }) } }]
           : command.reason === 'lease'
             ? [{ type: 'client.lost', data: { instance: command.instance, detail: command.detail } }]
             : [];

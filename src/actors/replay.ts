@@ -49,7 +49,11 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
   const e = eventOf(first);
   const started = group.find((g) => g.type === 'vfund.started');
   if (started && started.type === 'vfund.started') {
-    return { command: { type: 'start', id, host: started.data.host, config: started.data.config }, secretMatched: true };
+    // The counters of recovered instances were read from their control areas: take them from the record.
+    const recovered = Object.fromEntries(
+      group.flatMap((g) => (g.type === 'instance.released' && g.data.reason === 'recovery' ? [[g.data.instance, g.data.stats] as const] : [])),
+    );
+    return { command: { type: 'start', id, host: started.data.host, config: started.data.config, recovered }, secretMatched: true };
   }
   const stopped = group.find((g) => g.type === 'vfund.stopped');
   if (stopped && stopped.type === 'vfund.stopped') {
@@ -100,14 +104,22 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
       const rel = group.find((g) => g.type === 'instance.released') as Envelope<InstanceReleased> | undefined;
       const reason = e.type === 'service.failed' ? 'failure' : 'lease';
       return {
-        command: { type: 'reclaim', id, instance: e.data.instance, reason, detail: e.data.detail, stats: rel?.data.stats ?? NO_STATS },
+        command: {
+          type: 'reclaim',
+          id,
+          instance: e.data.instance,
+          reason,
+          detail: e.data.detail,
+          stats: rel === undefined ? NO_STATS : rel.data.stats,
+          ...(e.type === 'service.failed' && e.data.cause !== undefined && { cause: e.data.cause }),
+        },
         secretMatched: true,
       };
     }
     case 'instance.released':
       if (e.data.reason === 'client') {
         return {
-          command: { type: 'release', id, tenant, credential: VALID, instance: e.data.instance, stats: e.data.stats },
+          command: { type: 'release', id, tenant, credential: VALID, instance: e.data.instance, stats: e.data.stats ?? NO_STATS },
           secretMatched: true,
         };
       }

@@ -1,20 +1,26 @@
 /**
  * The cross-process runtime: each instance's region is a pair of files in
  * the paper's tree (`<root>/vmcli/<tenant>/<app>/<fn>/dataout|datain`),
- * mapped by the guest from its own process; the service runs in a worker
- * thread of vFunD that maps the same files. Activation writes an admin entry
- * and a service entry; release removes every trace of the instance.
+ * mapped by the guest from its own process; the service runs in a service
+ * process of its own (service-process.ts) that maps the same files, so a
+ * tenant's fault stays in that process. vFunD maps neither. Activation
+ * writes an admin entry, a service entry and the control file; release
+ * removes every trace of the instance.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFileRegion, type FileRegion } from '../dataplane/region-files.js';
-import { FILE_MODE, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
-import { WindowHost, WINDOW_SPIN_MICROS, type WindowRegion } from '../dataplane/region-window.js';
+import { ControlFile } from '../dataplane/control-file.js';
+import { createFileRegion, writeFileTombstone, type FileRegion } from '../dataplane/region-files.js';
+import { CONTROL_FILE, FILE_MODE, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
+import { WindowHost, WINDOW_SPIN_MICROS, writeWindowTombstone, type WindowRegion } from '../dataplane/region-window.js';
 import type { WindowPlan } from '../dataplane/window.js';
 import { VirtFunError } from '../errors.js';
+import type { ComputationStats } from '../events/catalogue.js';
 import { requireShm } from '../native/shm.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from './runtime.js';
-import { supervisedRuntime, type SupervisedRuntimeOptions } from './supervisor.js';
+import { processRuntime } from './process-runtime.js';
+import type { ServiceProcessOptions } from './service-process.js';
+import { toComputationStats, type SupervisedRuntimeOptions } from './supervisor.js';
 
 export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
   readonly root: string;
@@ -35,6 +41,11 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
 
   /** Region directories a previous vFunD left behind, removed at create(). */
   leftovers: readonly string[] = [];
+
+  /** Counters of the instances a previous vFunD left live, from their control files (null: unknown). */
+  get recovered(): Readonly<Record<string, ComputationStats | null>> {
+    return Object.fromEntries(Object.entries(this.tree.recovered).map(([id, s]) => [id, s === null ? null : toComputationStats(s)]));
+  }
 
   /** The window of each VM tenant, by tenant id. */
   readonly windows = new Map<string, WindowHost>();
@@ -69,11 +80,11 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
     return window ? this.activateInWindow(spec, window) : this.activateFiles(spec);
   }
 
-  /** The admin entry (where the region is) and the service entry of a live instance. */
-  private async record(spec: ActivationSpec, serviceDir: string, where: Record<string, unknown>): Promise<void> {
+  /** The admin entry (where the region is) and the service entry (its process) of a live instance. */
+  private async record(spec: ActivationSpec, serviceDir: string, where: Record<string, unknown>, pid: number): Promise<void> {
     const entry = { instance: spec.instance, tenant: spec.tenant, app: spec.app, fn: spec.fn, kind: spec.kind, driver: spec.driver };
-    await this.tree.writeAdminEntry(spec.instance, { ...entry, ...where, capacity: spec.capacity });
-    await writeFile(join(serviceDir, 'service.json'), JSON.stringify({ ...entry, pid: process.pid }) + '\n', { mode: FILE_MODE });
+    await this.tree.writeAdminEntry(spec.instance, { ...entry, ...where, capacity: spec.capacity, pid });
+    await writeFile(join(serviceDir, 'service.json'), JSON.stringify({ ...entry, pid }) + '\n', { mode: FILE_MODE });
   }
 
   private async activateInWindow(spec: ActivationSpec, window: WindowHost): Promise<InstanceRuntime<WindowRegion>> {
@@ -82,16 +93,19 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
     }
     const paths = await this.tree.create(spec, { regionDir: false });
     let slot: number | undefined;
+    let control: ControlFile | undefined;
     let runtime: InstanceRuntime<WindowRegion> | undefined;
     const cleanup = async (): Promise<void> => {
+      control?.close();
       if (slot !== undefined) window.free(slot);
       await this.tree.remove(spec, spec.instance);
     };
     try {
       const region = window.allocate({ instance: spec.instance, app: spec.app, fn: spec.fn });
       slot = region.slot;
-      runtime = await supervisedRuntime(region, spec, { spinMicros: WINDOW_SPIN_MICROS, ...this.options }, cleanup);
-      await this.record(spec, paths.serviceDir, { window: window.path, slot, dataoutOffset: region.dataoutOffset, datainOffset: region.datainOffset });
+      control = ControlFile.create(join(paths.serviceDir, CONTROL_FILE));
+      runtime = await processRuntime(spec, { region, control, tombstone: () => writeWindowTombstone(region), cleanup }, this.serviceOptions(spec, { spinMicros: WINDOW_SPIN_MICROS }));
+      await this.record(spec, paths.serviceDir, { window: window.path, slot, dataoutOffset: region.dataoutOffset, datainOffset: region.datainOffset }, runtime.servicePid!);
       return runtime;
     } catch (err) {
       if (runtime) await runtime.stop();
@@ -102,18 +116,38 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
 
   private async activateFiles(spec: ActivationSpec): Promise<InstanceRuntime<FileRegion>> {
     const paths = await this.tree.create(spec);
+    let control: ControlFile | undefined;
     let runtime: InstanceRuntime<FileRegion> | undefined;
+    const cleanup = async (): Promise<void> => {
+      control?.close();
+      await this.tree.remove(spec, spec.instance);
+    };
     try {
       const region = createFileRegion(paths, spec.capacity);
       await this.tree.handOver(spec.tenant, paths.dataout);
       await this.tree.handOver(spec.tenant, paths.datain);
-      runtime = await supervisedRuntime(region, spec, this.options, () => this.tree.remove(spec, spec.instance));
-      await this.record(spec, paths.serviceDir, { region: paths.dir });
+      control = ControlFile.create(join(paths.serviceDir, CONTROL_FILE));
+      runtime = await processRuntime(spec, { region, control, tombstone: () => writeFileTombstone(region), cleanup }, this.serviceOptions(spec));
+      await this.record(spec, paths.serviceDir, { region: paths.dir }, runtime.servicePid!);
       return runtime;
     } catch (err) {
-      await runtime?.stop();
-      await this.tree.remove(spec, spec.instance);
+      if (runtime) await runtime.stop();
+      else await cleanup();
       throw err;
     }
+  }
+
+  /** How the service process of an instance of `spec.tenant` runs. */
+  private serviceOptions(spec: ActivationSpec, extra: { spinMicros?: number } = {}): Omit<ServiceProcessOptions, 'region' | 'driver' | 'control'> {
+    const o = this.options;
+    const identity = this.tree.identityOf(spec.tenant);
+    return {
+      ...extra,
+      ...(o.driverModule !== undefined && { driverModule: o.driverModule }),
+      ...(o.strategy !== undefined && { strategy: o.strategy }),
+      ...(o.spinMicros !== undefined && { spinMicros: o.spinMicros }),
+      ...(o.policy !== undefined && { policy: o.policy }),
+      ...(identity !== undefined && { identity }),
+    };
   }
 }

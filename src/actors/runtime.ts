@@ -5,7 +5,7 @@
  * SharedArrayBuffer + worker-thread one (runtime-sab.ts); mapped files across
  * processes come later behind the same port.
  */
-import type { ComputationStats, Kind } from '../events/catalogue.js';
+import type { ComputationStats, Kind, ServiceExitCause } from '../events/catalogue.js';
 
 export interface ActivationSpec {
   readonly instance: string;
@@ -22,16 +22,24 @@ export interface ActivationSpec {
 export interface InstanceRuntime<Region = unknown> {
   /** What the guest needs to connect to the region (backend specific). */
   readonly region: Region;
+  /** The process the service runs in (a service process; vFunD's own for the in-process backend). */
+  readonly servicePid?: number;
   /** Counters read from the region, without stopping anything. */
   stats(): ComputationStats;
   /** Stop the service, free the region; resolves with the final counters. Idempotent. */
   stop(): Promise<ComputationStats>;
-  /** Called once if the service is gone for good (its supervisor gave up restarting it). */
-  onFailure(listener: (detail: string) => void): void;
+  /** Called once if the service is gone for good (its supervisor gave up, or its process died: `cause`). */
+  onFailure(listener: (detail: string, cause?: ServiceExitCause) => void): void;
   /** Called on every supervised restart of the service (after a crash or a hung call). */
   onRestart(listener: (attempt: number, backoffMs: number, detail: string) => void): void;
 }
 
 export interface RuntimeFactory<Region = unknown> {
   activate(spec: ActivationSpec): Promise<InstanceRuntime<Region>>;
+  /**
+   * Counters of the instances a vFunD that did not stop left behind, by
+   * instance id, as found in their control areas (null: unknown). vFunD
+   * journals them with the recovery release.
+   */
+  readonly recovered?: Readonly<Record<string, ComputationStats | null>>;
 }

@@ -6,7 +6,7 @@
  * which it supervises: a service that dies is reclaimed and journaled.
  */
 import { createActor, type ActorRefFrom } from 'xstate';
-import type { ComputationStats, Kind, NackReason, VFunDConfigSnapshot, VFunEvent } from '../events/catalogue.js';
+import type { ComputationStats, Kind, NackReason, ServiceExitCause, VFunDConfigSnapshot, VFunEvent } from '../events/catalogue.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import { Recorder } from '../events/recorder.js';
@@ -63,7 +63,8 @@ export class VFunD<Region = unknown> {
     for await (const env of opts.journal.read()) events.push({ type: env.type, data: env.data } as VFunEvent);
     const recorder = await Recorder.open({ journal: opts.journal, clock: opts.clock, ids: opts.ids, host: opts.host });
     const d = new VFunD(opts, recorder, fold(events, initialState));
-    await d.dispatch({ type: 'start', id: opts.ids.next(), host: opts.host, config: opts.config });
+    const recovered = opts.runtime.recovered;
+    await d.dispatch({ type: 'start', id: opts.ids.next(), host: opts.host, config: opts.config, ...(recovered !== undefined && { recovered }) });
     return d;
   }
 
@@ -132,7 +133,7 @@ export class VFunD<Region = unknown> {
       });
       if (r?.type === 'activation.acked' && runtime) {
         this.runtimes.set(inst.id, runtime);
-        runtime.onFailure((why) => void this.reclaim(inst.id, 'failure', why));
+        runtime.onFailure((why, cause) => void this.reclaim(inst.id, 'failure', why, cause));
         runtime.onRestart((attempt, backoffMs, detail) => void this.restarted(inst.id, attempt, backoffMs, detail));
         return { ok: true, instance: inst.id, region: runtime.region, capacity: r.data.capacity };
       }
@@ -147,7 +148,7 @@ export class VFunD<Region = unknown> {
       let stats = NO_STATS;
       if (!checkRelease(this.state, req)) stats = (await this.runtimes.get(req.instance)?.stop()) ?? NO_STATS;
       const [e] = await this.dispatch({ type: 'release', id: this.opts.ids.next(), ...req, stats });
-      if (e?.type === 'instance.released') return { ok: true, stats: e.data.stats };
+      if (e?.type === 'instance.released') return { ok: true, stats: e.data.stats ?? NO_STATS }; // a guest's release always has its counters
       if (e?.type === 'release.nacked') return { ok: false, reason: e.data.reason, detail: e.data.detail };
       throw new Error(`vFunD: release decided ${e?.type ?? 'nothing'}`);
     });
@@ -182,10 +183,10 @@ export class VFunD<Region = unknown> {
     });
   }
 
-  private reclaim(instance: string, reason: 'failure' | 'lease', detail: string): Promise<void> {
+  private reclaim(instance: string, reason: 'failure' | 'lease', detail: string, cause?: ServiceExitCause): Promise<void> {
     return this.enqueue(async () => {
       const stats = (await this.runtimes.get(instance)?.stop()) ?? NO_STATS;
-      await this.dispatch({ type: 'reclaim', id: this.opts.ids.next(), instance, reason, detail, stats });
+      await this.dispatch({ type: 'reclaim', id: this.opts.ids.next(), instance, reason, detail, stats, ...(cause !== undefined && { cause }) });
     });
   }
 

@@ -72,6 +72,7 @@ export function describeEvent(e: VFunEvent): string {
     case 'service.restarted':
       return `restart #${e.data.attempt} in ${e.data.backoffMs} ms: ${e.data.detail}`;
     case 'instance.released': {
+      if (e.data.stats === null) return `${e.data.reason}, calls unknown`;
       const errs = Object.entries(e.data.stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');
       return `${e.data.reason}, ${e.data.stats.calls} calls${errs ? `, errors ${errs}` : ''}`;
     }
@@ -99,6 +100,8 @@ export interface TenantSummary {
   readonly instances: number;
   readonly fallbacks: number;
   readonly calls: number;
+  /** Instances released with unknown counters (a recovery without their control area): `calls` is a lower bound. */
+  readonly unknownCounts: number;
   readonly nacks: Record<string, number>;
   /** Service failures plus error answers counted by the services. */
   readonly errors: number;
@@ -110,7 +113,7 @@ export function summarize(envs: Iterable<Envelope>): TenantSummary[] {
   for (const env of envs) {
     const t = env.tenant ?? '(host)';
     let s = by.get(t);
-    if (!s) by.set(t, (s = { tenant: t, events: 0, instances: 0, fallbacks: 0, calls: 0, nacks: {}, errors: 0, security: 0 }));
+    if (!s) by.set(t, (s = { tenant: t, events: 0, instances: 0, fallbacks: 0, calls: 0, unknownCounts: 0, nacks: {}, errors: 0, security: 0 }));
     const e = eventOf(env);
     s.events++;
     if (isSecurityEvent(e)) s.security++;
@@ -130,6 +133,10 @@ export function summarize(envs: Iterable<Envelope>): TenantSummary[] {
         s.errors++;
         break;
       case 'instance.released':
+        if (e.data.stats === null) {
+          s.unknownCounts++;
+          break;
+        }
         s.calls += e.data.stats.calls;
         for (const n of Object.values(e.data.stats.errors)) s.errors += n;
         break;
@@ -149,7 +156,7 @@ export function formatSummary(rows: readonly TenantSummary[], format: AuditForma
   });
   for (const r of rows) {
     const nacks = Object.entries(r.nacks).map(([k, n]) => `${k}=${n}`).join(' ') || '-';
-    table.push([r.tenant, r.events, r.instances, r.fallbacks, r.calls, nacks, r.errors, r.security]);
+    table.push([r.tenant, r.events, r.instances, r.fallbacks, r.unknownCounts > 0 ? `≥${r.calls} (${r.unknownCounts} unknown)` : r.calls, nacks, r.errors, r.security]);
   }
   return table.toString();
 }

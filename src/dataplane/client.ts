@@ -305,6 +305,13 @@ export class ChannelClient {
     throw new VirtFunError('CHANNEL_CLOSED', `the service process ${pid} is gone: seq ${this.seqNo} will never be answered (ask vFunD for a new instance)`);
   }
 
+  /** vFunD wrote the tombstone (the instance is over: released, or its service process died). */
+  private tombstone(seq: number): never {
+    this.brokenSeq = seq;
+    this.brokenReason = 'vFunD closed this instance (released, or its service died)';
+    throw new VirtFunError('CHANNEL_CLOSED', `${this.brokenReason}: seq ${seq} will never be answered (ask vFunD for a new instance)`);
+  }
+
   private seenBeat = -1;
   private seenState = -1;
   private aliveAt = 0;
@@ -333,6 +340,7 @@ export class ChannelClient {
     const error = packWord(seq, Status.ERROR);
     const i32 = this.in.i32;
     let w = Atomics.load(i32, I32.state);
+    if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
     if (w !== done && w !== error) {
       const start = performance.now();
       const deadline = start + this.timeoutMs;
@@ -341,6 +349,7 @@ export class ChannelClient {
         if (waiter.waitChange(i32, I32.state, w, this.out.i32, I32.clientSleeping, deadline)) {
           w = waiter.word;
           if (w === done || w === error) break; // anything else (BUSY, stale seq, garbage) is not our answer
+          if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
         } else {
           const now = performance.now();
           if (now >= deadline) {
@@ -354,6 +363,7 @@ export class ChannelClient {
           }
           w = Atomics.load(i32, I32.state);
           if (w === done || w === error) break;
+          if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
         }
       }
     }

@@ -67,7 +67,14 @@ export const Command = { NONE: 0, SET: 1, GET: 2, RST: 3 } as const;
 export type Command = (typeof Command)[keyof typeof Command];
 
 /** Service statuses (low 4 bits of the state word). */
-export const Status = { WAIT: 1, BUSY: 2, DONE: 3, ERROR: 4 } as const;
+export const Status = {
+  WAIT: 1,
+  BUSY: 2,
+  DONE: 3,
+  ERROR: 4,
+  /** The tombstone vFunD writes when the instance is over (released, or its service died): no answer will come. */
+  CLOSED: 5,
+} as const;
 export type Status = (typeof Status)[keyof typeof Status];
 
 /** Error codes the service writes into datain.error. */

@@ -6,14 +6,16 @@
  *
  *   client (guest):  dataout read-write, datain read-only
  *   service (host):  dataout read-only,  datain read-write
- *   observer (vFunD): both read-only (counters, heartbeats, wake-ups)
  *
  * so a service never writes guest memory and a guest cannot forge answers.
+ * vFunD maps neither: it writes the files at activation and the tombstone at
+ * the end with plain writes, and runs the service in its own process.
  */
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { requireShm, mmapWaitOps, type ShmAddon } from '../native/shm.js';
 import { VirtFunError } from '../errors.js';
-import { areaBytes } from './layout.js';
+import { areaBytes, IN, packWord, Status } from './layout.js';
 import { areaViews, checkCapacity, checkHeader, initRegion, type ChannelAreas } from './region.js';
 import { FILE_MODE } from './region-tree.js';
 
@@ -40,29 +42,68 @@ export function isFileRegion(r: unknown): r is FileRegion {
 
 /**
  * vFunD, at activation: create both files (O_EXCL, 0600, never through a
- * symlink), size them, write the headers and the initial state word.
+ * symlink) and write them whole: headers, initial state word and a zeroed
+ * payload. vFunD never maps them (a tenant may truncate a file it can open;
+ * a mapping of it would SIGBUS): writing every byte also allocates every
+ * block now, so a full disk is a clear error at activation, never a SIGBUS
+ * in the service later.
  */
-export function createFileRegion(paths: { dataout: string; datain: string }, capacity: number, shm: ShmAddon = requireShm()): FileRegion {
+export function createFileRegion(paths: { dataout: string; datain: string }, capacity: number): FileRegion {
   checkCapacity(capacity);
   const bytes = areaBytes(capacity);
+  const out = new ArrayBuffer(bytes);
+  const inn = new ArrayBuffer(bytes);
+  initRegion(areaViews(out), areaViews(inn), capacity);
   const created: string[] = [];
-  const mapped: ArrayBuffer[] = [];
   try {
-    const out = shm.open(paths.dataout, bytes, { create: true, writable: true, mode: FILE_MODE });
-    created.push(paths.dataout);
-    mapped.push(out);
-    const inn = shm.open(paths.datain, bytes, { create: true, writable: true, mode: FILE_MODE });
-    created.push(paths.datain);
-    mapped.push(inn);
-    initRegion(areaViews(out), areaViews(inn), capacity);
+    for (const [path, area] of [[paths.dataout, out], [paths.datain, inn]] as const) {
+      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
+      created.push(path);
+      try {
+        const b = new Uint8Array(area);
+        let done = 0;
+        while (done < b.byteLength) done += writeSync(fd, b, done, b.byteLength - done, done);
+      } finally {
+        closeSync(fd);
+      }
+    }
     return { capacity, dataoutPath: paths.dataout, datainPath: paths.datain };
   } catch (err) {
     for (const p of created) void unlink(p).catch(() => undefined);
-    throw err instanceof VirtFunError ? err : new VirtFunError('REGION', `cannot create region files: ${(err as Error).message}`, { cause: err });
-  } finally {
-    for (const ab of mapped) shm.unmap(ab);
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? `no space left for a region of ${2 * bytes} bytes (${e.code})` : e.message;
+    throw err instanceof VirtFunError ? err : new VirtFunError('REGION', `cannot create region files: ${why}`, { cause: err });
   }
 }
+
+/**
+ * Write the tombstone into a file region's datain (pwrite, no mapping): the
+ * state word CLOSED, so a guest waiting for an answer learns at once that none
+ * will come. A file shrunk below the word is left alone.
+ */
+export function writeFileTombstone(region: FileRegion): void {
+  let fd: number;
+  try {
+    fd = openSync(region.datainPath, constants.O_WRONLY | constants.O_NOFOLLOW);
+  } catch {
+    return; // gone already: nobody can be waiting on a fresh mapping of it
+  }
+  try {
+    if (fstatSync(fd).size < IN.state + 4) return;
+    writeSync(fd, TOMBSTONE, 0, 4, IN.state);
+  } catch {
+    // a tenant that replaced the file has nothing to be told
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The state word of a closed region, little-endian. */
+export const TOMBSTONE: Uint8Array = (() => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, packWord(0, Status.CLOSED), true);
+  return b;
+})();
 
 /** Map a file region for one side, checking both headers (magic, version, layout hash, capacity). */
 export function mapFileRegion(region: FileRegion, role: RegionRole, shm: ShmAddon = requireShm()): MappedRegion {

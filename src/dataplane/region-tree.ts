@@ -15,9 +15,13 @@ import { processAlive } from '../util/process.js';
 import { join, resolve } from 'node:path';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { checkName } from '../util/names.js';
+import { readControlFile } from './control-file.js';
+import type { ServiceStats } from './service.js';
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
+/** vFunD's control area of an instance, in its service directory (control-file.ts). */
+export const CONTROL_FILE = 'control';
 /** A VM tenant's ivshmem window, in its `vmcli/<tenant>` directory. */
 export const WINDOW_FILE = 'ivshmem.shm';
 
@@ -181,6 +185,7 @@ export class RegionTree {
         for (const fn of await readdir(join(vmcli, tenant, app)).catch(() => [] as string[])) removed.push(join(vmcli, tenant, app, fn));
       }
     }
+    this.recovered = await this.readLeftoverCounters();
     for (const entry of await readdir(join(this.root, 'service'))) await rm(join(this.root, 'service', entry), { recursive: true, force: true });
     // A VM's window stays (its QEMU may still map it; the next vFunD re-initialises it in place).
     for (const tenant of await readdir(vmcli)) {
@@ -195,6 +200,35 @@ export class RegionTree {
     }
     for (const entry of await readdir(join(this.adminDir, 'instances'))) await rm(join(this.adminDir, 'instances', entry), { force: true });
     return removed;
+  }
+
+  /**
+   * Counters of the instances removeLeftovers found, by instance id, read
+   * from the control files that outlived their service processes (null:
+   * unknown). Filled by removeLeftovers.
+   */
+  recovered: Readonly<Record<string, ServiceStats | null>> = {};
+
+  /** `service/<tenant>/<app>/<fn>/{service.json,control}` of every leftover instance. */
+  private async readLeftoverCounters(): Promise<Record<string, ServiceStats | null>> {
+    const out: Record<string, ServiceStats | null> = {};
+    const service = join(this.root, 'service');
+    const list = (d: string) => readdir(d).catch(() => [] as string[]);
+    for (const tenant of await list(service)) {
+      for (const app of await list(join(service, tenant))) {
+        for (const fn of await list(join(service, tenant, app))) {
+          const dir = join(service, tenant, app, fn);
+          let instance: unknown;
+          try {
+            instance = (JSON.parse(await readFile(join(dir, 'service.json'), 'utf8')) as { instance?: unknown }).instance;
+          } catch {
+            continue; // no entry: the activation never finished, nothing was served
+          }
+          if (typeof instance === 'string' && checkName('instance', instance) === null) out[instance] = readControlFile(join(dir, CONTROL_FILE));
+        }
+      }
+    }
+    return out;
   }
 
   /** Write an admin entry for an instance (0600). */

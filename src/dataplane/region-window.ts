@@ -9,12 +9,12 @@
  * `pollingWaitOps` sleeps in short slices and looks at the word again.
  */
 import { rm } from 'node:fs/promises';
-import { lstatSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { mmapWaitOps, requireShm, type ShmAddon } from '../native/shm.js';
 import { VirtFunError } from '../errors.js';
-import { areaBytes } from './layout.js';
+import { areaBytes, IN } from './layout.js';
 import { areaViews, checkHeader, initRegion, type ChannelAreas } from './region.js';
-import type { MappedRegion, RegionRole } from './region-files.js';
+import { TOMBSTONE, type MappedRegion, type RegionRole } from './region-files.js';
 import type { WaitOps } from './wait.js';
 import {
   checkWindowHeader,
@@ -41,6 +41,29 @@ export interface WindowRegion {
 
 export function isWindowRegion(r: unknown): r is WindowRegion {
   return typeof r === 'object' && r !== null && 'windowPath' in r && 'dataoutOffset' in r;
+}
+
+/**
+ * Write the tombstone into a window slot's datain (pwrite into the window
+ * file, no mapping): the state word CLOSED, so the guest in the VM learns at
+ * its next look that no answer will come.
+ */
+export function writeWindowTombstone(region: WindowRegion): void {
+  let fd: number;
+  try {
+    fd = openSync(region.windowPath, constants.O_WRONLY | constants.O_NOFOLLOW);
+  } catch {
+    return;
+  }
+  try {
+    const at = region.datainOffset + IN.state;
+    if (fstatSync(fd).size < at + 4) return; // shrunk by someone: leave it
+    writeSync(fd, TOMBSTONE, 0, 4, at);
+  } catch {
+    // nothing to tell a window that cannot be written
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Sleep between two looks at a window word (µs) while the peer was active recently: the price of no cross-VM wake-up. */

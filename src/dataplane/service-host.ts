@@ -10,6 +10,7 @@ import { workerEntry } from '../util/entry.js';
 import { checkHeader, I32, sabChannel, type SabRegion } from './region.js';
 import type { MappedRegion } from './region-files.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
+import { controlWords, type ControlFd } from './control-file.js';
 import { CONTROL, CONTROL_BYTES, readControlStats, type ServiceStats } from './service.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
@@ -36,8 +37,10 @@ export interface StartServiceOptions {
   /**
    * vFunD's control area (CONTROL_BYTES): pass the same one to a restarted
    * service so it resumes the counters from there (default: a fresh one).
+   * `{ fd }`: a control file (control-file.ts) this process holds open, mapped
+   * by this thread and by the worker (a service process's control area).
    */
-  readonly control?: SharedArrayBuffer;
+  readonly control?: SharedArrayBuffer | ControlFd;
   /** Called once when the worker exits, expected (after stop()) or not. */
   readonly onExit?: (exit: ServiceExit) => void;
 }
@@ -86,12 +89,11 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
   checkHeader(datain, 'datain', region.capacity);
 
   const control = opts.control ?? new SharedArrayBuffer(CONTROL_BYTES);
-  if (control.byteLength < CONTROL_BYTES) throw new ValidationError('control', `${control.byteLength} bytes, at least ${CONTROL_BYTES}`);
-  const controlI32 = new Int32Array(control);
+  const controlI32 = controlWords(control);
   Atomics.store(controlI32, CONTROL.stop, 0);
   const data: ServiceWorkerData = {
     region: isMappableRegion(region) ? { ...region } : { dataout: region.dataout, datain: region.datain },
-    control,
+    control: control instanceof SharedArrayBuffer ? control : { fd: control.fd },
     driverName: opts.driver,
     capacity: region.capacity,
     strategy,

@@ -14,13 +14,14 @@ import { createDriver } from '../drivers/registry.js';
 import { areaViews, sabOps, type ChannelAreas } from './region.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
 import { ChannelService, type ServiceStats } from './service.js';
+import { controlWords } from './control-file.js';
 import type { WaitStrategy } from './wait.js';
 
 export interface ServiceWorkerData {
   /** The region: two SharedArrayBuffers, or files / a window slot the worker maps itself (mapped buffers cannot be transferred). */
   readonly region: { readonly dataout: SharedArrayBuffer; readonly datain: SharedArrayBuffer } | MappableRegion;
-  /** vFunD's control words (CONTROL in service.ts); never given to the client. */
-  readonly control: SharedArrayBuffer;
+  /** vFunD's control words (CONTROL in service.ts); never given to the client. A descriptor: a control file, mapped here. */
+  readonly control: SharedArrayBuffer | { readonly fd: number };
   readonly driverName: string;
   /** Optional module (URL href) whose export `driverExport` (default `default`) is `(name) => FunctionDriver`. */
   readonly driverModule?: string;
@@ -65,7 +66,7 @@ async function main(data: ServiceWorkerData): Promise<void> {
       ? mapRegion(r, 'service').areas
       : { dataout: areaViews(r.dataout), datain: areaViews(r.datain), ops: sabOps() };
     driver = await buildDriver(data);
-    service = new ChannelService(areas, data.capacity, driver, new Int32Array(data.control), {
+    service = new ChannelService(areas, data.capacity, driver, controlWords(data.control), {
       strategy: data.strategy,
       ...(data.spinMicros !== undefined && { spinMicros: data.spinMicros }),
       ...(data.sliceMs !== undefined && { sliceMs: data.sliceMs }),

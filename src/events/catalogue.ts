@@ -118,10 +118,28 @@ export type ActivationNacked = Event<
   'activation.nacked',
   { readonly instance: string; readonly reason: NackReason; readonly detail: string }
 >;
-export type ServiceFailed = Event<'service.failed', { readonly instance: string; readonly detail: string }>;
+/** What ended a service process: its exit code, or the signal that killed it (`SIGBUS`, `SIGKILL`, ...). */
+export interface ServiceExitCause {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+export type ServiceFailed = Event<
+  'service.failed',
+  {
+    readonly instance: string;
+    readonly detail: string;
+    /** Present when the service's process died (absent: its supervisor gave up on it, or a hung call). */
+    readonly cause?: ServiceExitCause;
+  }
+>;
 export type InstanceReleased = Event<
   'instance.released',
-  { readonly instance: string; readonly reason: ReleaseReason; readonly stats: ComputationStats }
+  {
+    readonly instance: string;
+    readonly reason: ReleaseReason;
+    /** null: not known (a recovery that found no readable control area), never a false 0. */
+    readonly stats: ComputationStats | null;
+  }
 >;
 export type ReleaseNacked = Event<
   'release.nacked',

@@ -77,6 +77,10 @@ export interface ShmAddon {
   pageSize(): number;
   /** sched_yield(): give the core to another runnable thread, if any. */
   schedYield?(): void;
+  /** Map `length` bytes of an open file descriptor MAP_SHARED (see docs/native.md). */
+  mapFd(fd: number, length: number, writable: boolean): ArrayBuffer;
+  /** no_new_privs, not dumpable, parent-death signal, syscall deny list (see docs/native.md). */
+  sandboxSelf?(opts: { noNewPrivs?: boolean; nonDumpable?: boolean; parentDeathSignal?: number; denySyscalls?: boolean }): void;
 }
 
 const ADDON_NAME = 'vfun_shm';

@@ -78,3 +78,27 @@ function tsxEsmApi(fromUrl: string): string {
   apiCache.set(fromUrl, href);
   return href;
 }
+
+export interface ProcessEntry {
+  /** The module the child process runs (a `.js` file, or a `.ts` file loaded through tsx). */
+  readonly module: string;
+  /** Node flags the child needs to load it (`--import <tsx>` for TypeScript sources). */
+  readonly execArgv: string[];
+}
+
+/**
+ * The entry of a child Node process (a service process): like workerEntry,
+ * the sibling module of the caller's kind. A child process, unlike a worker,
+ * takes loader hooks from `--import`, so TypeScript sources run through tsx's
+ * registering entry (`tsx/esm`).
+ */
+export function processEntry(fromUrl: string, relPath: string): ProcessEntry {
+  const from = new URL(fromUrl);
+  const isTs = TS_EXT.test(from.pathname);
+  const module = new URL(relPath.replace(ANY_EXT, '') + (isTs ? '.ts' : '.js'), from);
+  if (!isTs) return { module: module.pathname, execArgv: [] };
+  const api = new URL(tsxEsmApi(fromUrl));
+  // tsx/dist/esm/api/index.mjs -> tsx/dist/esm/index.mjs: the entry that registers itself when imported.
+  const register = new URL('../index.mjs', api);
+  return { module: module.pathname, execArgv: ['--import', register.href] };
+}

@@ -1,0 +1,228 @@
+/**
+ * vFunD's side of a service process (service-process-main.ts): one process
+ * per instance, started at activation, stopped at release.
+ *
+ * Why a process per instance (rather than per tenant): whatever kills a
+ * service (SIGBUS on a region its guest truncated, a native driver crash,
+ * the OOM killer) takes exactly one instance; its restart needs no
+ * multiplexing; its descriptors are handed over at spawn. The price is one
+ * Node process per live instance (docs/operator-guide.md, "Service
+ * processes", gives the memory it costs).
+ *
+ * The process runs as the tenant's OS identity when it has one, inside the
+ * tenant's cgroup when the host offers one, and sandboxed (no_new_privs, not
+ * dumpable, killed with vFunD, a syscall deny list) when the native addon is
+ * built. vFunD talks to it over an IPC channel and reads its counters and
+ * busy word from the control file with pread: vFunD maps nothing a tenant
+ * can write or resize.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import type { ControlFile } from '../dataplane/control-file.js';
+import type { MappableRegion } from '../dataplane/region-map.js';
+import type { ServiceStats } from '../dataplane/service.js';
+import type { TenantIdentity } from '../dataplane/region-tree.js';
+import type { WaitStrategy } from '../dataplane/wait.js';
+import { VirtFunError, type ErrorCode } from '../errors.js';
+import type { ServiceExitCause } from '../events/catalogue.js';
+import { processEntry } from '../util/entry.js';
+import type { FromService, ToService } from './service-process-protocol.js';
+import { DEFAULT_SUPERVISION, type SupervisionPolicy } from './supervisor.js';
+
+export interface ServiceProcessOptions {
+  readonly region: MappableRegion;
+  readonly driver: string;
+  readonly control: ControlFile;
+  readonly driverModule?: string | URL;
+  readonly strategy?: WaitStrategy;
+  readonly spinMicros?: number;
+  readonly policy?: SupervisionPolicy;
+  /** Run as this uid/gid (vFunD must be root). */
+  readonly identity?: TenantIdentity;
+  /** Put the process into its tenant's cgroup before it does anything. */
+  readonly join?: (pid: number) => Promise<void>;
+  /** Sandbox the process (default true; needs the native addon, skipped without it). */
+  readonly sandbox?: boolean;
+  readonly readyTimeoutMs?: number;
+  /** How long stop() waits for a clean exit before SIGKILL (default 10 s). */
+  readonly stopTimeoutMs?: number;
+}
+
+export interface ServiceProcessEvents {
+  /** The service's own supervisor restarts a crashed or hung worker (journal it). */
+  restarting(attempt: number, backoffMs: number, detail: string): void;
+  /** The instance has no service any more: it gave up restarting, or the process died. */
+  failed(detail: string, cause: ServiceExitCause | null): void;
+}
+
+export interface ServiceProcess {
+  readonly pid: number;
+  /** Whether the sandbox was applied. */
+  readonly sandboxed: boolean;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<ServiceExitCause>;
+  /** Counters from the control file (pread). */
+  stats(): ServiceStats;
+  /** Ask for a clean stop (SIGKILL after stopTimeoutMs); resolves with the final counters. Idempotent. */
+  stop(): Promise<ServiceStats>;
+}
+
+const TAIL_BYTES = 2048;
+
+/** Say what ended a process, in words an operator can act on. */
+export function describeExit(cause: ServiceExitCause): string {
+  if (cause.signal !== null) {
+    const why: Record<string, string> = {
+      SIGBUS: 'a bus error: memory it mapped shrank under it',
+      SIGSEGV: 'a segmentation fault: a native crash',
+      SIGKILL: 'SIGKILL: the OOM killer (a memory limit) or an operator',
+      SIGABRT: 'an abort: a native assertion or an out-of-memory in the JS heap',
+      SIGSYS: 'a forbidden system call',
+    };
+    return `killed by ${cause.signal}${why[cause.signal] ? ` (${why[cause.signal]})` : ''}`;
+  }
+  return `exited with code ${cause.code ?? '?'}`;
+}
+
+export async function startServiceProcess(opts: ServiceProcessOptions, events: ServiceProcessEvents): Promise<ServiceProcess> {
+  const entry = processEntry(import.meta.url, './service-process-main.js');
+  const child: ChildProcess = spawn(process.execPath, [...entry.execArgv, entry.module], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc', opts.control.fd],
+    serialization: 'json',
+    ...(opts.identity !== undefined && { uid: opts.identity.uid, gid: opts.identity.gid }),
+  });
+  let stderrTail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => {
+    stderrTail = (stderrTail + d).slice(-TAIL_BYTES);
+  });
+  child.on('error', () => undefined); // a failed spawn shows up as an exit
+  let stopRequested = false;
+  let finalStats: ServiceStats | null = null;
+  let failedOnce = false;
+  const fail = (detail: string, cause: ServiceExitCause | null): void => {
+    if (failedOnce || stopRequested) return;
+    failedOnce = true;
+    events.failed(detail, cause);
+  };
+  const exited = new Promise<ServiceExitCause>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const lastLine = (): string => {
+    const lines = stderrTail.trim().split('\n');
+    const l = lines[lines.length - 1]?.trim() ?? '';
+    return l === '' ? '' : `; last words: ${l.slice(0, 200)}`;
+  };
+
+  let onReady: ((m: FromService) => void) | null = null;
+  child.on('message', (m: FromService) => {
+    switch (m.type) {
+      case 'restarting':
+        events.restarting(m.attempt, m.backoffMs, m.detail);
+        return;
+      case 'gave-up':
+        fail(m.detail, null);
+        return;
+      case 'stopped':
+        finalStats = m.stats;
+        return;
+      default:
+        onReady?.(m);
+    }
+  });
+
+  if (child.pid === undefined) {
+    const cause = await exited;
+    throw new VirtFunError('SERVICE_ERROR', `could not start a service process for '${opts.driver}' (${describeExit(cause)})`);
+  }
+  const pid = child.pid;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
+  let sandboxed = false;
+  try {
+    await opts.join?.(pid);
+    const init: ToService = {
+      type: 'init',
+      region: opts.region,
+      driver: opts.driver,
+      sandbox: opts.sandbox ?? true,
+      ...(opts.driverModule !== undefined && { driverModule: String(opts.driverModule) }),
+      ...(opts.strategy !== undefined && { strategy: opts.strategy }),
+      ...(opts.spinMicros !== undefined && { spinMicros: opts.spinMicros }),
+      ...(opts.policy !== undefined && { policy: opts.policy }),
+    };
+    child.send(init);
+    sandboxed = await new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new VirtFunError('SERVICE_ERROR', `service '${opts.driver}' did not report ready within ${readyTimeoutMs} ms`)),
+        readyTimeoutMs,
+      );
+      onReady = (m) => {
+        clearTimeout(timer);
+        if (m.type === 'ready') resolve(m.sandboxed);
+        else if (m.type === 'failed') reject(new VirtFunError(m.code as ErrorCode, `service '${opts.driver}' did not start: ${m.message}`));
+      };
+      void exited.then((cause) => {
+        clearTimeout(timer);
+        reject(new VirtFunError('SERVICE_ERROR', `service process of '${opts.driver}' ${describeExit(cause)} before it was ready${lastLine()}`));
+      });
+    });
+  } catch (err) {
+    stopRequested = true;
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
+  onReady = null;
+
+  void exited.then((cause) => fail(`service process ${pid} ${describeExit(cause)}${lastLine()}`, cause));
+
+  // The service's own watchdog restarts a hung worker. A process that does not get the better of a
+  // hung call (a native driver stuck in a system call) is killed here, and the instance fails.
+  const policy = opts.policy ?? DEFAULT_SUPERVISION;
+  const graceMs = 2 * policy.callDeadlineMs + 1_000;
+  let busyWord = 0;
+  let busyAt = 0;
+  const watchdog = setInterval(
+    () => {
+      const busy = opts.control.busy();
+      const now = performance.now();
+      if (busy === 0 || busy !== busyWord) {
+        busyWord = busy;
+        busyAt = now;
+        return;
+      }
+      if (now - busyAt > graceMs) {
+        fail(`service process ${pid}: a call stayed busy for over ${Math.round(graceMs / 1000)} s and its own watchdog did not end it: killed`, null);
+        child.kill('SIGKILL');
+      }
+    },
+    Math.min(250, graceMs / 4),
+  );
+  watchdog.unref();
+  void exited.then(() => clearInterval(watchdog));
+
+  let stopping: Promise<ServiceStats> | null = null;
+  return {
+    pid,
+    sandboxed,
+    exited,
+    stats: () => finalStats ?? opts.control.stats(),
+    stop: () =>
+      (stopping ??= (async () => {
+        stopRequested = true;
+        clearInterval(watchdog);
+        if (child.exitCode === null && child.signalCode === null) {
+          if (child.connected) child.send({ type: 'stop' } satisfies ToService, () => undefined);
+          const killer = setTimeout(() => child.kill('SIGKILL'), opts.stopTimeoutMs ?? 10_000);
+          await exited;
+          clearTimeout(killer);
+        }
+        return finalStats ?? opts.control.stats();
+      })()),
+  };
+}
+
+/** Signal numbers by name, for the journal (`SIGBUS` -> 7). */
+export function signalNumber(name: string): number | null {
+  return (osConstants.signals as Record<string, number>)[name] ?? null;
+}

@@ -1,0 +1,188 @@
+/**
+ * Containment: every instance's service runs in a service process of its
+ * own, so a fault of one tenant (its region truncated under its service, a
+ * native crash of its driver) costs that instance only. vFunD (this test
+ * process) lives on, journals the cause (the signal), writes the tombstone
+ * (the guest learns at once that no answer will come), and another tenant's
+ * call loop sees no error and keeps progressing. The counters outlive a
+ * vFunD that died: recovery journals them, never a false 0.
+ */
+import { readdirSync, readFileSync, truncateSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { VFunD } from '../../src/actors/vfund.js';
+import { FileRuntime, type HostRegion } from '../../src/actors/runtime-files.js';
+import { parseConfig, toSnapshot } from '../../src/actors/config.js';
+import { MemoryJournal } from '../../src/events/memory-journal.js';
+import { isFileRegion, type FileRegion } from '../../src/dataplane/region-files.js';
+import type { Envelope } from '../../src/events/envelope.js';
+import { replayJournal } from '../../src/actors/replay.js';
+import { processAlive } from '../../src/util/process.js';
+import { LineProcess } from '../support/line-process.js';
+import { counterIds, steppingClock } from './helpers.js';
+
+let base: string;
+const cleanup: (() => Promise<void>)[] = [];
+beforeAll(async () => {
+  base = await mkdtemp(join(tmpdir(), 'vfun-contain-'));
+});
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+type Result = { ok?: string; error?: string; thrown?: string; message?: string };
+const SECRETS = { a: 'secret-of-attacker-a', b: 'secret-of-honest-b' } as const;
+const config = {
+  ...toSnapshot(
+    parseConfig({
+      tenants: [
+        { id: 'a', secret: SECRETS.a, maxInstances: 2 },
+        { id: 'b', secret: SECRETS.b, maxInstances: 2 },
+      ],
+      functions: [{ name: 'crc', kinds: { sw: { slots: 4, driver: 'crc32' } } }],
+    }),
+  ),
+};
+// The test drivers' module builds 'crashy' (CRC-32 unless told to crash); the configuration names it.
+const cfg = { ...config, functions: [{ name: 'crc', kinds: { sw: { slots: 4, driver: 'crashy' } } }] };
+const driverModule = new URL('../dataplane/fixtures/test-drivers.ts', import.meta.url);
+
+async function host(root: string, journal = new MemoryJournal()) {
+  const runtime = await FileRuntime.create({ root, driverModule });
+  const d = await VFunD.start<HostRegion>({ journal, runtime, config: cfg, host: 'h', clock: steppingClock(), ids: counterIds(`i${Math.random().toString(36).slice(2, 6)}`) });
+  const events = async (): Promise<Envelope[]> => {
+    const out: Envelope[] = [];
+    for await (const e of journal.read()) out.push(e);
+    return out;
+  };
+  return { d, runtime, journal, events };
+}
+
+async function instance(d: VFunD<HostRegion>, tenant: 'a' | 'b') {
+  const creds = { tenant, credential: SECRETS[tenant] };
+  const n = await d.negotiate({ ...creds, app: 'app', fn: 'crc', kind: 'sw' });
+  if (!n.ok) throw new Error(n.detail);
+  const a = await d.activate({ ...creds, instance: n.instance });
+  if (!a.ok) throw new Error(a.detail);
+  if (!isFileRegion(a.region)) throw new Error('expected region files');
+  const guest = new LineProcess(new URL('../dataplane/fixtures/guest-proc.ts', import.meta.url), [dirname(a.region.dataoutPath), 'hybrid', '30000']);
+  await guest.ready;
+  cleanup.push(() => guest.close());
+  const calls = async (ops: string[][]): Promise<Result[]> => (await guest.request<{ results: Result[] }>({ ops })).results;
+  return { creds, instance: n.instance, region: a.region as FileRegion, guest, calls };
+}
+
+/** An honest tenant's guest calling in batches until stopped: counts answers and anything else. */
+function callLoop(calls: (ops: string[][]) => Promise<Result[]>) {
+  const tally = { ok: 0, bad: [] as Result[] };
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      for (const r of await calls(Array.from({ length: 50 }, (_, i) => ['call', Buffer.from([i, 1, 2]).toString('hex')]))) {
+        if (r.ok !== undefined) tally.ok++;
+        else tally.bad.push(r);
+      }
+    }
+  })();
+  return {
+    tally,
+    /** Resolves once the loop made `n` more good calls than now. */
+    progressed: async (n = 200) => {
+      const from = tally.ok;
+      await expect.poll(() => tally.ok - from, { timeout: 30_000 }).toBeGreaterThanOrEqual(n);
+    },
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+describe('one tenant’s fault stays that tenant’s', () => {
+  it('a truncated dataout kills only that instance’s service (SIGBUS): journaled, tombstoned, other tenant unaffected', async () => {
+    const root = await mkdtemp(join(base, 'r-'));
+    const { d, runtime, events } = await host(root);
+    cleanup.push(async () => {
+      await d.stop();
+      await runtime.close();
+    });
+    const a = await instance(d, 'a');
+    const b = await instance(d, 'b');
+    expect((await a.calls([['call', '0102']]))[0]!.ok).toMatch(/^[0-9a-f]{8}$/);
+    const loop = callLoop(b.calls);
+    await loop.progressed();
+
+    truncateSync(a.region.dataoutPath, 0); // the attack: its own dataout, which it must open read-write
+    await expect.poll(async () => (await events()).some((e) => e.type === 'instance.released' && e.data.instance === a.instance), { timeout: 30_000 }).toBe(true);
+    const evs = await events();
+    const failed = evs.find((e) => e.type === 'service.failed' && e.data.instance === a.instance);
+    expect(failed?.data).toMatchObject({ cause: { signal: 'SIGBUS', code: null }, detail: expect.stringContaining('SIGBUS') });
+    expect(evs.find((e) => e.type === 'instance.released' && e.data.instance === a.instance)?.data).toMatchObject({ reason: 'failure' });
+
+    await loop.progressed(); // the other tenant goes on
+    await loop.stop();
+    expect(loop.tally.bad).toEqual([]);
+    expect(d.snapshot.instances[b.instance]?.phase).toBe('active');
+    expect((await replayJournal(evs)).divergence).toBeNull();
+  });
+
+  it('a driver that crashes its whole process: the guest in the call gets CHANNEL_CLOSED, the cause is journaled', async () => {
+    const root = await mkdtemp(join(base, 'r-'));
+    const { d, runtime, events } = await host(root);
+    cleanup.push(async () => {
+      await d.stop();
+      await runtime.close();
+    });
+    const a = await instance(d, 'a');
+    const b = await instance(d, 'b');
+    const loop = callLoop(b.calls);
+    await loop.progressed();
+    // 0xfd: the driver kills its own process with SIGABRT mid-call (as a native abort would). The guest's timeout is 30 s: a CHANNEL_CLOSED is the tombstone (or
+    // the dead pid), never the timeout.
+    const [r] = await a.calls([['call', 'fd']]);
+    expect(r).toMatchObject({ thrown: 'CHANNEL_CLOSED' });
+    await expect.poll(async () => (await events()).find((e) => e.type === 'service.failed')?.data, { timeout: 30_000 }).toMatchObject({
+      instance: a.instance,
+      cause: { signal: 'SIGABRT' },
+    });
+    await loop.progressed();
+    await loop.stop();
+    expect(loop.tally.bad).toEqual([]);
+  });
+
+  it('after vFunD dies, recovery journals the calls read from the control area, not 0', async () => {
+    const root = await mkdtemp(join(base, 'r-'));
+    const journal = new MemoryJournal();
+    const first = await host(root, journal);
+    const a = await instance(first.d, 'a');
+    const ops = Array.from({ length: 120 }, () => ['call', '0a0b']);
+    expect((await a.calls(ops)).every((r) => r.ok !== undefined)).toBe(true);
+    // vFunD "dies": its services die with it (nothing stops them cleanly, nothing is journaled).
+    const pids = readServicePids(root);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await expect.poll(() => pids.every((p) => !processAlive(p)), { timeout: 10_000 }).toBe(true);
+
+    const second = await host(root, journal);
+    cleanup.push(async () => {
+      await second.d.stop();
+      await second.runtime.close();
+    });
+    const rel = (await second.events()).find((e) => e.type === 'instance.released' && e.data.instance === a.instance);
+    expect(rel?.data).toMatchObject({ reason: 'recovery', stats: { calls: 120 } });
+  });
+});
+
+/** The service processes of a root, from their service entries (`service/<tenant>/<app>/<fn>/service.json`). */
+function readServicePids(root: string): number[] {
+  const pids: number[] = [];
+  const service = join(root, 'service');
+  for (const t of readdirSync(service)) for (const app of readdirSync(join(service, t))) for (const fn of readdirSync(join(service, t, app))) {
+    pids.push((JSON.parse(readFileSync(join(service, t, app, fn, 'service.json'), 'utf8')) as { pid: number }).pid);
+  }
+  return pids;
+}
