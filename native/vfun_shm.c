@@ -17,6 +17,7 @@
  *   futexWake(ab, byteOffset, count) -> number of waiters woken
  *   msync(ab) -> undefined
  *   pageSize() -> number
+ *   flock(fd, 'exclusive' | 'shared' | 'unlock', wait) -> boolean
  *   abiVersion: number
  *
  * futexWait/futexWake are the hot path: no allocation, no exception unless
@@ -46,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -53,7 +55,7 @@
 #include <unistd.h>
 
 /* Bumped when the JS-visible API changes; src/native/shm.ts checks it. */
-#define VFUN_SHM_ABI_VERSION 1
+#define VFUN_SHM_ABI_VERSION 2
 
 #define WAIT_OK 0
 #define WAIT_NOT_EQUAL 1
@@ -152,6 +154,8 @@ static const char *errno_name(int e) {
     case EOVERFLOW: return "EOVERFLOW";
     case EDQUOT: return "EDQUOT";
     case ETIMEDOUT: return "ETIMEDOUT";
+    case ENOLCK: return "ENOLCK";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
     default: return "EUNKNOWN";
   }
 }
@@ -615,6 +619,87 @@ static napi_value js_futex_wake(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* flock(fd, mode, wait) -> boolean                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Read a file descriptor argument: an integer in [0, INT_MAX]. */
+static int get_fd(napi_env env, napi_value v, const char *what, int *out) {
+  uint64_t fd64;
+  if (!get_index(env, v, what, &fd64)) return 0;
+  if (fd64 > (uint64_t)INT_MAX) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a file descriptor (<= %d)", what, INT_MAX);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return 0;
+  }
+  *out = (int)fd64;
+  return 1;
+}
+
+/* "exclusive" -> LOCK_EX, "shared" -> LOCK_SH, "unlock" -> LOCK_UN; -1 (thrown) otherwise. */
+static int get_flock_op(napi_env env, napi_value v) {
+  char mode[16];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, mode, sizeof mode, &len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mode must be 'exclusive', 'shared' or 'unlock'");
+    return -1;
+  }
+  /* len == strlen: no embedded NUL. A longer string is cut to 15 bytes and matches nothing. */
+  if (len == strlen(mode)) {
+    if (strcmp(mode, "exclusive") == 0) return LOCK_EX;
+    if (strcmp(mode, "shared") == 0) return LOCK_SH;
+    if (strcmp(mode, "unlock") == 0) return LOCK_UN;
+  }
+  napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "mode must be 'exclusive', 'shared' or 'unlock'");
+  return -1;
+}
+
+/*
+ * flock(2) on an open fd. wait=false adds LOCK_NB and answers false when the
+ * lock is held elsewhere (EWOULDBLOCK); wait=true blocks the calling thread
+ * until the lock is granted. EINTR is retried; any other error throws.
+ */
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
+  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "flock(fd, mode, wait) needs 3 arguments");
+    return NULL;
+  }
+  int fd;
+  if (!get_fd(env, argv[0], "fd", &fd)) return NULL;
+  int op = get_flock_op(env, argv[1]);
+  if (op < 0) return NULL;
+  bool wait;
+  if (napi_get_value_bool(env, argv[2], &wait) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "wait must be a boolean");
+    return NULL;
+  }
+  if (!wait) op |= LOCK_NB;
+
+  int r;
+  do {
+    r = flock(fd, op);
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    int e = errno;
+    if (e == EWOULDBLOCK && !wait) {
+      CHECK_NAPI(env, napi_get_boolean(env, false, &result));
+      return result;
+    }
+    char msg[160];
+    const char *what = (op & ~LOCK_NB) == LOCK_EX ? "exclusive" : (op & ~LOCK_NB) == LOCK_SH ? "shared" : "unlock";
+    snprintf(msg, sizeof msg, "%s: flock(fd %d, %s%s): %s", errno_name(e), fd, what, wait ? "" : ", no wait",
+             strerror(e));
+    throw_sys_error(env, e, NULL, "flock", NULL, msg);
+    return NULL;
+  }
+  CHECK_NAPI(env, napi_get_boolean(env, true, &result));
+  return result;
+}
+
+/* ------------------------------------------------------------------------ */
 /* msync(ab), pageSize()                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -676,6 +761,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"msync", NULL, js_msync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pageSize", NULL, js_page_size, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedYield", NULL, js_sched_yield, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value abi;

@@ -25,7 +25,7 @@ import type { WaitOps } from '../dataplane/wait.js';
 import { VirtFunError } from '../errors.js';
 
 /** `abiVersion` of the addon this file was written against (VFUN_SHM_ABI_VERSION in the C source). */
-export const SHM_ABI_VERSION = 1;
+export const SHM_ABI_VERSION = 2;
 
 /** futexWait results. */
 export const FUTEX_WOKEN = 0;
@@ -42,6 +42,9 @@ export interface ShmOpenFlags {
   /** Permission bits for a created file (default 0o600). */
   readonly mode?: number;
 }
+
+/** flock(2) modes: LOCK_EX, LOCK_SH, LOCK_UN. */
+export type FlockMode = 'exclusive' | 'shared' | 'unlock';
 
 /** The functions exported by vfun_shm.node. */
 export interface ShmAddon {
@@ -77,6 +80,15 @@ export interface ShmAddon {
   pageSize(): number;
   /** sched_yield(): give the core to another runnable thread, if any. */
   schedYield?(): void;
+  /**
+   * flock(2) on an open fd (advisory, whole file, owned by the open file
+   * description: released by 'unlock', by closing every fd that shares it, or
+   * when the process exits). `wait` false: returns false at once when the lock
+   * is held elsewhere (EWOULDBLOCK); `wait` true: blocks the calling thread
+   * until granted. EINTR is retried. Other errors throw with `code` (errno
+   * name: EBADF, ENOLCK, EINVAL, ...), `errno`, `syscall` 'flock'.
+   */
+  flock(fd: number, mode: FlockMode, wait: boolean): boolean;
 }
 
 const ADDON_NAME = 'vfun_shm';
