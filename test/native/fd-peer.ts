@@ -26,10 +26,13 @@ export class FdPeer {
   private readonly waiting = new Map<number, (v: PeerAnswer) => void>();
   private stderr = '';
 
-  constructor(addonPath: string, opts: { fds?: readonly number[]; nodeArgs?: readonly string[] } = {}) {
-    this.child = spawn(process.execPath, [...(opts.nodeArgs ?? []), FIXTURE, addonPath], {
-      stdio: ['pipe', 'pipe', 'pipe', ...(opts.fds ?? [])],
-    });
+  /**
+   * `fds`: handed to the child as fds 3, 4, ... (numbers, or 'pipe').
+   * `prefix`: a command that runs node, e.g. ['prlimit', '--fsize=1048576'].
+   */
+  constructor(addonPath: string, opts: { fds?: readonly (number | 'pipe')[]; prefix?: readonly string[] } = {}) {
+    const argv = [...(opts.prefix ?? []), process.execPath, FIXTURE, addonPath];
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', ...(opts.fds ?? [])] });
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     let onReady!: (pid: number) => void;
