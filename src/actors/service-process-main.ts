@@ -11,6 +11,7 @@
  * region); this thread stays free to take vFunD's messages. If vFunD goes
  * away (the channel closes) the service stops and the process exits.
  */
+import { constants as osConstants } from 'node:os';
 import { loadShm } from '../native/shm.js';
 import { startService } from '../dataplane/service-host.js';
 import { VirtFunError } from '../errors.js';
@@ -34,8 +35,8 @@ function describe(e: unknown): string {
 /** no_new_privs, not dumpable (no ptrace or /proc/<pid>/fd by same-uid processes), killed with vFunD, syscall deny list. */
 function sandbox(): boolean {
   const shm = loadShm();
-  if (shm?.sandboxSelf === undefined) return false;
-  shm.sandboxSelf({ noNewPrivs: true, nonDumpable: true, parentDeathSignal: 9, denySyscalls: true });
+  if (shm === null) return false;
+  shm.sandboxSelf({ noNewPrivs: true, nonDumpable: true, parentDeathSignal: osConstants.signals.SIGKILL, denySyscalls: true });
   return true;
 }
 

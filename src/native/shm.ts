@@ -25,7 +25,7 @@ import type { WaitOps } from '../dataplane/wait.js';
 import { VirtFunError } from '../errors.js';
 
 /** `abiVersion` of the addon this file was written against (VFUN_SHM_ABI_VERSION in the C source). */
-export const SHM_ABI_VERSION = 1;
+export const SHM_ABI_VERSION = 2;
 
 /** futexWait results. */
 export const FUTEX_WOKEN = 0;
@@ -42,6 +42,60 @@ export interface ShmOpenFlags {
   /** Permission bits for a created file (default 0o600). */
   readonly mode?: number;
 }
+
+/** Seals of a memfd (fcntl F_ADD_SEALS / F_GET_SEALS, linux/fcntl.h). */
+export const F_SEAL_SEAL = 0x0001;
+export const F_SEAL_SHRINK = 0x0002;
+export const F_SEAL_GROW = 0x0004;
+export const F_SEAL_WRITE = 0x0008;
+export const F_SEAL_FUTURE_WRITE = 0x0010;
+/** Linux 6.3+: the file can never be made executable (memfdCreate asks for it where the kernel has it). */
+export const F_SEAL_EXEC = 0x0020;
+/** The seals every memfdCreate region carries: its size can never change, and no seal can be added or removed. */
+export const MEMFD_REGION_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+/** sendFds carries 1 to SEND_FDS_MAX fds per call. */
+export const SEND_FDS_MAX = 8;
+/** fetchFds refuses an answer line longer than this many UTF-8 bytes (without its '\n'). */
+export const FETCH_LINE_MAX = 65536;
+/** fetchFds refuses an answer that carries more fds than this. */
+export const FETCH_FDS_MAX = 64;
+
+/** What fetchFds received: the answer line (without '\n') and every fd that came with it, in order. */
+export interface FetchedFds {
+  readonly line: string;
+  /** Open fds (O_CLOEXEC) owned by the caller: close each with fs.closeSync. */
+  readonly fds: number[];
+}
+
+/** sandboxSelf options; each one absent or false leaves that setting as it is. */
+export interface SandboxOptions {
+  /** prctl(PR_SET_NO_NEW_PRIVS, 1): execve never grants privileges again (setuid bits, file capabilities). Irreversible. */
+  readonly noNewPrivs?: boolean;
+  /** prctl(PR_SET_DUMPABLE, 0): same-uid processes can no longer ptrace this one nor open /proc/<pid>/mem, /proc/<pid>/fd/*. */
+  readonly nonDumpable?: boolean;
+  /** prctl(PR_SET_PDEATHSIG, sig): this signal arrives when the parent (the thread that spawned us) dies; 0 clears it. */
+  readonly parentDeathSignal?: number;
+  /**
+   * Install the seccomp filter (x86_64 and aarch64) on every thread: the
+   * syscalls listed in docs/native.md fail with EPERM, among them ptrace,
+   * mount, unshare, bpf, ftruncate and fallocate. Needs noNewPrivs. Irreversible.
+   */
+  readonly denySyscalls?: boolean;
+}
+
+/** The calling process's current settings (prctl PR_GET_*). */
+export interface SandboxState {
+  readonly noNewPrivs: boolean;
+  readonly dumpable: boolean;
+  /** 0: none. */
+  readonly parentDeathSignal: number;
+  /** 0: no seccomp, 2: filter mode. */
+  readonly seccomp: number;
+}
+
+/** flock(2) modes: LOCK_EX, LOCK_SH, LOCK_UN. */
+export type FlockMode = 'exclusive' | 'shared' | 'unlock';
 
 /** The functions exported by vfun_shm.node. */
 export interface ShmAddon {
@@ -77,10 +131,70 @@ export interface ShmAddon {
   pageSize(): number;
   /** sched_yield(): give the core to another runnable thread, if any. */
   schedYield?(): void;
-  /** Map `length` bytes of an open file descriptor MAP_SHARED (see docs/native.md). */
+  /**
+   * flock(2) on an open fd (advisory, whole file, owned by the open file
+   * description: released by 'unlock', by closing every fd that shares it, or
+   * when the process exits). `wait` false: returns false at once when the lock
+   * is held elsewhere (EWOULDBLOCK); `wait` true: blocks the calling thread
+   * until granted. EINTR is retried. Other errors throw with `code` (errno
+   * name: EBADF, ENOLCK, EINVAL, ...), `errno`, `syscall` 'flock'.
+   */
+  flock(fd: number, mode: FlockMode, wait: boolean): boolean;
+  /**
+   * A sealed region: memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING
+   * [| MFD_NOEXEC_SEAL on Linux 6.3+]), ftruncate to `length`, every page
+   * reserved now with fallocate (zeros written page by page where fallocate
+   * is not supported), then sealed with MEMFD_REGION_SEALS: nobody holding
+   * the fd can shrink or grow it (ftruncate, write past the end: EPERM), so a
+   * mapping of it never faults with SIGBUS. Out of memory is an error here
+   * (ENOMEM/ENOSPC from fallocate; ENOMEM at once when `length` exceeds RAM +
+   * swap; EFBIG under RLIMIT_FSIZE), never a fault on first touch. Returns
+   * the fd (O_CLOEXEC; close it with fs.closeSync); on failure nothing is
+   * left open. `name` (at most 249 UTF-8 bytes) shows in /proc/<pid>/fd.
+   */
+  memfdCreate(name: string, length: number): number;
+  /** fcntl(fd, F_GET_SEALS): the F_SEAL_* bits. EINVAL for a file that is not a memfd. */
+  memfdSeals(fd: number): number;
+  /**
+   * Map `length` bytes of an open fd MAP_SHARED, like `open` does for a path:
+   * refuses a non-regular file (ERR_NOT_REGULAR_FILE) and one smaller than
+   * `length` (ERR_FILE_TOO_SMALL). `writable` needs an fd open for writing.
+   * The buffer works with unmap, msync, futexWait/futexWake and is unmapped
+   * by its finalizer. Does not close the fd.
+   */
   mapFd(fd: number, length: number, writable: boolean): ArrayBuffer;
-  /** no_new_privs, not dumpable, parent-death signal, syscall deny list (see docs/native.md). */
-  sandboxSelf?(opts: { noNewPrivs?: boolean; nonDumpable?: boolean; parentDeathSignal?: number; denySyscalls?: boolean }): void;
+  /**
+   * sendmsg on a connected AF_UNIX stream socket (e.g. a net.Socket's
+   * `_handle.fd`): `data` (UTF-8, not empty) with `fds` (1..SEND_FDS_MAX)
+   * as SCM_RIGHTS on its first bytes; partial writes continue without fds;
+   * EINTR retried; on EAGAIN (libuv keeps the socket non-blocking) it polls
+   * for POLLOUT and throws ETIMEDOUT after 1000 ms without progress. It
+   * bypasses the net.Socket's write queue: call it when nothing is pending
+   * there (socket.writableLength === 0), and destroy the socket after an
+   * error (part of `data` may have gone). The fds stay open here.
+   */
+  sendFds(socketFd: number, data: string, fds: readonly number[]): void;
+  /**
+   * A synchronous client: connect to the AF_UNIX stream socket at
+   * `socketPath`, send `request` (exactly one line ending in '\n'), receive
+   * until a '\n' (refusing more than FETCH_LINE_MAX bytes:
+   * ERR_LINE_TOO_LONG), collecting every SCM_RIGHTS fd (MSG_CMSG_CLOEXEC)
+   * of every chunk, close the socket. The whole exchange has one deadline,
+   * `timeoutMs` from the call (ETIMEDOUT). Blocks the calling thread. Errors
+   * (code: ENOENT, ECONNREFUSED, ETIMEDOUT, ERR_LINE_TOO_LONG,
+   * ERR_NO_ANSWER, ERR_FDS_TRUNCATED, ERR_TOO_MANY_FDS, ...) close every fd
+   * received so far. Bytes after the '\n' are dropped; invalid UTF-8 in the
+   * line becomes U+FFFD.
+   */
+  fetchFds(socketPath: string, request: string, timeoutMs: number): FetchedFds;
+  /**
+   * Confine the calling process (for a function service): see SandboxOptions.
+   * Applied in the order noNewPrivs, nonDumpable, parentDeathSignal,
+   * denySyscalls; arguments are checked before anything changes.
+   */
+  sandboxSelf(opts: SandboxOptions): void;
+  /** The calling process's no_new_privs, dumpable, parent-death signal and seccomp mode. */
+  sandboxState(): SandboxState;
 }
 
 const ADDON_NAME = 'vfun_shm';
