@@ -3,15 +3,17 @@
  * An example guest application, run as its own OS process: it maps the region
  * vFunD activated for it and calls the function through shared memory.
  *
- *   node dist/examples/guest.js <region-dir> <u32 | text> [--calls N] [--strategy spin|block|hybrid]
+ *   node dist/examples/guest.js <region-dir | fd:D,I> <u32 | text> [--calls N] [--strategy spin|block|hybrid]
  *
- * `<region-dir>` is `<root>/vmcli/<tenant>/<app>/<fn>`. A number is sent as a
+ * `<region-dir>` is a directory holding region files (`dataout`, `datain`);
+ * `fd:3,4` names the two sealed memfds of one of vFunD's instances, inherited
+ * from the parent process that received them over the control socket. A number is sent as a
  * u32 little-endian (factorial, fibonacci); anything else as UTF-8 bytes
  * (crc32, sha256). Prints the result of the last call (u64 for 8 bytes, hex
  * otherwise) and the calls' median round trip.
  */
 import { parseArgs } from 'node:util';
-import { connectDir } from '../src/guest/connect.js';
+import { connectDir, connectFds } from '../src/guest/connect.js';
 import { isWaitStrategy } from '../src/dataplane/wait.js';
 
 const { positionals, values } = parseArgs({
@@ -21,7 +23,7 @@ const { positionals, values } = parseArgs({
 const [dir, arg] = positionals;
 const calls = Number(values.calls);
 if (!dir || arg === undefined || !Number.isInteger(calls) || calls < 1 || !isWaitStrategy(values.strategy)) {
-  console.error('usage: guest <region-dir> <u32 | text> [--calls N>=1] [--strategy spin|block|hybrid]');
+  console.error('usage: guest <region-dir | fd:D,I> <u32 | text> [--calls N>=1] [--strategy spin|block|hybrid]');
   process.exit(2);
 }
 
@@ -33,7 +35,10 @@ if (/^\d+$/.test(arg)) {
   input = new TextEncoder().encode(arg);
 }
 
-const client = connectDir(dir, { strategy: values.strategy });
+// `fd:3,4`: the two sealed memfds of an instance of vFunD, inherited from the process that received them
+// (ControlClient.fetchRegion); otherwise a directory holding region files (dataout, datain).
+const fds = /^fd:(\d+),(\d+)$/.exec(dir);
+const client = fds ? connectFds(Number(fds[1]), Number(fds[2]), { strategy: values.strategy }) : connectDir(dir, { strategy: values.strategy });
 const times = new Float64Array(calls);
 let result: Uint8Array = new Uint8Array(0);
 for (let i = 0; i < calls; i++) {

@@ -1,17 +1,18 @@
 /**
- * The cross-process runtime: each instance's region is a pair of files in
- * the paper's tree (`<root>/vmcli/<tenant>/<app>/<fn>/dataout|datain`),
- * mapped by the guest from its own process; the service runs in a service
- * process of its own (service-process.ts) that maps the same files, so a
- * tenant's fault stays in that process. vFunD maps neither. Activation
- * writes an admin entry, a service entry and the control file; release
- * removes every trace of the instance.
+ * The cross-process runtime: each instance's region is a pair of sealed
+ * memfds (region-fds.ts) that no one can resize, named in the paper's tree
+ * (`<root>/vmcli/<tenant>/<app>/<fn>/region.json`) and handed to the guest
+ * over its control socket; or, for a VM tenant, a slot of its ivshmem
+ * window. The service runs in a service process of its own
+ * (service-process.ts), so a tenant's fault stays in that process. vFunD
+ * maps no region. Activation writes an admin entry, a service entry and the
+ * control file; release removes every trace of the instance.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlFile } from '../dataplane/control-file.js';
-import { createFileRegion, writeFileTombstone, type FileRegion } from '../dataplane/region-files.js';
-import { CONTROL_FILE, FILE_MODE, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
+import { closeFdRegion, createMemfdRegion, writeFdTombstone, type FdRegion, type RegionEntry } from '../dataplane/region-fds.js';
+import { CONTROL_FILE, FILE_MODE, REGION_ENTRY, RegionTree, type TenantIdentity } from '../dataplane/region-tree.js';
 import { WindowHost, WINDOW_SPIN_MICROS, writeWindowTombstone, type WindowRegion } from '../dataplane/region-window.js';
 import type { WindowPlan } from '../dataplane/window.js';
 import { VirtFunError } from '../errors.js';
@@ -30,8 +31,8 @@ export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
   readonly windows?: ReadonlyMap<string, WindowPlan>;
 }
 
-/** A region of the tree: two files, or a slot of a VM tenant's window. */
-export type HostRegion = FileRegion | WindowRegion;
+/** A region of the tree: two sealed memfds, or a slot of a VM tenant's window. */
+export type HostRegion = FdRegion | WindowRegion;
 
 export class FileRuntime implements RuntimeFactory<HostRegion> {
   readonly tree: RegionTree;
@@ -77,7 +78,7 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
 
   async activate(spec: ActivationSpec): Promise<InstanceRuntime<HostRegion>> {
     const window = this.windows.get(spec.tenant);
-    return window ? this.activateInWindow(spec, window) : this.activateFiles(spec);
+    return window ? this.activateInWindow(spec, window) : this.activateMemfd(spec);
   }
 
   /** The admin entry (where the region is) and the service entry (its process) of a live instance. */
@@ -114,21 +115,26 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
     }
   }
 
-  private async activateFiles(spec: ActivationSpec): Promise<InstanceRuntime<FileRegion>> {
+  private async activateMemfd(spec: ActivationSpec): Promise<InstanceRuntime<FdRegion>> {
     const paths = await this.tree.create(spec);
     let control: ControlFile | undefined;
-    let runtime: InstanceRuntime<FileRegion> | undefined;
+    let region: FdRegion | undefined;
+    let runtime: InstanceRuntime<FdRegion> | undefined;
     const cleanup = async (): Promise<void> => {
       control?.close();
+      if (region) closeFdRegion(region);
       await this.tree.remove(spec, spec.instance);
     };
     try {
-      const region = createFileRegion(paths, spec.capacity);
-      await this.tree.handOver(spec.tenant, paths.dataout);
-      await this.tree.handOver(spec.tenant, paths.datain);
+      region = createMemfdRegion(spec.capacity, spec.instance);
+      const entry: RegionEntry = { instance: spec.instance, capacity: spec.capacity, backing: 'memfd', handover: 'control.sock' };
+      const entryPath = join(paths.dir, REGION_ENTRY);
+      await writeFile(entryPath, JSON.stringify(entry) + '\n', { mode: FILE_MODE, flag: 'wx' });
+      await this.tree.handOver(spec.tenant, entryPath);
       control = ControlFile.create(join(paths.serviceDir, CONTROL_FILE));
-      runtime = await processRuntime(spec, { region, control, tombstone: () => writeFileTombstone(region), cleanup }, this.serviceOptions(spec));
-      await this.record(spec, paths.serviceDir, { region: paths.dir }, runtime.servicePid!);
+      const r = region;
+      runtime = await processRuntime(spec, { region: r, control, tombstone: () => writeFdTombstone(r), cleanup }, this.serviceOptions(spec));
+      await this.record(spec, paths.serviceDir, { region: paths.dir, backing: 'memfd' }, runtime.servicePid!);
       return runtime;
     } catch (err) {
       if (runtime) await runtime.stop();

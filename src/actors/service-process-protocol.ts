@@ -2,7 +2,8 @@
  * The messages between vFunD and one service process (service-process.ts on
  * vFunD's side, service-process-main.ts in the child), over Node's IPC
  * channel (JSON). The control file travels as the child's file descriptor
- * CONTROL_FD; nothing the guest can write is on this channel.
+ * CONTROL_FD, a sealed-memory region as REGION_FDS; nothing the guest can
+ * write is on this channel.
  */
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { ServiceStats } from '../dataplane/service.js';
@@ -11,6 +12,8 @@ import type { SupervisionPolicy } from './supervisor.js';
 
 /** The child's descriptor of the control file (after stdin, stdout, stderr and the IPC channel). */
 export const CONTROL_FD = 4;
+/** The child's descriptors of a sealed-memory region's areas, when it is one. */
+export const REGION_FDS = { dataoutFd: 5, datainFd: 6 } as const;
 
 /** vFunD to the service process. */
 export type ToService =

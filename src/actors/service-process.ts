@@ -19,6 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { ControlFile } from '../dataplane/control-file.js';
+import { isFdRegion } from '../dataplane/region-fds.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { ServiceStats } from '../dataplane/service.js';
 import type { TenantIdentity } from '../dataplane/region-tree.js';
@@ -26,7 +27,7 @@ import type { WaitStrategy } from '../dataplane/wait.js';
 import { VirtFunError, type ErrorCode } from '../errors.js';
 import type { ServiceExitCause } from '../events/catalogue.js';
 import { processEntry } from '../util/entry.js';
-import type { FromService, ToService } from './service-process-protocol.js';
+import { REGION_FDS, type FromService, type ToService } from './service-process-protocol.js';
 import { DEFAULT_SUPERVISION, type SupervisionPolicy } from './supervisor.js';
 
 export interface ServiceProcessOptions {
@@ -86,8 +87,11 @@ export function describeExit(cause: ServiceExitCause): string {
 
 export async function startServiceProcess(opts: ServiceProcessOptions, events: ServiceProcessEvents): Promise<ServiceProcess> {
   const entry = processEntry(import.meta.url, './service-process-main.js');
+  // A sealed-memory region travels as descriptors too: the child sees them as REGION_FDS.
+  const regionFds = isFdRegion(opts.region) ? [opts.region.dataoutFd, opts.region.datainFd] : [];
+  const region: MappableRegion = isFdRegion(opts.region) ? { capacity: opts.region.capacity, ...REGION_FDS } : opts.region;
   const child: ChildProcess = spawn(process.execPath, [...entry.execArgv, entry.module], {
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc', opts.control.fd],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc', opts.control.fd, ...regionFds],
     serialization: 'json',
     ...(opts.identity !== undefined && { uid: opts.identity.uid, gid: opts.identity.gid }),
   });
@@ -142,7 +146,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
     await opts.join?.(pid);
     const init: ToService = {
       type: 'init',
-      region: opts.region,
+      region,
       driver: opts.driver,
       sandbox: opts.sandbox ?? true,
       ...(opts.driverModule !== undefined && { driverModule: String(opts.driverModule) }),

@@ -9,15 +9,14 @@ import { SabRuntime } from '../actors/runtime-sab.js';
 import { VFunD } from '../actors/vfund.js';
 import { ServiceError } from '../dataplane/client.js';
 import type { SabRegion } from '../dataplane/region.js';
-import { isFileRegion, type FileRegion } from '../dataplane/region-files.js';
+import { isFdRegion, type FdRegion } from '../dataplane/region-fds.js';
 import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import type { RuntimeFactory } from '../actors/runtime.js';
 import { connect } from '../guest/connect.js';
 import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { verifyChain } from '../events/chain.js';
 import type { Envelope } from '../events/envelope.js';
 import { openJournal } from '../events/adapters/open-journal.js';
@@ -143,11 +142,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   badInput(fact!, out);
   out(`  fibonacci(93) = ${u64(fib!.call(u32le(93)))}  (largest Fibonacci number below 2^64)`);
   const region = fact ? vfund.region(fact.instance) : undefined;
-  if (region && isFileRegion(region)) {
+  if (region && isFdRegion(region)) {
+    // A guest in another process, with the instance's sealed memory as its fds 3 and 4.
     const guest = fileURLToPath(new URL('../../examples/guest.js', import.meta.url));
-    const { stdout } = await promisify(execFile)(process.execPath, [guest, dirname(region.dataoutPath), '51', '--calls', '100000']);
-    const g = JSON.parse(stdout) as { pid: number; result: string; calls: number; median_us: number };
-    out(`  a guest process (pid ${g.pid}) mapped ${dirname(region.dataoutPath)}: ${g.calls} calls of factorial(51) = ${g.result}, median round trip ${g.median_us} µs`);
+    const g = await runGuest(guest, ['fd:3,4', '51', '--calls', '100000'], [region.dataoutFd, region.datainFd]);
+    out(`  a guest process (pid ${g.pid}) mapped the sealed region of ${fact!.instance}: ${g.calls} calls of factorial(51) = ${g.result}, median round trip ${g.median_us} µs`);
   }
 
   out('\n-- acme takes the only hardware sha256 slot');
@@ -233,4 +232,20 @@ function countBy(items: readonly Envelope[], key: (e: Envelope) => string): stri
   const m = new Map<string, number>();
   for (const e of items) m.set(key(e), (m.get(key(e)) ?? 0) + 1);
   return [...m].map(([k, n]) => `${k}=${n}`).join(' ');
+}
+
+/** Run the example guest with `fds` as its descriptors 3, 4, ...; its one JSON line. */
+function runGuest(file: string, args: string[], fds: number[]): Promise<{ pid: number; result: string; calls: number; median_us: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe', ...fds] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(out) as { pid: number; result: string; calls: number; median_us: number });
+      else reject(new Error(`the example guest exited with code ${code}: ${err.trim()}`));
+    });
+  });
 }

@@ -39,6 +39,8 @@ export const requestSchema = z.discriminatedUnion('op', [
   }),
   z.object({ op: z.literal('activate'), ...common, instance: z.string().max(256) }),
   z.object({ op: z.literal('release'), ...common, instance: z.string().max(256) }),
+  /** The two sealed memfds of an active instance: the answer carries them (SCM_RIGHTS, docs/region-format.md §14). */
+  z.object({ op: z.literal('region'), ...common, instance: z.string().max(256) }),
 ]);
 
 export type ControlRequest = z.infer<typeof requestSchema>;
@@ -59,9 +61,15 @@ export type ControlResponse = (
       readonly op: 'activate';
       readonly instance: string;
       readonly capacity: number;
-      /** Region files (a guest process on the host), or a slot of the tenant's ivshmem window (a guest in a VM). */
-      readonly region: { readonly dataoutPath: string; readonly datainPath: string } | { readonly window: WindowPlacement };
+      /**
+       * Sealed memory (a guest process on the host: ask for its descriptors
+       * with op `region`), or a slot of the tenant's ivshmem window (a guest
+       * in a VM). Never a host path.
+       */
+      readonly region: { readonly memfd: true } | { readonly window: WindowPlacement };
     }
+  /** Sent with the instance's two descriptors, dataout then datain, as SCM_RIGHTS on its first byte. */
+  | { readonly ok: true; readonly op: 'region'; readonly instance: string; readonly capacity: number }
   | { readonly ok: true; readonly op: 'release'; readonly stats: ComputationStats }
   | { readonly ok: false; readonly reason: NackReason; readonly detail: string }
 ) & { readonly nonce?: string };

@@ -10,7 +10,9 @@ import type { Clock } from '../events/envelope.js';
 import type { NackReason } from '../events/catalogue.js';
 import type { VFunD } from '../actors/vfund.js';
 import type { HostRegion } from '../actors/runtime-files.js';
+import { isFdRegion } from '../dataplane/region-fds.js';
 import { isWindowRegion } from '../dataplane/region-window.js';
+import { requireShm } from '../native/shm.js';
 import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, macMatches, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
 
 export interface ControlServerOptions {
@@ -163,6 +165,8 @@ export class ControlServer {
               : a,
           );
         }
+        case 'region':
+          return await this.handOverRegion(socket, req.instance, nonce, reply);
         case 'release': {
           const a = await d.release({ ...creds, instance: req.instance });
           if (a.ok) this.leases.get(socket)?.delete(req.instance);
@@ -175,15 +179,35 @@ export class ControlServer {
     }
   }
 
+  /**
+   * The answer to op `region`: the instance's two sealed memfds, with the
+   * answer line, by sendmsg on the socket (nothing else is written to it
+   * meanwhile). Only to the tenant that holds the instance, while it is active.
+   */
+  private async handOverRegion(socket: Socket, instance: string, nonce: string | undefined, reply: (r: ControlResponse) => void): Promise<void> {
+    const d = this.opts.vfund;
+    const inst = Object.hasOwn(d.snapshot.instances, instance) ? d.snapshot.instances[instance] : undefined;
+    const region = inst?.tenant === this.opts.tenant.id ? d.region(instance) : undefined;
+    if (inst === undefined || inst.tenant !== this.opts.tenant.id) return reply({ ok: false, reason: 'unknown-instance', detail: `no live instance ${instance.slice(0, 64)} of tenant '${this.opts.tenant.id}'` });
+    if (region === undefined || !isFdRegion(region)) return reply({ ok: false, reason: 'wrong-phase', detail: `${instance} has no region to hand over (not active, or in a window)` });
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (socket.destroyed || typeof fd !== 'number' || fd < 0) return;
+    if (socket.writableLength > 0) await new Promise((r) => socket.once('drain', r));
+    const answer: ControlResponse = { ok: true, op: 'region', instance, capacity: region.capacity, ...(nonce !== undefined && { nonce }) };
+    try {
+      requireShm().sendFds(fd, JSON.stringify(answer) + '\n', [region.dataoutFd, region.datainFd]);
+    } catch {
+      socket.destroy(); // part of the answer may have gone: this connection cannot go on
+    }
+  }
+
   private async refuse(socket: Socket, op: string, reason: NackReason, detail: string, nonce?: string): Promise<void> {
     await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail });
     if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail, ...(nonce !== undefined && { nonce }) } satisfies ControlResponse) + '\n');
   }
 }
 
-/** What the guest is told about its region: paths of region files, or (never a host path) its slot of the window. */
+/** What the guest is told about its region: never a host path. Sealed memory comes with op `region`; a VM's slot is in its window. */
 function describeRegion(r: HostRegion): Extract<ControlResponse, { op: 'activate' }>['region'] {
-  return isWindowRegion(r)
-    ? { window: { slot: r.slot, dataoutOffset: r.dataoutOffset, datainOffset: r.datainOffset } }
-    : { dataoutPath: r.dataoutPath, datainPath: r.datainPath };
+  return isWindowRegion(r) ? { window: { slot: r.slot, dataoutOffset: r.dataoutOffset, datainOffset: r.datainOffset } } : { memfd: true };
 }

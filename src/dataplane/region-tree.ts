@@ -3,7 +3,8 @@
  *
  *   <root>/admin/                           vFunD's own entries (journal, instances/)
  *   <root>/service/<tenant>/<app>/<fn>/     the service of each instance (service.json)
- *   <root>/vmcli/<tenant>/<app>/<fn>/       the shared region: dataout, datain
+ *   <root>/vmcli/<tenant>/<app>/<fn>/       the shared region: region.json (sealed memfds handed
+ *                                           over the control socket), or dataout, datain files
  *
  * Directories are 0700, files 0600. Every directory component below the root
  * is checked with lstat: a symlink or a non-directory is refused, so nothing
@@ -20,6 +21,8 @@ import type { ServiceStats } from './service.js';
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
+/** What an instance's region is and how a guest gets it, in its `vmcli/<tenant>/<app>/<fn>` directory (region-fds.ts). */
+export const REGION_ENTRY = 'region.json';
 /** vFunD's control area of an instance, in its service directory (control-file.ts). */
 export const CONTROL_FILE = 'control';
 /** A VM tenant's ivshmem window, in its `vmcli/<tenant>` directory. */

@@ -11,15 +11,24 @@ import { requireShm } from '../native/shm.js';
 import { areaViews, readHeader, sabChannel, type SabRegion } from '../dataplane/region.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from '../dataplane/region-map.js';
 import { isWindowRegion } from '../dataplane/region-window.js';
+import { closeFdRegion, isFdRegion } from '../dataplane/region-fds.js';
 
 /**
  * Map the region (dataout read-write, datain read-only for files and windows)
- * and return its client. close() unmaps. A window region's client polls
+ * and return its client. close() unmaps. The descriptors of a sealed-memory
+ * region received for this guest (ControlClient.fetchRegion, connectFds) are
+ * closed once mapped. A window region's client polls
  * (docs/region-format.md §13.2).
  */
 export function connect(region: MappableRegion | SabRegion, options: ClientOptions = {}): ChannelClient {
   if (!isMappableRegion(region)) return new ChannelClient(sabChannel(region), options);
-  const mapped = mapRegion(region, 'client');
+  let mapped;
+  try {
+    mapped = mapRegion(region, 'client');
+  } finally {
+    // Sealed memory received from vFunD: the mapping is all the guest needs; the descriptors are closed.
+    if (isFdRegion(region) && region.received === true) closeFdRegion(region);
+  }
   try {
     return new ChannelClient(mapped.areas, {
       ...(isWindowRegion(region) && { liveness: 'heartbeat' as const }),
@@ -52,4 +61,22 @@ export function connectDir(dir: string, options: ClientOptions = {}): ChannelCli
     shm.unmap(probe);
   }
   return connect({ capacity, dataoutPath, datainPath: join(dir, 'datain') }, options);
+}
+
+/**
+ * Connect to a sealed-memory region from its two descriptors (dataout, datain)
+ * inherited from the process that received them from vFunD (a parent passing
+ * them in `stdio`), reading the capacity from dataout's header. The
+ * descriptors are closed once mapped.
+ */
+export function connectFds(dataoutFd: number, datainFd: number, options: ClientOptions = {}): ChannelClient {
+  const shm = requireShm();
+  const probe = shm.mapFd(dataoutFd, HEADER_BYTES, false);
+  let capacity: number;
+  try {
+    capacity = readHeader(areaViews(probe)).capacity;
+  } finally {
+    shm.unmap(probe);
+  }
+  return connect({ capacity, dataoutFd, datainFd, received: true }, options);
 }

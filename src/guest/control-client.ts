@@ -13,7 +13,12 @@ import { createInterface } from 'node:readline';
 import type { ComputationStats, Kind } from '../events/catalogue.js';
 import type { Answer, NegotiateRequest } from '../actors/vfund.js';
 import type { Credentials } from '../actors/commands.js';
-import type { FileRegion } from '../dataplane/region-files.js';
+import { closeSync } from 'node:fs';
+import type { FdRegion } from '../dataplane/region-fds.js';
+import { Worker } from 'node:worker_threads';
+import { requireShm } from '../native/shm.js';
+import { workerEntry } from '../util/entry.js';
+import type { FetchFdsJob, FetchFdsResult } from './fetch-fds-worker.js';
 import { lookupWindowRegion, type WindowRegion } from '../dataplane/region-window.js';
 import { VirtFunError } from '../errors.js';
 import { PROTOCOL_VERSION, sign, type ControlResponse, type UnsignedRequest } from '../control/protocol.js';
@@ -34,13 +39,15 @@ interface Pending {
   readonly resolve: (r: ControlResponse) => void;
 }
 
-export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
+export class ControlClient implements ControlPort<FdRegion | WindowRegion> {
   private readonly pending: Pending[] = [];
   private closedError: Error | null = null;
 
   private constructor(
     private readonly socket: Duplex,
     private readonly options: ControlClientOptions = {},
+    /** The Unix socket's path (null for a port): where sealed regions are fetched. */
+    private readonly socketPath: string | null = null,
   ) {
     createInterface({ input: socket })
       .on('line', (line) => this.onLine(line))
@@ -82,7 +89,7 @@ export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
       s.once('connect', () => {
         s.off('error', reject);
         s.on('error', () => undefined);
-        resolve(new ControlClient(s, options));
+        resolve(new ControlClient(s, options, socketPath));
       });
       s.once('error', (e) => reject(new VirtFunError('CHANNEL_CLOSED', `cannot reach the control channel at ${socketPath}: ${e.message}`, { cause: e })));
     });
@@ -121,11 +128,11 @@ export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
     return r.ok ? (r.op === 'negotiate' ? { ok: true, instance: r.instance, kind: r.kind } : unexpected(r.op)) : r;
   }
 
-  async activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: FileRegion | WindowRegion; capacity: number }>> {
+  async activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: FdRegion | WindowRegion; capacity: number }>> {
     const r = await this.request({ ...this.base(req), op: 'activate', instance: req.instance }, req.credential);
     if (!r.ok) return r;
     if (r.op !== 'activate') return unexpected(r.op);
-    if (!('window' in r.region)) return { ok: true, instance: r.instance, capacity: r.capacity, region: { capacity: r.capacity, ...r.region } };
+    if (!('window' in r.region)) return { ok: true, instance: r.instance, capacity: r.capacity, region: await this.fetchRegion(req) };
     if (this.options.window === undefined) {
       throw new VirtFunError('CHANNEL_PROTOCOL', `vFunD placed ${r.instance} in an ivshmem window, and this client was not given one (ControlClient.connect(path, { window }))`);
     }
@@ -135,6 +142,47 @@ export class ControlClient implements ControlPort<FileRegion | WindowRegion> {
       throw new VirtFunError('CHANNEL_PROTOCOL', `window entry of ${r.instance} (slot ${region.slot} at ${region.dataoutOffset}/${region.datainOffset}) differs from the activation answer (slot ${w.slot} at ${w.dataoutOffset}/${w.datainOffset})`);
     }
     return { ok: true, instance: r.instance, capacity: r.capacity, region };
+  }
+
+  /**
+   * The two sealed memfds of an active instance (op `region`), over a
+   * connection of their own to the control socket: the answer carries them as
+   * SCM_RIGHTS (docs/region-format.md §14). The exchange blocks a thread, so
+   * it runs in a worker: this process's event loop stays free (it may be
+   * vFunD's own). The caller owns the descriptors (connect() closes them once
+   * mapped).
+   */
+  async fetchRegion(req: Credentials & { instance: string }, timeoutMs = 10_000): Promise<FdRegion> {
+    if (this.socketPath === null) throw new VirtFunError('CHANNEL_PROTOCOL', `vFunD handed ${req.instance} over as sealed memory, which a port cannot carry`);
+    requireShm(); // a clear error here when the addon is missing
+    const line = JSON.stringify(sign({ ...this.base(req), op: 'region', instance: req.instance }, req.credential)) + '\n';
+    const job: FetchFdsJob = { socketPath: this.socketPath, line, timeoutMs };
+    const entry = workerEntry(import.meta.url, './fetch-fds-worker.js');
+    const got = await new Promise<FetchFdsResult>((resolve, reject) => {
+      const w = new Worker(entry.url, { workerData: job });
+      w.once('message', resolve);
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new VirtFunError('CHANNEL_CLOSED', `fetching the region of ${req.instance} ended without an answer (worker exit ${code})`)));
+    });
+    if (!got.ok) throw new VirtFunError('CHANNEL_CLOSED', `cannot fetch the region of ${req.instance} from ${this.socketPath}: ${got.message}`);
+    const { fds } = got;
+    const close = () => fds.forEach((fd) => closeSync(fd));
+    let r: ControlResponse;
+    try {
+      r = JSON.parse(got.line) as ControlResponse;
+    } catch {
+      close();
+      throw new VirtFunError('CHANNEL_PROTOCOL', `the answer to op 'region' is not JSON`);
+    }
+    if (!r.ok) {
+      close();
+      throw new VirtFunError('CHANNEL_PROTOCOL', `vFunD did not hand over the region of ${req.instance}: ${r.reason} (${r.detail})`);
+    }
+    if (r.op !== 'region' || fds.length !== 2 || r.instance !== req.instance) {
+      close();
+      throw new VirtFunError('CHANNEL_PROTOCOL', `the answer to op 'region' carried ${fds.length} descriptors (want 2) for ${r.op === 'region' ? r.instance : r.op}`);
+    }
+    return { capacity: r.capacity, dataoutFd: fds[0]!, datainFd: fds[1]!, received: true };
   }
 
   async release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>> {

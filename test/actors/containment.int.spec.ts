@@ -1,13 +1,13 @@
 /**
- * Containment: every instance's service runs in a service process of its
- * own, so a fault of one tenant (its region truncated under its service, a
- * native crash of its driver) costs that instance only. vFunD (this test
+ * Containment: regions are sealed memory no one can resize, and every
+ * instance's service runs in a service process of its own, so a fault of one
+ * tenant (a native crash of its driver) costs that instance only. vFunD (this test
  * process) lives on, journals the cause (the signal), writes the tombstone
  * (the guest learns at once that no answer will come), and another tenant's
  * call loop sees no error and keeps progressing. The counters outlive a
  * vFunD that died: recovery journals them, never a false 0.
  */
-import { readdirSync, readFileSync, truncateSync } from 'node:fs';
+import { ftruncateSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,7 +16,7 @@ import { VFunD } from '../../src/actors/vfund.js';
 import { FileRuntime, type HostRegion } from '../../src/actors/runtime-files.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
-import { isFileRegion, type FileRegion } from '../../src/dataplane/region-files.js';
+import { isFdRegion, type FdRegion } from '../../src/dataplane/region-fds.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { replayJournal } from '../../src/actors/replay.js';
 import { processAlive } from '../../src/util/process.js';
@@ -69,12 +69,12 @@ async function instance(d: VFunD<HostRegion>, tenant: 'a' | 'b') {
   if (!n.ok) throw new Error(n.detail);
   const a = await d.activate({ ...creds, instance: n.instance });
   if (!a.ok) throw new Error(a.detail);
-  if (!isFileRegion(a.region)) throw new Error('expected region files');
-  const guest = new LineProcess(new URL('../dataplane/fixtures/guest-proc.ts', import.meta.url), [dirname(a.region.dataoutPath), 'hybrid', '30000']);
+  if (!isFdRegion(a.region)) throw new Error('expected a sealed-memory region');
+  const guest = new LineProcess(new URL('../dataplane/fixtures/guest-proc.ts', import.meta.url), ['fd:3,4', 'hybrid', '30000'], [a.region.dataoutFd, a.region.datainFd]);
   await guest.ready;
   cleanup.push(() => guest.close());
   const calls = async (ops: string[][]): Promise<Result[]> => (await guest.request<{ results: Result[] }>({ ops })).results;
-  return { creds, instance: n.instance, region: a.region as FileRegion, guest, calls };
+  return { creds, instance: n.instance, region: a.region as FdRegion, guest, calls };
 }
 
 /** An honest tenant's guest calling in batches until stopped: counts answers and anything else. */
@@ -104,7 +104,7 @@ function callLoop(calls: (ops: string[][]) => Promise<Result[]>) {
 }
 
 describe('one tenant’s fault stays that tenant’s', () => {
-  it('a truncated dataout kills only that instance’s service (SIGBUS): journaled, tombstoned, other tenant unaffected', async () => {
+  it('a region cannot be resized by anyone who holds it: truncate and grow are refused, every service goes on', async () => {
     const root = await mkdtemp(join(base, 'r-'));
     const { d, runtime, events } = await host(root);
     cleanup.push(async () => {
@@ -117,18 +117,17 @@ describe('one tenant’s fault stays that tenant’s', () => {
     const loop = callLoop(b.calls);
     await loop.progressed();
 
-    truncateSync(a.region.dataoutPath, 0); // the attack: its own dataout, which it must open read-write
-    await expect.poll(async () => (await events()).some((e) => e.type === 'instance.released' && e.data.instance === a.instance), { timeout: 30_000 }).toBe(true);
-    const evs = await events();
-    const failed = evs.find((e) => e.type === 'service.failed' && e.data.instance === a.instance);
-    expect(failed?.data).toMatchObject({ cause: { signal: 'SIGBUS', code: null }, detail: expect.stringContaining('SIGBUS') });
-    expect(evs.find((e) => e.type === 'instance.released' && e.data.instance === a.instance)?.data).toMatchObject({ reason: 'failure' });
-
+    // The attack a tenant could make on a region file it must open read-write: shrink it under the mapping
+    // (a SIGBUS for whoever maps it), or grow it. The descriptors are the ones its guest received.
+    for (const fd of [a.region.dataoutFd, a.region.datainFd]) {
+      for (const size of [0, 100, 1 << 20]) expect(() => ftruncateSync(fd, size)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    }
+    expect((await a.calls([['call', '0102']]))[0]!.ok).toMatch(/^[0-9a-f]{8}$/);
     await loop.progressed(); // the other tenant goes on
     await loop.stop();
     expect(loop.tally.bad).toEqual([]);
-    expect(d.snapshot.instances[b.instance]?.phase).toBe('active');
-    expect((await replayJournal(evs)).divergence).toBeNull();
+    expect(d.snapshot.instances[a.instance]?.phase).toBe('active');
+    expect((await events()).filter((e) => e.type === 'service.failed')).toEqual([]);
   });
 
   it('a driver that crashes its whole process: the guest in the call gets CHANNEL_CLOSED, the cause is journaled', async () => {

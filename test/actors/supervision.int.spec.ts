@@ -12,7 +12,7 @@ import { FileRuntime } from '../../src/actors/runtime-files.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import type { HostRegion } from '../../src/actors/runtime-files.js';
-import { isFileRegion } from '../../src/dataplane/region-files.js';
+import { isFdRegion } from '../../src/dataplane/region-fds.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { replayJournal } from '../../src/actors/replay.js';
 import { LineProcess } from '../support/line-process.js';
@@ -58,8 +58,8 @@ async function setup(policy = { maxRestarts: 3, windowMs: 60_000, backoffMs: 20,
     for await (const e of journal.read()) out.push(e);
     return out;
   };
-  if (!isFileRegion(a.region)) throw new Error('expected region files');
-  const guest = new LineProcess(new URL('../dataplane/fixtures/guest-proc.ts', import.meta.url), [dirname(a.region.dataoutPath), 'hybrid', '3000']);
+  if (!isFdRegion(a.region)) throw new Error('expected a sealed-memory region');
+  const guest = new LineProcess(new URL('../dataplane/fixtures/guest-proc.ts', import.meta.url), ['fd:3,4', 'hybrid', '3000'], [a.region.dataoutFd, a.region.datainFd]);
   await guest.ready;
   cleanup.push(async () => {
     await guest.close();

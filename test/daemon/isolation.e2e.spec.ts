@@ -6,7 +6,7 @@
  * and modes that give this isolation.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -94,7 +94,8 @@ describe(`tenant isolation (${isRoot ? 'two OS users' : 'modes and owners only: 
     expect(n.ok).toBe(true);
     const a = n.ok ? await c.activate({ tenant: 'ta', credential: SECRET.ta, instance: n.instance }) : null;
     expect(a?.ok).toBe(true);
-    const dataout = join(root, 'vmcli', 'ta', 'held', 'crc32', 'dataout');
+    // The region is sealed memory handed over ta's socket; its name and metadata are in the tree.
+    const dataout = join(root, 'vmcli', 'ta', 'held', 'crc32', 'region.json');
     const tenantDir = await stat(join(root, 'vmcli', 'ta'));
     expect({ mode: (tenantDir.mode & 0o777).toString(8), uid: tenantDir.uid }).toEqual({ mode: isRoot ? '750' : '700', uid: process.getuid?.() });
     const file = await stat(dataout);
@@ -105,6 +106,13 @@ describe(`tenant isolation (${isRoot ? 'two OS users' : 'modes and owners only: 
       // And the owner can reach its own.
       const own = await probeAs(users.ta, { vmcli: join(root, 'vmcli'), otherTenantDir: join(root, 'vmcli', 'ta'), otherDataout: dataout, otherSocket: sock('ta') });
       expect(own).toMatchObject({ listTenants: 'EACCES', listOther: 'ok', openRegion: 'ok', connectSocket: 'ok' });
+    }
+    if (isRoot && n.ok) {
+      // The instance's service process runs as ta, not as vFunD's root, and is sandboxed.
+      const entry = JSON.parse(await readFile(join(root, 'admin', 'instances', `${n.instance}.json`), 'utf8')) as { pid: number };
+      const status = await readFile(`/proc/${entry.pid}/status`, 'utf8');
+      const field = (k: string) => status.match(new RegExp(`^${k}:\\s*(.*)$`, 'm'))?.[1]?.trim().split(/\s+/)[0];
+      expect({ uid: Number(field('Uid')), gid: Number(field('Gid')), noNewPrivs: field('NoNewPrivs'), seccomp: field('Seccomp') }).toEqual({ ...users.ta, noNewPrivs: '1', seccomp: '2' });
     }
     if (n.ok) await c.release({ tenant: 'ta', credential: SECRET.ta, instance: n.instance });
     c.close();

@@ -119,9 +119,11 @@ describe('vfun up', () => {
       env: { ...process.env, VFUN_SECRET: SECRETS.acme },
       stdio: 'ignore',
     });
-    const region = join(root, 'vmcli', 'acme', 'doomed', 'crc32', 'dataout');
+    const region = join(root, 'vmcli', 'acme', 'doomed', 'crc32', 'region.json');
     await expect.poll(() => readFile(region).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
-    await new Promise((r) => setTimeout(r, 200)); // calls are going on
+    // Calls are going on: the service counts them in its control file (CONTROL.calls, u32 at byte 8).
+    const control = join(root, 'service', 'acme', 'doomed', 'crc32', 'control');
+    await expect.poll(() => readFile(control).then((b) => b.readUInt32LE(8), () => 0), { timeout: 20_000 }).toBeGreaterThan(0);
     victim.kill('SIGKILL');
     // Meanwhile another tenant is not disturbed.
     const other = await offload('globex', ['--app', 'calm', '--fn', 'crc32', '--kind', 'sw', '--arg', 'hello', '--calls', '100']);

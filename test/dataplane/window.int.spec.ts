@@ -18,7 +18,8 @@ import { startService, type ServiceHandle } from '../../src/dataplane/service-ho
 import { planWindow, readEntries, SLOT_ACTIVE } from '../../src/dataplane/window.js';
 import { connect } from '../../src/guest/connect.js';
 import { ControlClient } from '../../src/guest/control-client.js';
-import { requireShm } from '../../src/native/shm.js';
+import { MEMFD_REGION_SEALS, requireShm } from '../../src/native/shm.js';
+import { PROTOCOL_VERSION } from '../../src/control/protocol.js';
 import { startDaemon, type Daemon } from '../../src/cli/up.js';
 
 const u32 = (n: number): Uint8Array => new Uint8Array(new Uint32Array([n]).buffer);
@@ -233,13 +234,19 @@ describe('a VM tenant through vFunD (control socket + window, no VM)', () => {
     }
   });
 
-  it('a process tenant still gets region files', async () => {
+  it('a process tenant gets sealed memory over its socket, and no host path', async () => {
     const c = await ControlClient.connect(daemon!.sockets.proc!);
     const creds = { tenant: 'proc', credential: 'a-process-tenant-secret-xyz' };
     const neg = await c.negotiate({ ...creds, app: 'p', fn: 'crc32', kind: 'sw' });
     if (!neg.ok) throw new Error('refused');
-    const act = await c.activate({ ...creds, instance: neg.instance });
-    expect(act).toMatchObject({ ok: true, region: { dataoutPath: expect.stringContaining('vmcli/proc/p/crc32/dataout') } });
+    const raw = await c.request({ v: PROTOCOL_VERSION, op: 'activate', tenant: 'proc', nonce: randomBytes(16).toString('hex'), ts: Date.now(), instance: neg.instance }, creds.credential);
+    expect(raw).toMatchObject({ ok: true, op: 'activate', region: { memfd: true } });
+    expect(JSON.stringify(raw)).not.toContain('/');
+    const region = await c.fetchRegion({ ...creds, instance: neg.instance });
+    expect(requireShm().memfdSeals(region.dataoutFd) & MEMFD_REGION_SEALS).toBe(MEMFD_REGION_SEALS);
+    const client = connect(region);
+    expect(Buffer.from(client.call(new TextEncoder().encode('hello'))).toString('hex')).toBe('86a61036');
+    client.close();
     await c.release({ ...creds, instance: neg.instance });
     c.close();
   });

@@ -14,8 +14,9 @@ export class LineProcess {
   private stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(fixture: URL, args: readonly string[]) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', fixture.pathname, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `fds`: descriptors the child inherits as its fds 3, 4, ... */
+  constructor(fixture: URL, args: readonly string[], fds: readonly number[] = []) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', fixture.pathname, ...args], { stdio: ['pipe', 'pipe', 'pipe', ...fds] });
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     const lines = createInterface({ input: this.child.stdout! });
