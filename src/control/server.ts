@@ -97,7 +97,8 @@ export class ControlServer {
     // A flood still open ends here: its last summary is journaled before vFunD stops.
     const step = flush(this.limiter, this.limits, this.opts.clock.now());
     this.limiter = step.state;
-    await Promise.all(step.effects.filter((e) => e.type === 'summary').map((e) => this.journalEffect(e)));
+    // (A vFunD already stopped, or a journal already closed, cannot take it: closing goes on.)
+    await Promise.all(step.effects.filter((e) => e.type === 'summary').map((e) => this.journalEffect(e).catch(() => undefined)));
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await rm(this.opts.socketPath, { force: true });
@@ -307,6 +308,7 @@ export class ControlServer {
     this.cut.add(socket);
     if (e.journal) void this.journalEffect(e).catch(() => undefined);
     socket.end();
+    socket.resume(); // what it still sends is dropped unread, and its end is seen at once
     const timer = setTimeout(() => socket.destroy(), FLOOD_CLOSE_GRACE_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
