@@ -34,6 +34,8 @@ export { supervise, DEFAULT_SUPERVISION } from './actors/supervisor.js';
 export type { SupervisionPolicy, SupervisedRuntimeOptions } from './actors/supervisor.js';
 export { replayJournal, rebuildCommand } from './actors/replay.js';
 export type { ReplayReport, Divergence } from './actors/replay.js';
+export { DEFAULT_REFUSAL_LIMITS } from './actors/refusal-limiter.js';
+export type { RefusalLimits } from './actors/refusal-limiter.js';
 
 // Control channel
 export { ControlServer } from './control/server.js';

@@ -4,7 +4,7 @@
  * service failure, shutdown). Every command has an id: it becomes the
  * causationId of the events it produces.
  */
-import type { ComputationStats, Kind, NackReason, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { ComputationStats, ControlDisconnected, Kind, NackReason, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
 
 export interface Credentials {
   readonly tenant: string;
@@ -76,6 +76,10 @@ export type VFunDCommand =
       readonly op: string;
       readonly reason: NackReason;
       readonly detail: string;
-    };
+    }
+  /** The control channel suppressed refusals past the tenant's limit: journal their summary for one period. */
+  | ({ readonly type: 'summarize-refusals'; readonly id: string } & RefusalsSuppressed['data'])
+  /** The control channel closed a connection that kept flooding it with refused requests. */
+  | ({ readonly type: 'disconnect'; readonly id: string } & ControlDisconnected['data']);
 
 export type VFunDCommandType = VFunDCommand['type'];

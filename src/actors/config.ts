@@ -14,6 +14,7 @@ import { ValidationError, VirtFunError } from '../errors.js';
 import { DEFAULT_WINDOW_BYTES, planWindow, type WindowPlan } from '../dataplane/window.js';
 import { credentialDigest } from './decide.js';
 import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
+import { DEFAULT_REFUSAL_LIMITS } from './refusal-limiter.js';
 
 const name = z
   .string()
@@ -33,6 +34,17 @@ const hwKindConfig = z.union([
     driver: z.string().refine(hasDriver, { error: (iss) => `unknown driver '${String(iss.input)}'; known: ${driverNames().join(', ')}` }),
   }),
 ]);
+
+const refusalLimits = z
+  .object({
+    burst: z.number().int().min(1).max(100_000).default(DEFAULT_REFUSAL_LIMITS.burst),
+    refillPerSecond: z.number().min(0.001).max(10_000).default(DEFAULT_REFUSAL_LIMITS.refillPerSecond),
+    summaryIntervalMs: z.number().int().min(100).max(3_600_000).default(DEFAULT_REFUSAL_LIMITS.summaryIntervalMs),
+    disconnectAfter: z.number().int().min(1).max(1_000_000_000).default(DEFAULT_REFUSAL_LIMITS.disconnectAfter),
+    disconnectIntervals: z.number().int().min(1).max(1_000_000).default(DEFAULT_REFUSAL_LIMITS.disconnectIntervals),
+  })
+  .strict()
+  .prefault({});
 
 const kindConfig = z.object({
   slots: z.number().int().min(1).max(4096),
@@ -61,6 +73,8 @@ export const configSchema = z
             })
             .strict()
             .optional(),
+          /** How many of the tenant's refused control requests are journaled one by one (src/actors/refusal-limiter.ts). */
+          refusals: refusalLimits,
         }).refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
       )
       .min(1),

@@ -202,6 +202,16 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
     case 'refuse':
       return [{ type: 'request.refused', data: { tenant: clip(command.tenant), op: clip(command.op), reason: command.reason, detail: command.detail } }];
 
+    case 'summarize-refusals': {
+      const { tenant, from, to, counts, total, disconnections, ended } = command;
+      return [{ type: 'refusals.suppressed', data: { tenant: clip(tenant), from, to, counts, total, disconnections, ended } }];
+    }
+
+    case 'disconnect': {
+      const { tenant, refusals, suppressed, detail } = command;
+      return [{ type: 'control.disconnected', data: { tenant: clip(tenant), refusals, suppressed, detail } }];
+    }
+
     case 'stop': {
       if (!state.running) return [];
       const rest = liveInstances(state).map((i) => released(i.id, 'shutdown', NO_STATS));

@@ -57,6 +57,8 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
       case 'service.restarted':
       case 'release.nacked':
       case 'request.refused':
+      case 'refusals.suppressed':
+      case 'control.disconnected':
         return;
     }
   });

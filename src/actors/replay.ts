@@ -138,6 +138,10 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
       return { command: { type: 'service-restarted', id, ...e.data }, secretMatched: true };
     case 'request.refused':
       return { command: { type: 'refuse', id, ...e.data }, secretMatched: true };
+    case 'refusals.suppressed':
+      return { command: { type: 'summarize-refusals', id, ...e.data }, secretMatched: true };
+    case 'control.disconnected':
+      return { command: { type: 'disconnect', id, ...e.data }, secretMatched: true };
     case 'vfund.started':
     case 'vfund.stopped':
       throw new Error('unreachable: handled above');

@@ -6,7 +6,7 @@
  * which it supervises: a service that dies is reclaimed and journaled.
  */
 import { createActor, type ActorRefFrom } from 'xstate';
-import type { ComputationStats, Kind, NackReason, ServiceExitCause, VFunDConfigSnapshot, VFunEvent } from '../events/catalogue.js';
+import type { ComputationStats, ControlDisconnected, Kind, NackReason, RefusalsSuppressed, ServiceExitCause, VFunDConfigSnapshot, VFunEvent } from '../events/catalogue.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import { Recorder } from '../events/recorder.js';
@@ -161,6 +161,20 @@ export class VFunD<Region = unknown> {
     });
   }
 
+  /** Journal the summary of refusals the control channel suppressed past the tenant's limit (a security event). */
+  summarizeRefusals(req: RefusalsSuppressed['data']): Promise<void> {
+    return this.enqueue(async () => {
+      await this.dispatch({ type: 'summarize-refusals', id: this.opts.ids.next(), ...req });
+    });
+  }
+
+  /** Journal that the control channel closed a connection for flooding (a security event). */
+  disconnected(req: ControlDisconnected['data']): Promise<void> {
+    return this.enqueue(async () => {
+      await this.dispatch({ type: 'disconnect', id: this.opts.ids.next(), ...req });
+    });
+  }
+
   /** Release every instance and journal vfund.stopped. */
   stop(reason = 'shutdown'): Promise<void> {
     return this.enqueue(async () => {
@@ -267,6 +281,8 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
     case 'negotiation.nacked':
       return { tenant: e.data.tenant, app: e.data.app, fn: e.data.fn, instance: null };
     case 'request.refused':
+    case 'refusals.suppressed':
+    case 'control.disconnected':
       return { tenant: e.data.tenant, app: null, fn: null, instance: null };
     default: {
       const inst = Object.hasOwn(before.instances, e.data.instance) ? before.instances[e.data.instance] : undefined;

@@ -63,6 +63,13 @@ export function describeEvent(e: VFunEvent): string {
       return `${e.data.reason}: ${e.data.detail}`;
     case 'request.refused':
       return `${e.data.op} refused, ${e.data.reason}: ${e.data.detail}`;
+    case 'refusals.suppressed': {
+      const by = Object.entries(e.data.counts).map(([k, n]) => `${k}=${n}`).join(' ');
+      const closed = e.data.disconnections > 0 ? `, ${e.data.disconnections} connection(s) closed` : '';
+      return `${e.data.total} refusals not journaled one by one${by ? ` (${by})` : ''} from ${e.data.from} to ${e.data.to}${closed}${e.data.ended ? ', flood over' : ''}`;
+    }
+    case 'control.disconnected':
+      return `connection closed after ${e.data.refusals} refusals (${e.data.suppressed} past the limit): ${e.data.detail}`;
     case 'activation.started':
     case 'activation.acked':
       return `region ${e.data.capacity} B`;
@@ -116,7 +123,8 @@ export function summarize(envs: Iterable<Envelope>): TenantSummary[] {
     if (!s) by.set(t, (s = { tenant: t, events: 0, instances: 0, fallbacks: 0, calls: 0, unknownCounts: 0, nacks: {}, errors: 0, security: 0 }));
     const e = eventOf(env);
     s.events++;
-    if (isSecurityEvent(e)) s.security++;
+    // A summary of suppressed refusals counts as the refusals it stands for.
+    if (isSecurityEvent(e)) s.security += e.type === 'refusals.suppressed' ? e.data.total : 1;
     switch (e.type) {
       case 'negotiation.acked':
         s.instances++;
@@ -127,6 +135,9 @@ export function summarize(envs: Iterable<Envelope>): TenantSummary[] {
       case 'release.nacked':
       case 'request.refused':
         s.nacks[e.data.reason] = (s.nacks[e.data.reason] ?? 0) + 1;
+        break;
+      case 'refusals.suppressed':
+        for (const [reason, n] of Object.entries(e.data.counts)) s.nacks[reason] = (s.nacks[reason] ?? 0) + (n ?? 0);
         break;
       case 'service.failed':
       case 'service.restarted':

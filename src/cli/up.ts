@@ -78,6 +78,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         tenant: { id: t.id, secret: t.secret },
         socketPath: path,
         clock: systemClock,
+        refusals: t.refusals,
         onSocket: (p) => runtime.tree.handOver(t.id, p),
       }),
     );

@@ -1,8 +1,11 @@
 /**
  * vFunD's end of a tenant's control channel. Every refusal (malformed line,
- * wrong tenant, bad signature, replay) is journaled as a `request.refused`
- * security event before it is answered; authenticated requests go to vFunD,
- * whose answer (ack or nack, journaled by vFunD) goes back to the guest.
+ * wrong tenant, bad signature, replay) is answered; within the tenant's refusal
+ * limit it is journaled as a `request.refused` security event before it is
+ * answered, past it only counted and journaled as a `refusals.suppressed`
+ * summary per period, and a connection that keeps flooding is closed
+ * (src/actors/refusal-limiter.ts). Authenticated requests go to vFunD, whose
+ * answer (ack or nack, journaled by vFunD) goes back to the guest.
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -11,9 +14,29 @@ import type { NackReason } from '../events/catalogue.js';
 import type { VFunD } from '../actors/vfund.js';
 import type { HostRegion } from '../actors/runtime-files.js';
 import { isFdRegion } from '../dataplane/region-fds.js';
+import {
+  DEFAULT_REFUSAL_LIMITS,
+  flush,
+  forget,
+  initialLimiter,
+  nextDeadline,
+  refuse,
+  tick,
+  type DisconnectEffect,
+  type LimiterEffect,
+  type LimiterState,
+  type RefusalLimits,
+} from '../actors/refusal-limiter.js';
 import { isWindowRegion } from '../dataplane/region-window.js';
 import { requireShm } from '../native/shm.js';
 import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, macMatches, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
+
+/** Lines read from a connection and not yet answered: past this, vFunD stops reading it until it catches up. */
+const MAX_PENDING_LINES = 256;
+/** Answer bytes the guest has not read yet: past this, vFunD stops reading its requests until it does. */
+const MAX_UNREAD_ANSWER_BYTES = 256 * 1024;
+/** A connection closed for flooding gets this long to take its last answers before it is cut. */
+const FLOOD_CLOSE_GRACE_MS = 1000;
 
 export interface ControlServerOptions {
   readonly vfund: VFunD<HostRegion>;
@@ -23,6 +46,8 @@ export interface ControlServerOptions {
   readonly windowMs?: number;
   /** Called after the socket is created, before it listens for guests (e.g. chown to the tenant's uid). */
   readonly onSocket?: (path: string) => Promise<void>;
+  /** How many of the tenant's refusals are journaled one by one (default DEFAULT_REFUSAL_LIMITS). */
+  readonly refusals?: RefusalLimits;
 }
 
 export class ControlServer {
@@ -31,10 +56,23 @@ export class ControlServer {
   /** Instances negotiated over each connection and not yet released: the connection is their lease. */
   private readonly leases = new Map<Socket, Set<string>>();
   private closing = false;
+  /** The tenant's refusal limiter: one for all its connections, so reconnecting does not refill it. */
+  private readonly limits: RefusalLimits;
+  private limiter: LimiterState;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt: number | null = null;
+  private nextConnection = 1;
+  private readonly connectionIds = new Map<Socket, string>();
+  private readonly connections = new Map<string, Socket>();
+  /** Connections closed for flooding: what they still send is dropped unread. */
+  private readonly cut = new WeakSet<Socket>();
   private constructor(
     private readonly opts: ControlServerOptions,
     private readonly server: Server,
-  ) {}
+  ) {
+    this.limits = opts.refusals ?? DEFAULT_REFUSAL_LIMITS;
+    this.limiter = initialLimiter(this.limits, opts.clock.now());
+  }
 
   static async start(opts: ControlServerOptions): Promise<ControlServer> {
     await rm(opts.socketPath, { force: true });
@@ -56,24 +94,40 @@ export class ControlServer {
 
   async close(): Promise<void> {
     this.closing = true; // vFunD's own shutdown releases what is held: not a lost client
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // A flood still open ends here: its last summary is journaled before vFunD stops.
+    const step = flush(this.limiter, this.limits, this.opts.clock.now());
+    this.limiter = step.state;
+    // (A vFunD already stopped, or a journal already closed, cannot take it: closing goes on.)
+    await Promise.all(step.effects.filter((e) => e.type === 'summary').map((e) => this.journalEffect(e).catch(() => undefined)));
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await rm(this.opts.socketPath, { force: true });
   }
 
   private serve(socket: Socket): void {
+    const id = `c${this.nextConnection++}`;
+    this.connectionIds.set(socket, id);
+    this.connections.set(id, socket);
     this.sockets.add(socket);
     this.leases.set(socket, new Set());
     socket.on('close', () => {
       this.sockets.delete(socket);
+      this.connections.delete(id);
+      this.connectionIds.delete(socket);
+      this.limiter = forget(this.limiter, id);
       const held = this.leases.get(socket);
       this.leases.delete(socket);
       if (this.closing || !held) return;
+      const tenant = this.opts.tenant.id;
       for (const instance of held) {
         if (Object.hasOwn(this.opts.vfund.snapshot.instances, instance)) {
           void this.opts.vfund.clientLost(
             instance,
-            `the control connection of tenant '${this.opts.tenant.id}' closed without releasing ${instance}: its guest is gone`,
+            this.cut.has(socket)
+              ? `vFunD closed the control connection of tenant '${tenant}' for flooding it with refused requests; ${instance} was held over it`
+              : `the control connection of tenant '${tenant}' closed without releasing ${instance}: its guest is gone`,
           );
         }
       }
@@ -85,8 +139,29 @@ export class ControlServer {
     let discarding = false;
     const tooLong = `request line longer than ${MAX_LINE} characters: dropped up to its end`;
     let queue = Promise.resolve();
+    // Back-pressure: a guest that sends faster than vFunD answers, or does not read its answers,
+    // is not read until it catches up, so its requests never pile up in vFunD's memory.
+    let pending = 0;
+    const gate = (): void => {
+      if (socket.destroyed || this.cut.has(socket)) return;
+      const hold = pending >= MAX_PENDING_LINES || socket.writableLength >= MAX_UNREAD_ANSWER_BYTES;
+      if (hold && !socket.isPaused()) socket.pause();
+      else if (!hold && socket.isPaused()) socket.resume();
+    };
+    socket.on('drain', gate);
+    const handle = (job: () => Promise<void>): void => {
+      pending++;
+      queue = queue
+        .then(() => (this.closing || this.cut.has(socket) ? undefined : job()))
+        .catch(() => undefined) // an answer that could not be given: the connection goes on
+        .finally(() => {
+          pending--;
+          gate();
+        });
+    };
     socket.setEncoding('utf8');
     socket.on('data', (data: string) => {
+      if (this.cut.has(socket)) return;
       let chunk = data;
       if (discarding) {
         const end = chunk.indexOf('\n');
@@ -99,13 +174,14 @@ export class ControlServer {
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        queue = queue.then(() => (line.length > MAX_LINE ? this.refuse(socket, '?', 'malformed', tooLong) : this.answer(socket, line)));
+        handle(() => (line.length > MAX_LINE ? this.refuse(socket, '?', 'malformed', tooLong) : this.answer(socket, line)));
       }
       if (buffer.length > MAX_LINE) {
         buffer = '';
         discarding = true;
-        queue = queue.then(() => this.refuse(socket, '?', 'malformed', tooLong));
+        handle(() => this.refuse(socket, '?', 'malformed', tooLong));
       }
+      gate();
     });
   }
 
@@ -201,9 +277,85 @@ export class ControlServer {
     }
   }
 
+  /**
+   * Answer a refusal. Within the tenant's refusal limit it is journaled first (`request.refused`);
+   * past it, it is only counted for the period's summary. Either way the guest gets its answer:
+   * a client on a shared channel waits for the answer to each request, and answering costs no journal.
+   */
   private async refuse(socket: Socket, op: string, reason: NackReason, detail: string, nonce?: string): Promise<void> {
-    await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail });
-    if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail, ...(nonce !== undefined && { nonce }) } satisfies ControlResponse) + '\n');
+    const answer = (): void => {
+      if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail, ...(nonce !== undefined && { nonce }) } satisfies ControlResponse) + '\n');
+    };
+    const step = refuse(this.limiter, this.limits, this.opts.clock.now(), this.connectionIds.get(socket) ?? '?', reason);
+    this.limiter = step.state;
+    if (step.verdict === 'suppress') {
+      answer(); // before a disconnection this very refusal may decide
+      this.carryOut(step.effects);
+      return;
+    }
+    this.carryOut(step.effects); // summaries of periods that ended before this refusal come first
+    try {
+      await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail });
+    } finally {
+      answer();
+    }
+  }
+
+  /** Carry out what the limiter decided, in order (vFunD journals in the order it is asked), and re-arm the timer. */
+  private carryOut(effects: readonly LimiterEffect[]): void {
+    for (const e of effects) {
+      if (e.type === 'summary') void this.journalEffect(e).catch(() => undefined);
+      else this.disconnect(e);
+    }
+    this.schedule();
+  }
+
+  private journalEffect(e: LimiterEffect): Promise<void> {
+    const tenant = this.opts.tenant.id;
+    if (e.type === 'summary') {
+      const iso = (ms: number) => new Date(ms).toISOString();
+      return this.opts.vfund.summarizeRefusals({ tenant, from: iso(e.from), to: iso(e.to), counts: { ...e.counts }, total: e.total, disconnections: e.disconnections, ended: e.ended });
+    }
+    const why =
+      e.rule === 'suppressed'
+        ? `more than ${this.limits.disconnectAfter} of its refusals were past the limit within one flood`
+        : `it had refusals past the limit in ${this.limits.disconnectIntervals} periods of ${this.limits.summaryIntervalMs / 1000} s in a row`;
+    return this.opts.vfund.disconnected({ tenant, refusals: e.refusals, suppressed: e.suppressed, detail: `control connection of tenant '${tenant}' closed: ${why}` });
+  }
+
+  /**
+   * Close a connection that keeps flooding: journal it (the first of a period; later ones are
+   * counted in its summary), stop reading it, let it take the answers already written, cut it.
+   * Its 'close' then releases what it held, as for any guest that is gone (lease).
+   */
+  private disconnect(e: DisconnectEffect): void {
+    const socket = this.connections.get(e.connection);
+    if (!socket || this.cut.has(socket)) return;
+    this.cut.add(socket);
+    if (e.journal) void this.journalEffect(e).catch(() => undefined);
+    socket.end();
+    socket.resume(); // what it still sends is dropped unread, and its end is seen at once
+    const timer = setTimeout(() => socket.destroy(), FLOOD_CLOSE_GRACE_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  /** Wake up at the end of the limiter's open period (its summary is due then, even if nothing else comes). */
+  private schedule(): void {
+    const deadline = this.closing ? null : nextDeadline(this.limiter);
+    if (deadline === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = deadline;
+    if (deadline === null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = null;
+      const step = tick(this.limiter, this.limits, this.opts.clock.now());
+      this.limiter = step.state;
+      this.carryOut(step.effects);
+    }, Math.max(1, deadline - this.opts.clock.now()));
+    this.timer.unref();
   }
 }
 

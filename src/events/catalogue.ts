@@ -167,6 +167,42 @@ export type RequestRefused = Event<
   }
 >;
 
+/**
+ * Refusals of a tenant's control channel that were past its refusal limit: answered to the guest,
+ * counted, and journaled only as this summary, one per period of a flood. Always a security event.
+ */
+export type RefusalsSuppressed = Event<
+  'refusals.suppressed',
+  {
+    /** The tenant whose control channel refused them. */
+    readonly tenant: string;
+    /** The period, ISO-8601 UTC from vFunD's clock: [from, to). */
+    readonly from: string;
+    readonly to: string;
+    /** Suppressed refusals by reason (reasons with none are absent). */
+    readonly counts: Readonly<Partial<Record<NackReason, number>>>;
+    /** Sum of `counts`. */
+    readonly total: number;
+    /** Connections of the tenant closed for flooding in the period (the first also has its own `control.disconnected`). */
+    readonly disconnections: number;
+    /** True for the last summary of the flood: the tenant is no longer past its limit. */
+    readonly ended: boolean;
+  }
+>;
+
+/** vFunD closed a control connection that kept sending refused requests past the tenant's refusal limit. Always a security event. */
+export type ControlDisconnected = Event<
+  'control.disconnected',
+  {
+    readonly tenant: string;
+    /** Refusals on this connection since it opened, journaled or not. */
+    readonly refusals: number;
+    /** Of them, suppressed during the current flood. */
+    readonly suppressed: number;
+    readonly detail: string;
+  }
+>;
+
 /** Every event vFunD journals. */
 export type VFunEvent =
   | VFunDStarted
@@ -181,7 +217,9 @@ export type VFunEvent =
   | ReleaseNacked
   | RequestRefused
   | ClientLost
-  | ServiceRestarted;
+  | ServiceRestarted
+  | RefusalsSuppressed
+  | ControlDisconnected;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -200,6 +238,8 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'request.refused',
   'client.lost',
   'service.restarted',
+  'refusals.suppressed',
+  'control.disconnected',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {
@@ -208,7 +248,7 @@ export function isEventType(value: unknown): value is VFunEventType {
 
 /** True for nacks whose reason is security-relevant (bad credential, another tenant's instance, malformed names). */
 export function isSecurityEvent(e: VFunEvent): boolean {
-  if (e.type === 'request.refused') return true;
+  if (e.type === 'request.refused' || e.type === 'refusals.suppressed' || e.type === 'control.disconnected') return true;
   return (
     (e.type === 'negotiation.nacked' || e.type === 'activation.nacked' || e.type === 'release.nacked') &&
     SECURITY_REASONS.has(e.data.reason)

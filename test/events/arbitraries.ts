@@ -98,6 +98,22 @@ export const eventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
     type: fc.constant('release.nacked' as const),
     data: fc.record({ instance: textArb, tenant: textArb, reason: nackReasonArb, detail: textArb }),
   }),
+  fc.record({
+    type: fc.constant('refusals.suppressed' as const),
+    data: fc.record({
+      tenant: textArb,
+      from: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      to: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      counts: fc.dictionary(nackReasonArb, fc.nat(), { maxKeys: 4, noNullPrototype: true }),
+      total: fc.nat(),
+      disconnections: fc.nat(),
+      ended: fc.boolean(),
+    }),
+  }),
+  fc.record({
+    type: fc.constant('control.disconnected' as const),
+    data: fc.record({ tenant: textArb, refusals: fc.nat(), suppressed: fc.nat(), detail: textArb }),
+  }),
 );
 
 export const scopeArb: fc.Arbitrary<Scope> = fc.record({
