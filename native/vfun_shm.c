@@ -927,9 +927,6 @@ static void close_fds(const int *fds, int n) {
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U /* Linux 6.3 */
 #endif
-#ifndef F_SEAL_EXEC
-#define F_SEAL_EXEC 0x0020 /* Linux 6.3 */
-#endif
 #define MEMFD_NAME_MAX 249 /* the kernel's limit (NAME_MAX minus "memfd:") */
 #define MEMFD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
