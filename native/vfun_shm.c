@@ -812,7 +812,7 @@ static napi_value js_sched_yield(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Shared helpers for the fd functions (slow path only).                    */
+/* Shared utilities for the fd functions (slow path only).                  */
 /* ------------------------------------------------------------------------ */
 
 /* Throw "<ERRNO>: <what>: <strerror>" with code/errno/syscall set. */
