@@ -1,6 +1,8 @@
 /*
  * vfun_shm: a small N-API addon that maps a file MAP_SHARED as an
- * ArrayBuffer and gives futex wait/wake on 32-bit words of the mapping.
+ * ArrayBuffer and gives futex wait/wake on 32-bit words of the mapping;
+ * since ABI 2 it also makes sealed memfd regions, passes fds over Unix
+ * sockets, takes flock locks and confines a service process.
  *
  * It exists because Node has neither mmap nor a blocking wait that works
  * across processes (Atomics.wait only accepts SharedArrayBuffer, which is
@@ -10,20 +12,46 @@
  * FUTEX_WAIT_PRIVATE), so the kernel keys them on (inode, page offset) and
  * both processes meet on the same word.
  *
- * JS API (see src/native/shm.ts for the typed interface):
+ * Regions as sealed memfds: a tenant must never be able to resize memory
+ * that vFunD or a service maps (a truncated mapped file raises SIGBUS in
+ * whoever touches it). memfdCreate makes an anonymous file with its pages
+ * reserved now (fallocate: out of memory is an error here, not a fault
+ * later) and seals its size (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+ * sendFds/fetchFds hand such fds to another process over a Unix socket
+ * (SCM_RIGHTS); mapFd maps one. sandboxSelf confines a service process:
+ * no_new_privs, not dumpable, a parent-death signal, and a seccomp filter
+ * that answers EPERM to syscalls a service never needs (the list and the
+ * reasons are at the filter below and in docs/native.md).
+ *
+ * JS API (see src/native/shm.ts for the typed interface, docs/native.md
+ * for what each call guarantees and its errors):
  *   open(path, length, { create?, writable, mode? }) -> ArrayBuffer
+ *   mapFd(fd, length, writable) -> ArrayBuffer   (does not close fd)
  *   unmap(ab) -> boolean          (true if it unmapped, false if already gone)
  *   futexWait(ab, byteOffset, expected, timeoutMs) -> 0 ok | 1 not-equal | 2 timed out
  *   futexWake(ab, byteOffset, count) -> number of waiters woken
  *   msync(ab) -> undefined
  *   pageSize() -> number
- *   flock(fd, 'exclusive' | 'shared' | 'unlock', wait) -> boolean
+ *   schedYield() -> undefined
+ *   flock(fd, 'exclusive' | 'shared' | 'unlock', wait) -> boolean (false: held elsewhere)
+ *   memfdCreate(name, length) -> fd   (reserved, size-sealed, O_CLOEXEC)
+ *   memfdSeals(fd) -> F_SEAL_* bits
+ *   sendFds(socketFd, data, fds[1..8]) -> undefined
+ *   fetchFds(socketPath, request, timeoutMs) -> { line, fds }
+ *   sandboxSelf({ noNewPrivs?, nonDumpable?, parentDeathSignal?, denySyscalls? }) -> undefined
+ *   sandboxState() -> { noNewPrivs, dumpable, parentDeathSignal, seccomp }
  *   abiVersion: number
+ *
+ * Errors are Error objects with .code (errno name, or ERR_* for our own
+ * refusals), .errno (negative, when there is one), .syscall and, for paths,
+ * .path; argument mistakes are TypeError / RangeError. Every fd a call opens
+ * is O_CLOEXEC and is closed again on every error path.
  *
  * futexWait/futexWake are the hot path: no allocation, no exception unless
  * the arguments are wrong.
  *
- * Linux only. N-API version 8 (Node >= 12.22 / 14.17 / 15.12 / 16).
+ * Linux only. N-API version 8 (Node >= 12.22 / 14.17 / 15.12 / 16). The
+ * seccomp filter is written for x86_64 and aarch64.
  */
 #define _GNU_SOURCE
 #ifndef NAPI_VERSION
@@ -177,6 +205,7 @@ static const char *errno_name(int e) {
     case ENOTCONN: return "ENOTCONN";
     case ETOOMANYREFS: return "ETOOMANYREFS";
     case ECONNREFUSED: return "ECONNREFUSED";
+    case EINPROGRESS: return "EINPROGRESS";
     default: return "EUNKNOWN";
   }
 }
@@ -462,7 +491,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 static int get_arraybuffer(napi_env env, napi_value v, void **data, size_t *len) {
   if (napi_get_arraybuffer_info(env, v, data, len) != napi_ok) {
     if (!is_exception_pending(env))
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an ArrayBuffer returned by open()");
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an ArrayBuffer returned by open() or mapFd()");
     return 0;
   }
   return 1;
@@ -492,7 +521,7 @@ static napi_value js_unmap(napi_env env, napi_callback_info info) {
   mapping *m = data ? registry_find_locked(data) : NULL;
   if (!m || m->length != len) {
     pthread_mutex_unlock(&registry_lock);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "unmap: this ArrayBuffer is not a live mapping returned by open()");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "unmap: this ArrayBuffer is not a live mapping returned by open() or mapFd()");
     return NULL;
   }
   /* Detach first: if that fails nothing is unmapped and JS can keep using it. */
@@ -521,7 +550,7 @@ static uint32_t *word_at(napi_env env, napi_value abv, napi_value offv) {
   double off;
   if (napi_get_arraybuffer_info(env, abv, &data, &len) != napi_ok) {
     if (!is_exception_pending(env))
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an ArrayBuffer returned by open()");
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an ArrayBuffer returned by open() or mapFd()");
     return NULL;
   }
   if (napi_get_value_double(env, offv, &off) != napi_ok) {
@@ -754,7 +783,7 @@ static napi_value js_msync(napi_env env, napi_callback_info info) {
   pthread_mutex_unlock(&registry_lock);
   if (!ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
-                          "msync: this ArrayBuffer is not a live mapping returned by open() (unmapped?)");
+                          "msync: this ArrayBuffer is not a live mapping returned by open() or mapFd() (unmapped?)");
     return NULL;
   }
   if (msync(data, len, MS_SYNC) != 0) {
@@ -783,7 +812,7 @@ static napi_value js_sched_yield(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Shared helpers for the fd functions (slow path only).                    */
+/* Shared utilities for the fd functions (slow path only).                  */
 /* ------------------------------------------------------------------------ */
 
 /* Throw "<ERRNO>: <what>: <strerror>" with code/errno/syscall set. */
@@ -898,9 +927,6 @@ static void close_fds(const int *fds, int n) {
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U /* Linux 6.3 */
 #endif
-#ifndef F_SEAL_EXEC
-#define F_SEAL_EXEC 0x0020 /* Linux 6.3 */
-#endif
 #define MEMFD_NAME_MAX 249 /* the kernel's limit (NAME_MAX minus "memfd:") */
 #define MEMFD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
@@ -915,9 +941,9 @@ static int memfd_open(const char *name) {
   return fd;
 }
 
-/* Reserve by writing zeros, for filesystems without fallocate. 0 or errno. */
+/* Reserve by writing zeros page by page, for filesystems without fallocate. 0 or errno. */
 static int reserve_by_writing(int fd, uint64_t length) {
-  static const char zeros[65536];
+  static const char zeros[4096];
   uint64_t off = 0;
   while (off < length) {
     size_t n = length - off < sizeof zeros ? (size_t)(length - off) : sizeof zeros;
@@ -1216,6 +1242,7 @@ typedef struct {
   char *buf;     /* FETCH_LINE_MAX + 1 bytes */
   size_t len;
   const char *path;
+  double timeout_ms;
 } fetch_state;
 
 static void fetch_release(fetch_state *s, int keep_fds) {
@@ -1237,9 +1264,10 @@ static void fetch_throw(napi_env env, fetch_state *s, int err, const char *code,
 }
 
 static void fetch_throw_timeout(napi_env env, fetch_state *s, const char *while_doing) {
-  char what[256];
-  snprintf(what, sizeof what, "fetchFds timed out %s", while_doing);
-  fetch_throw(env, s, ETIMEDOUT, NULL, "poll", what);
+  char msg[PATH_MAX + 320];
+  snprintf(msg, sizeof msg, "ETIMEDOUT: fetchFds '%s': the %g ms deadline passed %s", s->path, s->timeout_ms,
+           while_doing);
+  throw_sys_error(env, ETIMEDOUT, NULL, "poll", s->path, msg);
 }
 
 /* Non-blocking connect; a full listen backlog (EAGAIN) is retried every 10 ms until the deadline. */
@@ -1260,7 +1288,7 @@ static int fetch_connect(napi_env env, fetch_state *s, int64_t deadline) {
     }
     int64_t left = deadline - monotonic_ms();
     if (left <= 0) {
-      fetch_throw_timeout(env, s, "connecting (the server's listen backlog stayed full)");
+      fetch_throw_timeout(env, s, "while connecting (the server's listen backlog stayed full)");
       return 0;
     }
     poll(NULL, 0, left < 10 ? (int)left : 10);
@@ -1279,7 +1307,7 @@ static int fetch_send_request(napi_env env, fetch_state *s, const char *req, siz
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       int r = wait_fd_until(s->sock, POLLOUT, deadline);
       if (r > 0) continue;
-      if (r == 0) fetch_throw_timeout(env, s, "sending the request");
+      if (r == 0) fetch_throw_timeout(env, s, "while sending the request");
       else fetch_throw(env, s, errno, NULL, "poll", "poll (sending the request) on");
       return 0;
     }
@@ -1331,7 +1359,8 @@ static int fetch_recv_line(napi_env env, fetch_state *s, int64_t deadline, size_
     }
     int r = wait_fd_until(s->sock, POLLIN, deadline);
     if (r == 0) {
-      snprintf(what, sizeof what, "waiting for the answer (%zu bytes and %d fds so far, no newline)", s->len, s->nfds);
+      snprintf(what, sizeof what, "while waiting for the answer (%zu bytes and %d fds so far, no newline)", s->len,
+               s->nfds);
       fetch_throw_timeout(env, s, what);
       return 0;
     }
@@ -1433,7 +1462,7 @@ static napi_value js_fetch_fds(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  fetch_state s = {.sock = -1, .nfds = 0, .extra_fds = 0, .buf = NULL, .len = 0, .path = path};
+  fetch_state s = {.sock = -1, .nfds = 0, .extra_fds = 0, .buf = NULL, .len = 0, .path = path, .timeout_ms = timeout_ms};
   napi_value result = NULL;
   size_t line_len = 0;
   s.buf = (char *)malloc(FETCH_LINE_MAX + 1);

@@ -5,7 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { ShmAddon } from '../../src/native/shm.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/fd-peer.mjs', import.meta.url));
 
@@ -83,4 +85,13 @@ export class FdPeer {
   stderrText(): string {
     return this.stderr;
   }
+}
+
+/**
+ * FUTEX_WAKE the word at `byteOffset` of `ab` (word unchanged) until it wakes
+ * one waiter: resolves once a process sleeping on it was woken by us. Needs
+ * no access to the sleeper's /proc entries (a non-dumpable one hides them).
+ */
+export async function wakeOneSleeper(shm: ShmAddon, ab: ArrayBuffer, byteOffset: number): Promise<void> {
+  while (shm.futexWake(ab, byteOffset, 1) !== 1) await sleep(5);
 }

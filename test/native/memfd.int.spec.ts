@@ -7,7 +7,6 @@
 import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   F_SEAL_EXEC,
@@ -20,7 +19,7 @@ import {
   shmAddonPath,
   type ShmAddon,
 } from '../../src/native/shm.js';
-import { FdPeer } from './fd-peer.js';
+import { FdPeer, wakeOneSleeper } from './fd-peer.js';
 
 const LEN = 64 * 1024;
 let shm: ShmAddon;
@@ -62,11 +61,6 @@ function withMemfd<T>(length: number, f: (fd: number) => T): T {
   }
 }
 
-/** The first field of /proc/<pid>/syscall is the number of the syscall its main thread is blocked in. */
-function blockedInFutex(pid: number): boolean {
-  const futexNr = process.arch === 'arm64' ? 98 : 202;
-  return readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0] === String(futexNr);
-}
 
 describe('memfdCreate', () => {
   it('has the size asked for, every page already allocated, the size seals, O_CLOEXEC and its name', () => {
@@ -264,12 +258,14 @@ describe('a second process that received the memfd (fd 3 of its stdio)', () => {
       await peer.call('writeText', { map, offset: 2000, text: 'from the child' });
       expect(Buffer.from(ab, 2000, 14).toString()).toBe('from the child');
 
-      // The child sleeps in FUTEX_WAIT on word 16 (offset 64); our wake reaches it.
+      // The child sleeps in FUTEX_WAIT on word 16 (offset 64) of its mapping; a wake on ours reaches it
+      // (woken with the word unchanged: it was our wake, not a change it saw).
       const waited = peer.call<{ result: number; value: number }>('futexWait', { map, byteOffset: 64, expected: 0, timeoutMs: 30_000 });
-      while (!blockedInFutex(peer.pid)) await sleep(5);
+      await wakeOneSleeper(shm, ab, 64);
+      expect(await waited).toMatchObject({ result: FUTEX_WOKEN, value: 0 });
+      // And a change made here is what it reads next.
       Atomics.store(new Int32Array(ab), 16, 7);
-      expect(shm.futexWake(ab, 64, 1)).toBe(1);
-      expect(await waited).toMatchObject({ result: FUTEX_WOKEN, value: 7 });
+      expect((await peer.call('futexWait', { map, byteOffset: 64, expected: 0, timeoutMs: 30_000 })).value).toBe(7);
     } finally {
       shm.unmap(ab);
       closeSync(fd);
