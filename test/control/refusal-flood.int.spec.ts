@@ -20,7 +20,6 @@ import type { Envelope } from '../../src/events/envelope.js';
 import { openJournal } from '../../src/events/adapters/open-journal.js';
 import { connect } from '../../src/guest/connect.js';
 import { ControlClient } from '../../src/guest/control-client.js';
-import type { FileRegion } from '../../src/dataplane/region-files.js';
 import { randomIds, systemClock } from '../../src/util/system.js';
 
 const SECRETS = { flood: 'secret-of-the-flooding-tenant', calm: 'secret-of-the-calm-tenant-xyz' };
@@ -103,7 +102,7 @@ describe('a tenant flooding its control socket with refused requests', () => {
     if (!neg.ok) throw new Error(neg.detail);
     const act = await calm.activate({ ...ccreds, instance: neg.instance });
     if (!act.ok) throw new Error(act.detail);
-    const ch = connect(act.region as FileRegion);
+    const ch = connect(act.region);
     for (let i = 0; i < 100; i++) expect(Buffer.from(ch.call(Buffer.from('hello'))).toString('hex')).toBe('86a61036');
     ch.close();
     expect(await calm.release({ ...ccreds, instance: neg.instance })).toMatchObject({ ok: true, stats: { calls: 100 } });
