@@ -8,6 +8,7 @@
  *   mmap-spin|block|hybrid service in a worker of this process over region files (mmap + futex),
  *                          client in a separate OS process (connect(), as a guest)
  *   mmap-hybrid-contended  mmap-hybrid while one busy-loop process competes for the 2 cores
+ *   memfd-hybrid           vFunD's production path: a sealed memfd region, the service in a service process of its own
  *   uds, tcp               server process running the same driver behind a length-prefixed framing,
  *                          client in another process, one request in flight (tcp: loopback, Nagle off)
  *
@@ -28,6 +29,9 @@ import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { createSabRegion } from '../src/dataplane/region.js';
 import { createFileRegion } from '../src/dataplane/region-files.js';
+import { closeFdRegion, createMemfdRegion } from '../src/dataplane/region-fds.js';
+import { ControlFile } from '../src/dataplane/control-file.js';
+import { startServiceProcess } from '../src/actors/service-process.js';
 import { startService } from '../src/dataplane/service-host.js';
 import { DEFAULT_SPIN_MICROS, type WaitStrategy } from '../src/dataplane/wait.js';
 import { createDriver } from '../src/drivers/registry.js';
@@ -91,7 +95,7 @@ const DEFAULT_CALLS = 100_000;
 const calls = intOpt('calls', values.calls, values.quick ? 2_000 : DEFAULT_CALLS, 1);
 const warmup = intOpt('warmup', values.warmup, values.quick ? 1_000 : Math.min(50_000, Math.max(20_000, calls >> 2)), 0);
 const spinMicros = values['spin-micros'] === undefined ? undefined : intOpt('spin-micros', values['spin-micros'], 0, 0);
-const CHANNELS = ['direct', 'sab-spin', 'sab-block', 'sab-hybrid', 'mmap-spin', 'mmap-block', 'mmap-hybrid', 'mmap-hybrid-contended', 'uds', 'tcp'];
+const CHANNELS = ['direct', 'sab-spin', 'sab-block', 'sab-hybrid', 'mmap-spin', 'mmap-block', 'mmap-hybrid', 'mmap-hybrid-contended', 'memfd-hybrid', 'uds', 'tcp'];
 const only = values.only === undefined ? null : new Set(values.only.split(',').map((s) => s.trim()));
 for (const name of only ?? []) {
   if (!CHANNELS.includes(name)) {
@@ -205,6 +209,37 @@ async function mmap(strategy: WaitStrategy, payload: number, name: string, conte
   }
 }
 
+/**
+ * The production path of vFunD since regions became sealed memory: a sealed memfd region, the
+ * service in a service process of its own (as vFunD runs it), the client in a child process that
+ * inherited the two descriptors. Beside mmap-hybrid (files, service in a worker of this process:
+ * vFunD's path before), in one run.
+ */
+async function memfd(strategy: WaitStrategy, payload: number, name: string): Promise<ChannelResult> {
+  const meter = cpuMeter();
+  const dir = join(tmp, `region-${regionNo++}`);
+  mkdirSync(dir, { mode: 0o700 });
+  const region = createMemfdRegion(CAPACITY, name);
+  const control = ControlFile.create(join(dir, 'control'));
+  const svc = await startServiceProcess(
+    { region, driver: DRIVER, control, strategy, ...micros },
+    { restarting: () => undefined, failed: (detail) => log(`${name}: ${detail}`) },
+  );
+  try {
+    const cfg: ShmClientConfig = { fds: true, capacity: CAPACITY, strategy, payload, calls, warmup, ...micros };
+    const { cpu_ms, ...s } = await runChild<ChildResult>('shm-client', cfg, [region.dataoutFd, region.datainFd]);
+    const serviceMs = processCpuMs(svc.pid);
+    const st = svc.stats();
+    const totalErrors = Object.values(st.errors).reduce((x, y) => x + y, 0);
+    if (totalErrors > 0) throw new Error(`${name}: the service answered ${totalErrors} errors`);
+    return { name, payload_bytes: payload, processes: 2, strategy, ...s, ...meter.end(cpu_ms + serviceMs) };
+  } finally {
+    await svc.stop();
+    control.close();
+    closeFdRegion(region);
+  }
+}
+
 /** A process that only burns CPU, to oversubscribe the cores. */
 async function startBusyLoop(): Promise<ChildProcess> {
   const p = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
@@ -287,6 +322,8 @@ function ratios(): Record<string, unknown> {
     sab_hybrid_over_direct_median: ratio(get('sab-hybrid'), dir),
     mmap_block_over_mmap_hybrid_median: ratio(get('mmap-block'), hyb),
     mmap_hybrid_over_sab_hybrid_median: ratio(hyb, get('sab-hybrid')),
+    memfd_hybrid_over_mmap_hybrid_median: ratio(get('memfd-hybrid'), hyb),
+    memfd_hybrid_over_mmap_hybrid_p99: ratio(get('memfd-hybrid'), hyb, 'p99_us'),
     contended_p99_us: cont ? cont.p99_us : null,
     contended_over_uncontended_p99: ratio(cont, hyb, 'p99_us'),
     sweep_tcp_over_mmap_hybrid_median: perPayload,
@@ -405,6 +442,7 @@ async function main(): Promise<void> {
       if (want(`mmap-${s}`)) record(channels, await mmap(s, DEFAULT_PAYLOAD, `mmap-${s}`));
     }
     if (want('mmap-hybrid-contended')) record(channels, await mmap('hybrid', DEFAULT_PAYLOAD, 'mmap-hybrid-contended', true));
+    if (want('memfd-hybrid')) record(channels, await memfd('hybrid', DEFAULT_PAYLOAD, 'memfd-hybrid'));
   }
   if (want('uds')) record(channels, await socket('uds', DEFAULT_PAYLOAD));
   if (want('tcp')) record(channels, await socket('tcp', DEFAULT_PAYLOAD));

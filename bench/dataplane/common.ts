@@ -126,9 +126,10 @@ export interface Child<T> {
 }
 
 /** Start a bench child (`name` in this folder) with one JSON argument; stderr is passed through. */
-export function startChild<T>(name: string, config: unknown): Child<T> {
+/** `fds`: descriptors the child inherits as its fds 3, 4, ... */
+export function startChild<T>(name: string, config: unknown, fds: readonly number[] = []): Child<T> {
   const { file, execArgv } = childCommand(name);
-  const proc = spawn(process.execPath, [...execArgv, file, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...execArgv, file, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit', ...fds] });
   const lines: unknown[] = [];
   let resolveFirst!: (v: T) => void;
   let rejectFirst!: (e: Error) => void;
@@ -167,8 +168,8 @@ export function startChild<T>(name: string, config: unknown): Child<T> {
 }
 
 /** Run a child to completion and return its single JSON result; rejects on a non-zero exit. */
-export async function runChild<T>(name: string, config: unknown): Promise<T> {
-  const c = startChild<T>(name, config);
+export async function runChild<T>(name: string, config: unknown, fds: readonly number[] = []): Promise<T> {
+  const c = startChild<T>(name, config, fds);
   const [result, code] = await Promise.all([c.first, c.exited]);
   if (code !== 0) throw new Error(`${name} exited with ${code}`);
   return result;

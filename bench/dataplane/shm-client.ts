@@ -1,6 +1,6 @@
 /**
  * Bench child: the guest side of an `mmap-*` channel, in its own OS process.
- * Maps the region files (connect(), as a guest does), runs warmup + timed
+ * Maps the region files, or the sealed memfds it inherited (connect(), as a guest does), runs warmup + timed
  * calls of the bench message with the given wait strategy and prints one JSON
  * line: the latency summary.
  *
@@ -11,8 +11,10 @@ import { isWaitStrategy, type WaitStrategy } from '../../src/dataplane/wait.js';
 import { expectedCrc, makePayload, readU32, selfCpuMs, timeCalls, timerOverheadUs } from './common.js';
 
 export interface ShmClientConfig {
-  readonly dataoutPath: string;
-  readonly datainPath: string;
+  /** Region files, or (`fds: true`) the two sealed memfds inherited as fds 3 and 4. */
+  readonly dataoutPath?: string;
+  readonly datainPath?: string;
+  readonly fds?: boolean;
   readonly capacity: number;
   readonly strategy: WaitStrategy;
   readonly spinMicros?: number;
@@ -24,10 +26,11 @@ export interface ShmClientConfig {
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ShmClientConfig;
 if (!isWaitStrategy(cfg.strategy)) throw new Error(`bad strategy ${String(cfg.strategy)}`);
 
-const client = connect(
-  { capacity: cfg.capacity, dataoutPath: cfg.dataoutPath, datainPath: cfg.datainPath },
-  { strategy: cfg.strategy, ...(cfg.spinMicros !== undefined && { spinMicros: cfg.spinMicros }) },
-);
+const options = { strategy: cfg.strategy, ...(cfg.spinMicros !== undefined && { spinMicros: cfg.spinMicros }) };
+const client =
+  cfg.fds === true
+    ? connect({ capacity: cfg.capacity, dataoutFd: 3, datainFd: 4, received: true }, options)
+    : connect({ capacity: cfg.capacity, dataoutPath: cfg.dataoutPath!, datainPath: cfg.datainPath! }, options);
 const input = makePayload(cfg.payload);
 const want = expectedCrc(input);
 const out = new Uint8Array(4);
