@@ -51,13 +51,16 @@ export * from './drivers/index.js';
 
 // Guest library
 export { VFunction, OffloadRefused } from './guest/vfunction.js';
-export { connect, connectDir } from './guest/connect.js';
+export { connect, connectDir, connectFds } from './guest/connect.js';
 export { ControlClient } from './guest/control-client.js';
 export type { ControlPort, ComputeChannel, OpenOptions } from './guest/vfunction.js';
 
 // Regions across processes
 export { createFileRegion, mapFileRegion, isFileRegion } from './dataplane/region-files.js';
 export type { FileRegion, MappedRegion, RegionRole } from './dataplane/region-files.js';
+// Sealed-memory regions (vFunD's, for process tenants: docs/region-format.md §14)
+export { createMemfdRegion, mapFdRegion, isFdRegion, closeFdRegion } from './dataplane/region-fds.js';
+export type { FdRegion, RegionEntry } from './dataplane/region-fds.js';
 export { RegionTree } from './dataplane/region-tree.js';
 export type { RegionPaths, TenantIdentity } from './dataplane/region-tree.js';
 export { shmAvailable, shmUnavailableReason } from './native/shm.js';
