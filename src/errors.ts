@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'CHANNEL_PROTOCOL'
   | 'SERVICE_ERROR'
   | 'REGION'
+  /** The host could not back something an activation needs (memory or disk full, a resource limit). */
+  | 'RESOURCES'
   | 'DRIVER'
   /** A virtual machine could not be prepared or run (QEMU, kernel, initramfs, guest client). */
   | 'VM'

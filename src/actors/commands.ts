@@ -40,6 +40,8 @@ export type VFunDCommand =
       readonly instance: string;
       readonly ok: boolean;
       readonly detail: string;
+      /** Why it failed (default driver-failed): no-resources when the host could not back the region. */
+      readonly reason?: 'driver-failed' | 'no-resources';
     }
   | (Credentials & {
       readonly type: 'release';

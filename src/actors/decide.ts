@@ -171,7 +171,7 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       const inst = state.instances[command.instance];
       if (!inst || inst.phase !== 'activating') return [];
       if (command.ok) return [{ type: 'activation.acked', data: { instance: inst.id, capacity: inst.capacity ?? 0 } }];
-      return [{ type: 'activation.nacked', data: { instance: inst.id, reason: 'driver-failed', detail: command.detail } }];
+      return [{ type: 'activation.nacked', data: { instance: inst.id, reason: command.reason ?? 'driver-failed', detail: command.detail } }];
     }
 
     case 'release': {

@@ -3,7 +3,7 @@
  * evolve from `initialState` gives vFunD's state at that point.
  */
 import { produce } from 'immer';
-import type { VFunEvent } from '../events/catalogue.js';
+import { ACTIVATION_FAILURES, type VFunEvent } from '../events/catalogue.js';
 import { initialState, type VFunDState } from './state.js';
 
 export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
@@ -46,7 +46,7 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
       }
       case 'activation.nacked':
         // A failed activation frees the reservation; a refused one (wrong tenant, phase) changes nothing.
-        if (event.data.reason === 'driver-failed') delete draft.instances[event.data.instance];
+        if (ACTIVATION_FAILURES.has(event.data.reason)) delete draft.instances[event.data.instance];
         return;
       case 'instance.released':
         delete draft.instances[event.data.instance];

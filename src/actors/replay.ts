@@ -84,9 +84,9 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
     case 'activation.acked':
       return { command: { type: 'activation-result', id, instance: e.data.instance, ok: true, detail: '' }, secretMatched: true };
     case 'activation.nacked':
-      if (e.data.reason === 'driver-failed') {
+      if (e.data.reason === 'driver-failed' || e.data.reason === 'no-resources') {
         return {
-          command: { type: 'activation-result', id, instance: e.data.instance, ok: false, detail: e.data.detail },
+          command: { type: 'activation-result', id, instance: e.data.instance, ok: false, detail: e.data.detail, reason: e.data.reason },
           secretMatched: true,
         };
       }

@@ -78,7 +78,11 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
 
   async activate(spec: ActivationSpec): Promise<InstanceRuntime<HostRegion>> {
     const window = this.windows.get(spec.tenant);
-    return window ? this.activateInWindow(spec, window) : this.activateMemfd(spec);
+    try {
+      return await (window ? this.activateInWindow(spec, window) : this.activateMemfd(spec));
+    } catch (err) {
+      throw outOfResources(err);
+    }
   }
 
   /** The admin entry (where the region is) and the service entry (its process) of a live instance. */
@@ -156,4 +160,11 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
       ...(identity !== undefined && { identity }),
     };
   }
+}
+
+/** A full disk or exhausted memory while activating is a RESOURCES error (a `no-resources` nack), said plainly. */
+function outOfResources(err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'ENOMEM') return err;
+  return new VirtFunError('RESOURCES', `the host cannot back this instance now (${code}: ${code === 'ENOMEM' ? 'out of memory' : 'the disk holding the tree is full'})`, { cause: err });
 }

@@ -6,7 +6,8 @@
  * which it supervises: a service that dies is reclaimed and journaled.
  */
 import { createActor, type ActorRefFrom } from 'xstate';
-import type { ComputationStats, ControlDisconnected, Kind, NackReason, RefusalsSuppressed, ServiceExitCause, VFunDConfigSnapshot, VFunEvent } from '../events/catalogue.js';
+import { ACTIVATION_FAILURES, type ComputationStats, type ControlDisconnected, type Kind, type NackReason, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
+import { VirtFunError } from '../errors.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import { Recorder } from '../events/recorder.js';
@@ -119,10 +120,12 @@ export class VFunD<Region = unknown> {
       const fn = this.state.config!.functions.find((f) => f.name === inst.fn)!;
       let runtime: InstanceRuntime<Region> | undefined;
       let detail = '';
+      let reason: 'driver-failed' | 'no-resources' = 'driver-failed';
       try {
         runtime = await this.opts.runtime.activate({ ...inst, instance: inst.id, driver: fn.kinds[inst.kind]!.driver, capacity: e.data.capacity });
       } catch (err) {
         detail = err instanceof Error ? err.message : String(err);
+        if (err instanceof VirtFunError && err.code === 'RESOURCES') reason = 'no-resources';
       }
       const [r] = await this.dispatch({
         type: 'activation-result',
@@ -130,6 +133,7 @@ export class VFunD<Region = unknown> {
         instance: inst.id,
         ok: runtime !== undefined,
         detail,
+        ...(runtime === undefined && { reason }),
       });
       if (r?.type === 'activation.acked' && runtime) {
         this.runtimes.set(inst.id, runtime);
@@ -138,7 +142,7 @@ export class VFunD<Region = unknown> {
         return { ok: true, instance: inst.id, region: runtime.region, capacity: r.data.capacity };
       }
       await runtime?.stop();
-      return { ok: false, reason: 'driver-failed', detail };
+      return { ok: false, reason, detail };
     });
   }
 
@@ -241,7 +245,7 @@ export class VFunD<Region = unknown> {
         this.actors.get(e.data.instance)?.send({ type: 'ACTIVATION_ACK' });
         return;
       case 'activation.nacked':
-        if (e.data.reason === 'driver-failed') this.endActor(e.data.instance, e.data.reason, e.data.detail);
+        if (ACTIVATION_FAILURES.has(e.data.reason)) this.endActor(e.data.instance, e.data.reason, e.data.detail);
         return;
       case 'service.failed':
       case 'client.lost':

@@ -74,8 +74,10 @@ export function createMemfdRegion(capacity: number, name: string, shm: ShmAddon 
     for (const fd of fds) closeSync(fd);
     if (err instanceof VirtFunError) throw err;
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOMEM' || e.code === 'ENOSPC' ? `cannot reserve ${2 * bytes} bytes of memory for the region (${e.code}): the host's or the service's memory limit` : e.message;
-    throw new VirtFunError('REGION', `cannot create the region: ${why}`, { cause: err });
+    if (e.code === 'ENOMEM' || e.code === 'ENOSPC' || e.code === 'EFBIG') {
+      throw new VirtFunError('RESOURCES', `cannot reserve ${2 * bytes} bytes of memory for the region (${e.code}): the host is out of memory or at a limit`, { cause: err });
+    }
+    throw new VirtFunError('REGION', `cannot create the region: ${e.message}`, { cause: err });
   }
 }
 

@@ -25,10 +25,14 @@ export type NackReason =
   | 'not-owner' // the instance belongs to another tenant
   | 'wrong-phase' // e.g. activate twice, or release while activating
   | 'driver-failed' // the driver or service could not be started
+  | 'no-resources' // the host could not back the region (memory or disk full): try again later
   | 'not-started' // vFunD has not journaled its configuration yet
   | 'journal-unavailable' // the journal is unreachable and vFunD is fail-closed (not journaled: it cannot be)
   | 'replayed' // a control request whose nonce was already used, or whose time is outside the window
   | 'malformed'; // a control request that is not valid JSON or misses a field
+
+/** Activation nacks after the reservation was made (the instance is gone: its reservation freed). */
+export const ACTIVATION_FAILURES: ReadonlySet<NackReason> = new Set(['driver-failed', 'no-resources']);
 
 /** Reasons that are security-relevant: audit summaries count them separately. */
 export const SECURITY_REASONS: ReadonlySet<NackReason> = new Set(['credential', 'not-owner', 'bad-request', 'replayed', 'malformed']);

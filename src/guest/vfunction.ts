@@ -5,7 +5,7 @@
  * speaks the same port across processes.
  */
 import { createActor, type ActorRefFrom } from 'xstate';
-import type { ComputationStats, Kind, NackReason } from '../events/catalogue.js';
+import { ACTIVATION_FAILURES, type ComputationStats, type Kind, type NackReason } from '../events/catalogue.js';
 import { VirtFunError } from '../errors.js';
 import { lifecycleMachine, phaseOf, type LifecyclePhase } from '../machines/lifecycle.js';
 import type { Answer, NegotiateRequest } from '../actors/vfund.js';
@@ -94,7 +94,7 @@ export class VFunction implements ComputeChannel {
     const act = await control.activate({ ...creds, instance: neg.instance });
     if (!act.ok) {
       lifecycle.send({ type: 'ACTIVATION_NACK', reason: act.reason, detail: act.detail });
-      if (act.reason !== 'driver-failed') await control.release({ ...creds, instance: neg.instance });
+      if (!ACTIVATION_FAILURES.has(act.reason)) await control.release({ ...creds, instance: neg.instance });
       throw new OffloadRefused('activation', act.reason, act.detail);
     }
     let channel: ComputeChannel;

@@ -1,3 +1,4 @@
+import { VirtFunError } from '../../src/errors.js';
 import type { ComputationStats } from '../../src/events/catalogue.js';
 import type { Clock, IdSource } from '../../src/events/envelope.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from '../../src/actors/runtime.js';
@@ -26,6 +27,7 @@ export const testConfig = parseConfig({
     { name: 'fhw', kinds: { hw: { slots: 2, driver: 'sim-fpga:crc32' }, sw: { slots: 3, driver: 'crc32' } } },
     { name: 'fsw', kinds: { sw: { slots: 2, driver: 'factorial' } } },
     { name: 'flaky', kinds: { sw: { slots: 5, driver: 'sha256' } } },
+    { name: 'starved', kinds: { sw: { slots: 5, driver: 'crc32' } } },
   ],
   regionCapacity: 4096,
 });
@@ -34,7 +36,8 @@ export const testSnapshot = toSnapshot(testConfig);
 /**
  * A runtime that hands out numbered regions and remembers who holds each, so
  * tests can check that a region belongs to exactly one instance and tenant.
- * Activation of function `flaky` fails, as a driver that cannot start.
+ * Activation of function `flaky` fails, as a driver that cannot start; of
+ * `starved`, as a host out of memory or disk (no-resources).
  */
 export class RecordingRuntime implements RuntimeFactory<{ regionId: number }> {
   readonly regions = new Map<number, { instance: string; tenant: string }>();
@@ -43,6 +46,7 @@ export class RecordingRuntime implements RuntimeFactory<{ regionId: number }> {
 
   async activate(spec: ActivationSpec): Promise<InstanceRuntime<{ regionId: number }>> {
     if (spec.fn === 'flaky') throw new Error('driver init failed: device not responding');
+    if (spec.fn === 'starved') throw new VirtFunError('RESOURCES', 'the host cannot back this instance now (ENOSPC: the disk holding the tree is full)');
     const regionId = this.next++;
     this.regions.set(regionId, { instance: spec.instance, tenant: spec.tenant });
     const stats: ComputationStats = { calls: regionId, errors: {} };

@@ -101,13 +101,13 @@ class ActivateCmd implements fc.AsyncCommand<Model, Real> {
     const inst = m.instances.get(instance);
     const expected =
       ownership(m, instance, this.as) ??
-      (inst!.phase !== 'negotiated' ? 'wrong-phase' : inst!.fn === 'flaky' ? 'driver-failed' : null);
+      (inst!.phase !== 'negotiated' ? 'wrong-phase' : inst!.fn === 'flaky' ? 'driver-failed' : inst!.fn === 'starved' ? 'no-resources' : null);
     if (expected === null) {
       expect(a.ok).toBe(true);
       inst!.phase = 'active';
     } else {
       expect(a).toMatchObject({ ok: false, reason: expected });
-      if (expected === 'driver-failed') m.instances.delete(instance);
+      if (expected === 'driver-failed' || expected === 'no-resources') m.instances.delete(instance);
     }
   }
   toString = () => `activate(#${this.pick} as ${this.as})`;
@@ -180,7 +180,7 @@ const commands = fc.commands(
       .tuple(
         fc.constantFrom(...TENANTS),
         fc.constantFrom('a1', 'a2', 'a3'),
-        fc.constantFrom('fhw', 'fsw', 'flaky', 'nope'),
+        fc.constantFrom('fhw', 'fsw', 'flaky', 'starved', 'nope'),
         fc.constantFrom<Kind>('hw', 'sw'),
         fc.boolean(),
       )
