@@ -74,6 +74,16 @@ export type ControlResponse = (
   | { readonly ok: false; readonly reason: NackReason; readonly detail: string }
 ) & { readonly nonce?: string };
 
+/**
+ * `text` with every absolute host path replaced by `<host path>`: what a
+ * tenant is told never shows the host's layout. A path is a `/` that starts a
+ * token (after a space, a quote, a parenthesis, `=` or `:`) followed by path
+ * characters; `sha256/hw` or `1/2` are not paths.
+ */
+export function redactHostPaths(text: string): string {
+  return text.replace(/(^|[\s'"`(=:,\[])\/[^\s'"`),\]]*/g, '$1<host path>');
+}
+
 /** HMAC-SHA256 (hex) of the canonical JSON of everything but `mac`, keyed by the tenant's secret. */
 export function macOf(request: UnsignedRequest | ControlRequest, secret: string): string {
   const { mac: _ignored, ...body } = request as ControlRequest;

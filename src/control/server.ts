@@ -29,7 +29,7 @@ import {
 } from '../actors/refusal-limiter.js';
 import { isWindowRegion } from '../dataplane/region-window.js';
 import { requireShm } from '../native/shm.js';
-import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, macMatches, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
+import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, macMatches, redactHostPaths, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
 
 /** Lines read from a connection and not yet answered: past this, vFunD stops reading it until it catches up. */
 const MAX_PENDING_LINES = 256;
@@ -197,7 +197,9 @@ export class ControlServer {
     // a long-lived channel (a VM's virtio-serial port) can tell its answer from a stale one.
     const n = (raw as { nonce?: unknown })?.nonce;
     const nonce = typeof n === 'string' && NONCE.test(n) ? n : undefined;
-    const reply = (r: ControlResponse): void => {
+    const reply = (answer: ControlResponse): void => {
+      // What vFunD says to a tenant never names a host path (the journal keeps the full detail for operators).
+      const r = answer.ok ? answer : { ...answer, detail: redactHostPaths(answer.detail) };
       if (!socket.destroyed) socket.write(JSON.stringify(nonce === undefined ? r : { ...r, nonce }) + '\n');
     };
     const refuse = (reason: NackReason, detail: string) => this.refuse(socket, op, reason, detail, nonce);
