@@ -110,7 +110,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     ids: randomIds,
   });
   out(`vFunD started on ${hostname()}, journal ${journal.url}`);
-  out(backend === 'files' ? `regions: files under ${opts.root}/vmcli, mapped by each side` : 'regions: in-process SharedArrayBuffers');
+  out(backend === 'files' ? `regions: sealed shared memory named under ${opts.root}/vmcli, each service in a process of its own` : 'regions: in-process SharedArrayBuffers');
   const open = async (tenant: keyof typeof DEMO_SECRETS, app: string, fn: string, kind: 'hw' | 'sw') => {
     const label = `${tenant}/${app}/${fn}`;
     const o: OpenOptions = {

@@ -33,8 +33,8 @@ describe('vfun demo', () => {
     expect(stdout).toContain('nacked: credential');
     expect(stdout).toContain('error BAD_INPUT');
     expect(stdout).toMatch(/hash chain verified: \d+ events/);
-    // Regions are files mapped across processes; a separate guest process called through one.
-    expect(stdout).toContain(`regions: files under ${root}/vmcli`);
+    // Regions are sealed memory mapped across processes; a separate guest process called through one.
+    expect(stdout).toContain(`regions: sealed shared memory named under ${root}/vmcli`);
     expect(stdout).toMatch(/a guest process \(pid \d+\) mapped .*: 100000 calls of factorial\(51\) = 18284192274659147776/);
     // Release leaves nothing of any instance behind: no region, no service entry, no admin entry.
     expect(await readdir(join(root, 'vmcli'))).toEqual([]);
