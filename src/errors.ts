@@ -10,6 +10,10 @@ export type ErrorCode =
   | 'JOURNAL_CORRUPT'
   | 'JOURNAL_CLOSED'
   | 'JOURNAL_URL'
+  /** Another process writes this journal (one writer per journal). */
+  | 'JOURNAL_LOCKED'
+  /** The journal cannot take events right now (a full disk, an I/O error, another writer); vFunD is fail-closed. */
+  | 'JOURNAL_UNAVAILABLE'
   | 'CONCURRENCY'
   | 'CHANNEL_TIMEOUT'
   | 'CHANNEL_CLOSED'
@@ -57,5 +61,30 @@ export class ConcurrencyError extends VirtFunError {
   override readonly name = 'ConcurrencyError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONCURRENCY', message, options);
+  }
+}
+
+/** A journal already has a writer: opening it for writing is refused. Names the holder when it can. */
+export class JournalLockedError extends VirtFunError {
+  override readonly name = 'JournalLockedError';
+  /** Pid of the process holding the lock, when the lock file names one. */
+  readonly holder: number | null;
+  /** The lock file. */
+  readonly lockPath: string;
+  constructor(message: string, holder: number | null, lockPath: string, options?: { cause?: unknown }) {
+    super('JOURNAL_LOCKED', message, options);
+    this.holder = holder;
+    this.lockPath = lockPath;
+  }
+}
+
+/**
+ * The journal cannot take events now; nothing was stored. The message never
+ * names a host path (it may reach a tenant); `cause` keeps the underlying error.
+ */
+export class JournalUnavailableError extends VirtFunError {
+  override readonly name = 'JournalUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('JOURNAL_UNAVAILABLE', message, options);
   }
 }

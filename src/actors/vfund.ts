@@ -10,6 +10,7 @@ import { ACTIVATION_FAILURES, type ComputationStats, type ControlDisconnected, t
 import { VirtFunError } from '../errors.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
+import { JournalUnavailableError } from '../errors.js';
 import { Recorder } from '../events/recorder.js';
 import { lifecycleMachine } from '../machines/lifecycle.js';
 import type { Credentials, VFunDCommand } from './commands.js';
@@ -97,13 +98,18 @@ export class VFunD<Region = unknown> {
 
   /** Negotiation phase: ack with an instance id, or nack with a reason. */
   negotiate(req: NegotiateRequest): Promise<Answer<{ instance: string; kind: Kind }>> {
+    // Fail-closed: while the journal cannot take events, nothing new is admitted, at once (not behind
+    // a mailbox waiting for the journal). Not journaled (it cannot be); releases and supervision
+    // still are, once the journal takes them. The detail never names the journal (a host path).
+    if (this.opts.journal.available?.() === false) return Promise.resolve(JOURNAL_UNAVAILABLE);
     return this.enqueue(async () => {
-      // Fail-closed: while the journal cannot take events, nothing new is admitted. This answer is
-      // not journaled (it cannot be); releases and supervision still are, through the outbox.
-      if (this.opts.journal.available?.() === false) {
-        return { ok: false, reason: 'journal-unavailable', detail: `the journal ${this.opts.journal.url} is unreachable and vFunD is fail-closed: no new negotiations until it is back` };
-      }
-      const [e] = await this.dispatch({ type: 'negotiate', id: this.opts.ids.next(), ...req });
+      if (this.opts.journal.available?.() === false) return JOURNAL_UNAVAILABLE;
+      const events = await this.dispatch({ type: 'negotiate', id: this.opts.ids.next(), ...req }).catch((err: unknown) => {
+        if (err instanceof JournalUnavailableError) return null; // it could not write this decision: nothing was stored
+        throw err;
+      });
+      if (events === null) return JOURNAL_UNAVAILABLE;
+      const [e] = events;
       if (e?.type === 'negotiation.acked') return { ok: true, instance: e.data.instance, kind: e.data.kind };
       if (e?.type === 'negotiation.nacked') return { ok: false, reason: e.data.reason, detail: e.data.detail };
       throw new Error(`vFunD: negotiation decided ${e?.type ?? 'nothing'}`);
@@ -137,8 +143,8 @@ export class VFunD<Region = unknown> {
       });
       if (r?.type === 'activation.acked' && runtime) {
         this.runtimes.set(inst.id, runtime);
-        runtime.onFailure((why, cause) => void this.reclaim(inst.id, 'failure', why, cause));
-        runtime.onRestart((attempt, backoffMs, detail) => void this.restarted(inst.id, attempt, backoffMs, detail));
+        runtime.onFailure((why, cause) => void this.reclaim(inst.id, 'failure', why, cause).catch(() => undefined));
+        runtime.onRestart((attempt, backoffMs, detail) => void this.restarted(inst.id, attempt, backoffMs, detail).catch(() => undefined));
         return { ok: true, instance: inst.id, region: runtime.region, capacity: r.data.capacity };
       }
       await runtime?.stop();
@@ -162,7 +168,7 @@ export class VFunD<Region = unknown> {
   refuse(req: { tenant: string; op: string; reason: NackReason; detail: string }): Promise<void> {
     return this.enqueue(async () => {
       await this.dispatch({ type: 'refuse', id: this.opts.ids.next(), ...req });
-    });
+    }).catch(() => undefined); // the request is refused whether or not a journal that failed for good took it
   }
 
   /** Journal the summary of refusals the control channel suppressed past the tenant's limit (a security event). */
@@ -192,7 +198,7 @@ export class VFunD<Region = unknown> {
 
   /** The guest that held an instance is gone (its lease ended): release it, journaling client.lost. */
   clientLost(instance: string, detail: string): Promise<void> {
-    return this.reclaim(instance, 'lease', detail);
+    return this.reclaim(instance, 'lease', detail).catch(() => undefined); // callers do not wait for it (a journal that failed for good)
   }
 
   private restarted(instance: string, attempt: number, backoffMs: number, detail: string): Promise<void> {
@@ -226,7 +232,8 @@ export class VFunD<Region = unknown> {
       pending.push({ event, scope, causationId: command.id, correlationId: scope.instance });
       s = evolve(s, event);
     }
-    const envelopes = await this.recorder.record(pending);
+    // A negotiation may be refused when the journal cannot write (failFast); every other decision waits for it.
+    const envelopes = await this.recorder.record(pending, command.type === 'negotiate' ? { failFast: true } : undefined);
     this.state = s;
     for (const e of events) this.applyToChildren(e);
     for (const l of this.listeners) l(envelopes);
@@ -298,3 +305,10 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
     }
   }
 }
+
+/** The answer to a negotiation while the journal cannot write (docs/operator-guide.md, "Failure model"). */
+const JOURNAL_UNAVAILABLE = {
+  ok: false,
+  reason: 'journal-unavailable',
+  detail: "vFunD's journal cannot take events right now and vFunD is fail-closed: no new negotiations until it can; instances already active keep working",
+} as const satisfies Answer<never>;

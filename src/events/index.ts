@@ -6,7 +6,7 @@
  */
 export * from './catalogue.js';
 export * from './envelope.js';
-export type { Journal, JournalHead, ReadOptions } from './journal.js';
+export type { AppendOptions, Journal, JournalAvailability, JournalHead, ReadOptions } from './journal.js';
 export {
   canonicalJson,
   encodeEnvelope,

@@ -18,6 +18,28 @@ export interface ReadOptions {
   readonly fromSeq?: number;
 }
 
+export interface AppendOptions {
+  /**
+   * When the journal cannot store the envelopes now (it is unavailable, or
+   * their write fails), reject at once with JournalUnavailableError and store
+   * nothing, instead of waiting until it can. For decisions that may simply be
+   * refused (a new negotiation). Default false: the append waits (adapters
+   * that have nowhere else to put it retry until they can).
+   */
+  readonly failFast?: boolean;
+}
+
+/** A change of a journal's availability (see `Journal.onAvailabilityChange`). */
+export interface JournalAvailability {
+  readonly available: boolean;
+  /** Why it is unavailable (the underlying error, for operators' logs: may name host paths); null when available. */
+  readonly reason: string | null;
+  /** Envelopes accepted and waiting to be stored. */
+  readonly waiting: number;
+  /** On the change back to available: how long it was unavailable (ms). */
+  readonly outageMs?: number;
+}
+
 export interface Journal {
   /** Human-readable location, e.g. `file:/var/lib/virtfun/journal.vfj`. */
   readonly url: string;
@@ -28,7 +50,7 @@ export interface Journal {
    * durable (for the file journal: fsync'd). The first envelope's seq must be
    * head.seq + 1 and its prevHash head.hash, or it rejects with ConcurrencyError.
    */
-  append(envelopes: readonly Envelope[]): Promise<void>;
+  append(envelopes: readonly Envelope[], options?: AppendOptions): Promise<void>;
   /** Stored envelopes in seq order. */
   read(options?: ReadOptions): AsyncIterable<Envelope>;
   close(): Promise<void>;
@@ -38,4 +60,10 @@ export interface Journal {
    * vFunD refuses new negotiations). Absent: always available.
    */
   available?(): boolean;
+  /**
+   * Calls `listener` when `available()` changes (once when an outage starts,
+   * once when it ends). Returns an unsubscribe function. Absent: never changes
+   * (or the adapter reports otherwise, see the JetStream adapter's onStateChange).
+   */
+  onAvailabilityChange?(listener: (change: JournalAvailability) => void): () => void;
 }

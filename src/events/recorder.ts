@@ -7,14 +7,15 @@
  * Calls to `record` that arrive while an append is in flight wait, and are
  * then sealed together and stored with a single `append` (one fsync for the
  * file journal): group commit at the recorder. Each call still gets back only
- * its own envelopes, in order, once they are durable.
+ * its own envelopes, in order, once they are durable. A `failFast` call is
+ * never stored together with a waiting one: each append holds calls of one kind.
  *
  * Pure: no node:* imports, no I/O of its own (the journal does the I/O).
  */
 import { ValidationError } from '../errors.js';
 import { sealEnvelope } from './chain.js';
 import { GENESIS_HASH, type Clock, type Envelope, type IdSource, type PendingEvent } from './envelope.js';
-import type { Journal, JournalHead } from './journal.js';
+import type { AppendOptions, Journal, JournalHead } from './journal.js';
 
 export interface RecorderOptions {
   readonly journal: Journal;
@@ -26,6 +27,7 @@ export interface RecorderOptions {
 
 interface Waiting {
   readonly pending: readonly PendingEvent[];
+  readonly failFast: boolean;
   readonly resolve: (envelopes: Envelope[]) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -76,11 +78,13 @@ export class Recorder {
    * them. Resolves with the stored envelopes once the journal has them. When
    * the append rejects (another writer, I/O error), nothing is recorded: the
    * head does not move and the error propagates. An empty list resolves to [].
+   * `failFast`: see AppendOptions (the journal refuses at once instead of
+   * waiting while it cannot write).
    */
-  record(pending: readonly PendingEvent[]): Promise<Envelope[]> {
+  record(pending: readonly PendingEvent[], options: AppendOptions = {}): Promise<Envelope[]> {
     if (pending.length === 0) return Promise.resolve([]);
     return new Promise<Envelope[]>((resolve, reject) => {
-      this.waiting.push({ pending: [...pending], resolve, reject });
+      this.waiting.push({ pending: [...pending], failFast: options.failFast === true, resolve, reject });
       if (!this.draining) {
         this.draining = true;
         // Start on a microtask so calls made in the same tick share one append.
@@ -92,7 +96,10 @@ export class Recorder {
   private async drain(): Promise<void> {
     try {
       while (this.waiting.length > 0) {
-        const group = this.waiting.splice(0);
+        // The calls waiting, up to the first one of the other kind (fail-fast or not).
+        const failFast = this.waiting[0]!.failFast;
+        const run = this.waiting.findIndex((w) => w.failFast !== failFast);
+        const group = this.waiting.splice(0, run === -1 ? this.waiting.length : run);
         const sealed: { waiting: Waiting; envelopes: Envelope[] }[] = [];
         let tail = this.current;
         for (const w of group) {
@@ -119,7 +126,10 @@ export class Recorder {
         }
         if (sealed.length === 0) continue;
         try {
-          await this.journal.append(sealed.flatMap((s) => s.envelopes));
+          await this.journal.append(
+            sealed.flatMap((s) => s.envelopes),
+            failFast ? { failFast } : undefined,
+          );
         } catch (err) {
           for (const s of sealed) s.waiting.reject(err);
           continue;

@@ -10,15 +10,27 @@
  * a last line that is not a valid, self-consistent envelope) is cut off and
  * reported in `openReport`. Damage anywhere else is left in place: `read()`
  * throws JournalCorruptError when it reaches it, and `verifyFile()` names it.
+ *
+ * One writer: opening for writing takes the writer lock beside the file
+ * (writer-lock.ts) before it reads or cuts anything; read-only opens do not.
+ *
+ * A write that fails (a full disk, an I/O error) is an outage, not an error
+ * for the appender: the partial bytes are cut back to the last good line,
+ * `available()` turns false, and the same bytes are written again with backoff
+ * (50 ms doubling to 1 s) until they go through. Appends wait meanwhile, in
+ * order; `failFast` appends are refused instead (JournalUnavailableError) and
+ * never stored. With nothing waiting, a probe file beside the journal tells
+ * when writes work again.
  */
 import * as crypto from 'node:crypto';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { ConcurrencyError, JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
+import { ConcurrencyError, JournalCorruptError, JournalUnavailableError, ValidationError, VirtFunError } from '../../errors.js';
 import { encodeEnvelope } from '../canonical.js';
 import { chainFault, checkAppend, decodeStored, faultOf, type ChainReport, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
-import type { Journal, JournalHead, ReadOptions } from '../journal.js';
+import type { AppendOptions, Journal, JournalAvailability, JournalHead, ReadOptions } from '../journal.js';
+import { acquireWriterLock, type LockMechanism, type WriterLock } from './writer-lock.js';
 
 /** SHA-256 hex of a string's UTF-8 bytes, natively (same result as canonical.ts's sha256Hex). */
 const sha256Hex: (text: string) => string =
@@ -33,6 +45,13 @@ const READ_CHUNK = 1 << 20;
 const TAIL_CHUNK = 1 << 16;
 /** A read position is remembered every this many events, so `read({ fromSeq })` does not rescan from the start. */
 const CHECKPOINT_EVERY = 1024;
+/** Backoff between attempts while writes fail: doubles from the first to the last. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 1000;
+/** Default bound on bytes accepted and not yet written (see FileJournalOptions.maxWaitingBytes). */
+const MAX_WAITING_BYTES = 16 << 20;
+/** Smallest probe written while nothing waits (the probe is as large as the last failed write otherwise). */
+const PROBE_MIN_BYTES = 4096;
 
 export interface FileJournalOptions {
   /**
@@ -47,6 +66,15 @@ export interface FileJournalOptions {
    * Safe while a vFunD is appending to the same file.
    */
   readonly readOnly?: boolean;
+  /**
+   * Bound on bytes accepted and not yet written while writes fail. An append
+   * that would pass it is refused at once (JournalUnavailableError, nothing
+   * stored). Default 16 MiB. vFunD never comes near it: its mailbox waits for
+   * each decision's append, so at most one decision's events wait.
+   */
+  readonly maxWaitingBytes?: number;
+  /** How the writer lock is held (writer-lock.ts). Default: flock when the native addon has it, else a pid file. */
+  readonly lock?: LockMechanism;
 }
 
 /** What `open` cut off the end of the file, when it did. */
@@ -69,8 +97,22 @@ interface Position {
 
 const START: Position = { offset: 0, line: 0, prev: null };
 
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== undefined && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+/** What appenders are told while the journal cannot write: never a host path (it may reach a tenant). */
+const UNAVAILABLE = 'the journal cannot write right now';
+
 interface QueuedAppend {
   readonly text: string;
+  /** UTF-8 bytes of `text`. */
+  readonly bytes: number;
+  readonly failFast: boolean;
   /** Byte length (newline included) and head after each line. */
   readonly lines: readonly { readonly bytes: number; readonly head: JournalHead }[];
   readonly resolve: () => void;
@@ -206,13 +248,27 @@ export class FileJournal implements Journal {
   private durable: JournalHead | null;
   /** Head including appends accepted but not yet durable: new appends chain on it. */
   private tail: JournalHead | null;
+  /** Appends accepted and not yet durable, in order. Removed only once written (or withdrawn). */
   private readonly queue: QueuedAppend[] = [];
+  private waitingBytes = 0;
+  private readonly maxWaitingBytes: number;
   private flushing = false;
   private loop: Promise<void> = Promise.resolve();
   private closing = false;
   private closed = false;
   /** Set when the file can no longer be trusted for appends. */
   private failure: Error | null = null;
+  /** Set while writes fail: since when, and the last error. */
+  private outage: { readonly since: number; reason: string } | null = null;
+  /** The file may hold bytes past `size` (a write that failed half-way): cut them before anything else. */
+  private dirty = false;
+  private retryDelay = RETRY_FIRST_MS;
+  /** Size of the last write that failed: what a probe must be able to write. */
+  private failedBytes = 0;
+  /** Ends the backoff pause early (close). */
+  private wake: (() => void) | null = null;
+  private readonly availabilityListeners = new Set<(change: JournalAvailability) => void>();
+  private lock: WriterLock | null = null;
   private commits = 0;
   private readOnly = false;
   /** End of the prefix known to hold only good lines, and read checkpoints inside it. */
@@ -226,6 +282,7 @@ export class FileJournal implements Journal {
     head: JournalHead | null,
     report: FileJournalOpenReport | null,
     groupCommitMs: number,
+    maxWaitingBytes: number,
   ) {
     this.path = path;
     this.url = `file:${path}`;
@@ -235,6 +292,7 @@ export class FileJournal implements Journal {
     this.tail = head;
     this.openReport = report;
     this.groupCommitMs = groupCommitMs;
+    this.maxWaitingBytes = maxWaitingBytes;
   }
 
   /**
@@ -247,11 +305,24 @@ export class FileJournal implements Journal {
     if (!Number.isFinite(groupCommitMs) || groupCommitMs < 0) {
       throw new ValidationError('groupCommitMs', `expected a finite number >= 0, got ${groupCommitMs}`);
     }
+    const maxWaitingBytes = options.maxWaitingBytes ?? MAX_WAITING_BYTES;
+    if (!Number.isSafeInteger(maxWaitingBytes) || maxWaitingBytes < 1) {
+      throw new ValidationError('maxWaitingBytes', `expected a positive integer, got ${maxWaitingBytes}`);
+    }
     const abs = resolvePath(path);
     const readOnly = options.readOnly === true;
     if (!readOnly) await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
-    const fh = await open(abs, readOnly ? 'r' : 'a+', 0o600);
+    // The writer lock comes first: a second writer must not even cut the first one's tail.
+    const lock = readOnly ? null : await acquireWriterLock(abs, { ...(options.lock !== undefined && { mechanism: options.lock }), what: `the journal ${abs}` });
+    let fh: FileHandle;
     try {
+      fh = await open(abs, readOnly ? 'r' : 'a+', 0o600);
+    } catch (err) {
+      await lock?.release().catch(() => undefined);
+      throw err;
+    }
+    try {
+      if (!readOnly) await rm(probePath(abs), { force: true }); // a probe a crash left behind
       if (!readOnly) await syncDirectory(dirname(abs)); // make the file's directory entry durable too
       const stat = await fh.stat();
       if (!stat.isFile()) throw new VirtFunError('JOURNAL_URL', `${abs} is not a regular file`);
@@ -289,11 +360,13 @@ export class FileJournal implements Journal {
         }
         stop = line.start;
       }
-      const journal = new FileJournal(abs, fh, keep, head, report, groupCommitMs);
+      const journal = new FileJournal(abs, fh, keep, head, report, groupCommitMs, maxWaitingBytes);
       journal.readOnly = readOnly;
+      journal.lock = lock;
       return journal;
     } catch (err) {
       await fh.close().catch(() => undefined);
+      await lock?.release().catch(() => undefined);
       throw err;
     }
   }
@@ -309,18 +382,40 @@ export class FileJournal implements Journal {
   }
 
   /**
+   * Whether new work may be taken on: false while writes fail (until one goes
+   * through), after another writer changed the file, and once closing.
+   */
+  available(): boolean {
+    return this.failure === null && this.outage === null && !this.closing;
+  }
+
+  /** Called once when writes start failing and once when they work again (or the journal fails for good). */
+  onAvailabilityChange(listener: (change: JournalAvailability) => void): () => void {
+    this.availabilityListeners.add(listener);
+    return () => this.availabilityListeners.delete(listener);
+  }
+
+  /** Envelopes accepted and not yet written. */
+  get waiting(): number {
+    return this.queue.reduce((n, q) => n + q.lines.length, 0);
+  }
+
+  /**
    * Appends after the head, counting appends still in flight: a caller may
    * append again before the previous append resolved (they share a group
    * write). Rejects with ConcurrencyError when the first envelope does not
    * follow, ValidationError when an envelope's hash does not match its
-   * content, and with the I/O error when the write fails (then this append and
-   * every append queued after it fail, and the file is cut back to its last
-   * durable size).
+   * content. A write that fails does not reject: it is cut back and retried
+   * until it goes through (see the file's header); with `failFast`, the append
+   * rejects with JournalUnavailableError instead, and nothing is stored. After
+   * another writer changed the file, every append rejects.
    */
-  async append(envelopes: readonly Envelope[]): Promise<void> {
+  async append(envelopes: readonly Envelope[], options: AppendOptions = {}): Promise<void> {
     if (this.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
     if (this.readOnly) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} was opened read-only`);
     if (this.failure !== null) throw this.failure;
+    const failFast = options.failFast === true;
+    if (failFast && this.outage !== null) throw new JournalUnavailableError(UNAVAILABLE);
     if (envelopes.length === 0) return;
     const after = checkAppend(this.tail, envelopes);
     let text = '';
@@ -334,67 +429,183 @@ export class FileJournal implements Journal {
       text += canonical + '\n';
       lines.push({ bytes: Buffer.byteLength(canonical, 'utf8') + 1, head: { seq: env.seq, hash: env.hash } });
     });
+    const bytes = lines.reduce((n, l) => n + l.bytes, 0);
+    if (this.waitingBytes + bytes > this.maxWaitingBytes) {
+      throw new JournalUnavailableError(`${UNAVAILABLE}: ${this.waitingBytes} bytes already wait to be written (at most ${this.maxWaitingBytes})`);
+    }
     this.tail = after;
+    this.waitingBytes += bytes;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ text, lines, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        this.loop = this.flushLoop();
-      }
+      this.queue.push({ text, bytes, failFast, lines, resolve, reject });
+      this.kick();
     });
   }
 
+  private kick(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    this.loop = this.flushLoop();
+  }
+
+  /** Writes what is queued, one group at a time; while writes fail, retries with backoff (probing when nothing waits). */
   private async flushLoop(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        if (this.groupCommitMs > 0) await new Promise((r) => setTimeout(r, this.groupCommitMs));
-        let group: QueuedAppend[] = [];
-        try {
-          // Another process appending to the same file would break the chain: refuse to write after it.
-          const { size } = await this.fh.stat();
-          group = this.queue.splice(0);
-          if (size !== this.size) {
-            this.failure = new ConcurrencyError(
-              `${this.url} changed under this journal (${size} bytes where ${this.size} were written): another writer?`,
-            );
-            this.failAll(group, this.failure);
-            continue;
-          }
-          const bytes = Buffer.from(group.map((g) => g.text).join(''), 'utf8');
-          for (let off = 0; off < bytes.length; ) {
-            const { bytesWritten } = await this.fh.write(bytes, off, bytes.length - off, null);
-            off += bytesWritten;
-          }
-          await this.fh.datasync();
-          this.committed(group, bytes.length);
-        } catch (err) {
-          this.failAll(group, err);
-          try {
-            await this.fh.truncate(this.size);
-            await this.fh.datasync();
-          } catch (cutErr) {
-            this.failure = new JournalCorruptError(this.url, 'a write failed and its partial bytes could not be cut off', {
-              cause: cutErr,
-            });
-            this.failAll([], this.failure);
-          }
-        }
+      for (;;) {
+        if (this.failure !== null || (this.queue.length === 0 && (this.outage === null || this.closing))) return;
+        if (this.outage !== null) await this.pause();
+        else if (this.groupCommitMs > 0) await new Promise((r) => setTimeout(r, this.groupCommitMs));
+        if (this.failure !== null || (this.queue.length === 0 && (this.outage === null || this.closing))) return;
+        await this.attempt();
       }
     } finally {
       this.flushing = false;
     }
   }
 
-  /** Rejects `group` and everything queued after it (it chains on `group`); appends restart from the durable head. */
-  private failAll(group: readonly QueuedAppend[], err: unknown): void {
-    const doomed = group.concat(this.queue.splice(0));
+  /** One try: cut what a failed write left, then write every queued append (or a probe) and fdatasync. Never throws. */
+  private async attempt(): Promise<void> {
+    let bytes = 0;
+    try {
+      if (this.dirty) {
+        await this.fh.truncate(this.size);
+        await this.fh.datasync();
+        this.dirty = false;
+        // Fail-fast appends whose bytes could not be cut at once were kept back: now they can be refused.
+        if (this.outage !== null) this.withdrawFailFast(new Error(this.outage.reason));
+      }
+      const group = this.queue.slice();
+      if (group.length === 0) {
+        await this.probe();
+        this.recovered();
+        return;
+      }
+      // Another process appending to the same file would break the chain: refuse to write after it.
+      const { size } = await this.fh.stat();
+      if (size !== this.size) {
+        this.fail(new ConcurrencyError(`${this.url} changed under this journal (${size} bytes where ${this.size} were written): another writer?`));
+        return;
+      }
+      const buf = Buffer.from(group.map((g) => g.text).join(''), 'utf8');
+      bytes = buf.length;
+      this.dirty = true;
+      for (let off = 0; off < buf.length; ) {
+        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
+        off += bytesWritten;
+      }
+      await this.fh.datasync();
+      this.dirty = false;
+      this.queue.splice(0, group.length);
+      this.committed(group, buf.length);
+      this.recovered();
+    } catch (err) {
+      if (this.dirty) {
+        // Cut the partial line now, so the file never ends in one while we wait (retried before the next write otherwise).
+        try {
+          await this.fh.truncate(this.size);
+          await this.fh.datasync();
+          this.dirty = false;
+        } catch {
+          // still dirty: the next attempt cuts first
+        }
+      }
+      this.failedBytes = Math.max(bytes, this.failedBytes);
+      // A fail-fast append is refused only once its bytes are cut: never refuse what a crash could leave in the file.
+      if (!this.dirty) this.withdrawFailFast(err);
+      this.unavailable(err);
+    }
+  }
+
+  /** Writes `failedBytes` into a file beside the journal, fdatasync'd, then removes it: can the journal's file system take that now? */
+  private async probe(): Promise<void> {
+    const path = probePath(this.path);
+    const fh = await open(path, 'w', 0o600);
+    try {
+      await fh.write(Buffer.alloc(Math.max(PROBE_MIN_BYTES, this.failedBytes), 0x20), 0, null, 0);
+      await fh.datasync();
+    } finally {
+      await fh.close().catch(() => undefined);
+      await rm(path, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** The backoff pause between attempts (doubling up to RETRY_MAX_MS); close() ends it early. */
+  private async pause(): Promise<void> {
+    const ms = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      if (this.queue.length === 0) timer.unref(); // only probing: keeps no process alive
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+    this.wake = null;
+  }
+
+  /**
+   * The appends at the end of the queue that asked to fail fast are withdrawn:
+   * rejected, never to be written. (One followed by a waiting append stays: the
+   * waiting one chains on it.)
+   */
+  private withdrawFailFast(err: unknown): void {
+    let keep = this.queue.length;
+    while (keep > 0 && this.queue[keep - 1]!.failFast) keep--;
+    if (keep === this.queue.length) return;
+    const withdrawn = this.queue.splice(keep);
+    for (const q of withdrawn) this.waitingBytes -= q.bytes;
+    const last = this.queue.at(-1);
+    this.tail = last === undefined ? this.durable : last.lines.at(-1)!.head;
+    const refusal = new JournalUnavailableError(UNAVAILABLE, { cause: err });
+    for (const q of withdrawn) q.reject(refusal);
+  }
+
+  private unavailable(err: unknown): void {
+    const reason = errorText(err);
+    if (this.outage !== null) {
+      this.outage.reason = reason;
+      return;
+    }
+    this.outage = { since: Date.now(), reason };
+    this.retryDelay = RETRY_FIRST_MS;
+    this.emit({ available: false, reason, waiting: this.waiting });
+  }
+
+  private recovered(): void {
+    if (this.outage === null) return;
+    const outageMs = Date.now() - this.outage.since;
+    this.outage = null;
+    this.failedBytes = 0;
+    this.retryDelay = RETRY_FIRST_MS;
+    this.emit({ available: true, reason: null, waiting: this.waiting, outageMs });
+  }
+
+  /** The file can no longer be trusted for appends: every queued append fails, and every later one. */
+  private fail(err: Error): void {
+    this.failure = err;
+    const doomed = this.queue.splice(0);
+    this.waitingBytes = 0;
     this.tail = this.durable;
     for (const q of doomed) q.reject(err);
+    this.outage = null;
+    this.emit({ available: false, reason: err.message, waiting: 0 });
+  }
+
+  private emit(change: JournalAvailability): void {
+    for (const l of this.availabilityListeners) {
+      try {
+        l(change);
+      } catch {
+        // a listener's fault is its own
+      }
+    }
   }
 
   private committed(group: readonly QueuedAppend[], byteCount: number): void {
     let offset = this.size;
     for (const q of group) {
+      this.waitingBytes -= q.bytes;
       for (const line of q.lines) {
         if (this.frontier.offset === offset) this.advance({ offset: offset + line.bytes, line: this.frontier.line + 1, prev: line.head });
         offset += line.bytes;
@@ -464,14 +675,25 @@ export class FileJournal implements Journal {
     }
   }
 
-  /** Waits for queued appends to be written, then closes the file. Idempotent. */
+  /**
+   * Waits for queued appends to be written, then closes the file and gives the
+   * writer lock up. Idempotent. While writes fail, that wait lasts until they
+   * work again (nothing accepted is dropped); a probe with nothing queued stops.
+   */
   async close(): Promise<void> {
     this.closing = true;
+    this.wake?.();
     while (this.flushing) await this.loop;
     if (this.closed) return;
     this.closed = true;
     await this.fh.close();
+    await this.lock?.release();
   }
+}
+
+/** The file written and removed to probe the journal's file system while writes fail and nothing waits. */
+function probePath(journal: string): string {
+  return `${journal}.probe`;
 }
 
 /**
