@@ -21,7 +21,7 @@
 import { constants } from 'node:fs';
 import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { JournalLockedError, VirtFunError } from '../../errors.js';
-import { loadShm } from '../../native/shm.js';
+import { loadShm, type ShmAddon } from '../../native/shm.js';
 import { processAlive } from '../../util/process.js';
 
 export type LockMechanism = 'flock' | 'file';
@@ -41,11 +41,11 @@ export interface WriterLockOptions {
   readonly what?: string;
 }
 
-type Flock = (fd: number, mode: 'exclusive' | 'shared' | 'unlock', wait: boolean) => boolean;
+type Flock = ShmAddon['flock'];
 
-/** The addon's flock, when the addon is built and has it. */
+/** The addon's flock, when the addon is built (and has it: a stale build may not). */
 function addonFlock(): Flock | null {
-  const shm = loadShm() as { flock?: Flock } | null;
+  const shm = loadShm();
   return typeof shm?.flock === 'function' ? shm.flock.bind(shm) : null;
 }
 
