@@ -12,7 +12,7 @@
  *
  * Pure: no node:* imports, no I/O of its own (the journal does the I/O).
  */
-import { ValidationError } from '../errors.js';
+import { JournalUnavailableError, ValidationError } from '../errors.js';
 import { sealEnvelope } from './chain.js';
 import { GENESIS_HASH, type Clock, type Envelope, type IdSource, type PendingEvent } from './envelope.js';
 import type { AppendOptions, Journal, JournalHead } from './journal.js';
@@ -78,11 +78,17 @@ export class Recorder {
    * them. Resolves with the stored envelopes once the journal has them. When
    * the append rejects (another writer, I/O error), nothing is recorded: the
    * head does not move and the error propagates. An empty list resolves to [].
-   * `failFast`: see AppendOptions (the journal refuses at once instead of
-   * waiting while it cannot write).
+   * `failFast`: see AppendOptions: refused at once (JournalUnavailableError)
+   * while the journal says it is not available, and by the journal when its
+   * write fails. (One made while another append is in flight still waits for
+   * that append first: vFunD never does that, its mailbox records one
+   * decision at a time.)
    */
   record(pending: readonly PendingEvent[], options: AppendOptions = {}): Promise<Envelope[]> {
     if (pending.length === 0) return Promise.resolve([]);
+    if (options.failFast === true && this.journal.available?.() === false) {
+      return Promise.reject(new JournalUnavailableError('the journal cannot take events right now'));
+    }
     return new Promise<Envelope[]>((resolve, reject) => {
       this.waiting.push({ pending: [...pending], failFast: options.failFast === true, resolve, reject });
       if (!this.draining) {

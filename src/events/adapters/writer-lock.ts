@@ -112,8 +112,8 @@ async function flockLock(path: string, what: string, flock: Flock): Promise<Writ
       if (holder.mechanism === 'file' && holder.pid !== null && processAlive(holder.pid) && !(holder.pid === process.pid && !heldHere.has(path))) {
         throw refused(what, path, holder);
       }
-      await fh.truncate(0);
-      await fh.write(`${process.pid} flock\n`, 0);
+      // The pid only names the holder for refused openers: the flock is the lock. A full disk may refuse it.
+      await fh.truncate(0).then(() => fh.write(`${process.pid} flock\n`, 0)).catch(() => undefined);
       return flockHeld(path, fh);
     } catch (err) {
       await fh.close().catch(() => undefined);
@@ -144,7 +144,10 @@ async function fileLock(path: string, what: string): Promise<WriterLock> {
       heldHere.add(path);
       return fileHeld(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        await rm(path, { force: true }); // we created it (no EEXIST) but could not write our pid: a full disk
+        throw err;
+      }
       const text = await readFile(path, 'utf8').catch(() => null);
       if (text === null) continue; // removed meanwhile: try again
       const holder = parseHolder(text);
