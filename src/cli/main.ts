@@ -16,6 +16,7 @@ import { startDaemon } from './up.js';
 import { registerPaperCommands } from '../bench/cli.js';
 import { registerVmCommands } from './vm.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
+import { guardOutput, onBrokenOutput, say, warn } from './output.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
 
@@ -30,11 +31,8 @@ async function readAll(o: JournalOptions, filter: (e: Envelope) => boolean = () 
   return out;
 }
 
-// `vfun audit | head` closes our stdout early: that is not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+// `vfun audit | head` closes our stdout early: that is not an error (and `vfun up` carries on).
+guardOutput();
 
 const program = new Command()
   .name('vfun')
@@ -60,17 +58,32 @@ withJournalOptions(
 withJournalOptions(program.command('up').description('run vFunD as a daemon: one control socket per tenant, until SIGTERM'))
   .requiredOption('--config <file>', 'JSON configuration: tenants (id, secret, maxInstances), functions (kinds: hw/sw slots, driver), regionCapacity')
   .action(async (o: JournalOptions & { config: string }) => {
-    const log = (l: string) => console.log(l);
+    // A daemon's stdout or stderr going away (a closed pipe) silences its log, never the daemon.
+    onBrokenOutput('carry-on');
+    const log = say;
+    // Signals whose default would kill vFunD on the spot (no release, files left behind): never.
+    for (const signal of ['SIGHUP', 'SIGUSR2'] as const) {
+      process.on(signal, () =>
+        log(
+          signal === 'SIGHUP'
+            ? 'SIGHUP received: configuration reload is not supported yet; vFunD keeps serving with its configuration (SIGTERM or SIGINT stops it)'
+            : `${signal} received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)`,
+        ),
+      );
+    }
     const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log });
     const shutdown = (signal: string) => {
       log(`${signal}: releasing every instance`);
+      if (daemon.journalAvailable?.() === false) {
+        log(`the journal cannot write: stopping waits until it can, so that every release is journaled; ${signal} again stops at once (the next start then releases what was held, reason recovery)`);
+      }
       daemon.stop(signal).then(
         () => {
           log('vFunD stopped');
           process.exit(0);
         },
         (err: unknown) => {
-          console.error(`vfun: shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+          warn(`vfun: shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
           process.exit(1);
         },
       );

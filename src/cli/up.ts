@@ -2,7 +2,8 @@
  * `vfun up`: vFunD as a long-running daemon. Validates its configuration,
  * folds the journal, lays out the region tree, opens one control socket per
  * tenant inside that tenant's tree, and serves until SIGTERM/SIGINT, when it
- * releases everything and journals it.
+ * releases everything and journals it. While its journal cannot write (a full
+ * disk), it says so once when that starts and once when it ends.
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -29,6 +30,8 @@ export interface Daemon {
   readonly windows: Readonly<Record<string, { readonly path: string; readonly bytes: number; readonly slots: number }>>;
   /** The journal's URL. */
   readonly journal: string;
+  /** False while the journal cannot take events (stopping then waits for it). Absent: always available. */
+  journalAvailable?(): boolean;
   stop(reason: string): Promise<void>;
 }
 
@@ -64,9 +67,29 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const windows = windowPlans(config);
   const runtime = await FileRuntime.create({ root: opts.root, identities, windows });
   if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
-  const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') });
+  // A journal held by another vFunD (another root, same journal) is refused here, naming its pid:
+  // give this root back before saying so.
+  const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') }).catch(async (err: unknown) => {
+    await runtime.close().catch(() => undefined);
+    throw err;
+  });
   if (repaired) opts.log(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
-  const vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
+  // Said to the operator only: the tenants are told `journal-unavailable` and never see where the journal is.
+  journal.onAvailabilityChange?.((c) =>
+    opts.log(
+      c.available
+        ? `journal ${journal.url}: writes again after ${((c.outageMs ?? 0) / 1000).toFixed(1)} s; what waited is written, negotiations are admitted again`
+        : `journal ${journal.url}: cannot write (${c.reason ?? 'unknown'}): new negotiations are refused (journal-unavailable), active instances keep working; ${c.waiting} event(s) wait and are written in order once it can (retrying)`,
+    ),
+  );
+  let vfund: VFunD<HostRegion>;
+  try {
+    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
+  } catch (err) {
+    await journal.close().catch(() => undefined);
+    await runtime.close().catch(() => undefined);
+    throw err;
+  }
   const servers: ControlServer[] = [];
   const sockets: Record<string, string> = {};
   for (const t of config.tenants) {
@@ -95,12 +118,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     sockets,
     windows: windowsOut,
     journal: journal.url,
+    journalAvailable: () => journal.available?.() !== false,
     stop: (reason) =>
       (stopping ??= (async () => {
-        for (const s of servers) await s.close();
-        await vfund.stop(reason);
-        await runtime.close();
-        await journal.close();
+        try {
+          for (const s of servers) await s.close();
+          await vfund.stop(reason);
+        } finally {
+          // Whatever happened above, no service, region file or pid file outlives vFunD.
+          await runtime.close();
+          await journal.close();
+        }
       })()),
   };
 }
