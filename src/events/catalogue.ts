@@ -27,7 +27,7 @@ export type NackReason =
   | 'driver-failed' // the driver or service could not be started
   | 'no-resources' // the host could not back the region (memory or disk full): try again later
   | 'not-started' // vFunD has not journaled its configuration yet
-  | 'journal-unavailable' // the journal is unreachable and vFunD is fail-closed (not journaled: it cannot be)
+  | 'journal-unavailable' // the journal cannot take events (unreachable, disk full, I/O error): vFunD is fail-closed (not journaled: it cannot be)
   | 'replayed' // a control request whose nonce was already used, or whose time is outside the window
   | 'malformed'; // a control request that is not valid JSON or misses a field
 

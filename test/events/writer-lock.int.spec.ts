@@ -9,7 +9,9 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JournalLockedError } from '../../src/errors.js';
+import { ConcurrencyError, JournalLockedError } from '../../src/errors.js';
+import { encodeEnvelope } from '../../src/events/canonical.js';
+import type { JournalAvailability } from '../../src/events/journal.js';
 import { FileJournal } from '../../src/events/adapters/file-journal.js';
 import { lockPathOf, type LockMechanism } from '../../src/events/adapters/writer-lock.js';
 import { requireShm } from '../../src/native/shm.js';
@@ -115,5 +117,24 @@ describe('writer lock: the two mechanisms together', () => {
     const j = await FileJournal.open(path, { lock: 'flock' });
     await j.close();
     expect(await readFile(lockPathOf(path), 'utf8')).toBe('');
+  });
+});
+
+describe('a writer that bypasses the lock', () => {
+  it('makes the journal refuse to write for good: said once to the listener, never naming the file to appenders', async () => {
+    const path = fresh();
+    const journal = await FileJournal.open(path);
+    const changes: JournalAvailability[] = [];
+    journal.onAvailabilityChange((c) => changes.push(c));
+    const envs = sealChain(3);
+    await journal.append(envs.slice(0, 1));
+    await appendFile(path, encodeEnvelope(envs[1]!).canonical + '\n'); // not through the journal
+    const err = await journal.append(envs.slice(1, 2)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConcurrencyError);
+    expect((err as Error).message).not.toContain(root);
+    expect(journal.available()).toBe(false);
+    await expect(journal.append(envs.slice(1, 2))).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(changes).toEqual([{ available: false, reason: expect.stringContaining('changed under its writer'), waiting: 0 }]);
+    await journal.close();
   });
 });

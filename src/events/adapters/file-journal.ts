@@ -482,7 +482,8 @@ export class FileJournal implements Journal {
       // Another process appending to the same file would break the chain: refuse to write after it.
       const { size } = await this.fh.stat();
       if (size !== this.size) {
-        this.fail(new ConcurrencyError(`${this.url} changed under this journal (${size} bytes where ${this.size} were written): another writer?`));
+        // No path in the message: appenders may pass it on to a tenant (the availability listener's log names the journal).
+        this.fail(new ConcurrencyError(`the journal file changed under its writer (${size} bytes where ${this.size} were written): another writer?`));
         return;
       }
       const buf = Buffer.from(group.map((g) => g.text).join(''), 'utf8');
