@@ -168,7 +168,7 @@ export class VFunD<Region = unknown> {
   refuse(req: { tenant: string; op: string; reason: NackReason; detail: string }): Promise<void> {
     return this.enqueue(async () => {
       await this.dispatch({ type: 'refuse', id: this.opts.ids.next(), ...req });
-    }).catch(() => undefined); // the request is refused whether or not a journal that failed for good took it
+    });
   }
 
   /** Journal the summary of refusals the control channel suppressed past the tenant's limit (a security event). */
