@@ -2,7 +2,7 @@
  * VirtFun's public API. Everything an integrator needs is exported here;
  * anything else is internal and may change.
  */
-export { VirtFunError, ValidationError, JournalCorruptError, ConcurrencyError } from './errors.js';
+export { VirtFunError, ValidationError, JournalCorruptError, ConcurrencyError, JournalLockedError, JournalUnavailableError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 
 // Events and journals

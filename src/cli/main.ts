@@ -10,6 +10,7 @@ import { journalPath } from '../events/adapters/open-journal.js';
 import { verifyFile } from '../events/adapters/file-journal.js';
 import type { Envelope } from '../events/envelope.js';
 import { VirtFunError } from '../errors.js';
+import { loadShm } from '../native/shm.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { startDaemon } from './up.js';
@@ -71,6 +72,9 @@ withJournalOptions(program.command('up').description('run vFunD as a daemon: one
         ),
       );
     }
+    // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
+    // ptrace vFunD nor read its memory or descriptors through /proc.
+    loadShm()?.sandboxSelf({ nonDumpable: true });
     const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log });
     const shutdown = (signal: string) => {
       log(`${signal}: releasing every instance`);
