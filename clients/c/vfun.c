@@ -1,6 +1,7 @@
 /* See vfun.h. Offsets, words and the order of writes follow docs/region-format.md. */
 #define _GNU_SOURCE
 #include "vfun.h"
+#include "vfun_err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #define ST_BUSY 2u
 #define ST_DONE 3u
 #define ST_ERROR 4u
+#define ST_CLOSED 5u
 #define MAX_CAPACITY 16777216u
 
 /* Poll-only waits (§13.2): pure spin, then sched_yield between looks, then short sleeps. */
@@ -36,6 +38,20 @@
 #define U32(p, off) (*(const uint32_t *)((p) + (off)))
 #define U16(p, off) (*(const uint16_t *)((p) + (off)))
 #define AT32(p, off) ((_Atomic int32_t *)((p) + (off)))
+
+/* Seals every region vFunD hands over carries (§14); glibc's <fcntl.h> has them since 2.27. */
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
+#endif
+#ifndef F_SEAL_SHRINK
+#define F_SEAL_SHRINK 0x0002
+#endif
+#ifndef F_SEAL_GROW
+#define F_SEAL_GROW 0x0004
+#endif
+
+/* vFunD's tombstone: any state word whose status is CLOSED, whatever its seq (§5). */
+#define IS_CLOSED(w) (((uint32_t)(w) & 0xFu) == ST_CLOSED)
 
 static int32_t word(uint32_t seq, uint32_t low) { return (int32_t)(((seq & SEQ_MASK) << 4) | (low & 0xFu)); }
 
@@ -58,6 +74,24 @@ static void *map_file(const char *dir, const char *name, int writable, size_t *b
 
 /* areaBytes(capacity) = 192 + ceil(capacity / 64) * 64 */
 static size_t area_bytes(uint32_t capacity) { return HEADER_BYTES + ((size_t)capacity + 63) / 64 * 64; }
+size_t vfun_area_bytes(uint32_t capacity) { return area_bytes(capacity); }
+
+const char *vfun_strerror(int rc) {
+  switch (rc) {
+    case VFUN_OK: return "ok";
+    case VFUN_ERR_SYS: return "a system call failed";
+    case VFUN_ERR_HEADER: return "the region's headers do not match this layout or capacity";
+    case VFUN_ERR_SERVICE: return "the service answered ERROR";
+    case VFUN_ERR_TIMEOUT: return "no answer before the timeout";
+    case VFUN_ERR_TOO_BIG: return "argument or result larger than the region's capacity";
+    case VFUN_ERR_BUSY: return "a request is still unanswered";
+    case VFUN_ERR_PROTOCOL: return "datain holds a value the protocol does not allow";
+    case VFUN_ERR_CLOSED: return "channel closed: the service has shown no sign of life for 2 s";
+    case VFUN_ERR_INSTANCE_CLOSED: return "channel closed: vFunD closed this instance (released, or its service died); no answer will come";
+    case VFUN_ERR_REGION: return "the descriptors are not a sealed region of the expected size";
+    default: return "unknown error";
+  }
+}
 
 static int check_header(const uint8_t *a, uint32_t magic, uint32_t capacity, size_t bytes) {
   if (U32(a, 0) != magic || U16(a, 4) != VERSION || U16(a, 6) != HEADER_BYTES || U32(a, 8) != LAYOUT_HASH) return 0;
@@ -70,6 +104,7 @@ static int attach_seq(vfun_region *r) {
   uint32_t req = (uint32_t)atomic_load(AT32(r->out, 64));
   uint32_t state = (uint32_t)atomic_load(AT32((uint8_t *)r->in, 64));
   r->seq = (req >> 4) & SEQ_MASK;
+  if (IS_CLOSED(state)) return VFUN_ERR_INSTANCE_CLOSED;
   if (((state >> 4) & SEQ_MASK) != r->seq || (state & 0xF) == ST_BUSY) return VFUN_ERR_BUSY;
   *(uint32_t *)(r->out + 136) = (uint32_t)getpid(); /* liveness line: our pid */
   return VFUN_OK;
@@ -93,6 +128,73 @@ int vfun_open(vfun_region *r, const char *dir) {
   }
   int rc = attach_seq(r);
   if (rc != VFUN_OK) vfun_close(r);
+  return rc;
+}
+
+/* One descriptor of a sealed region: a regular file, sealed against shrinking and growing, at
+ * least `need` bytes long. 0, or -1 with a message. */
+static int check_sealed(int fd, const char *area, size_t need, char *err, size_t errcap) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    vfun_set_err(err, errcap, "%s: fstat of fd %d: %s", area, fd, strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    vfun_set_err(err, errcap, "%s: fd %d is not a regular file (mode 0%o)", area, fd, (unsigned)st.st_mode);
+    return -1;
+  }
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) {
+    vfun_set_err(err, errcap, "%s: fd %d carries no seals (F_GET_SEALS: %s): not a sealed memfd", area, fd, strerror(errno));
+    return -1;
+  }
+  if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+    vfun_set_err(err, errcap, "%s: fd %d is not sealed against resizing (seals 0x%x, need F_SEAL_SHRINK | F_SEAL_GROW)", area, fd,
+                 (unsigned)seals);
+    return -1;
+  }
+  if ((uintmax_t)st.st_size < (uintmax_t)need) {
+    vfun_set_err(err, errcap, "%s: fd %d holds %lld bytes, the area needs %zu", area, fd, (long long)st.st_size, need);
+    return -1;
+  }
+  return 0;
+}
+
+int vfun_map_fds(vfun_region *r, int dataout_fd, int datain_fd, uint32_t capacity, char *err, size_t errcap) {
+  memset(r, 0, sizeof *r);
+  if (capacity == 0 || capacity > MAX_CAPACITY) {
+    vfun_set_err(err, errcap, "capacity %u is outside 1..%u", capacity, MAX_CAPACITY);
+    return VFUN_ERR_HEADER;
+  }
+  const size_t bytes = area_bytes(capacity);
+  if (check_sealed(dataout_fd, "dataout", bytes, err, errcap) != 0 || check_sealed(datain_fd, "datain", bytes, err, errcap) != 0)
+    return VFUN_ERR_REGION;
+  void *out = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, dataout_fd, 0);
+  if (out == MAP_FAILED) {
+    vfun_set_err(err, errcap, "mmap dataout (%zu bytes, read-write): %s", bytes, strerror(errno));
+    return VFUN_ERR_SYS;
+  }
+  void *in = mmap(NULL, bytes, PROT_READ, MAP_SHARED, datain_fd, 0);
+  if (in == MAP_FAILED) {
+    vfun_set_err(err, errcap, "mmap datain (%zu bytes, read-only): %s", bytes, strerror(errno));
+    munmap(out, bytes);
+    return VFUN_ERR_SYS;
+  }
+  r->out = out;
+  r->in = in;
+  r->bytes = bytes;
+  r->capacity = capacity;
+  if (!check_header(r->out, MAGIC_OUT, capacity, bytes) || !check_header(r->in, MAGIC_IN, capacity, bytes)) {
+    vfun_set_err(err, errcap, "the headers do not match layout version %u, hash 0x%08X and capacity %u (dataout magic 0x%08x, datain magic 0x%08x)",
+                 VERSION, LAYOUT_HASH, capacity, U32(r->out, 0), U32(r->in, 0));
+    vfun_close(r);
+    return VFUN_ERR_HEADER;
+  }
+  int rc = attach_seq(r);
+  if (rc != VFUN_OK) {
+    vfun_set_err(err, errcap, "%s", vfun_strerror(rc));
+    vfun_close(r);
+  }
   return rc;
 }
 
@@ -145,6 +247,7 @@ static int wait_poll(vfun_region *r, int32_t done, int32_t error, int timeout_ms
       *out = w;
       return VFUN_OK;
     }
+    if (IS_CLOSED(w)) return VFUN_ERR_INSTANCE_CLOSED;
     if ((n & 63) != 63) {
       cpu_relax();
       continue;
@@ -213,13 +316,15 @@ int vfun_call(vfun_region *r, const void *arg, uint32_t len, void *result, uint3
   for (unsigned n = 0;; n++) {
     w = atomic_load(state);
     if (w == done || w == error) break;
+    if (IS_CLOSED(w)) return VFUN_ERR_INSTANCE_CLOSED;
     if (n < 20000) continue; /* spin first: answers usually come within a microsecond */
     double left = timeout_ms - (now_ms() - start);
     if (left <= 0) return VFUN_ERR_TIMEOUT;
     atomic_store(sleeping, 1);
     w = atomic_load(state); /* re-check after announcing the sleep */
-    if (w != done && w != error) {
-      struct timespec ts = {0, 50 * 1000 * 1000}; /* 50 ms slices */
+    if (w != done && w != error && !IS_CLOSED(w)) {
+      /* 50 ms slices: vFunD writes the CLOSED tombstone without a wake-up, so look again each slice */
+      struct timespec ts = {0, 50 * 1000 * 1000};
       syscall(SYS_futex, state, FUTEX_WAIT, w, &ts, NULL, 0);
     }
     atomic_store(sleeping, 0);

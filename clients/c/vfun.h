@@ -1,8 +1,9 @@
 /*
  * A VirtFun guest client in C, written from docs/region-format.md alone:
- * map an activated instance's region files (or attach to the two areas of a
- * slot of an ivshmem window, §13) and call the function through shared
- * memory (the computation phase). Linux, C11, no dependencies.
+ * map an activated instance's region (the two sealed memfds vFunD hands a
+ * process tenant, §14; region files, §1a; or the two areas of a slot of an
+ * ivshmem window, §13) and call the function through shared memory (the
+ * computation phase). Linux, C11, no dependencies.
  */
 #ifndef VFUN_H
 #define VFUN_H
@@ -23,8 +24,18 @@ enum {
   VFUN_ERR_TOO_BIG = -5,  /* argument or result larger than the region's capacity */
   VFUN_ERR_BUSY = -6,     /* attached while a request was still unanswered */
   VFUN_ERR_PROTOCOL = -7, /* datain holds a value the protocol does not allow */
-  VFUN_ERR_CLOSED = -8    /* poll-only: neither an answer nor a datain.heartbeat change for 2 s (§13.2) */
+  VFUN_ERR_CLOSED = -8,   /* poll-only: neither an answer nor a datain.heartbeat change for 2 s (§13.2) */
+  VFUN_ERR_INSTANCE_CLOSED = -9, /* datain's status is CLOSED (5): vFunD ended the instance (released, or its
+                                  * service died); no answer will come, ask vFunD for a new instance (§5, §8) */
+  VFUN_ERR_REGION = -10   /* vfun_map_fds: a descriptor is not a region: not a regular file, not sealed against
+                           * resizing (F_SEAL_SHRINK | F_SEAL_GROW), or shorter than areaBytes(capacity) (§14) */
 };
+
+/* A short English text for a VFUN_OK / VFUN_ERR_* code ("channel closed: ..." for the two CLOSED codes). */
+const char *vfun_strerror(int rc);
+
+/* areaBytes(capacity) = 192 + ceil(capacity / 64) * 64: the bytes of each area (§1). */
+size_t vfun_area_bytes(uint32_t capacity);
 
 typedef struct {
   uint8_t *out;          /* dataout, mapped read-write */
@@ -36,8 +47,19 @@ typedef struct {
   int poll_only;         /* 1: never futex, never set clientSleeping; spin, yield, short sleeps (§13.2) */
 } vfun_region;
 
-/* Map <dir>/dataout (rw) and <dir>/datain (ro), check both headers, attach to the current seq. */
+/* Map <dir>/dataout (rw) and <dir>/datain (ro), check both headers, attach to the current seq.
+ * For region files (§1a: the file backend of the library, e.g. createFileRegion); vFunD hands a
+ * process tenant sealed memory instead (vfun_map_fds). */
 int vfun_open(vfun_region *r, const char *dir);
+
+/* Map the two descriptors of a sealed-memory region (§14: received from vFunD with op "region",
+ * or inherited): dataout read-write, datain read-only, MAP_SHARED, areaBytes(capacity) each, where
+ * `capacity` is what vFunD's answer said. Before mapping, each descriptor must be a regular file
+ * sealed with F_SEAL_SHRINK and F_SEAL_GROW (F_GET_SEALS) and at least areaBytes(capacity) long
+ * (fstat): else VFUN_ERR_REGION. Then both headers are checked against `capacity` and the client
+ * attaches to the current seq. The descriptors are not closed (the mapping does not need them:
+ * close them once this returns, whatever it returns). `err` (may be NULL) says what failed. */
+int vfun_map_fds(vfun_region *r, int dataout_fd, int datain_fd, uint32_t capacity, char *err, size_t errcap);
 
 /* Use two areas that are already mapped (e.g. a slot of an ivshmem window): `bytes` is how many
  * bytes each area has. Checks both headers as vfun_open does and attaches to the current seq.
@@ -48,7 +70,9 @@ int vfun_attach(vfun_region *r, uint8_t *out, const uint8_t *in, size_t bytes, i
 
 /* SET with `len` bytes of `arg`, wait for DONE or ERROR (spin a little, then futex), copy the
  * result into `result` (at most `cap` bytes) and its length into *result_len. In poll-only mode
- * the wait spins, then yields (sched_yield), then sleeps in slices of at most 100 µs. */
+ * the wait spins, then yields (sched_yield), then sleeps in slices of at most 100 µs. A state word
+ * whose status is CLOSED ends the wait at once with VFUN_ERR_INSTANCE_CLOSED (vFunD writes it
+ * without a futex wake: a sleeping client sees it within its 50 ms slice). */
 int vfun_call(vfun_region *r, const void *arg, uint32_t len, void *result, uint32_t cap, uint32_t *result_len,
               uint32_t *err_code, int timeout_ms);
 

@@ -205,8 +205,8 @@ int vfun_ctl_canonical(const vfun_ctl_request *rq, char *out, size_t cap, char *
     return -1;
   }
   int negotiate = strcmp(rq->op, "negotiate") == 0;
-  if (!negotiate && strcmp(rq->op, "activate") != 0 && strcmp(rq->op, "release") != 0) {
-    set_err(err, errcap, "op '%.32s' is not negotiate, activate or release", rq->op);
+  if (!negotiate && strcmp(rq->op, "activate") != 0 && strcmp(rq->op, "region") != 0 && strcmp(rq->op, "release") != 0) {
+    set_err(err, errcap, "op '%.32s' is not negotiate, activate, region or release", rq->op);
     return -1;
   }
   if (!vfun_ctl_name_ok(rq->tenant)) {
@@ -583,7 +583,7 @@ int vfun_ctl_parse_answer(const char *line, size_t len, const char *op, vfun_ctl
     set_err(err, errcap, "answer to %s is an answer to %s", op, a->op);
     return -1;
   }
-  if (strcmp(op, "negotiate") == 0 || strcmp(op, "activate") == 0) {
+  if (strcmp(op, "negotiate") == 0 || strcmp(op, "activate") == 0 || strcmp(op, "region") == 0) {
     if (get_string(&x, "instance", a->instance, sizeof a->instance, 1, 0) < 0) return -1;
     if (!vfun_ctl_name_ok(a->instance)) {
       set_err(err, errcap, "answer to %s: \"instance\" is not 1..%d characters of A-Z a-z 0-9 _ -", op, VFUN_CTL_NAME_MAX);
@@ -608,15 +608,16 @@ int vfun_ctl_parse_answer(const char *line, size_t len, const char *op, vfun_ctl
           get_int(&x, "region.window.datainOffset", 0, 0xFFFFFFFFLL, &a->datain_offset) < 0)
         return -1;
       a->region = VFUN_REGION_WINDOW;
-    } else if (vfun_json_get(line, len, "region.dataoutPath", &v) == 1) {
-      if (get_string(&x, "region.dataoutPath", a->dataout_path, sizeof a->dataout_path, 1, 0) < 0 ||
-          get_string(&x, "region.datainPath", a->datain_path, sizeof a->datain_path, 1, 0) < 0)
-        return -1;
-      a->region = VFUN_REGION_FILES;
     } else {
-      set_err(err, errcap, "answer to activate: \"region\" has neither \"window\" nor \"dataoutPath\"");
-      return -1;
+      int memfd = 0;
+      if (vfun_json_get(line, len, "region.memfd", &v) != 1 || vfun_json_bool(v, &memfd) != 0 || !memfd) {
+        set_err(err, errcap, "answer to activate: \"region\" is neither {\"window\":{...}} nor {\"memfd\":true} (host paths are not accepted)");
+        return -1;
+      }
+      a->region = VFUN_REGION_MEMFD;
     }
+  } else if (strcmp(op, "region") == 0) {
+    if (get_int(&x, "capacity", 1, 16777216, &a->capacity) < 0) return -1;
   } else if (strcmp(op, "release") == 0) {
     if (get_int(&x, "stats.calls", 0, 0x7FFFFFFFFFFFFFFFLL, &a->calls) < 0) return -1;
     if (vfun_json_get(line, len, "stats.errors", &v) == 1) {

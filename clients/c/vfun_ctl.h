@@ -47,13 +47,13 @@ int vfun_ctl_nonce(char out[33]);
 long long vfun_ctl_now_ms(void);
 
 typedef struct {
-  const char *op;       /* "negotiate", "activate" or "release" */
+  const char *op;       /* "negotiate", "activate", "region" or "release" */
   const char *tenant;
   const char *app;      /* negotiate */
   const char *fn;       /* negotiate */
   const char *kind;     /* negotiate: "sw" or "hw" */
   int fallback;         /* negotiate: -1 absent, 0 false, 1 true */
-  const char *instance; /* activate, release */
+  const char *instance; /* activate, region, release */
   const char *nonce;    /* NULL: a fresh one; else 16..64 lowercase hex digits */
   long long ts;         /* < 0: now */
 } vfun_ctl_request;
@@ -87,17 +87,19 @@ int vfun_json_bool(vfun_json_span v, int *out);
 
 /* ---- Answers ---- */
 
-enum { VFUN_REGION_NONE = 0, VFUN_REGION_WINDOW = 1, VFUN_REGION_FILES = 2 };
+/* Where an activated instance's region is: a slot of the VM's ivshmem window (§13), or sealed memory
+ * whose two descriptors the guest fetches with op "region" (§14). An answer that names host paths
+ * is not accepted. */
+enum { VFUN_REGION_NONE = 0, VFUN_REGION_WINDOW = 1, VFUN_REGION_MEMFD = 2 };
 
 typedef struct {
   int ok;                                 /* 1: "ok":true, 0: "ok":false */
   char op[16];                            /* ok answers */
-  char instance[VFUN_CTL_NAME_MAX + 1];   /* negotiate, activate */
+  char instance[VFUN_CTL_NAME_MAX + 1];   /* negotiate, activate, region */
   char kind[4];                           /* negotiate */
-  long long capacity;                     /* activate */
-  int region;                             /* activate: VFUN_REGION_WINDOW or VFUN_REGION_FILES */
+  long long capacity;                     /* activate, region */
+  int region;                             /* activate: VFUN_REGION_WINDOW or VFUN_REGION_MEMFD */
   long long slot, dataout_offset, datain_offset; /* activate, window tenants */
-  char dataout_path[1024], datain_path[1024];    /* activate, file tenants */
   long long calls;                        /* release: stats.calls */
   char errors[1024];                      /* release: stats.errors as JSON text ("{}" when absent) */
   char reason[64];                        /* refusals */

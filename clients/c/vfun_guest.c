@@ -1,18 +1,22 @@
 /*
- * vfun-guest: a VirtFun guest in a virtual machine, written from docs/region-format.md and
- * docs/operator-guide.md. All four phases of a vFunction: negotiate, activate and release over the
- * control channel (a virtio-serial port named "vfun.control", or a Unix socket on the host), the
- * computation phase through the ivshmem window (PCI BAR 2, or a file on the host), polling only.
+ * vfun-guest: a VirtFun guest, written from docs/region-format.md and docs/operator-guide.md. All
+ * four phases of a vFunction: negotiate, activate and release over the control channel (a
+ * virtio-serial port named "vfun.control" in a virtual machine, or a Unix socket on the host), the
+ * computation phase through the region vFunD placed the instance in: a slot of the ivshmem window
+ * (PCI BAR 2, or a file on the host; polling only), or, for a process on the host, the two sealed
+ * memfds fetched over a second connection to the control socket (op "region", §14; futex waits).
  *
  *   vfun-guest [--control PATH] [--window PATH] [--tenant ID] [--secret-file F] [--app NAME]
  *              [--check] [--bench N] [--net PATH] [--fail-on-release-missing]
+ *              [--call FN --arg HEX [--repeat N] [--timeout-ms MS]]
  *
- * Output: one JSON object per line on stdout ({"vfun":"phase"|"check"|"bench"|"warning"|"error"|
- * "done", ...}); exit 0 only when everything passed. See README.md.
+ * Output: one JSON object per line on stdout ({"vfun":"phase"|"call"|"check"|"bench"|"warning"|
+ * "error"|"done", ...}); exit 0 only when everything passed. See README.md.
  *
  * Debug modes (used by the tests): --selftest-hash (stdin lines "<hex key>:<hex message>" ->
  * "<sha256(message)> <hmac(key, message)>"), --selftest-mac SECRET MESSAGE, --print-request OP
- * [--fn F --kind K --fallback true|false --instance I --nonce N --ts T], --parse-answer OP (stdin).
+ * [--fn F --kind K --fallback true|false --instance I --nonce N --ts T], --parse-answer OP (stdin),
+ * --fetch-region INSTANCE (fetch and map an instance's sealed region; counts open descriptors).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,10 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vfun.h"
 #include "vfun_ctl.h"
+#include "vfun_handover.h"
 #include "vfun_window.h"
 
 #define CTL_TIMEOUT_MS 30000
@@ -34,8 +41,10 @@
 
 static struct {
   const char *control, *window, *tenant_arg, *secret_file, *app, *net;
+  const char *call_fn, *call_arg, *fetch_instance;
   int check, fail_on_release_missing;
-  long bench;
+  long bench, repeat;
+  int call_timeout_ms;
   char tenant[VFUN_CTL_NAME_MAX + 1];
   char secret[4097];
   size_t secret_len;
@@ -139,6 +148,8 @@ static const char *rc_name(int rc) {
     case VFUN_ERR_BUSY: return "BUSY";
     case VFUN_ERR_PROTOCOL: return "CHANNEL_PROTOCOL";
     case VFUN_ERR_CLOSED: return "CHANNEL_CLOSED";
+    case VFUN_ERR_INSTANCE_CLOSED: return "INSTANCE_CLOSED";
+    case VFUN_ERR_REGION: return "REGION";
     default: return "?";
   }
 }
@@ -200,22 +211,20 @@ static int activate(const char *fn, const char *instance, vfun_ctl_answer *a) {
     FAIL(fn, "activate", "asked to activate %s, the answer is about %s", instance, a->instance);
     return -1;
   }
-  if (a->region != VFUN_REGION_WINDOW) {
-    FAIL(fn, "activate",
-         "the activation gives region files (%s), not a window slot: this tenant is not configured with an ivshmem "
-         "window",
-         a->dataout_path);
-    return -1;
-  }
   out_begin("phase");
   out_str("fn", fn);
   out_str("phase", "activate");
   out_bool("ok", 1);
   out_str("instance", a->instance);
   out_int("capacity", a->capacity);
-  out_int("slot", a->slot);
-  out_int("dataoutOffset", a->dataout_offset);
-  out_int("datainOffset", a->datain_offset);
+  if (a->region == VFUN_REGION_WINDOW) {
+    out_str("region", "window");
+    out_int("slot", a->slot);
+    out_int("dataoutOffset", a->dataout_offset);
+    out_int("datainOffset", a->datain_offset);
+  } else {
+    out_str("region", "memfd");
+  }
   out_end();
   return 0;
 }
@@ -242,8 +251,52 @@ static int release(const char *fn, const char *instance, vfun_ctl_answer *a) {
   return 0;
 }
 
-/* Find the instance's entry, check it against the activation answer, attach (poll-only). */
+/* Sealed memory (§14): fetch the two descriptors over a second connection to the control socket,
+ * map them (seals, sizes and headers checked), close them. Blocking waits (futex): same host. */
+static int attach_memfd(const char *fn, const vfun_ctl_answer *act, vfun_region *r) {
+  char err[512];
+  if (!g.ctl.is_socket) {
+    FAIL(fn, "region", "vFunD handed %s over as sealed memory, which a port cannot carry: a VM tenant needs an ivshmem window",
+         act->instance);
+    return -1;
+  }
+  vfun_region_fds rf;
+  vfun_ctl_answer ra;
+  int k = vfun_region_fetch(g.ctl.path, g.tenant, g.secret, g.secret_len, act->instance, CTL_TIMEOUT_MS, &rf, &ra, err, sizeof err);
+  if (k == 0) report(1, fn, "region", ra.reason, "%s", ra.detail);
+  if (k < 0) FAIL(fn, "region", "%s", err);
+  if (k != 1) return -1;
+  int rc;
+  if ((long long)rf.capacity != act->capacity) {
+    snprintf(err, sizeof err, "the region's capacity %u differs from the activation answer's %lld", rf.capacity, act->capacity);
+    rc = VFUN_ERR_HEADER;
+  } else {
+    rc = vfun_map_fds(r, rf.dataout_fd, rf.datain_fd, rf.capacity, err, sizeof err);
+  }
+  close(rf.dataout_fd); /* mapped (or refused): the descriptors are not needed any more */
+  close(rf.datain_fd);
+  if (rc != VFUN_OK) {
+    FAIL(fn, "attach", "vfun_map_fds: %s (%d): %s", rc_name(rc), rc, err);
+    return -1;
+  }
+  out_begin("phase");
+  out_str("fn", fn);
+  out_str("phase", "attach");
+  out_bool("ok", 1);
+  out_str("backing", "memfd");
+  out_int("capacity", r->capacity);
+  out_end();
+  return 0;
+}
+
+/* Attach to the region the activation answer names: sealed memory, or (below) a window slot. */
+static int attach_window(const char *fn, const vfun_ctl_answer *act, vfun_region *r);
 static int attach(const char *fn, const vfun_ctl_answer *act, vfun_region *r) {
+  return act->region == VFUN_REGION_MEMFD ? attach_memfd(fn, act, r) : attach_window(fn, act, r);
+}
+
+/* Find the instance's entry, check it against the activation answer, attach (poll-only). */
+static int attach_window(const char *fn, const vfun_ctl_answer *act, vfun_region *r) {
   char err[512];
   vfun_window_entry e;
   if (!g.win_open) {
@@ -302,7 +355,7 @@ static int call(vfun_region *r, calls *c, const void *arg, uint32_t len, const c
     if (rc == VFUN_ERR_SERVICE && *err_code == VFUN_BAD_INPUT) c->bad_input++;
     return rc;
   }
-  FAIL(c->fn, "call", "%s: %s (%d)", what, rc_name(rc), rc);
+  FAIL(c->fn, "call", "%s: %s (%d): %s", what, rc_name(rc), rc, vfun_strerror(rc));
   if (rc != VFUN_ERR_TOO_BIG) c->desync = 1;
   return rc;
 }
@@ -545,7 +598,10 @@ static void bench(long n) {
           }
         }
         vfun_close(&r);
-        if (i == n) print_bench("ivshmem", g.win.path, t, n);
+        if (i == n) {
+          if (act.region == VFUN_REGION_MEMFD) print_bench("memfd", g.ctl.path, t, n);
+          else print_bench("ivshmem", g.win.path, t, n);
+        }
       }
       bench_net(n, t, want);
     }
@@ -618,6 +674,104 @@ static int unhex(const char *s, size_t n, uint8_t *out) {
   return 0;
 }
 
+/* Descriptors open in this process (/proc/self/fd, less the one reading it), or -1. */
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *ent;
+  while ((ent = readdir(d)) != NULL)
+    if (ent->d_name[0] != '.') n++;
+  closedir(d);
+  return n - 1;
+}
+
+/* ===================================================================== --call */
+
+/* Negotiate FN, activate, attach, call it --repeat times with the bytes of --arg (one {"vfun":"call"}
+ * line per answer; the first failure to get one ends the calls), release. */
+static void call_mode(void) {
+  const char *fn = g.call_fn;
+  size_t hex_len = strlen(g.call_arg);
+  uint8_t *arg = malloc(hex_len / 2 + 1);
+  if (!arg || unhex(g.call_arg, hex_len, arg) != 0) {
+    FAIL(fn, "call", "--arg must be an even number of hex digits");
+    free(arg);
+    return;
+  }
+  char instance[VFUN_CTL_NAME_MAX + 1];
+  vfun_ctl_answer act, rel;
+  if (negotiate(fn, instance, sizeof instance) == 0) {
+    if (activate(fn, instance, &act) == 0) {
+      vfun_region r;
+      uint8_t *res;
+      if (attach(fn, &act, &r) == 0 && (res = malloc(r.capacity)) != NULL) {
+        for (long i = 1; i <= g.repeat; i++) {
+          uint32_t len = 0, code = 0;
+          int rc = vfun_call(&r, arg, (uint32_t)(hex_len / 2), res, r.capacity, &len, &code, g.call_timeout_ms);
+          if (rc != VFUN_OK && rc != VFUN_ERR_SERVICE) {
+            FAIL(fn, "call", "%s call %ld: %s (%d): %s", fn, i, rc_name(rc), rc, vfun_strerror(rc));
+            break;
+          }
+          out_begin("call");
+          out_str("fn", fn);
+          out_int("n", i);
+          out_bool("ok", rc == VFUN_OK);
+          if (rc == VFUN_OK) {
+            char hex[2 * 256 + 1];
+            vfun_hex(res, len < 256 ? len : 256, hex);
+            out_int("len", len);
+            out_str("result", hex);
+          } else {
+            out_int("error", code);
+            out_str("errorName", code <= 6 ? ERROR_NAMES[code] : "?");
+          }
+          out_end();
+        }
+        free(res);
+        vfun_close(&r);
+      }
+    }
+    release(fn, instance, &rel);
+  }
+  free(arg);
+}
+
+/* --fetch-region INSTANCE: fetch the instance's sealed region, map it, unmap it; say how many
+ * descriptors were open before and after (every path must close what it received). */
+static void fetch_region_mode(void) {
+  char err[512];
+  int before = count_fds();
+  vfun_region_fds rf;
+  vfun_ctl_answer ra;
+  int k = vfun_region_fetch(g.control, g.tenant, g.secret, g.secret_len, g.fetch_instance, g.call_timeout_ms, &rf, &ra, err, sizeof err);
+  if (k == 1) {
+    vfun_region r;
+    int rc = vfun_map_fds(&r, rf.dataout_fd, rf.datain_fd, rf.capacity, err, sizeof err);
+    close(rf.dataout_fd);
+    close(rf.datain_fd);
+    if (rc == VFUN_OK) {
+      out_begin("region");
+      out_bool("ok", 1);
+      out_str("instance", ra.instance);
+      out_int("capacity", r.capacity);
+      out_int("bytes", (long long)r.bytes);
+      out_end();
+      vfun_close(&r);
+    } else {
+      FAIL(NULL, "attach", "vfun_map_fds: %s (%d): %s", rc_name(rc), rc, err);
+    }
+  } else if (k == 0) {
+    report(1, NULL, "region", ra.reason, "%s", ra.detail);
+  } else {
+    FAIL(NULL, "region", "%s", err);
+  }
+  out_begin("fds");
+  out_int("before", before);
+  out_int("after", count_fds());
+  out_end();
+}
+
 /* stdin lines "<hex key>:<hex message>" -> "<sha256(message)> <hmac-sha256(key, message)>" */
 static int selftest_hash(void) {
   char *line = NULL;
@@ -671,16 +825,13 @@ static int parse_answer_mode(const char *op) {
     out_str("op", a.op);
     if (a.instance[0]) out_str("instance", a.instance);
     if (a.kind[0]) out_str("kind", a.kind);
+    if (strcmp(op, "activate") == 0 || strcmp(op, "region") == 0) out_int("capacity", a.capacity);
     if (strcmp(op, "activate") == 0) {
-      out_int("capacity", a.capacity);
-      out_str("region", a.region == VFUN_REGION_WINDOW ? "window" : "files");
+      out_str("region", a.region == VFUN_REGION_WINDOW ? "window" : "memfd");
       if (a.region == VFUN_REGION_WINDOW) {
         out_int("slot", a.slot);
         out_int("dataoutOffset", a.dataout_offset);
         out_int("datainOffset", a.datain_offset);
-      } else {
-        out_str("dataoutPath", a.dataout_path);
-        out_str("datainPath", a.datain_path);
       }
     }
     if (strcmp(op, "release") == 0) {
@@ -702,7 +853,8 @@ static int usage(const char *why) {
   if (why) fprintf(stderr, "vfun-guest: %s\n", why);
   fprintf(stderr,
           "usage: vfun-guest [--control PATH] [--window PATH] [--tenant ID] [--secret-file F] [--app NAME]\n"
-          "                  [--check] [--bench N] [--net PATH] [--fail-on-release-missing]\n");
+          "                  [--check] [--bench N] [--net PATH] [--fail-on-release-missing]\n"
+          "                  [--call FN --arg HEX [--repeat N] [--timeout-ms MS]]\n");
   return 2;
 }
 
@@ -716,7 +868,7 @@ static int done(void) {
 
 int main(int argc, char **argv) {
   const char *print_op = NULL, *parse_op = NULL, *p_fn = NULL, *p_kind = "sw", *p_instance = NULL, *p_nonce = NULL;
-  const char *bench_s = NULL, *ts_s = NULL, *fallback_s = NULL;
+  const char *bench_s = NULL, *ts_s = NULL, *fallback_s = NULL, *repeat_s = NULL, *timeout_s = NULL;
   g.app = "vmapp";
   const struct {
     const char *name;
@@ -725,7 +877,9 @@ int main(int argc, char **argv) {
                 {"--secret-file", &g.secret_file}, {"--app", &g.app},       {"--net", &g.net},
                 {"--bench", &bench_s},         {"--print-request", &print_op}, {"--parse-answer", &parse_op},
                 {"--fn", &p_fn},               {"--kind", &p_kind},          {"--instance", &p_instance},
-                {"--nonce", &p_nonce},         {"--ts", &ts_s},              {"--fallback", &fallback_s}};
+                {"--nonce", &p_nonce},         {"--ts", &ts_s},              {"--fallback", &fallback_s},
+                {"--call", &g.call_fn},        {"--arg", &g.call_arg},       {"--repeat", &repeat_s},
+                {"--timeout-ms", &timeout_s},  {"--fetch-region", &g.fetch_instance}};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int taken = 0;
@@ -766,6 +920,20 @@ int main(int argc, char **argv) {
     g.bench = strtol(bench_s, &end, 10);
     if (*end || g.bench < 1 || g.bench > MAX_BENCH) return usage("--bench takes a count in 1..10000000");
   }
+  g.repeat = 1;
+  if (repeat_s) {
+    char *end;
+    g.repeat = strtol(repeat_s, &end, 10);
+    if (*end || g.repeat < 1 || g.repeat > MAX_BENCH) return usage("--repeat takes a count in 1..10000000");
+  }
+  g.call_timeout_ms = CALL_TIMEOUT_MS;
+  if (timeout_s) {
+    char *end;
+    long t = strtol(timeout_s, &end, 10);
+    if (*end || t < 1 || t > 24L * 3600 * 1000) return usage("--timeout-ms takes 1..86400000");
+    g.call_timeout_ms = (int)t;
+  }
+  if (g.call_fn && (!g.call_arg || !vfun_ctl_name_ok(g.call_fn))) return usage("--call FN needs a function name and --arg HEX");
   int p_fallback = -1;
   if (fallback_s) {
     p_fallback = strcmp(fallback_s, "true") == 0 ? 1 : strcmp(fallback_s, "false") == 0 ? 0 : -2;
@@ -786,7 +954,13 @@ int main(int argc, char **argv) {
     fputs(line, stdout);
     return 0;
   }
-  if (!g.check && !g.bench) g.check = 1;
+  if (g.fetch_instance) {
+    if (!g.control) return usage("--fetch-region needs --control SOCKET");
+    fetch_region_mode();
+    return done();
+  }
+  if (!g.check && !g.bench && !g.call_fn) g.check = 1;
+  const int fds_at_start = count_fds();
 
   char path[512], err[512];
   if (g.control) snprintf(path, sizeof path, "%s", g.control);
@@ -799,7 +973,12 @@ int main(int argc, char **argv) {
     return done();
   }
   g.ctl_open = 1;
-  if (vfun_window_open(&g.win, g.window, g.win_err, sizeof g.win_err) == 0) {
+  /* In a VM (a port) regions are slots of the window. On the host (a Unix socket) vFunD hands a
+   * process tenant sealed memory, and a window is opened only when one is given (a VM tenant's
+   * window file, to run the VM's guest on the host). */
+  if (!g.window && g.ctl.is_socket) {
+    snprintf(g.win_err, sizeof g.win_err, "no --window given: on the host only sealed-memory regions can be used");
+  } else if (vfun_window_open(&g.win, g.window, g.win_err, sizeof g.win_err) == 0) {
     g.win_open = 1;
     out_begin("phase");
     out_str("phase", "window");
@@ -820,8 +999,12 @@ int main(int argc, char **argv) {
     check_unknown_instance();
   }
   if (g.bench) bench(g.bench);
+  if (g.call_fn) call_mode();
 
   vfun_chan_close(&g.ctl);
   if (g.win_open) vfun_window_close(&g.win);
+  int fds_at_end = count_fds();
+  if (fds_at_start >= 0 && fds_at_end != fds_at_start)
+    FAIL(NULL, "descriptors", "%d descriptors open at the end, %d at the start", fds_at_end, fds_at_start);
   return done();
 }
