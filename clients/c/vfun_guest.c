@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -737,11 +738,19 @@ static void call_mode(void) {
   free(arg);
 }
 
+/* The number the next descriptor opened gets (the lowest free one), or -1. */
+static int next_fd(void) {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) close(fd);
+  return fd;
+}
+
 /* --fetch-region INSTANCE: fetch the instance's sealed region, map it, unmap it; say how many
- * descriptors were open before and after (every path must close what it received). */
+ * descriptors were open before and after (every path must close what it received), and which
+ * number the next one opened got at the start. */
 static void fetch_region_mode(void) {
   char err[512];
-  int before = count_fds();
+  int before = count_fds(), next = next_fd();
   vfun_region_fds rf;
   vfun_ctl_answer ra;
   int k = vfun_region_fetch(g.control, g.tenant, g.secret, g.secret_len, g.fetch_instance, g.call_timeout_ms, &rf, &ra, err, sizeof err);
@@ -769,6 +778,7 @@ static void fetch_region_mode(void) {
   out_begin("fds");
   out_int("before", before);
   out_int("after", count_fds());
+  out_int("next", next);
   out_end();
 }
 

@@ -264,8 +264,8 @@ describe('vfun-call: the computation phase alone', () => {
         const child = spawn(callBin, ['fd:3,4', '93', '1000'], { stdio: ['ignore', 'pipe', 'pipe', sealed.dataoutFd, sealed.datainFd] });
         let stdout = '';
         let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
         child.once('error', reject);
         child.once('close', (code) => resolve({ code, stdout, stderr }));
       });

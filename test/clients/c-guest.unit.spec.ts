@@ -7,14 +7,17 @@
  * - the request lines it builds parse with `requestSchema` and verify with `macMatches`;
  * - its answer parser takes what vFunD writes and names what is missing;
  * - against a small doc-following stand-in for vFunD (control socket + window file +
- *   a polling service + a "net" socket), `vfun-guest --check --bench` does all four phases.
+ *   a polling service + a "net" socket), `vfun-guest --check --bench` does all four phases;
+ * - against a stand-in that answers op `region` with wrong, missing, unsealed, too small or too
+ *   many descriptors (§14), the client refuses each one and leaves no descriptor open.
  *
- * The integration with the real vFunD window backend lives elsewhere (lead engineer).
+ * The C client against a real vFunD (sealed memory, the CLOSED tombstone): c-client.int.spec.ts.
+ * With the real window backend in a VM: test/vm.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHmac, randomUUID, createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { closeSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,11 +29,13 @@ import { NONCE, macMatches, requestSchema, type ControlRequest } from '../../src
 import { canonicalJson } from '../../src/events/canonical.js';
 import { areaBytes, LAYOUT_HASH, packWord, SEQ_MASK, Status } from '../../src/dataplane/layout.js';
 import { areaViews, initRegion, type AreaViews } from '../../src/dataplane/region.js';
+import { closeFdRegion, createMemfdRegion } from '../../src/dataplane/region-fds.js';
 import { requireShm, type ShmAddon } from '../../src/native/shm.js';
+import { GUEST_SOURCES } from '../../src/vm/guest-binary.js';
 
 const exec = promisify(execFile);
 const SRC = join(import.meta.dirname, '../../clients/c');
-const SOURCES = ['vfun_guest.c', 'vfun.c', 'vfun_ctl.c', 'vfun_window.c'].map((f) => join(SRC, f));
+const SOURCES = GUEST_SOURCES.map((f) => join(SRC, f));
 const SECRET = 'a tenant secret of at least 16 characters';
 
 let dir: string;
@@ -44,9 +49,10 @@ interface Run {
 }
 
 /** Run the guest without blocking the event loop (the stand-in host lives in this process). */
-function run(args: readonly string[], stdin = ''): Promise<Run> {
+function run(args: readonly string[], stdin = '', prefix: readonly string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [cmd, ...rest] = [...prefix, bin, ...args] as [string, ...string[]];
+    const child = spawn(cmd, rest, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -169,6 +175,7 @@ describe('C guest: request lines', () => {
       [['negotiate', '--tenant', 'vm1', '--fn', 'crc32', '--fallback', 'false'], { fallback: false }],
       [['activate', '--tenant', 'vm1', '--instance', '0f8fad5b-d9cb-469f-a165-70867728950e'], { op: 'activate', instance: '0f8fad5b-d9cb-469f-a165-70867728950e' }],
       [['release', '--tenant', 'vm_1-x', '--instance', 'i7'], { op: 'release', tenant: 'vm_1-x', instance: 'i7' }],
+      [['region', '--tenant', 'acme', '--instance', 'i7'], { op: 'region', tenant: 'acme', instance: 'i7' }],
     ];
     for (const [args, want] of cases) {
       const { line, req } = await printRequest(args);
@@ -194,7 +201,7 @@ describe('C guest: request lines', () => {
   it('signs any names and secrets exactly as src/control/protocol.ts verifies them (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ tenant: name, app: name, fn: name, instance: name, secret, op: fc.constantFrom('negotiate', 'activate', 'release'), kind: fc.constantFrom('sw', 'hw'), fallback: fc.constantFrom(undefined, true, false), ts: fc.integer({ min: 0, max: 2 ** 50 }) }),
+        fc.record({ tenant: name, app: name, fn: name, instance: name, secret, op: fc.constantFrom('negotiate', 'activate', 'region', 'release'), kind: fc.constantFrom('sw', 'hw'), fallback: fc.constantFrom(undefined, true, false), ts: fc.integer({ min: 0, max: 2 ** 50 }) }),
         async (p) => {
           const args = [p.op, '--tenant', p.tenant, '--nonce', 'ab'.repeat(12), '--ts', String(p.ts)];
           if (p.op === 'negotiate') {
@@ -252,9 +259,20 @@ describe('C guest: answer lines', () => {
     expect(
       await parse('activate', '{"ok":true,"op":"activate","instance":"i7","capacity":65536,"region":{"window":{"slot":0,"dataoutOffset":4096,"datainOffset":73728}}}'),
     ).toMatchObject({ ok: true, instance: 'i7', capacity: 65536, region: 'window', slot: 0, dataoutOffset: 4096, datainOffset: 73728 });
-    expect(await parse('activate', '{"ok":true,"op":"activate","instance":"i7","capacity":64,"region":{"dataoutPath":"/r/dataout","datainPath":"/r/datain"}}')).toMatchObject({
-      region: 'files',
-      dataoutPath: '/r/dataout',
+    expect(await parse('activate', '{"ok":true,"op":"activate","instance":"i7","capacity":64,"region":{"memfd":true},"nonce":"00112233445566778899aabbccddeeff"}')).toEqual({
+      vfun: 'answer',
+      ok: true,
+      op: 'activate',
+      instance: 'i7',
+      capacity: 64,
+      region: 'memfd',
+    });
+    expect(await parse('region', '{"ok":true,"op":"region","instance":"i7","capacity":65536,"nonce":"00112233445566778899aabbccddeeff"}')).toEqual({
+      vfun: 'answer',
+      ok: true,
+      op: 'region',
+      instance: 'i7',
+      capacity: 65536,
     });
     expect(await parse('release', '{"ok":true,"op":"release","stats":{"calls":3,"errors":{"BAD_INPUT":1}}}')).toMatchObject({ calls: 3, errors: { BAD_INPUT: 1 } });
     expect(await parse('activate', '{"ok":false,"reason":"no-capacity","detail":"sha256/hw: 1 of 1 slots in use"}')).toEqual({
@@ -289,7 +307,14 @@ describe('C guest: answer lines', () => {
       ['activate', '{"ok":true,"op":"activate","instance":"i1","capacity":64,"region":{"window":{"slot":-1,"dataoutOffset":4096,"datainOffset":8192}}}', /"region.window.slot" is not an integer/],
       ['activate', '{"ok":true,"op":"activate","instance":"i1","capacity":1.5,"region":{}}', /"capacity" is not an integer/],
       ['activate', '{"ok":true,"op":"activate","instance":"i1","capacity":64}', /missing "region"/],
-      ['activate', '{"ok":true,"op":"activate","instance":"i1","capacity":64,"region":{}}', /neither "window" nor "dataoutPath"/],
+      ['activate', '{"ok":true,"op":"activate","instance":"i1","capacity":64,"region":{}}', /neither \{"window":\{...\}\} nor \{"memfd":true\}/],
+      // A process tenant's region is never a host path (the format before sealed memory): refused.
+      ['activate', '{"ok":true,"op":"activate","instance":"i1","capacity":64,"region":{"dataoutPath":"/r/dataout","datainPath":"/r/datain"}}', /host paths are not accepted/],
+      ['activate', '{"ok":true,"op":"activate","instance":"i1","capacity":64,"region":{"memfd":false}}', /nor \{"memfd":true\}/],
+      ['region', '{"ok":true,"op":"region","instance":"i1"}', /missing "capacity"/],
+      ['region', '{"ok":true,"op":"region","instance":"i1","capacity":0}', /"capacity" is not an integer in 1..16777216/],
+      ['region', '{"ok":true,"op":"region","capacity":64}', /missing "instance"/],
+      ['region', '{"ok":true,"op":"activate","instance":"i1","capacity":64,"region":{"memfd":true}}', /answer to region is an answer to activate/],
       ['release', '{"ok":true,"op":"release","stats":{"errors":{}}}', /missing "stats.calls"/],
       ['release', '{"ok":false,"detail":"x"}', /missing "reason"/],
       ['release', '{"ok":"yes"}', /"ok"/],
@@ -320,7 +345,7 @@ const U64 = (1n << 64n) - 1n;
 interface HostOptions {
   /** Functions whose service stops answering and stops its heartbeat (a dead service). */
   readonly dead?: ReadonlySet<string>;
-  /** Answer activations as a file tenant would (dataoutPath / datainPath). */
+  /** Answer activations with host paths (dataoutPath / datainPath), as vFunD did before sealed memory. */
   readonly files?: boolean;
   /** Lie about the datain offset in the activation answer. */
   readonly wrongOffset?: boolean;
@@ -513,6 +538,8 @@ class FakeHost {
           region: { window: { slot: index, dataoutOffset, datainOffset: datainOffset + (this.opts.wrongOffset ? PAGE : 0) } },
         };
       }
+      case 'region':
+        return this.refuse('wrong-phase', `${req.instance} is in the window: the stand-in hands over no sealed memory`);
       case 'release': {
         if (!this.negotiated.delete(req.instance)) return this.refuse('unknown-instance', `no instance ${req.instance}`);
         const slot = this.active.get(req.instance);
@@ -710,12 +737,12 @@ describe('C guest against a stand-in vFunD (control socket + window file)', () =
     });
   });
 
-  it('refuses a file tenant, a window entry that contradicts the answer, and a bad window header', async () => {
+  it('refuses an activation answer with host paths, a window entry that contradicts the answer, and a bad window header', async () => {
     await withHost({ files: true }, async (host) => {
       const out = lines((await guest(host, ['--check'])).stdout);
       const errors = out.filter((l) => l.vfun === 'error');
       expect(errors.map((e) => e.fn)).toEqual(['factorial', 'fibonacci', 'crc32']);
-      expect(String(errors[0]!.detail)).toMatch(/region files.*not configured with an ivshmem window/);
+      expect(String(errors[0]!.detail)).toMatch(/"region" is neither .* \(host paths are not accepted\)/);
       expect(host.requests.filter((q) => q.op === 'release')).toHaveLength(3); // still released
     });
     await withHost({ wrongOffset: true }, async (host) => {
@@ -758,5 +785,143 @@ describe('C guest against a stand-in vFunD (control socket + window file)', () =
       ]);
       expect(host.requests).toEqual([]);
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The region handover (docs/region-format.md §14) against a stand-in that answers op `region` with
+// the right descriptors or with wrong ones. Whatever comes, the client must refuse what is not a
+// sealed region of the announced capacity, and leave no descriptor open (it says how many it had
+// open before and after: `{"vfun":"fds"}`).
+
+describe('C guest: fetching a sealed region (op region) from a stand-in', () => {
+  const fdOf = (s: Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
+  const CAP = 65536;
+  const good = createMemfdRegion(CAP, 'c-guest-stand-in');
+  const opened: number[] = [];
+  afterAll(() => {
+    closeFdRegion(good);
+    for (const fd of opened) closeSync(fd);
+  });
+  const answerLine = (nonce: string, extra: Record<string, unknown> = {}): string =>
+    JSON.stringify({ ok: true, op: 'region', instance: 'i7', capacity: CAP, nonce, ...extra }) + '\n';
+  let n = 0;
+
+  /** Serve one op region request with `answer`; run `vfun-guest --fetch-region i7` against it. */
+  async function fetchWith(
+    answer: (socket: Socket, nonce: string) => void,
+    opts: { timeoutMs?: number; prefix?: readonly string[] } = {},
+  ): Promise<{ code: number | null; out: Line[]; requests: ControlRequest[] }> {
+    const sub = join(dir, `handover-${n++}`);
+    await exec('mkdir', ['-p', sub]);
+    const path = join(sub, 'control.sock');
+    const requests: ControlRequest[] = [];
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      let buffer = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        buffer += chunk;
+        const nl = buffer.indexOf('\n');
+        if (nl < 0) return;
+        const req = requestSchema.parse(JSON.parse(buffer.slice(0, nl)));
+        requests.push(req);
+        try {
+          answer(socket, req.nonce);
+        } catch {
+          socket.destroy(); // the client hung up first (it refused what came): nothing to check here
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      const args = ['--control', path, '--tenant', 'acme', '--secret-file', secretFile, '--fetch-region', 'i7', '--timeout-ms', String(opts.timeoutMs ?? 30_000)];
+      const r = await run(args, '', opts.prefix);
+      const out = lines(r.stdout);
+      const fds = out.find((l) => l.vfun === 'fds');
+      expect(fds, r.stdout + r.stderr).toBeDefined();
+      expect(fds!.after, 'descriptors open after the fetch').toBe(fds!.before);
+      return { code: r.code, out, requests };
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+  const errorOf = (out: Line[]): Line | undefined => out.find((l) => l.vfun === 'error');
+
+  it('sends one signed op region request on its own connection, and maps what a good answer carries', async () => {
+    const r = await fetchWith((s, nonce) => shm.sendFds(fdOf(s), answerLine(nonce), [good.dataoutFd, good.datainFd]));
+    expect(r.code).toBe(0);
+    expect(r.requests).toHaveLength(1);
+    expect(r.requests[0]).toMatchObject({ v: 1, op: 'region', tenant: 'acme', instance: 'i7' });
+    expect(macMatches(r.requests[0]!, SECRET)).toBe(true);
+    expect(r.out.find((l) => l.vfun === 'region')).toEqual({ vfun: 'region', ok: true, instance: 'i7', capacity: CAP, bytes: areaBytes(CAP) });
+  });
+
+  it('refuses an answer with one, three, or more than 8 descriptors, and closes every one it got', async () => {
+    const one = await fetchWith((s, nonce) => shm.sendFds(fdOf(s), answerLine(nonce), [good.dataoutFd]));
+    expect(String(errorOf(one.out)?.detail)).toMatch(/carried 1 descriptors, want 2/);
+    const three = await fetchWith((s, nonce) => shm.sendFds(fdOf(s), answerLine(nonce), [good.dataoutFd, good.datainFd, good.datainFd]));
+    expect(String(errorOf(three.out)?.detail)).toMatch(/carried 3 descriptors, want 2/);
+    // 8 with the first bytes, one more with the rest: the 9th is past the client's limit.
+    const nine = await fetchWith((s, nonce) => {
+      const line = answerLine(nonce);
+      shm.sendFds(fdOf(s), line.slice(0, 10), Array.from({ length: 8 }, () => good.dataoutFd));
+      shm.sendFds(fdOf(s), line.slice(10), [good.datainFd]);
+    });
+    expect(String(errorOf(nine.out)?.detail)).toMatch(/carried more than 8 descriptors/);
+  });
+
+  it('takes a refusal as a refusal, closing descriptors that came with it', async () => {
+    const r = await fetchWith((s, nonce) =>
+      shm.sendFds(fdOf(s), JSON.stringify({ ok: false, reason: 'wrong-phase', detail: 'not active', nonce }) + '\n', [good.dataoutFd, good.datainFd]),
+    );
+    expect(errorOf(r.out)).toMatchObject({ phase: 'region', reason: 'wrong-phase', detail: 'not active' });
+  });
+
+  it('refuses descriptors that are not a sealed region: no seals, a directory, too small, no header, another capacity', async () => {
+    const file = join(dir, 'not-sealed');
+    const plain = openSync(file, 'w+', 0o600);
+    ftruncateSync(plain, areaBytes(CAP));
+    const directory = openSync(dir, 'r');
+    const small = shm.memfdCreate('small', 256);
+    const blank = shm.memfdCreate('blank', areaBytes(CAP));
+    opened.push(plain, directory, small, blank);
+    const cases: [number[], Record<string, unknown>, RegExp][] = [
+      [[plain, plain], {}, /REGION \(-10\): dataout: fd \d+ carries no seals \(F_GET_SEALS: .*\): not a sealed memfd/],
+      [[good.dataoutFd, directory], {}, /REGION \(-10\): datain: fd \d+ is not a regular file/],
+      [[small, small], {}, /REGION \(-10\): dataout: fd \d+ holds 256 bytes, the area needs 65728/],
+      [[blank, blank], {}, /HEADER \(-2\): the headers do not match .* capacity 65536 \(dataout magic 0x00000000/],
+      [[good.dataoutFd, good.datainFd], { capacity: 4096 }, /HEADER \(-2\): the headers do not match .* capacity 4096 \(dataout magic 0x4f444656/],
+      [[good.datainFd, good.dataoutFd], {}, /HEADER \(-2\): .*dataout magic 0x49444656, datain magic 0x4f444656/], // swapped
+    ];
+    for (const [fds, extra, want] of cases) {
+      const r = await fetchWith((s, nonce) => shm.sendFds(fdOf(s), answerLine(nonce, extra), fds));
+      expect(errorOf(r.out), want.source).toMatchObject({ phase: 'attach' });
+      expect(String(errorOf(r.out)!.detail)).toMatch(want);
+    }
+  });
+
+  it('refuses an answer without its nonce, one cut short, one that never ends, and one the kernel truncated (MSG_CTRUNC)', async () => {
+    const stale = await fetchWith((s) => shm.sendFds(fdOf(s), answerLine('ab'.repeat(16)), [good.dataoutFd, good.datainFd]));
+    expect(String(errorOf(stale.out)?.detail)).toMatch(/does not carry our nonce/);
+    const cut = await fetchWith((s) => {
+      shm.sendFds(fdOf(s), '{"ok":tr', [good.dataoutFd, good.datainFd]);
+      s.end();
+    });
+    expect(String(errorOf(cut.out)?.detail)).toMatch(/closed before a whole answer line \(8 bytes and 2 descriptors came\)/);
+    // A stand-in that sends the descriptors and half a line, then nothing: the client's deadline ends it.
+    const silent = await fetchWith((s) => shm.sendFds(fdOf(s), '{"ok":tr', [good.dataoutFd, good.datainFd]), { timeoutMs: 300 });
+    expect(String(errorOf(silent.out)?.detail)).toMatch(/no answer line within 300 ms \(8 bytes and 2 descriptors so far\)/);
+    // With room for one more descriptor only (RLIMIT_NOFILE), the kernel installs the first and drops the second.
+    const ok = await fetchWith((s, nonce) => shm.sendFds(fdOf(s), answerLine(nonce), [good.dataoutFd, good.datainFd]));
+    const next = Number(ok.out.find((l) => l.vfun === 'fds')!.next); // the socket gets this number, the first descriptor next + 1
+    const limit = next + 2;
+    const truncated = await fetchWith((s, nonce) => shm.sendFds(fdOf(s), answerLine(nonce), [good.dataoutFd, good.datainFd]), {
+      prefix: ['prlimit', `--nofile=${limit}:${limit}`],
+    });
+    expect(String(errorOf(truncated.out)?.detail), JSON.stringify(truncated.out)).toMatch(/dropped descriptors of the answer \(MSG_CTRUNC\)/);
   });
 });
