@@ -51,6 +51,9 @@ export async function processRuntime<Region extends MappableRegion>(
     stats: () => toComputationStats(service.stats()),
     stop: () =>
       (final ??= (async () => {
+        // Tombstone first (a guest waiting learns at once, even one that checks no pid), and again once the
+        // service has exited (an answer it wrote meanwhile does not hide it).
+        parts.tombstone();
         try {
           return toComputationStats(await service.stop());
         } finally {
