@@ -3,10 +3,12 @@
  * per virtual machine, holding a header, an instance table and fixed-size
  * slots, each slot one instance's region (dataout + datain, the layout of
  * layout.ts). QEMU shows the window to the guest as the BAR 2 of an
- * ivshmem-plain PCI device; the host maps the backing file.
+ * ivshmem-plain PCI device. vFunD never maps the backing file: it writes the
+ * bytes encoded here with pwrite (WindowHost, region-window.ts); guests and
+ * services map it.
  *
- * Pure layout arithmetic and reads/writes over an ArrayBuffer: no node:*
- * imports. Keep in step with §13.1 of docs/region-format.md.
+ * Pure layout arithmetic, encoders, and reads/writes over an ArrayBuffer: no
+ * node:* imports. Keep in step with §13.1 of docs/region-format.md.
  */
 import { ValidationError, VirtFunError } from '../errors.js';
 import { areaBytes, LAYOUT_HASH } from './layout.js';
@@ -110,15 +112,19 @@ export function slotOffsets(plan: WindowPlan, slot: number): { dataoutOffset: nu
 }
 
 const dv = (buffer: ArrayBufferLike): DataView => new DataView(buffer);
-const entryAt = (slot: number): number => WINDOW_HEADER_BYTES + slot * ENTRY_BYTES;
+/** Window offset of the instance table entry of `slot`. */
+export const entryOffset = (slot: number): number => WINDOW_HEADER_BYTES + slot * ENTRY_BYTES;
+const entryAt = entryOffset;
 
-/** vFunD: zero the window and write its header (magic last). */
-export function initWindow(buffer: ArrayBufferLike, plan: WindowPlan, pid: number): void {
-  if (buffer.byteLength < plan.windowBytes) {
-    throw new VirtFunError('REGION', `window mapping is ${buffer.byteLength} bytes, the plan needs ${plan.windowBytes}`);
-  }
-  new Uint8Array(buffer, 0, plan.windowBytes).fill(0);
-  const v = dv(buffer);
+/**
+ * The window header as vFunD writes it (64 bytes, `magic` included): what
+ * initWindow stores in a mapping and WindowHost writes into the file. Write
+ * bytes 4..63 first and the magic last.
+ */
+export function encodeWindowHeader(plan: WindowPlan, pid: number, generation = 0): Uint8Array {
+  const bytes = new Uint8Array(WINDOW_HEADER_BYTES);
+  const v = new DataView(bytes.buffer);
+  v.setUint32(WIN.magic, WINDOW_MAGIC, true);
   v.setUint16(WIN.version, WINDOW_VERSION, true);
   v.setUint16(WIN.headerBytes, WINDOW_HEADER_BYTES, true);
   v.setUint32(WIN.regionLayoutHash, LAYOUT_HASH, true);
@@ -128,7 +134,18 @@ export function initWindow(buffer: ArrayBufferLike, plan: WindowPlan, pid: numbe
   v.setUint32(WIN.tableOffset, WINDOW_HEADER_BYTES, true);
   v.setUint32(WIN.entryBytes, ENTRY_BYTES, true);
   v.setUint32(WIN.slotsOffset, plan.slotsOffset, true);
+  v.setUint32(WIN.generation, generation >>> 0, true);
   v.setUint32(WIN.vfundPid, pid >>> 0, true);
+  return bytes;
+}
+
+/** vFunD: zero the window and write its header (magic last). */
+export function initWindow(buffer: ArrayBufferLike, plan: WindowPlan, pid: number): void {
+  if (buffer.byteLength < plan.windowBytes) {
+    throw new VirtFunError('REGION', `window mapping is ${buffer.byteLength} bytes, the plan needs ${plan.windowBytes}`);
+  }
+  new Uint8Array(buffer, 0, plan.windowBytes).fill(0);
+  new Uint8Array(buffer).set(encodeWindowHeader(plan, pid).subarray(4), 4);
   Atomics.store(new Int32Array(buffer, 0, 1), 0, WINDOW_MAGIC | 0);
 }
 
@@ -246,21 +263,34 @@ function bumpGeneration(buffer: ArrayBufferLike): void {
   Atomics.add(new Int32Array(buffer, WIN.generation, 1), 0, 1);
 }
 
-/** vFunD, at activation, after the slot's areas are initialised: fill the entry, then publish it (state last). */
-export function publishEntry(buffer: ArrayBufferLike, plan: WindowPlan, slot: number, who: { instance: string; app: string; fn: string }): WindowEntry {
+/**
+ * An active entry as vFunD writes it (256 bytes, `state` = 1 included): what
+ * publishEntry stores in a mapping and WindowHost writes into the file. Write
+ * `state` 0 first, then bytes 4..255, then `state` 1.
+ */
+export function encodeEntry(plan: WindowPlan, slot: number, who: { instance: string; app: string; fn: string }, serial: number): Uint8Array {
   const { dataoutOffset, datainOffset } = slotOffsets(plan, slot);
-  const at = entryAt(slot);
-  const state = new Int32Array(buffer, at, 1);
-  Atomics.store(state, 0, SLOT_FREE);
-  const v = new DataView(buffer, at, ENTRY_BYTES);
-  const bytes = new Uint8Array(buffer, at, ENTRY_BYTES);
+  const bytes = new Uint8Array(ENTRY_BYTES);
+  const v = new DataView(bytes.buffer);
+  v.setUint32(ENTRY.state, SLOT_ACTIVE, true);
   v.setUint32(ENTRY.capacity, plan.capacity, true);
   v.setUint32(ENTRY.dataoutOffset, dataoutOffset, true);
   v.setUint32(ENTRY.datainOffset, datainOffset, true);
-  v.setUint32(ENTRY.serial, (v.getUint32(ENTRY.serial, true) + 1) >>> 0, true);
+  v.setUint32(ENTRY.serial, serial >>> 0, true);
   writeName(bytes.subarray(ENTRY.instance, ENTRY.instance + 64), 'instance', who.instance);
   writeName(bytes.subarray(ENTRY.app, ENTRY.app + 64), 'app', who.app);
   writeName(bytes.subarray(ENTRY.fn, ENTRY.fn + 64), 'fn', who.fn);
+  return bytes;
+}
+
+/** vFunD, at activation, after the slot's areas are initialised: fill the entry, then publish it (state last). */
+export function publishEntry(buffer: ArrayBufferLike, plan: WindowPlan, slot: number, who: { instance: string; app: string; fn: string }): WindowEntry {
+  const at = entryAt(slot);
+  const serial = (new DataView(buffer, at, ENTRY_BYTES).getUint32(ENTRY.serial, true) + 1) >>> 0;
+  const entry = encodeEntry(plan, slot, who, serial); // validates the names before anything is written
+  const state = new Int32Array(buffer, at, 1);
+  Atomics.store(state, 0, SLOT_FREE);
+  new Uint8Array(buffer, at, ENTRY_BYTES).set(entry.subarray(4), 4);
   Atomics.store(state, 0, SLOT_ACTIVE);
   bumpGeneration(buffer);
   return readEntry(buffer, slot);
