@@ -91,7 +91,9 @@ export const DEFAULT_MAX_POLL_MICROS = 1000;
  * the first POLL_HOLD_MS of a wait, then double up to `maxPollMicros`: a
  * guest that pauses a little between calls (a timer tick in the VM) costs
  * at most one short sleep, and an idle slot about a thousand wake-ups a
- * second instead of ten thousand.
+ * second instead of ten thousand. A wait that fails (a futex on a page its
+ * window lost: EFAULT) looks at the word before it throws, so a truncated
+ * window ends its service with SIGBUS whichever it was doing.
  */
 export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_MICROS, maxPollMicros: number = DEFAULT_MAX_POLL_MICROS): WaitOps {
   const firstMs = pollMicros / 1000;
@@ -106,7 +108,15 @@ export function pollingWaitOps(base: WaitOps, pollMicros: number = DEFAULT_POLL_
         const now = performance.now();
         const left = end - now;
         if (left <= 0) return 'timed-out';
-        const r = base.wait(i32, index, expected, left < sleepMs ? left : sleepMs);
+        let r: ReturnType<WaitOps['wait']>;
+        try {
+          r = base.wait(i32, index, expected, left < sleepMs ? left : sleepMs);
+        } catch (err) {
+          // A futex on a page the window file no longer has (its tenant truncated it) fails with EFAULT:
+          // touching the word raises the SIGBUS that says what happened, as any other look would.
+          Atomics.load(i32, index);
+          throw err;
+        }
         if (r !== 'timed-out') return r;
         if (Atomics.load(i32, index) !== expected) return 'ok';
         if (performance.now() - start >= POLL_HOLD_MS) sleepMs = sleepMs * 2 < maxMs ? sleepMs * 2 : maxMs;

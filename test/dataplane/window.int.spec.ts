@@ -8,6 +8,7 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, truncateSync, writeSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceError } from '../../src/dataplane/client.js';
 import { lookupWindowRegion, WindowHost, type WindowRegion } from '../../src/dataplane/region-window.js';
 import { startService, type ServiceHandle } from '../../src/dataplane/service-host.js';
-import { planWindow, readEntries, SLOT_ACTIVE } from '../../src/dataplane/window.js';
+import { checkWindowHeader, initWindow, planWindow, publishEntry, readEntries, retractEntry, SLOT_ACTIVE, slotAreaBytes, type WindowPlan } from '../../src/dataplane/window.js';
+import { areaViews, initRegion } from '../../src/dataplane/region.js';
 import { connect } from '../../src/guest/connect.js';
 import { ControlClient } from '../../src/guest/control-client.js';
 import { MEMFD_REGION_SEALS, requireShm } from '../../src/native/shm.js';
@@ -316,10 +318,16 @@ describe('WindowHost model (generated allocate/free sequences)', () => {
   );
 
   test.prop([fc.array(cmdArb, { minLength: 1, maxLength: 60 })], { numRuns: 60 })(
-    'the table always shows exactly the live instances, each in its own slot with its own areas; serials count reuse',
+    'the table always shows exactly the live instances, each in its own slot with its own areas; serials count reuse; the file is byte for byte what the layout functions make of a mapping',
     async (cmds) => {
       const dir = await mkdtemp(join(tmpdir(), 'vfun-winmodel-'));
       const host = await WindowHost.open(join(dir, 'w.shm'), planWindow(1 << 16, 4096)); // 3 slots
+      // The reference: the same steps through the layout functions over memory (what vFunD did when it mapped the window).
+      const ref = new ArrayBuffer(host.plan.windowBytes);
+      const areaLen = slotAreaBytes(host.plan.capacity);
+      initWindow(ref, host.plan, process.pid);
+      const sameBytes = async () => expect(Buffer.compare(await readFile(host.path), Buffer.from(ref))).toBe(0);
+      await sameBytes();
       try {
         const live = new Map<string, number>(); // instance -> slot
         const uses = new Map<number, number>(); // slot -> times allocated
@@ -332,6 +340,8 @@ describe('WindowHost model (generated allocate/free sequences)', () => {
               continue;
             }
             const r = host.allocate({ instance, app: 'a', fn: 'f' });
+            initRegion(areaViews(ref, r.dataoutOffset, areaLen), areaViews(ref, r.datainOffset, areaLen), host.plan.capacity);
+            publishEntry(ref, host.plan, r.slot, { instance, app: 'a', fn: 'f' });
             expect([...live.values()]).not.toContain(r.slot);
             live.set(instance, r.slot);
             uses.set(r.slot, (uses.get(r.slot) ?? 0) + 1);
@@ -340,6 +350,7 @@ describe('WindowHost model (generated allocate/free sequences)', () => {
             if (names.length === 0) continue;
             const victim = names[c.pick % names.length]!;
             host.free(live.get(victim)!);
+            retractEntry(ref, host.plan, live.get(victim)!);
             live.delete(victim);
           } else if (![...live.values()].includes(c.slot)) {
             host.free(c.slot); // a slot nobody holds (or out of range): nothing happens
@@ -349,6 +360,7 @@ describe('WindowHost model (generated allocate/free sequences)', () => {
           const active = table.filter((e) => e.state === SLOT_ACTIVE);
           expect(new Map(active.map((e) => [e.instance, e.slot]))).toEqual(live);
           for (const e of table) expect(e.serial).toBe(uses.get(e.slot) ?? 0);
+          await sameBytes();
         }
       } finally {
         host.close();
@@ -356,4 +368,105 @@ describe('WindowHost model (generated allocate/free sequences)', () => {
       }
     },
   );
+});
+
+describe('vFunD writes the window and never maps it; a window its tenant resized', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vfun-winfile-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const who = (instance: string) => ({ instance, app: 'a', fn: 'f' });
+  /** Lines of this process's memory map that name `path`. */
+  const mappingsOf = async (path: string) => (await readFile('/proc/self/maps', 'utf8')).split('\n').filter((l) => l.endsWith(path));
+  /** A fresh window with `instance` alone, in slot 0: what the layout functions make of a mapping. */
+  const freshWith = (plan: WindowPlan, instance: string): Buffer => {
+    const ref = new ArrayBuffer(plan.windowBytes);
+    initWindow(ref, plan, process.pid);
+    const len = slotAreaBytes(plan.capacity);
+    initRegion(areaViews(ref, plan.slotsOffset, len), areaViews(ref, plan.slotsOffset + len, len), plan.capacity);
+    publishEntry(ref, plan, 0, who(instance));
+    return Buffer.from(ref);
+  };
+
+  it('creates the window written whole (every block allocated, no hole) and holds no mapping of it', async () => {
+    const host = await WindowHost.open(join(dir, 'whole.shm'), planWindow(1 << 20, 4096));
+    try {
+      const st = await stat(host.path);
+      expect(st.size).toBe(1 << 20);
+      expect(st.blocks * 512).toBeGreaterThanOrEqual(1 << 20); // written, not just sized: a full disk fails here, not later
+      const a = host.allocate(who('x'));
+      host.free(a.slot);
+      host.allocate(who('y'));
+      expect(await mappingsOf(host.path)).toEqual([]);
+      expect(checkWindowHeader(await mapCopy(host.path))).toMatchObject({ vfundPid: process.pid, generation: 3, windowBytes: 1 << 20 });
+    } finally {
+      host.close();
+    }
+  });
+
+  it('truncated while a slot is held: no new slot, naming why; once released, re-initialised in place (same inode, written whole)', async () => {
+    const plan = planWindow(1 << 16, 4096); // 3 slots
+    const host = await WindowHost.open(join(dir, 'cut.shm'), plan);
+    try {
+      const a = host.allocate(who('a'));
+      const inode = (await stat(host.path)).ino;
+      truncateSync(host.path, 0); // what its tenant's QEMU user can do to the file
+      expect(() => host.allocate(who('b'))).toThrow(
+        /cut\.shm is 0 bytes, its layout needs 65536: it was truncated \(only its tenant's QEMU user can resize it\); no new slot while 1 instance\(s\) still hold one; once they are released vFunD re-initialises it in place/,
+      );
+      host.free(a.slot);
+      expect((await stat(host.path)).size).toBe(0); // a release writes nothing past the end (no file grown back with holes)
+      expect(host.allocate(who('c')).slot).toBe(0);
+      expect(host.reinitialisations).toBe(1);
+      const st = await stat(host.path);
+      expect([st.ino, st.size, st.blocks * 512 >= plan.windowBytes]).toEqual([inode, plan.windowBytes, true]);
+      expect(Buffer.compare(await readFile(host.path), freshWith(plan, 'c'))).toBe(0);
+    } finally {
+      host.close();
+    }
+  });
+
+  it('truncated and grown back, or its header overwritten from inside the VM: the header is written again, slots and table left alone', async () => {
+    const plan = planWindow(1 << 16, 4096);
+    const host = await WindowHost.open(join(dir, 'regrown.shm'), plan);
+    try {
+      host.allocate(who('a'));
+      truncateSync(host.path, 0);
+      truncateSync(host.path, plan.windowBytes); // all zeros again: no header, no table
+      const b = host.allocate(who('b'));
+      expect(host.reinitialisations).toBe(0);
+      let bytes = await mapCopy(host.path);
+      expect(checkWindowHeader(bytes)).toMatchObject({ slotCount: 3, generation: 2 });
+      expect(readEntries(bytes).filter((e) => e.state === SLOT_ACTIVE).map((e) => [e.instance, e.slot])).toEqual([['b', b.slot]]);
+      // A guest rewrites the geometry (slotCount 1000): the next allocation puts it back and goes on.
+      const fd = openSync(host.path, 'r+');
+      writeSync(fd, u32(1000), 0, 4, 16);
+      closeSync(fd);
+      host.allocate(who('c'));
+      bytes = await mapCopy(host.path);
+      expect(checkWindowHeader(bytes)).toMatchObject({ slotCount: 3, generation: 3 });
+      expect(readEntries(bytes).filter((e) => e.state === SLOT_ACTIVE).map((e) => e.instance)).toEqual(['b', 'c']);
+    } finally {
+      host.close();
+    }
+  });
+
+  it('grown: vFunD leaves the extra bytes alone and goes on handing out slots', async () => {
+    const plan = planWindow(1 << 16, 4096);
+    const host = await WindowHost.open(join(dir, 'grown.shm'), plan);
+    try {
+      host.allocate(who('a'));
+      truncateSync(host.path, 1 << 30); // a sparse GiB
+      const b = host.allocate(who('b'));
+      expect((await stat(host.path)).size).toBe(1 << 30);
+      expect(lookupWindowRegion(host.path, 'b')).toMatchObject({ slot: b.slot, dataoutOffset: b.dataoutOffset });
+      host.free(b.slot);
+      expect(host.reinitialisations).toBe(0);
+    } finally {
+      host.close();
+    }
+  });
 });
