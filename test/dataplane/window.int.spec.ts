@@ -8,6 +8,8 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, openSync, truncateSync, writeSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -452,6 +454,14 @@ describe('vFunD writes the window and never maps it; a window its tenant resized
     } finally {
       host.close();
     }
+  });
+
+  it("a service waiting on a word of a window truncated under it dies of SIGBUS (the futex's EFAULT is not what ends it)", async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/window-futex-proc.ts', import.meta.url).pathname, join(dir, 'futex.shm')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    expect({ code, signal, out }).toEqual({ code: null, signal: 'SIGBUS', out: '' });
   });
 
   it('grown: vFunD leaves the extra bytes alone and goes on handing out slots', async () => {
