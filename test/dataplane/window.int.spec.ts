@@ -409,6 +409,17 @@ describe('vFunD writes the window and never maps it; a window its tenant resized
     }
   });
 
+  it('a window that cannot be written whole (a full disk; here a file size limit) is an error at start, and no file is left', async () => {
+    const path = join(dir, 'limited.shm');
+    const fixture = new URL('./fixtures/window-open-proc.ts', import.meta.url).pathname;
+    // 64 blocks of at most 1 KiB: far less than the 1 MiB window.
+    const child = spawn('/bin/sh', ['-c', 'ulimit -f 64 && exec "$0" --import tsx "$@"', process.execPath, fixture, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await once(child, 'exit');
+    expect(JSON.parse(out)).toEqual({ error: expect.stringMatching(/^cannot create the window .*limited\.shm: EFBIG: file too large/), left: false });
+  });
+
   it('truncated while a slot is held: no new slot, naming why; once released, re-initialised in place (same inode, written whole)', async () => {
     const plan = planWindow(1 << 16, 4096); // 3 slots
     const host = await WindowHost.open(join(dir, 'cut.shm'), plan);
