@@ -248,10 +248,22 @@ function readExactly(fd: number, length: number, position: number, what: string)
   return bytes;
 }
 
-/** What vFunD tells an operator when the disk holding the window is full. */
-function describeWriteError(err: unknown, bytes: number): string {
+/**
+ * A write into the window that failed, said plainly: a full disk, a quota,
+ * a file size limit or no memory is a RESOURCES error (the host cannot back
+ * the window now: a `no-resources` nack), anything else a REGION error.
+ */
+function writeFailure(err: unknown, what: string, bytes: number): VirtFunError {
   const e = err as NodeJS.ErrnoException;
-  return e.code === 'ENOSPC' || e.code === 'EDQUOT' ? `no space left for its ${bytes} bytes (${e.code})` : e.message;
+  const why: Record<string, string> = {
+    ENOSPC: `no space left for its ${bytes} bytes`,
+    EDQUOT: `the disk quota leaves no room for its ${bytes} bytes`,
+    EFBIG: `a file size limit is below its ${bytes} bytes`,
+    ENOMEM: `out of memory for its ${bytes} bytes`,
+  };
+  const resources = e.code !== undefined ? why[e.code] : undefined;
+  if (resources !== undefined) return new VirtFunError('RESOURCES', `${what}: ${resources} (${e.code})`, { cause: err });
+  return new VirtFunError('REGION', `${what}: ${e.message}`, { cause: err });
 }
 
 /**
@@ -333,7 +345,7 @@ export class WindowHost {
     } catch (err) {
       closeSync(fd);
       if (created) await rm(path, { force: true });
-      throw new VirtFunError('REGION', `cannot ${created ? 'create' : 're-initialise'} the window ${path}: ${describeWriteError(err, plan.windowBytes)}`, { cause: err });
+      throw writeFailure(err, `cannot ${created ? 'create' : 're-initialise'} the window ${path}`, plan.windowBytes);
     }
     return host;
   }
@@ -380,7 +392,7 @@ export class WindowHost {
       } catch {
         // the slot stays free in vFunD's record either way
       }
-      throw new VirtFunError('REGION', `cannot write slot ${slot} of the window ${this.path}: ${describeWriteError(err, 2 * bytes)}`, { cause: err });
+      throw writeFailure(err, `cannot write slot ${slot} of the window ${this.path}`, 2 * bytes);
     }
     this.serials[slot] = serial;
     this.next = (slot + 1) % this.plan.slotCount;
@@ -438,7 +450,7 @@ export class WindowHost {
       try {
         this.initialise();
       } catch (err) {
-        throw new VirtFunError('REGION', `cannot re-initialise the truncated window ${this.path}: ${describeWriteError(err, this.plan.windowBytes)}`, { cause: err });
+        throw writeFailure(err, `cannot re-initialise the truncated window ${this.path}`, this.plan.windowBytes);
       }
       this.reinits++;
       return;

@@ -417,7 +417,7 @@ describe('vFunD writes the window and never maps it; a window its tenant resized
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await once(child, 'exit');
-    expect(JSON.parse(out)).toEqual({ error: expect.stringMatching(/^cannot create the window .*limited\.shm: EFBIG: file too large/), left: false });
+    expect(JSON.parse(out)).toEqual({ code: 'RESOURCES', error: expect.stringMatching(/^cannot create the window .*limited\.shm: a file size limit is below its 1048576 bytes \(EFBIG\)$/), left: false });
   });
 
   it('truncated while a slot is held: no new slot, naming why; once released, re-initialised in place (same inode, written whole)', async () => {
