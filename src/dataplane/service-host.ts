@@ -16,7 +16,7 @@ import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.j
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
 export interface StartServiceOptions {
-  /** In-process (SharedArrayBuffers), or region files / a window slot (mapped by the worker; vFunD maps it read-only to watch). */
+  /** In-process (SharedArrayBuffers), or region files / sealed memfds / a window slot (mapped by the worker, and read-only by this thread to watch and wake it: in a service process, never in vFunD). */
   readonly region: SabRegion | MappableRegion;
   /** Registry name (`crc32`, `sim-fpga:sha256`, ...), or the name passed to `driverModule`'s factory. */
   readonly driver: string;
