@@ -119,9 +119,8 @@ export function parseSelfCgroup(text: string): { readonly v2: string | null; rea
 
 /** The directory of group `path` under a mount of (part of) its hierarchy, or null if the mount does not show it. */
 function groupDir(mount: CgroupMount, path: string): string | null {
-  if (mount.root === '/') return join(mount.point, path);
-  if (path === mount.root || path.startsWith(mount.root + '/')) return join(mount.point, path.slice(mount.root.length));
-  return null;
+  const under = mount.root === '/' ? path : path === mount.root || path.startsWith(mount.root + '/') ? path.slice(mount.root.length) : null;
+  return under === null ? null : join(mount.point, under, '.');
 }
 
 /** Which controllers the host offers vFunD, and where; for the others, why not. */

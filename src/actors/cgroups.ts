@@ -87,7 +87,8 @@ const LIMIT_OF: Record<Controller, 'cpus' | 'memoryMiB'> = { cpu: 'cpus', memory
 const OOM_COUNT_POLLS = 50;
 const OOM_COUNT_POLL_MS = 20;
 const LEFTOVER = /^vfund-(\d+)(?:-\d+)?$/;
-let instances = 0;
+/** TenantCgroups made so far in this process, by pid: a second vFunD in one process gets vfund-<pid>-2. */
+const made = new Map<number, number>();
 
 export interface TenantCgroupsOptions {
   readonly fs?: CgroupFs;
@@ -127,7 +128,9 @@ export class TenantCgroups implements ServiceLimits {
     const limited = tenants.filter((t) => t.limits !== undefined && (t.limits.cpus !== undefined || t.limits.memoryMiB !== undefined));
     if (limited.length === 0) return self;
     const wanted = (c: Controller, t: (typeof limited)[number]): boolean => (c === 'cpu' ? t.limits!.cpus !== undefined : t.limits!.memoryMiB !== undefined);
-    const level = `vfund-${pid}${instances++ === 0 ? '' : `-${instances}`}`;
+    const n = (made.get(pid) ?? 0) + 1;
+    made.set(pid, n);
+    const level = `vfund-${pid}${n === 1 ? '' : `-${n}`}`;
     const offers = await detectCgroups(fs);
     for (const controller of ['cpu', 'memory'] as const) {
       if (!limited.some((t) => wanted(controller, t))) continue;
