@@ -10,7 +10,9 @@
  *
  * - cgroup v2: `cpu.max` ("<quota> <period>"), `memory.max`, and
  *   `memory.swap.max` 0 when the file is there; the controllers are enabled
- *   in `cgroup.subtree_control` down the path.
+ *   in `cgroup.subtree_control` down the path. A group with processes in it
+ *   cannot enable them, so a vFunD alone in its group moves itself into a
+ *   leaf of it first (`<its group>/vfund`).
  * - cgroup v1: `cpu.cfs_period_us` / `cpu.cfs_quota_us`, and
  *   `memory.limit_in_bytes` with `memory.memsw.limit_in_bytes` (memory plus
  *   swap: no swap) when the file is there.
@@ -26,7 +28,7 @@
  * enforced and why, and vFunD carries on: those limits are advisory. Nothing
  * about limits is journaled.
  */
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VirtFunError } from '../errors.js';
 import { processAlive } from '../util/process.js';
@@ -36,6 +38,8 @@ import { detectCgroups, hostCgroupFs, type CgroupFs, type Controller, type Contr
 export const CPU_PERIOD_US = 100_000;
 /** The parent of every vFunD's groups, in vFunD's own group. */
 export const CGROUP_PARENT = 'virtfun';
+/** cgroup v2: the leaf of its own group vFunD moves itself into, so that the group may have limited children. */
+export const V2_LEAF = 'vfund';
 const MIB = 1024 * 1024;
 
 export interface TenantLimits {
@@ -136,9 +140,11 @@ export class TenantCgroups implements ServiceLimits {
       if (!limited.some((t) => wanted(controller, t))) continue;
       let offer: ControllerOffer = offers[controller];
       if (offer.ok) {
-        const place = offer.place;
+        // v2: a vFunD that moved itself into its leaf (below) counts the group above as its own.
+        const p = offer.place;
+        const place = p.version === 2 && basename(p.own) === V2_LEAF ? { ...p, own: dirname(p.own) } : p;
         const failure = await self.prepare(place, level, options.alive ?? processAlive, pid);
-        if (failure !== null) offer = { ok: false, reason: failure };
+        offer = failure === null ? { ok: true, place } : { ok: false, reason: failure };
       }
       for (const t of limited.filter((t) => wanted(controller, t))) {
         const failure = offer.ok ? await self.createGroup(t.id, t.limits!, offer.place, level) : offer.reason;
@@ -271,7 +277,7 @@ export class TenantCgroups implements ServiceLimits {
     const v2 = place.version === 2;
     let at = place.own;
     try {
-      if (v2) await this.enableController(place.own, place.controller, true);
+      if (v2) await this.delegate(place.own, place.controller, pid);
       at = parent;
       await this.mkdirOk(parent);
       if (!this.cleaned.has(parent)) {
@@ -295,6 +301,33 @@ export class TenantCgroups implements ServiceLimits {
     if ((await this.fs.readFile(file)).split(/\s+/).includes(controller)) return;
     await this.fs.writeFile(file, `+${controller}`);
     if (note) this.notes.push(`enabled the ${controller} controller in ${file}`);
+  }
+
+  /**
+   * v2: make vFunD's own group hand the controller to its children. cgroup v2 lets a group (other than
+   * the root) do so only while no process is in it ("no internal processes"), so a vFunD alone in its
+   * group (a systemd service with Delegate=yes) first moves itself into a leaf of it, `vfund`. A group
+   * shared with other processes (a login shell's) is not vFunD's to rearrange: that is the reason given.
+   */
+  private async delegate(own: string, controller: Controller, pid: number): Promise<void> {
+    try {
+      await this.enableController(own, controller, true);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+    }
+    const others = (await this.fs.readFile(join(own, 'cgroup.procs'))).split(/\s+/).filter((p) => p !== '' && p !== String(pid));
+    if (others.length > 0) {
+      throw new Unusable(
+        `cgroup v2 ${controller}: vFunD's group ${own} also holds other processes (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''}), ` +
+          `and a group with processes in it cannot hand controllers to child groups: run vFunD in a group of its own (systemd: a service with Delegate=yes)`,
+      );
+    }
+    const leaf = join(own, V2_LEAF);
+    await this.mkdirOk(leaf);
+    await this.fs.writeFile(join(leaf, 'cgroup.procs'), String(pid));
+    this.notes.push(`moved vFunD (pid ${pid}) into ${leaf}: a cgroup v2 group with processes in it cannot hand controllers to child groups`);
+    await this.enableController(own, controller, true);
   }
 
   /** Groups a vFunD that died left behind (its service processes died with it: they are empty). */
@@ -372,16 +405,17 @@ export class TenantCgroups implements ServiceLimits {
 
   /** Why a hierarchy cannot be used, in words an operator can act on. */
   private why(err: unknown, path: string, place: ControllerPlace): string {
+    if (err instanceof Unusable) return err.message;
     const code = (err as NodeJS.ErrnoException).code;
     const where = `cgroup v${place.version} ${place.controller}`;
     if (code === 'EACCES' || code === 'EPERM') return `${where}: permission denied on ${path} (vFunD runs as uid ${this.uid}${this.uid === 0 ? '' : ', not root'})`;
     if (code === 'EROFS') return `${where}: ${path} is on a read-only file system`;
-    if (code === 'EBUSY' && place.version === 2 && path === place.own) {
-      return `${where}: vFunD's group ${place.own} holds processes, so it cannot hand the ${place.controller} controller to child groups (run vFunD in a group of its own with the controller delegated)`;
-    }
     return `${where}: ${path}: ${(err as Error).message}`;
   }
 }
+
+/** A hierarchy vFunD must not use, and why (the message). */
+class Unusable extends Error {}
 
 /** `key N` in a flat-keyed cgroup file (memory.events, memory.oom_control), or null when absent. */
 function counter(text: string, key: string): number | null {

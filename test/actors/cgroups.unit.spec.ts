@@ -170,17 +170,40 @@ describe('tenants’ groups on a cgroup v2 host', () => {
     expect(groups.report().some((l) => l.startsWith('enabled'))).toBe(false);
   });
 
-  it('vFunD’s group holds processes (v2 refuses to delegate): advisory, with the reason and what to do', async () => {
-    const fs = unifiedHost('/system.slice/virtfun.service');
-    fs.failures.set('write /sys/fs/cgroup/system.slice/virtfun.service/cgroup.subtree_control', 'EBUSY');
+  it('vFunD alone in its group (a service with Delegate=yes): it moves itself into a leaf, `vfund`, and the group gets the limited children', async () => {
+    const pid = lastPid + 1;
+    const own = '/sys/fs/cgroup/system.slice/virtfun.service';
+    const fs = unifiedHost('/system.slice/virtfun.service', { procs: [pid] });
+    const groups = await TenantCgroups.create(tenants, options(fs));
+    expect(fs.files.get(`${own}/cgroup.procs`)).toBe('');
+    expect(fs.files.get(`${own}/vfund/cgroup.procs`)).toBe(`${pid}\n`);
+    expect(fs.files.get(`${own}/cgroup.subtree_control`)).toBe('cpu memory');
+    expect(groups.group('acme')).toEqual({ cpu: { version: 2, dir: `${own}/virtfun/vfund-${pid}/acme` }, memory: { version: 2, dir: `${own}/virtfun/vfund-${pid}/acme` } });
+    expect(groups.report().slice(0, 3)).toEqual([
+      `moved vFunD (pid ${pid}) into ${own}/vfund: a cgroup v2 group with processes in it cannot hand controllers to child groups`,
+      `enabled the cpu controller in ${own}/cgroup.subtree_control`,
+      `enabled the memory controller in ${own}/cgroup.subtree_control`,
+    ]);
+    // A second vFunD in the same process sees itself in the leaf: the group above is its own.
+    fs.files.set('/proc/self/cgroup', '0::/system.slice/virtfun.service/vfund\n');
+    const again = await TenantCgroups.create(tenants, options(fs, { pid }));
+    expect(again.group('acme')!.cpu!.dir).toBe(`${own}/virtfun/vfund-${pid}-2/acme`);
+    expect(again.report().some((l) => l.startsWith('moved'))).toBe(false);
+  });
+
+  it('vFunD’s group shared with other processes (a login shell’s): advisory, with the reason and what to do; nothing moved or created', async () => {
+    const pid = lastPid + 1;
+    const own = '/sys/fs/cgroup/user.slice/session-1.scope';
+    const fs = unifiedHost('/user.slice/session-1.scope', { procs: [pid, 777, 778] });
     const groups = await TenantCgroups.create(tenants, options(fs));
     expect(groups.group('acme')).toBeUndefined();
     expect(groups.advisory).toContainEqual({
       tenant: 'acme',
       limit: 'memoryMiB',
-      reason: "cgroup v2 memory: vFunD's group /sys/fs/cgroup/system.slice/virtfun.service holds processes, so it cannot hand the memory controller to child groups (run vFunD in a group of its own with the controller delegated)",
+      reason: `cgroup v2 memory: vFunD's group ${own} also holds other processes (777, 778), and a group with processes in it cannot hand controllers to child groups: run vFunD in a group of its own (systemd: a service with Delegate=yes)`,
     });
-    expect(fs.dirs.has('/sys/fs/cgroup/system.slice/virtfun.service/virtfun')).toBe(false);
+    expect(fs.tree(own)).toEqual([own]);
+    expect(fs.files.get(`${own}/cgroup.procs`)).toBe(`${pid}\n777\n778\n`);
   });
 });
 

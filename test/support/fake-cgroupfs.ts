@@ -17,6 +17,8 @@ export class FakeCgroupFs implements CgroupFs {
   readonly interfaceFiles = new Map<string, Record<string, string>>();
   /** Operations that fail: `mkdir <path>`, `write <path>`, `rmdir <path>` -> errno code. */
   readonly failures = new Map<string, string>();
+  /** Where a cgroup v2 hierarchy is mounted: below it, a group with processes cannot enable controllers for children. */
+  unifiedMount: string | null = null;
   /** Hook called on every read (a kernel counter that moves). */
   onRead: (path: string) => void = () => undefined;
 
@@ -39,12 +41,28 @@ export class FakeCgroupFs implements CgroupFs {
     if (failure) throw errno(failure, path);
     const old = this.files.get(path);
     if (old === undefined) throw errno('ENOENT', path);
-    if (path.endsWith('/cgroup.procs')) this.files.set(path, old + data + '\n');
-    else if (path.endsWith('/cgroup.subtree_control')) {
+    if (path.endsWith('/cgroup.procs')) {
+      // A process is in one group of a hierarchy: moving it takes it out of the others there.
+      const mount = this.mountOf(path);
+      for (const [f, text] of this.files) {
+        if (f.endsWith('/cgroup.procs') && mount !== null && this.mountOf(f) === mount) {
+          this.files.set(f, text.split('\n').filter((p) => p !== '' && p !== data).map((p) => p + '\n').join(''));
+        }
+      }
+      this.files.set(path, this.files.get(path)! + data + '\n');
+    } else if (path.endsWith('/cgroup.subtree_control')) {
+      const dir = dirname(path);
+      const v2 = this.unifiedMount !== null && dir.startsWith(this.unifiedMount + '/');
+      if (v2 && data.includes('+') && (this.files.get(`${dir}/cgroup.procs`) ?? '').trim() !== '') throw errno('EBUSY', path);
       const on = new Set(old.split(/\s+/).filter(Boolean));
       for (const w of data.split(/\s+/)) if (w.startsWith('+')) on.add(w.slice(1));
       this.files.set(path, [...on].join(' '));
     } else this.files.set(path, data);
+  }
+
+  /** The mount point of the hierarchy `path` is in. */
+  private mountOf(path: string): string | null {
+    return [...this.interfaceFiles.keys()].find((m) => path === m || path.startsWith(m + '/')) ?? null;
   }
 
   async mkdir(path: string): Promise<void> {
@@ -53,7 +71,7 @@ export class FakeCgroupFs implements CgroupFs {
     if (this.dirs.has(path)) throw errno('EEXIST', path);
     if (!this.dirs.has(dirname(path))) throw errno('ENOENT', path);
     this.dirs.add(path);
-    const mount = [...this.interfaceFiles.keys()].find((m) => path.startsWith(m + '/'));
+    const mount = this.mountOf(path);
     for (const [name, text] of Object.entries(mount ? this.interfaceFiles.get(mount)! : {})) this.files.set(`${path}/${name}`, text);
   }
 
@@ -115,8 +133,9 @@ export function hybridHost(opts: { memsw?: boolean; oomKillCounter?: boolean; cp
 }
 
 /** A cgroup v2 host: vFunD in `own` (relative to the hierarchy), cpu and memory offered to it. */
-export function unifiedHost(own = '/system.slice/virtfun.service', opts: { swap?: boolean; enabled?: boolean } = {}): FakeCgroupFs {
+export function unifiedHost(own = '/system.slice/virtfun.service', opts: { swap?: boolean; enabled?: boolean; procs?: readonly number[] } = {}): FakeCgroupFs {
   const fs = new FakeCgroupFs();
+  fs.unifiedMount = '/sys/fs/cgroup';
   fs.dir('/proc/self', {
     mountinfo: '28 22 0:25 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n',
     cgroup: `0::${own}\n`,
@@ -132,7 +151,7 @@ export function unifiedHost(own = '/system.slice/virtfun.service', opts: { swap?
     ...(opts.swap === false ? {} : { 'memory.swap.max': 'max\n' }),
   };
   const dir = `/sys/fs/cgroup${own === '/' ? '' : own}`;
-  fs.dir(dir, { ...files, ...(opts.enabled && { 'cgroup.subtree_control': 'cpu memory\n' }) });
+  fs.dir(dir, { ...files, ...(opts.enabled && { 'cgroup.subtree_control': 'cpu memory\n' }), 'cgroup.procs': (opts.procs ?? []).map((p) => `${p}\n`).join('') });
   fs.interfaceFiles.set('/sys/fs/cgroup', files);
   return fs;
 }
