@@ -75,7 +75,7 @@ interface MemoryGroup extends TenantGroupView {
   readonly mib: number;
   /** OOM kills of this group already accounted for. */
   oomKills: number;
-  /** Times the group hit its limit, as last seen. */
+  /** Times the group reached its limit (v2 memory.events, v1 failcnt), as last seen. */
   hits: number;
 }
 
@@ -90,6 +90,8 @@ const LIMIT_OF: Record<Controller, 'cpus' | 'memoryMiB'> = { cpu: 'cpus', memory
 /** How long explainKill waits for a kill to be counted: 50 × 20 ms. */
 const OOM_COUNT_POLLS = 50;
 const OOM_COUNT_POLL_MS = 20;
+/** v1: a peak this close to the limit is the limit reached (charges come in batches of up to 64 pages). */
+const PEAK_SLACK = 1024 * 1024;
 const LEFTOVER = /^vfund-(\d+)(?:-\d+)?$/;
 /** TenantCgroups made so far in this process, by pid: a second vFunD in one process gets vfund-<pid>-2. */
 const made = new Map<number, number>();
@@ -204,14 +206,12 @@ export class TenantCgroups implements ServiceLimits {
     if (!m) return null;
     const limit = `tenant ${tenant}'s memory limit of ${m.mib} MiB`;
     try {
-      const hits = await this.limitHits(m);
-      const hit = hits.count > m.hits;
-      m.hits = Math.max(m.hits, hits.count);
+      const reached = await this.reachedLimit(m);
       let kills = await this.oomKills(m);
       if (kills !== null) {
         // The kernel counts the kill after it has sent SIGKILL and logged it, so the count can lag behind the
-        // exit vFunD saw: when the group did hit its limit, wait for the count (1 s at most).
-        for (let i = 0; hit && kills <= m.oomKills && i < OOM_COUNT_POLLS; i++) {
+        // exit vFunD saw: when the group did reach its limit, wait for the count (1 s at most).
+        for (let i = 0; reached !== null && kills <= m.oomKills && i < OOM_COUNT_POLLS; i++) {
           await sleep(OOM_COUNT_POLL_MS);
           kills = (await this.oomKills(m))!;
         }
@@ -220,8 +220,8 @@ export class TenantCgroups implements ServiceLimits {
         m.oomKills++;
         return `the OOM killer: ${limit}; ${m.version === 2 ? 'memory.events' : 'memory.oom_control'} oom_kill ${kills}`;
       }
-      // A kernel without the oom_kill counter: the group hitting its limit is all there is to go by.
-      return hit ? `most likely the OOM killer: the group reached ${limit}; ${hits.file} ${hits.count}` : null;
+      // A kernel without the oom_kill counter: the group reaching its limit is all there is to go by.
+      return reached !== null ? `most likely the OOM killer: the group reached ${limit}; ${reached}` : null;
     } catch {
       return null;
     }
@@ -232,19 +232,44 @@ export class TenantCgroups implements ServiceLimits {
     return counter(await this.fs.readFile(join(m.dir, m.version === 2 ? 'memory.events' : 'memory.oom_control')), 'oom_kill');
   }
 
-  /** How many times the group hit its limit: v2 memory.events `oom` (`max` on old kernels), v1 the failcnt of memory and memory+swap. */
-  private async limitHits(m: MemoryGroup): Promise<{ readonly count: number; readonly file: string }> {
+  /**
+   * Whether the group reached its limit since it was last asked, and the evidence; null if not.
+   * v2: memory.events `oom` (`max` on old kernels). v1: memory.failcnt / memory.memsw.failcnt, and, as
+   * recent kernels no longer count those for v1, the peak (memory.max_usage_in_bytes and the memsw one)
+   * at the limit, which is then reset so that the next question starts afresh.
+   */
+  private async reachedLimit(m: MemoryGroup): Promise<string | null> {
     if (m.version === 2) {
       const events = await this.fs.readFile(join(m.dir, 'memory.events'));
-      const oom = counter(events, 'oom');
-      return oom !== null ? { count: oom, file: 'memory.events oom' } : { count: counter(events, 'max') ?? 0, file: 'memory.events max' };
+      const [key, n] = counter(events, 'oom') !== null ? ['oom', counter(events, 'oom')!] : ['max', counter(events, 'max') ?? 0];
+      if (n <= m.hits) return null;
+      m.hits = n;
+      return `memory.events ${key} ${n}`;
     }
+    const failcnt = await this.v1Failcnt(m);
+    if (failcnt > m.hits) {
+      m.hits = failcnt;
+      return `memory.failcnt ${failcnt}`;
+    }
+    const peaks = ['memory.max_usage_in_bytes', 'memory.memsw.max_usage_in_bytes'].map((f) => join(m.dir, f));
+    for (const file of peaks) {
+      if (!(await this.fs.exists(file))) continue;
+      const peak = Number((await this.fs.readFile(file)).trim());
+      if (!(peak >= m.mib * MIB - PEAK_SLACK)) continue;
+      for (const f of peaks) if (await this.fs.exists(f)) await this.fs.writeFile(f, '0').catch(() => undefined);
+      return `${file.slice(m.dir.length + 1)} ${peak}`;
+    }
+    return null;
+  }
+
+  /** v1: times a charge failed at the limit (memory, memory+swap). */
+  private async v1Failcnt(m: MemoryGroup): Promise<number> {
     let count = 0;
     for (const file of ['memory.failcnt', 'memory.memsw.failcnt']) {
       const path = join(m.dir, file);
       if (await this.fs.exists(path)) count += Number((await this.fs.readFile(path)).trim()) || 0;
     }
-    return { count, file: 'memory.failcnt + memory.memsw.failcnt' };
+    return count;
   }
 
   /**
@@ -388,9 +413,8 @@ export class TenantCgroups implements ServiceLimits {
     this.groups.set(tenant, g);
     // Counters start from what the group already counted (a group vFunD reuses).
     if (g.memory && place.controller === 'memory') {
-      const m = g.memory;
-      m.oomKills = (await this.oomKills(m).catch(() => null)) ?? 0;
-      m.hits = (await this.limitHits(m).catch(() => null))?.count ?? 0;
+      g.memory.oomKills = (await this.oomKills(g.memory).catch(() => null)) ?? 0;
+      await this.reachedLimit(g.memory).catch(() => null);
     }
     return null;
   }

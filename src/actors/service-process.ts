@@ -173,6 +173,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
       };
       void exited.then(async (cause) => {
         clearTimeout(timer);
+        if (onReady === null) return; // it was ready: its end is reported below, once
         reject(new VirtFunError('SERVICE_ERROR', `service process of '${opts.driver}' ${await describe(cause)} before it was ready${lastLine()}`));
       });
     });

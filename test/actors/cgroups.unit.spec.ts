@@ -289,6 +289,21 @@ describe('telling an OOM kill from another SIGKILL', () => {
     expect(await groups.explainKill('acme')).toBe("the OOM killer: tenant acme's memory limit of 64 MiB; memory.oom_control oom_kill 1");
   });
 
+  it('a kernel that no longer counts failcnt for v1: the peak at the limit is the limit reached (then reset)', async () => {
+    const fs = hybridHost();
+    const groups = await TenantCgroups.create(tenants, options(fs));
+    const dir = groups.group('acme')!.memory!.dir;
+    fs.files.set(`${dir}/memory.max_usage_in_bytes`, `${64 * MiB}\n`);
+    fs.files.set(`${dir}/memory.memsw.max_usage_in_bytes`, `${64 * MiB}\n`);
+    let reads = 0;
+    fs.onRead = (p) => {
+      if (p === `${dir}/memory.oom_control` && ++reads === 2) fs.files.set(p, 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
+    };
+    expect(await groups.explainKill('acme')).toBe("the OOM killer: tenant acme's memory limit of 64 MiB; memory.oom_control oom_kill 1");
+    expect(fs.files.get(`${dir}/memory.max_usage_in_bytes`)).toBe('0');
+    expect(fs.files.get(`${dir}/memory.memsw.max_usage_in_bytes`)).toBe('0');
+  });
+
   it('a group that hit its limit but counted no kill: not blamed on memory', async () => {
     const fs = hybridHost();
     const groups = await TenantCgroups.create(tenants, options(fs));
@@ -303,7 +318,7 @@ describe('telling an OOM kill from another SIGKILL', () => {
     expect(await groups.explainKill('acme')).toBeNull();
     fs.files.set(`${dir}/memory.failcnt`, '4\n');
     expect(await groups.explainKill('acme')).toBe(
-      "most likely the OOM killer: the group reached tenant acme's memory limit of 64 MiB; memory.failcnt + memory.memsw.failcnt 4",
+      "most likely the OOM killer: the group reached tenant acme's memory limit of 64 MiB; memory.failcnt 4",
     );
     expect(await groups.explainKill('acme')).toBeNull();
   });

@@ -123,8 +123,9 @@ export function hybridHost(opts: { memsw?: boolean; oomKillCounter?: boolean; cp
       'cgroup.procs': '',
       'memory.limit_in_bytes': '9223372036854771712\n',
       'memory.failcnt': '0\n',
+      'memory.max_usage_in_bytes': '0\n',
       'memory.oom_control': `oom_kill_disable 0\nunder_oom 0\n${opts.oomKillCounter === false ? '' : 'oom_kill 0\n'}`,
-      ...(opts.memsw === false ? {} : { 'memory.memsw.limit_in_bytes': '9223372036854771712\n', 'memory.memsw.failcnt': '0\n' }),
+      ...(opts.memsw === false ? {} : { 'memory.memsw.limit_in_bytes': '9223372036854771712\n', 'memory.memsw.failcnt': '0\n', 'memory.memsw.max_usage_in_bytes': '0\n' }),
     };
     fs.dir(own, memFiles);
     fs.interfaceFiles.set('/sys/fs/cgroup/memory', memFiles);
