@@ -5,6 +5,7 @@
  * is wrong and why. `toSnapshot` turns it into what is journaled (secrets
  * replaced by their SHA-256).
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { VFunDConfigSnapshot } from '../events/catalogue.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
@@ -46,6 +47,33 @@ const refusalLimits = z
   .strict()
   .prefault({});
 
+/** CPUs of this host: the most a tenant's `limits.cpus` may ask for. */
+const HOST_CPUS = availableParallelism();
+
+/**
+ * A tenant's resource limits (src/actors/cgroups.ts): what all of its service processes together may
+ * use. Enforced through the host's cgroups when it offers them, advisory otherwise (operator guide,
+ * "Resource limits").
+ */
+const tenantLimits = z
+  .object({
+    /** CPU time as a share of cores (0.5: half a core). The kernel's smallest quota is 1 ms per 100 ms period. */
+    cpus: z
+      .number({ error: 'must be a number of CPUs (0.5: half a core)' })
+      .min(0.01, 'must be at least 0.01 (the smallest CPU quota: 1 ms per 100 ms period)')
+      .max(HOST_CPUS, `must be at most ${HOST_CPUS}, the CPUs of this host`)
+      .optional(),
+    /** Memory in MiB, swap included (no swap is allowed). */
+    memoryMiB: z
+      .number({ error: 'must be a whole number of MiB' })
+      .int('must be a whole number of MiB')
+      .min(32, 'must be at least 32 (MiB)')
+      .max(16 * 1024 * 1024, 'must be at most 16777216 (MiB: 16 TiB)')
+      .optional(),
+  })
+  .strict()
+  .refine((l) => l.cpus !== undefined || l.memoryMiB !== undefined, { message: 'give cpus, memoryMiB or both' });
+
 const kindConfig = z.object({
   slots: z.number().int().min(1).max(4096),
   driver: z.string().refine(hasDriver, { error: (iss) => `unknown driver '${String(iss.input)}'; known: ${driverNames().join(', ')}` }),
@@ -75,6 +103,8 @@ export const configSchema = z
             .optional(),
           /** How many of the tenant's refused control requests are journaled one by one (src/actors/refusal-limiter.ts). */
           refusals: refusalLimits,
+          /** CPU and memory limits on the tenant's service processes (src/actors/cgroups.ts). */
+          limits: tenantLimits.optional(),
         }).refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
       )
       .min(1),

@@ -18,6 +18,7 @@ import type { WindowPlan } from '../dataplane/window.js';
 import { VirtFunError } from '../errors.js';
 import type { ComputationStats } from '../events/catalogue.js';
 import { requireShm } from '../native/shm.js';
+import type { ServiceLimits } from './cgroups.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from './runtime.js';
 import { processRuntime } from './process-runtime.js';
 import type { ServiceProcessOptions } from './service-process.js';
@@ -29,6 +30,8 @@ export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
   readonly identities?: ReadonlyMap<string, TenantIdentity>;
   /** Tenants that are virtual machines: their regions are slots of one ivshmem window each. */
   readonly windows?: ReadonlyMap<string, WindowPlan>;
+  /** Tenants' CPU and memory limits: each service process joins its tenant's cgroups (cgroups.ts). */
+  readonly limits?: ServiceLimits;
 }
 
 /** A region of the tree: two sealed memfds, or a slot of a VM tenant's window. */
@@ -151,6 +154,7 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
   private serviceOptions(spec: ActivationSpec, extra: { spinMicros?: number } = {}): Omit<ServiceProcessOptions, 'region' | 'driver' | 'control'> {
     const o = this.options;
     const identity = this.tree.identityOf(spec.tenant);
+    const limits = o.limits;
     return {
       ...extra,
       ...(o.driverModule !== undefined && { driverModule: o.driverModule }),
@@ -158,6 +162,7 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
       ...(o.spinMicros !== undefined && { spinMicros: o.spinMicros }),
       ...(o.policy !== undefined && { policy: o.policy }),
       ...(identity !== undefined && { identity }),
+      ...(limits !== undefined && { join: (pid: number) => limits.join(spec.tenant, pid), explainKill: () => limits.explainKill(spec.tenant) }),
     };
   }
 }

@@ -42,6 +42,8 @@ export interface ServiceProcessOptions {
   readonly identity?: TenantIdentity;
   /** Put the process into its tenant's cgroup before it does anything. */
   readonly join?: (pid: number) => Promise<void>;
+  /** Why a SIGKILL came, when something knows (the tenant's cgroup counted an OOM kill); null: no idea. */
+  readonly explainKill?: () => Promise<string | null>;
   /** Sandbox the process (default true; needs the native addon, skipped without it). */
   readonly sandbox?: boolean;
   readonly readyTimeoutMs?: number;
@@ -70,9 +72,10 @@ export interface ServiceProcess {
 
 const TAIL_BYTES = 2048;
 
-/** Say what ended a process, in words an operator can act on. */
-export function describeExit(cause: ServiceExitCause): string {
+/** Say what ended a process, in words an operator can act on; `known`: what is known of the signal's cause. */
+export function describeExit(cause: ServiceExitCause, known?: string | null): string {
   if (cause.signal !== null) {
+    if (known) return `killed by ${cause.signal} (${known})`;
     const why: Record<string, string> = {
       SIGBUS: 'a bus error: memory it mapped shrank under it',
       SIGSEGV: 'a segmentation fault: a native crash',
@@ -112,6 +115,9 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
   const exited = new Promise<ServiceExitCause>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  // A SIGKILL vFunD sent itself, or one after the failure was reported, is not asked about.
+  const describe = async (cause: ServiceExitCause): Promise<string> =>
+    describeExit(cause, cause.signal === 'SIGKILL' && !stopRequested && !failedOnce ? await opts.explainKill?.() : null);
   const lastLine = (): string => {
     const lines = stderrTail.trim().split('\n');
     const l = lines[lines.length - 1]?.trim() ?? '';
@@ -165,9 +171,10 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
         if (m.type === 'ready') resolve(m.sandboxed);
         else if (m.type === 'failed') reject(new VirtFunError(m.code as ErrorCode, `service '${opts.driver}' did not start: ${m.message}`));
       };
-      void exited.then((cause) => {
+      void exited.then(async (cause) => {
         clearTimeout(timer);
-        reject(new VirtFunError('SERVICE_ERROR', `service process of '${opts.driver}' ${describeExit(cause)} before it was ready${lastLine()}`));
+        if (onReady === null) return; // it was ready: its end is reported below, once
+        reject(new VirtFunError('SERVICE_ERROR', `service process of '${opts.driver}' ${await describe(cause)} before it was ready${lastLine()}`));
       });
     });
   } catch (err) {
@@ -178,7 +185,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
   }
   onReady = null;
 
-  void exited.then((cause) => fail(`service process ${pid} ${describeExit(cause)}${lastLine()}`, cause));
+  void exited.then(async (cause) => fail(`service process ${pid} ${await describe(cause)}${lastLine()}`, cause));
 
   // The service's own watchdog restarts a hung worker. A process that does not get the better of a
   // hung call (a native driver stuck in a system call) is killed here, and the instance fails.

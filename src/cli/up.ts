@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, toSnapshot, ConfigError, windowPlans, type ValidConfig } from '../actors/config.js';
+import { TenantCgroups } from '../actors/cgroups.js';
 import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import { VFunD } from '../actors/vfund.js';
 import { ControlServer } from '../control/server.js';
@@ -65,7 +66,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
   }
   const windows = windowPlans(config);
-  const runtime = await FileRuntime.create({ root: opts.root, identities, windows });
+  const limits = await TenantCgroups.create(config.tenants);
+  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(async (err: unknown) => {
+    await limits.remove();
+    throw err;
+  });
+  for (const line of limits.report()) opts.log(line);
   if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
   // A journal held by another vFunD (another root, same journal) is refused here, naming its pid:
   // give this root back before saying so.
@@ -88,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     await journal.close().catch(() => undefined);
     await runtime.close().catch(() => undefined);
+    await limits.remove();
     throw err;
   }
   const servers: ControlServer[] = [];
@@ -127,6 +134,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         } finally {
           // Whatever happened above, no service, region file or pid file outlives vFunD.
           await runtime.close();
+          for (const problem of await limits.remove()) opts.log(problem);
           await journal.close();
         }
       })()),

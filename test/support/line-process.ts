@@ -14,9 +14,9 @@ export class LineProcess {
   private stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  /** `fds`: descriptors the child inherits as its fds 3, 4, ... */
-  constructor(fixture: URL, args: readonly string[], fds: readonly number[] = []) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', fixture.pathname, ...args], { stdio: ['pipe', 'pipe', 'pipe', ...fds] });
+  /** `fds`: descriptors the child inherits as its fds 3, 4, ...; `identity`: run as this uid/gid (the test runs as root). */
+  constructor(fixture: URL, args: readonly string[], fds: readonly number[] = [], identity?: { readonly uid: number; readonly gid: number }) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', fixture.pathname, ...args], { stdio: ['pipe', 'pipe', 'pipe', ...fds], ...identity });
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     const lines = createInterface({ input: this.child.stdout! });
