@@ -15,10 +15,10 @@
  */
 import { closeSync, writeSync } from 'node:fs';
 import { VirtFunError } from '../errors.js';
-import { F_SEAL_GROW, F_SEAL_SHRINK, mmapWaitOps, requireShm, type ShmAddon } from '../native/shm.js';
+import { F_SEAL_GROW, F_SEAL_SHRINK, requireShm, type ShmAddon } from '../native/shm.js';
 import { areaBytes, IN } from './layout.js';
-import { areaViews, checkCapacity, checkHeader, initRegion, type ChannelAreas } from './region.js';
-import { TOMBSTONE, type MappedRegion, type RegionRole } from './region-files.js';
+import { areaViews, checkCapacity, initRegion } from './region.js';
+import { checkedRegion, TOMBSTONE, type MappedRegion, type RegionRole } from './region-files.js';
 
 /** A region as two open descriptors (in vFunD, in the service process, or in the guest that received them). */
 export interface FdRegion {
@@ -92,26 +92,7 @@ export function mapFdRegion(region: FdRegion, role: RegionRole, shm: ShmAddon = 
     shm.unmap(out);
     throw err;
   }
-  const areas: ChannelAreas = { dataout: areaViews(out), datain: areaViews(inn), ops: mmapWaitOps(shm) };
-  try {
-    checkHeader(areas.dataout, 'dataout', region.capacity);
-    checkHeader(areas.datain, 'datain', region.capacity);
-  } catch (err) {
-    shm.unmap(out);
-    shm.unmap(inn);
-    throw err;
-  }
-  let mapped = true;
-  return {
-    areas,
-    capacity: region.capacity,
-    unmap: () => {
-      if (!mapped) return;
-      mapped = false;
-      shm.unmap(out);
-      shm.unmap(inn);
-    },
-  };
+  return checkedRegion(out, inn, region.capacity, shm);
 }
 
 /** The tombstone in datain, by pwrite (the memfd cannot have shrunk: it is sealed). */

@@ -116,10 +116,19 @@ export function mapFileRegion(region: FileRegion, role: RegionRole, shm: ShmAddo
     shm.unmap(out);
     throw err;
   }
+  return checkedRegion(out, inn, region.capacity, shm);
+}
+
+/**
+ * The channel over two areas one side has just mapped (files or descriptors),
+ * both headers checked against `capacity`; on a bad header both are unmapped
+ * before the error is thrown. unmap() is idempotent.
+ */
+export function checkedRegion(out: ArrayBuffer, inn: ArrayBuffer, capacity: number, shm: ShmAddon): MappedRegion {
   const areas: ChannelAreas = { dataout: areaViews(out), datain: areaViews(inn), ops: mmapWaitOps(shm) };
   try {
-    checkHeader(areas.dataout, 'dataout', region.capacity);
-    checkHeader(areas.datain, 'datain', region.capacity);
+    checkHeader(areas.dataout, 'dataout', capacity);
+    checkHeader(areas.datain, 'datain', capacity);
   } catch (err) {
     shm.unmap(out);
     shm.unmap(inn);
@@ -128,7 +137,7 @@ export function mapFileRegion(region: FileRegion, role: RegionRole, shm: ShmAddo
   let mappedNow = true;
   return {
     areas,
-    capacity: region.capacity,
+    capacity,
     unmap: () => {
       if (!mappedNow) return;
       mappedNow = false;
