@@ -1,0 +1,90 @@
+/**
+ * `vfun bench paper --quick --trace` for real (host, guest processes, a loopback
+ * network domain, the simulated FPGA; about 10 s), then replay-trace on its
+ * traces. The options, drivers and instance notation are in paper.unit.spec.ts.
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { paperOptionsFrom } from '../../src/bench/cli.js';
+import { PAPER_INSTANCES, QUICK_EXTRA } from '../../src/bench/instances.js';
+import { expected } from '../../src/bench/paper-driver.js';
+import { runPaperBench, type PaperResults } from '../../src/bench/paper.js';
+import { replayTrace } from '../../src/bench/replay.js';
+import { readTrace } from '../../src/bench/trace.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'vfun-paper-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A well-formed SVG document: an XML prolog-free <svg> root that closes, with balanced tags. */
+function expectSvg(text: string): void {
+  expect(text.trimStart().startsWith('<svg')).toBe(true);
+  expect(text.trimEnd().endsWith('</svg>')).toBe(true);
+  const open = (text.match(/<[a-zA-Z][^>]*[^/]>|<[a-zA-Z]>/g) ?? []).length;
+  const close = (text.match(/<\/[a-zA-Z][^>]*>/g) ?? []).length;
+  expect(open).toBe(close);
+}
+
+describe('bench paper --quick --trace, then replay-trace', () => {
+  const out = join(tmp, 'results');
+  let results: PaperResults;
+
+  it('writes tables, ratios, JSON and SVG figures for every instance x domain', async () => {
+    const opts = paperOptionsFrom({ quick: true, trace: true, functions: ['factorial'], out });
+    const seen: number[] = [];
+    ({ results } = await runPaperBench({ ...opts, onRun: (d) => seen.push(d) }));
+    const files = readdirSync(out).sort();
+    expect(files).toEqual(expect.arrayContaining(['results.md', 'results.json', 'figure7-factorial.svg', 'figure9-ratios.svg']));
+    const labels = [...PAPER_INSTANCES, ...QUICK_EXTRA].map((i) => i.label);
+    const domains = ['host-host', 'guest-host', 'guest-net', 'guest-fpga', 'guest-host+trace'];
+    expect(results.domains).toEqual(domains);
+    for (const inst of labels)
+      for (const d of domains) {
+        const c = results.cells.find((x) => x.instance === inst && x.domain === d);
+        expect(c, `${inst} ${d}`).toBeDefined();
+        expect(c!.runs).toBe(2);
+        expect(c!.min).toBeLessThanOrEqual(c!.mean);
+        expect(c!.mean).toBeLessThanOrEqual(c!.max);
+      }
+    expect(seen.at(-1)).toBe(labels.length * domains.length * 2);
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults;
+    expect(json.raw).toHaveLength(labels.length * domains.length * 2);
+    expect(json.raw.every((r) => r.result === expected('factorial', 51).toString())).toBe(true);
+    expect(json.ratios.map((r) => r.instance)).toEqual(labels);
+    for (const r of json.ratios) {
+      expect(r.gh_hh).toBeGreaterThan(0);
+      expect(r.gn_gh).toBeGreaterThan(0);
+      expect(r.gf_gh).toBeGreaterThan(0);
+    }
+    expect(json.traceOverhead).toHaveLength(labels.length);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toContain('| Factorial | 500M x 1');
+    expect(md).toContain('| Guest-Net |');
+    expect(md).toContain('GN/GH');
+    expect(md).toContain('## Tracing overhead');
+    for (const f of files.filter((x) => x.endsWith('.svg'))) expectSvg(readFileSync(join(out, f), 'utf8'));
+  });
+
+  it('records per-call traces that replay-trace re-times on a device', async () => {
+    const file = join(out, 'trace-factorial-250Kx2k.jsonl');
+    const { header, calls } = readTrace(file);
+    expect(header).toMatchObject({ fn: 'factorial', n: 51, instance: '250K x 2k', calls: 2000 });
+    expect(calls).toHaveLength(2000);
+    for (const c of calls.slice(0, 50)) {
+      expect(c.status).toBe('DONE');
+      expect(c.in_bytes).toBe(8);
+      expect(c.busy_us).not.toBeNull();
+      expect(c.set_us).toBeLessThanOrEqual(c.get_us);
+      expect(c.done_us!).toBeGreaterThanOrEqual(c.busy_us!);
+    }
+    const r = await replayTrace({ trace: file, device: 'alveo-u250', out: tmp });
+    expect(r.calls).toBe(2000);
+    expect(r.predicted.p50).toBeGreaterThanOrEqual(30); // at least the profile's 30 µs launch
+    const csv = readFileSync(r.files.csv, 'utf8').trim().split('\n');
+    expect(csv).toHaveLength(2001);
+    expectSvg(readFileSync(r.files.svg, 'utf8'));
+    const cheaper = await replayTrace({ trace: file, device: 'alveo-u250', launchMicros: 1, out: tmp });
+    expect(cheaper.predicted.p50).toBeLessThan(r.predicted.p50);
+  });
+});
