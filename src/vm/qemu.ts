@@ -102,7 +102,7 @@ export const DEFAULT_MEMORY_MIB = 256;
 export const DEFAULT_BOOT_TIMEOUT_MS = 20_000;
 export const DEFAULT_VM_TIMEOUT_MS = 120_000;
 export const QEMU_BINARY = 'qemu-system-x86_64';
-const INSTALL = 'install it with `apt-get install --no-install-recommends qemu-system-x86` (or run `node scripts/ensure-vm-tools.mjs`)';
+const INSTALL = 'install it with `apt-get install --no-install-recommends qemu-system-x86` (or run `node scripts/ensure-system-packages.mjs` in a checkout)';
 const STDERR_CAP = 64 * 1024;
 /** VmRun.lines keeps the last this many console lines (onLine sees them all). */
 export const MAX_KEPT_LINES = 10_000;
