@@ -488,8 +488,18 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 /* unmap(ab) -> boolean                                                     */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Only an ArrayBuffer (what open() returns). Asked first because since Node 24
+ * napi_get_arraybuffer_info also accepts a SharedArrayBuffer, which Node 20
+ * refused; napi_is_arraybuffer is false for one on every version.
+ */
+static int is_arraybuffer(napi_env env, napi_value v) {
+  bool is = false;
+  return napi_is_arraybuffer(env, v, &is) == napi_ok && is;
+}
+
 static int get_arraybuffer(napi_env env, napi_value v, void **data, size_t *len) {
-  if (napi_get_arraybuffer_info(env, v, data, len) != napi_ok) {
+  if (!is_arraybuffer(env, v) || napi_get_arraybuffer_info(env, v, data, len) != napi_ok) {
     if (!is_exception_pending(env))
       napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an ArrayBuffer returned by open() or mapFd()");
     return 0;
@@ -548,7 +558,7 @@ static uint32_t *word_at(napi_env env, napi_value abv, napi_value offv) {
   void *data;
   size_t len;
   double off;
-  if (napi_get_arraybuffer_info(env, abv, &data, &len) != napi_ok) {
+  if (!is_arraybuffer(env, abv) || napi_get_arraybuffer_info(env, abv, &data, &len) != napi_ok) {
     if (!is_exception_pending(env))
       napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an ArrayBuffer returned by open() or mapFd()");
     return NULL;

@@ -21,9 +21,14 @@
  *   4. `npm exec --no -- node-gyp` (never downloads: --no refuses to install)
  * The first one that runs decides; a compile failure is not retried with
  * another copy.
+ *
+ * Headers: npm's `nodedir` (npm_config_nodedir), unless it holds another major
+ * version than the running Node and the running Node ships its own headers
+ * (then those); else the running Node's own headers; else node-gyp's default
+ * (a download). See nodeDir() below.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,18 +75,45 @@ if (!existsSync(join(root, 'binding.gyp')) || !existsSync(join(root, 'native', '
   warnAndExit('binding.gyp or native/vfun_shm.c is missing from the package', [`Looked in ${root}`]);
 }
 
-/** Arguments for node-gyp: rebuild, plus --nodedir when npm did not give one and local headers exist. */
-function gypArgs() {
-  const args = ['rebuild'];
-  if (!process.env.npm_config_nodedir) {
-    // Distribution/tarball installs ship the headers next to the binary
-    // (<prefix>/include/node); using them avoids a download.
-    const prefix = resolve(dirname(process.execPath), '..');
-    if (existsSync(join(prefix, 'include', 'node', 'node_api.h')) && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) {
-      args.push(`--nodedir=${prefix}`);
-    }
+/** The major version of the Node headers under `dir` (<dir>/include/node/node_version.h), or null. */
+function headersMajor(dir) {
+  try {
+    const m = /#define\s+NODE_MAJOR_VERSION\s+(\d+)/.exec(readFileSync(join(dir, 'include', 'node', 'node_version.h'), 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
   }
-  return args;
+}
+
+/**
+ * Which Node headers to build against, as the directory for node-gyp's --nodedir (or null: let
+ * node-gyp find or download them). npm's `nodedir` config (npm_config_nodedir) decides, unless it
+ * holds the headers of another major version than the Node running this script (a user config
+ * `nodedir=/usr` written for the system's Node, while another Node runs npm): then the running
+ * Node's own headers (<prefix>/include/node, as distribution tarballs ship them) are used. The
+ * result is passed as npm_config_nodedir too, because node-gyp lets that variable override its
+ * --nodedir argument.
+ */
+function nodeDir() {
+  const running = process.versions.node;
+  const prefix = resolve(dirname(process.execPath), '..');
+  const own = existsSync(join(prefix, 'include', 'node', 'node_api.h')) && existsSync(join(prefix, 'include', 'node', 'common.gypi'));
+  const configured = process.env.npm_config_nodedir;
+  if (configured) {
+    const major = headersMajor(configured);
+    if (major !== null && String(major) !== running.split('.')[0] && own) {
+      log(`npm's nodedir=${configured} holds the headers of Node ${major}, but this is Node ${running}: building against ${prefix} instead`);
+      return prefix;
+    }
+    log(`building for Node ${running} against the headers in ${configured} (npm's nodedir${major === null ? '' : `, Node ${major}`})`);
+    return configured;
+  }
+  // Distribution/tarball installs ship the headers next to the binary; using them avoids a download.
+  if (own) {
+    log(`building for Node ${running} against its own headers in ${prefix}`);
+    return prefix;
+  }
+  return null;
 }
 
 /** Candidate ways to run node-gyp, in order; each is { label, cmd, args } or null. */
@@ -109,13 +141,15 @@ function candidates(args) {
   return list;
 }
 
-const args = gypArgs();
+const dir = nodeDir();
+const args = dir === null ? ['rebuild'] : ['rebuild', `--nodedir=${dir}`];
+const gypEnv = dir === null ? process.env : { ...process.env, npm_config_nodedir: dir };
 const tried = [];
 let built = false;
 let ran = false;
 for (const c of candidates(args)) {
   log(`building with ${c.label}: ${c.cmd === process.execPath ? 'node' : c.cmd} ${c.args.join(' ')}`);
-  const r = spawnSync(c.cmd, c.args, { cwd: root, stdio: 'inherit', env: process.env });
+  const r = spawnSync(c.cmd, c.args, { cwd: root, stdio: 'inherit', env: gypEnv });
   if (r.error) {
     tried.push(`${c.label}: ${r.error.code === 'ENOENT' ? 'not found' : r.error.message}`);
     continue;

@@ -4,15 +4,16 @@
  * an adversary process writing garbage into its dataout never hurts the
  * service nor other tenants' calls; a peer killed mid-call is an error, not a hang.
  */
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileRegion, type FileRegion } from '../../src/dataplane/region-files.js';
 import { startService, type ServiceHandle } from '../../src/dataplane/service-host.js';
-import { ERROR_NAMES, OUT, packWord, Command, HEADER_BYTES } from '../../src/dataplane/layout.js';
+import { ERROR_NAMES, IN, OUT, packWord, Command, HEADER_BYTES, Status } from '../../src/dataplane/layout.js';
 import { connect, connectDir } from '../../src/guest/connect.js';
 import { VirtFunError } from '../../src/errors.js';
 import { LineProcess } from '../support/line-process.js';
@@ -20,6 +21,40 @@ import { hex, reference, u32le } from './helpers.js';
 
 const CAPACITY = 4096;
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
+
+/** The status the service last wrote into a datain file (low 4 bits of the state word). */
+async function datainStatus(path: string): Promise<number> {
+  return (await readFile(path)).readInt32LE(IN.state) & 15;
+}
+
+/**
+ * Kills `pid` with SIGKILL from another thread as soon as the service answers the next request
+ * with BUSY in the datain file at `path` (the caller's thread is blocked in that call meanwhile).
+ * Resolves true when it killed, false when the service answered without going BUSY first.
+ */
+function killWhenBusy(path: string, pid: number): Promise<boolean> {
+  const before = readFileSync(path).readInt32LE(IN.state);
+  const worker = new Worker(
+    `const { parentPort, workerData: { path, pid, offset, before, busy } } = require('node:worker_threads');
+     const fs = require('node:fs');
+     const fd = fs.openSync(path, 'r');
+     const word = Buffer.alloc(4);
+     const nap = new Int32Array(new SharedArrayBuffer(4));
+     for (;;) {
+       fs.readSync(fd, word, 0, 4, offset);
+       if (word.readInt32LE(0) !== before) break;
+       Atomics.wait(nap, 0, 0, 1);
+     }
+     const isBusy = (word.readInt32LE(0) & 15) === busy;
+     if (isBusy) process.kill(pid, 'SIGKILL');
+     parentPort.postMessage(isBusy);`,
+    { eval: true, workerData: { path, pid, offset: IN.state, before, busy: Status.BUSY } },
+  );
+  return new Promise((resolve, reject) => {
+    worker.once('message', (killed: boolean) => resolve(killed));
+    worker.once('error', reject);
+  });
+}
 
 let root: string;
 async function region(name: string): Promise<{ dir: string; region: FileRegion }> {
@@ -167,8 +202,8 @@ describe('a peer killed mid-call', () => {
     const { pid } = await host.ready;
     const client = connectDir(dir, { timeoutMs: 20_000 });
     expect(hex(client.call(new Uint8Array([0, 7])))).toBe('0007');
-    // The call below takes 2 s in the driver; the host dies after 300 ms.
-    spawn('sh', ['-c', `sleep 0.3; kill -9 ${pid}`], { stdio: 'ignore' });
+    // The call below takes 2 s in the driver; the host dies as soon as it has started it.
+    const killed = killWhenBusy(join(dir, 'datain'), pid);
     const t0 = performance.now();
     let err: unknown;
     try {
@@ -180,6 +215,7 @@ describe('a peer killed mid-call', () => {
     expect((err as VirtFunError).code).toBe('CHANNEL_CLOSED');
     expect((err as Error).message).toContain(`service process ${pid} is gone`);
     expect(performance.now() - t0).toBeLessThan(20_000); // well before the call's own timeout
+    expect(await killed).toBe(true);
     expect((await host.exited).signal).toBe('SIGKILL');
     client.close();
   });
@@ -190,8 +226,8 @@ describe('a peer killed mid-call', () => {
     const guest = new LineProcess(fixture('guest-proc.ts'), [r.dir]);
     await guest.ready;
     void guest.request({ ops: [['call', hex(new Uint8Array([50, 1]))]] }).catch(() => undefined); // 500 ms in the driver
-    await expect.poll(() => service.stats().calls, { timeout: 5000 }).toBe(0);
-    await new Promise((res) => setTimeout(res, 100));
+    // Killed once its call is in the service's hands (BUSY for 500 ms; a call already answered means that moment was missed).
+    while ((await datainStatus(r.region.datainPath)) !== Status.BUSY && service.stats().calls === 0) await new Promise((res) => setTimeout(res, 1));
     guest.child.kill('SIGKILL');
     expect((await guest.exited).signal).toBe('SIGKILL');
     const next = connect(r.region, { timeoutMs: 10_000 });
