@@ -27,12 +27,15 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vfun-cluster-'));
   cluster = await startNatsCluster({ size: 3 });
   admin = await connect({ servers: cluster.urls });
-  // JetStream answers once the meta leader is elected.
+  // JetStream answers once the meta leader is elected, and places an R3 stream once every peer
+  // has reported to it (before that: "no suitable peers for placement"). Wait for both.
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
       jsm = await jetstreamManager(admin, { timeout: 2000 });
       await jsm.getAccountInfo();
+      await jsm.streams.add({ name: 'cluster-ready', subjects: ['cluster-ready.>'], num_replicas: 3 });
+      await jsm.streams.delete('cluster-ready');
       break;
     } catch (err) {
       if (Date.now() > deadline) throw err;
@@ -73,7 +76,10 @@ test('R3 stream: the stream leader is killed mid-run; every event arrives exactl
     const leader = cluster.nodes.find((n) => n.name === leaderName);
     expect(leader).toBeDefined();
     const run = record(1500, 10_000);
-    await new Promise((r) => setTimeout(r, 20));
+    // Kill once the run has started landing (rather than after a fixed pause).
+    let settled = false;
+    void run.then(() => (settled = true), () => (settled = true));
+    while (recorded.length === 2000 && !settled) await new Promise((r) => setTimeout(r, 1));
     await leader!.kill('SIGKILL');
     await run;
     await record(500, 20_000);

@@ -262,8 +262,8 @@ describe('runVm', () => {
         child.once('exit', (c, s) => resolve({ code: c, signal: s })),
       );
       expect(exit.signal).toBe(signal);
-      for (let i = 0; i < 50 && processAlive(qemuPid); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(processAlive(qemuPid)).toBe(false);
+      // Gone once the kernel has delivered the kill and the process is reaped: wait for that, however long a busy machine takes.
+      while (processAlive(qemuPid)) await new Promise((r) => setTimeout(r, 5));
     });
   }
 });
