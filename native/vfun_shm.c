@@ -64,6 +64,7 @@
 
 #include <node_api.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1576,7 +1577,49 @@ static const unsigned denied_syscalls[] = {
 #define RET_ERRNO(e) (SECCOMP_RET_ERRNO | ((e) & SECCOMP_RET_DATA))
 #define SECCOMP_DATA_ARG0_LO \
   (offsetof(struct seccomp_data, args) + (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? 0 : 4))
-#define FILTER_MAX (16 + 2 * (sizeof denied_syscalls / sizeof denied_syscalls[0]))
+/* io_uring instances open when the filter goes on (libuv's), whose io_uring_enter stays allowed. */
+#define MAX_RINGS 16
+#define FILTER_MAX (16 + 2 * (sizeof denied_syscalls / sizeof denied_syscalls[0]) + 4 + MAX_RINGS)
+
+/*
+ * The io_uring instances this process has open: the fds in /proc/self/fd that
+ * link to anon_inode:[io_uring]. Since Node 22 libuv sets one up per event
+ * loop at start-up (batching epoll_ctl) and aborts the process when
+ * io_uring_enter on it fails, so the filter must leave exactly those usable;
+ * Node 20 has none. Returns how many (at most max), -1 with errno on failure,
+ * or max + 1 when there are more.
+ */
+static int open_rings(int *fds, int max) {
+  char link[64], path[64];
+  int n = 0;
+  int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return -1;
+  DIR *d = fdopendir(dfd);
+  if (!d) {
+    int e = errno;
+    close(dfd);
+    errno = e;
+    return -1;
+  }
+  struct dirent *ent;
+  while ((ent = readdir(d)) != NULL) {
+    char *end;
+    long fd = strtol(ent->d_name, &end, 10);
+    if (*end != '\0' || end == ent->d_name || fd == dfd) continue;
+    snprintf(path, sizeof path, "/proc/self/fd/%ld", fd);
+    ssize_t len = readlink(path, link, sizeof link - 1);
+    if (len < 0) continue; /* closed meanwhile */
+    link[len] = '\0';
+    if (strcmp(link, "anon_inode:[io_uring]") != 0) continue;
+    if (n == max) {
+      n = max + 1;
+      break;
+    }
+    fds[n++] = (int)fd;
+  }
+  closedir(d);
+  return n;
+}
 
 /*
  * The filter, in order:
@@ -1584,15 +1627,19 @@ static const unsigned denied_syscalls[] = {
  *    everything: the deny list is by syscall number, which means nothing
  *    there, and Node makes no such calls (no kill: a stray call fails);
  *  - x86_64 only: x32 numbers (bit 30) -> EPERM, same reason;
+ *  - io_uring_enter on an io_uring instance open when the filter went on
+ *    (libuv's own: Node 22+ aborts when it cannot use it) -> allow, on any
+ *    other fd -> EPERM; no new instance can be made (io_uring_setup is
+ *    denied), nor registered into (io_uring_register);
  *  - each denied number -> EPERM;
  *  - clone3 -> ENOSYS: its flags sit in memory the filter cannot read;
  *    glibc then falls back to clone, whose flags it can;
  *  - clone with any CLONE_NEW* flag -> EPERM (a namespace, like unshare);
  *  - everything else -> allow.
- * Every rule depends on the number alone except clone, so the kernel's
- * per-syscall cache (5.11+) skips the filter for the allowed calls.
+ * Every rule depends on the number alone except clone's and io_uring_enter's,
+ * so the kernel's per-syscall cache (5.11+) skips the filter for the allowed calls.
  */
-static unsigned short build_filter(struct sock_filter *f) {
+static unsigned short build_filter(struct sock_filter *f, const int *rings, int nrings) {
   unsigned short n = 0;
   f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
   f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_AUDIT_ARCH, 1, 0);
@@ -1602,6 +1649,13 @@ static unsigned short build_filter(struct sock_filter *f) {
   f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
   f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, RET_ERRNO(EPERM));
 #endif
+  /* io_uring_enter: allowed on the instances open now (libuv's), EPERM on any other fd. */
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 0, (unsigned char)(nrings + 3));
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARG0_LO);
+  for (int i = 0; i < nrings; i++)
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)rings[i], (unsigned char)(nrings - i), 0);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, RET_ERRNO(EPERM));
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   for (size_t i = 0; i < sizeof denied_syscalls / sizeof denied_syscalls[0]; i++) {
     f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, denied_syscalls[i], 0, 1);
     f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, RET_ERRNO(EPERM));
@@ -1618,8 +1672,13 @@ static unsigned short build_filter(struct sock_filter *f) {
 
 /* Install the filter on every thread. 0 or errno; *call names the failing step. */
 static int install_filter(const char **call) {
+  int rings[MAX_RINGS];
+  int nrings = open_rings(rings, MAX_RINGS);
+  *call = "open(/proc/self/fd)";
+  if (nrings < 0) return errno;
+  if (nrings > MAX_RINGS) return EMFILE;
   struct sock_filter f[FILTER_MAX];
-  struct sock_fprog prog = {.len = build_filter(f), .filter = f};
+  struct sock_fprog prog = {.len = build_filter(f, rings, nrings), .filter = f};
   long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
   *call = "seccomp";
   if (r == 0) return 0;
