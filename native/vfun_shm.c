@@ -1583,7 +1583,7 @@ static const unsigned denied_syscalls[] = {
 
 /*
  * The io_uring instances this process has open: the fds in /proc/self/fd that
- * link to anon_inode:[io_uring]. Since Node 22 libuv sets one up per event
+ * link to anon_inode:[io_uring]. On Node 24 (not Node 20) libuv sets one up per event
  * loop at start-up (batching epoll_ctl) and aborts the process when
  * io_uring_enter on it fails, so the filter must leave exactly those usable;
  * Node 20 has none. Returns how many (at most max), -1 with errno on failure,
@@ -1628,7 +1628,7 @@ static int open_rings(int *fds, int max) {
  *    there, and Node makes no such calls (no kill: a stray call fails);
  *  - x86_64 only: x32 numbers (bit 30) -> EPERM, same reason;
  *  - io_uring_enter on an io_uring instance open when the filter went on
- *    (libuv's own: Node 22+ aborts when it cannot use it) -> allow, on any
+ *    (libuv's own: Node 24 aborts when it cannot use it) -> allow, on any
  *    other fd -> EPERM; no new instance can be made (io_uring_setup is
  *    denied), nor registered into (io_uring_register);
  *  - each denied number -> EPERM;
