@@ -31,13 +31,19 @@ trap 'rm -rf "$home"' EXIT
 mkdir "$home/vm-cache"
 chown -R 65534:65534 "$home"
 
-echo "unit-tier-isolated: no network, as uid 65534, without: $(echo $hide | tr '\n' ' ')" >&2
+# The unprivileged user must be able to run node and read the checkout (a private $TMPDIR or home
+# directory would stop it): otherwise stay root inside the namespace, and say so.
+as_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
+if ! $as_user node -e 'require(process.argv[1])' "$PWD/package.json" >/dev/null 2>&1; then
+  echo "unit-tier-isolated: uid 65534 cannot run node or read $PWD: running as root (still no network)" >&2
+  as_user=""
+fi
+echo "unit-tier-isolated: no network, ${as_user:+as uid 65534, }without: $(echo $hide | tr '\n' ' ')" >&2
 # /dev/null bound over a program: it is still listed, but neither runnable nor a regular file.
 # vitest's runner config loader writes nothing into node_modules (the user cannot).
-HIDE="$hide" HOME_DIR="$home" unshare --mount --net --propagation private bash -c '
+HIDE="$hide" HOME_DIR="$home" AS_USER="$as_user" unshare --mount --net --propagation private bash -c '
   set -euo pipefail
   for p in $HIDE; do mount --bind /dev/null "$p"; done
-  exec setpriv --reuid=65534 --regid=65534 --clear-groups \
-    env HOME="$HOME_DIR" TMPDIR="$HOME_DIR" VIRTFUN_VM_CACHE="$HOME_DIR/vm-cache" \
+  exec $AS_USER env HOME="$HOME_DIR" TMPDIR="$HOME_DIR" VIRTFUN_VM_CACHE="$HOME_DIR/vm-cache" \
     npx vitest run --project unit --configLoader runner "$@"
 ' _ "$@"

@@ -108,9 +108,11 @@ describe('JetStream unreachable', () => {
     };
 
     await record(300, 0);
-    // Kill while a burst is in flight.
+    // Kill while a burst is in flight: once some of it has landed (rather than after a fixed pause).
     const burst = record(300, 1000);
-    await new Promise((r) => setTimeout(r, 2));
+    let settled = false;
+    void burst.then(() => (settled = true), () => (settled = true));
+    while (recorded.length === 300 && !settled) await new Promise((r) => setTimeout(r, 1));
     await server.kill('SIGKILL');
     await burst;
     // JetStream is gone: appends still resolve, from the outbox (fsync-ed).
