@@ -10,7 +10,7 @@ import { defineConfig } from 'vitest/config';
  *         dist/: `npm run test:unit`.
  * - int   `*.int.spec.ts`   real servers and programs installed by pretest (nats-server,
  *         busybox-static, QEMU under TCG), Debian's kernel fetched with apt-get, cross-process
- *         shared memory: `npm run test:int`.
+ *         shared memory, root for a few (a tmpfs to fill): `npm run test:int`.
  * - e2e   `*.e2e.spec.ts`   the built `vfun` command and daemon as a user runs them, VMs, OS
  *         users when root: `npm run test:e2e`.
  *
