@@ -60,7 +60,7 @@ describe('scripts/system-packages.json', () => {
     for (const dir of ['src', 'test', 'scripts', 'bench', 'examples', 'simulator']) {
       for (const f of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })) {
         if (!/\.(ts|mts|mjs|js)$/.test(f)) continue;
-        for (const m of readFileSync(join(ROOT, dir, f), 'utf8').matchAll(call)) started.add(m[1]!);
+        for (const m of readFileSync(join(ROOT, dir, f), 'utf8').matchAll(call)) started.add(basename(m[1]!)); // /bin/sh -> sh
       }
     }
     // Started by constant or by path rather than by a literal name in the call:
