@@ -249,7 +249,7 @@ export class RegionTree {
    */
   async remove(o: Owner, instance: string): Promise<void> {
     const p = this.paths(o);
-    await rm(p.dir, { recursive: true, force: true });
+    await this.removeRegionDir(o);
     await rm(p.serviceDir, { recursive: true, force: true });
     await rm(join(this.adminDir, 'instances', `${instance}.json`), { force: true });
     for (const branch of ['vmcli', 'service']) {
@@ -257,6 +257,24 @@ export class RegionTree {
         await rmdir(d).catch(() => undefined); // not empty, or gone: leave it
       }
     }
+  }
+
+  /**
+   * Remove `vmcli/<tenant>/<app>/<fn>` without following what a tenant put in
+   * place of its directories (a tenant without an OS identity of its own can
+   * write its branch: it may have swapped one for a file or a symlink).
+   * Whatever stands at `<fn>` is removed itself (a link, never its target);
+   * when `<tenant>` or `<app>` is no longer a directory, the instance's
+   * directory is not there and nothing is removed through it.
+   */
+  private async removeRegionDir(o: Owner): Promise<void> {
+    let d = join(this.root, 'vmcli');
+    for (const part of [o.tenant, o.app]) {
+      d = join(d, part);
+      const st = await lstat(d).catch(() => null);
+      if (st === null || !st.isDirectory()) return;
+    }
+    await rm(join(d, o.fn), { recursive: true, force: true });
   }
 
   /** mkdir (no symlink followed), owned by vFunD; in a tenant's vmcli branch, group = tenant, 0750. */
