@@ -10,8 +10,8 @@
  * JSON lines: prints {"ready":true,"pid":N}, then answers each request
  * {"id":N,"op":"...",...} with {"id":N,...} (or {"id":N,"error":"..."}).
  * Ops (each described at its function below): open, calls, loop, loopStats,
- * loopStop, loopWait, resize, garbage, tree, flood, quota, disconnect, kill,
- * probe, release. Every attempt is reported as 'ok' or the errno code it got.
+ * loopStop, loopWait, resize, garbage, tree, swapTenantDir, decoy, flood, quota,
+ * disconnect, kill, probe, release, held. Every attempt is reported as 'ok' or the errno code it got.
  * Closing its stdin ends it (vFunD then releases what it held: its lease).
  */
 import { randomBytes, randomFillSync, randomInt } from 'node:crypto';
@@ -305,7 +305,23 @@ function tree(req: { instance?: string; variant?: 'file' | 'symlink'; unlinkSock
   return { attempts: a, decoy, after: calls({ instance: h.instance, n: 5 }) };
 }
 
-/** Whether the canary of a decoy directory (tree) is still there; then remove the decoy. */
+/**
+ * Its tenant directory (`vmcli/<tenant>`, where its socket is) moved away and a
+ * symlink to a decoy of its own (holding `<fn>/canary`) put in its place: what
+ * a vFunD that cleans up or restarts must not follow.
+ */
+function swapTenantDir(req: { fn?: string }) {
+  const tenantDir = dirname(socket);
+  const decoy = mkdtempSync(join(tmpdir(), 'vfun-decoy-'));
+  mkdirSync(join(decoy, req.fn ?? 'precious'));
+  writeFileSync(join(decoy, req.fn ?? 'precious', 'canary'), 'canary');
+  const attempts: Record<string, string> = {};
+  attempts['tenant dir rename'] = attempt(() => renameSync(tenantDir, `${tenantDir}.moved`));
+  attempts['tenant dir symlink'] = attempt(() => symlinkSync(decoy, tenantDir));
+  return { attempts, decoy };
+}
+
+/** Whether the canary of a decoy directory (tree, swapTenantDir) is still there; then remove the decoy. */
 function decoy(req: { path: string; fn: string }) {
   const alive = existsSync(join(req.path, req.fn, 'canary'));
   rmSync(req.path, { recursive: true, force: true });
@@ -392,6 +408,7 @@ const ops: Record<string, (req: never) => unknown> = {
   resize,
   garbage,
   tree,
+  swapTenantDir,
   decoy,
   flood,
   quota,

@@ -103,6 +103,9 @@ describe('a hostile tenant and its region', () => {
     const t2 = await a.request<{ attempts: Record<string, string>; decoy: string }>('tree', { instance: second.instance, variant: 'file' });
     expect(t2.attempts).toMatchObject({ 'fn dir file': 'ok', 'app dir file': 'ok', 'control.sock restore': 'ok' });
     await a.request('decoy', { path: t2.decoy, fn: 'crc32' });
+    // And its tenant directory, where its socket is, swapped for a link to a directory of its own.
+    const swap = await a.request<{ attempts: Record<string, string>; decoy: string }>('swapTenantDir');
+    expect(swap.attempts).toEqual({ 'tenant dir rename': 'ok', 'tenant dir symlink': 'ok' });
     await s.checkContained();
 
     // SIGTERM: vFunD releases what is held (eve's instance among them) and stops cleanly.
@@ -115,5 +118,12 @@ describe('a hostile tenant and its region', () => {
     const acked = events.filter((e) => e.type === 'negotiation.acked').map((e) => e.data.instance);
     const released = new Set(events.filter((e) => e.type === 'instance.released').map((e) => e.data.instance));
     expect(acked.filter((i) => !released.has(i))).toEqual([]);
+
+    // The next vFunD on this root starts, serves, and has followed none of eve's links.
+    await s.restart();
+    expect(await a.request('decoy', { path: swap.decoy })).toEqual(expect.objectContaining({ canary: true }));
+    await s.checkContained();
+    expect(await s.stop()).toBe(0);
+    await s.journalOk();
   });
 });

@@ -111,8 +111,10 @@ export class HonestGuest {
 
 export interface Stage {
   readonly root: string;
+  /** The running `vfun up` (a new one after restart()). */
   readonly daemon: ChildProcess;
   readonly vfundPid: number;
+  /** The honest tenant's guest (a new one after restart()). */
   readonly honest: HonestGuest;
   /** mallory's OS identity (root only). */
   readonly identity: Identity | undefined;
@@ -133,6 +135,8 @@ export interface Stage {
   journalOk(): Promise<void>;
   /** SIGTERM vFunD; resolves with its exit code. */
   stop(): Promise<number | null>;
+  /** Start `vfun up` again on the same root and configuration (after stop()), and a new honest guest. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -154,14 +158,18 @@ export async function stage(name: string, opts: { eve?: boolean } = {}): Promise
   };
   await writeFile(join(base, 'config.json'), JSON.stringify(config));
   const root = join(base, 'vf');
-  const daemon = spawn(process.execPath, [CLI, 'up', '--config', join(base, 'config.json'), '--root', root], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    daemon.stdout!.on('data', (d: Buffer) => (log += d.toString()).includes('ready') && resolve());
-    daemon.once('exit', (code) => reject(new Error(`vfun up exited (${code}) before ready: ${log}`)));
-  });
+  const up = async (): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, [CLI, 'up', '--config', join(base, 'config.json'), '--root', root], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => (log += d.toString()).includes('ready') && resolve());
+      child.once('exit', (code) => reject(new Error(`vfun up exited (${code}) before ready: ${log}`)));
+    });
+    return child;
+  };
+  let daemon = await up();
   const sock = (t: TenantId) => join(root, 'vmcli', t, 'control.sock');
-  const honest = new HonestGuest(sock('honest'));
+  let honest = new HonestGuest(sock('honest'));
   const attackers: AttackerProcess[] = [];
   const journalPath = join(root, 'admin', 'journal.ndjson');
   const parse = (text: string) =>
@@ -176,13 +184,17 @@ export async function stage(name: string, opts: { eve?: boolean } = {}): Promise
         }
       });
   const events = async () => parse(await readFile(journalPath, 'utf8'));
-  const vfundPid = daemon.pid!;
-
   const s: Stage = {
     root,
-    daemon,
-    vfundPid,
-    honest,
+    get daemon() {
+      return daemon;
+    },
+    get vfundPid() {
+      return daemon.pid!;
+    },
+    get honest() {
+      return honest;
+    },
     identity,
     sock,
     async attacker(tenant = 'mallory') {
@@ -208,7 +220,7 @@ export async function stage(name: string, opts: { eve?: boolean } = {}): Promise
       // vFunD: the same process, alive, holding its root, answering a negotiation.
       expect(daemon.exitCode).toBeNull();
       expect(daemon.signalCode).toBeNull();
-      expect(Number((await readFile(join(root, 'admin', 'vfund.pid'), 'utf8')).trim())).toBe(vfundPid);
+      expect(Number((await readFile(join(root, 'admin', 'vfund.pid'), 'utf8')).trim())).toBe(daemon.pid);
       const c = await ControlClient.connect(sock('honest'));
       try {
         const creds = { tenant: 'honest', credential: SECRETS.honest };
@@ -231,6 +243,13 @@ export async function stage(name: string, opts: { eve?: boolean } = {}): Promise
       const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
       daemon.kill('SIGTERM');
       return exited;
+    },
+    async restart() {
+      daemon = await up();
+      // The honest guest saw the stop (its errors then are no attack's): a new one calls from here on.
+      honest.child.kill('SIGKILL');
+      honest = new HonestGuest(sock('honest'));
+      await honest.progressed(500);
     },
     async close() {
       for (const a of attackers) await a.close();
