@@ -322,8 +322,8 @@ function swapTenantDir(req: { fn?: string }) {
 }
 
 /** Whether the canary of a decoy directory (tree, swapTenantDir) is still there; then remove the decoy. */
-function decoy(req: { path: string; fn: string }) {
-  const alive = existsSync(join(req.path, req.fn, 'canary'));
+function decoy(req: { path: string; fn?: string }) {
+  const alive = existsSync(join(req.path, req.fn ?? 'precious', 'canary'));
   rmSync(req.path, { recursive: true, force: true });
   return { canary: alive };
 }

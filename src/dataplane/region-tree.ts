@@ -182,7 +182,11 @@ export class RegionTree {
   async removeLeftovers(): Promise<string[]> {
     const removed: string[] = [];
     const vmcli = join(this.root, 'vmcli');
+    // A tenant without an OS identity can write its branch: a link (or a file) in place of its
+    // directory is removed itself, never listed nor cleaned through.
+    const isDir = async (p: string) => (await lstat(p).catch(() => null))?.isDirectory() === true;
     for (const tenant of await readdir(vmcli).catch(() => [] as string[])) {
+      if (!(await isDir(join(vmcli, tenant)))) continue;
       for (const app of await readdir(join(vmcli, tenant)).catch(() => [] as string[])) {
         if (app === WINDOW_FILE || app === 'control.sock') continue;
         for (const fn of await readdir(join(vmcli, tenant, app)).catch(() => [] as string[])) removed.push(join(vmcli, tenant, app, fn));
@@ -193,7 +197,7 @@ export class RegionTree {
     // A VM's window stays (its QEMU may still map it; the next vFunD re-initialises it in place).
     for (const tenant of await readdir(vmcli)) {
       const d = join(vmcli, tenant);
-      const kids = await readdir(d).catch(() => null);
+      const kids = (await isDir(d)) ? await readdir(d).catch(() => null) : null;
       if (kids === null) {
         await rm(d, { recursive: true, force: true });
         continue;
