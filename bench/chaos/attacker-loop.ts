@@ -16,12 +16,15 @@ export interface LoopJob {
   readonly dataoutFd: number;
   readonly datainFd: number;
   readonly timeoutMs: number;
-  /** Int32 words: LOOP_OK (good calls), LOOP_STOP (set to 1 to stop), LOOP_RUNNING (1 while calling). */
+  /** Int32 words: LOOP_OK (good calls), LOOP_STOP (set to 1 to stop), LOOP_RUNNING (1 while calling), LOOP_ANSWERED (calls answered, good or not). */
   readonly counters: SharedArrayBuffer;
 }
 export const LOOP_OK = 0;
 export const LOOP_STOP = 1;
 export const LOOP_RUNNING = 2;
+export const LOOP_ANSWERED = 3;
+/** What the loop calls with: a u32 n = 20, an input every driver takes (factorial, fibonacci, CRC-32...). */
+export const LOOP_INPUT = new Uint8Array(new Uint32Array([20]).buffer);
 
 export interface LoopEnd {
   readonly ok: number;
@@ -39,13 +42,14 @@ function run(job: LoopJob): void {
   let ended = 'stopped';
   // The descriptors stay open (no `received`): they belong to the attacker's main thread.
   const client = connect({ capacity: job.capacity, dataoutFd: job.dataoutFd, datainFd: job.datainFd }, { timeoutMs: job.timeoutMs });
-  const input = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
   Atomics.store(words, LOOP_RUNNING, 1);
   while (Atomics.load(words, LOOP_STOP) === 0) {
     try {
-      client.call(input);
+      client.call(LOOP_INPUT);
       Atomics.add(words, LOOP_OK, 1);
+      Atomics.add(words, LOOP_ANSWERED, 1);
     } catch (e) {
+      Atomics.add(words, LOOP_ANSWERED, 1);
       const kind = e instanceof ServiceError ? e.errorName : e instanceof VirtFunError ? e.code : 'other';
       errors[kind] = (errors[kind] ?? 0) + 1;
       if (!(e instanceof ServiceError)) {

@@ -30,7 +30,7 @@ import { ControlClient } from '../../src/guest/control-client.js';
 import { OffloadRefused, VFunction } from '../../src/guest/vfunction.js';
 import { requireShm } from '../../src/native/shm.js';
 import { workerEntry } from '../../src/util/entry.js';
-import { LOOP_OK, LOOP_RUNNING, LOOP_STOP, type LoopEnd, type LoopJob } from './attacker-loop.js';
+import { LOOP_ANSWERED, LOOP_INPUT, LOOP_OK, LOOP_RUNNING, LOOP_STOP, type LoopEnd, type LoopJob } from './attacker-loop.js';
 
 const [socket, tenant, timeoutArg] = process.argv.slice(2) as [string, string, string | undefined];
 const secret = process.env.VFUN_SECRET ?? '';
@@ -142,7 +142,7 @@ function calls(req: { instance?: string; n?: number }) {
   const errors: Record<string, number> = {};
   for (let i = 0; i < (req.n ?? 10); i++) {
     try {
-      h.vf.call(new Uint8Array([i & 0xff, 1, 2, 3]));
+      h.vf.call(LOOP_INPUT);
       ok++;
     } catch (e) {
       const k = errorKind(e);
@@ -153,7 +153,7 @@ function calls(req: { instance?: string; n?: number }) {
   return { ok, errors };
 }
 
-/** Start calling the instance in a tight loop in a worker thread; answers once the first call went through. */
+/** Start calling the instance in a tight loop in a worker thread; answers once the first call was answered. */
 async function startLoop(req: { instance?: string }) {
   if (loop) throw new Error('a loop is running already');
   const h = pick(req.instance);
@@ -167,8 +167,8 @@ async function startLoop(req: { instance?: string }) {
     w.once('exit', (code) => reject(new Error(`loop worker exited (${code}) without its counts`)));
   });
   loop = { instance: h.instance, counters, end };
-  // Running: the first good call, or the loop ended already.
-  const first = await Promise.race([end.then(() => 'ended'), waitWord(counters, LOOP_OK, 0).then(() => 'running')]);
+  // Running: the first call answered (good or not), or the loop ended already.
+  const first = await Promise.race([end.then(() => 'ended'), waitWord(counters, LOOP_ANSWERED, 0).then(() => 'running')]);
   return { instance: h.instance, loop: first };
 }
 

@@ -6,7 +6,7 @@
  *
  *   VFUN_SECRET=... node chaos/guest.js <socket> <tenant> <app> <fn> [callsPerSession] [callTimeoutMs]
  *
- * Without callsPerSession each session makes 200..2200 calls (at random);
+ * Without callsPerSession (or with 'random') each session makes 200..2200 calls;
  * the call timeout defaults to 2000 ms.
  */
 import { ControlClient } from '../../src/guest/control-client.js';
@@ -16,7 +16,7 @@ import { ServiceError } from '../../src/dataplane/client.js';
 import { VirtFunError } from '../../src/errors.js';
 
 const [socket, tenant, app, fn, perSession, timeout] = process.argv.slice(2) as [string, string, string, string, string?, string?];
-const callsPerSession = perSession === undefined ? null : Number(perSession);
+const callsPerSession = perSession === undefined || perSession === 'random' ? null : Number(perSession);
 const callTimeoutMs = timeout === undefined ? 2000 : Number(timeout);
 const secret = process.env.VFUN_SECRET ?? '';
 const counters = { calls: 0, sessions: 0, errors: {} as Record<string, number> };
