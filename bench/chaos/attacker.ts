@@ -115,18 +115,19 @@ function forgetAll(): void {
 /** Negotiate and activate an instance over the lease; keep its descriptors. */
 async function open(req: { app: string; fn: string }) {
   const c = await lease();
-  let kept: FdRegion | null = null;
+  const kept: FdRegion[] = [];
   try {
     const vf = await VFunction.open(
       c,
       (r) => {
         if (!isFdRegion(r)) throw new Error('expected a sealed-memory region');
-        kept = { capacity: r.capacity, dataoutFd: r.dataoutFd, datainFd: r.datainFd }; // not `received`: connect() keeps them open
-        return connect(kept, { timeoutMs: callTimeoutMs });
+        const region = { capacity: r.capacity, dataoutFd: r.dataoutFd, datainFd: r.datainFd }; // not `received`: connect() keeps them open
+        kept.push(region);
+        return connect(region, { timeoutMs: callTimeoutMs });
       },
       { tenant, credential: secret, app: req.app, fn: req.fn, kind: 'sw', fallback: false },
     );
-    const region = kept as unknown as FdRegion;
+    const region = kept[0]!;
     held.set(vf.instance, { instance: vf.instance, app: req.app, fn: req.fn, vf, region });
     return { instance: vf.instance, servicePid: servicePid(region) };
   } catch (e) {
