@@ -8,10 +8,12 @@
  * cause journaled (client.lost; service.failed with the signal), and the
  * journal verifies and replays.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lifeOf, stage, type Stage } from '../support/hostile.js';
+import { closeFdRegion, isFdRegion } from '../../src/dataplane/region-fds.js';
+import { ControlClient } from '../../src/guest/control-client.js';
+import { lifeOf, SECRETS, stage, type Stage } from '../support/hostile.js';
 
 type Opened = { instance: string; servicePid: number };
 type LoopEnd = { ok: number; errors: Record<string, number>; ended: string };
@@ -77,25 +79,35 @@ describe('a hostile tenant and its processes', () => {
       expect(life.map((e) => e.type)).toEqual(['negotiation.acked', 'activation.started', 'activation.acked', 'service.failed', 'instance.released']);
       expect(life.at(-1)!.data.reason).toBe('failure');
       if (s.identity) {
-        // With a uid of its own, its own processes are all it can signal: not vFunD, not the honest tenant's service.
-        const honestPids = await servicePidsOf(s.root, 'honest');
-        const probe = await a.request<Record<string, string>>('probe', { pids: [s.vfundPid, ...honestPids] });
-        expect(probe[String(s.vfundPid)]).toBe('EPERM');
-        expect(honestPids.length).toBeGreaterThan(0);
-        for (const pid of honestPids) expect(['EPERM', 'ESRCH']).toContain(probe[String(pid)]); // ESRCH: that session ended meanwhile
+        // With a uid of its own, its own processes are all it can signal: not vFunD, not another tenant's service.
+        const witness = await honestInstance(s);
+        try {
+          const probe = await a.request<Record<string, string>>('probe', { pids: [s.vfundPid, witness.pid] });
+          expect({ vfund: probe[String(s.vfundPid)], honestService: probe[String(witness.pid)] }).toEqual({ vfund: 'EPERM', honestService: 'EPERM' });
+        } finally {
+          await witness.release();
+        }
       }
       await a.close();
     });
   }
 });
 
-/** Service pids of a tenant's live instances, from admin/instances. */
-async function servicePidsOf(root: string, tenant: string): Promise<number[]> {
-  const dir = join(root, 'admin', 'instances');
-  const pids: number[] = [];
-  for (const f of await readdir(dir)) {
-    const e = JSON.parse(await readFile(join(dir, f), 'utf8').catch(() => '{}')) as { tenant?: string; pid?: number };
-    if (e.tenant === tenant && typeof e.pid === 'number') pids.push(e.pid);
-  }
-  return pids;
+/** An active instance of the honest tenant held by the test, with the pid of its service process. */
+async function honestInstance(s: Stage): Promise<{ pid: number; release: () => Promise<void> }> {
+  const c = await ControlClient.connect(s.sock('honest'));
+  const creds = { tenant: 'honest', credential: SECRETS.honest };
+  const n = await c.negotiate({ ...creds, app: 'witness', fn: 'crc32', kind: 'sw' });
+  if (!n.ok) throw new Error(n.detail);
+  const act = await c.activate({ ...creds, instance: n.instance });
+  if (!act.ok) throw new Error(act.detail);
+  if (isFdRegion(act.region)) closeFdRegion(act.region);
+  const { pid } = await s.adminEntry(n.instance);
+  return {
+    pid,
+    release: async () => {
+      await c.release({ ...creds, instance: n.instance });
+      c.close();
+    },
+  };
 }
