@@ -5,25 +5,58 @@
  * chain verifies, replay reproduces every decision, and no instance is left
  * without its release. Prints calls made, errors by kind, kills survived,
  * events journaled.
+ *
+ * `--hostile`: no one kills anything from outside. Honest tenants' guests call
+ * continuously while hostile tenants (chaos/hostile.ts) attack in a loop: they
+ * resize and scribble over their regions, tamper with their branch of the tree,
+ * signal their own guests and services, flood their sockets, take their whole
+ * quota, disconnect mid-call. Prints the honest guests' errors (must be 0), the
+ * attacks made by kind, what vFunD journaled for them, vFunD restarts (must be
+ * 0: it never died), and the same journal checks. `--as <user>` gives the
+ * hostile tenants that OS user (vFunD must run as root), so their services run
+ * as it; without it they run as vFunD's own user.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { openJournal } from '../src/events/adapters/open-journal.js';
 import { verifyChain } from '../src/events/chain.js';
 import type { Envelope } from '../src/events/envelope.js';
 import { replayJournal } from '../src/actors/replay.js';
+import { checkCauses, HostileTenant, type HostileTally } from './chaos/hostile.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, guests: { type: 'string', default: '6' }, seed: { type: 'string' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    guests: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    hostile: { type: 'boolean', default: false },
+    'hostile-tenants': { type: 'string', default: '2' },
+    as: { type: 'string' },
+  },
+});
+const hostile = values.hostile;
 const seconds = Number(values.seconds);
-const guestCount = Number(values.guests);
-if (!(seconds > 0) || !(guestCount > 0)) {
-  console.error('usage: chaos [--seconds N>0] [--guests N>0] [--seed S] [--json]');
+const guestCount = Number(values.guests ?? (hostile ? '4' : '6'));
+const hostileCount = hostile ? Number(values['hostile-tenants']) : 0;
+if (!(seconds > 0) || !(guestCount > 0) || !(hostileCount >= 0) || (values.as !== undefined && !hostile)) {
+  console.error('usage: chaos [--seconds N>0] [--guests N>0] [--seed S] [--json] [--hostile [--hostile-tenants N] [--as <user>]]');
   process.exit(2);
+}
+/** The hostile tenants' OS identity (--as). */
+let identity: { uid: number; gid: number } | undefined;
+if (values.as !== undefined) {
+  if (process.getuid?.() !== 0) {
+    console.error('chaos: --as needs root (vFunD runs the hostile services as that user)');
+    process.exit(2);
+  }
+  const id = (flag: string) => Number(execFileSync('id', [flag, values.as!], { encoding: 'utf8' }).trim());
+  identity = { uid: id('-u'), gid: id('-g') };
 }
 // A small seeded PRNG so a run can be repeated.
 let seed = Number(values.seed ?? Date.now() % 2 ** 31) >>> 0;
@@ -37,16 +70,23 @@ const GUEST = join(here, ts ? 'chaos/guest.ts' : 'chaos/guest.js');
 const nodeArgs = (file: string) => (file.endsWith('.ts') ? ['--import', 'tsx', file] : [file]);
 
 const TENANTS = ['t1', 't2', 't3'] as const;
+const HOSTILE = Array.from({ length: hostileCount }, (_, i) => `h${i + 1}`);
 const secretOf = (t: string) => `chaos-secret-of-${t}-0123456789`;
 const root = await mkdtemp(join(tmpdir(), 'vfun-chaos-'));
+if (identity) await chmod(root, 0o711); // the hostile user reaches its socket below it
 const configPath = join(root, 'config.json');
+// Enough slots for every quota at once: a hostile tenant holding its whole quota is no capacity problem for the others.
+const slots = Math.max(16, 3 * hostileCount + guestCount + 2);
 await writeFile(
   configPath,
   JSON.stringify({
-    tenants: TENANTS.map((id) => ({ id, secret: secretOf(id), maxInstances: 8 })),
+    tenants: [
+      ...TENANTS.map((id) => ({ id, secret: secretOf(id), maxInstances: 8 })),
+      ...HOSTILE.map((id) => ({ id, secret: secretOf(id), maxInstances: 3, ...identity })),
+    ],
     functions: [
-      { name: 'factorial', kinds: { sw: { slots: 16, driver: 'factorial' } } },
-      { name: 'fibonacci', kinds: { sw: { slots: 16, driver: 'fibonacci' } } },
+      { name: 'factorial', kinds: { sw: { slots, driver: 'factorial' } } },
+      { name: 'fibonacci', kinds: { sw: { slots, driver: 'fibonacci' } } },
     ],
   }),
 );
@@ -78,7 +118,9 @@ function fold(g: GuestState): void {
 }
 function startGuest(i: number): GuestState {
   const tenant = TENANTS[i % TENANTS.length]!;
-  const child = spawn(process.execPath, [...nodeArgs(GUEST), join(vroot, 'vmcli', tenant, 'control.sock'), tenant, `app${i}`, i % 2 ? 'fibonacci' : 'factorial'], {
+  // Under attack the machine is loaded: an honest call may wait longer than 2 s without anything being wrong.
+  const extra = hostile ? ['random', '10000'] : [];
+  const child = spawn(process.execPath, [...nodeArgs(GUEST), join(vroot, 'vmcli', tenant, 'control.sock'), tenant, `app${i}`, i % 2 ? 'fibonacci' : 'factorial', ...extra], {
     env: { ...process.env, VFUN_SECRET: secretOf(tenant) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -100,25 +142,40 @@ const kills = { guest: 0, vfund: 0 };
 const exited = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
 const waitExit = (c: ChildProcess) => (exited(c) ? Promise.resolve() : new Promise((res) => c.once('exit', res)));
 let guestCrashes = 0;
+/** vFunD exits nobody asked for (hostile mode): it is restarted, and it counts against containment. */
+const vfundDeaths: { code: number | null; signal: string | null }[] = [];
+const tally: HostileTally = { attacks: {}, unexpected: [], expectations: [] };
 await startVfund();
 for (let i = 0; i < guestCount; i++) guests.push(startGuest(i));
 const end = performance.now() + seconds * 1000;
+const attackers = HOSTILE.map(
+  (t) => new HostileTenant({ socket: join(vroot, 'vmcli', t, 'control.sock'), tenant: t, secret: secretOf(t), ...(identity && { identity }), fns: ['factorial', 'fibonacci'], random, tally }),
+);
+const attacking = attackers.map((a) => a.run(() => performance.now() >= end));
 while (performance.now() < end) {
-  await new Promise((r) => setTimeout(r, 300 + random() * 700));
-  const r = random();
-  if (r < 0.55) {
-    const i = Math.floor(random() * guests.length);
-    const g = guests[i]!;
-    g.child.kill('SIGKILL');
-    await waitExit(g.child);
-    fold(g);
-    guests[i] = startGuest(i);
-    kills.guest++;
-  } else if (r < 0.8) {
-    vfund!.kill('SIGKILL');
-    await waitExit(vfund!);
-    kills.vfund++;
-    await startVfund();
+  if (hostile) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (exited(vfund!)) {
+      vfundDeaths.push({ code: vfund!.exitCode, signal: vfund!.signalCode });
+      await startVfund();
+    }
+  } else {
+    await new Promise((r) => setTimeout(r, 300 + random() * 700));
+    const r = random();
+    if (r < 0.55) {
+      const i = Math.floor(random() * guests.length);
+      const g = guests[i]!;
+      g.child.kill('SIGKILL');
+      await waitExit(g.child);
+      fold(g);
+      guests[i] = startGuest(i);
+      kills.guest++;
+    } else if (r < 0.8) {
+      vfund!.kill('SIGKILL');
+      await waitExit(vfund!);
+      kills.vfund++;
+      await startVfund();
+    }
   }
   // A guest that died on its own (it should not) is counted and replaced.
   for (let i = 0; i < guests.length; i++) {
@@ -128,7 +185,18 @@ while (performance.now() < end) {
       guests[i] = startGuest(i);
     }
   }
-  process.stderr.write(`\rchaos: ${Math.max(0, Math.round((end - performance.now()) / 1000))} s left, kills: ${kills.guest} guests, ${kills.vfund} vFunD  `);
+  const left = Math.max(0, Math.round((end - performance.now()) / 1000));
+  const attacks = Object.values(tally.attacks).reduce((a, b) => a + b, 0);
+  process.stderr.write(
+    hostile ? `\rchaos: ${left} s left, ${attacks} attacks, vFunD restarts: ${vfundDeaths.length}  ` : `\rchaos: ${left} s left, kills: ${kills.guest} guests, ${kills.vfund} vFunD  `,
+  );
+}
+// The attacks under way run to their end; then the hostile guests go (vFunD releases what they held).
+await Promise.all(attacking);
+for (const a of attackers) await a.close();
+if (hostile && exited(vfund!)) {
+  vfundDeaths.push({ code: vfund!.exitCode, signal: vfund!.signalCode });
+  await startVfund();
 }
 process.stderr.write('\n');
 for (const g of guests) {
@@ -136,9 +204,9 @@ for (const g of guests) {
   await waitExit(g.child);
   fold(g);
 }
-const stopped = new Promise((res) => vfund!.once('exit', res));
+const stopped = new Promise<number | null>((res) => vfund!.once('exit', (code) => res(code)));
 vfund!.kill('SIGTERM');
-await stopped;
+const vfundExit = await stopped;
 
 // The journal after all that.
 const { journal } = await openJournal(`file:${join(vroot, 'admin', 'journal.ndjson')}`, { readOnly: true });
@@ -154,15 +222,8 @@ const byType: Record<string, number> = {};
 for (const e of events) byType[e.type] = (byType[e.type] ?? 0) + 1;
 const ids = new Set(events.map((e) => e.id));
 
-const report = {
-  seconds,
-  seed: seedUsed,
-  guests: guestCount,
-  calls: totals.calls,
-  sessions: totals.sessions,
-  errors_by_kind: totals.errors,
-  kills_survived: kills,
-  guest_crashes: guestCrashes,
+const journalOk = chain.ok && replay.divergence === null && unreleased.length === 0 && ids.size === events.length;
+const journalFields = {
   events_journaled: events.length,
   events_by_type: byType,
   chain_verified: chain.ok,
@@ -171,6 +232,54 @@ const report = {
   instances_never_released: unreleased.length,
   lost_events: chain.ok && replay.divergence === null && unreleased.length === 0 ? 0 : 'see fields above',
 };
+let ok = journalOk;
+let report: Record<string, unknown>;
+if (hostile) {
+  const causes = checkCauses(events as unknown as Parameters<typeof checkCauses>[0], tally.expectations);
+  const honestErrors = Object.values(totals.errors).reduce((a, b) => a + b, 0);
+  const attacksTotal = Object.values(tally.attacks).reduce((a, b) => a + b, 0);
+  const hostileEvents: Record<string, number> = {};
+  for (const e of events) if (e.tenant !== null && HOSTILE.includes(e.tenant)) hostileEvents[e.type] = (hostileEvents[e.type] ?? 0) + 1;
+  ok &&= honestErrors === 0 && guestCrashes === 0 && vfundDeaths.length === 0 && vfundExit === 0 && tally.unexpected.length === 0 && causes.missing.length === 0;
+  report = {
+    mode: 'hostile',
+    seconds,
+    seed: seedUsed,
+    honest_tenants: TENANTS.length,
+    honest_guests: guestCount,
+    hostile_tenants: HOSTILE.length,
+    hostile_identity: identity ? `${values.as} (uid ${identity.uid})` : "vFunD's own user",
+    honest_calls: totals.calls,
+    honest_sessions: totals.sessions,
+    honest_errors: totals.errors,
+    honest_errors_total: honestErrors,
+    honest_guest_crashes: guestCrashes,
+    attacks_total: attacksTotal,
+    attacks_by_kind: tally.attacks,
+    attack_outcomes_unexpected: tally.unexpected.length,
+    unexpected_examples: tally.unexpected.slice(0, 5),
+    causes_journaled: causes.journaled,
+    causes_missing: causes.missing.length,
+    causes_missing_examples: causes.missing.slice(0, 5),
+    hostile_events_by_type: hostileEvents,
+    vfund_restarts: vfundDeaths.length,
+    vfund_deaths: vfundDeaths,
+    vfund_exit: vfundExit,
+    ...journalFields,
+  };
+} else {
+  report = {
+    seconds,
+    seed: seedUsed,
+    guests: guestCount,
+    calls: totals.calls,
+    sessions: totals.sessions,
+    errors_by_kind: totals.errors,
+    kills_survived: kills,
+    guest_crashes: guestCrashes,
+    ...journalFields,
+  };
+}
 console.log(values.json ? JSON.stringify(report) : JSON.stringify(report, null, 2));
 await rm(root, { recursive: true, force: true });
-process.exit(chain.ok && replay.divergence === null && unreleased.length === 0 && ids.size === events.length ? 0 : 1);
+process.exit(ok ? 0 : 1);

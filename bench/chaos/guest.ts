@@ -4,7 +4,10 @@
  * failure (vFunD killed, service restarted...). Prints a JSON line of counters
  * every 250 ms: {"calls":N,"sessions":N,"errors":{"CHANNEL_CLOSED":1,...}}.
  *
- *   VFUN_SECRET=... node chaos/guest.js <socket> <tenant> <app> <fn>
+ *   VFUN_SECRET=... node chaos/guest.js <socket> <tenant> <app> <fn> [callsPerSession] [callTimeoutMs]
+ *
+ * Without callsPerSession (or with 'random') each session makes 200..2200 calls;
+ * the call timeout defaults to 2000 ms.
  */
 import { ControlClient } from '../../src/guest/control-client.js';
 import { connect } from '../../src/guest/connect.js';
@@ -12,7 +15,9 @@ import { VFunction, OffloadRefused } from '../../src/guest/vfunction.js';
 import { ServiceError } from '../../src/dataplane/client.js';
 import { VirtFunError } from '../../src/errors.js';
 
-const [socket, tenant, app, fn] = process.argv.slice(2) as [string, string, string, string];
+const [socket, tenant, app, fn, perSession, timeout] = process.argv.slice(2) as [string, string, string, string, string?, string?];
+const callsPerSession = perSession === undefined || perSession === 'random' ? null : Number(perSession);
+const callTimeoutMs = timeout === undefined ? 2000 : Number(timeout);
 const secret = process.env.VFUN_SECRET ?? '';
 const counters = { calls: 0, sessions: 0, errors: {} as Record<string, number> };
 const count = (k: string) => (counters.errors[k] = (counters.errors[k] ?? 0) + 1);
@@ -25,9 +30,9 @@ for (;;) {
   let control: ControlClient | null = null;
   try {
     control = await ControlClient.connect(socket);
-    const vf = await VFunction.open(control, (r) => connect(r, { timeoutMs: 2000 }), { tenant, credential: secret, app, fn, kind: 'sw' });
+    const vf = await VFunction.open(control, (r) => connect(r, { timeoutMs: callTimeoutMs }), { tenant, credential: secret, app, fn, kind: 'sw' });
     counters.sessions++;
-    const n = 200 + Math.floor(Math.random() * 2000);
+    const n = callsPerSession ?? 200 + Math.floor(Math.random() * 2000);
     for (let i = 0; i < n; i++) {
       try {
         vf.call(input);

@@ -182,7 +182,11 @@ export class RegionTree {
   async removeLeftovers(): Promise<string[]> {
     const removed: string[] = [];
     const vmcli = join(this.root, 'vmcli');
+    // A tenant without an OS identity can write its branch: a link (or a file) in place of its
+    // directory is removed itself, never listed nor cleaned through.
+    const isDir = async (p: string) => (await lstat(p).catch(() => null))?.isDirectory() === true;
     for (const tenant of await readdir(vmcli).catch(() => [] as string[])) {
+      if (!(await isDir(join(vmcli, tenant)))) continue;
       for (const app of await readdir(join(vmcli, tenant)).catch(() => [] as string[])) {
         if (app === WINDOW_FILE || app === 'control.sock') continue;
         for (const fn of await readdir(join(vmcli, tenant, app)).catch(() => [] as string[])) removed.push(join(vmcli, tenant, app, fn));
@@ -193,7 +197,7 @@ export class RegionTree {
     // A VM's window stays (its QEMU may still map it; the next vFunD re-initialises it in place).
     for (const tenant of await readdir(vmcli)) {
       const d = join(vmcli, tenant);
-      const kids = await readdir(d).catch(() => null);
+      const kids = (await isDir(d)) ? await readdir(d).catch(() => null) : null;
       if (kids === null) {
         await rm(d, { recursive: true, force: true });
         continue;
@@ -249,7 +253,7 @@ export class RegionTree {
    */
   async remove(o: Owner, instance: string): Promise<void> {
     const p = this.paths(o);
-    await rm(p.dir, { recursive: true, force: true });
+    await this.removeRegionDir(o);
     await rm(p.serviceDir, { recursive: true, force: true });
     await rm(join(this.adminDir, 'instances', `${instance}.json`), { force: true });
     for (const branch of ['vmcli', 'service']) {
@@ -257,6 +261,24 @@ export class RegionTree {
         await rmdir(d).catch(() => undefined); // not empty, or gone: leave it
       }
     }
+  }
+
+  /**
+   * Remove `vmcli/<tenant>/<app>/<fn>` without following what a tenant put in
+   * place of its directories (a tenant without an OS identity of its own can
+   * write its branch: it may have swapped one for a file or a symlink).
+   * Whatever stands at `<fn>` is removed itself (a link, never its target);
+   * when `<tenant>` or `<app>` is no longer a directory, the instance's
+   * directory is not there and nothing is removed through it.
+   */
+  private async removeRegionDir(o: Owner): Promise<void> {
+    let d = join(this.root, 'vmcli');
+    for (const part of [o.tenant, o.app]) {
+      d = join(d, part);
+      const st = await lstat(d).catch(() => null);
+      if (st === null || !st.isDirectory()) return;
+    }
+    await rm(join(d, o.fn), { recursive: true, force: true });
   }
 
   /** mkdir (no symlink followed), owned by vFunD; in a tenant's vmcli branch, group = tenant, 0750. */
