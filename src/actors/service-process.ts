@@ -17,7 +17,6 @@
  * can write or resize.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import type { ControlFile } from '../dataplane/control-file.js';
 import { isFdRegion } from '../dataplane/region-fds.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
@@ -27,6 +26,7 @@ import type { WaitStrategy } from '../dataplane/wait.js';
 import { VirtFunError, type ErrorCode } from '../errors.js';
 import type { ServiceExitCause } from '../events/catalogue.js';
 import { processEntry } from '../util/entry.js';
+import { processStopped } from '../util/process.js';
 import { REGION_FDS, type FromService, type ToService } from './service-process-protocol.js';
 import { DEFAULT_SUPERVISION, type SupervisionPolicy } from './supervisor.js';
 
@@ -47,7 +47,12 @@ export interface ServiceProcessOptions {
   /** Sandbox the process (default true; needs the native addon, skipped without it). */
   readonly sandbox?: boolean;
   readonly readyTimeoutMs?: number;
-  /** How long stop() waits for a clean exit before SIGKILL (default 10 s). */
+  /**
+   * How long stop() waits for a clean exit before SIGKILL (default 1 s). vFunD's mailbox waits
+   * meanwhile (every tenant's control requests), so it is short: the counters are in the control
+   * file already, a kill loses nothing of them. A process found stopped (SIGSTOP, by its tenant) is
+   * killed at once.
+   */
   readonly stopTimeoutMs?: number;
 }
 
@@ -66,11 +71,13 @@ export interface ServiceProcess {
   readonly exited: Promise<ServiceExitCause>;
   /** Counters from the control file (pread). */
   stats(): ServiceStats;
-  /** Ask for a clean stop (SIGKILL after stopTimeoutMs); resolves with the final counters. Idempotent. */
+  /** Ask for a clean stop (SIGKILL after stopTimeoutMs, at once if stopped); resolves with the final counters. Idempotent. */
   stop(): Promise<ServiceStats>;
 }
 
 const TAIL_BYTES = 2048;
+/** stopTimeoutMs by default. */
+export const DEFAULT_STOP_TIMEOUT_MS = 1_000;
 
 /** Say what ended a process, in words an operator can act on; `known`: what is known of the signal's cause. */
 export function describeExit(cause: ServiceExitCause, known?: string | null): string {
@@ -223,17 +230,14 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
         stopRequested = true;
         clearInterval(watchdog);
         if (child.exitCode === null && child.signalCode === null) {
-          if (child.connected) child.send({ type: 'stop' } satisfies ToService, () => undefined);
-          const killer = setTimeout(() => child.kill('SIGKILL'), opts.stopTimeoutMs ?? 10_000);
+          // A tenant that stopped its own service (same uid) must not make vFunD wait for it.
+          if (processStopped(pid)) child.kill('SIGKILL');
+          else if (child.connected) child.send({ type: 'stop' } satisfies ToService, () => undefined);
+          const killer = setTimeout(() => child.kill('SIGKILL'), opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
           await exited;
           clearTimeout(killer);
         }
         return finalStats ?? opts.control.stats();
       })()),
   };
-}
-
-/** Signal numbers by name, for the journal (`SIGBUS` -> 7). */
-export function signalNumber(name: string): number | null {
-  return (osConstants.signals as Record<string, number>)[name] ?? null;
 }

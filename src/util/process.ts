@@ -21,3 +21,14 @@ export function processAlive(pid: number): boolean {
     return process.platform !== 'linux'; // no /proc entry on Linux: it is gone
   }
 }
+
+/** Whether a live process is stopped (SIGSTOP, SIGTSTP: state T) or traced (t), from /proc; false when unknown. */
+export function processStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'T' || state === 't';
+  } catch {
+    return false;
+  }
+}
