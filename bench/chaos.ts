@@ -18,6 +18,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -222,7 +223,11 @@ const byType: Record<string, number> = {};
 for (const e of events) byType[e.type] = (byType[e.type] ?? 0) + 1;
 const ids = new Set(events.map((e) => e.id));
 
-const journalOk = chain.ok && replay.divergence === null && unreleased.length === 0 && ids.size === events.length;
+// Service processes of this root still alive after vFunD stopped (its fd 4 is a control file under the root):
+// there must be none, whatever was killed when.
+const orphans = await waitNoOrphans(vroot);
+
+const journalOk = chain.ok && replay.divergence === null && unreleased.length === 0 && ids.size === events.length && orphans.length === 0;
 const journalFields = {
   events_journaled: events.length,
   events_by_type: byType,
@@ -230,6 +235,7 @@ const journalFields = {
   replay_divergence: replay.divergence === null ? null : replay.divergence.seq,
   duplicate_event_ids: events.length - ids.size,
   instances_never_released: unreleased.length,
+  orphan_service_processes: orphans.length,
   lost_events: chain.ok && replay.divergence === null && unreleased.length === 0 ? 0 : 'see fields above',
 };
 let ok = journalOk;
@@ -283,3 +289,27 @@ if (hostile) {
 console.log(values.json ? JSON.stringify(report) : JSON.stringify(report, null, 2));
 await rm(root, { recursive: true, force: true });
 process.exit(ok ? 0 : 1);
+
+/** Pids of live processes holding a control file under `root` as their fd 4 (service processes). */
+function serviceProcessesOf(root: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/fd/4`).startsWith(root + '/')) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** Service processes left under `root`, after giving the last ones a few seconds to go. */
+async function waitNoOrphans(root: string): Promise<number[]> {
+  for (let i = 0; i < 50; i++) {
+    const left = serviceProcessesOf(root);
+    if (left.length === 0) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return serviceProcessesOf(root);
+}

@@ -69,23 +69,25 @@ async function serve(init: Extract<ToService, { type: 'init' }>): Promise<void> 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      const stats = await service.stop();
-      await send({ type: 'stopped', stats });
-      process.exit(0);
+      try {
+        const stats = await service.stop();
+        await send({ type: 'stopped', stats });
+      } finally {
+        process.exit(0);
+      }
     })());
   process.on('message', (m: ToService) => {
     if (m.type === 'stop') void stop();
   });
-  process.on('disconnect', () => void stop());
+  onVFunDGone = () => void stop();
+  if (!process.connected) onVFunDGone(); // vFunD went away while the service was starting
   await send({ type: 'ready', pid: process.pid, sandboxed });
 }
 
-let initialised = false;
+/** What to do when vFunD goes away (the channel closes): stop the service once it runs; before, just leave. */
+let onVFunDGone: () => void = () => process.exit(0);
+process.once('disconnect', () => onVFunDGone());
 process.once('message', (m: ToService) => {
-  initialised = true;
   if (m.type === 'init') void serve(m);
   else process.exit(1);
-});
-process.once('disconnect', () => {
-  if (!initialised) process.exit(0);
 });

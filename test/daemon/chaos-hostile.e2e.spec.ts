@@ -33,6 +33,7 @@ it('hostile tenants attacking for a few seconds cost the honest tenants nothing'
     replay_divergence: null,
     duplicate_event_ids: 0,
     instances_never_released: 0,
+    orphan_service_processes: 0,
     lost_events: 0,
   });
 });

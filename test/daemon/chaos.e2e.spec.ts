@@ -11,5 +11,5 @@ it('survives guests and vFunD killed at random with zero lost events', async () 
   const r = JSON.parse(stdout);
   expect(r.calls).toBeGreaterThan(0);
   expect(r.kills_survived.guest + r.kills_survived.vfund).toBeGreaterThan(0);
-  expect(r).toMatchObject({ chain_verified: true, replay_divergence: null, duplicate_event_ids: 0, instances_never_released: 0, lost_events: 0, guest_crashes: 0 });
+  expect(r).toMatchObject({ chain_verified: true, replay_divergence: null, duplicate_event_ids: 0, instances_never_released: 0, orphan_service_processes: 0, lost_events: 0, guest_crashes: 0 });
 });
