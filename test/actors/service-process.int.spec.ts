@@ -11,7 +11,7 @@ import { startServiceProcess } from '../../src/actors/service-process.js';
 import { ControlFile } from '../../src/dataplane/control-file.js';
 import { closeFdRegion, createMemfdRegion } from '../../src/dataplane/region-fds.js';
 import { connect } from '../../src/guest/connect.js';
-import { processAlive } from '../../src/util/process.js';
+import { processAlive, processStopped } from '../../src/util/process.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -55,6 +55,7 @@ describe('a service process', () => {
     for (let i = 0; i < 7; i++) client.call(new Uint8Array([i]));
     client.close();
     process.kill(svc.pid, 'SIGSTOP');
+    await expect.poll(() => processStopped(svc.pid), { timeout: 30_000 }).toBe(true); // the signal has landed
     expect((await svc.stop()).calls).toBe(7);
     expect(await svc.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(processAlive(svc.pid)).toBe(false);
