@@ -19,6 +19,7 @@ import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { isFdRegion, type FdRegion } from '../../src/dataplane/region-fds.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { replayJournal } from '../../src/actors/replay.js';
+import { callLoop } from '../support/call-loop.js';
 import { LineProcess } from '../support/line-process.js';
 import { counterIds, steppingClock } from './helpers.js';
 
@@ -74,32 +75,6 @@ async function instance(d: VFunD<HostRegion>, tenant: 'a' | 'b') {
   cleanup.push(() => guest.close());
   const calls = async (ops: string[][]): Promise<Result[]> => (await guest.request<{ results: Result[] }>({ ops })).results;
   return { creds, instance: n.instance, region: a.region as FdRegion, guest, calls };
-}
-
-/** An honest tenant's guest calling in batches until stopped: counts answers and anything else. */
-function callLoop(calls: (ops: string[][]) => Promise<Result[]>) {
-  const tally = { ok: 0, bad: [] as Result[] };
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      for (const r of await calls(Array.from({ length: 50 }, (_, i) => ['call', Buffer.from([i, 1, 2]).toString('hex')]))) {
-        if (r.ok !== undefined) tally.ok++;
-        else tally.bad.push(r);
-      }
-    }
-  })();
-  return {
-    tally,
-    /** Resolves once the loop made `n` more good calls than now. */
-    progressed: async (n = 200) => {
-      const from = tally.ok;
-      await expect.poll(() => tally.ok - from, { timeout: 30_000 }).toBeGreaterThanOrEqual(n);
-    },
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
 }
 
 describe('one tenant’s fault stays that tenant’s', () => {

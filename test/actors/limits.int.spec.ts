@@ -32,6 +32,7 @@ import { CPU_PERIOD_US, TenantCgroups } from '../../src/actors/cgroups.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { isFdRegion } from '../../src/dataplane/region-fds.js';
 import type { Envelope } from '../../src/events/envelope.js';
+import { callLoop } from '../support/call-loop.js';
 import { LineProcess } from '../support/line-process.js';
 import { counterIds, steppingClock } from './helpers.js';
 
@@ -106,31 +107,6 @@ async function instance(d: VFunD<HostRegion>, root: string, tenant: Tenant) {
   const calls = async (ops: string[][]): Promise<Result[]> => (await guest.request<{ results: Result[] }>({ ops })).results;
   const entry = JSON.parse(await readFile(join(root, 'admin', 'instances', `${n.instance}.json`), 'utf8')) as { pid: number };
   return { instance: n.instance, servicePid: entry.pid, calls };
-}
-
-/** A guest calling in batches until stopped: counts answers and anything else. */
-function callLoop(calls: (ops: string[][]) => Promise<Result[]>) {
-  const tally = { ok: 0, bad: [] as Result[] };
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      for (const r of await calls(Array.from({ length: 50 }, (_, i) => ['call', Buffer.from([i, 1, 2]).toString('hex')]))) {
-        if (r.ok !== undefined) tally.ok++;
-        else tally.bad.push(r);
-      }
-    }
-  })();
-  return {
-    tally,
-    progressed: async (n = 200) => {
-      const from = tally.ok;
-      await expect.poll(() => tally.ok - from, { timeout: 30_000 }).toBeGreaterThanOrEqual(n);
-    },
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
 }
 
 const u32 = (hex: string | undefined): number => Buffer.from(hex ?? '', 'hex').readUInt32LE(0);

@@ -25,6 +25,7 @@ import { isFdRegion } from '../../src/dataplane/region-fds.js';
 import { isWindowRegion, type WindowRegion } from '../../src/dataplane/region-window.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
+import { callLoop } from '../support/call-loop.js';
 import { LineProcess } from '../support/line-process.js';
 import { counterIds, steppingClock } from './helpers.js';
 
@@ -107,36 +108,6 @@ async function processInstance(h: Host) {
   return { instance, calls: async (ops: string[][]): Promise<Result[]> => (await guest.request<{ results: Result[] }>({ ops })).results };
 }
 
-/** The process tenant's guest calling in batches until stopped: counts answers and anything else. */
-function callLoop(calls: (ops: string[][]) => Promise<Result[]>) {
-  const tally = { ok: 0, bad: [] as Result[] };
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      for (const r of await calls(Array.from({ length: 50 }, (_, i) => ['call', Buffer.from([i, 1, 2]).toString('hex')]))) {
-        if (r.ok !== undefined) tally.ok++;
-        else tally.bad.push(r);
-      }
-    }
-  })();
-  cleanup.push(async () => {
-    running = false;
-    await done.catch(() => undefined);
-  });
-  return {
-    tally,
-    /** Resolves once the loop made `n` more good calls than now. */
-    progressed: async (n = 200) => {
-      const from = tally.ok;
-      await expect.poll(() => tally.ok - from, { timeout: 30_000 }).toBeGreaterThanOrEqual(n);
-    },
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
-}
-
 /** Two VM slots served (each guest called through its own), and the process tenant's loop going. */
 async function scene() {
   const h = await host();
@@ -146,6 +117,7 @@ async function scene() {
   for (const v of [v1, v2]) expect(await v.calls(crc('0102'))).toEqual([{ ok: CRC_0102 }]);
   const b = await processInstance(h);
   const loop = callLoop(b.calls);
+  cleanup.push(() => loop.stop().catch(() => undefined));
   await loop.progressed();
   return { h, v1, v2, b, loop, inode: (await stat(h.window.path)).ino };
 }
