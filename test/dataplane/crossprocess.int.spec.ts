@@ -186,6 +186,8 @@ describe('guest process <-> service through region files', () => {
     client.close();
     // An unknown command with the right next seq, then a seq jump.
     await bad.adversary.request({ writes: [{ offset: OUT.len, hex: hex(u32le(0)) }, { word: packWord(seq + 1, 9) }] });
+    // The request word is one slot: the next write must wait until the service has answered this one.
+    await expect.poll(() => bad.service.stats().calls).toBe(before.calls + 1);
     await bad.adversary.request({ writes: [{ word: packWord(seq + 100, Command.SET) }] });
     await expect.poll(() => bad.service.stats().calls).toBe(before.calls + 2);
     const after = bad.service.stats();
