@@ -634,7 +634,7 @@ int vfun_ctl_parse_answer(const char *line, size_t len, const char *op, vfun_ctl
 
 /* ===================================================================== the channel */
 
-static double mono_ms(void) {
+double vfun_mono_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
@@ -728,10 +728,9 @@ int vfun_chan_open(vfun_chan *c, const char *path, char *err, size_t errcap) {
   return 0;
 }
 
-/* Wait for `events` on the fd until the deadline: 1 ready, 0 timed out, -1 error. */
-static int wait_fd(int fd, short events, double deadline) {
+int vfun_wait_fd(int fd, short events, double deadline) {
   for (;;) {
-    double left = deadline - mono_ms();
+    double left = deadline - vfun_mono_ms();
     if (left <= 0) return 0;
     struct pollfd p = {fd, events, 0};
     int r = poll(&p, 1, left > 1e6 ? 1000000 : (int)left + 1);
@@ -742,7 +741,7 @@ static int wait_fd(int fd, short events, double deadline) {
 
 int vfun_chan_write(vfun_chan *c, const void *buf, size_t n, int timeout_ms, char *err, size_t errcap) {
   const char *p = buf;
-  double deadline = mono_ms() + timeout_ms;
+  double deadline = vfun_mono_ms() + timeout_ms;
   while (n > 0) {
     ssize_t w = c->is_socket ? send(c->fd, p, n, MSG_NOSIGNAL) : write(c->fd, p, n);
     if (w > 0) {
@@ -755,7 +754,7 @@ int vfun_chan_write(vfun_chan *c, const void *buf, size_t n, int timeout_ms, cha
       set_err(err, errcap, "write %s: %s", c->path, strerror(errno));
       return -1;
     }
-    int r = wait_fd(c->fd, POLLOUT, deadline);
+    int r = vfun_wait_fd(c->fd, POLLOUT, deadline);
     if (r <= 0) {
       set_err(err, errcap, "write %s: %s", c->path, r == 0 ? "timed out" : strerror(errno));
       return -1;
@@ -784,7 +783,7 @@ static int fill(vfun_chan *c, double deadline, int timeout_ms, char *err, size_t
       set_err(err, errcap, "read %s: %s", c->path, strerror(errno));
       return -1;
     }
-    if (mono_ms() >= deadline) {
+    if (vfun_mono_ms() >= deadline) {
       set_err(err, errcap, "%s: no answer within %d ms", c->path, timeout_ms);
       return -1;
     }
@@ -793,7 +792,7 @@ static int fill(vfun_chan *c, double deadline, int timeout_ms, char *err, size_t
        * POLLHUP): look again in a moment. */
       struct timespec ts = {0, 10 * 1000 * 1000};
       nanosleep(&ts, NULL);
-    } else if (r < 0 && errno != EINTR && wait_fd(c->fd, POLLIN, deadline) < 0) {
+    } else if (r < 0 && errno != EINTR && vfun_wait_fd(c->fd, POLLIN, deadline) < 0) {
       set_err(err, errcap, "poll %s: %s", c->path, strerror(errno));
       return -1;
     }
@@ -801,7 +800,7 @@ static int fill(vfun_chan *c, double deadline, int timeout_ms, char *err, size_t
 }
 
 int vfun_chan_read_line(vfun_chan *c, char *line, size_t cap, int timeout_ms, char *err, size_t errcap) {
-  double deadline = mono_ms() + timeout_ms;
+  double deadline = vfun_mono_ms() + timeout_ms;
   for (;;) {
     char *nl = memchr(c->buf, '\n', c->have);
     if (nl) {
@@ -825,7 +824,7 @@ int vfun_chan_read_line(vfun_chan *c, char *line, size_t cap, int timeout_ms, ch
 }
 
 int vfun_chan_read_exact(vfun_chan *c, void *buf, size_t n, int timeout_ms, char *err, size_t errcap) {
-  double deadline = mono_ms() + timeout_ms;
+  double deadline = vfun_mono_ms() + timeout_ms;
   uint8_t *o = buf;
   while (n > 0) {
     if (c->have == 0 && fill(c, deadline, timeout_ms, err, errcap) != 0) return -1;

@@ -136,6 +136,10 @@ int vfun_chan_read_line(vfun_chan *c, char *line, size_t cap, int timeout_ms, ch
 /* Read exactly n bytes. 0, or -1 (err). */
 int vfun_chan_read_exact(vfun_chan *c, void *buf, size_t n, int timeout_ms, char *err, size_t errcap);
 void vfun_chan_close(vfun_chan *c);
+/* CLOCK_MONOTONIC in ms. */
+double vfun_mono_ms(void);
+/* poll() `fd` for `events` until `deadline` (vfun_mono_ms): 1 ready, 0 timed out, -1 error (errno). EINTR retried. */
+int vfun_wait_fd(int fd, short events, double deadline);
 
 /* Build and send a signed request, read and parse its answer. 0 (look at a->ok) or -1 (err). */
 int vfun_ctl_call(vfun_chan *c, const vfun_ctl_request *rq, const void *secret, size_t secret_len, vfun_ctl_answer *a,

@@ -12,24 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double mono_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-/* Wait for `events` until the deadline: 1 ready, 0 timed out, -1 error (errno). */
-static int wait_for(int fd, short events, double deadline) {
-  for (;;) {
-    double left = deadline - mono_ms();
-    if (left <= 0) return 0;
-    struct pollfd p = {fd, events, 0};
-    int r = poll(&p, 1, left > 1e6 ? 1000000 : (int)left + 1);
-    if (r > 0) return 1;
-    if (r < 0 && errno != EINTR) return -1;
-  }
-}
-
 static void close_all(int *fds, int *nfds) {
   for (int i = 0; i < *nfds; i++) close(fds[i]);
   *nfds = 0;
@@ -40,13 +22,13 @@ static int connect_by(int s, const struct sockaddr_un *sa, double deadline, char
   for (;;) {
     if (connect(s, (const struct sockaddr *)sa, sizeof *sa) == 0) return 0;
     if (errno == EINTR) continue;
-    if (errno == EAGAIN && mono_ms() < deadline) {
+    if (errno == EAGAIN && vfun_mono_ms() < deadline) {
       struct timespec ts = {0, 1000 * 1000};
       nanosleep(&ts, NULL);
       continue;
     }
     if (errno == EINPROGRESS) {
-      int r = wait_for(s, POLLOUT, deadline), e = 0;
+      int r = vfun_wait_fd(s, POLLOUT, deadline), e = 0;
       socklen_t el = sizeof e;
       if (r > 0 && getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0) return 0;
       if (r > 0) errno = e;
@@ -59,7 +41,7 @@ static int connect_by(int s, const struct sockaddr_un *sa, double deadline, char
 
 int vfun_fetch_fds(const char *path, const char *req, size_t req_len, char *line, size_t cap, int fds[VFUN_HANDOVER_MAX_FDS],
                    int *nfds, int timeout_ms, char *err, size_t errcap) {
-  double deadline = mono_ms() + timeout_ms;
+  double deadline = vfun_mono_ms() + timeout_ms;
   *nfds = 0;
   if (cap < 2) {
     vfun_set_err(err, errcap, "no room for an answer");
@@ -87,7 +69,7 @@ int vfun_fetch_fds(const char *path, const char *req, size_t req_len, char *line
       continue;
     }
     if (w < 0 && errno == EINTR) continue;
-    int r = w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? wait_for(s, POLLOUT, deadline) : -1;
+    int r = w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? vfun_wait_fd(s, POLLOUT, deadline) : -1;
     if (r <= 0) {
       vfun_set_err(err, errcap, "send to %s: %s", path, r == 0 ? "timed out" : strerror(errno));
       goto fail;
@@ -110,7 +92,7 @@ int vfun_fetch_fds(const char *path, const char *req, size_t req_len, char *line
     ssize_t r = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
     if (r < 0) {
       if (errno == EINTR) continue;
-      int ready = errno == EAGAIN || errno == EWOULDBLOCK ? wait_for(s, POLLIN, deadline) : -1;
+      int ready = errno == EAGAIN || errno == EWOULDBLOCK ? vfun_wait_fd(s, POLLIN, deadline) : -1;
       if (ready > 0) continue;
       if (ready == 0)
         vfun_set_err(err, errcap, "%s: no answer line within %d ms (%zu bytes and %d descriptors so far)", path, timeout_ms, have, *nfds);

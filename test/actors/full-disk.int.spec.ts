@@ -5,10 +5,6 @@
  * reservation is freed; once space returns, activation works again. The
  * tree is a small tmpfs mounted for the test (CI runs as root).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
@@ -18,29 +14,24 @@ import { VFunD } from '../../src/actors/vfund.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { connect } from '../../src/guest/connect.js';
+import { mountTmpfs, type Tmpfs } from '../support/tmpfs.js';
 import { counterIds, steppingClock } from './helpers.js';
 
 const SECRET = 'full-disk-test-tenant-secret';
 const config = toSnapshot(parseConfig({ tenants: [{ id: 't', secret: SECRET, maxInstances: 4 }], functions: [{ name: 'crc', kinds: { sw: { slots: 4, driver: 'crc32' } } }] }));
 
 describe('a full disk under the tree', () => {
-  let base: string;
-  let mnt: string;
+  let fs: Tmpfs;
   beforeAll(async () => {
-    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
-    base = await mkdtemp(join(tmpdir(), 'vfun-full-'));
-    mnt = join(base, 'mnt');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mnt]);
+    fs = await mountTmpfs(1 << 20);
   });
   afterAll(async () => {
-    execFileSync('umount', ['-l', mnt]);
-    await rm(base, { recursive: true, force: true });
+    await fs.unmount();
   });
 
   it('activation nacks with no-resources while it is full, and works again once space returns', async () => {
     const journal = new MemoryJournal();
-    const runtime = await FileRuntime.create({ root: join(mnt, 'root') });
+    const runtime = await FileRuntime.create({ root: join(fs.dir, 'root') });
     const d = await VFunD.start<HostRegion>({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds() });
     const creds = { tenant: 't', credential: SECRET };
     const open = async () => {
@@ -48,18 +39,12 @@ describe('a full disk under the tree', () => {
       if (!n.ok) throw new Error(n.detail);
       return { n, a: await d.activate({ ...creds, instance: n.instance }) };
     };
-    // Fill the filesystem to the last block.
-    const filler = join(mnt, 'filler');
-    try {
-      writeFileSync(filler, Buffer.alloc(2 << 20));
-    } catch (e) {
-      expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    }
+    await fs.fill(); // to the last block
     const full = await open();
     expect(full.a).toMatchObject({ ok: false, reason: 'no-resources', detail: expect.stringContaining('ENOSPC') });
     expect(d.snapshot.instances[full.n.instance]).toBeUndefined(); // its reservation is freed
 
-    rmSync(filler);
+    await fs.unfill();
     const ok = await open();
     if (!ok.a.ok) throw new Error(ok.a.detail);
     const client = connect(ok.a.region);

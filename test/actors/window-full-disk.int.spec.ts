@@ -6,10 +6,7 @@
  * crash. Once space returns, activation works again. The tree is a small
  * tmpfs mounted for the test (CI runs as root).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, toSnapshot, windowPlans } from '../../src/actors/config.js';
@@ -21,6 +18,7 @@ import { planWindow } from '../../src/dataplane/window.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { LineProcess } from '../support/line-process.js';
+import { mountTmpfs, type Tmpfs } from '../support/tmpfs.js';
 import { counterIds, steppingClock } from './helpers.js';
 
 const SECRET = 'full-disk-window-tenant-secret';
@@ -31,38 +29,25 @@ const config = parseConfig({
 });
 
 describe('a full disk under a VM tenant’s window', () => {
-  let base: string;
+  let fs: Tmpfs;
   let mnt: string;
-  const filler = () => join(mnt, 'filler');
-  /** Fill the filesystem to the last block. */
-  const fill = () => {
-    try {
-      writeFileSync(filler(), Buffer.alloc(2 << 20));
-    } catch (e) {
-      expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    }
-  };
   beforeAll(async () => {
-    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs: run it as root (CI does)');
-    base = await mkdtemp(join(tmpdir(), 'vfun-winfull-'));
-    mnt = join(base, 'mnt');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mnt]);
+    fs = await mountTmpfs(1 << 20);
+    mnt = fs.dir;
   });
   afterAll(async () => {
-    execFileSync('umount', ['-l', mnt]);
-    await rm(base, { recursive: true, force: true });
+    await fs.unmount();
   });
 
   it('creating the window on a full disk is a RESOURCES error at start, and leaves no file', async () => {
-    fill();
+    await fs.fill();
     const path = join(mnt, 'w.shm');
     await expect(WindowHost.open(path, planWindow(1 << 16, 4096))).rejects.toMatchObject({
       code: 'RESOURCES',
       message: expect.stringMatching(/^cannot create the window .*w\.shm: no space left for its 65536 bytes \(ENOSPC\)$/),
     });
     expect(existsSync(path)).toBe(false);
-    rmSync(filler());
+    await fs.unfill();
   });
 
   it('re-initialising a truncated window on a full disk is a no-resources nack; once space returns, activation works again', async () => {
@@ -86,7 +71,7 @@ describe('a full disk under a VM tenant’s window', () => {
       expect(first.a).toMatchObject({ ok: true });
       truncateSync(window.path, 0); // its tenant's doing: the service dies of SIGBUS and is reclaimed
       await expect.poll(async () => (await events()).some((e) => e.type === 'instance.released'), { timeout: 30_000 }).toBe(true);
-      fill(); // and the blocks the window gave back are taken meanwhile
+      await fs.fill(); // and the blocks the window gave back are taken meanwhile
 
       const full = await open('a2');
       expect(full.a).toMatchObject({
@@ -96,7 +81,7 @@ describe('a full disk under a VM tenant’s window', () => {
       });
       expect(d.snapshot.instances[full.n.instance]).toBeUndefined(); // its reservation is freed
 
-      rmSync(filler());
+      await fs.unfill();
       const ok = await open('a3');
       if (!ok.a.ok) throw new Error(ok.a.detail);
       expect(window.reinitialisations).toBe(1);
