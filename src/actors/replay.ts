@@ -10,7 +10,7 @@
  * (quota, capacity, ownership, phases, instance ids, fallbacks).
  */
 import { canonicalJson } from '../events/canonical.js';
-import type { InstanceReleased, VFunEvent } from '../events/catalogue.js';
+import { ACTIVATION_FAILURES, type InstanceReleased, type VFunEvent } from '../events/catalogue.js';
 import { eventOf, type Envelope } from '../events/envelope.js';
 import type { VFunDCommand } from './commands.js';
 import { CREDENTIAL_MAX, decide, NO_STATS, type CredentialCheck } from './decide.js';
@@ -84,9 +84,9 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
     case 'activation.acked':
       return { command: { type: 'activation-result', id, instance: e.data.instance, ok: true, detail: '' }, secretMatched: true };
     case 'activation.nacked':
-      if (e.data.reason === 'driver-failed' || e.data.reason === 'no-resources') {
+      if (ACTIVATION_FAILURES.has(e.data.reason)) {
         return {
-          command: { type: 'activation-result', id, instance: e.data.instance, ok: false, detail: e.data.detail, reason: e.data.reason },
+          command: { type: 'activation-result', id, instance: e.data.instance, ok: false, detail: e.data.detail, reason: e.data.reason as 'driver-failed' | 'no-resources' },
           secretMatched: true,
         };
       }

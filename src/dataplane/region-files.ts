@@ -1,6 +1,7 @@
 /**
- * The file backend of a region: `dataout` and `datain` are two files in the
- * instance's directory of the region tree, mapped MAP_SHARED by each side
+ * The file backend of a region: `dataout` and `datain` are two files in a
+ * directory of the caller's (the library's own backend: vFunD gives its
+ * tenants sealed memfds instead, region-fds.ts), mapped MAP_SHARED by each side
  * through the native addon (src/native). Each side maps only what it writes
  * as writable:
  *
@@ -8,14 +9,14 @@
  *   service (host):  dataout read-only,  datain read-write
  *
  * so a service never writes guest memory and a guest cannot forge answers.
- * vFunD maps neither: it writes the files at activation and the tombstone at
- * the end with plain writes, and runs the service in its own process.
+ * createFileRegion writes the files whole (it maps nothing); TOMBSTONE is the
+ * state word every backend's owner writes when an instance is over.
  */
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { requireShm, mmapWaitOps, type ShmAddon } from '../native/shm.js';
 import { VirtFunError } from '../errors.js';
-import { areaBytes, IN, packWord, Status } from './layout.js';
+import { areaBytes, packWord, Status } from './layout.js';
 import { areaViews, checkCapacity, checkHeader, initRegion, type ChannelAreas } from './region.js';
 import { FILE_MODE } from './region-tree.js';
 
@@ -73,28 +74,6 @@ export function createFileRegion(paths: { dataout: string; datain: string }, cap
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? `no space left for a region of ${2 * bytes} bytes (${e.code})` : e.message;
     throw err instanceof VirtFunError ? err : new VirtFunError('REGION', `cannot create region files: ${why}`, { cause: err });
-  }
-}
-
-/**
- * Write the tombstone into a file region's datain (pwrite, no mapping): the
- * state word CLOSED, so a guest waiting for an answer learns at once that none
- * will come. A file shrunk below the word is left alone.
- */
-export function writeFileTombstone(region: FileRegion): void {
-  let fd: number;
-  try {
-    fd = openSync(region.datainPath, constants.O_WRONLY | constants.O_NOFOLLOW);
-  } catch {
-    return; // gone already: nobody can be waiting on a fresh mapping of it
-  }
-  try {
-    if (fstatSync(fd).size < IN.state + 4) return;
-    writeSync(fd, TOMBSTONE, 0, 4, IN.state);
-  } catch {
-    // a tenant that replaced the file has nothing to be told
-  } finally {
-    closeSync(fd);
   }
 }
 

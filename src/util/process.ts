@@ -13,22 +13,23 @@ export function processAlive(pid: number): boolean {
     // EPERM: it exists but belongs to someone else.
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return process.platform !== 'linux'; // no /proc entry on Linux: it is gone
-  }
+  const state = processState(pid);
+  if (state === null) return process.platform !== 'linux'; // no /proc entry on Linux: it is gone
+  return state !== 'Z' && state !== 'X';
 }
 
 /** Whether a live process is stopped (SIGSTOP, SIGTSTP: state T) or traced (t), from /proc; false when unknown. */
 export function processStopped(pid: number): boolean {
+  const state = processState(pid);
+  return state === 'T' || state === 't';
+}
+
+/** The state letter of a process in /proc/<pid>/stat (R, S, D, T, t, Z, X, ...), or null when it cannot be read. */
+function processState(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'T' || state === 't';
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return null;
   }
 }
