@@ -15,7 +15,9 @@ import type {
 } from '../events/catalogue.js';
 import type { Credentials, VFunDCommand } from './commands.js';
 import { checkName, NAME_MAX } from '../util/names.js';
-import { deviceSlotsInUse, liveInstances, slotsInUse, tenantLoad, type InstanceState, type VFunDState } from './state.js';
+import { lifecycleNext } from '../machines/lifecycle.js';
+import { lifecycleEventsOf } from './evolve.js';
+import { deviceSlotsInUse, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
 
 export { checkName, NAME_MAX, NAME_PATTERN } from '../util/names.js';
 export const CREDENTIAL_MAX = 1024;
@@ -94,6 +96,16 @@ function released(instance: string, reason: InstanceReleased['data']['reason'], 
   return { type: 'instance.released', data: { instance, reason, stats } };
 }
 
+/** Does the instance's lifecycle machine take what this event means for it? (wrong-phase comes from here.) */
+function acceptsAll(inst: InstanceState, event: VFunEvent): boolean {
+  let lifecycle: InstanceState['lifecycle'] | null = inst.lifecycle;
+  for (const e of lifecycleEventsOf(event)) {
+    lifecycle = lifecycleNext(lifecycle, e);
+    if (lifecycle === null) return false;
+  }
+  return true;
+}
+
 export function decide(command: VFunDCommand, state: VFunDState, auth: CredentialCheck = secretMatches): VFunEvent[] {
   switch (command.type) {
     case 'start': {
@@ -161,17 +173,20 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       if (!state.running || !state.config) return nack({ reason: 'not-started', detail: 'vFunD is not running' });
       const r = checkOwnedInstance(state, command, auth);
       if ('nack' in r) return nack(r.nack);
-      if (r.instance.phase !== 'negotiated') {
-        return nack({ reason: 'wrong-phase', detail: `instance '${r.instance.id}' is ${r.instance.phase}, not negotiated` });
+      const started: VFunEvent = { type: 'activation.started', data: { instance: r.instance.id, capacity: state.config.regionCapacity } };
+      if (!acceptsAll(r.instance, started)) {
+        return nack({ reason: 'wrong-phase', detail: `instance '${r.instance.id}' is in ${stepOfInstance(r.instance)}: only a negotiated instance (activation.pending) can be activated` });
       }
-      return [{ type: 'activation.started', data: { instance: r.instance.id, capacity: state.config.regionCapacity } }];
+      return [started];
     }
 
     case 'activation-result': {
-      const inst = state.instances[command.instance];
-      if (!inst || inst.phase !== 'activating') return [];
-      if (command.ok) return [{ type: 'activation.acked', data: { instance: inst.id, capacity: inst.capacity ?? 0 } }];
-      return [{ type: 'activation.nacked', data: { instance: inst.id, reason: command.reason ?? 'driver-failed', detail: command.detail } }];
+      const inst = Object.hasOwn(state.instances, command.instance) ? state.instances[command.instance] : undefined;
+      if (!inst) return [];
+      const result: VFunEvent = command.ok
+        ? { type: 'activation.acked', data: { instance: inst.id, capacity: inst.lifecycle.context.capacity ?? 0 } }
+        : { type: 'activation.nacked', data: { instance: inst.id, reason: command.reason ?? 'driver-failed', detail: command.detail } };
+      return acceptsAll(inst, result) ? [result] : [];
     }
 
     case 'release': {
@@ -193,10 +208,10 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
     }
 
     case 'service-restarted': {
-      const inst = state.instances[command.instance];
-      if (!inst || inst.phase !== 'active') return [];
+      const inst = Object.hasOwn(state.instances, command.instance) ? state.instances[command.instance] : undefined;
       const { instance, attempt, backoffMs, detail } = command;
-      return [{ type: 'service.restarted', data: { instance, attempt, backoffMs, detail } }];
+      const restarted: VFunEvent = { type: 'service.restarted', data: { instance, attempt, backoffMs, detail } };
+      return inst && acceptsAll(inst, restarted) ? [restarted] : [];
     }
 
     case 'refuse':

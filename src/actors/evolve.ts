@@ -1,10 +1,45 @@
 /**
  * evolve(state, event) -> state, with immer. Pure. Folding a journal through
  * evolve from `initialState` gives vFunD's state at that point.
+ *
+ * Each instance's lifecycle is the lifecycle machine's state: an event about
+ * an instance becomes the machine's event ({@link lifecycleEventsOf}) and
+ * advances it with XState's pure transition. An instance whose machine
+ * reaches a final state (released, nacked) leaves the state.
  */
 import { produce } from 'immer';
 import { ACTIVATION_FAILURES, type VFunEvent } from '../events/catalogue.js';
+import { lifecycleEnded, lifecycleNext, negotiatedLifecycle, type LifecycleEvent, type LifecycleState } from '../machines/lifecycle.js';
 import { initialState, type VFunDState } from './state.js';
+
+/**
+ * The lifecycle machine's events for a journaled event about an existing
+ * instance, in order ([] for events that do not move a lifecycle).
+ */
+export function lifecycleEventsOf(event: VFunEvent): LifecycleEvent[] {
+  switch (event.type) {
+    case 'activation.started':
+      return [{ type: 'ACTIVATE', capacity: event.data.capacity }];
+    case 'activation.acked':
+      return [{ type: 'ACTIVATION_ACK', capacity: event.data.capacity }];
+    case 'activation.nacked':
+      // A failed activation ends the instance; a refused one (wrong tenant, phase) is not about it.
+      return ACTIVATION_FAILURES.has(event.data.reason) ? [{ type: 'ACTIVATION_NACK', reason: event.data.reason, detail: event.data.detail }] : [];
+    case 'service.restarted':
+      return [{ type: 'SERVICE_RESTARTED', attempt: event.data.attempt }];
+    case 'service.failed':
+      return [{ type: 'FAULT', detail: event.data.detail }];
+    case 'client.lost':
+      return [{ type: 'CLIENT_LOST', detail: event.data.detail }];
+    case 'instance.released':
+      return [
+        { type: 'RELEASE', reason: event.data.reason },
+        { type: 'RELEASED', stats: event.data.stats },
+      ];
+    default:
+      return [];
+  }
+}
 
 export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
   return produce(state, (draft) => {
@@ -25,36 +60,28 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
           app: d.app,
           fn: d.fn,
           kind: d.kind,
-          phase: 'negotiated',
-          capacity: null,
+          lifecycle: negotiatedLifecycle(d, d.instance) as typeof draft.instances[string]['lifecycle'],
         };
         draft.nextInstance = Math.max(draft.nextInstance, Number(d.instance.slice(1)) + 1);
         return;
       }
-      case 'activation.started': {
-        const i = draft.instances[event.data.instance];
-        if (i) {
-          i.phase = 'activating';
-          i.capacity = event.data.capacity;
-        }
-        return;
-      }
-      case 'activation.acked': {
-        const i = draft.instances[event.data.instance];
-        if (i) i.phase = 'active';
-        return;
-      }
+      case 'activation.started':
+      case 'activation.acked':
       case 'activation.nacked':
-        // A failed activation frees the reservation; a refused one (wrong tenant, phase) changes nothing.
-        if (ACTIVATION_FAILURES.has(event.data.reason)) delete draft.instances[event.data.instance];
-        return;
-      case 'instance.released':
-        delete draft.instances[event.data.instance];
-        return;
-      case 'negotiation.nacked':
+      case 'service.restarted':
       case 'service.failed':
       case 'client.lost':
-      case 'service.restarted':
+      case 'instance.released': {
+        const id = event.data.instance;
+        const inst = Object.hasOwn(state.instances, id) ? state.instances[id] : undefined;
+        if (!inst) return;
+        let lifecycle: LifecycleState = inst.lifecycle;
+        for (const e of lifecycleEventsOf(event)) lifecycle = lifecycleNext(lifecycle, e) ?? lifecycle;
+        if (lifecycleEnded(lifecycle)) delete draft.instances[id];
+        else if (lifecycle !== inst.lifecycle) draft.instances[id]!.lifecycle = lifecycle as typeof draft.instances[string]['lifecycle'];
+        return;
+      }
+      case 'negotiation.nacked':
       case 'release.nacked':
       case 'request.refused':
       case 'refusals.suppressed':

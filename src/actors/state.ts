@@ -3,8 +3,7 @@
  * from the journal alone (see evolve.ts); nothing holds secrets.
  */
 import type { Kind, VFunDConfigSnapshot } from '../events/catalogue.js';
-
-export type InstancePhase = 'negotiated' | 'activating' | 'active';
+import { phaseOf, stepOf, type LifecyclePhase, type LifecycleState } from '../machines/lifecycle.js';
 
 export interface InstanceState {
   readonly id: string;
@@ -12,9 +11,21 @@ export interface InstanceState {
   readonly app: string;
   readonly fn: string;
   readonly kind: Kind;
-  readonly phase: InstancePhase;
-  /** Payload capacity of the region, once activation started. */
-  readonly capacity: number | null;
+  /**
+   * Where the instance is in its lifecycle: the lifecycle machine's state
+   * (src/machines/lifecycle.ts), advanced by evolve with XState's transition.
+   */
+  readonly lifecycle: LifecycleState;
+}
+
+/** The instance's phase in the machine's vocabulary: `activation`, `computation`, … */
+export function phaseOfInstance(i: InstanceState): LifecyclePhase {
+  return phaseOf(i.lifecycle.value);
+}
+
+/** The instance's state as a dotted path: `activation.pending`, `activation.running`, `computation`. */
+export function stepOfInstance(i: InstanceState): string {
+  return stepOf(i.lifecycle.value);
 }
 
 export interface VFunDState {
@@ -22,7 +33,7 @@ export interface VFunDState {
   /** Configuration as journaled by the last vfund.started; null before. */
   readonly config: VFunDConfigSnapshot | null;
   readonly running: boolean;
-  /** Live instances (negotiated, activating or active) by id. Released ones are gone. */
+  /** Live instances (in activation, computation or failed) by id. Released and nacked ones are gone. */
   readonly instances: Readonly<Record<string, InstanceState>>;
   /** Number for the next instance id (`i<n>`): deterministic, so replay gives the same ids. */
   readonly nextInstance: number;

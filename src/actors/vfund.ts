@@ -1,18 +1,19 @@
 /**
  * vFunD: the supervisor actor. It owns the state, takes one command at a time
  * from its mailbox, decides (pure), journals the events (durably, before it
- * answers), evolves its state, then carries out the effects: one lifecycle
- * actor per instance (XState), and the instance's runtime (region + service),
- * which it supervises: a service that dies is reclaimed and journaled.
+ * answers), evolves its state, then carries out the effects: the instance's
+ * runtime (region + service), which it supervises: a service that dies is
+ * reclaimed and journaled. Each instance's lifecycle is the lifecycle
+ * machine's state inside vFunD's state (state.ts, evolve.ts): every decision
+ * reads it.
  */
-import { createActor, type ActorRefFrom } from 'xstate';
-import { ACTIVATION_FAILURES, type ComputationStats, type ControlDisconnected, type Kind, type NackReason, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
+import { type ComputationStats, type ControlDisconnected, type Kind, type NackReason, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
 import { VirtFunError } from '../errors.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import { JournalUnavailableError } from '../errors.js';
 import { Recorder } from '../events/recorder.js';
-import { lifecycleMachine } from '../machines/lifecycle.js';
+import type { LifecycleState } from '../machines/lifecycle.js';
 import type { Credentials, VFunDCommand } from './commands.js';
 import { checkRelease, decide, NO_STATS } from './decide.js';
 import { evolve, fold } from './evolve.js';
@@ -37,12 +38,9 @@ export interface NegotiateRequest extends Credentials {
   readonly fallback?: boolean;
 }
 
-type LifecycleActor = ActorRefFrom<typeof lifecycleMachine>;
-
 export class VFunD<Region = unknown> {
   private state: VFunDState;
   private readonly recorder: Recorder;
-  private readonly actors = new Map<string, LifecycleActor>();
   private readonly runtimes = new Map<string, InstanceRuntime<Region>>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(envelopes: readonly Envelope[]) => void>();
@@ -80,9 +78,9 @@ export class VFunD<Region = unknown> {
     return this.runtimes.get(instance)?.region;
   }
 
-  /** The lifecycle actor of a live instance. */
-  lifecycle(instance: string): LifecycleActor | undefined {
-    return this.actors.get(instance);
+  /** The lifecycle state of a live instance (the lifecycle machine's value and context). */
+  lifecycle(instance: string): LifecycleState | undefined {
+    return Object.hasOwn(this.state.instances, instance) ? this.state.instances[instance]!.lifecycle : undefined;
   }
 
   /** Resolves once every command queued so far (including supervision work) is done. */
@@ -128,7 +126,8 @@ export class VFunD<Region = unknown> {
       let detail = '';
       let reason: 'driver-failed' | 'no-resources' = 'driver-failed';
       try {
-        runtime = await this.opts.runtime.activate({ ...inst, instance: inst.id, driver: fn.kinds[inst.kind]!.driver, capacity: e.data.capacity });
+        const { tenant, app, fn: fnName, kind } = inst;
+        runtime = await this.opts.runtime.activate({ instance: inst.id, tenant, app, fn: fnName, kind, driver: fn.kinds[kind]!.driver, capacity: e.data.capacity });
       } catch (err) {
         detail = err instanceof Error ? err.message : String(err);
         if (err instanceof VirtFunError && err.code === 'RESOURCES') reason = 'no-resources';
@@ -221,7 +220,7 @@ export class VFunD<Region = unknown> {
     return next;
   }
 
-  /** decide -> journal (durable) -> evolve -> children. Returns the events. */
+  /** decide -> journal (durable) -> evolve -> forget released runtimes. Returns the events. */
   private async dispatch(command: VFunDCommand): Promise<VFunEvent[]> {
     const events = decide(command, this.state);
     if (events.length === 0) return events;
@@ -235,48 +234,9 @@ export class VFunD<Region = unknown> {
     // A negotiation may be refused when the journal cannot write (failFast); every other decision waits for it.
     const envelopes = await this.recorder.record(pending, command.type === 'negotiate' ? { failFast: true } : undefined);
     this.state = s;
-    for (const e of events) this.applyToChildren(e);
+    for (const e of events) if (e.type === 'instance.released') this.runtimes.delete(e.data.instance);
     for (const l of this.listeners) l(envelopes);
     return events;
-  }
-
-  private applyToChildren(e: VFunEvent): void {
-    switch (e.type) {
-      case 'negotiation.acked': {
-        const actor = createActor(lifecycleMachine, { input: e.data }).start();
-        actor.send({ type: 'NEGOTIATION_ACK', instance: e.data.instance, kind: e.data.kind });
-        this.actors.set(e.data.instance, actor);
-        return;
-      }
-      case 'activation.acked':
-        this.actors.get(e.data.instance)?.send({ type: 'ACTIVATION_ACK' });
-        return;
-      case 'activation.nacked':
-        if (ACTIVATION_FAILURES.has(e.data.reason)) this.endActor(e.data.instance, e.data.reason, e.data.detail);
-        return;
-      case 'service.failed':
-      case 'client.lost':
-        this.actors.get(e.data.instance)?.send({ type: 'FAULT', detail: e.data.detail });
-        return;
-      case 'instance.released': {
-        const actor = this.actors.get(e.data.instance);
-        actor?.send({ type: 'RELEASE', reason: e.data.reason });
-        actor?.send({ type: 'RELEASED' });
-        actor?.stop();
-        this.actors.delete(e.data.instance);
-        this.runtimes.delete(e.data.instance);
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  private endActor(instance: string, reason: NackReason, detail: string): void {
-    const actor = this.actors.get(instance);
-    actor?.send({ type: 'ACTIVATION_NACK', reason, detail });
-    actor?.stop();
-    this.actors.delete(instance);
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { replayJournal } from '../actors/replay.js';
-import { capacityReport, liveInstances } from '../actors/state.js';
+import { capacityReport, liveInstances, stepOfInstance } from '../actors/state.js';
 import { verifyChain } from '../events/chain.js';
 import { journalPath } from '../events/adapters/open-journal.js';
 import { verifyFile } from '../events/adapters/file-journal.js';
@@ -157,7 +157,7 @@ withJournalOptions(
       console.log(`vFunD on ${s.host ?? '(never started)'}: ${s.running ? 'running (no vfund.stopped yet)' : 'stopped'}`);
       for (const t of s.config?.tenants ?? []) {
         const held = liveInstances(s).filter((i) => i.tenant === t.id);
-        console.log(`  tenant ${t.id}: ${held.length} of ${t.maxInstances} instances${held.length ? `: ${held.map((i) => `${i.id} ${i.app}/${i.fn}/${i.kind} ${i.phase}`).join(', ')}` : ''}`);
+        console.log(`  tenant ${t.id}: ${held.length} of ${t.maxInstances} instances${held.length ? `: ${held.map((i) => `${i.id} ${i.app}/${i.fn}/${i.kind} ${stepOfInstance(i)}`).join(', ')}` : ''}`);
       }
       for (const c of capacityReport(s)) console.log(`  capacity ${c.fn}/${c.kind}: ${c.inUse} of ${c.slots} slots in use`);
       if (report.divergence === null) console.log(`decide reproduces all ${report.commands} recorded decisions`);

@@ -91,6 +91,7 @@ export class VFunction implements ComputeChannel {
       throw new OffloadRefused('negotiation', neg.reason, neg.detail);
     }
     lifecycle.send({ type: 'NEGOTIATION_ACK', instance: neg.instance, kind: neg.kind });
+    lifecycle.send({ type: 'ACTIVATE' });
     const act = await control.activate({ ...creds, instance: neg.instance });
     if (!act.ok) {
       lifecycle.send({ type: 'ACTIVATION_NACK', reason: act.reason, detail: act.detail });
@@ -104,7 +105,7 @@ export class VFunction implements ComputeChannel {
       await control.release({ ...creds, instance: neg.instance });
       throw err;
     }
-    lifecycle.send({ type: 'ACTIVATION_ACK' });
+    lifecycle.send({ type: 'ACTIVATION_ACK', capacity: act.capacity });
     return new VFunction(control as ControlPort<unknown>, creds, neg.instance, neg.kind, fellBack, act.capacity, channel, lifecycle);
   }
 
@@ -135,7 +136,7 @@ export class VFunction implements ComputeChannel {
     this.channel.close?.();
     const r = await this.control.release({ ...this.creds, instance: this.instance });
     if (!r.ok) throw new OffloadRefused('release', r.reason, r.detail);
-    this.lifecycle.send({ type: 'RELEASED' });
+    this.lifecycle.send({ type: 'RELEASED', stats: r.stats });
     return r.stats;
   }
 }

@@ -100,7 +100,7 @@ describe('one tenant’s fault stays that tenant’s', () => {
     await loop.progressed(); // the other tenant goes on
     await loop.stop();
     expect(loop.tally.bad).toEqual([]);
-    expect(d.snapshot.instances[a.instance]?.phase).toBe('active');
+    expect(d.snapshot.instances[a.instance]?.lifecycle.value).toBe('computation');
     expect((await events()).filter((e) => e.type === 'service.failed')).toEqual([]);
   });
 

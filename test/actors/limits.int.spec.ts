@@ -149,7 +149,7 @@ describe('tenant resource limits', () => {
     await loop.progressed(); // the other tenant goes on
     await loop.stop();
     expect(loop.tally.bad).toEqual([]);
-    expect(d.snapshot.instances[b.instance]?.phase).toBe('active');
+    expect(d.snapshot.instances[b.instance]?.lifecycle.value).toBe('computation');
   });
 
   it('a tenant with cpus 0.2: its service process is in its group, the quota reads back as set, a busy call is throttled (or, without cgroups: said at start, advisory)', async () => {
@@ -178,7 +178,7 @@ describe('tenant resource limits', () => {
       const [r] = await busy.calls([['call', 'fb0a']]);
       expect(u32(r?.ok)).toBeGreaterThanOrEqual(100);
     }
-    expect(d.snapshot.instances[busy.instance]?.phase).toBe('active');
+    expect(d.snapshot.instances[busy.instance]?.lifecycle.value).toBe('computation');
   });
 
   it('without the right to make cgroups (an unprivileged vFunD), every limit is reported as advisory, with the reason, and nothing is created', async () => {

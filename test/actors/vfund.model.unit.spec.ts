@@ -8,7 +8,7 @@ import { expect } from 'vitest';
 import { VFunD } from '../../src/actors/vfund.js';
 import { fold } from '../../src/actors/evolve.js';
 import { replayJournal } from '../../src/actors/replay.js';
-import { slotsInUse, type VFunDState } from '../../src/actors/state.js';
+import { slotsInUse, stepOfInstance, type VFunDState } from '../../src/actors/state.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { verifyChain } from '../../src/events/chain.js';
 import { eventOf, type Envelope } from '../../src/events/envelope.js';
@@ -211,9 +211,9 @@ function checkInvariants(s: VFunDState, runtime: RecordingRuntime): void {
   for (const { instance, tenant } of runtime.regions.values()) {
     expect(holders.has(instance)).toBe(false);
     holders.add(instance);
-    expect(s.instances[instance]).toMatchObject({ tenant, phase: 'active' });
+    expect(s.instances[instance]).toMatchObject({ tenant, lifecycle: { value: 'computation' } });
   }
-  expect(holders.size).toBe(Object.values(s.instances).filter((i) => i.phase === 'active').length);
+  expect(holders.size).toBe(Object.values(s.instances).filter((i) => i.lifecycle.value === 'computation').length);
 }
 
 test.prop([commands], { numRuns: 150 })('vFunD keeps its invariants and replays to its live state', async (cmds) => {
@@ -230,6 +230,10 @@ test.prop([commands], { numRuns: 150 })('vFunD keeps its invariants and replays 
         await c.run(m, r);
         checkInvariants(r.d.snapshot, r.runtime);
         expect(Object.keys(r.d.snapshot.instances).sort()).toEqual([...m.instances.keys()].sort());
+        // The model's phases, in the lifecycle machine's vocabulary: negotiated = activation.pending.
+        for (const [id, mi] of m.instances) {
+          expect(stepOfInstance(r.d.snapshot.instances[id]!)).toBe(mi.phase === 'negotiated' ? 'activation.pending' : 'computation');
+        }
       },
       toString: () => c.toString(),
     })),

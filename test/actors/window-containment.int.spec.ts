@@ -162,7 +162,7 @@ describe('a VM tenant that resizes its own window costs only itself', () => {
     await loop.progressed();
     await loop.stop();
     expect(loop.tally.bad).toEqual([]);
-    expect(h.d.snapshot.instances[b.instance]?.phase).toBe('active');
+    expect(h.d.snapshot.instances[b.instance]?.lifecycle.value).toBe('computation');
     expect(Object.keys(h.d.snapshot.instances).sort()).toEqual([b.instance, v3.instance].sort());
     expect((await replayJournal(await h.events())).divergence).toBeNull();
   });
@@ -214,6 +214,6 @@ describe('a VM tenant that resizes its own window costs only itself', () => {
     const st = await stat(h.window.path);
     expect([st.ino, st.size]).toEqual([inode, 1 << 30]);
     expect((await h.events()).filter((e) => e.type === 'service.failed')).toEqual([]);
-    for (const v of [v1, v2, v3]) expect(h.d.snapshot.instances[v.instance]?.phase).toBe('active');
+    for (const v of [v1, v2, v3]) expect(h.d.snapshot.instances[v.instance]?.lifecycle.value).toBe('computation');
   });
 });
