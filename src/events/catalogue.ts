@@ -23,7 +23,7 @@ export type NackReason =
   | 'bad-request' // a field is malformed (name too long, bad characters, ...)
   | 'unknown-instance' // no live instance with that id
   | 'not-owner' // the instance belongs to another tenant
-  | 'wrong-phase' // e.g. activate twice, or release while activating
+  | 'wrong-phase' // the lifecycle machine does not take it now: e.g. activate twice (docs/lifecycle.md)
   | 'driver-failed' // the driver or service could not be started
   | 'no-resources' // the host could not back the region (memory or disk full): try again later
   | 'not-started' // vFunD has not journaled its configuration yet
