@@ -4,7 +4,7 @@
  * was wrong (naming the field and the limit where there is one), `cause` keeps
  * the underlying error.
  */
-export type ErrorCode =
+export type VirtFunErrorCode =
   | 'VALIDATION'
   | 'CONFIG'
   | 'JOURNAL_CORRUPT'
@@ -29,8 +29,8 @@ export type ErrorCode =
 
 export class VirtFunError extends Error {
   override readonly name: string = 'VirtFunError';
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  readonly code: VirtFunErrorCode;
+  constructor(code: VirtFunErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
   }

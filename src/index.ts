@@ -3,7 +3,7 @@
  * anything else is internal and may change.
  */
 export { VirtFunError, ValidationError, JournalCorruptError, ConcurrencyError, JournalLockedError, JournalUnavailableError } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export type { VirtFunErrorCode } from './errors.js';
 
 // Events and journals
 export * from './events/index.js';

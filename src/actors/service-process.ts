@@ -23,7 +23,7 @@ import type { MappableRegion } from '../dataplane/region-map.js';
 import type { ServiceStats } from '../dataplane/service.js';
 import type { TenantIdentity } from '../dataplane/region-tree.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
-import { VirtFunError, type ErrorCode } from '../errors.js';
+import { VirtFunError, type VirtFunErrorCode } from '../errors.js';
 import type { ServiceExitCause } from '../events/catalogue.js';
 import { processEntry } from '../util/entry.js';
 import { processStopped } from '../util/process.js';
@@ -176,7 +176,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
       onReady = (m) => {
         clearTimeout(timer);
         if (m.type === 'ready') resolve(m.sandboxed);
-        else if (m.type === 'failed') reject(new VirtFunError(m.code as ErrorCode, `service '${opts.driver}' did not start: ${m.message}`));
+        else if (m.type === 'failed') reject(new VirtFunError(m.code as VirtFunErrorCode, `service '${opts.driver}' did not start: ${m.message}`));
       };
       void exited.then(async (cause) => {
         clearTimeout(timer);

@@ -5,7 +5,7 @@
  * write all of dataout, cannot stop (or otherwise steer) the service.
  */
 import { Worker } from 'node:worker_threads';
-import { ValidationError, VirtFunError, type ErrorCode as VirtFunErrorCode } from '../errors.js';
+import { ValidationError, VirtFunError, type VirtFunErrorCode } from '../errors.js';
 import { workerEntry } from '../util/entry.js';
 import { checkHeader, I32, sabChannel, type SabRegion } from './region.js';
 import type { MappedRegion } from './region-files.js';
