@@ -76,7 +76,32 @@ describe('decide', () => {
     const { state: s2, events } = run([{ type: 'activate', id: 'c3', tenant: 't1', credential: SECRETS.t1, instance: 'i1' }], state);
     expect(events[0]).toMatchObject({ type: 'activation.started', data: { instance: 'i1', capacity: 4096 } });
     const again = decide({ type: 'activate', id: 'c4', tenant: 't1', credential: SECRETS.t1, instance: 'i1' }, s2);
-    expect(again[0]).toMatchObject({ data: { reason: 'wrong-phase' } });
+    expect(again[0]).toMatchObject({ data: { reason: 'wrong-phase', detail: expect.stringContaining("is in activation.running") } });
+    // The machine's state is the instance's: activation.pending -> activation.running -> computation.
+    expect(s2.instances['i1']!.lifecycle.value).toEqual({ activation: 'running' });
+    const { state: s3 } = run([{ type: 'activation-result', id: 'c5', instance: 'i1', ok: true, detail: '' }], s2);
+    expect(s3.instances['i1']!.lifecycle).toMatchObject({ value: 'computation', context: { capacity: 4096, instance: 'i1' } });
+    expect(decide({ type: 'activate', id: 'c6', tenant: 't1', credential: SECRETS.t1, instance: 'i1' }, s3)[0]).toMatchObject({
+      data: { reason: 'wrong-phase', detail: expect.stringContaining('is in computation') },
+    });
+    // An activation result for an instance the machine does not expect one for decides nothing.
+    expect(decide({ type: 'activation-result', id: 'c7', instance: 'i1', ok: true, detail: '' }, s3)).toEqual([]);
+  });
+
+  it('journals a service restart only during computation', () => {
+    const { state } = run([neg('c1', 't1', 'fsw', 'sw')], started);
+    const restart = { type: 'service-restarted', id: 'c2', instance: 'i1', attempt: 1, backoffMs: 10, detail: 'd' } as const;
+    expect(decide(restart, state)).toEqual([]);
+    const { state: active } = run(
+      [
+        { type: 'activate', id: 'c3', tenant: 't1', credential: SECRETS.t1, instance: 'i1' },
+        { type: 'activation-result', id: 'c4', instance: 'i1', ok: true, detail: '' },
+      ],
+      state,
+    );
+    const { state: after, events } = run([restart], active);
+    expect(events.map((e) => e.type)).toEqual(['service.restarted']);
+    expect(after.instances['i1']!.lifecycle.context.restarts).toBe(1);
   });
 
   it('releases what a previous run left live when it starts again (recovery)', () => {
