@@ -14,7 +14,7 @@ import { loadShm } from '../native/shm.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { startDaemon } from './up.js';
-import { registerPaperCommands } from '../bench/cli.js';
+import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput, onBrokenOutput, say, warn } from './output.js';

@@ -5,22 +5,25 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from '../dataplane/wait.js';
+import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from '../dataplane/wait.js';
 import { VirtFunError } from '../errors.js';
 import { loadProfileSync } from '../../simulator/profile.js';
 import { DEFAULT_EXTRA, EXTRA_INSTANCES, PAPER_INSTANCES, parseInstances, QUICK_EXTRA, type Instance } from './instances.js';
-import { isPaperFn, type PaperFn } from './paper-driver.js';
-import { runPaperBench, type PaperOptions } from './paper.js';
+import { isPaperFn, type PaperFn } from './driver.js';
+import { runPaperBench, type PaperOptions } from './run.js';
 import { ratioTable, traceTable } from './report.js';
-import { formatReplay, replayTrace } from './replay.js';
+import { formatReplay, replayTrace } from './replay-trace.js';
 
 export const DEFAULT_SCALE = 1000;
 export const QUICK_SCALE = 100_000;
 export const DEFAULT_RUNS = 5;
 export const DEFAULT_DEVICE = 'alveo-u250';
-export const DEFAULT_STRATEGY: WaitStrategy = 'hybrid';
-/** Hybrid spin budget: spin through calls of up to 2 ms before sleeping (a wake-up costs tens of µs). */
-export const DEFAULT_SPIN_MICROS = 2000;
+/**
+ * The experiment's hybrid spin budget (µs), for guest and service, instead of the data plane's
+ * DEFAULT_SPIN_MICROS (50): spin through calls of up to 2 ms before sleeping (a wake-up costs
+ * tens of µs).
+ */
+export const PAPER_SPIN_MICROS = 2000;
 
 function positiveNumber(v: string): number {
   const x = Number(v);
@@ -95,7 +98,7 @@ export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omi
     device: o.fpga === false ? null : (o.device ?? DEFAULT_DEVICE),
     trace: o.trace ?? false,
     strategy: o.strategy ?? DEFAULT_STRATEGY,
-    spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS,
+    spinMicros: o.spinMicros ?? PAPER_SPIN_MICROS,
   };
 }
 
@@ -153,7 +156,7 @@ export function registerPaperCommands(program: Command): void {
     .option('--no-fpga', 'leave out the FPGA simulator column')
     .option('--trace', 'record per-call traces (guest-host, traced once more) and measure the tracing overhead')
     .addOption(new Option('--strategy <s>', `wait strategy of guest and service (default ${DEFAULT_STRATEGY})`).argParser(strategyArg))
-    .addOption(new Option('--spin-micros <us>', `hybrid spin budget of guest and service before sleeping (default ${DEFAULT_SPIN_MICROS})`).argParser(nonNegative))
+    .addOption(new Option('--spin-micros <us>', `hybrid spin budget of guest and service before sleeping (default ${PAPER_SPIN_MICROS})`).argParser(nonNegative))
     .option('--no-progress', 'no progress bar')
     .action(async (o: BenchPaperCliOptions) => {
       await benchPaper(o);

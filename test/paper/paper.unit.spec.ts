@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { DriverInputError } from '../../src/drivers/driver.js';
 import { FactorialDriver, FibonacciDriver } from '../../src/drivers/software.js';
-import { paperOptionsFrom, registerPaperCommands } from '../../src/bench/cli.js';
-import { parseInstance, parseInstances, PAPER_INSTANCES, scaleInstance } from '../../src/bench/instances.js';
-import { createPaperDriver, encodeInput, expected, PAPER_N, readU64 } from '../../src/bench/paper-driver.js';
+import { paperOptionsFrom, registerPaperCommands } from '../../src/paper/cli.js';
+import { parseInstance, parseInstances, PAPER_INSTANCES, scaleInstance } from '../../src/paper/instances.js';
+import { createPaperDriver, encodeInput, expected, PAPER_N, readU64 } from '../../src/paper/driver.js';
 
 describe('paper drivers', () => {
   const out = new Uint8Array(8);

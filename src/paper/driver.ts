@@ -13,7 +13,7 @@
  *                                              items (transfer + launch + compute + jitter)
  *
  * A `|trace=<file>` suffix makes the driver record per-call busy/done
- * timestamps (trace.ts) into `<file>`.
+ * timestamps (traces.ts) into `<file>`.
  */
 import { checkInputSize, DriverInputError, type DriverMeta, type FunctionDriver } from '../drivers/driver.js';
 import { factorialU64, fibonacciU64, MAX_N, writeU64 } from '../drivers/software.js';
@@ -21,7 +21,7 @@ import { ValidationError } from '../errors.js';
 import { callCost, drawJitterNs } from '../../simulator/model.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
 import { createRng, type Rng } from '../../simulator/rng.js';
-import { ServiceTraceWriter, nowMs } from './trace.js';
+import { ServiceTraceWriter, nowMs } from './traces.js';
 
 export type PaperFn = 'factorial' | 'fibonacci';
 export const PAPER_FNS: readonly PaperFn[] = ['factorial', 'fibonacci'];

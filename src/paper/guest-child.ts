@@ -12,14 +12,14 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect } from '../guest/connect.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
-import { createPaperDriver, encodeInput, INPUT_BYTES, OUTPUT_BYTES, readU64, type PaperFn } from './paper-driver.js';
+import { createPaperDriver, encodeInput, INPUT_BYTES, OUTPUT_BYTES, readU64, type PaperFn } from './driver.js';
 import { warmupCalls } from './instances.js';
-import { GuestTraceWriter, nowMs, STATUS_DONE } from './trace.js';
+import { GuestTraceWriter, nowMs, STATUS_DONE } from './traces.js';
 
 export interface ChildInstance {
   readonly reps: number;
   readonly iterations: number;
-  /** Guest-side trace file of this instance (binary, trace.ts). */
+  /** Guest-side trace file of this instance (binary, traces.ts). */
   readonly trace?: string;
 }
 

@@ -1,10 +1,10 @@
-/** The results folder of `bench paper`: markdown tables, ratios and SVG figures (results.json is written by paper.ts). */
+/** The results folder of `bench paper`: markdown tables, ratios and SVG figures (results.json is written by run.ts). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { groupedBars, renderSvg } from './figures.js';
-import type { PaperFn } from './paper-driver.js';
-import { paperValue, PAPER_TABLES, PAPER_TABLE_INSTANCES } from './paper-data.js';
-import { DOMAIN_TITLES, type AnyDomain, type PaperResults, type Ratio } from './paper.js';
+import type { PaperFn } from './driver.js';
+import { paperValue, PAPER_TABLES, PAPER_TABLE_INSTANCES } from './data.js';
+import { DOMAIN_TITLES, type AnyDomain, type PaperResults, type Ratio } from './results.js';
 
 export interface ReportFiles {
   readonly markdown: string;

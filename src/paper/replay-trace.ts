@@ -14,8 +14,8 @@ import { drawJitterNs } from '../../simulator/model.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
 import { createRng } from '../../simulator/rng.js';
 import { lines, renderSvg } from './figures.js';
-import { simCallNs } from './paper-driver.js';
-import { readTrace } from './trace.js';
+import { simCallNs } from './driver.js';
+import { readTrace } from './traces.js';
 
 export interface ReplayOptions {
   readonly trace: string;

@@ -1,5 +1,5 @@
 /** The paper's Tables 1 and 2 (seconds, mean of five runs), for comparison. */
-import type { PaperFn } from './paper-driver.js';
+import type { PaperFn } from './driver.js';
 
 export type PaperDomain = 'host-host' | 'guest-host' | 'guest-net';
 export const PAPER_TABLE_INSTANCES = ['500M x 1', '50M x 10', '5M x 100', '500K x 1k', '250K x 2k'] as const;

@@ -5,7 +5,7 @@
  * Prints {"ready":true,"port":P}; serves one client after another until SIGTERM.
  */
 import { createServer, type Socket } from 'node:net';
-import { createPaperDriver, INPUT_BYTES } from './paper-driver.js';
+import { createPaperDriver, INPUT_BYTES } from './driver.js';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as { driver: string };
 const driver = createPaperDriver(cfg.driver);

@@ -1,0 +1,151 @@
+/**
+ * What `vfun bench paper` measures and reports: the domains, one timed run, the
+ * cells (mean, min, max per function, instance and domain), the ratios the paper
+ * reports and the cost of tracing. Pure data and pure summaries: run.ts fills
+ * them, report.ts and cli.ts print them.
+ */
+import type { WaitStrategy } from '../dataplane/wait.js';
+import type { ScaledInstance } from './instances.js';
+import type { PaperFn } from './driver.js';
+
+export const DOMAINS = ['host-host', 'guest-host', 'guest-net', 'guest-fpga'] as const;
+export type Domain = (typeof DOMAINS)[number];
+export const TRACE_DOMAIN = 'guest-host+trace';
+export type AnyDomain = Domain | typeof TRACE_DOMAIN;
+
+/** Row titles of the tables and legends of the figures. */
+export const DOMAIN_TITLES: Readonly<Record<AnyDomain, string>> = {
+  'host-host': 'Host-Host',
+  'guest-host': 'Guest-Host',
+  'guest-net': 'Guest-Net',
+  'guest-fpga': 'Guest-Host (FPGA sim)',
+  'guest-host+trace': 'Guest-Host (traced)',
+};
+
+export interface RawRun {
+  readonly fn: PaperFn;
+  readonly instance: string;
+  readonly domain: AnyDomain;
+  readonly run: number;
+  readonly seconds: number;
+  readonly reps: number;
+  readonly iterations: number;
+  readonly result: string;
+}
+
+export interface Cell {
+  readonly fn: PaperFn;
+  readonly instance: string;
+  readonly domain: AnyDomain;
+  readonly mean: number;
+  readonly min: number;
+  readonly max: number;
+  readonly runs: number;
+  /** Mean time per invocation, µs. */
+  readonly per_call_us: number;
+}
+
+export interface Ratio {
+  readonly fn: PaperFn;
+  readonly instance: string;
+  readonly gh_hh: number | null;
+  readonly gn_gh: number | null;
+  readonly gf_gh: number | null;
+  /** The same ratios of the best (minimum) runs: less sensitive to a noisy neighbour than the means. */
+  readonly gh_hh_best: number | null;
+  readonly gn_gh_best: number | null;
+}
+
+export interface TraceOverhead {
+  readonly fn: PaperFn;
+  readonly instance: string;
+  readonly untraced_s: number;
+  readonly traced_s: number;
+  /** traced / untraced - 1, in percent. */
+  readonly overhead_pct: number;
+  /** (traced - untraced) / invocations, µs. */
+  readonly per_call_us: number;
+}
+
+export interface PaperResults {
+  readonly meta: {
+    readonly started: string;
+    readonly finished: string;
+    readonly node: string;
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly scale: number;
+    readonly runs: number;
+    readonly device: string | null;
+    readonly strategy: WaitStrategy;
+    readonly spinMicros: number;
+    readonly n: Readonly<Record<PaperFn, number>>;
+  };
+  readonly instances: readonly ScaledInstance[];
+  readonly domains: readonly AnyDomain[];
+  readonly fns: readonly PaperFn[];
+  readonly raw: readonly RawRun[];
+  readonly cells: readonly Cell[];
+  readonly ratios: readonly Ratio[];
+  readonly traceOverhead: readonly TraceOverhead[];
+  readonly traces: readonly string[];
+}
+
+/** Mean, min and max of the runs of each (function, instance, domain). */
+export function summarizeCells(raw: readonly RawRun[]): Cell[] {
+  const groups = new Map<string, RawRun[]>();
+  for (const r of raw) {
+    const k = `${r.fn}\u0000${r.instance}\u0000${r.domain}`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(r);
+  }
+  return [...groups.values()].map((g) => {
+    const s = g.map((r) => r.seconds);
+    const mean = s.reduce((a, b) => a + b, 0) / s.length;
+    const f = g[0]!;
+    return { fn: f.fn, instance: f.instance, domain: f.domain, mean, min: Math.min(...s), max: Math.max(...s), runs: s.length, per_call_us: (mean / f.iterations) * 1e6 };
+  });
+}
+
+/** The paper's ratios (guest-host / host-host, guest-net / guest-host, FPGA / guest-host), of means and of best runs. */
+export function computeRatios(cells: readonly Cell[], fns: readonly PaperFn[], instances: readonly { label: string }[]): Ratio[] {
+  const get = (fn: PaperFn, inst: string, d: AnyDomain): number | null => cells.find((c) => c.fn === fn && c.instance === inst && c.domain === d)?.mean ?? null;
+  const best = (fn: PaperFn, inst: string, d: AnyDomain): number | null => cells.find((c) => c.fn === fn && c.instance === inst && c.domain === d)?.min ?? null;
+  const div = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
+  const out: Ratio[] = [];
+  for (const fn of fns)
+    for (const i of instances) {
+      const hh = get(fn, i.label, 'host-host');
+      const gh = get(fn, i.label, 'guest-host');
+      out.push({
+        fn,
+        instance: i.label,
+        gh_hh: div(gh, hh),
+        gn_gh: div(get(fn, i.label, 'guest-net'), gh),
+        gf_gh: div(get(fn, i.label, 'guest-fpga'), gh),
+        gh_hh_best: div(best(fn, i.label, 'guest-host'), best(fn, i.label, 'host-host')),
+        gn_gh_best: div(best(fn, i.label, 'guest-net'), best(fn, i.label, 'guest-host')),
+      });
+    }
+  return out;
+}
+
+/** What per-call tracing costs: the traced guest-host cell against the untraced one. */
+export function computeTraceOverhead(cells: readonly Cell[], instances: readonly ScaledInstance[]): TraceOverhead[] {
+  const out: TraceOverhead[] = [];
+  for (const t of cells.filter((c) => c.domain === TRACE_DOMAIN)) {
+    const u = cells.find((c) => c.fn === t.fn && c.instance === t.instance && c.domain === 'guest-host');
+    const inst = instances.find((i) => i.label === t.instance);
+    if (!u || !inst) continue;
+    out.push({
+      fn: t.fn,
+      instance: t.instance,
+      untraced_s: u.mean,
+      traced_s: t.mean,
+      overhead_pct: (t.mean / u.mean - 1) * 100,
+      per_call_us: ((t.mean - u.mean) / inst.iterations) * 1e6,
+    });
+  }
+  return out;
+}
