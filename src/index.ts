@@ -25,7 +25,7 @@ export { initialState, capacityReport, liveInstances, phaseOfInstance, stepOfIns
 export type { VFunDState, InstanceState } from './actors/state.js';
 export type { VFunDCommand, Credentials } from './actors/commands.js';
 export { parseConfig, toSnapshot, configSchema, ConfigError } from './actors/config.js';
-export type { VFunDConfig, ValidConfig } from './actors/config.js';
+export type { VFunDConfig, ValidConfig, LoadedConfig } from './actors/config.js';
 export type { RuntimeFactory, InstanceRuntime, ActivationSpec } from './actors/runtime.js';
 export { SabRuntime } from './actors/runtime-sab.js';
 export { FileRuntime } from './actors/runtime-files.js';
@@ -36,6 +36,10 @@ export { replayJournal, rebuildCommand } from './actors/replay.js';
 export type { ReplayReport, Divergence } from './actors/replay.js';
 export { DEFAULT_REFUSAL_LIMITS } from './actors/refusal-limiter.js';
 export type { RefusalLimits } from './actors/refusal-limiter.js';
+
+// vFunD as a daemon (what `vfun up` runs), and the configuration's load step (reads device profiles)
+export { startDaemon, controlSocketPath, loadConfig, loadConfigFile, resolveConfig } from './daemon/index.js';
+export type { Daemon, DaemonOptions } from './daemon/index.js';
 
 // Control channel
 export { ControlServer } from './control/server.js';

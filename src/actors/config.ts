@@ -1,21 +1,42 @@
 /**
  * vFunD's configuration: tenants (with their secrets), functions (which
- * kinds, how many slots, which driver), region capacity. Validated with zod;
- * a bad configuration is refused with a ConfigError listing every field that
- * is wrong and why. `toSnapshot` turns it into what is journaled (secrets
- * replaced by their SHA-256).
+ * kinds, how many slots, which driver), region capacity, devices. Validated
+ * with zod; a bad configuration is refused with a ConfigError listing every
+ * field that is wrong and why. `toSnapshot` turns it into what is journaled
+ * (secrets replaced by their SHA-256).
+ *
+ * Parsing is pure: the schema checks shapes and what the configuration says
+ * of itself, and reads no file. What a configuration names on disk (the
+ * simulator profile of each device, and of each `sim:<profile>:<fn>` driver)
+ * is read and checked by the load step, `loadConfig` in src/daemon/config.ts,
+ * which gives a LoadedConfig.
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { VFunDConfigSnapshot } from '../events/catalogue.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
-import { hasDriver, driverNames, deviceDriverName } from '../drivers/registry.js';
-import { functionProfile, loadProfileSync, profileNames } from '../../simulator/profile.js';
+import { driverNames, deviceDriverName, deviceDriverParts } from '../drivers/registry.js';
+import type { DeviceProfile } from '../../simulator/profile.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { DEFAULT_WINDOW_BYTES, planWindow, type WindowPlan } from '../dataplane/window.js';
 import { credentialDigest } from './decide.js';
 import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
 import { DEFAULT_REFUSAL_LIMITS } from './refusal-limiter.js';
+
+/** Why a driver name is refused (the same words for a name the load step finds no profile for). */
+export function unknownDriver(driver: string): string {
+  return `unknown driver '${driver}'; known: ${driverNames().join(', ')}`;
+}
+
+/** Why a device profile name is refused, with the shipped profiles. */
+export function unknownProfile(profile: string, known: readonly string[]): string {
+  return `unknown device profile '${profile}'; known: ${known.join(', ')}`;
+}
+
+/** A driver name of the right form: a software driver, `sim-fpga:<kernel>`, or `sim:<profile>:<fn>` (its profile is checked when loaded). */
+const isDriverName = (driver: string): boolean => driverNames().includes(driver) || deviceDriverParts(driver) !== null;
+
+const driverName = z.string().refine(isDriverName, { error: (iss) => unknownDriver(String(iss.input)) });
 
 const name = z
   .string()
@@ -32,7 +53,7 @@ const hwKindConfig = z.union([
   }),
   z.object({
     slots: z.number().int().min(1).max(4096),
-    driver: z.string().refine(hasDriver, { error: (iss) => `unknown driver '${String(iss.input)}'; known: ${driverNames().join(', ')}` }),
+    driver: driverName,
   }),
 ]);
 
@@ -76,7 +97,7 @@ const tenantLimits = z
 
 const kindConfig = z.object({
   slots: z.number().int().min(1).max(4096),
-  driver: z.string().refine(hasDriver, { error: (iss) => `unknown driver '${String(iss.input)}'; known: ${driverNames().join(', ')}` }),
+  driver: driverName,
 });
 
 export const configSchema = z
@@ -124,9 +145,8 @@ export const configSchema = z
       .array(
         z.object({
           name,
-          profile: z.string().refine((p) => profileNames().includes(p), {
-            error: (iss) => `unknown device profile '${String(iss.input)}'; known: ${profileNames().join(', ')}`,
-          }),
+          /** A shipped profile's name: the load step reads it. */
+          profile: z.string().min(1),
         }),
       )
       .default([]),
@@ -148,11 +168,7 @@ export const configSchema = z
       const hw = f.kinds.hw;
       if (!hw || !('device' in hw)) return;
       const dev = c.devices.find((d) => d.name === hw.device);
-      if (!dev) {
-        ctx.addIssue({ code: 'custom', path: ['functions', i, 'kinds', 'hw', 'device'], message: `no device '${hw.device}' in devices` });
-      } else if (profileNames().includes(dev.profile) && !functionProfile(loadProfileSync(dev.profile), f.name)) {
-        ctx.addIssue({ code: 'custom', path: ['functions', i, 'name'], message: `device profile '${dev.profile}' has no function '${f.name}'` });
-      }
+      if (!dev) ctx.addIssue({ code: 'custom', path: ['functions', i, 'kinds', 'hw', 'device'], message: `no device '${hw.device}' in devices` });
     });
     for (const [list, key] of [
       [c.tenants.map((t) => t.id), 'tenants'],
@@ -176,16 +192,32 @@ export class ConfigError extends VirtFunError {
   }
 }
 
-/** Validate a configuration (e.g. parsed from a file). Throws ConfigError naming each bad field. */
+/**
+ * A valid configuration whose device profiles were read and checked (the load step,
+ * src/daemon/config.ts): each device's and each `sim:` driver's profile, by profile name.
+ */
+export interface LoadedConfig extends ValidConfig {
+  readonly profiles: ReadonlyMap<string, DeviceProfile>;
+}
+
+/** Validate a configuration's shape (e.g. parsed from a file); reads nothing. Throws ConfigError naming each bad field. */
 export function parseConfig(input: unknown): ValidConfig {
   const r = configSchema.safeParse(input);
   if (r.success) return r.data;
   throw new ConfigError(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
 }
 
-/** What vFunD journals in vfund.started: secrets become digests, devices their profile's slots. */
-export function toSnapshot(config: ValidConfig): VFunDConfigSnapshot {
-  const devices = config.devices.map((d) => ({ name: d.name, profile: d.profile, slots: loadProfileSync(d.profile).slots }));
+/**
+ * What vFunD journals in vfund.started: secrets become digests, devices their profile's slots.
+ * A configuration with devices must have been loaded (their slots come from their profiles).
+ */
+export function toSnapshot(config: ValidConfig | LoadedConfig): VFunDConfigSnapshot {
+  const profiles = 'profiles' in config ? config.profiles : new Map<string, DeviceProfile>();
+  const devices = config.devices.map((d, i) => {
+    const profile = profiles.get(d.profile);
+    if (profile === undefined) throw new ConfigError([`devices.${i}.profile: profile '${d.profile}' was not read: load the configuration with loadConfig`]);
+    return { name: d.name, profile: d.profile, slots: profile.slots };
+  });
   const plans = windowPlans(config);
   const hwOf = (f: ValidConfig['functions'][number]) => {
     const hw = f.kinds.hw;

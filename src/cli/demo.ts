@@ -4,7 +4,8 @@
  * a bad input answered with an error code, then a summary of the journal.
  */
 import { hostname } from 'node:os';
-import { parseConfig, toSnapshot } from '../actors/config.js';
+import { toSnapshot, type VFunDConfig } from '../actors/config.js';
+import { loadConfig } from '../daemon/config.js';
 import { SabRuntime } from '../actors/runtime-sab.js';
 import { VFunD } from '../actors/vfund.js';
 import { ServiceError } from '../dataplane/client.js';
@@ -28,8 +29,8 @@ import { profileNames } from '../../simulator/profile.js';
 export const DEMO_SECRETS = { acme: 'acme-demo-secret-0001', globex: 'globex-demo-secret-0002' } as const;
 
 /** The demo's configuration; with a device profile, crc32 and sha256 run on a simulated FPGA following it. */
-export function demoConfig(deviceProfile?: string) {
-  return parseConfig({
+export function demoConfig(deviceProfile?: string): VFunDConfig {
+  return {
     tenants: [
       { id: 'acme', secret: DEMO_SECRETS.acme, maxInstances: 3 },
       { id: 'globex', secret: DEMO_SECRETS.globex, maxInstances: 2 },
@@ -51,7 +52,7 @@ export function demoConfig(deviceProfile?: string) {
     ],
     regionCapacity: 64 * 1024,
     ...(deviceProfile && { devices: [{ name: 'fpga0', profile: deviceProfile }] }),
-  });
+  };
 }
 
 export type DemoBackend = 'auto' | 'files' | 'sab';
@@ -104,7 +105,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const vfund = await VFunD.start<HostRegion | SabRegion>({
     journal,
     runtime,
-    config: toSnapshot(demoConfig(deviceProfile)),
+    config: toSnapshot(await loadConfig(demoConfig(deviceProfile))),
     host: hostname(),
     clock: systemClock,
     ids: randomIds,

@@ -10,10 +10,9 @@ import { journalPath } from '../events/adapters/open-journal.js';
 import { verifyFile } from '../events/adapters/file-journal.js';
 import type { Envelope } from '../events/envelope.js';
 import { VirtFunError } from '../errors.js';
-import { loadShm } from '../native/shm.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
 import { runDemo, type DemoBackend } from './demo.js';
-import { startDaemon } from './up.js';
+import { registerUpCommand } from './up.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
@@ -56,46 +55,7 @@ withJournalOptions(
   if (!result.chainOk) process.exitCode = 1;
 });
 
-withJournalOptions(program.command('up').description('run vFunD as a daemon: one control socket per tenant, until SIGTERM'))
-  .requiredOption('--config <file>', 'JSON configuration: tenants (id, secret, maxInstances), functions (kinds: hw/sw slots, driver), regionCapacity')
-  .action(async (o: JournalOptions & { config: string }) => {
-    // A daemon's stdout or stderr going away (a closed pipe) silences its log, never the daemon.
-    onBrokenOutput('carry-on');
-    const log = say;
-    // Signals whose default would kill vFunD on the spot (no release, files left behind): never.
-    for (const signal of ['SIGHUP', 'SIGUSR2'] as const) {
-      process.on(signal, () =>
-        log(
-          signal === 'SIGHUP'
-            ? 'SIGHUP received: configuration reload is not supported yet; vFunD keeps serving with its configuration (SIGTERM or SIGINT stops it)'
-            : `${signal} received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)`,
-        ),
-      );
-    }
-    // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
-    // ptrace vFunD nor read its memory or descriptors through /proc.
-    loadShm()?.sandboxSelf({ nonDumpable: true });
-    const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log });
-    const shutdown = (signal: string) => {
-      log(`${signal}: releasing every instance`);
-      if (daemon.journalAvailable?.() === false) {
-        log(`the journal cannot write: stopping waits until it can, so that every release is journaled; ${signal} again stops at once (the next start then releases what was held, reason recovery)`);
-      }
-      daemon.stop(signal).then(
-        () => {
-          log('vFunD stopped');
-          process.exit(0);
-        },
-        (err: unknown) => {
-          warn(`vfun: shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    log('ready');
-  });
+registerUpCommand(program);
 
 const audit = withJournalOptions(program.command('audit').description('list journaled events (filters combine)'))
   .option('--tenant <tenant>', 'only this tenant')

@@ -1,142 +1,54 @@
 /**
- * `vfun up`: vFunD as a long-running daemon. Validates its configuration,
- * folds the journal, lays out the region tree, opens one control socket per
- * tenant inside that tenant's tree, and serves until SIGTERM/SIGINT, when it
- * releases everything and journals it. While its journal cannot write (a full
- * disk), it says so once when that starts and once when it ends.
+ * `vfun up`: vFunD as a daemon (src/daemon/), as an operator runs it: the
+ * command's options, the signals it keeps or ignores, and what it says. The
+ * daemon itself starts and stops in src/daemon/start.ts.
  */
-import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { parseConfig, toSnapshot, ConfigError, windowPlans, type ValidConfig } from '../actors/config.js';
-import { TenantCgroups } from '../actors/cgroups.js';
-import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
-import { VFunD } from '../actors/vfund.js';
-import { ControlServer } from '../control/server.js';
-import { openJournal } from '../events/adapters/open-journal.js';
-import { randomIds, systemClock } from '../util/system.js';
+import type { Command } from 'commander';
+import { startDaemon } from '../daemon/start.js';
+import { loadShm } from '../native/shm.js';
+import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
+import { onBrokenOutput, say, warn } from './output.js';
 
-export interface DaemonOptions {
-  /** A JSON configuration file, or `config` itself (already validated). */
-  readonly configPath?: string;
-  readonly config?: ValidConfig;
-  readonly journal: string;
-  readonly root: string;
-  readonly log: (line: string) => void;
-}
-
-export interface Daemon {
-  readonly sockets: Readonly<Record<string, string>>;
-  /** The ivshmem window of each VM tenant. */
-  readonly windows: Readonly<Record<string, { readonly path: string; readonly bytes: number; readonly slots: number }>>;
-  /** The journal's URL. */
-  readonly journal: string;
-  /** False while the journal cannot take events (stopping then waits for it). Absent: always available. */
-  journalAvailable?(): boolean;
-  stop(reason: string): Promise<void>;
-}
-
-export async function loadConfigFile(path: string) {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError([`cannot read ${path}: ${(err as Error).message}`]);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError([`${path} is not valid JSON: ${(err as Error).message}`]);
-  }
-  return parseConfig(raw);
-}
-
-/** The control socket of a tenant: inside the tenant's own branch of the tree. */
-export function controlSocketPath(root: string, tenant: string): string {
-  return join(root, 'vmcli', tenant, 'control.sock');
-}
-
-export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  if ((opts.config === undefined) === (opts.configPath === undefined)) throw new ConfigError(['give a configuration file or a configuration, not both or neither']);
-  const config = opts.config ?? (await loadConfigFile(opts.configPath!));
-  const identities = new Map(config.tenants.flatMap((t) => (t.uid !== undefined && t.gid !== undefined ? [[t.id, { uid: t.uid, gid: t.gid }] as const] : [])));
-  if (identities.size > 0 && process.getuid?.() !== 0) {
-    const i = config.tenants.findIndex((t) => t.uid !== undefined);
-    throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
-  }
-  const windows = windowPlans(config);
-  const limits = await TenantCgroups.create(config.tenants);
-  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(async (err: unknown) => {
-    await limits.remove();
-    throw err;
-  });
-  for (const line of limits.report()) opts.log(line);
-  if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
-  // A journal held by another vFunD (another root, same journal) is refused here, naming its pid:
-  // give this root back before saying so.
-  const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') }).catch(async (err: unknown) => {
-    await runtime.close().catch(() => undefined);
-    throw err;
-  });
-  if (repaired) opts.log(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
-  // Said to the operator only: the tenants are told `journal-unavailable` and never see where the journal is.
-  journal.onAvailabilityChange?.((c) =>
-    opts.log(
-      c.available
-        ? `journal ${journal.url}: writes again after ${((c.outageMs ?? 0) / 1000).toFixed(1)} s; what waited is written, negotiations are admitted again`
-        : `journal ${journal.url}: cannot write (${c.reason ?? 'unknown'}): new negotiations are refused (journal-unavailable), active instances keep working; ${c.waiting} event(s) wait and are written in order once it can (retrying)`,
-    ),
-  );
-  let vfund: VFunD<HostRegion>;
-  try {
-    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
-  } catch (err) {
-    await journal.close().catch(() => undefined);
-    await runtime.close().catch(() => undefined);
-    await limits.remove();
-    throw err;
-  }
-  const servers: ControlServer[] = [];
-  const sockets: Record<string, string> = {};
-  for (const t of config.tenants) {
-    const path = controlSocketPath(runtime.tree.root, t.id);
-    await runtime.tree.prepareTenant(t.id);
-    servers.push(
-      await ControlServer.start({
-        vfund,
-        tenant: { id: t.id, secret: t.secret },
-        socketPath: path,
-        clock: systemClock,
-        refusals: t.refusals,
-        onSocket: (p) => runtime.tree.handOver(t.id, p),
-      }),
-    );
-    sockets[t.id] = path;
-  }
-  opts.log(`vFunD up on ${hostname()} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
-  for (const [t, p] of Object.entries(sockets)) {
-    const w = runtime.windows.get(t);
-    opts.log(`  tenant ${t}: control socket ${p}${w ? `, ivshmem window ${w.path} (${w.plan.windowBytes} bytes, ${w.plan.slotCount} slots)` : ''}`);
-  }
-  let stopping: Promise<void> | null = null;
-  const windowsOut = Object.fromEntries([...runtime.windows].map(([t, w]) => [t, { path: w.path, bytes: w.plan.windowBytes, slots: w.plan.slotCount }]));
-  return {
-    sockets,
-    windows: windowsOut,
-    journal: journal.url,
-    journalAvailable: () => journal.available?.() !== false,
-    stop: (reason) =>
-      (stopping ??= (async () => {
-        try {
-          for (const s of servers) await s.close();
-          await vfund.stop(reason);
-        } finally {
-          // Whatever happened above, no service, region file or pid file outlives vFunD.
-          await runtime.close();
-          for (const problem of await limits.remove()) opts.log(problem);
-          await journal.close();
+/** Add `vfun up --config <file>` to the command line. */
+export function registerUpCommand(program: Command): void {
+  withJournalOptions(program.command('up').description('run vFunD as a daemon: one control socket per tenant, until SIGTERM'))
+    .requiredOption('--config <file>', 'JSON configuration: tenants (id, secret, maxInstances), functions (kinds: hw/sw slots, driver), regionCapacity')
+    .action(async (o: JournalOptions & { config: string }) => {
+      // A daemon's stdout or stderr going away (a closed pipe) silences its log, never the daemon.
+      onBrokenOutput('carry-on');
+      const log = say;
+      // Signals whose default would kill vFunD on the spot (no release, files left behind): never.
+      for (const signal of ['SIGHUP', 'SIGUSR2'] as const) {
+        process.on(signal, () =>
+          log(
+            signal === 'SIGHUP'
+              ? 'SIGHUP received: configuration reload is not supported yet; vFunD keeps serving with its configuration (SIGTERM or SIGINT stops it)'
+              : `${signal} received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)`,
+          ),
+        );
+      }
+      // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
+      // ptrace vFunD nor read its memory or descriptors through /proc.
+      loadShm()?.sandboxSelf({ nonDumpable: true });
+      const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log });
+      const shutdown = (signal: string) => {
+        log(`${signal}: releasing every instance`);
+        if (daemon.journalAvailable?.() === false) {
+          log(`the journal cannot write: stopping waits until it can, so that every release is journaled; ${signal} again stops at once (the next start then releases what was held, reason recovery)`);
         }
-      })()),
-  };
+        daemon.stop(signal).then(
+          () => {
+            log('vFunD stopped');
+            process.exit(0);
+          },
+          (err: unknown) => {
+            warn(`vfun: shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      log('ready');
+    });
 }

@@ -21,7 +21,8 @@ const SIM_PREFIX = 'sim-fpga:';
 /** `sim:<profile>:<fn>`: the function `fn` of a simulated device following `profile` (simulator/profiles). */
 const DEVICE_PREFIX = 'sim:';
 
-function deviceDriverParts(name: string): { profile: string; fn: string } | null {
+/** The profile and function of a `sim:<profile>:<fn>` driver name, or null for any other name. */
+export function deviceDriverParts(name: string): { profile: string; fn: string } | null {
   if (!name.startsWith(DEVICE_PREFIX)) return null;
   const rest = name.slice(DEVICE_PREFIX.length);
   const colon = rest.lastIndexOf(':');

@@ -13,7 +13,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseConfig, windowPlans, type ValidConfig, type VFunDConfig } from '../actors/config.js';
 import type { Stats } from 'node:fs';
-import { startDaemon, loadConfigFile, type Daemon } from '../cli/up.js';
+import { startDaemon, loadConfigFile, type Daemon } from '../daemon/index.js';
 import { RegionTree } from '../dataplane/region-tree.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { buildGuestBinary } from './guest-binary.js';

@@ -4,7 +4,8 @@
  * falls back to software), and hardware results equal software results.
  */
 import { describe, expect, it } from 'vitest';
-import { parseConfig, toSnapshot, ConfigError } from '../../src/actors/config.js';
+import { toSnapshot, ConfigError } from '../../src/actors/config.js';
+import { loadConfig } from '../../src/daemon/config.js';
 import { VFunD } from '../../src/actors/vfund.js';
 import { SabRuntime } from '../../src/actors/runtime-sab.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
@@ -24,22 +25,22 @@ const raw = {
 };
 
 describe('simulated FPGA device', () => {
-  it('journals the device with the slots of its profile', () => {
-    const snap = toSnapshot(parseConfig(raw));
+  it('journals the device with the slots of its profile', async () => {
+    const snap = toSnapshot(await loadConfig(raw));
     expect(snap.devices).toEqual([{ name: 'fpga0', profile: 'alveo-u250', slots: 4 }]);
     expect(snap.functions[0]!.kinds.hw).toEqual({ slots: 4, driver: 'sim:alveo-u250:crc32', device: 'fpga0' });
   });
 
-  it('refuses a device that does not exist or a profile without the function, naming the field', () => {
-    expect(() => parseConfig({ ...raw, devices: [{ name: 'fpga0', profile: 'nope' }] })).toThrow(/devices\.0\.profile: unknown device profile 'nope'/);
-    expect(() => parseConfig({ ...raw, functions: [{ name: 'crc32', kinds: { hw: { device: 'fpga9' } } }] })).toThrow(ConfigError);
+  it('refuses a device that does not exist or a profile without the function, naming the field', async () => {
+    await expect(loadConfig({ ...raw, devices: [{ name: 'fpga0', profile: 'nope' }] })).rejects.toThrow(/devices\.0\.profile: unknown device profile 'nope'/);
+    await expect(loadConfig({ ...raw, functions: [{ name: 'crc32', kinds: { hw: { device: 'fpga9' } } }] })).rejects.toThrow(ConfigError);
   });
 
   it('shares the slots among functions, nacks a full device, falls back to software with equal results', async () => {
     const d = await VFunD.start<SabRegion>({
       journal: new MemoryJournal(),
       runtime: new SabRuntime(),
-      config: toSnapshot(parseConfig(raw)),
+      config: toSnapshot(await loadConfig(raw)),
       host: 'h',
       clock: steppingClock(),
       ids: counterIds(),

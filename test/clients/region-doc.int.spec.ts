@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/actors/config.js';
-import { startDaemon, type Daemon } from '../../src/cli/up.js';
+import { startDaemon, type Daemon } from '../../src/daemon/index.js';
 import { areaBytes, DATAIN_MAGIC, DATAOUT_MAGIC, LAYOUT_HASH, packWord, Status } from '../../src/dataplane/layout.js';
 import { TOMBSTONE } from '../../src/dataplane/region-files.js';
 import { F_SEAL_EXEC, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, MEMFD_REGION_SEALS } from '../../src/native/shm.js';

@@ -24,7 +24,7 @@ import { connect } from '../../src/guest/connect.js';
 import { ControlClient } from '../../src/guest/control-client.js';
 import { MEMFD_REGION_SEALS, requireShm } from '../../src/native/shm.js';
 import { PROTOCOL_VERSION } from '../../src/control/protocol.js';
-import { startDaemon, type Daemon } from '../../src/cli/up.js';
+import { startDaemon, type Daemon } from '../../src/daemon/index.js';
 
 const u32 = (n: number): Uint8Array => new Uint8Array(new Uint32Array([n]).buffer);
 const u64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
