@@ -8,7 +8,7 @@
  */
 import type { ControlFile } from '../dataplane/control-file.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
-import type { ComputationStats, ServiceExitCause } from '../events/catalogue.js';
+import type { ComputationStats, ServiceExitCause } from '../domain/types.js';
 import type { ActivationSpec, InstanceRuntime } from './runtime.js';
 import { startServiceProcess, type ServiceProcessOptions } from './service-process.js';
 import { toComputationStats } from './supervisor.js';

@@ -22,7 +22,7 @@
  * `burst + refillPerSecond * t / 1000` refusals, and one summary plus one disconnection per
  * `summaryIntervalMs` (docs/operator-guide.md, "Refusal floods").
  */
-import type { NackReason } from '../events/catalogue.js';
+import type { NackReason } from '../domain/types.js';
 
 export interface RefusalLimits {
   /** Refusals journaled one by one in a burst (bucket size). */

@@ -16,7 +16,7 @@ import { CONTROL_FILE, FILE_MODE, REGION_ENTRY, RegionTree, type TenantIdentity 
 import { WindowHost, WINDOW_SPIN_MICROS, writeWindowTombstone, type WindowRegion } from '../dataplane/region-window.js';
 import type { WindowPlan } from '../dataplane/window.js';
 import { VirtFunError } from '../errors.js';
-import type { ComputationStats } from '../events/catalogue.js';
+import type { ComputationStats } from '../domain/types.js';
 import { requireShm } from '../native/shm.js';
 import type { ServiceLimits } from './cgroups.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from './runtime.js';

@@ -5,7 +5,7 @@
  * SharedArrayBuffer + worker-thread one (runtime-sab.ts); mapped files across
  * processes come later behind the same port.
  */
-import type { ComputationStats, Kind, ServiceExitCause } from '../events/catalogue.js';
+import type { ComputationStats, Kind, ServiceExitCause } from '../domain/types.js';
 
 export interface ActivationSpec {
   readonly instance: string;

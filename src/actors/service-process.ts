@@ -24,7 +24,7 @@ import type { ServiceStats } from '../dataplane/service.js';
 import type { TenantIdentity } from '../dataplane/region-tree.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import { VirtFunError, type VirtFunErrorCode } from '../errors.js';
-import type { ServiceExitCause } from '../events/catalogue.js';
+import type { ServiceExitCause } from '../domain/types.js';
 import { processEntry } from '../util/entry.js';
 import { processStopped } from '../util/process.js';
 import { REGION_FDS, type FromService, type ToService } from './service-process-protocol.js';

@@ -11,7 +11,7 @@ import { CONTROL_BYTES, type ServiceStats } from '../dataplane/service.js';
 import type { SabRegion } from '../dataplane/region.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
-import type { ComputationStats } from '../events/catalogue.js';
+import type { ComputationStats } from '../domain/types.js';
 import type { ActivationSpec, InstanceRuntime } from './runtime.js';
 
 export interface SupervisionPolicy {

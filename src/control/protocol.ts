@@ -9,7 +9,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '../events/canonical.js';
-import type { ComputationStats, Kind, NackReason } from '../events/catalogue.js';
+import type { ComputationStats, Kind, NackReason } from '../domain/types.js';
 
 export const PROTOCOL_VERSION = 1;
 /** Longest request line accepted, in bytes. */

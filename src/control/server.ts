@@ -10,7 +10,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Clock } from '../events/envelope.js';
-import type { NackReason } from '../events/catalogue.js';
+import type { NackReason } from '../domain/types.js';
 import type { VFunD } from '../actors/vfund.js';
 import type { HostRegion } from '../actors/runtime-files.js';
 import { isFdRegion } from '../dataplane/region-fds.js';

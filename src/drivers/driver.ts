@@ -6,7 +6,7 @@
  * it reads `input` (a view of the request payload) and writes at most
  * `output.byteLength` bytes into `output`, returning how many it wrote.
  */
-import type { Kind } from '../events/catalogue.js';
+import type { Kind } from '../domain/types.js';
 import { VirtFunError } from '../errors.js';
 
 export interface DriverMeta {

@@ -5,40 +5,16 @@
  *
  * This module is pure data: no node:* imports, no I/O.
  */
+import type { ComputationStats, Kind, NackReason, ReleaseReason, ServiceExitCause } from '../domain/types.js';
+import { SECURITY_REASONS } from '../domain/types.js';
+
+// The domain's shared types live in src/domain/types.ts (low in the graph: drivers and machines use
+// them without the events); re-exported here so that the catalogue reads as the whole vocabulary.
+export { ACTIVATION_FAILURES, SECURITY_REASONS } from '../domain/types.js';
+export type { ComputationStats, Kind, NackReason, ReleaseReason, ServiceExitCause } from '../domain/types.js';
 
 /** Schema version carried by every envelope (`v`). */
 export const SCHEMA_VERSION = 1;
-
-/** Where a vFunction runs: a hardware device or a software version on the host. */
-export type Kind = 'hw' | 'sw';
-
-/** Why vFunD said no. Stable strings: audits group by them. */
-export type NackReason =
-  | 'credential' // unknown tenant or wrong secret
-  | 'quota' // tenant already holds its maximum number of instances
-  | 'unknown-function' // no such function in the catalogue
-  | 'unrecognized-resource' // the function exists, but not in the requested kind
-  | 'no-capacity' // every slot of that function/kind is taken
-  | 'already-held' // this tenant's app already holds a live instance of this function (one region dir each)
-  | 'bad-request' // a field is malformed (name too long, bad characters, ...)
-  | 'unknown-instance' // no live instance with that id
-  | 'not-owner' // the instance belongs to another tenant
-  | 'wrong-phase' // the lifecycle machine does not take it now: e.g. activate twice (docs/lifecycle.md)
-  | 'driver-failed' // the driver or service could not be started
-  | 'no-resources' // the host could not back the region (memory or disk full): try again later
-  | 'not-started' // vFunD has not journaled its configuration yet
-  | 'journal-unavailable' // the journal cannot take events (unreachable, disk full, I/O error): vFunD is fail-closed (not journaled: it cannot be)
-  | 'replayed' // a control request whose nonce was already used, or whose time is outside the window
-  | 'malformed'; // a control request that is not valid JSON or misses a field
-
-/** Activation nacks after the reservation was made (the instance is gone: its reservation freed). */
-export const ACTIVATION_FAILURES: ReadonlySet<NackReason> = new Set(['driver-failed', 'no-resources']);
-
-/** Reasons that are security-relevant: audit summaries count them separately. */
-export const SECURITY_REASONS: ReadonlySet<NackReason> = new Set(['credential', 'not-owner', 'bad-request', 'replayed', 'malformed']);
-
-/** Why an instance went away. */
-export type ReleaseReason = 'client' | 'failure' | 'shutdown' | 'recovery' | 'lease';
 
 export interface TenantConfig {
   readonly id: string;
@@ -81,13 +57,6 @@ export interface VFunDConfigSnapshot {
   readonly regionCapacity: number;
 }
 
-/** Per-instance call counters, collected off the call path and journaled at release. */
-export interface ComputationStats {
-  readonly calls: number;
-  /** Count of `error` statuses by error code name. */
-  readonly errors: Readonly<Record<string, number>>;
-}
-
 /** emmett-style typed event: a `type` literal and its `data`. */
 export interface Event<Type extends string, Data> {
   readonly type: Type;
@@ -122,11 +91,6 @@ export type ActivationNacked = Event<
   'activation.nacked',
   { readonly instance: string; readonly reason: NackReason; readonly detail: string }
 >;
-/** What ended a service process: its exit code, or the signal that killed it (`SIGBUS`, `SIGKILL`, ...). */
-export interface ServiceExitCause {
-  readonly code: number | null;
-  readonly signal: string | null;
-}
 export type ServiceFailed = Event<
   'service.failed',
   {

@@ -10,7 +10,7 @@ import { connect as netConnect, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { openCharDevice } from './char-device.js';
 import { createInterface } from 'node:readline';
-import type { ComputationStats, Kind } from '../events/catalogue.js';
+import type { ComputationStats, Kind } from '../domain/types.js';
 import type { Answer, NegotiateRequest } from '../actors/vfund.js';
 import type { Credentials } from '../actors/commands.js';
 import { closeSync } from 'node:fs';

@@ -5,7 +5,7 @@
  * speaks the same port across processes.
  */
 import { createActor, type ActorRefFrom } from 'xstate';
-import { ACTIVATION_FAILURES, type ComputationStats, type Kind, type NackReason } from '../events/catalogue.js';
+import { ACTIVATION_FAILURES, type ComputationStats, type Kind, type NackReason } from '../domain/types.js';
 import { VirtFunError } from '../errors.js';
 import { lifecycleMachine, phaseOf, type LifecyclePhase } from '../machines/lifecycle.js';
 import type { Answer, NegotiateRequest } from '../actors/vfund.js';
