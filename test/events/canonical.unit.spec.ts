@@ -6,6 +6,7 @@ import { canonicalJson, encodeEnvelope, encodingOfText, hashEnvelope, sha256Hex 
 import { GENESIS_HASH } from '../../src/events/envelope.js';
 import { sealEnvelope } from '../../src/events/chain.js';
 import { pendingArb } from './arbitraries.js';
+import { nativeSha256Hex } from '../../src/events/adapters/native-hash.js';
 
 /** Reference encoder: the rules of docs/events.md written as plainly as possible. */
 function reference(value: unknown): string {
@@ -123,6 +124,11 @@ describe('sha256Hex', () => {
   test.prop([fc.string({ unit: 'binary' })])('agrees with node:crypto on UTF-8 bytes, lone surrogates included', (s) => {
     const text = canonicalJson(s); // canonical text never holds a lone surrogate: it is escaped
     expect(sha256Hex(text)).toBe(nodeSha(text));
+  });
+
+  test.prop([fc.string({ unit: 'grapheme' })])("is the adapters' native digest (nativeSha256Hex), byte for byte", (s) => {
+    const text = canonicalJson(s);
+    expect(nativeSha256Hex(text)).toBe(sha256Hex(text));
   });
 });
 

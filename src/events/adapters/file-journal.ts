@@ -22,7 +22,6 @@
  * never stored. With nothing waiting, a probe file beside the journal tells
  * when writes work again.
  */
-import * as crypto from 'node:crypto';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { ConcurrencyError, JournalCorruptError, JournalUnavailableError, ValidationError, VirtFunError } from '../../errors.js';
@@ -31,12 +30,7 @@ import { chainFault, checkAppend, decodeStored, faultOf, type ChainReport, type 
 import type { Envelope } from '../envelope.js';
 import type { AppendOptions, Journal, JournalAvailability, JournalHead, ReadOptions } from '../journal.js';
 import { acquireWriterLock, type LockMechanism, type WriterLock } from './writer-lock.js';
-
-/** SHA-256 hex of a string's UTF-8 bytes, natively (same result as canonical.ts's sha256Hex). */
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+import { nativeSha256Hex as sha256Hex } from './native-hash.js';
 
 const NEWLINE = 0x0a;
 /** Bytes read at a time when scanning forward. Grows for longer lines. */

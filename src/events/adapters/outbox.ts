@@ -14,7 +14,6 @@
  * not a self-consistent envelope), like the file journal; damage anywhere else
  * is a JournalCorruptError: the outbox holds events that exist nowhere else.
  */
-import * as crypto from 'node:crypto';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
@@ -22,11 +21,7 @@ import { encodeEnvelope } from '../canonical.js';
 import { chainFault, checkAppend, decodeStored, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { JournalHead } from '../journal.js';
-
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+import { nativeSha256Hex as sha256Hex } from './native-hash.js';
 
 /** What opening cut off the end of the outbox file (same shape as the file journal's report). */
 export interface OutboxOpenReport {
