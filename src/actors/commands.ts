@@ -5,12 +5,9 @@
  * causationId of the events it produces.
  */
 import type { ComputationStats, ControlDisconnected, Kind, NackReason, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { Credentials } from '../domain/requests.js';
 
-export interface Credentials {
-  readonly tenant: string;
-  /** The tenant's secret, as presented. Never journaled. */
-  readonly credential: string;
-}
+export type { Credentials } from '../domain/requests.js';
 
 export type VFunDCommand =
   | {

@@ -14,7 +14,8 @@ import type { Journal } from '../events/journal.js';
 import { JournalUnavailableError } from '../errors.js';
 import { Recorder } from '../events/recorder.js';
 import type { LifecycleState } from '../machines/lifecycle.js';
-import type { Credentials, VFunDCommand } from './commands.js';
+import type { Answer, Credentials, NegotiateRequest } from '../domain/requests.js';
+import type { VFunDCommand } from './commands.js';
 import { checkRelease, decide, NO_STATS } from './decide.js';
 import { evolve, fold } from './evolve.js';
 import type { InstanceRuntime, RuntimeFactory } from './runtime.js';
@@ -29,14 +30,7 @@ export interface VFunDOptions<Region> {
   readonly ids: IdSource;
 }
 
-export type Answer<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly reason: NackReason; readonly detail: string };
-
-export interface NegotiateRequest extends Credentials {
-  readonly app: string;
-  readonly fn: string;
-  readonly kind: Kind;
-  readonly fallback?: boolean;
-}
+export type { Answer, NegotiateRequest } from '../domain/requests.js';
 
 export class VFunD<Region = unknown> {
   private state: VFunDState;

@@ -8,8 +8,7 @@ import { createActor, type ActorRefFrom } from 'xstate';
 import { ACTIVATION_FAILURES, type ComputationStats, type Kind, type NackReason } from '../domain/types.js';
 import { VirtFunError } from '../errors.js';
 import { lifecycleMachine, phaseOf, type LifecyclePhase } from '../machines/lifecycle.js';
-import type { Answer, NegotiateRequest } from '../actors/vfund.js';
-import type { Credentials } from '../actors/commands.js';
+import type { Answer, Credentials, NegotiateRequest } from '../domain/requests.js';
 
 /** What a guest needs from vFunD: the three control requests. */
 export interface ControlPort<Region> {
