@@ -16,7 +16,7 @@ import { registerUpCommand } from './up.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
-import { guardOutput, onBrokenOutput, say, warn } from './output.js';
+import { guardOutput } from './output.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
 
