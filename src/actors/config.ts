@@ -9,13 +9,17 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { VFunDConfigSnapshot } from '../events/catalogue.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
-import { hasDriver, driverNames, deviceDriverName } from '../drivers/registry.js';
+import { hasDriver, driverNames, registerDriverFamily } from '../drivers/registry.js';
+import { deviceDriverName, simulatorDrivers } from '../../simulator/drivers.js';
 import { functionProfile, loadProfileSync, profileNames } from '../../simulator/profile.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { DEFAULT_WINDOW_BYTES, planWindow, type WindowPlan } from '../dataplane/window.js';
 import { credentialDigest } from './decide.js';
 import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
 import { DEFAULT_REFUSAL_LIMITS } from './refusal-limiter.js';
+
+// Hardware functions run on simulated devices: their drivers are names the configuration accepts.
+registerDriverFamily(simulatorDrivers);
 
 const name = z
   .string()
