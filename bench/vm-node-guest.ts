@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCacheDir, runGuestVm, type Accel } from '../src/vm/run.js';
+import { guardVms } from '../src/cli/vm-signals.js';
 import { NODE_GUEST_PROGRAM } from '../src/vm/node-files.js';
 
 const { values } = parseArgs({
@@ -33,6 +34,8 @@ if (!['auto', 'kvm', 'tcg'].includes(values.accel!)) throw new Error(`--accel: '
 const t0 = performance.now();
 const say = (l: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${l}\n`);
 const root = await mkdtemp(join(tmpdir(), 'vfun-bench-vm-node-'));
+// Interrupted (Ctrl-C, SIGTERM, SIGHUP) or exiting: no QEMU is left running.
+guardVms();
 try {
   // The initramfs is built between these two log lines.
   let collected = 0;

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runGuestVm, type Accel } from '../src/vm/run.js';
+import { guardVms } from '../src/cli/vm-signals.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +33,8 @@ if (!['auto', 'kvm', 'tcg'].includes(values.accel!)) throw new Error(`--accel: '
 
 const root = await mkdtemp(join(tmpdir(), 'vfun-bench-vm-'));
 const say = (l: string) => (values.json ? process.stderr.write(l + '\n') : console.log(l));
+// Interrupted (Ctrl-C, SIGTERM, SIGHUP) or exiting: no QEMU is left running.
+guardVms();
 try {
   const r = await runGuestVm({
     root,

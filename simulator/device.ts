@@ -9,6 +9,10 @@
  * Results are exact (the software kernel computes them when a call is
  * accepted); only time is simulated: see model.ts for the formulas.
  *
+ * This file holds the device's public commands and its event log; the slot
+ * table is in slots.ts, the mailbox and the timing of loads and calls in
+ * scheduler.ts, the fault rules and scheduled resets in faults.ts.
+ *
  * Invariants (checked by test/simulator/device.model.spec.ts):
  * - a slot is never held by two handles; load('auto') only takes free slots;
  * - every accepted call ends (done or error) no later than its deadline;
@@ -17,24 +21,18 @@
  * - after `release` the slot is free, with nothing queued or running.
  */
 import { DriverInputError } from '../src/drivers/driver.js';
-import type { SimClock, TimerHandle } from './clock.js';
+import type { SimClock } from './clock.js';
 import {
   BadDeadlineError,
   DeviceClosedError,
   DeviceResetError,
-  DeviceTimeoutError,
-  LoadFailedError,
-  NoFreeSlotError,
   NotLoadedError,
   SimDeviceError,
   SlotBusyError,
-  SlotRangeError,
   SlotReleasedError,
-  StaleHandleError,
   UnknownFunctionError,
 } from './errors.js';
-import { FaultPlan, type FaultKind, type FaultSpec } from './faults.js';
-import { kernelSpec } from './kernels.js';
+import { DeviceFaults, profileFaultSpecs, type FaultSpec } from './faults.js';
 import type {
   CallOptions,
   CallResult,
@@ -46,12 +44,13 @@ import type {
   SlotHandle,
   SlotInfo,
   SlotRef,
-  SlotState,
 } from './device-types.js';
-import { callCost, ceilNs, drawJitterNs, loadCostNs } from './model.js';
 import { functionProfile, type DeviceProfile, type FunctionProfile } from './profile.js';
-import { createRng, type Rng } from './rng.js';
+import { createRng } from './rng.js';
+import { Mailbox, SlotScheduler } from './scheduler.js';
+import { capacityOf, createSlots, freeSlot, freeSlotIndices, pickSlot, resolveRef, slotAt, slotInfo, type Slot } from './slots.js';
 
+/** How to build a device. */
 export interface SimDeviceOptions {
   readonly profile: DeviceProfile;
   readonly clock: SimClock;
@@ -61,44 +60,6 @@ export interface SimDeviceOptions {
   readonly defaultDeadlineMicros?: number;
   /** Keep every event in `timeline` (default true; turn off for long real-time runs). */
   readonly recordTimeline?: boolean;
-}
-
-interface PendingLoad {
-  readonly handle: SlotHandle;
-  readonly reload: boolean;
-  readonly timer: TimerHandle;
-  readonly failed: boolean;
-  readonly resolve: (h: SlotHandle) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-interface CallJob {
-  readonly id: string;
-  readonly slot: number;
-  readonly fn: string;
-  readonly inBytes: number;
-  readonly bytes: number;
-  readonly work: number;
-  readonly scratch: Uint8Array;
-  readonly output: Uint8Array;
-  readonly acceptedAt: number;
-  readonly deadline: number;
-  startedAt: number;
-  deadlineTimer: TimerHandle | null;
-  doneTimer: TimerHandle | null;
-  wrong: boolean;
-  readonly resolve: (r: CallResult) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-interface Slot {
-  readonly index: number;
-  state: SlotState;
-  holder: SlotHandle | null;
-  fn: string | null;
-  load: PendingLoad | null;
-  queue: CallJob[];
-  running: CallJob | null;
 }
 
 const JITTER_STREAM = 1;
@@ -118,6 +79,7 @@ export type {
   SlotState,
 } from './device-types.js';
 
+/** A simulated reconfigurable accelerator (see the top of this file). */
 export class SimDevice {
   readonly profile: DeviceProfile;
   readonly clock: SimClock;
@@ -126,19 +88,15 @@ export class SimDevice {
   readonly timeline: DeviceEvent[] = [];
 
   private readonly slots: Slot[];
-  private readonly jitterRng: Rng;
-  private readonly faultRng: Rng;
-  private readonly faults = new FaultPlan();
-  private readonly resetTimers = new Map<string, TimerHandle>();
+  private readonly faults: DeviceFaults;
+  private readonly scheduler: SlotScheduler;
+  private readonly mailbox = new Mailbox();
   private readonly listeners = new Set<DeviceListener>();
   private readonly record: boolean;
   private readonly defaultDeadlineMicros: number;
-  private readonly mailbox: (() => void)[] = [];
-  private draining = false;
   private closed = false;
   private seq = 0;
   private handleSeq = 0;
-  private callSeq = 0;
 
   constructor(options: SimDeviceOptions) {
     this.profile = options.profile;
@@ -147,52 +105,41 @@ export class SimDevice {
     this.record = options.recordTimeline ?? true;
     this.defaultDeadlineMicros = options.defaultDeadlineMicros ?? 1_000_000;
     checkDeadline(this.defaultDeadlineMicros);
-    this.jitterRng = createRng(options.seed, JITTER_STREAM);
-    this.faultRng = createRng(options.seed, FAULT_STREAM);
-    this.slots = Array.from({ length: this.profile.slots }, (_, index) => ({
-      index,
-      state: 'free' as SlotState,
-      holder: null,
-      fn: null,
-      load: null,
-      queue: [],
-      running: null,
-    }));
-    const base = this.profile.faults ?? {};
-    const fromProfile: [FaultKind, number | undefined][] = [
-      ['load-failure', base.loadFailure],
-      ['hang', base.hang],
-      ['wrong-result', base.wrongResult],
-      ['reset', base.reset],
-    ];
-    for (const [kind, p] of fromProfile) if (p !== undefined && p > 0) this.faults.add({ kind, probability: p });
+    this.slots = createSlots(this.profile.slots);
+    const post = (work: () => void): void => this.mailbox.post(work);
+    this.faults = new DeviceFaults(
+      {
+        clock: this.clock,
+        post,
+        reset: (cause, rule) => {
+          if (!this.closed) this.doReset(cause, rule);
+        },
+      },
+      createRng(options.seed, FAULT_STREAM),
+      profileFaultSpecs(this.profile.faults),
+    );
+    this.scheduler = new SlotScheduler(
+      { clock: this.clock, post, emit: (k, s, f, d) => this.emit(k, s, f, d), functionOf: (fn) => this.functionOf(fn) },
+      createRng(options.seed, JITTER_STREAM),
+      this.faults,
+    );
   }
 
   // ---- queries (synchronous reads of the current state) ----
 
   /** Indices of the slots nobody holds. */
   freeSlots(): number[] {
-    return this.slots.filter((s) => s.state === 'free').map((s) => s.index);
+    return freeSlotIndices(this.slots);
   }
 
+  /** Slots, free slots and the function loaded in each. */
   capacity(): DeviceCapacity {
-    return {
-      slots: this.slots.length,
-      free: this.slots.filter((s) => s.state === 'free').length,
-      loaded: this.slots.map((s) => (s.state === 'ready' ? s.fn : null)),
-    };
+    return capacityOf(this.slots);
   }
 
+  /** The state of one slot (SlotRangeError for a slot the device does not have). */
   inspect(slot: number): SlotInfo {
-    const s = this.slotAt(slot);
-    return {
-      slot: s.index,
-      state: s.state,
-      fn: s.fn,
-      holder: s.holder?.id ?? null,
-      queued: s.queue.length,
-      running: s.running?.id ?? null,
-    };
+    return slotInfo(slotAt(this.slots, slot));
   }
 
   /** Functions of the profile. */
@@ -200,6 +147,7 @@ export class SimDevice {
     return Object.keys(this.profile.functions);
   }
 
+  /** Whether `close` has run. */
   get isClosed(): boolean {
     return this.closed;
   }
@@ -221,20 +169,12 @@ export class SimDevice {
   load(slot: number | 'auto', fn: string): Promise<SlotHandle> {
     return this.command<SlotHandle>('load', (resolve, reject) => {
       const fp = this.functionOf(fn);
-      let s: Slot;
-      if (slot === 'auto') {
-        const free = this.slots.find((x) => x.state === 'free');
-        if (free === undefined) throw new NoFreeSlotError(this.slots.length);
-        s = free;
-      } else {
-        s = this.slotAt(slot);
-        if (s.state !== 'free') throw new SlotBusyError(s.index);
-      }
+      const s = pickSlot(this.slots, slot);
       const handle: SlotHandle = Object.freeze({ id: `h${++this.handleSeq}`, slot: s.index, fn, kernel: fp.kernel });
       s.state = 'loading';
       s.holder = handle;
       s.fn = fn;
-      this.startLoad(s, handle, fp, false, resolve, reject);
+      this.scheduler.startLoad(s, handle, fp, false, resolve, reject);
     });
   }
 
@@ -245,14 +185,14 @@ export class SimDevice {
    */
   reload(handle: SlotHandle): Promise<SlotHandle> {
     return this.command<SlotHandle>('reload', (resolve, reject) => {
-      const s = this.resolveRef(handle);
+      const s = resolveRef(this.slots, handle);
       if (s.state === 'loading') throw new SlotBusyError(s.index, `slot ${s.index} is already loading`);
       if (s.running !== null || s.queue.length > 0) {
         throw new SlotBusyError(s.index, `slot ${s.index} has calls in flight`);
       }
       const fp = this.functionOf(handle.fn);
       s.state = 'loading';
-      this.startLoad(s, handle, fp, true, resolve, reject);
+      this.scheduler.startLoad(s, handle, fp, true, resolve, reject);
     });
   }
 
@@ -263,7 +203,7 @@ export class SimDevice {
    */
   release(ref: SlotRef): Promise<void> {
     return this.command<void>('release', (resolve) => {
-      const s = this.resolveRef(ref);
+      const s = resolveRef(this.slots, ref);
       if (s.state === 'free') return resolve();
       const holder = s.holder;
       const fn = s.fn;
@@ -274,8 +214,8 @@ export class SimDevice {
         this.emit('load-failed', s.index, fn, { handle: load.handle.id, code: 'RELEASED' });
         load.reject(new SlotReleasedError(s.index, 'the load'));
       }
-      this.failJobs(s, 'RELEASED', (job) => new SlotReleasedError(s.index, `call ${job.id}`));
-      this.free(s);
+      this.scheduler.failJobs(s, 'RELEASED', (job) => new SlotReleasedError(s.index, `call ${job.id}`));
+      freeSlot(s);
       this.emit('release', s.index, fn, { handle: holder?.id ?? null });
       resolve();
     });
@@ -293,44 +233,11 @@ export class SimDevice {
     return this.command<CallResult>('call', (resolve, reject) => {
       // read first: in real time, computing the result overlaps the simulated duration
       const now = this.clock.now();
-      const s = this.resolveRef(ref);
+      const s = resolveRef(this.slots, ref);
       if (s.state !== 'ready' || s.fn === null) throw new NotLoadedError(s.index, s.state);
       const deadlineMicros = options.deadlineMicros ?? this.defaultDeadlineMicros;
       checkDeadline(deadlineMicros);
-      const fn = s.fn;
-      const spec = kernelSpec(this.functionOf(fn).kernel);
-      const scratch = new Uint8Array(spec.meta.maxOutputBytes);
-      const bytes = spec.compute(input, scratch);
-      if (output.byteLength < bytes) {
-        throw new DriverInputError(`${fn}: output buffer is ${output.byteLength} bytes, needs ${bytes}`);
-      }
-      const job: CallJob = {
-        id: `c${++this.callSeq}`,
-        slot: s.index,
-        fn,
-        inBytes: input.byteLength,
-        bytes,
-        work: spec.work(input),
-        scratch,
-        output,
-        acceptedAt: now,
-        deadline: now + ceilNs(deadlineMicros * 1_000),
-        startedAt: -1,
-        deadlineTimer: null,
-        doneTimer: null,
-        wrong: false,
-        resolve,
-        reject,
-      };
-      this.emit('call-accepted', s.index, fn, {
-        call: job.id,
-        handle: s.holder?.id ?? null,
-        inBytes: job.inBytes,
-        deadline: job.deadline,
-      });
-      job.deadlineTimer = this.clock.schedule(job.deadline, () => this.post(() => this.expire(job)));
-      s.queue.push(job);
-      this.startNext(s);
+      this.scheduler.accept(s, s.fn, { input, output, now, deadlineMicros, resolve, reject });
     });
   }
 
@@ -345,39 +252,16 @@ export class SimDevice {
   /** Add a fault to the plan (see faults.ts); returns its id for `removeFault`. */
   injectFault(spec: FaultSpec): string {
     if (this.closed) throw new DeviceClosedError();
-    if (spec.kind === 'reset' && spec.probability === undefined) {
-      const id = this.faults.newId();
-      if (spec.at === undefined) {
-        this.post(() => {
-          if (!this.closed) this.doReset('injected', id);
-        });
-        return id;
-      }
-      const timer = this.clock.schedule(spec.at, () =>
-        this.post(() => {
-          if (this.resetTimers.delete(id)) this.doReset('injected', id);
-        }),
-      );
-      this.resetTimers.set(id, timer);
-      return id;
-    }
-    return this.faults.add(spec).id;
+    return this.faults.inject(spec);
   }
 
+  /** Remove a fault rule or cancel a scheduled reset; false when `id` is neither. */
   removeFault(id: string): boolean {
-    const timer = this.resetTimers.get(id);
-    if (timer !== undefined) {
-      timer.cancel();
-      this.resetTimers.delete(id);
-      return true;
-    }
     return this.faults.remove(id);
   }
 
   /** Drop every fault rule and scheduled reset (the profile's probabilities too). */
   clearFaults(): void {
-    for (const t of this.resetTimers.values()) t.cancel();
-    this.resetTimers.clear();
     this.faults.clear();
   }
 
@@ -385,7 +269,7 @@ export class SimDevice {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) =>
-      this.post(() => {
+      this.mailbox.post(() => {
         if (this.closed) return resolve();
         this.clearFaults();
         for (const s of this.slots) {
@@ -396,8 +280,8 @@ export class SimDevice {
             this.emit('load-failed', s.index, s.fn, { handle: load.handle.id, code: 'CLOSED' });
             load.reject(new DeviceClosedError(s.index));
           }
-          this.failJobs(s, 'CLOSED', () => new DeviceClosedError(s.index));
-          this.free(s);
+          this.scheduler.failJobs(s, 'CLOSED', () => new DeviceClosedError(s.index));
+          freeSlot(s);
         }
         this.closed = true;
         this.emit('closed', null, null, {});
@@ -408,22 +292,10 @@ export class SimDevice {
 
   // ---- the actor ----
 
-  /** Enqueue a message; handle the mailbox to empty unless already doing so (re-entrant sends queue up). */
-  private post(work: () => void): void {
-    this.mailbox.push(work);
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      for (let w = this.mailbox.shift(); w !== undefined; w = this.mailbox.shift()) w();
-    } finally {
-      this.draining = false;
-    }
-  }
-
   /** A public command: its handler runs in the mailbox; a throw rejects (and is journaled as `rejected`). */
   private command<T>(op: string, handler: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): Promise<T> {
     return new Promise<T>((resolve, reject) =>
-      this.post(() => {
+      this.mailbox.post(() => {
         try {
           if (this.closed) throw new DeviceClosedError();
           handler(resolve, reject);
@@ -450,154 +322,7 @@ export class SimDevice {
     }
   }
 
-  // ---- handlers ----
-
-  private startLoad(
-    s: Slot,
-    handle: SlotHandle,
-    fp: FunctionProfile,
-    reload: boolean,
-    resolve: (h: SlotHandle) => void,
-    reject: (e: unknown) => void,
-  ): void {
-    const now = this.clock.now();
-    const baseNs = loadCostNs(fp);
-    const jitterNs = drawJitterNs(baseNs, fp.jitter, this.jitterRng);
-    const fault = this.faults.fire('load-failure', { slot: s.index, fn: handle.fn, now }, this.faultRng);
-    const endsAt = now + baseNs + jitterNs;
-    this.emit('load-start', s.index, handle.fn, { handle: handle.id, reload, baseNs, jitterNs, endsAt });
-    if (fault !== null) this.emit('fault', s.index, handle.fn, { fault: 'load-failure', rule: fault.id, handle: handle.id });
-    const timer = this.clock.schedule(endsAt, () =>
-      this.post(() => {
-        if (s.load === load) this.finishLoad(s, load);
-      }),
-    );
-    const load: PendingLoad = { handle, reload, timer, failed: fault !== null, resolve, reject };
-    s.load = load;
-  }
-
-  private finishLoad(s: Slot, load: PendingLoad): void {
-    s.load = null;
-    if (load.failed) {
-      if (load.reload) s.state = 'unloaded';
-      else this.free(s);
-      this.emit('load-failed', s.index, load.handle.fn, { handle: load.handle.id, code: 'LOAD_FAILED' });
-      load.reject(new LoadFailedError(s.index, load.handle.fn));
-    } else {
-      s.state = 'ready';
-      this.emit('load-done', s.index, load.handle.fn, { handle: load.handle.id });
-      load.resolve(load.handle);
-    }
-  }
-
-  /** Start the next queued call if the slot is idle. */
-  private startNext(s: Slot): void {
-    if (s.running !== null) return;
-    const job = s.queue.shift();
-    if (job === undefined) return;
-    const fp = this.functionOf(job.fn);
-    const now = this.clock.now();
-    job.startedAt = now;
-    s.running = job;
-    const cost = callCost(fp, job.inBytes, job.bytes, job.work);
-    const jitterNs = drawJitterNs(cost.totalNs, fp.jitter, this.jitterRng);
-    const duration = cost.totalNs + jitterNs;
-    const target = { slot: s.index, fn: job.fn, now };
-    const hang = this.faults.fire('hang', target, this.faultRng);
-    const wrong = hang === null ? this.faults.fire('wrong-result', target, this.faultRng) : null;
-    const reset = this.faults.fire('reset', target, this.faultRng);
-    this.emit('call-start', s.index, job.fn, {
-      call: job.id,
-      baseNs: cost.totalNs,
-      jitterNs,
-      endsAt: hang === null ? now + duration : null,
-    });
-    if (hang !== null) {
-      this.emit('fault', s.index, job.fn, { fault: 'hang', rule: hang.id, call: job.id });
-    } else {
-      if (wrong !== null) {
-        job.wrong = true;
-        this.emit('fault', s.index, job.fn, { fault: 'wrong-result', rule: wrong.id, call: job.id });
-      }
-      job.doneTimer = this.clock.schedule(now + duration, () =>
-        this.post(() => {
-          if (s.running === job) this.complete(s, job);
-        }),
-      );
-    }
-    if (reset !== null) {
-      const at = now + Math.floor(this.faultRng.next() * duration);
-      const id = reset.id;
-      this.emit('fault', s.index, job.fn, { fault: 'reset', rule: id, call: job.id, at });
-      const key = `${id}@${job.id}`;
-      this.resetTimers.set(
-        key,
-        this.clock.schedule(at, () =>
-          this.post(() => {
-            if (this.resetTimers.delete(key)) this.doReset('fault', id);
-          }),
-        ),
-      );
-    }
-  }
-
-  private complete(s: Slot, job: CallJob): void {
-    s.running = null;
-    job.deadlineTimer?.cancel();
-    job.output.set(job.scratch.subarray(0, job.bytes));
-    if (job.wrong && job.bytes > 0) {
-      const at = this.faultRng.nextU32() % job.bytes;
-      job.output[at] = job.output[at]! ^ (1 + (this.faultRng.nextU32() % 255));
-    }
-    const endedAt = this.clock.now();
-    this.emit('call-done', s.index, job.fn, { call: job.id, bytes: job.bytes, durationNs: endedAt - job.startedAt });
-    job.resolve({
-      callId: job.id,
-      slot: s.index,
-      fn: job.fn,
-      bytes: job.bytes,
-      acceptedAt: job.acceptedAt,
-      startedAt: job.startedAt,
-      endedAt,
-    });
-    this.startNext(s);
-  }
-
-  /** The deadline passed: a queued call is dropped, a running one aborted (the next one starts). */
-  private expire(job: CallJob): void {
-    const s = this.slots[job.slot]!;
-    let phase: 'queued' | 'running';
-    if (s.running === job) {
-      job.doneTimer?.cancel();
-      s.running = null;
-      phase = 'running';
-    } else {
-      const i = s.queue.indexOf(job);
-      if (i < 0) return;
-      s.queue.splice(i, 1);
-      phase = 'queued';
-    }
-    this.emit('call-error', s.index, job.fn, { call: job.id, code: 'TIMEOUT', phase });
-    job.reject(new DeviceTimeoutError(s.index, job.id, job.deadline));
-    this.startNext(s);
-  }
-
-  private failJobs(s: Slot, code: string, error: (job: CallJob) => Error): void {
-    const jobs = s.running === null ? s.queue : [s.running, ...s.queue];
-    s.running = null;
-    s.queue = [];
-    for (const job of jobs) {
-      job.deadlineTimer?.cancel();
-      job.doneTimer?.cancel();
-      this.emit('call-error', s.index, job.fn, {
-        call: job.id,
-        code,
-        phase: job.startedAt < 0 ? 'queued' : 'running',
-      });
-      job.reject(error(job));
-    }
-  }
-
+  /** Every slot loses its bitstream: pending loads and calls fail with DeviceResetError; holders keep their slots. */
   private doReset(cause: 'api' | 'injected' | 'fault', rule: string | null): void {
     this.emit('reset', null, null, { cause, rule });
     for (const s of this.slots) {
@@ -606,35 +331,13 @@ export class SimDevice {
         load.timer.cancel();
         s.load = null;
         if (load.reload) s.state = 'unloaded';
-        else this.free(s);
+        else freeSlot(s);
         this.emit('load-failed', s.index, load.handle.fn, { handle: load.handle.id, code: 'DEVICE_RESET' });
         load.reject(new DeviceResetError(s.index, 'the load'));
       }
-      this.failJobs(s, 'DEVICE_RESET', (job) => new DeviceResetError(s.index, `call ${job.id}`));
+      this.scheduler.failJobs(s, 'DEVICE_RESET', (job) => new DeviceResetError(s.index, `call ${job.id}`));
       if (s.state === 'ready') s.state = 'unloaded';
     }
-  }
-
-  private free(s: Slot): void {
-    s.state = 'free';
-    s.holder = null;
-    s.fn = null;
-    s.load = null;
-    s.queue = [];
-    s.running = null;
-  }
-
-  private slotAt(slot: number): Slot {
-    const s = Number.isInteger(slot) ? this.slots[slot] : undefined;
-    if (s === undefined) throw new SlotRangeError(slot, this.slots.length);
-    return s;
-  }
-
-  private resolveRef(ref: SlotRef): Slot {
-    if (typeof ref === 'number') return this.slotAt(ref);
-    const s = this.slotAt(ref.slot);
-    if (s.holder?.id !== ref.id) throw new StaleHandleError(ref.slot, ref.id);
-    return s;
   }
 
   private functionOf(fn: string): FunctionProfile {

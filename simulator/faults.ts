@@ -13,6 +13,8 @@
  * arms the rule from that time on. A `reset` without a probability is not a
  * rule: it happens at `at` (or at once).
  */
+import type { SimClock, TimerHandle } from './clock.js';
+import type { FaultProbabilities } from './profile.js';
 import type { Rng } from './rng.js';
 
 export type FaultKind = 'load-failure' | 'hang' | 'wrong-result' | 'reset';
@@ -99,5 +101,109 @@ export class FaultPlan {
       return rule;
     }
     return null;
+  }
+}
+
+/** The standing rules of a profile's fault probabilities (those above 0), in a fixed order. */
+export function profileFaultSpecs(p: FaultProbabilities | undefined): FaultSpec[] {
+  const base = p ?? {};
+  const fromProfile: [FaultKind, number | undefined][] = [
+    ['load-failure', base.loadFailure],
+    ['hang', base.hang],
+    ['wrong-result', base.wrongResult],
+    ['reset', base.reset],
+  ];
+  const specs: FaultSpec[] = [];
+  for (const [kind, probability] of fromProfile) if (probability !== undefined && probability > 0) specs.push({ kind, probability });
+  return specs;
+}
+
+/** Why the device reset: a fault rule that fired during a call, or a reset injected at a time. */
+export type FaultResetCause = 'injected' | 'fault';
+
+/** What a device gives its faults: its clock, its mailbox, and a way to reset it. */
+export interface FaultHost {
+  readonly clock: SimClock;
+  /** Run `work` in the device's mailbox. */
+  post(work: () => void): void;
+  /** Reset the device now (called from the mailbox; does nothing once the device is closed). */
+  reset(cause: FaultResetCause, rule: string): void;
+}
+
+/**
+ * The faults of one device: its plan of rules, the seeded draws that decide
+ * them, and the resets scheduled on its clock. Every draw goes through one
+ * RNG stream, in the order the device asks, so a seed fixes every fault.
+ */
+export class DeviceFaults {
+  private readonly plan = new FaultPlan();
+  private readonly resetTimers = new Map<string, TimerHandle>();
+
+  constructor(
+    private readonly host: FaultHost,
+    private readonly rng: Rng,
+    standing: readonly FaultSpec[] = [],
+  ) {
+    for (const spec of standing) this.plan.add(spec);
+  }
+
+  /** Add a rule, or schedule a one-off reset (a `reset` without a probability); returns its id. */
+  inject(spec: FaultSpec): string {
+    if (spec.kind !== 'reset' || spec.probability !== undefined) return this.plan.add(spec).id;
+    const id = this.plan.newId();
+    if (spec.at === undefined) {
+      this.host.post(() => this.host.reset('injected', id));
+      return id;
+    }
+    this.scheduleReset(id, spec.at, 'injected', id);
+    return id;
+  }
+
+  /** Remove a rule or cancel a scheduled reset; false when `id` is neither. */
+  remove(id: string): boolean {
+    const timer = this.resetTimers.get(id);
+    if (timer !== undefined) {
+      timer.cancel();
+      this.resetTimers.delete(id);
+      return true;
+    }
+    return this.plan.remove(id);
+  }
+
+  /** Drop every rule and scheduled reset (the profile's standing rules too). */
+  clear(): void {
+    for (const t of this.resetTimers.values()) t.cancel();
+    this.resetTimers.clear();
+    this.plan.clear();
+  }
+
+  /** The rule of `kind` that fires for this operation, or null (see FaultPlan.fire). */
+  fire(kind: FaultKind, target: FaultTarget): FaultRule | null {
+    return this.plan.fire(kind, target, this.rng);
+  }
+
+  /** A reset rule fired during a call lasting `durationNs` from `now`: schedule the reset at a drawn time within it; returns that time. */
+  resetDuring(rule: FaultRule, callId: string, now: number, durationNs: number): number {
+    const at = now + Math.floor(this.rng.next() * durationNs);
+    this.scheduleReset(`${rule.id}@${callId}`, at, 'fault', rule.id);
+    return at;
+  }
+
+  /** A wrong-result fault: flip bits of one drawn byte of `output[0, bytes)`. */
+  corrupt(output: Uint8Array, bytes: number): void {
+    if (bytes <= 0) return;
+    const at = this.rng.nextU32() % bytes;
+    output[at] = output[at]! ^ (1 + (this.rng.nextU32() % 255));
+  }
+
+  private scheduleReset(key: string, at: number, cause: FaultResetCause, rule: string): void {
+    this.resetTimers.set(
+      key,
+      this.host.clock.schedule(at, () =>
+        this.host.post(() => {
+          if (this.resetTimers.delete(key)) this.host.reset(cause, rule);
+        }),
+      ),
+    );
   }
 }

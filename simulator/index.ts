@@ -70,3 +70,4 @@ export {
   SimulatedFpgaDriver,
   createRealtimeDevice,
 } from './hw-driver.js';
+export { simulatorDrivers, deviceDriverName } from './drivers.js';

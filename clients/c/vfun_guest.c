@@ -31,8 +31,11 @@
 #include <unistd.h>
 
 #include "vfun.h"
+#include "vfun_chan.h"
 #include "vfun_ctl.h"
 #include "vfun_handover.h"
+#include "vfun_json.h"
+#include "vfun_sha256.h"
 #include "vfun_window.h"
 
 #define CTL_TIMEOUT_MS 30000

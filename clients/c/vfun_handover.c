@@ -1,7 +1,9 @@
 /* See vfun_handover.h. The exchange is docs/region-format.md §14. */
 #define _GNU_SOURCE
 #include "vfun_handover.h"
+#include "vfun_chan.h"
 #include "vfun_err.h"
+#include "vfun_json.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -15,13 +15,17 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { VFunDConfigSnapshot } from '../events/catalogue.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
-import { driverNames, deviceDriverName, deviceDriverParts } from '../drivers/registry.js';
+import { driverNames, registerDriverFamily } from '../drivers/registry.js';
+import { deviceDriverName, deviceDriverParts, simulatorDrivers } from '../../simulator/drivers.js';
 import type { DeviceProfile } from '../../simulator/profile.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { DEFAULT_WINDOW_BYTES, planWindow, type WindowPlan } from '../dataplane/window.js';
 import { credentialDigest } from './decide.js';
 import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
 import { DEFAULT_REFUSAL_LIMITS } from './refusal-limiter.js';
+
+// Hardware functions run on simulated devices: their drivers are names the configuration accepts.
+registerDriverFamily(simulatorDrivers);
 
 /** Why a driver name is refused (the same words for a name the load step finds no profile for). */
 export function unknownDriver(driver: string): string {

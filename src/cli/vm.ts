@@ -6,6 +6,7 @@ import type { Envelope } from '../events/envelope.js';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_GUEST_CMD, defaultCacheDir, runGuestVm, type Accel } from '../vm/run.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
+import { guardVms } from './vm-signals.js';
 
 interface VmRunCliOptions extends JournalOptions {
   config?: string;
@@ -60,15 +61,14 @@ export function registerVmCommands(program: Command): void {
     .action(async (o: VmRunCliOptions) => {
       const say = (l: string) => (o.json ? console.error(l) : console.log(l));
       if (o.attach && o.config === undefined) throw new ValidationError('--attach', 'needs --config: the running vFunD\'s configuration (the VM tenant and its secret)');
-      // Ctrl-C / SIGTERM: qemu.ts kills QEMU; the run then unwinds (vFunD stopped and journaled, the
-      // initramfs with the tenant's secret removed) and we exit 130.
+      // Ctrl-C / SIGTERM / SIGHUP: QEMU is killed at once; the run then unwinds (vFunD stopped and
+      // journaled, the initramfs with the tenant's secret removed) and we exit 130. Exiting any other
+      // way kills QEMU too.
       const abort = new AbortController();
-      const onSignal = (signal: NodeJS.Signals) => {
+      const unguard = guardVms((signal) => {
         say(`vfun: ${signal}: stopping the VM and vFunD`);
         abort.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      });
       let result: Awaited<ReturnType<typeof runGuestVm>> | undefined;
       try {
         result = await runGuestVm({
@@ -94,8 +94,7 @@ export function registerVmCommands(program: Command): void {
         if (!abort.signal.aborted) throw err;
         say(`vfun: interrupted: ${(err as Error).message}`);
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        unguard();
       }
       if (abort.signal.aborted || result === undefined) {
         process.exitCode = 130;

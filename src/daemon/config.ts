@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, parseConfig, unknownDriver, unknownProfile, type LoadedConfig, type ValidConfig } from '../actors/config.js';
-import { deviceDriverParts } from '../drivers/registry.js';
+import { deviceDriverParts } from '../../simulator/drivers.js';
 import { functionProfile, loadProfile, profileNames, type DeviceProfile } from '../../simulator/profile.js';
 
 /** Read the profiles a valid configuration names and check them; ConfigError naming each bad field. */

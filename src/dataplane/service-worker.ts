@@ -10,7 +10,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { VirtFunError } from '../errors.js';
 import type { FunctionDriver } from '../drivers/driver.js';
-import { createDriver } from '../drivers/registry.js';
+import { createDriver, registerDriverFamily } from '../drivers/registry.js';
+import { simulatorDrivers } from '../../simulator/drivers.js';
 import { areaViews, sabOps, type ChannelAreas } from './region.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
 import { ChannelService, type ServiceStats } from './service.js';
@@ -39,6 +40,9 @@ export type ServiceWorkerMessage =
   | { readonly type: 'ready'; readonly pid: number; readonly driver: string }
   | { readonly type: 'failed'; readonly code: string; readonly message: string }
   | { readonly type: 'stopped'; readonly stats: ServiceStats; readonly exitError?: string };
+
+// The service builds the simulated devices' drivers (`sim-fpga:…`, `sim:<profile>:<fn>`) as well as the software ones.
+registerDriverFamily(simulatorDrivers);
 
 const post = (m: ServiceWorkerMessage): void => parentPort?.postMessage(m);
 

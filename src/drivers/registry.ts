@@ -1,12 +1,12 @@
 /**
  * Driver registry: vFunD's configuration names drivers; the service (in its
- * worker) builds them here by name. `sim-fpga:<kernel>` wraps a software
- * kernel in the simulated device.
+ * worker) builds them here by name. The software drivers are built in;
+ * other drivers come in families registered with `registerDriverFamily`
+ * (the simulated devices' `sim-fpga:<kernel>` and `sim:<profile>:<fn>`:
+ * simulator/drivers.ts), so this module depends on no implementation of
+ * hardware.
  */
 import { ValidationError } from '../errors.js';
-import { SimulatedDeviceDriver } from '../../simulator/device-driver.js';
-import { SimulatedFpgaDriver, createRealtimeDevice } from '../../simulator/hw-driver.js';
-import { loadProfileSync, functionProfile } from '../../simulator/profile.js';
 import type { FunctionDriver } from './driver.js';
 import { Crc32Driver, FactorialDriver, FibonacciDriver, Sha256Driver } from './software.js';
 
@@ -17,51 +17,60 @@ const SOFTWARE: Readonly<Record<string, () => FunctionDriver>> = {
   sha256: () => new Sha256Driver(),
 };
 
-const SIM_PREFIX = 'sim-fpga:';
-/** `sim:<profile>:<fn>`: the function `fn` of a simulated device following `profile` (simulator/profiles). */
-const DEVICE_PREFIX = 'sim:';
-
-/** The profile and function of a `sim:<profile>:<fn>` driver name, or null for any other name. */
-export function deviceDriverParts(name: string): { profile: string; fn: string } | null {
-  if (!name.startsWith(DEVICE_PREFIX)) return null;
-  const rest = name.slice(DEVICE_PREFIX.length);
-  const colon = rest.lastIndexOf(':');
-  if (colon <= 0) return null;
-  return { profile: rest.slice(0, colon), fn: rest.slice(colon + 1) };
+/** Drivers named by a pattern of their own, built outside this module (e.g. a device's functions). */
+export interface DriverFamily {
+  /** The names the family always offers, listed by `driverNames()`. */
+  names(): readonly string[];
+  /** Whether `name` is a driver of the family that can be built (it may accept names beyond `names()`). */
+  has(name: string): boolean;
+  /** Build the driver `name`; undefined when the name is not of the family (it may throw for one that is but cannot be built). */
+  create(name: string): FunctionDriver | undefined;
 }
 
-/** The driver name of function `fn` on a simulated device with `profile`. */
-export function deviceDriverName(profile: string, fn: string): string {
-  return `${DEVICE_PREFIX}${profile}:${fn}`;
+const families = new Set<DriverFamily>();
+
+/**
+ * Add a family of drivers to the registry; registering the same family again
+ * does nothing. Returns the undo: it removes the family if this call added it.
+ */
+export function registerDriverFamily(family: DriverFamily): () => void {
+  if (families.has(family)) return () => undefined;
+  families.add(family);
+  return () => {
+    families.delete(family);
+  };
 }
 
-/** Every driver name `createDriver` accepts. */
+/** Names of the built-in software drivers. */
+export function softwareDriverNames(): string[] {
+  return Object.keys(SOFTWARE);
+}
+
+/** A new built-in software driver, or undefined when `name` is not one. */
+export function createSoftwareDriver(name: string): FunctionDriver | undefined {
+  const make = Object.hasOwn(SOFTWARE, name) ? SOFTWARE[name] : undefined;
+  return make?.();
+}
+
+/** Every driver name `createDriver` accepts: the software drivers, then each registered family's. */
 export function driverNames(): string[] {
-  const sw = Object.keys(SOFTWARE);
-  return [...sw, ...sw.map((k) => SIM_PREFIX + k)];
+  return [...softwareDriverNames(), ...[...families].flatMap((f) => f.names())];
 }
 
+/** Whether `createDriver(name)` builds a driver. */
 export function hasDriver(name: string): boolean {
-  const dev = deviceDriverParts(name);
-  if (dev) {
-    try {
-      return functionProfile(loadProfileSync(dev.profile), dev.fn) !== undefined;
-    } catch {
-      return false;
-    }
-  }
-  return driverNames().includes(name);
+  if (Object.hasOwn(SOFTWARE, name)) return true;
+  for (const f of families) if (f.has(name)) return true;
+  return false;
 }
 
+/** Build the driver `name`; throws ValidationError listing the known names when there is none. */
 export function createDriver(name: string): FunctionDriver {
-  const dev = deviceDriverParts(name);
-  // Each service builds its own device model from the profile; vFunD's accounting of the device's
-  // slots (shared by all functions on it) decides how many instances may hold one at once.
-  if (dev) return new SimulatedFpgaDriver(createRealtimeDevice(dev.profile), dev.fn);
-  const kernelName = name.startsWith(SIM_PREFIX) ? name.slice(SIM_PREFIX.length) : name;
-  const make = Object.hasOwn(SOFTWARE, kernelName) ? SOFTWARE[kernelName] : undefined;
-  if (!make) {
-    throw new ValidationError('driver', `unknown driver '${name}'; known: ${driverNames().join(', ')}`);
+  const sw = createSoftwareDriver(name);
+  if (sw !== undefined) return sw;
+  for (const f of families) {
+    const d = f.create(name);
+    if (d !== undefined) return d;
   }
-  return name.startsWith(SIM_PREFIX) ? new SimulatedDeviceDriver(make()) : make();
+  throw new ValidationError('driver', `unknown driver '${name}'; known: ${driverNames().join(', ')}`);
 }

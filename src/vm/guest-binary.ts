@@ -15,7 +15,9 @@ import { packageRoot } from '../native/shm.js';
 const exec = promisify(execFile);
 
 /** Sources of `vfun-guest`, in clients/c. */
-export const GUEST_SOURCES = ['vfun_guest.c', 'vfun.c', 'vfun_ctl.c', 'vfun_window.c', 'vfun_handover.c'] as const;
+export const GUEST_SOURCES = ['vfun_guest.c', 'vfun.c', 'vfun_ctl.c', 'vfun_chan.c', 'vfun_json.c', 'vfun_sha256.c', 'vfun_window.c', 'vfun_handover.c'] as const;
+/** Headers of `vfun-guest`, in clients/c (part of the build's cache key). */
+export const GUEST_HEADERS = ['vfun.h', 'vfun_ctl.h', 'vfun_chan.h', 'vfun_json.h', 'vfun_sha256.h', 'vfun_window.h', 'vfun_handover.h', 'vfun_err.h'] as const;
 const FLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-static'];
 
 /** clients/c of this package. */
@@ -29,7 +31,7 @@ export function clientSourceDir(): string {
 export async function buildGuestBinary(opts: { cacheDir: string; cc?: string; log?: (line: string) => void }): Promise<string> {
   const dir = clientSourceDir();
   const hash = createHash('sha256').update(FLAGS.join(' '));
-  for (const f of [...GUEST_SOURCES, 'vfun.h', 'vfun_ctl.h', 'vfun_window.h', 'vfun_handover.h', 'vfun_err.h']) {
+  for (const f of [...GUEST_SOURCES, ...GUEST_HEADERS]) {
     const p = join(dir, f);
     if (!existsSync(p)) throw new VirtFunError('VM', `guest client source ${p} is missing`);
     hash.update(f).update(await readFile(p));

@@ -2,7 +2,9 @@
  * Running guests in real QEMU virtual machines: a Debian kernel (kernel.ts),
  * its modules in load order (modules.ts), a busybox initramfs whose /init
  * reports boot and exit on the console (initramfs.ts), and QEMU itself with
- * an ivshmem window and virtio-serial ports, KVM or TCG (qemu.ts).
+ * an ivshmem window and virtio-serial ports, KVM or TCG: its command line
+ * (qemu-args.ts), its console (qemu-console.ts), what the host offers
+ * (host-tools.ts) and the supervised run (qemu.ts).
  */
 export {
   DEFAULT_KERNEL_PACKAGE,
@@ -31,22 +33,17 @@ export {
   type InitramfsOptions,
 } from './initramfs.js';
 export { elfFields, elfInterpreter, type ElfFields } from './elf.js';
+export { DEFAULT_APPEND, DEFAULT_MEMORY_MIB, qemuArgs, qemuOpt, type Accel, type VmPort, type VmSpec } from './qemu-args.js';
+export { MAX_KEPT_LINES, ConsoleReader, cleanConsoleLine } from './qemu-console.js';
+export { QEMU_BINARY, QEMU_INSTALL_HINT, findQemu, kvmUnusable } from './host-tools.js';
 export {
-  DEFAULT_APPEND,
   DEFAULT_BOOT_TIMEOUT_MS,
-  DEFAULT_MEMORY_MIB,
   DEFAULT_VM_TIMEOUT_MS,
-  MAX_KEPT_LINES,
-  QEMU_BINARY,
   VmError,
-  cleanConsoleLine,
-  qemuArgs,
-  qemuOpt,
+  killAllVms,
   runVm,
-  type Accel,
+  runningVms,
   type VmFailure,
-  type VmPort,
   type VmRun,
   type VmRunOptions,
-  type VmSpec,
 } from './qemu.js';

@@ -10,7 +10,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { DriverInputError, type FunctionDriver } from '../drivers/driver.js';
-import { createDriver } from '../drivers/registry.js';
+import { createDriver, registerDriverFamily } from '../drivers/registry.js';
+import { simulatorDrivers } from '../../simulator/drivers.js';
 
 /** Longest request payload accepted (bytes); longer frames are answered status 3 and the connection closed. */
 export const NET_MAX_PAYLOAD = 1 << 20;
@@ -26,7 +27,9 @@ export interface NetPort {
   close(): Promise<void>;
 }
 
+/** Start the port serving `driverName` (any registry name, the simulated devices' included). */
 export async function startNetPort(path: string, driverName = 'factorial', resultCapacity = 64 * 1024): Promise<NetPort> {
+  registerDriverFamily(simulatorDrivers);
   const driver: FunctionDriver = createDriver(driverName);
   await driver.init();
   const result = new Uint8Array(resultCapacity);

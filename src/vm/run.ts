@@ -66,7 +66,7 @@ export interface VmRunOptions {
   readonly log: (line: string) => void;
   /** Each line the guest prints on its console. */
   readonly onConsole?: (line: string) => void;
-  /** Stop early (e.g. on SIGINT): checked between the steps; QEMU itself is killed by the signal handler of qemu.ts. */
+  /** Stop early (e.g. on SIGINT): checked between the steps, and kills QEMU once it runs (runVm's `signal`). */
   readonly signal?: AbortSignal;
 }
 
@@ -189,6 +189,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
         },
         {
           accel: opts.accel ?? 'auto',
+          ...(opts.signal !== undefined && { signal: opts.signal }),
           ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
           ...(opts.bootTimeoutMs !== undefined && { bootTimeoutMs: opts.bootTimeoutMs }),
           onLine: (line) => {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import { addU64, mulU64, U64, u64ToBigInt } from '../../src/drivers/u64.js';
-import { createDriver, driverNames } from '../../src/drivers/registry.js';
+import { createDriver, driverNames, hasDriver, registerDriverFamily, type DriverFamily } from '../../src/drivers/registry.js';
+import { simulatorDrivers } from '../../simulator/drivers.js';
 import { DriverInputError } from '../../src/drivers/driver.js';
 import { factorialU64, fibonacciU64, MAX_N } from '../../src/drivers/software.js';
 
@@ -65,6 +66,13 @@ describe('factorial and fibonacci (the paper inputs)', () => {
 });
 
 describe('payload kernels', () => {
+  // the simulated FPGA's drivers come from the simulator's family (vFunD's configuration registers it too)
+  let undo: () => void = () => undefined;
+  beforeAll(() => {
+    undo = registerDriverFamily(simulatorDrivers);
+  });
+  afterAll(() => undo());
+
   it('crc32 of "123456789" is the standard check value', () => {
     expect(new DataView(callDriver('crc32', new TextEncoder().encode('123456789')).buffer).getUint32(0, true)).toBe(0xcbf43926);
   });
@@ -79,5 +87,64 @@ describe('payload kernels', () => {
   });
   it('an unknown driver is refused with the list of known ones', () => {
     expect(() => createDriver('nope')).toThrow(driverNames().join(', '));
+  });
+});
+
+describe('registry: driver families', () => {
+  const echo: DriverFamily = {
+    names: () => ['echo:4'],
+    has: (name) => /^echo:\d+$/.test(name),
+    create: (name) =>
+      /^echo:\d+$/.test(name)
+        ? {
+            meta: { name, kind: 'sw', version: '1', description: 'echo', input: { minBytes: 0, maxBytes: 64 }, maxOutputBytes: 64 },
+            init: () => undefined,
+            call: (input, output) => (output.set(input), input.byteLength),
+            reset: () => undefined,
+            exit: () => undefined,
+          }
+        : undefined,
+  };
+
+  it('a registered family is listed, recognized and built by name; its undo removes it', () => {
+    expect(hasDriver('echo:9')).toBe(false);
+    const undo = registerDriverFamily(echo);
+    try {
+      expect(registerDriverFamily(echo)).not.toBe(undo); // a second registration adds nothing
+      expect(driverNames().filter((n) => n === 'echo:4')).toEqual(['echo:4']);
+      expect(hasDriver('echo:9')).toBe(true);
+      expect(hasDriver('echo:x')).toBe(false);
+      expect(callDriver('echo:9', new Uint8Array([7, 8]))).toEqual(new Uint8Array([7, 8]));
+      expect(() => createDriver('echo:x')).toThrow("unknown driver 'echo:x'");
+      expect(createDriver('crc32').meta.name).toBe('crc32'); // the software drivers come first
+    } finally {
+      undo();
+    }
+    expect(hasDriver('echo:9')).toBe(false);
+    expect(driverNames()).not.toContain('echo:4');
+    expect(() => createDriver('echo:9')).toThrow("unknown driver 'echo:9'");
+  });
+
+  it('the undo of a registration that added nothing leaves the family registered', () => {
+    const undo = registerDriverFamily(echo);
+    try {
+      registerDriverFamily(echo)();
+      expect(hasDriver('echo:1')).toBe(true);
+    } finally {
+      undo();
+    }
+  });
+
+  it("the simulator's family: sim-fpga:<kernel> for each software kernel, sim:<profile>:<fn> for a profile's functions", () => {
+    expect(simulatorDrivers.names()).toEqual(['sim-fpga:factorial', 'sim-fpga:fibonacci', 'sim-fpga:crc32', 'sim-fpga:sha256']);
+    expect(simulatorDrivers.has('sim-fpga:crc32')).toBe(true);
+    expect(simulatorDrivers.has('sim-fpga:nope')).toBe(false);
+    expect(simulatorDrivers.has('sim:alveo-u250:crc32')).toBe(true);
+    expect(simulatorDrivers.has('sim:alveo-u250:nope')).toBe(false);
+    expect(simulatorDrivers.has('sim:no-such-profile:crc32')).toBe(false);
+    expect(simulatorDrivers.has('sim:crc32')).toBe(false);
+    expect(simulatorDrivers.create('crc32')).toBeUndefined();
+    expect(simulatorDrivers.create('sim-fpga:nope')).toBeUndefined();
+    expect(simulatorDrivers.create('sim-fpga:sha256')?.meta).toMatchObject({ name: 'sim-fpga:sha256', kind: 'hw' });
   });
 });
