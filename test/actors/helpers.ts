@@ -1,19 +1,10 @@
 import { VirtFunError } from '../../src/errors.js';
 import type { ComputationStats } from '../../src/events/catalogue.js';
-import type { Clock, IdSource } from '../../src/events/envelope.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from '../../src/actors/runtime.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
 
-/** Deterministic clock: starts at a fixed instant, one millisecond per reading. */
-export function steppingClock(start = Date.UTC(2026, 0, 1)): Clock {
-  let t = start;
-  return { now: () => t++ };
-}
-
-export function counterIds(prefix = 'id'): IdSource {
-  let n = 0;
-  return { next: () => `${prefix}-${++n}` };
-}
+/** Deterministic clock and ids (one millisecond per reading; `id-1`, `id-2`, …). */
+export { counterIds, steppingClock } from '../../src/testing/deterministic.js';
 
 export const SECRETS = { t1: 'secret-of-tenant-one', t2: 'secret-of-tenant-two', t3: 'secret-of-tenant-three' } as const;
 

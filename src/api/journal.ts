@@ -1,0 +1,54 @@
+/**
+ * `virtfun/journal`: every control decision vFunD makes, as typed events in
+ * hash-chained envelopes (docs/events.md), and the journals that keep them:
+ * the embedded file journal (the default), NATS JetStream, and memory.
+ */
+
+// The catalogue and the envelope
+export { EVENT_TYPES, SCHEMA_VERSION, isEventType, isSecurityEvent, ACTIVATION_FAILURES, SECURITY_REASONS } from '../events/catalogue.js';
+export type {
+  VFunEvent,
+  VFunEventType,
+  Event,
+  VFunDStarted,
+  VFunDStopped,
+  NegotiationAcked,
+  NegotiationNacked,
+  ActivationStarted,
+  ActivationAcked,
+  ActivationNacked,
+  ServiceFailed,
+  ServiceRestarted,
+  ClientLost,
+  InstanceReleased,
+  ReleaseNacked,
+  RequestRefused,
+  RefusalsSuppressed,
+  ControlDisconnected,
+  VFunDConfigSnapshot,
+  TenantConfig,
+  FunctionConfig,
+  FunctionKindConfig,
+  DeviceConfig,
+  Kind,
+  NackReason,
+  ReleaseReason,
+  ComputationStats,
+  ServiceExitCause,
+} from '../events/catalogue.js';
+export { eventOf, HOST_SCOPE, GENESIS_HASH } from '../events/envelope.js';
+export type { Envelope, PendingEvent, Scope, Clock, IdSource } from '../events/envelope.js';
+
+// Journals
+export type { AppendOptions, Journal, JournalAvailability, JournalHead, ReadOptions } from '../events/journal.js';
+export { openJournal, journalPath, JOURNAL_SCHEMES } from '../events/adapters/open-journal.js';
+export type { OpenedJournal, OpenJournalOptions } from '../events/adapters/open-journal.js';
+export { FileJournal, verifyFile } from '../events/adapters/file-journal.js';
+export type { FileJournalOptions, FileJournalOpenReport } from '../events/adapters/file-journal.js';
+export { JetStreamJournal, TraceSink, parseJetStreamUrl } from '../events/adapters/jetstream-journal.js';
+export { MemoryJournal } from '../events/memory-journal.js';
+
+// Checking a journal
+export { verifyChain } from '../events/chain.js';
+export type { ChainReport, ChainFault, ChainCheckOptions } from '../events/chain.js';
+export { canonicalJson, hashEnvelope, sha256Hex } from '../events/canonical.js';
