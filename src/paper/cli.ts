@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from '../dataplane/wait.js';
-import { VirtFunError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { loadProfileSync } from '../../simulator/profile.js';
 import { DEFAULT_EXTRA, EXTRA_INSTANCES, PAPER_INSTANCES, parseInstances, QUICK_EXTRA, type Instance } from './instances.js';
 import { isPaperFn, type PaperFn } from './driver.js';
@@ -84,8 +84,8 @@ export interface BenchPaperCliOptions {
 
 /** Options of `bench paper` as runPaperBench takes them (exported for tests). */
 export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omit<PaperOptions, 'onRun'> {
-  if (o.full && o.quick) throw new VirtFunError('VALIDATION', '--full and --quick exclude each other');
-  if (o.full && o.scale !== undefined && o.scale !== 1) throw new VirtFunError('VALIDATION', `--scale ${o.scale} contradicts --full (the paper's sizes, scale 1)`);
+  if (o.full && o.quick) throw new ValidationError('--full', 'excludes --quick (--full and --quick exclude each other)');
+  if (o.full && o.scale !== undefined && o.scale !== 1) throw new ValidationError('--scale', `${o.scale} contradicts --full (the paper's sizes, scale 1)`);
   const scale = o.scale ?? (o.full ? 1 : o.quick ? QUICK_SCALE : DEFAULT_SCALE);
   const instances = o.instances ?? [...PAPER_INSTANCES, ...(o.full ? EXTRA_INSTANCES : o.quick ? QUICK_EXTRA : DEFAULT_EXTRA)];
   const stamp = now.toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
@@ -105,7 +105,7 @@ export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omi
 /** Run `bench paper` with CLI-shaped options; prints the ratio table; returns the results folder. */
 export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<string> {
   const opts = paperOptionsFrom(o);
-  if (existsSync(join(opts.out, 'results.json'))) throw new VirtFunError('VALIDATION', `--out: ${opts.out} already holds results; name another folder`);
+  if (existsSync(join(opts.out, 'results.json'))) throw new ValidationError('--out', `${opts.out} already holds results; name another folder`);
   const showBar = o.progress !== false && process.stderr.isTTY === true;
   const bar = showBar
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'bench paper [{bar}] {value}/{total} runs | {what} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -170,7 +170,7 @@ export function registerPaperCommands(program: Command): void {
     .addOption(new Option('--launch-us <us>', "override the profile's launch cost (µs)").argParser(nonNegative))
     .option('-o, --out <dir>', "folder for the outputs (default: the trace's folder)")
     .action(async (trace: string, o: { device: string; launchUs?: number; out?: string }) => {
-      if (!existsSync(trace)) throw new VirtFunError('VALIDATION', `<trace>: no file ${trace}`);
+      if (!existsSync(trace)) throw new ValidationError('<trace>', `no file ${trace}`);
       const r = await replayTrace({ trace, device: o.device, ...(o.launchUs !== undefined && { launchMicros: o.launchUs }), ...(o.out !== undefined && { out: o.out }) });
       process.stdout.write(formatReplay(r) + '\n');
     });

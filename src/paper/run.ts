@@ -20,7 +20,7 @@ import { createFileRegion } from '../dataplane/region-files.js';
 import { startService, type ServiceHandle } from '../dataplane/service-host.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
-import { VirtFunError } from '../errors.js';
+import { ValidationError, VirtFunError } from '../errors.js';
 import type { GuestChildConfig, RunLine } from './guest-child.js';
 import { scaleInstance, warmupCalls, type Instance, type ScaledInstance } from './instances.js';
 import { expected, paperDriverName, PAPER_N, type PaperFn } from './driver.js';
@@ -47,10 +47,10 @@ export interface PaperOptions {
 }
 
 function check(o: PaperOptions): void {
-  if (!Number.isFinite(o.scale) || o.scale < 1) throw new VirtFunError('VALIDATION', `--scale: ${o.scale} must be a number >= 1`);
-  if (!Number.isInteger(o.runs) || o.runs < 1) throw new VirtFunError('VALIDATION', `--runs: ${o.runs} must be an integer >= 1`);
-  if (!Number.isFinite(o.spinMicros) || o.spinMicros < 0) throw new VirtFunError('VALIDATION', `--spin-micros: ${o.spinMicros} must be a number >= 0`);
-  if (o.fns.length === 0) throw new VirtFunError('VALIDATION', '--functions: no function');
+  if (!Number.isFinite(o.scale) || o.scale < 1) throw new ValidationError('--scale', `${o.scale} must be a number >= 1`);
+  if (!Number.isInteger(o.runs) || o.runs < 1) throw new ValidationError('--runs', `${o.runs} must be an integer >= 1`);
+  if (!Number.isFinite(o.spinMicros) || o.spinMicros < 0) throw new ValidationError('--spin-micros', `${o.spinMicros} must be a number >= 0`);
+  if (o.fns.length === 0) throw new ValidationError('--functions', 'no function');
   if (!shmAvailable()) throw new VirtFunError('VALIDATION', `guest-host needs the shared-memory addon: ${shmUnavailableReason()}`);
 }
 
