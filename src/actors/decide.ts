@@ -3,8 +3,7 @@
  * Every answer vFunD gives a guest is one of the events returned here, and
  * replaying the journal through evolve() rebuilds the state it was decided on.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { sha256Hex } from '../events/canonical.js';
 import type {
   ComputationStats,
   InstanceReleased,
@@ -31,7 +30,7 @@ export interface Nack {
 
 /** SHA-256 hex of a tenant secret, as journaled in vfund.started. */
 export function credentialDigest(secret: string): string {
-  return bytesToHex(sha256(utf8ToBytes(secret)));
+  return sha256Hex(secret);
 }
 
 /** Keep a refused, possibly hostile value short enough to journal. */
