@@ -22,7 +22,7 @@ import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { JetStreamJournal, eventSubject } from '../src/events/adapters/jetstream-journal.js';
+import { JetStreamJournal, eventSubject } from '../src/events/adapters/jetstream/index.js';
 import { encodeEnvelope } from '../src/events/canonical.js';
 import { sealEnvelope } from '../src/events/chain.js';
 import { GENESIS_HASH, type Envelope, type PendingEvent } from '../src/events/envelope.js';

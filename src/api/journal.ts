@@ -45,7 +45,7 @@ export { openJournal, journalPath, JOURNAL_SCHEMES } from '../events/adapters/op
 export type { OpenedJournal, OpenJournalOptions } from '../events/adapters/open-journal.js';
 export { FileJournal, verifyFile } from '../events/adapters/file-journal.js';
 export type { FileJournalOptions, FileJournalOpenReport } from '../events/adapters/file-journal.js';
-export { JetStreamJournal, TraceSink, parseJetStreamUrl } from '../events/adapters/jetstream-journal.js';
+export { JetStreamJournal, TraceSink, parseJetStreamUrl } from '../events/adapters/jetstream/index.js';
 export { MemoryJournal } from '../events/memory-journal.js';
 
 // Checking a journal

@@ -5,6 +5,7 @@
  * Adapters: memory (tests, embedding), file (the embedded default),
  * JetStream (see docs). All pass the same contract test suite.
  */
+import { ValidationError } from '../errors.js';
 import type { Envelope } from './envelope.js';
 
 /** Last stored event, or null for an empty journal. */
@@ -16,6 +17,19 @@ export interface JournalHead {
 export interface ReadOptions {
   /** First seq to return (inclusive). Default 1. */
   readonly fromSeq?: number;
+}
+
+/**
+ * The first seq a `read(options)` returns: `options.fromSeq`, default 1.
+ * Throws ValidationError unless it is a positive safe integer. Every adapter's
+ * read() checks its options with it.
+ */
+export function checkFromSeq(options: ReadOptions | undefined): number {
+  const fromSeq = options?.fromSeq ?? 1;
+  if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) {
+    throw new ValidationError('fromSeq', `expected a positive integer, got ${String(fromSeq)}`);
+  }
+  return fromSeq;
 }
 
 export interface AppendOptions {

@@ -10,15 +10,7 @@ import { ValidationError } from '../errors.js';
 import { checkAppend } from './chain.js';
 import { hashEnvelope } from './canonical.js';
 import type { Envelope } from './envelope.js';
-import type { Journal, JournalHead, ReadOptions } from './journal.js';
-
-function checkFromSeq(options: ReadOptions | undefined): number {
-  const fromSeq = options?.fromSeq ?? 1;
-  if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) {
-    throw new ValidationError('fromSeq', `expected a positive integer, got ${String(fromSeq)}`);
-  }
-  return fromSeq;
-}
+import { checkFromSeq, type Journal, type JournalHead, type ReadOptions } from './journal.js';
 
 export class MemoryJournal implements Journal {
   readonly url = 'memory:';

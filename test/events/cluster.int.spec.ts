@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { verifyChain } from '../../src/events/chain.js';
 import type { Envelope } from '../../src/events/envelope.js';
-import { JetStreamJournal } from '../../src/events/adapters/jetstream-journal.js';
+import { JetStreamJournal } from '../../src/events/adapters/jetstream/index.js';
 import { Recorder } from '../../src/events/recorder.js';
 import { startNatsCluster, type NatsCluster } from '../support/nats-server.js';
 import { counterIds, pending, steppingClock } from './arbitraries.js';

@@ -20,7 +20,7 @@ import {
   parseJetStreamUrl,
   subjectToken,
   traceSubject,
-} from '../../src/events/adapters/jetstream-journal.js';
+} from '../../src/events/adapters/jetstream/index.js';
 import { openJournal } from '../../src/events/adapters/open-journal.js';
 import { Recorder } from '../../src/events/recorder.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { FileJournal } from '../../src/events/adapters/file-journal.js';
-import { JetStreamJournal } from '../../src/events/adapters/jetstream-journal.js';
+import { JetStreamJournal } from '../../src/events/adapters/jetstream/index.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { journalContract } from './journal-contract.js';

@@ -13,7 +13,7 @@ import { JournalCorruptError } from '../../src/errors.js';
 import { encodeEnvelope } from '../../src/events/canonical.js';
 import { verifyChain } from '../../src/events/chain.js';
 import type { Envelope } from '../../src/events/envelope.js';
-import { JetStreamJournal, type JetStreamJournalState } from '../../src/events/adapters/jetstream-journal.js';
+import { JetStreamJournal, type JetStreamJournalState } from '../../src/events/adapters/jetstream/index.js';
 import { Outbox } from '../../src/events/adapters/outbox.js';
 import { Recorder } from '../../src/events/recorder.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';

@@ -28,7 +28,7 @@ import { ConcurrencyError, JournalCorruptError, JournalUnavailableError, Validat
 import { encodeEnvelope } from '../canonical.js';
 import { chainFault, checkAppend, decodeStored, faultOf, type ChainReport, type StoredDecode } from '../chain.js';
 import type { Envelope } from '../envelope.js';
-import type { AppendOptions, Journal, JournalAvailability, JournalHead, ReadOptions } from '../journal.js';
+import { checkFromSeq, type AppendOptions, type Journal, type JournalAvailability, type JournalHead, type ReadOptions } from '../journal.js';
 import { acquireWriterLock, type LockMechanism, type WriterLock } from './writer-lock.js';
 import { nativeSha256Hex as sha256Hex } from './native-hash.js';
 
@@ -213,14 +213,6 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await dh?.close().catch(() => undefined);
   }
-}
-
-function checkFromSeq(options: ReadOptions | undefined): number {
-  const fromSeq = options?.fromSeq ?? 1;
-  if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) {
-    throw new ValidationError('fromSeq', `expected a positive integer, got ${String(fromSeq)}`);
-  }
-  return fromSeq;
 }
 
 function afterSeq(prev: JournalHead | null): string {

@@ -48,7 +48,7 @@ export async function openJournal(url: string, options: OpenJournalOptions = {})
   if (url === 'memory:') return { journal: new MemoryJournal(), repaired: null };
   if (url.startsWith('nats://')) {
     // Loaded on demand: file: and memory: users never load the NATS client.
-    const { JetStreamJournal, parseJetStreamUrl } = await import('./jetstream-journal.js');
+    const { JetStreamJournal, parseJetStreamUrl } = await import('./jetstream/index.js');
     // URL parameters win over the options (the options are the caller's defaults).
     const parsed = parseJetStreamUrl(url);
     const journal = await JetStreamJournal.open({

@@ -1,0 +1,195 @@
+/**
+ * Options of the JetStream journal: what `JetStreamJournal.open()` takes, the
+ * same options from a `nats://` journal URL (parseJetStreamUrl), their
+ * defaults and checks (resolveOptions), and the state the journal reports to
+ * vFunD's policy.
+ */
+import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
+import { ValidationError, VirtFunError } from '../../../errors.js';
+import { NAME_MAX, NAME_PATTERN } from '../../../util/names.js';
+import { DEFAULT_TRACE_STREAM, STREAM_NAME, defaultEventStream, defaultHost } from './subjects.js';
+import type { TraceSinkOptions } from './trace-sink.js';
+
+export interface JetStreamJournalOptions {
+  /** Server URLs (`nats://host:port` or `host:port`). Ignored when `connection` is given. Default nats://127.0.0.1:4222. */
+  readonly servers?: string | readonly string[];
+  /** Use this connection instead of opening one (close() then leaves it open). */
+  readonly connection?: NatsConnection;
+  /** This vFunD host: owner of the chain and a token of every subject. Must be a valid name. Default: the short host name. */
+  readonly host?: string;
+  /** Control-event stream (one per host). Default `VFUN_EVT_<host>`. */
+  readonly stream?: string;
+  /** Trace stream (shared by hosts). Default `VFUN_TRACE`. */
+  readonly traceStream?: string;
+  /** Replicas of both streams when this journal creates them (1, 3 or 5). Default 1. */
+  readonly replicas?: number;
+  /** Trace stream `max_age` when this journal creates it. Default 24 h. */
+  readonly traceMaxAgeMs?: number;
+  /** Local outbox file for events JetStream cannot take yet. Default: none (appends wait for JetStream). */
+  readonly outbox?: string | null;
+  /** Policy: refuse new work while JetStream is unreachable (see `available()`). Default true. */
+  readonly failClosed?: boolean;
+  /** How long to wait for a publish acknowledgement before treating JetStream as unreachable. Default 2000 ms. */
+  readonly ackTimeoutMs?: number;
+  /** First delay before re-trying JetStream after a failure (doubles up to 2 s). Default 100 ms. */
+  readonly retryMs?: number;
+  /** Most envelopes published and not yet acknowledged at once. Default 4096. */
+  readonly maxInFlight?: number;
+  /** Connect timeout when opening. Default 5000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Never create streams nor write: for audit and replay. */
+  readonly readOnly?: boolean;
+  /** Options of `traces`. */
+  readonly trace?: TraceSinkOptions;
+}
+
+/** What vFunD needs to know to apply its policy. */
+export interface JetStreamJournalState {
+  /** JetStream takes publishes: connected, nothing waiting in the outbox, no failure. */
+  readonly reachable: boolean;
+  /** New negotiations may be accepted: `reachable`, or `failClosed` is off (and no failure). */
+  readonly available: boolean;
+  readonly failClosed: boolean;
+  /** Envelopes accepted and not yet acknowledged by JetStream. */
+  readonly pending: number;
+  /** Envelopes in the outbox file. */
+  readonly outboxed: number;
+  /** The sticky failure that fenced this journal (ConcurrencyError: another writer), or null. */
+  readonly failure: Error | null;
+  /** The last transport error seen while unreachable, for logs. */
+  readonly lastError: string | null;
+}
+
+export type JetStreamJournalListener = (state: JetStreamJournalState) => void;
+
+/** The options with their defaults, checked. */
+export interface ResolvedOptions {
+  readonly host: string;
+  readonly stream: string;
+  readonly traceStream: string;
+  readonly replicas: number;
+  readonly servers: readonly string[];
+  readonly ackTimeoutMs: number;
+  readonly readOnly: boolean;
+  readonly failClosed: boolean;
+  readonly retryMs: number;
+  readonly maxInFlight: number;
+  readonly connectTimeoutMs: number;
+  readonly traceMaxAgeMs: number;
+  /** The outbox file, or null (none given, or read-only). */
+  readonly outbox: string | null;
+  readonly trace: TraceSinkOptions;
+  /** The journal's URL: its servers and `stream`, `traceStream`, `host`. */
+  readonly url: string;
+}
+
+/** Applies the defaults and checks names and replicas; throws ValidationError naming the option. */
+export function resolveOptions(options: JetStreamJournalOptions): ResolvedOptions {
+  const host = options.host ?? defaultHost();
+  if (host.length > NAME_MAX || !NAME_PATTERN.test(host)) {
+    throw new ValidationError('host', `'${host}' is not a valid name (letters, digits, '-', '_'; 1..${NAME_MAX} characters)`);
+  }
+  const stream = options.stream ?? defaultEventStream(host);
+  const traceStream = options.traceStream ?? DEFAULT_TRACE_STREAM;
+  for (const [field, name] of [['stream', stream], ['traceStream', traceStream]] as const) {
+    if (!STREAM_NAME.test(name)) throw new ValidationError(field, `'${name}' is not a valid stream name (letters, digits, '-', '_')`);
+  }
+  if (stream === traceStream) throw new ValidationError('traceStream', 'must differ from stream');
+  const replicas = options.replicas ?? 1;
+  if (![1, 2, 3, 4, 5].includes(replicas)) throw new ValidationError('replicas', `expected 1..5, got ${replicas}`);
+  const servers = options.servers === undefined ? ['nats://127.0.0.1:4222'] : typeof options.servers === 'string' ? [options.servers] : [...options.servers];
+  const readOnly = options.readOnly === true;
+  const query = new URLSearchParams({ stream, traceStream, host });
+  return {
+    host,
+    stream,
+    traceStream,
+    replicas,
+    servers,
+    ackTimeoutMs: options.ackTimeoutMs ?? 2000,
+    readOnly,
+    failClosed: options.failClosed ?? true,
+    retryMs: options.retryMs ?? 100,
+    maxInFlight: options.maxInFlight ?? 4096,
+    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    traceMaxAgeMs: options.traceMaxAgeMs ?? 24 * 3600_000,
+    outbox: options.outbox === undefined || options.outbox === null || readOnly ? null : options.outbox,
+    trace: options.trace ?? {},
+    url: `nats://${servers.map((s) => s.replace(/^nats:\/\//, '')).join(',')}?${query.toString()}`,
+  };
+}
+
+/** How the journal connects when it opens its own connection: reconnecting forever, every 250 ms. */
+export function connectOptions(o: ResolvedOptions): NodeConnectionOptions {
+  return {
+    servers: [...o.servers],
+    name: `vfund-journal-${o.host}`,
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    timeout: o.connectTimeoutMs,
+    pingInterval: 5000,
+    maxPingOut: 3,
+  };
+}
+
+/** Query parameters a `nats://` journal URL may carry, and the option each sets. */
+const URL_PARAMS = ['stream', 'traceStream', 'host', 'replicas', 'outbox', 'failClosed', 'ackTimeoutMs'] as const;
+
+/**
+ * Parses `nats://host:port[,host:port…][?stream=…&traceStream=…&host=…&replicas=…&outbox=…&failClosed=…&ackTimeoutMs=…]`
+ * into journal options. Throws VirtFunError('JOURNAL_URL') naming what is wrong.
+ */
+export function parseJetStreamUrl(url: string): JetStreamJournalOptions & { servers: string[] } {
+  if (!url.startsWith('nats://')) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' does not start with nats://`);
+  const rest = url.slice('nats://'.length);
+  const q = rest.indexOf('?');
+  const authority = q === -1 ? rest : rest.slice(0, q);
+  const servers = authority
+    .replace(/\/+$/, '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (servers.length === 0) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' names no server`);
+  for (const s of servers) {
+    if (!/^[A-Za-z0-9.\-_[\]:]+$/.test(s)) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}': '${s}' is not host:port`);
+  }
+  const params = new URLSearchParams(q === -1 ? '' : rest.slice(q + 1));
+  const out: { -readonly [K in keyof JetStreamJournalOptions]: JetStreamJournalOptions[K] } = {};
+  for (const [key, value] of params) {
+    if (!(URL_PARAMS as readonly string[]).includes(key)) {
+      throw new VirtFunError('JOURNAL_URL', `journal URL '${url}': unknown parameter '${key}' (known: ${URL_PARAMS.join(', ')})`);
+    }
+    const int = (): number => {
+      const n = Number(value);
+      if (!Number.isSafeInteger(n) || n < 1) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}': ${key} must be a positive integer`);
+      return n;
+    };
+    switch (key as (typeof URL_PARAMS)[number]) {
+      case 'stream':
+        out.stream = value;
+        break;
+      case 'traceStream':
+        out.traceStream = value;
+        break;
+      case 'host':
+        out.host = value;
+        break;
+      case 'replicas':
+        out.replicas = int();
+        break;
+      case 'outbox':
+        out.outbox = value;
+        break;
+      case 'ackTimeoutMs':
+        out.ackTimeoutMs = int();
+        break;
+      case 'failClosed':
+        if (value !== 'true' && value !== 'false') throw new VirtFunError('JOURNAL_URL', `journal URL '${url}': failClosed must be true or false`);
+        out.failClosed = value === 'true';
+        break;
+    }
+  }
+  return { ...out, servers: servers.map((s) => `nats://${s}`) };
+}

@@ -1,0 +1,160 @@
+/**
+ * The JetStream journal's streams (docs/jetstream.md, "Streams and subjects"):
+ * the per-host control-event stream (created with file storage, deny_delete,
+ * deny_purge and no limits; an existing one is accepted only with those), the
+ * shared trace stream (limits-based), the head of the event stream, read
+ * and verified on open, and what a previous run's outbox holds beyond it.
+ */
+import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
+import { ConcurrencyError, JournalCorruptError, VirtFunError } from '../../../errors.js';
+import { encodeEnvelope } from '../../canonical.js';
+import { decodeStored } from '../../chain.js';
+import type { Envelope } from '../../envelope.js';
+import type { JournalHead } from '../../journal.js';
+import type { Outbox } from '../outbox.js';
+import { describeStored } from './publish-state.js';
+import { EVENT_SUBJECT_PREFIX, TRACE_SUBJECT_PREFIX } from './subjects.js';
+
+/** JetStream durations are in nanoseconds. */
+export const NANOS_PER_MS = 1_000_000;
+
+const decoder = new TextDecoder();
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === 10059 || err.status === 404);
+}
+
+/**
+ * The host's control-event stream, created when missing (unless `readOnly`:
+ * then null), and checked: it captures exactly `vfun.evt.<host>.>`, denies
+ * deletes and purges, and has no limits. Else VirtFunError('CONFIG').
+ */
+export async function ensureEventStream(
+  jsm: JetStreamManager,
+  o: { stream: string; host: string; replicas: number; readOnly: boolean },
+): Promise<StreamInfo | null> {
+  const subject = `${EVENT_SUBJECT_PREFIX}.${o.host}.>`;
+  let info: StreamInfo;
+  try {
+    info = await jsm.streams.info(o.stream);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    if (o.readOnly) return null;
+    const cfg: Partial<StreamConfig> & { name: string } = {
+      name: o.stream,
+      description: `vFunD control events of host ${o.host} (one writer; seq = journal seq)`,
+      subjects: [subject],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_msgs: -1,
+      max_bytes: -1,
+      max_age: 0,
+      num_replicas: o.replicas,
+      deny_delete: true,
+      deny_purge: true,
+      allow_rollup_hdrs: false,
+      allow_direct: true,
+      duplicate_window: 120_000 * NANOS_PER_MS,
+    };
+    try {
+      info = await jsm.streams.add(cfg);
+    } catch (addErr) {
+      // Someone created it meanwhile: use theirs (checked below).
+      try {
+        info = await jsm.streams.info(o.stream);
+      } catch {
+        throw addErr;
+      }
+    }
+  }
+  const c = info.config;
+  const subjects = c.subjects ?? [];
+  if (subjects.length !== 1 || subjects[0] !== subject) {
+    throw new VirtFunError(
+      'CONFIG',
+      `stream ${o.stream} captures ${JSON.stringify(subjects)}; a journal stream must capture exactly ["${subject}"] (one stream per host)`,
+    );
+  }
+  if (c.deny_delete !== true || c.deny_purge !== true) {
+    throw new VirtFunError('CONFIG', `stream ${o.stream} must have deny_delete and deny_purge set (it is a journal)`);
+  }
+  if ((c.max_msgs ?? -1) > 0 || (c.max_bytes ?? -1) > 0 || (c.max_age ?? 0) > 0 || (c.max_msgs_per_subject ?? -1) > 0) {
+    throw new VirtFunError('CONFIG', `stream ${o.stream} has limits (max_msgs/max_bytes/max_age/max_msgs_per_subject): a journal must keep every event`);
+  }
+  return info;
+}
+
+/** The shared trace stream (`vfun.trace.>`, limits, `max_age`), created when missing. */
+export async function ensureTraceStream(jsm: JetStreamManager, o: { stream: string; replicas: number; maxAgeMs: number }): Promise<void> {
+  try {
+    await jsm.streams.info(o.stream);
+    return;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  try {
+    await jsm.streams.add({
+      name: o.stream,
+      description: 'vFunD per-call trace batches (limits-based retention)',
+      subjects: [`${TRACE_SUBJECT_PREFIX}.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: o.maxAgeMs * NANOS_PER_MS,
+      num_replicas: o.replicas,
+      duplicate_window: Math.min(120_000, o.maxAgeMs) * NANOS_PER_MS,
+    });
+  } catch (err) {
+    await jsm.streams.info(o.stream).catch(() => {
+      throw err;
+    });
+  }
+}
+
+/** The stream's last message as a journal head, after checking the stream is a gap-free chain store. */
+export async function streamHead(jsm: JetStreamManager, stream: string, info: StreamInfo): Promise<JournalHead | null> {
+  const st = info.state;
+  if (st.last_seq === 0) return null;
+  if (st.first_seq !== 1 || st.messages !== st.last_seq) {
+    throw new JournalCorruptError(stream, `holds ${st.messages} messages from seq ${st.first_seq} to ${st.last_seq}: a journal stream has no gaps`);
+  }
+  const sm = await jsm.streams.getMessage(stream, { seq: st.last_seq });
+  if (sm === null) throw new JournalCorruptError(`${stream}:${st.last_seq}`, 'the last message cannot be read');
+  const d = decodeStored(decoder.decode(sm.data));
+  if (!d.ok) throw new JournalCorruptError(`${stream}:${st.last_seq}`, `the last message ${d.reason}`);
+  if (d.env.seq !== st.last_seq) {
+    throw new JournalCorruptError(`${stream}:${st.last_seq}`, `the last message carries seq ${d.env.seq}: the stream and the journal disagree`);
+  }
+  return { seq: d.env.seq, hash: d.env.hash };
+}
+
+/**
+ * The envelopes a previous run left in the outbox that the stream (ending at
+ * `streamSeq`) does not hold yet. Those it holds must be byte-identical to ours,
+ * else ConcurrencyError (another writer; the outbox is left as it is); an outbox
+ * that starts past the stream's end is JournalCorruptError (events are missing).
+ */
+export async function outboxRemainder(jsm: JetStreamManager, o: { stream: string; url: string; streamSeq: number }, outbox: Outbox): Promise<Envelope[]> {
+  const entries = outbox.entries();
+  const first = entries[0];
+  if (first === undefined) return [];
+  if (first.seq > o.streamSeq + 1) {
+    throw new JournalCorruptError(outbox.path, `the outbox starts at seq ${first.seq} but the stream ends at seq ${o.streamSeq}: events are missing`);
+  }
+  const rest: Envelope[] = [];
+  for (const env of entries) {
+    if (env.seq > o.streamSeq) {
+      rest.push(env);
+      continue;
+    }
+    const sm = await jsm.streams.getMessage(o.stream, { seq: env.seq });
+    const text = sm === null ? null : decoder.decode(sm.data);
+    if (text !== encodeEnvelope(env).canonical) {
+      throw new ConcurrencyError(
+        `${o.url}: the outbox holds seq ${env.seq} (${env.id}) but the stream holds ${describeStored(text)} there: another writer; the outbox ${outbox.path} is left as it is`,
+      );
+    }
+  }
+  return rest;
+}
