@@ -66,8 +66,13 @@ export function step<P>(state: PublishState<P>, config: PublishConfig, input: Pu
       pump(x);
       break;
     case 'acked':
+      // Acks count in every mode, a fence included: they are true, and head() reports them.
       if (input.gen === d.gen) d.inFlight--;
-      if (input.seq <= d.storedTo) break; // acks still count after a fence: they are true
+      if (input.seq <= d.storedTo) {
+        // Known stored already (an abandoned attempt's ack came first): its place in the window is free again.
+        if (input.gen === d.gen) pump(x);
+        break;
+      }
       if (input.streamSeq !== input.seq || input.stream !== x.c.stream) {
         const where = `envelope seq ${input.seq} was stored as ${input.stream} message ${input.streamSeq}`;
         fence(x, new JournalCorruptError(x.c.url, `${where}: the stream and the journal disagree`));
@@ -83,8 +88,7 @@ export function step<P>(state: PublishState<P>, config: PublishConfig, input: Pu
       if (input.code !== null && REFUSAL_CODES.has(input.code)) resync(x, input.error);
       else divert(x, input.error);
       break;
-    case 'lookedUp':
-    {
+    case 'lookedUp': {
       // A fact whenever it arrives: later envelopes on the subject were predicted from this one.
       const item = itemAt(d, input.seq);
       if (item !== undefined && item.prevOnSubject === undefined && !d.lookedUp.has(input.seq)) {
