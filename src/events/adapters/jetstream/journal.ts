@@ -20,13 +20,14 @@ import { checkAppend } from '../../chain.js';
 import type { Envelope } from '../../envelope.js';
 import { checkFromSeq, type Journal, type JournalHead, type ReadOptions } from '../../journal.js';
 import { Outbox, type OutboxOpenReport } from '../outbox.js';
+import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import { connectOptions, resolveOptions, type JetStreamJournalListener, type JetStreamJournalOptions, type JetStreamJournalState, type ResolvedOptions } from './options.js';
 import * as queue from './publish-queue.js';
 import type { PublishConfig, PublishEffect, PublishInput, PublishState, QueuedItem } from './publish-queue.js';
 import { readVerified, type StreamSource } from './reader.js';
 import { ensureEventStream, ensureTraceStream, outboxRemainder, streamHead } from './streams.js';
 import { eventSubject } from './subjects.js';
-import { delay, errorText, sha256Hex } from './support.js';
+import { delay, errorText } from './support.js';
 import { TraceSink } from './trace-sink.js';
 
 /** What the journal keeps with each queued envelope to publish it. */

@@ -12,8 +12,9 @@ import { JournalCorruptError, VirtFunError } from '../../../errors.js';
 import { chainFault, decodeStored } from '../../chain.js';
 import type { Envelope } from '../../envelope.js';
 import type { JournalHead } from '../../journal.js';
+import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import { NANOS_PER_MS } from './streams.js';
-import { delay, errorText, sha256Hex } from './support.js';
+import { delay, errorText } from './support.js';
 
 /** Where the reader reads: the journal's connection and stream. */
 export interface StreamSource {

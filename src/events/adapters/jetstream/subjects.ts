@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { NAME_MAX, NAME_PATTERN } from '../../../util/names.js';
-import { sha256Hex } from './support.js';
+import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 
 export const EVENT_SUBJECT_PREFIX = 'vfun.evt';
 export const TRACE_SUBJECT_PREFIX = 'vfun.trace';
