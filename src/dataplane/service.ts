@@ -35,7 +35,7 @@ export interface ServiceStats {
 export const CONTROL = {
   /** Non-zero: the service finishes the request in hand and leaves its loop. */
   stop: 0,
-  /** seq + 1 of the request the driver is computing, 0 when none: what the watchdog times. */
+  /** seq + 1 of the request (SET or RST) the driver is computing, 0 when none: what the watchdog times. */
   busy: 1,
   /** Requests answered. */
   calls: 2,
@@ -243,7 +243,14 @@ export class ChannelService {
     this.answer(seq, Status.DONE, ErrorCode.NONE, n);
   }
 
+  /**
+   * RST is computed like SET: BUSY for its seq (a guest watching the heartbeat keeps waiting
+   * through a long reset, a bitstream reload) and vFunD's busy word set (its watchdog bounds a
+   * reset that hangs, as it bounds a call).
+   */
   private rst(seq: number): Promise<void> | undefined {
+    Atomics.store(this.control, CONTROL.busy, seq + 1);
+    Atomics.store(this.in.i32, I32.state, packWord(seq, Status.BUSY));
     this.hasResult = false;
     let r: void | Promise<void>;
     try {

@@ -12,7 +12,6 @@ import {
   type LifecycleEvent,
   type LifecycleState,
 } from '../../src/machines/lifecycle.js';
-import { serviceProtocolMachine, type ServiceProtocolEvent } from '../../src/machines/service-protocol.js';
 
 const input = { tenant: 't', app: 'a', fn: 'f', kind: 'hw' as const };
 
@@ -107,36 +106,6 @@ describe('lifecycle machine', () => {
       plain = next ?? plain;
       expect(plain.value).toEqual(actor.getSnapshot().value);
       expect(plain.context).toEqual(actor.getSnapshot().context);
-    }
-  });
-});
-
-describe('service protocol machine', () => {
-  test.prop([
-    fc.array(
-      fc.oneof(
-        fc.record({ type: fc.constant('REQUEST' as const), seq: fc.nat(), command: fc.constantFrom('set', 'get', 'rst') as fc.Arbitrary<'set' | 'get' | 'rst'> }),
-        fc.record({ type: fc.constant('REJECT' as const), seq: fc.nat(), code: fc.integer({ min: 1, max: 3 }) }),
-        fc.record({ type: fc.constant('COMPLETE' as const), hasResult: fc.boolean() }),
-        fc.record({ type: fc.constant('FAIL' as const), code: fc.integer({ min: 4, max: 6 }) }),
-      ),
-      { maxLength: 50 },
-    ),
-  ])('only busy can complete or fail, and a new request is only taken when not busy', (events: ServiceProtocolEvent[]) => {
-    let [snap] = initialTransition(serviceProtocolMachine, undefined);
-    for (const e of events) {
-      const before = snap.value;
-      const seqBefore = snap.context.lastSeq;
-      [snap] = transition(serviceProtocolMachine, snap, e);
-      if (e.type === 'COMPLETE' || e.type === 'FAIL') {
-        if (before !== 'busy') expect(snap.value).toBe(before);
-        else expect(snap.value).toBe(e.type === 'COMPLETE' ? 'done' : 'error');
-      }
-      if (e.type === 'REQUEST') {
-        expect(snap.value).toBe('busy');
-        // A request seen while busy is not taken: the seq stays that of the request in flight.
-        expect(snap.context.lastSeq).toBe(before === 'busy' ? seqBefore : e.seq);
-      }
     }
   });
 });
