@@ -68,7 +68,8 @@ async function setup(policy = { maxRestarts: 3, windowMs: 60_000, backoffMs: 20,
   });
   const call = async (...bytes: number[]): Promise<Result> =>
     (await guest.request<{ results: Result[] }>({ ops: [['call', Buffer.from(bytes).toString('hex')]] })).results[0]!;
-  return { d, creds, instance: n.instance, call, events };
+  const rst = async (): Promise<Result> => (await guest.request<{ results: Result[] }>({ ops: [['rst']] })).results[0]!;
+  return { d, creds, instance: n.instance, call, rst, events };
 }
 
 describe('service supervision', () => {
@@ -88,6 +89,15 @@ describe('service supervision', () => {
   it('a hang past the call deadline: the service is terminated and restarted', async () => {
     const { call, events } = await setup();
     expect(await call(0xfe)).toEqual({ error: 'DRIVER_FAULT' });
+    expect((await call(9)).ok).toMatch(/^[0-9a-f]{8}$/);
+    const restart = (await events()).find((e) => e.type === 'service.restarted');
+    expect(restart?.data).toMatchObject({ attempt: 1, detail: expect.stringContaining('deadline of 500 ms') });
+  });
+
+  it('a reset that hangs past the call deadline is bounded the same way: the RST gets DRIVER_FAULT', async () => {
+    const { call, rst, events } = await setup();
+    expect((await call(0xfa)).ok).toMatch(/^[0-9a-f]{8}$/); // the next reset() hangs
+    expect(await rst()).toEqual({ error: 'DRIVER_FAULT' }); // not the guest's own timeout (3 s)
     expect((await call(9)).ok).toMatch(/^[0-9a-f]{8}$/);
     const restart = (await events()).find((e) => e.type === 'service.restarted');
     expect(restart?.data).toMatchObject({ attempt: 1, detail: expect.stringContaining('deadline of 500 ms') });
