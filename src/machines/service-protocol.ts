@@ -21,14 +21,14 @@
  * Pure: no I/O, no clock; only the layout's constants.
  */
 import { assign, setup } from 'xstate';
-import { Command, ErrorCode, nextSeq, packWord, Status, wordLow4, wordSeq } from '../dataplane/layout.js';
+import { Command, ErrorCode, MAX_CAPACITY, nextSeq, packWord, Status, wordLow4, wordSeq } from '../dataplane/layout.js';
 
 /** Number of error counters in datain (indexed by ErrorCode; index 0 unused). */
 const COUNTERS = 8;
 
 export interface ServiceProtocolInput {
-  /** vFunD's record of the payload capacity (what the service checks `dataout.len` against). */
-  readonly capacity: number;
+  /** vFunD's record of the payload capacity (what the service checks `dataout.len` against); default MAX_CAPACITY. */
+  readonly capacity?: number;
 }
 
 export interface ServiceProtocolContext {
@@ -245,8 +245,9 @@ export const serviceProtocolMachine = setup({
   },
 }).createMachine({
   id: 'service',
+  // xstate's pure transition() builds an inert actor without input on every call: that must not throw (nor cost).
   context: ({ input }) => ({
-    capacity: input.capacity,
+    capacity: input?.capacity ?? MAX_CAPACITY,
     lastWord: 0,
     lastSeq: 0,
     hasResult: false,

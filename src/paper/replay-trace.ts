@@ -6,6 +6,7 @@
  * model's time for the same work (simulator/model.ts: transfer in + launch +
  * compute + transfer out + jitter, for `reps * n` items), so the question
  * "what would an FPGA with another launch cost have done" has an answer per call.
+ * A trace that breaks the computation protocol is refused first (trace-check.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -16,6 +17,7 @@ import { createRng } from '../../simulator/rng.js';
 import { lines, renderSvg } from './figures.js';
 import { simCallNs } from './driver.js';
 import { readTrace } from './traces.js';
+import { checkTrace } from './trace-check.js';
 
 export interface ReplayOptions {
   readonly trace: string;
@@ -68,6 +70,7 @@ export function percentiles(xs: readonly number[]): Percentiles {
 
 export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   const { header, calls } = readTrace(o.trace);
+  checkTrace(header, calls, o.trace);
   const profile = loadProfileSync(o.device);
   const fp0 = functionProfile(profile, header.fn);
   if (fp0 === undefined) throw new ValidationError('device', `profile '${o.device}' has no function '${header.fn}' (it has ${Object.keys(profile.functions).join(', ')})`);

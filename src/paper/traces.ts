@@ -13,6 +13,7 @@
  * `replay-trace` reads: a header line, then one line per call.
  */
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { ValidationError } from '../errors.js';
 
 export const BATCH = 4096;
 export const GUEST_FIELDS = 5;
@@ -153,12 +154,20 @@ export function mergeTrace(
   return h;
 }
 
+/** Read a trace file; a file that is not one is refused with a ValidationError naming the line. Its calls are not checked here (trace-check.ts). */
 export function readTrace(path: string): { header: TraceHeader; calls: TraceCall[] } {
   const text = readFileSync(path, 'utf8');
   const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const parse = (line: string, n: number): unknown => {
+    try {
+      return JSON.parse(line);
+    } catch (e) {
+      throw new ValidationError('trace', `${path}: line ${n + 1} is not JSON (${(e as Error).message})`);
+    }
+  };
   const first = lines[0];
-  if (first === undefined) throw new Error(`${path}: empty trace`);
-  const header = JSON.parse(first) as TraceHeader;
-  if (header.type !== 'virtfun-trace') throw new Error(`${path}: not a virtfun trace (no header line with type 'virtfun-trace')`);
-  return { header, calls: lines.slice(1).map((l) => JSON.parse(l) as TraceCall) };
+  if (first === undefined) throw new ValidationError('trace', `${path}: empty trace`);
+  const header = parse(first, 0) as TraceHeader;
+  if (header?.type !== 'virtfun-trace') throw new ValidationError('trace', `${path}: not a virtfun trace (no header line with type 'virtfun-trace')`);
+  return { header, calls: lines.slice(1).map((l, n) => parse(l, n + 1) as TraceCall) };
 }
