@@ -139,8 +139,10 @@ export class ChannelService {
     this.lastWord = req;
     this.lastSeq = wordSeq(req);
     const state = Atomics.load(this.in.i32, I32.state);
+    // A fresh region (req 0, WAIT seq 0) counts as answered; any other word must have its answer
+    // published, even a 0 a client wrote while no service ran, or the channel stays out of sync.
     const answered = wordSeq(state) === this.lastSeq && wordLow4(state) !== Status.BUSY;
-    if (req !== 0 && !answered) this.fail(this.lastSeq, ErrorCode.DRIVER_FAULT, 'the service restarted during this call (driver crash or deadline); call again');
+    if (!answered) this.fail(this.lastSeq, ErrorCode.DRIVER_FAULT, 'the service restarted during this call (driver crash or deadline); call again');
   }
 
   /** The service's own counters (authoritative; datain holds a published copy). */

@@ -165,7 +165,7 @@ const REJECTIONS: Readonly<Record<'badSeq' | 'badCommand' | 'badLength', number>
 /** Whether a restarting service finds dataout.req unanswered: it then answers it DRIVER_FAULT. */
 function restartFaults(c: ServiceProtocolContext, req: number): boolean {
   const answered = wordSeq(c.stateWord) === wordSeq(req) && wordLow4(c.stateWord) !== Status.BUSY;
-  return req !== 0 && !answered;
+  return !answered;
 }
 
 const validLength = (c: ServiceProtocolContext, n: number): boolean => Number.isInteger(n) && n >= 0 && n <= c.capacity;
@@ -208,7 +208,7 @@ export const serviceProtocolMachine = setup({
     reject: assign(({ context, event }) => {
       const v = verdict(context, event) as keyof typeof REJECTIONS;
       const t = take(event);
-      return { ...t, ...answer({ ...context, ...t }, t.lastSeq, REJECTIONS[v], 0) };
+      return { ...t, ...answer(context, t.lastSeq, REJECTIONS[v], 0) };
     }),
     /** SET or RST handed to the driver: BUSY for its seq; the driver owns the result area from here on. */
     startDriver: assign(({ event }) => {

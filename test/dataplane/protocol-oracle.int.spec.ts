@@ -5,7 +5,8 @@
  * straight into dataout (set, get, rst and garbage commands, right and wrong
  * seqs, lengths past the capacity, inputs that make the scripted driver
  * refuse, fault, return a bad length, crash its worker, or fail its next
- * reset), restarts the service now and then, and after every step compares
+ * reset), restarts the service now and then (sometimes with a word written
+ * while no service ran), and after every step compares
  * what the service published in datain (state word, error code, result
  * length and bytes, counters) with what `serviceProtocolMachine` predicts
  * through the pure `transition()`.
@@ -40,7 +41,8 @@ type Step =
       readonly input: string;
       readonly over?: number;
     }
-  | { readonly kind: 'restart' };
+  /** A restart; `down`: a word written into dataout while no service ran. */
+  | { readonly kind: 'restart'; readonly down?: number };
 
 // A crash costs a new service thread (about 0.3 s here): rarer than the other outcomes.
 const scriptByte = fc.oneof(
@@ -78,7 +80,16 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       { requiredKeys: ['kind', 'seq', 'cmd', 'input'] },
     ),
   },
-  { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      {
+        kind: fc.constant('restart' as const),
+        down: fc.oneof(fc.constant(0), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: 15 })).map(([s, c]) => packWord(s, c))),
+      },
+      { requiredKeys: ['kind'] },
+    ),
+  },
 );
 
 /** The scripted driver as its documentation (fixtures/test-drivers.ts SCRIPT) describes it: its outcome per call. */
@@ -224,7 +235,11 @@ describe('service protocol machine as the oracle of the service', () => {
       let [snap] = initialTransition(serviceProtocolMachine, { capacity: CAPACITY });
       /** Bytes of the result the service holds (what a DONE must show). */
       let result: Uint8Array = new Uint8Array(0);
-      const restart = async (at: string): Promise<void> => {
+      const restart = async (at: string, down?: number): Promise<void> => {
+        if (down !== undefined) {
+          await host.request({ op: 'stop' });
+          client.write(down, 0, new Uint8Array(0));
+        }
         await host.request({ op: 'restart' });
         driver.restarted();
         [snap] = transition(serviceProtocolMachine, snap, { type: 'RESTART', req: client.req });
@@ -235,7 +250,7 @@ describe('service protocol machine as the oracle of the service', () => {
         for (const [i, s] of steps.entries()) {
           const at = `step ${i} ${JSON.stringify(s)}`;
           if (s.kind === 'restart') {
-            await restart(at);
+            await restart(at, s.down);
             continue;
           }
           const last = snap.context.lastSeq;

@@ -107,6 +107,8 @@ describe('service protocol machine', () => {
     const late = run([{ type: 'RESTART', req: packWord(2, Command.GET) }], answered);
     expect(published(late)).toMatchObject({ seq: 2, error: ErrorCode.DRIVER_FAULT });
     expect(late.context.lastSeq).toBe(2);
+    // Even a 0 (a client's garbage): the channel stays in sync (state seq = request seq).
+    expect(published(run([{ type: 'RESTART', req: 0 }], answered))).toMatchObject({ seq: 0, error: ErrorCode.DRIVER_FAULT });
     // A fresh region (no request yet) and an answered one: nothing to answer, counters unchanged.
     const fresh = run([{ type: 'RESTART', req: 0 }]);
     expect(published(fresh)).toMatchObject({ value: 'wait', seq: 0, status: Status.WAIT });
