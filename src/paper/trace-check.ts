@@ -14,8 +14,9 @@
  * Guest and service times come from two processes' clocks, which agree to
  * within a constant offset (`performance.timeOrigin` is taken once per
  * process). Orders across the two processes are checked up to one such
- * offset, estimated from the trace: the trace is refused only when no single
- * offset makes them consistent.
+ * offset, estimated from the trace, and to within the precision of the
+ * recorded times (`resolution`): the trace is refused only when no single
+ * offset makes them consistent. Orders within one process are exact.
  */
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { ValidationError } from '../errors.js';
@@ -61,18 +62,28 @@ function checkFields(source: string, header: TraceHeader, calls: readonly TraceC
 }
 
 /**
- * The offset of the service's clock from the guest's (µs, service - guest) that
- * orders set <= busy and done <= get in as many calls as possible: each call
- * allows the offsets [done - get, busy - set]; the middle of the stretch most
- * calls allow is taken (every call's, when one offset fits them all). The
- * calls it does not fit are then refused.
+ * How finely the times of a trace were recorded, µs: times are ms since the
+ * epoch in doubles (trace.ts), exact to one unit in the last place, which at
+ * today's dates is 2^-12 ms (0.24 µs).
  */
-export function clockOffset(calls: readonly TraceCall[]): number {
+export function resolution(header: TraceHeader, calls: readonly TraceCall[]): number {
+  const lastMs = Math.abs(header.t0_ms) + Math.max(0, ...calls.map((c) => c.get_us)) / 1000;
+  return lastMs === 0 ? 0 : 2 ** (Math.floor(Math.log2(lastMs)) - 52) * 1000;
+}
+
+/**
+ * The offset of the service's clock from the guest's (µs, service - guest) that
+ * orders set <= busy and done <= get, to within `slack`, in as many calls as
+ * possible: each call allows the offsets [done - get - slack, busy - set +
+ * slack]; the middle of the stretch most calls allow is taken (every call's,
+ * when one offset fits them all). The calls it does not fit are then refused.
+ */
+export function clockOffset(calls: readonly TraceCall[], slack = 0): number {
   const edges: { x: number; d: 1 | -1 }[] = [];
   for (const c of calls) {
     if (c.busy_us === null || c.done_us === null) continue;
-    const lo = c.done_us - c.get_us;
-    const hi = c.busy_us - c.set_us;
+    const lo = c.done_us - c.get_us - slack;
+    const hi = c.busy_us - c.set_us + slack;
     if (lo <= hi) edges.push({ x: lo, d: 1 }, { x: hi, d: -1 });
   }
   if (edges.length === 0) return 0;
@@ -98,6 +109,8 @@ interface Pass {
   readonly service: boolean;
   /** Service minus guest clock, µs: subtracted from the service's times (0 when only one side is replayed). */
   readonly offset: number;
+  /** With both sides: how far a service time may cross its own call's set or get (the times' resolution). */
+  readonly slack: number;
 }
 
 /** The moments of a pass in time order (equal times: call order, then protocol order). */
@@ -108,7 +121,17 @@ function momentsOf(calls: readonly TraceCall[], pass: Pass): TimedMoment[] {
     if (pass.guest) out.push({ at: c.set_us, call, moment: 'send' }, { at: c.get_us, call, moment: 'collect' });
     if (!pass.service) continue;
     if (c.busy_us !== null && c.done_us !== null) {
-      out.push({ at: r3(c.busy_us - pass.offset), call, moment: 'take' }, { at: r3(c.done_us - pass.offset), call, moment: 'finish' });
+      let take = r3(c.busy_us - pass.offset);
+      let finish = r3(c.done_us - pass.offset);
+      if (pass.guest) {
+        // Within the resolution of the times, a service time just across its own call's set or get
+        // is taken as on it (and a done that was not before its busy stays not before it).
+        const inOrder = finish >= take;
+        if (take < c.set_us && take >= c.set_us - pass.slack) take = c.set_us;
+        if (finish > c.get_us && finish <= c.get_us + pass.slack) finish = c.get_us;
+        if (inOrder) finish = Math.max(finish, take);
+      }
+      out.push({ at: take, call, moment: 'take' }, { at: finish, call, moment: 'finish' });
       lastService = Math.max(lastService, c.done_us - pass.offset);
     } else {
       // Not recorded: on the guest's clock, taken as sent and answered as collected; on the service's alone, after the call before.
@@ -121,11 +144,11 @@ function momentsOf(calls: readonly TraceCall[], pass: Pass): TimedMoment[] {
 /**
  * Check every call of a trace against the service protocol; throws a
  * ValidationError (field `trace`) naming `source`, the first call that breaks
- * it and how. All moments on the guest's clock go through the machine and the
- * guest's one-request-at-a-time rule. When that refuses the trace, the
- * service's moments alone on its own clock (its status sequence: busy, then
- * done or error, one call at a time) and the guest's alone are replayed first,
- * to name a break within one process as such.
+ * it and how. When the times of one process are out of order, that process's
+ * moments are replayed alone on its own clock: the service's through the
+ * machine (its status sequence: busy, then done or error, one call at a time),
+ * the guest's through its one-request-at-a-time rule. Then all moments, on the
+ * guest's clock, go through both.
  */
 export function checkTrace(header: TraceHeader, calls: readonly TraceCall[], source = 'trace'): void {
   checkFields(source, header, calls);
@@ -135,15 +158,28 @@ export function checkTrace(header: TraceHeader, calls: readonly TraceCall[], sou
     throw refusal(source, untimedDone.i, `DONE without the service's busy_us/done_us while other calls have them: the service answers DONE only to a SET it computed`);
   }
   const run = (pass: Pass): void => new TraceFold(source, calls, pass).run(momentsOf(calls, pass));
-  try {
-    run({ guest: true, service: true, offset: clockOffset(calls) });
-  } catch (e) {
-    // Every break refuses the joint pass; a break within one process is named more precisely (and
-    // whatever the clock offset) by that process's pass alone.
-    run({ guest: false, service: timed, offset: 0 });
-    run({ guest: true, service: false, offset: 0 });
-    throw e;
+  // A break within one process is replayed on that process's clock alone first: named as such,
+  // whatever the clock offset (and never hidden by the resolution the joint pass allows).
+  if (!inOrderWithinEachProcess(calls)) {
+    run({ guest: false, service: timed, offset: 0, slack: 0 });
+    run({ guest: true, service: false, offset: 0, slack: 0 });
   }
+  const slack = resolution(header, calls);
+  run({ guest: true, service: true, offset: clockOffset(calls, slack), slack });
+}
+
+/** set <= get <= next set (the guest), busy <= done <= next busy (the service): what the single-clock passes replay. */
+function inOrderWithinEachProcess(calls: readonly TraceCall[]): boolean {
+  let lastGet = -Infinity;
+  let lastDone = -Infinity;
+  for (const c of calls) {
+    if (c.set_us < lastGet || c.get_us < c.set_us) return false;
+    lastGet = c.get_us;
+    if (c.busy_us === null || c.done_us === null) continue;
+    if (c.busy_us < lastDone || c.done_us < c.busy_us) return false;
+    lastDone = c.done_us;
+  }
+  return true;
 }
 
 /** One pass through a trace's moments: the machine for the service, dataout and the call in flight for the guest. */

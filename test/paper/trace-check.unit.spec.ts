@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import { replayTrace } from '../../src/paper/replay-trace.js';
-import { checkTrace, clockOffset } from '../../src/paper/trace-check.js';
+import { checkTrace, clockOffset, resolution } from '../../src/paper/trace-check.js';
 import { readTrace, type TraceCall, type TraceHeader } from '../../src/paper/traces.js';
 import { ValidationError } from '../../src/errors.js';
 
-const header = (calls: number): TraceHeader => ({
+/** A trace's start, ms since the epoch, as `bench paper --trace` records it (times then exact to 2^-12 ms). */
+const T0_MS = 1_795_572_755_271.579;
+const header = (calls: number, t0_ms = 0): TraceHeader => ({
   type: 'virtfun-trace',
   version: 1,
   fn: 'factorial',
@@ -24,7 +26,7 @@ const header = (calls: number): TraceHeader => ({
   domain: 'guest-host',
   driver: 'paper-factorial',
   calls,
-  t0_ms: 0,
+  t0_ms,
 });
 
 /** One call's times relative to its set: busy, done, get (guest clock); the service's shifted by `offset`. */
@@ -44,9 +46,9 @@ function trace(gaps: readonly Gaps[], offset = 0): TraceCall[] {
 }
 const STEADY: Gaps[] = Array.from({ length: 5 }, () => [2, 70, 1, 1] as const);
 
-function refusal(calls: readonly TraceCall[]): string {
+function refusal(calls: readonly TraceCall[], t0_ms = 0): string {
   try {
-    checkTrace(header(calls.length), calls, 'x.jsonl');
+    checkTrace(header(calls.length, t0_ms), calls, 'x.jsonl');
   } catch (e) {
     expect(e).toBeInstanceOf(ValidationError);
     return (e as Error).message;
@@ -58,7 +60,7 @@ const edit = (calls: readonly TraceCall[], i: number, change: Partial<TraceCall>
 describe('trace check', () => {
   it('accepts a trace that keeps the protocol, the committed one included', () => {
     expect(() => checkTrace(header(5), trace(STEADY))).not.toThrow();
-    const committed = readTrace(new URL('../../bench/paper/runs/default/trace-factorial-250Kx2k.jsonl', import.meta.url).pathname);
+    const committed = readTrace(new URL('../../docs/paper-runs/default/trace-factorial-250Kx2k.jsonl', import.meta.url).pathname);
     expect(() => checkTrace(committed.header, committed.calls)).not.toThrow();
     // Its service clock runs 0.49..0.98 µs ahead of the guest's (a done_us after its get_us shows it).
     expect(clockOffset(committed.calls)).toBeGreaterThan(0.48);
@@ -99,6 +101,20 @@ describe('trace check', () => {
     expect(refusal(calls)).toContain(message);
   });
 
+  it('takes orders across the two processes to within the resolution of the recorded times', () => {
+    const committed = readTrace(new URL('../../docs/paper-runs/default/trace-factorial-250Kx2k.jsonl', import.meta.url).pathname);
+    expect(resolution(committed.header, committed.calls)).toBe(0.244140625);
+    // Calls that pin the offset at 0.5 µs: the service goes busy as the guest sends, and is done as it collects.
+    const tight = trace(Array.from({ length: 5 }, () => [0, 70, 0, 1] as const), 0.5);
+    // Call 2's service went busy 0.001 µs before the guest sent, on the guest's clock: within 0.24 µs, accepted.
+    const near = edit(tight, 2, { busy_us: 142.499 });
+    expect(() => checkTrace(header(5, T0_MS), near)).not.toThrow();
+    // Recorded with a finer clock (times near 0 ms), the same trace is refused.
+    expect(refusal(near)).toContain('call 2: breaks the computation protocol: the service went busy (busy_us 142.499) before the guest sent the request (set_us 142)');
+    // 1 µs before: beyond the resolution, refused.
+    expect(() => checkTrace(header(5, T0_MS), edit(tight, 2, { busy_us: 141.5 }))).toThrow('call 2: breaks the computation protocol: the service went busy (busy_us 141.5)');
+  });
+
   it('refuses a header that announces another number of calls', () => {
     expect(() => checkTrace(header(6), trace(STEADY), 'x.jsonl')).toThrow('x.jsonl: the header announces 6 calls, the file has 5');
   });
@@ -128,7 +144,7 @@ describe('trace check', () => {
   const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
   test.prop([gaps, fc.double({ min: -5000, max: 5000, noNaN: true })])('accepts any trace that keeps the protocol, whatever the offset between the two clocks', (g, offset) => {
-    expect(() => checkTrace(header(g.length), round(trace(g, offset)))).not.toThrow();
+    expect(() => checkTrace(header(g.length, T0_MS), round(trace(g, offset)))).not.toThrow();
   });
 
   // Orders within one process hold whatever the clocks: breaking one is always refused, naming the call.
@@ -143,8 +159,10 @@ describe('trace check', () => {
     (g, offset, pick, b) => {
       const calls = round(trace(g, offset));
       const k = pick % (calls.length - 1);
-      expect(refusal(b.apply(calls, k))).toContain(`call ${k + b.at}: breaks the computation protocol: `);
-      expect(refusal(b.apply(calls, k))).toContain(b.says);
+      // With times as a real trace records them (exact to 0.24 µs): a break of 0.25 µs within one process is still seen.
+      const message = refusal(b.apply(calls, k), T0_MS);
+      expect(message).toContain(`call ${k + b.at}: breaks the computation protocol: `);
+      expect(message).toContain(b.says);
     },
   );
 });
