@@ -21,5 +21,5 @@ export {
   LIFECYCLE_PHASES,
 } from '../machines/lifecycle.js';
 export type { LifecycleContext, LifecycleEvent, LifecycleInput, LifecyclePhase, LifecycleState } from '../machines/lifecycle.js';
-export { serviceProtocolMachine } from '../machines/service-protocol.js';
-export type { ServiceProtocolContext, ServiceProtocolEvent } from '../machines/service-protocol.js';
+export { requestEvent, serviceProtocolMachine, statusOf } from '../machines/service-protocol.js';
+export type { PublishedStatus, ServiceProtocolContext, ServiceProtocolEvent, ServiceProtocolInput } from '../machines/service-protocol.js';
