@@ -15,9 +15,48 @@ import { packageRoot } from '../native/shm.js';
 const exec = promisify(execFile);
 
 /** Sources of `vfun-guest`, in clients/c. */
-export const GUEST_SOURCES = ['vfun_guest.c', 'vfun.c', 'vfun_ctl.c', 'vfun_chan.c', 'vfun_json.c', 'vfun_sha256.c', 'vfun_window.c', 'vfun_handover.c'] as const;
+export const GUEST_SOURCES = [
+  'vfun_guest.c',
+  'vfun_guest_args.c',
+  'vfun_guest_config.c',
+  'vfun_guest_out.c',
+  'vfun_guest_ref.c',
+  'vfun_guest_phases.c',
+  'vfun_guest_check.c',
+  'vfun_guest_bench.c',
+  'vfun_guest_call.c',
+  'vfun_guest_fds.c',
+  'vfun_guest_selftest.c',
+  'vfun.c',
+  'vfun_ctl.c',
+  'vfun_chan.c',
+  'vfun_json.c',
+  'vfun_sha256.c',
+  'vfun_window.c',
+  'vfun_handover.c',
+] as const;
 /** Headers of `vfun-guest`, in clients/c (part of the build's cache key). */
-export const GUEST_HEADERS = ['vfun.h', 'vfun_ctl.h', 'vfun_chan.h', 'vfun_json.h', 'vfun_sha256.h', 'vfun_window.h', 'vfun_handover.h', 'vfun_err.h'] as const;
+export const GUEST_HEADERS = [
+  'vfun_guest.h',
+  'vfun_guest_args.h',
+  'vfun_guest_config.h',
+  'vfun_guest_out.h',
+  'vfun_guest_ref.h',
+  'vfun_guest_phases.h',
+  'vfun_guest_check.h',
+  'vfun_guest_bench.h',
+  'vfun_guest_call.h',
+  'vfun_guest_fds.h',
+  'vfun_guest_selftest.h',
+  'vfun.h',
+  'vfun_ctl.h',
+  'vfun_chan.h',
+  'vfun_json.h',
+  'vfun_sha256.h',
+  'vfun_window.h',
+  'vfun_handover.h',
+  'vfun_err.h',
+] as const;
 const FLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-static'];
 
 /** clients/c of this package. */

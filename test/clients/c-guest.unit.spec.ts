@@ -1,5 +1,5 @@
 /**
- * The C guest for virtual machines (clients/c/vfun_guest.c), written from
+ * The C guest for virtual machines (clients/c/vfun_guest*.c), written from
  * docs/region-format.md (§13: the ivshmem window) and docs/operator-guide.md
  * (the control channel):
  *
