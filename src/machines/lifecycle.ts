@@ -19,7 +19,8 @@
  *
  * The machine is pure: no I/O, no clock.
  */
-import { assign, createActor, setup, type ActorScope, type SnapshotFrom, type StateValue } from 'xstate';
+import { assign, setup, type SnapshotFrom, type StateValue } from 'xstate';
+import { pureStep } from './pure-step.js';
 import type { ComputationStats, Kind, NackReason, ReleaseReason } from '../events/catalogue.js';
 
 export interface LifecycleContext {
@@ -173,31 +174,8 @@ export interface LifecycleState {
 
 type LifecycleSnapshot = SnapshotFrom<typeof lifecycleMachine>;
 
-/**
- * The scope XState's pure `transition()` builds for every call (an inert actor
- * nobody starts), made once: building it is most of a transition's cost (about
- * 25 µs of 27 here), and replay folds every event of a journal through it. The
- * machine has no side effects to collect (its only actions are `assign`s, which
- * XState applies during the transition), so nothing is ever executed here.
- */
-let inertScope: ActorScope<LifecycleSnapshot, LifecycleEvent> | undefined;
-function scope(): ActorScope<LifecycleSnapshot, LifecycleEvent> {
-  if (inertScope === undefined) {
-    const self = createActor(lifecycleMachine, { input: { tenant: '', app: '', fn: '', kind: 'sw' } });
-    inertScope = {
-      self,
-      id: '',
-      sessionId: '',
-      system: self.system,
-      logger: () => undefined,
-      defer: () => undefined,
-      emit: () => undefined,
-      stopChild: () => undefined,
-      actionExecutor: () => undefined,
-    };
-  }
-  return inertScope;
-}
+/** XState's transition for this machine (pure-step.ts: the same transition, one inert scope). */
+const transitionOf = pureStep(lifecycleMachine, { tenant: '', app: '', fn: '', kind: 'sw' });
 
 /** Snapshots already resolved, by the plain state they were taken from (states are immutable). */
 const resolved = new WeakMap<LifecycleState, LifecycleSnapshot>();
@@ -211,9 +189,9 @@ function resolve(state: LifecycleState): LifecycleSnapshot {
   return snapshot;
 }
 
-/** XState's transition: the machine's `transition` with an inert scope, as `transition()` runs it. */
+/** One step: the next plain state, its snapshot remembered. */
 function step(snapshot: LifecycleSnapshot, event: LifecycleEvent): LifecycleState {
-  const next = lifecycleMachine.transition(snapshot, event, scope());
+  const next = transitionOf(snapshot, event);
   const state: LifecycleState = { value: next.value, context: next.context };
   resolved.set(state, next);
   return state;

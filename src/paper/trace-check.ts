@@ -18,7 +18,8 @@
  * recorded times (`resolution`): the trace is refused only when no single
  * offset makes them consistent. Orders within one process are exact.
  */
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { initialTransition, type SnapshotFrom } from 'xstate';
+import { pureStep } from '../machines/pure-step.js';
 import { ValidationError } from '../errors.js';
 import { Command, ERROR_NAMES, nextSeq, packWord, Status, wordSeq } from '../dataplane/layout.js';
 import { requestEvent, serviceProtocolMachine, statusOf, type ServiceProtocolEvent } from '../machines/service-protocol.js';
@@ -36,6 +37,9 @@ interface TimedMoment {
   readonly call: number;
   readonly moment: Moment;
 }
+
+/** The protocol machine's transition (XState's, with one inert scope: machines/pure-step.ts). */
+const protocolStep = pureStep(serviceProtocolMachine, {});
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(Status).map(([k, v]) => [v, k]));
@@ -216,7 +220,7 @@ class TraceFold {
 
   private step(e: ServiceProtocolEvent): Snapshot {
     const before = this.snap;
-    [this.snap] = transition(serviceProtocolMachine, this.snap, e);
+    this.snap = protocolStep(this.snap, e);
     return before;
   }
 
