@@ -2,12 +2,26 @@
   "targets": [
     {
       "target_name": "vfun_shm",
-      "sources": ["native/vfun_shm.c"],
+      "sources": [
+        "native/addon.c",
+        "native/errors.c",
+        "native/args.c",
+        "native/mapping.c",
+        "native/map.c",
+        "native/futex.c",
+        "native/lock.c",
+        "native/memfd.c",
+        "native/deadline.c",
+        "native/fdsend.c",
+        "native/fdfetch.c",
+        "native/sandbox.c",
+        "native/seccomp.c"
+      ],
       "cflags": ["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags!": ["-O3"],
       "defines": ["NAPI_VERSION=8"],
       "conditions": [
-        ["OS!='linux'", { "type": "none", "sources!": ["native/vfun_shm.c"] }]
+        ["OS!='linux'", { "type": "none", "sources=": [] }]
       ]
     }
   ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Builds the native addon vfun_shm (native/vfun_shm.c, binding.gyp) with
- * node-gyp. Run by `npm install` (the "install" script) and by
+ * Builds the native addon vfun_shm (the C sources in native/ that binding.gyp
+ * lists) with node-gyp. Run by `npm install` (the "install" script) and by
  * `npm run build:native`.
  *
  * The addon is optional: it backs the cross-process (mmap + futex) data
@@ -45,7 +45,7 @@ function warnAndExit(what, details = []) {
   const lines = [
     '',
     '==================================================================',
-    'WARNING: the native addon vfun_shm (native/vfun_shm.c) was NOT built.',
+    'WARNING: the native addon vfun_shm (native/*.c) was NOT built.',
     `  What failed: ${what}`,
     ...details.map((d) => `  ${d}`),
     '  Consequence: the cross-process shared-memory backend (mmap MAP_SHARED',
@@ -71,8 +71,21 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 
-if (!existsSync(join(root, 'binding.gyp')) || !existsSync(join(root, 'native', 'vfun_shm.c'))) {
-  warnAndExit('binding.gyp or native/vfun_shm.c is missing from the package', [`Looked in ${root}`]);
+/** The source files binding.gyp lists (its "sources" array), relative to the package root. */
+function gypSources() {
+  const m = /"sources"\s*:\s*\[([^\]]*)\]/.exec(readFileSync(join(root, 'binding.gyp'), 'utf8'));
+  return m ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
+}
+
+if (!existsSync(join(root, 'binding.gyp'))) {
+  warnAndExit('binding.gyp is missing from the package', [`Looked in ${root}`]);
+}
+const sources = gypSources();
+const missing = sources.filter((s) => !existsSync(join(root, s)));
+if (sources.length === 0 || missing.length > 0) {
+  warnAndExit(sources.length === 0 ? 'binding.gyp lists no sources' : `native sources are missing from the package: ${missing.join(', ')}`, [
+    `Looked in ${root}`,
+  ]);
 }
 
 /** The major version of the Node headers under `dir` (<dir>/include/node/node_version.h), or null. */

@@ -1,6 +1,6 @@
 /**
  * Loader and typed interface for the native addon `vfun_shm`
- * (native/vfun_shm.c, built into build/Release/vfun_shm.node by
+ * (native/*.c, built into build/Release/vfun_shm.node by
  * `npm install` / `npm run build:native`).
  *
  * The addon maps a file MAP_SHARED as an ArrayBuffer and gives futex

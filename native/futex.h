@@ -1,0 +1,18 @@
+/*
+ * futex.h: futex wait/wake on a 32-bit word of a mapping, and sched_yield.
+ */
+#ifndef VFUN_FUTEX_H
+#define VFUN_FUTEX_H
+
+#include "addon.h"
+
+/* futexWait(ab, byteOffset, expected, timeoutMs) -> 0 ok | 1 not-equal | 2 timed out */
+napi_value js_futex_wait(napi_env env, napi_callback_info info);
+
+/* futexWake(ab, byteOffset, count?) -> number of waiters woken */
+napi_value js_futex_wake(napi_env env, napi_callback_info info);
+
+/* schedYield() -> undefined */
+napi_value js_sched_yield(napi_env env, napi_callback_info info);
+
+#endif
