@@ -43,8 +43,8 @@ export type { Envelope, PendingEvent, Scope, Clock, IdSource } from '../events/e
 export type { AppendOptions, Journal, JournalAvailability, JournalHead, ReadOptions } from '../events/journal.js';
 export { openJournal, journalPath, JOURNAL_SCHEMES } from '../events/adapters/open-journal.js';
 export type { OpenedJournal, OpenJournalOptions } from '../events/adapters/open-journal.js';
-export { FileJournal, verifyFile } from '../events/adapters/file-journal.js';
-export type { FileJournalOptions, FileJournalOpenReport } from '../events/adapters/file-journal.js';
+export { FileJournal, verifyFile } from '../events/adapters/file/index.js';
+export type { FileJournalOptions, FileJournalOpenReport } from '../events/adapters/file/index.js';
 export { JetStreamJournal, TraceSink, parseJetStreamUrl } from '../events/adapters/jetstream/index.js';
 export { MemoryJournal } from '../events/memory-journal.js';
 

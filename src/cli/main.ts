@@ -7,7 +7,7 @@ import { replayJournal } from '../actors/replay.js';
 import { capacityReport, liveInstances, stepOfInstance } from '../actors/state.js';
 import { verifyChain } from '../events/chain.js';
 import { journalPath } from '../events/adapters/open-journal.js';
-import { verifyFile } from '../events/adapters/file-journal.js';
+import { verifyFile } from '../events/adapters/file/index.js';
 import type { Envelope } from '../events/envelope.js';
 import { VirtFunError } from '../errors.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';

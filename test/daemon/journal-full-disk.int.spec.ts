@@ -16,7 +16,7 @@ import { replayJournal } from '../../src/actors/replay.js';
 import { SabRuntime } from '../../src/actors/runtime-sab.js';
 import { VFunD } from '../../src/actors/vfund.js';
 import type { SabRegion } from '../../src/dataplane/region.js';
-import { FileJournal, verifyFile } from '../../src/events/adapters/file-journal.js';
+import { FileJournal, verifyFile } from '../../src/events/adapters/file/index.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import type { JournalAvailability } from '../../src/events/journal.js';
 import { connect } from '../../src/guest/connect.js';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JournalUnavailableError } from '../../src/errors.js';
-import { FileJournal, verifyFile } from '../../src/events/adapters/file-journal.js';
+import { FileJournal, verifyFile } from '../../src/events/adapters/file/index.js';
 import { sealEnvelope } from '../../src/events/chain.js';
 import { GENESIS_HASH, type Envelope, type PendingEvent } from '../../src/events/envelope.js';
 import type { JournalAvailability } from '../../src/events/journal.js';

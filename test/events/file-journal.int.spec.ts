@@ -12,7 +12,7 @@ import { ConcurrencyError, JournalCorruptError, VirtFunError } from '../../src/e
 import { encodeEnvelope } from '../../src/events/canonical.js';
 import { verifyChain } from '../../src/events/chain.js';
 import type { Envelope, PendingEvent } from '../../src/events/envelope.js';
-import { FileJournal, verifyFile } from '../../src/events/adapters/file-journal.js';
+import { FileJournal, verifyFile } from '../../src/events/adapters/file/index.js';
 import { Recorder } from '../../src/events/recorder.js';
 import { batchesArb, counterIds, pending, pendingArb, steppingClock } from './arbitraries.js';
 import { readAll, sealChain } from './journal-contract.js';

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { FileJournal } from '../../src/events/adapters/file-journal.js';
+import { FileJournal } from '../../src/events/adapters/file/index.js';
 import { JetStreamJournal } from '../../src/events/adapters/jetstream/index.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';

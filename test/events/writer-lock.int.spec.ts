@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError, JournalLockedError } from '../../src/errors.js';
 import { encodeEnvelope } from '../../src/events/canonical.js';
 import type { JournalAvailability } from '../../src/events/journal.js';
-import { FileJournal } from '../../src/events/adapters/file-journal.js';
+import { FileJournal } from '../../src/events/adapters/file/index.js';
 import { lockPathOf, type LockMechanism } from '../../src/events/adapters/writer-lock.js';
 import { requireShm } from '../../src/native/shm.js';
 import { LineProcess } from '../support/line-process.js';

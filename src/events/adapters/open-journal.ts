@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { VirtFunError } from '../../errors.js';
 import type { Journal } from '../journal.js';
 import { MemoryJournal } from '../memory-journal.js';
-import { FileJournal, type FileJournalOpenReport } from './file-journal.js';
+import { FileJournal, type FileJournalOpenReport } from './file/index.js';
 
 export const JOURNAL_SCHEMES = ['file:', 'memory:', 'nats:'] as const;
 

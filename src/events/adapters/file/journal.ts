@@ -1,0 +1,315 @@
+/**
+ * The file journal, vFunD's embedded default (docs/events.md, "File journal").
+ *
+ * One envelope per line, as its canonical JSON, then '\n'. The file is only
+ * ever appended to. Appends that arrive while a write + fdatasync is in
+ * flight are gathered into the next single write and one fdatasync (group
+ * commit); each append resolves once its own bytes are on disk.
+ *
+ * Opening repairs one thing only: a torn last record (no trailing newline, or
+ * a last line that is not a valid, self-consistent envelope) is cut off and
+ * reported in `openReport` (open.ts). Damage anywhere else is left in place:
+ * `read()` throws JournalCorruptError when it reaches it, and `verifyFile()`
+ * names it (reader.ts).
+ *
+ * One writer: opening for writing takes the writer lock beside the file
+ * (writer-lock.ts) before it reads or cuts anything; read-only opens do not.
+ *
+ * A write that fails (a full disk, an I/O error) is an outage, not an error
+ * for the appender: the partial bytes are cut back to the last good line,
+ * `available()` turns false, and the same bytes are written again with backoff
+ * (50 ms doubling to 1 s) until they go through. Appends wait meanwhile, in
+ * order; `failFast` appends are refused instead (JournalUnavailableError) and
+ * never stored. With nothing waiting, a probe file beside the journal tells
+ * when writes work again (probe.ts).
+ *
+ * Every such decision is made by the write queue (write-queue.ts, pure). This
+ * class encodes appends, carries out the queue's writes, cuts, probes and
+ * pauses, feeds their outcomes back, and reads (reader.ts).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { ConcurrencyError, ValidationError, VirtFunError } from '../../../errors.js';
+import { encodeEnvelope } from '../../canonical.js';
+import { checkAppend } from '../../chain.js';
+import type { Envelope } from '../../envelope.js';
+import { checkFromSeq, type AppendOptions, type Journal, type JournalAvailability, type JournalHead, type ReadOptions } from '../../journal.js';
+import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
+import type { WriterLock } from '../writer-lock.js';
+import { openJournalFile } from './open.js';
+import { resolveOptions, type FileJournalOpenReport, type FileJournalOptions } from './options.js';
+import { writeProbe } from './probe.js';
+import { ReadIndex } from './read-index.js';
+import { readVerified } from './reader.js';
+import * as queue from './write-queue.js';
+import type { AppendLine, WriteInput, WriteQueueConfig, WriteQueueState } from './write-queue.js';
+
+/** How the journal settles a queued append: its promise's callbacks. */
+interface Settle {
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export class FileJournal implements Journal {
+  readonly url: string;
+  /** Absolute path of the journal file. */
+  readonly path: string;
+  /** Set when `open` cut a torn last record; null when the file was clean. */
+  readonly openReport: FileJournalOpenReport | null;
+
+  /** The write queue's state: changed only by admit() and dispatch(). */
+  private q: WriteQueueState<Settle>;
+  private flushing = false;
+  private loop: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** Ends the backoff pause early (close). */
+  private wake: (() => void) | null = null;
+  private readonly availabilityListeners = new Set<(change: JournalAvailability) => void>();
+  /** The good prefix of the file and read checkpoints inside it. */
+  private readonly index = new ReadIndex();
+
+  private constructor(
+    path: string,
+    private readonly fh: FileHandle,
+    private readonly lock: WriterLock | null,
+    private readonly readOnly: boolean,
+    private readonly config: WriteQueueConfig,
+    size: number,
+    head: JournalHead | null,
+    report: FileJournalOpenReport | null,
+  ) {
+    this.path = path;
+    this.url = `file:${path}`;
+    this.openReport = report;
+    this.q = queue.initialWriteState(size, head);
+  }
+
+  /**
+   * Opens (creating it and its directory, mode 0700, when missing) the
+   * journal at `path`, cuts a torn last record, and finds the head: the last
+   * line that is a valid envelope on its own.
+   */
+  static async open(path: string, options: FileJournalOptions = {}): Promise<FileJournal> {
+    const o = resolveOptions(options);
+    const abs = resolvePath(path);
+    const f = await openJournalFile(abs, { readOnly: o.readOnly, lock: o.lock });
+    return new FileJournal(abs, f.fh, f.lock, o.readOnly, o.queue, f.size, f.head, f.report);
+  }
+
+  /** The last durable event (appends still in flight are not counted). */
+  async head(): Promise<JournalHead | null> {
+    return this.q.durable;
+  }
+
+  /** Number of group writes (each one write + one fdatasync) done so far. */
+  get groupCommits(): number {
+    return this.q.groupCommits;
+  }
+
+  /**
+   * Whether new work may be taken on: false while writes fail (until one goes
+   * through), after another writer changed the file, and once closing.
+   */
+  available(): boolean {
+    return queue.isAvailable(this.q);
+  }
+
+  /** Called once when writes start failing and once when they work again (or the journal fails for good). */
+  onAvailabilityChange(listener: (change: JournalAvailability) => void): () => void {
+    this.availabilityListeners.add(listener);
+    return () => this.availabilityListeners.delete(listener);
+  }
+
+  /** Envelopes accepted and not yet written. */
+  get waiting(): number {
+    return queue.waitingEvents(this.q);
+  }
+
+  /**
+   * Appends after the head, counting appends still in flight: a caller may
+   * append again before the previous append resolved (they share a group
+   * write). Rejects with ConcurrencyError when the first envelope does not
+   * follow, ValidationError when an envelope's hash does not match its
+   * content. A write that fails does not reject: it is cut back and retried
+   * until it goes through (see the file's header); with `failFast`, the append
+   * rejects with JournalUnavailableError instead, and nothing is stored. After
+   * another writer changed the file, every append rejects.
+   */
+  async append(envelopes: readonly Envelope[], options: AppendOptions = {}): Promise<void> {
+    if (this.q.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
+    if (this.readOnly) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} was opened read-only`);
+    const failFast = options.failFast === true;
+    const refused = queue.refusal(this.q, failFast);
+    if (refused !== null) throw refused;
+    if (envelopes.length === 0) return;
+    checkAppend(this.q.tail, envelopes);
+    let text = '';
+    const lines: AppendLine[] = [];
+    envelopes.forEach((env, i) => {
+      const { canonical, hashInput } = encodeEnvelope(env);
+      if (sha256Hex(hashInput) !== env.hash) {
+        throw new ValidationError(`envelopes[${i}].hash`, `seq ${env.seq}: does not match the envelope's content`);
+      }
+      if (canonical.includes('\n')) throw new ValidationError(`envelopes[${i}]`, 'canonical JSON contains a newline');
+      text += canonical + '\n';
+      lines.push({ bytes: Buffer.byteLength(canonical, 'utf8') + 1, head: { seq: env.seq, hash: env.hash } });
+    });
+    const bytes = lines.reduce((n, l) => n + l.bytes, 0);
+    return new Promise<void>((resolve, reject) => {
+      const admitted = queue.admit(this.q, this.config, { text, bytes, failFast, lines, payload: { resolve, reject } });
+      if (!admitted.ok) {
+        reject(admitted.error);
+        return;
+      }
+      this.q = admitted.state;
+      this.kick();
+    });
+  }
+
+  /** Feeds an outcome to the write queue and carries out its effects, in order. */
+  private dispatch(input: WriteInput): void {
+    const { state, effects } = queue.step(this.q, input);
+    this.q = state;
+    for (const fx of effects) {
+      switch (fx.type) {
+        case 'committed':
+          this.index.committed(fx.offset, fx.lines);
+          break;
+        case 'resolve':
+          for (const a of fx.appends) a.payload.resolve();
+          break;
+        case 'reject':
+          for (const a of fx.appends) a.payload.reject(fx.error);
+          break;
+        case 'notify':
+          this.emit(fx.change);
+          break;
+      }
+    }
+  }
+
+  private kick(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    this.loop = this.flushLoop();
+  }
+
+  /** Writes what is queued, one group at a time; while writes fail, retries with backoff (probing when nothing waits). */
+  private async flushLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const move = queue.nextMove(this.q, this.config);
+        if (move.type === 'stop') return;
+        if (move.type === 'backoff') {
+          this.dispatch({ type: 'backoff' });
+          await this.pause(move.ms, move.holdsProcess);
+        } else if (move.type === 'gather') {
+          await new Promise((r) => setTimeout(r, move.ms));
+        }
+        if (queue.isIdle(this.q)) return;
+        await this.attempt();
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** One try: cut what a failed write left, then write every queued append (or a probe) and fdatasync. Never throws. */
+  private async attempt(): Promise<void> {
+    let bytes = 0;
+    try {
+      if (this.q.dirty) {
+        await this.fh.truncate(this.q.size);
+        await this.fh.datasync();
+        this.dispatch({ type: 'cut' });
+      }
+      const plan = queue.writePlan(this.q);
+      if (plan.type === 'probe') {
+        await writeProbe(this.path, plan.bytes);
+        this.dispatch({ type: 'probed', now: Date.now() });
+        return;
+      }
+      // Another process appending to the same file would break the chain: refuse to write after it.
+      const { size } = await this.fh.stat();
+      if (size !== this.q.size) {
+        // No path in the message: appenders may pass it on to a tenant (the availability listener's log names the journal).
+        this.dispatch({ type: 'fence', error: new ConcurrencyError(`the journal file changed under its writer (${size} bytes where ${this.q.size} were written): another writer?`) });
+        return;
+      }
+      const buf = Buffer.from(plan.text, 'utf8');
+      bytes = buf.length;
+      this.dispatch({ type: 'writing' });
+      for (let off = 0; off < buf.length; ) {
+        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
+        off += bytesWritten;
+      }
+      await this.fh.datasync();
+      this.dispatch({ type: 'written', count: plan.count, bytes: buf.length, now: Date.now() });
+    } catch (err) {
+      let cut = !this.q.dirty;
+      if (!cut) {
+        // Cut the partial line now, so the file never ends in one while we wait (retried before the next write otherwise).
+        try {
+          await this.fh.truncate(this.q.size);
+          await this.fh.datasync();
+          cut = true;
+        } catch {
+          // still dirty: the next attempt cuts first
+        }
+      }
+      this.dispatch({ type: 'failed', error: err, bytes, cut, now: Date.now() });
+    }
+  }
+
+  /** The backoff pause between attempts; close() ends it early. `holdsProcess` false: the timer keeps no process alive. */
+  private async pause(ms: number, holdsProcess: boolean): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      if (!holdsProcess) timer.unref(); // only probing
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+    this.wake = null;
+  }
+
+  private emit(change: JournalAvailability): void {
+    for (const l of this.availabilityListeners) {
+      try {
+        l(change);
+      } catch {
+        // a listener's fault is its own
+      }
+    }
+  }
+
+  /**
+   * Durable envelopes from `fromSeq`, streamed. Every line is checked
+   * (canonical JSON, hash, seq and prevHash continuity); at the first bad
+   * one, JournalCorruptError names the line and the seq it follows. Lines
+   * before `fromSeq` are checked too, except those this journal already
+   * checked since it was opened.
+   */
+  async *read(options?: ReadOptions): AsyncIterable<Envelope> {
+    const fromSeq = checkFromSeq(options);
+    if (this.q.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
+    yield* readVerified(this.path, this.q.size, fromSeq, this.index);
+  }
+
+  /**
+   * Waits for queued appends to be written, then closes the file and gives the
+   * writer lock up. Idempotent. While writes fail, that wait lasts until they
+   * work again (nothing accepted is dropped); a probe with nothing queued stops.
+   */
+  async close(): Promise<void> {
+    this.dispatch({ type: 'close' });
+    this.wake?.();
+    while (this.flushing) await this.loop;
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+    await this.lock?.release();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The file journal's open options, checked, and what opening reports when it
+ * cut a torn last record.
+ */
+import { ValidationError } from '../../../errors.js';
+import type { LockMechanism } from '../writer-lock.js';
+import type { WriteQueueConfig } from './write-queue.js';
+
+/** Default bound on bytes accepted and not yet written (see FileJournalOptions.maxWaitingBytes). */
+export const MAX_WAITING_BYTES = 16 << 20;
+
+export interface FileJournalOptions {
+  /**
+   * Extra time (ms) to wait for more appends before each group write. Default
+   * 0: write as soon as the previous write + fdatasync is done; appends that
+   * arrive meanwhile still share one write.
+   */
+  readonly groupCommitMs?: number;
+  /**
+   * Open for reading only (audit, replay, verify): the file is never written,
+   * a torn last record is skipped rather than cut, and append() is refused.
+   * Safe while a vFunD is appending to the same file.
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Bound on bytes accepted and not yet written while writes fail. An append
+   * that would pass it is refused at once (JournalUnavailableError, nothing
+   * stored). Default 16 MiB. vFunD never comes near it: its mailbox waits for
+   * each decision's append, so at most one decision's events wait.
+   */
+  readonly maxWaitingBytes?: number;
+  /** How the writer lock is held (writer-lock.ts). Default: flock when the native addon has it, else a pid file. */
+  readonly lock?: LockMechanism;
+}
+
+/** What `open` cut off the end of the file, when it did. */
+export interface FileJournalOpenReport {
+  readonly truncatedBytes: number;
+  /** Byte offset the file was cut at (its new size). */
+  readonly offset: number;
+  readonly reason: string;
+}
+
+/** The options with their defaults, checked. */
+export interface ResolvedOptions {
+  readonly queue: WriteQueueConfig;
+  readonly readOnly: boolean;
+  readonly lock: LockMechanism | undefined;
+}
+
+/** Checks the options and fills in the defaults; ValidationError names a bad one. */
+export function resolveOptions(options: FileJournalOptions): ResolvedOptions {
+  const groupCommitMs = options.groupCommitMs ?? 0;
+  if (!Number.isFinite(groupCommitMs) || groupCommitMs < 0) {
+    throw new ValidationError('groupCommitMs', `expected a finite number >= 0, got ${groupCommitMs}`);
+  }
+  const maxWaitingBytes = options.maxWaitingBytes ?? MAX_WAITING_BYTES;
+  if (!Number.isSafeInteger(maxWaitingBytes) || maxWaitingBytes < 1) {
+    throw new ValidationError('maxWaitingBytes', `expected a positive integer, got ${maxWaitingBytes}`);
+  }
+  return { queue: { groupCommitMs, maxWaitingBytes }, readOnly: options.readOnly === true, lock: options.lock };
+}
