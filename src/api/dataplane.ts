@@ -18,7 +18,8 @@ export { createFileRegion, mapFileRegion, isFileRegion } from '../dataplane/regi
 export type { FileRegion, MappedRegion, RegionRole } from '../dataplane/region-files.js';
 export { createMemfdRegion, mapFdRegion, isFdRegion, closeFdRegion } from '../dataplane/region-fds.js';
 export type { FdRegion } from '../dataplane/region-fds.js';
-export { mapWindowRegion, lookupWindowRegion, isWindowRegion, WindowHost } from '../dataplane/region-window.js';
+export { mapWindowRegion, lookupWindowRegion, isWindowRegion } from '../dataplane/region-window.js';
+export { WindowHost } from '../dataplane/window-host.js';
 export type { WindowRegion } from '../dataplane/region-window.js';
 export { mapRegion, isMappableRegion } from '../dataplane/region-map.js';
 export type { MappableRegion } from '../dataplane/region-map.js';

@@ -4,7 +4,7 @@
  * slots, each slot one instance's region (dataout + datain, the layout of
  * layout.ts). QEMU shows the window to the guest as the BAR 2 of an
  * ivshmem-plain PCI device. vFunD never maps the backing file: it writes the
- * bytes encoded here with pwrite (WindowHost, region-window.ts); guests and
+ * bytes encoded here with pwrite (WindowHost, window-host.ts); guests and
  * services map it.
  *
  * Pure layout arithmetic, encoders, and reads/writes over an ArrayBuffer: no

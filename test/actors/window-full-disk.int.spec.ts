@@ -13,7 +13,7 @@ import { parseConfig, toSnapshot, windowPlans } from '../../src/actors/config.js
 import { replayJournal } from '../../src/actors/replay.js';
 import { FileRuntime, type HostRegion } from '../../src/actors/runtime-files.js';
 import { VFunD } from '../../src/actors/vfund.js';
-import { WindowHost } from '../../src/dataplane/region-window.js';
+import { WindowHost } from '../../src/dataplane/window-host.js';
 import { planWindow } from '../../src/dataplane/window.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';

@@ -131,7 +131,7 @@ describe('window layout', () => {
 
 describe('polling waits (no wake-up crosses a VM)', () => {
   it('sleeps 100 µs for the first 5 ms, then doubles up to 1 ms while nothing happens, never past the deadline', async () => {
-    const { pollingWaitOps, POLL_HOLD_MS } = await import('../../src/dataplane/region-window.js');
+    const { pollingWaitOps, POLL_HOLD_MS } = await import('../../src/dataplane/window-wait.js');
     const asked: number[] = [];
     const started = performance.now();
     const ops = pollingWaitOps({
@@ -151,7 +151,7 @@ describe('polling waits (no wake-up crosses a VM)', () => {
   });
 
   it("reports 'ok' as soon as the word changed, and passes a real wake-up through", async () => {
-    const { pollingWaitOps } = await import('../../src/dataplane/region-window.js');
+    const { pollingWaitOps } = await import('../../src/dataplane/window-wait.js');
     const i32 = new Int32Array(new SharedArrayBuffer(4));
     let polls = 0;
     const ops = pollingWaitOps({ wait: () => (++polls === 3 && Atomics.store(i32, 0, 7), 'timed-out'), notify: () => undefined });
