@@ -88,3 +88,8 @@ export class JournalUnavailableError extends VirtFunError {
     super('JOURNAL_UNAVAILABLE', message, options);
   }
 }
+
+/** The message of something thrown: an Error's message, anything else as a string. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

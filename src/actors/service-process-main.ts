@@ -14,7 +14,7 @@
 import { constants as osConstants } from 'node:os';
 import { loadShm } from '../native/shm.js';
 import { startService } from '../dataplane/service-host.js';
-import { VirtFunError } from '../errors.js';
+import { VirtFunError, messageOf } from '../errors.js';
 import { CONTROL_FD, type FromService, type ToService } from './service-process-protocol.js';
 import { supervise, type SupervisedService } from './supervisor.js';
 
@@ -27,10 +27,6 @@ const send = (m: FromService): Promise<void> =>
     if (!process.connected) return resolve();
     process.send!(m, undefined, undefined, () => resolve());
   });
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** no_new_privs, not dumpable (no ptrace or /proc/<pid>/fd by same-uid processes), killed with vFunD, syscall deny list. */
 function sandbox(): boolean {
@@ -63,7 +59,7 @@ async function serve(init: Extract<ToService, { type: 'init' }>): Promise<void> 
       init.policy,
     );
   } catch (e) {
-    await send({ type: 'failed', code: e instanceof VirtFunError ? e.code : 'SERVICE_ERROR', message: describe(e) });
+    await send({ type: 'failed', code: e instanceof VirtFunError ? e.code : 'SERVICE_ERROR', message: messageOf(e) });
     process.exit(1);
   }
   let stopping: Promise<void> | null = null;

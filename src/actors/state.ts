@@ -56,7 +56,7 @@ export function tenantLoad(state: VFunDState, tenant: string): number {
   return liveInstances(state).filter((i) => i.tenant === tenant).length;
 }
 
-/** Slots of a function/kind in use (any live phase: negotiation reserves). */
+/** Slots of a function/kind in use (any live phase: a negotiated instance, in activation.pending, holds its slot). */
 export function slotsInUse(state: VFunDState, fn: string, kind: Kind): number {
   return liveInstances(state).filter((i) => i.fn === fn && i.kind === kind).length;
 }

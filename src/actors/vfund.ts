@@ -8,7 +8,7 @@
  * reads it.
  */
 import { type ComputationStats, type ControlDisconnected, type Kind, type NackReason, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
-import { VirtFunError } from '../errors.js';
+import { VirtFunError, messageOf } from '../errors.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import { JournalUnavailableError } from '../errors.js';
@@ -67,7 +67,7 @@ export class VFunD<Region = unknown> {
     return this.state;
   }
 
-  /** The region of an active instance (what its guest connects to). */
+  /** The region of an instance in computation (what its guest connects to). */
   region(instance: string): Region | undefined {
     return this.runtimes.get(instance)?.region;
   }
@@ -123,7 +123,7 @@ export class VFunD<Region = unknown> {
         const { tenant, app, fn: fnName, kind } = inst;
         runtime = await this.opts.runtime.activate({ instance: inst.id, tenant, app, fn: fnName, kind, driver: fn.kinds[kind]!.driver, capacity: e.data.capacity });
       } catch (err) {
-        detail = err instanceof Error ? err.message : String(err);
+        detail = messageOf(err);
         if (err instanceof VirtFunError && err.code === 'RESOURCES') reason = 'no-resources';
       }
       const [r] = await this.dispatch({
@@ -264,5 +264,5 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
 const JOURNAL_UNAVAILABLE = {
   ok: false,
   reason: 'journal-unavailable',
-  detail: "vFunD's journal cannot take events right now and vFunD is fail-closed: no new negotiations until it can; instances already active keep working",
+  detail: "vFunD's journal cannot take events right now and vFunD is fail-closed: no new negotiations until it can; instances already in computation keep working",
 } as const satisfies Answer<never>;

@@ -42,8 +42,9 @@ export { lifecycleMachine, lifecycleAccepts, lifecycleNext, phaseOf, stepOf, LIF
 export type { LifecycleContext, LifecycleEvent, LifecycleInput, LifecyclePhase, LifecycleState } from '../machines/lifecycle.js';
 
 // Functions: drivers
-export { createDriver, driverNames, hasDriver, registerDriverFamily } from '../drivers/registry.js';
-export type { DriverFamily } from '../drivers/registry.js';
+// (A driver of one's own is served through a driver module: SabRuntime's `driverModule`. The registry is
+// per thread and per process, so it is not exported: a family registered here would not reach a service.)
+export { createDriver, driverNames, hasDriver } from '../drivers/registry.js';
 export { DriverInputError, checkInputSize } from '../drivers/driver.js';
 export type { DriverMeta, FunctionDriver } from '../drivers/driver.js';
 export { FactorialDriver, FibonacciDriver, Crc32Driver, Sha256Driver } from '../drivers/software.js';

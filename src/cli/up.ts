@@ -8,6 +8,7 @@ import { startDaemon } from '../daemon/start.js';
 import { loadShm } from '../native/shm.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { onBrokenOutput, say, warn } from './output.js';
+import { messageOf } from '../errors.js';
 
 /** Add `vfun up --config <file>` to the command line. */
 export function registerUpCommand(program: Command): void {
@@ -42,7 +43,7 @@ export function registerUpCommand(program: Command): void {
             process.exit(0);
           },
           (err: unknown) => {
-            warn(`vfun: shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+            warn(`vfun: shutdown failed: ${messageOf(err)}`);
             process.exit(1);
           },
         );

@@ -12,6 +12,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Clock } from '../events/envelope.js';
 import type { NackReason } from '../domain/types.js';
 import type { VFunD } from '../actors/vfund.js';
+import { phaseOfInstance, stepOfInstance } from '../actors/state.js';
 import type { HostRegion } from '../actors/runtime-files.js';
 import { isFdRegion } from '../dataplane/region-fds.js';
 import {
@@ -267,7 +268,11 @@ export class ControlServer {
     const inst = Object.hasOwn(d.snapshot.instances, instance) ? d.snapshot.instances[instance] : undefined;
     const region = inst?.tenant === this.opts.tenant.id ? d.region(instance) : undefined;
     if (inst === undefined || inst.tenant !== this.opts.tenant.id) return reply({ ok: false, reason: 'unknown-instance', detail: `no live instance ${instance.slice(0, 64)} of tenant '${this.opts.tenant.id}'` });
-    if (region === undefined || !isFdRegion(region)) return reply({ ok: false, reason: 'wrong-phase', detail: `${instance} has no region to hand over (not active, or in a window)` });
+    // The lifecycle decides the phase: a region exists from computation on.
+    if (phaseOfInstance(inst) !== 'computation') {
+      return reply({ ok: false, reason: 'wrong-phase', detail: `${instance} is in ${stepOfInstance(inst)}: its region is handed over in computation` });
+    }
+    if (region === undefined || !isFdRegion(region)) return reply({ ok: false, reason: 'wrong-phase', detail: `${instance} lives in the VM's window: it has no sealed memory to hand over` });
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (socket.destroyed || typeof fd !== 'number' || fd < 0) return;
     if (socket.writableLength > 0) await new Promise((r) => socket.once('drain', r));

@@ -133,3 +133,8 @@ export const LAYOUT_HASH: number = (() => {
   }
   return h >>> 0;
 })();
+
+/** A 32-bit word as `0x` and 8 hex digits, for messages about magics and hashes. */
+export function hex32(n: number): string {
+  return '0x' + (n >>> 0).toString(16).padStart(8, '0');
+}

@@ -8,6 +8,7 @@
 import { ValidationError, VirtFunError } from '../errors.js';
 import {
   areaBytes,
+  hex32,
   DATAIN_MAGIC,
   DATAOUT_MAGIC,
   HDR,
@@ -123,7 +124,6 @@ export function writeHeader(area: AreaViews, which: AreaName, capacity: number):
   dv.setUint32(HDR.capacity, capacity, true);
 }
 
-const hex = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
 /**
  * Check an area's header before use; returns its capacity. Refuses with a
@@ -137,10 +137,10 @@ export function checkHeader(area: AreaViews, which: AreaName, expectedCapacity?:
   const fail = (what: string): never => {
     throw new VirtFunError('REGION', `${which}: ${what}`);
   };
-  if (h.magic !== magic) fail(`magic is ${hex(h.magic)}, expected ${hex(magic)}`);
+  if (h.magic !== magic) fail(`magic is ${hex32(h.magic)}, expected ${hex32(magic)}`);
   if (h.version !== REGION_VERSION) fail(`layout version is ${h.version}, expected ${REGION_VERSION}`);
   if (h.headerBytes !== HEADER_BYTES) fail(`headerBytes is ${h.headerBytes}, expected ${HEADER_BYTES}`);
-  if (h.layoutHash !== LAYOUT_HASH) fail(`layout hash is ${hex(h.layoutHash)}, expected ${hex(LAYOUT_HASH)} (peer built against another layout)`);
+  if (h.layoutHash !== LAYOUT_HASH) fail(`layout hash is ${hex32(h.layoutHash)}, expected ${hex32(LAYOUT_HASH)} (peer built against another layout)`);
   if (h.capacity < 1 || h.capacity > MAX_CAPACITY) fail(`capacity ${h.capacity} is outside 1..${MAX_CAPACITY}`);
   if (expectedCapacity !== undefined && h.capacity !== expectedCapacity) {
     fail(`capacity is ${h.capacity}, expected ${expectedCapacity}`);

@@ -8,7 +8,7 @@
  * {type:'stopped', stats, exitError?}.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { VirtFunError } from '../errors.js';
+import { VirtFunError, messageOf } from '../errors.js';
 import type { FunctionDriver } from '../drivers/driver.js';
 import { createDriver, registerDriverFamily } from '../drivers/registry.js';
 import { simulatorDrivers } from '../../simulator/drivers.js';
@@ -46,10 +46,6 @@ registerDriverFamily(simulatorDrivers);
 
 const post = (m: ServiceWorkerMessage): void => parentPort?.postMessage(m);
 
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 async function buildDriver(data: ServiceWorkerData): Promise<FunctionDriver> {
   if (data.driverModule === undefined) return createDriver(data.driverName);
   const mod = (await import(data.driverModule)) as Record<string, unknown>;
@@ -77,13 +73,13 @@ async function main(data: ServiceWorkerData): Promise<void> {
       ...(data.resume === true && { resume: true }),
     });
   } catch (e) {
-    post({ type: 'failed', code: e instanceof VirtFunError ? e.code : 'SERVICE_ERROR', message: describe(e) });
+    post({ type: 'failed', code: e instanceof VirtFunError ? e.code : 'SERVICE_ERROR', message: messageOf(e) });
     return;
   }
   try {
     await driver.init();
   } catch (e) {
-    post({ type: 'failed', code: 'DRIVER', message: `driver '${driver.meta.name}' init failed: ${describe(e)}` });
+    post({ type: 'failed', code: 'DRIVER', message: `driver '${driver.meta.name}' init failed: ${messageOf(e)}` });
     return;
   }
   post({ type: 'ready', pid: process.pid, driver: driver.meta.name });
@@ -92,7 +88,7 @@ async function main(data: ServiceWorkerData): Promise<void> {
   try {
     await driver.exit();
   } catch (e) {
-    exitError = `driver '${driver.meta.name}' exit failed: ${describe(e)}`;
+    exitError = `driver '${driver.meta.name}' exit failed: ${messageOf(e)}`;
   }
   post({ type: 'stopped', stats: service.stats(), ...(exitError !== undefined && { exitError }) });
 }

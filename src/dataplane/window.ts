@@ -11,7 +11,7 @@
  * node:* imports. Keep in step with §13.1 of docs/region-format.md.
  */
 import { ValidationError, VirtFunError } from '../errors.js';
-import { areaBytes, LAYOUT_HASH } from './layout.js';
+import { areaBytes, hex32, LAYOUT_HASH } from './layout.js';
 
 /** 'VFWN' read as a little-endian u32. */
 export const WINDOW_MAGIC = 0x4e574656;
@@ -183,7 +183,6 @@ export function readWindowHeader(buffer: ArrayBufferLike): WindowHeader {
   };
 }
 
-const hex = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
 /** Check a window header as a guest must before use (§13.1); returns it. VirtFunError 'REGION' naming the field otherwise. */
 export function checkWindowHeader(buffer: ArrayBufferLike): WindowHeader {
@@ -191,10 +190,10 @@ export function checkWindowHeader(buffer: ArrayBufferLike): WindowHeader {
   const fail = (what: string): never => {
     throw new VirtFunError('REGION', `window: ${what}`);
   };
-  if (h.magic !== WINDOW_MAGIC) fail(`magic is ${hex(h.magic)}, expected ${hex(WINDOW_MAGIC)} (not a VirtFun window, or not initialised yet)`);
+  if (h.magic !== WINDOW_MAGIC) fail(`magic is ${hex32(h.magic)}, expected ${hex32(WINDOW_MAGIC)} (not a VirtFun window, or not initialised yet)`);
   if (h.version !== WINDOW_VERSION) fail(`version is ${h.version}, expected ${WINDOW_VERSION}`);
   if (h.headerBytes !== WINDOW_HEADER_BYTES) fail(`headerBytes is ${h.headerBytes}, expected ${WINDOW_HEADER_BYTES}`);
-  if (h.regionLayoutHash !== LAYOUT_HASH) fail(`regionLayoutHash is ${hex(h.regionLayoutHash)}, expected ${hex(LAYOUT_HASH)}`);
+  if (h.regionLayoutHash !== LAYOUT_HASH) fail(`regionLayoutHash is ${hex32(h.regionLayoutHash)}, expected ${hex32(LAYOUT_HASH)}`);
   if (h.windowBytes > buffer.byteLength) fail(`windowBytes ${h.windowBytes} is larger than the ${buffer.byteLength} bytes mapped`);
   if (h.tableOffset !== WINDOW_HEADER_BYTES || h.entryBytes !== ENTRY_BYTES) fail(`table at ${h.tableOffset} with ${h.entryBytes}-byte entries, expected ${WINDOW_HEADER_BYTES} and ${ENTRY_BYTES}`);
   if (h.slotCount < 1 || h.slotsOffset < slotsOffsetFor(h.slotCount) || h.slotsOffset + h.slotCount * h.slotBytes > h.windowBytes) {

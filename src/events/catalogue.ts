@@ -20,7 +20,7 @@ export interface TenantConfig {
   readonly id: string;
   /** SHA-256 (hex) of the tenant's secret. The secret itself is never journaled. */
   readonly credentialDigest: string;
-  /** Maximum number of live (negotiated or active) instances. */
+  /** Maximum number of live instances (in any phase from activation on: docs/lifecycle.md). */
   readonly maxInstances: number;
   /** Present when the tenant is a virtual machine: its regions are slots of an ivshmem window. */
   readonly vm?: { readonly windowBytes: number; readonly slotBytes: number; readonly slots: number };

@@ -9,7 +9,7 @@
  *
  * Pure: no node:* imports, no I/O.
  */
-import { ConcurrencyError, JournalCorruptError, ValidationError } from '../errors.js';
+import { ConcurrencyError, JournalCorruptError, ValidationError, messageOf } from '../errors.js';
 import { encodeEnvelope, encodingOfText, sha256Hex, type EnvelopeEncoding } from './canonical.js';
 import { isEventType, SCHEMA_VERSION } from './catalogue.js';
 import { GENESIS_HASH, type Envelope, type PendingEvent } from './envelope.js';
@@ -112,7 +112,7 @@ export function chainFault(
   try {
     hashInput = (options.encoding ?? encodeEnvelope(e)).hashInput;
   } catch (err) {
-    return `cannot be encoded: ${err instanceof Error ? err.message : String(err)}`;
+    return `cannot be encoded: ${messageOf(err)}`;
   }
   const computed = (options.hash ?? sha256Hex)(hashInput);
   if (computed !== e.hash) return `hash ${e.hash} does not match its content (recomputed ${computed})`;

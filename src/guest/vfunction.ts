@@ -128,9 +128,9 @@ export class VFunction implements ComputeChannel {
     this.channel.rst();
   }
 
-  /** Release phase. Resolves with the call counters vFunD journaled. Idempotent. */
+  /** Release phase. Resolves with the call counters vFunD journaled (the same ones again once released). */
   async release(): Promise<ComputationStats> {
-    if (this.phase === 'released') return { calls: 0, errors: {} };
+    if (this.phase === 'released') return this.lifecycle.getSnapshot().context.stats ?? { calls: 0, errors: {} };
     this.lifecycle.send({ type: 'RELEASE', reason: 'client' });
     this.channel.close?.();
     const r = await this.control.release({ ...this.creds, instance: this.instance });

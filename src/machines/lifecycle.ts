@@ -7,9 +7,9 @@
  * - in vFunD, each live instance's state *is* this machine's state
  *   (`InstanceState.lifecycle`, src/actors/state.ts). `evolve` advances it with
  *   XState's pure `transition()` ({@link lifecycleNext}) for every journaled
- *   event, and `decide` refuses what the machine cannot accept
- *   ({@link lifecycleAccepts}): a second `activate`, a restart outside
- *   computation. Replay folds the same way.
+ *   event, and `decide` refuses what the machine cannot accept (it steps the
+ *   machine with {@link lifecycleNext} and nacks `wrong-phase` on null): a
+ *   second `activate`, a restart outside computation. Replay folds the same way.
  * - the guest library runs one actor of it per handle it holds.
  *
  * Computation itself (set/get/rst, wait/busy/done, one per call) is not
@@ -57,8 +57,6 @@ export type LifecycleEvent =
   | { type: 'CLIENT_LOST'; detail: string }
   | { type: 'RELEASE'; reason: ReleaseReason }
   | { type: 'RELEASED'; stats: ComputationStats | null };
-
-export type LifecycleEventType = LifecycleEvent['type'];
 
 export interface LifecycleInput {
   readonly tenant: string;

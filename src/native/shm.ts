@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WaitOps } from '../dataplane/wait.js';
-import { VirtFunError } from '../errors.js';
+import { VirtFunError, messageOf } from '../errors.js';
 
 /** `abiVersion` of the addon this file was written against (VFUN_SHM_ABI_VERSION in the C source). */
 export const SHM_ABI_VERSION = 2;
@@ -255,7 +255,7 @@ function tryLoad(): void {
   try {
     mod = createRequire(import.meta.url)(file);
   } catch (e) {
-    reason = `loading ${file} failed: ${e instanceof Error ? e.message : String(e)}`;
+    reason = `loading ${file} failed: ${messageOf(e)}`;
     return;
   }
   const m = mod as Partial<ShmAddon>;

@@ -67,7 +67,7 @@ function checkFields(source: string, header: TraceHeader, calls: readonly TraceC
 
 /**
  * How finely the times of a trace were recorded, µs: times are ms since the
- * epoch in doubles (trace.ts), exact to one unit in the last place, which at
+ * epoch in doubles (traces.ts), exact to one unit in the last place, which at
  * today's dates is 2^-12 ms (0.24 µs).
  */
 export function resolution(header: TraceHeader, calls: readonly TraceCall[]): number {

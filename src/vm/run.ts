@@ -21,7 +21,7 @@ import { buildInitramfs } from './initramfs.js';
 import { NODE_MEMORY_MIB, nodeGuestFiles, nodePathPrefix } from './node-files.js';
 import { debianKernel, kernelFromPath, type GuestKernel } from './kernel.js';
 import { startNetPort } from './net-port.js';
-import { runVm, type VmRun } from './qemu.js';
+import { runVm, VmError, type VmRun } from './qemu.js';
 
 /** Modules the guest needs for virtio-serial (ivshmem needs none: its BAR is mapped through sysfs). */
 export const GUEST_MODULES = ['virtio_pci', 'virtio_console'] as const;
@@ -133,7 +133,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
   const tenant = pickVmTenant(config, opts.tenant);
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const checkpoint = (): void => {
-    if (opts.signal?.aborted) throw new VirtFunError('VM', 'interrupted before the VM started');
+    if (opts.signal?.aborted) throw new VmError('interrupted', 'interrupted before the VM started');
   };
   // The cheap checks first (the root's lock, a running vFunD for --attach), then the slow steps.
   const daemon = opts.attach

@@ -287,5 +287,9 @@ describe('service protocol machine as the oracle of the service', () => {
         mapped.unmap();
       }
     },
+    // 5-14 s on a quiet or moderately busy 2-core machine; a minute or more when the rest of the int
+    // tier and other jobs compete for the cores (each restart starts a worker, each step waits for a
+    // process that spins for its core).
+    300_000,
   );
 });
