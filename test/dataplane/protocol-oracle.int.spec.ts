@@ -150,15 +150,21 @@ class RawClient {
     Atomics.store(dataout.i32, I32.req, word);
     if (Atomics.load(datain.i32, I32.serviceSleeping) === 1) ops.notify(dataout.i32, I32.req);
   }
-  /** Wait (at most `ms`) until the service has published an answer after `callsBefore` answers. */
-  awaitAnswer(callsBefore: number, ms: number): void {
+  /**
+   * Wait (at most `ms`) until datain shows the answer `want` predicts: its call count and then its
+   * state word. The service stores the counters before the state word, so waiting for the count
+   * alone can read the previous answer's word (seen once on a loaded machine: a BAD_SEQ answer
+   * whose count was published and whose word was not yet).
+   */
+  awaitAnswer(want: { seq: number; status: number; calls: number }, ms: number): void {
     const { dataout, datain, ops } = this.mapped.areas;
+    const wantWord = packWord(want.seq, want.status);
     const deadline = performance.now() + ms;
     Atomics.store(dataout.i32, I32.clientSleeping, 1);
     try {
       for (;;) {
         const w = Atomics.load(datain.i32, I32.state);
-        const answered = wordLow4(w) !== Status.BUSY && Atomics.load(datain.i32, I32.calls) >>> 0 !== callsBefore;
+        const answered = w >>> 0 === wantWord >>> 0 && Atomics.load(datain.i32, I32.calls) >>> 0 === want.calls;
         const left = deadline - performance.now();
         if (answered || left <= 0) return;
         ops.wait(datain.i32, I32.state, w, Math.min(left, 20));
@@ -258,7 +264,6 @@ describe('service protocol machine as the oracle of the service', () => {
           const bytes = new Uint8Array(Buffer.from(s.input, 'hex'));
           const len = s.over ?? bytes.byteLength;
           const word = packWord(seq, s.cmd);
-          const callsBefore = snap.context.calls;
           client.write(word, len, bytes);
           const before = snap;
           [snap] = transition(serviceProtocolMachine, snap, requestEvent(word, len));
@@ -280,7 +285,7 @@ describe('service protocol machine as the oracle of the service', () => {
             [snap] = transition(serviceProtocolMachine, snap, outcome.event);
             if (snap.matches('done') && snap.context.hasResult) result = outcome.result;
           }
-          client.awaitAnswer(callsBefore, ANSWER_MS);
+          client.awaitAnswer(statusOf(snap), ANSWER_MS);
           expectAgreement(client, snap, result, at);
         }
       } finally {
