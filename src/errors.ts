@@ -25,7 +25,9 @@ export type VirtFunErrorCode =
   | 'DRIVER'
   /** A virtual machine could not be prepared or run (QEMU, kernel, initramfs, guest client). */
   | 'VM'
-  | 'NACK';
+  | 'NACK'
+  /** vFunD's checkpoint signing key is missing, unreadable or exposed. */
+  | 'CHECKPOINT_KEY';
 
 export class VirtFunError extends Error {
   override readonly name: string = 'VirtFunError';
@@ -86,6 +88,16 @@ export class JournalUnavailableError extends VirtFunError {
   override readonly name = 'JournalUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('JOURNAL_UNAVAILABLE', message, options);
+  }
+}
+
+/** vFunD's checkpoint key cannot be used (a private key group- or world-readable, a malformed file): names the path. */
+export class CheckpointKeyError extends VirtFunError {
+  override readonly name = 'CheckpointKeyError';
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('CHECKPOINT_KEY', `${path}: ${message}`, options);
+    this.path = path;
   }
 }
 

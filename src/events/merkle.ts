@@ -214,7 +214,8 @@ export function verifyConsistency(m: number, n: number, rootM: Uint8Array, rootN
   if (proof.some((p) => p.length !== HASH_BYTES)) return fail(`every proof element must be ${HASH_BYTES} bytes`);
   if (m === 0 || m === n) {
     if (proof.length !== 0) return fail(`the proof between sizes ${m} and ${n} must be empty`);
-    if (m === 0) return sameHash(rootM, emptyRoot()) ? OK : fail('the root of size 0 is not the empty tree root');
+    if (!sameHash(rootM, emptyRoot()) && m === 0) return fail('the root of size 0 is not the empty tree root');
+    if (m === 0 && n !== 0) return OK;
     return sameHash(rootM, rootN) ? OK : fail('two roots of the same size differ');
   }
   if (proof.length === 0) return fail('the proof is empty');
@@ -298,7 +299,7 @@ export class MerkleBuilder {
   append(leaf: Uint8Array): void {
     if (leaf.length !== HASH_BYTES) throw new ValidationError('leaf', `expected ${HASH_BYTES} bytes, got ${leaf.length}`);
     if (this.#size >= Number.MAX_SAFE_INTEGER) throw new ValidationError('size', 'the tree is full');
-    let node = leaf.slice();
+    let node: Uint8Array = leaf.slice();
     for (let s = this.#size; isOdd(s); s = half(s)) node = nodeHash(this.#nodes.pop() as Uint8Array, node);
     this.#nodes.push(node);
     this.#size++;
