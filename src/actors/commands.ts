@@ -4,7 +4,7 @@
  * service failure, shutdown). Every command has an id: it becomes the
  * causationId of the events it produces.
  */
-import type { ComputationStats, ControlDisconnected, Kind, NackReason, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { ComputationStats, ControlDisconnected, JournalCheckpoint, Kind, NackReason, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
 import type { Credentials } from '../domain/requests.js';
 
 export type { Credentials } from '../domain/requests.js';
@@ -79,6 +79,8 @@ export type VFunDCommand =
   /** The control channel suppressed refusals past the tenant's limit: journal their summary for one period. */
   | ({ readonly type: 'summarize-refusals'; readonly id: string } & RefusalsSuppressed['data'])
   /** The control channel closed a connection that kept flooding it with refused requests. */
-  | ({ readonly type: 'disconnect'; readonly id: string } & ControlDisconnected['data']);
+  | ({ readonly type: 'disconnect'; readonly id: string } & ControlDisconnected['data'])
+  /** vFunD's checkpointer signed a tree head: journal it. */
+  | ({ readonly type: 'checkpoint'; readonly id: string } & JournalCheckpoint['data']);
 
 export type VFunDCommandType = VFunDCommand['type'];

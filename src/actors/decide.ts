@@ -226,6 +226,11 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       return [{ type: 'control.disconnected', data: { tenant: clip(tenant), refusals, suppressed, detail } }];
     }
 
+    case 'checkpoint': {
+      const { size, root, note, frontier } = command;
+      return [{ type: 'journal.checkpoint', data: { size, root, note, frontier } }];
+    }
+
     case 'stop': {
       if (!state.running) return [];
       const rest = liveInstances(state).map((i) => released(i.id, 'shutdown', NO_STATS));

@@ -86,6 +86,7 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
       case 'request.refused':
       case 'refusals.suppressed':
       case 'control.disconnected':
+      case 'journal.checkpoint':
         return;
     }
   });

@@ -142,6 +142,8 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
       return { command: { type: 'summarize-refusals', id, ...e.data }, secretMatched: true };
     case 'control.disconnected':
       return { command: { type: 'disconnect', id, ...e.data }, secretMatched: true };
+    case 'journal.checkpoint':
+      return { command: { type: 'checkpoint', id, ...e.data }, secretMatched: true };
     case 'vfund.started':
     case 'vfund.stopped':
       throw new Error('unreachable: handled above');

@@ -7,10 +7,10 @@
  * machine's state inside vFunD's state (state.ts, evolve.ts): every decision
  * reads it.
  */
-import { type ComputationStats, type ControlDisconnected, type Kind, type NackReason, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
+import { type ComputationStats, type ControlDisconnected, type JournalCheckpoint, type Kind, type NackReason, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
 import { VirtFunError, messageOf } from '../errors.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
-import type { Journal } from '../events/journal.js';
+import type { Journal, JournalHead } from '../events/journal.js';
 import { JournalUnavailableError } from '../errors.js';
 import { Recorder } from '../events/recorder.js';
 import type { LifecycleState } from '../machines/lifecycle.js';
@@ -178,6 +178,21 @@ export class VFunD<Region = unknown> {
     });
   }
 
+  /**
+   * Journal a checkpoint (a signed tree head: src/events/checkpointer.ts) made by `make` from the
+   * journal's durable head at its turn in the mailbox: nothing else is recorded in between, so the
+   * checkpoint lands at seq head.seq + 1 and covers exactly the events up to the head. Nothing is
+   * journaled when `make` resolves to null. Resolves to whether a checkpoint was journaled.
+   */
+  checkpoint(make: (head: JournalHead | null) => Promise<JournalCheckpoint['data'] | null>): Promise<boolean> {
+    return this.enqueue(async () => {
+      const data = await make(this.recorder.head());
+      if (data === null) return false;
+      await this.dispatch({ type: 'checkpoint', id: this.opts.ids.next(), ...data });
+      return true;
+    });
+  }
+
   /** Release every instance and journal vfund.stopped. */
   stop(reason = 'shutdown'): Promise<void> {
     return this.enqueue(async () => {
@@ -240,6 +255,7 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
   switch (e.type) {
     case 'vfund.started':
     case 'vfund.stopped':
+    case 'journal.checkpoint':
       return HOST_SCOPE;
     case 'negotiation.acked':
       return { tenant: e.data.tenant, app: e.data.app, fn: e.data.fn, instance: e.data.instance };

@@ -78,6 +78,8 @@ export function describeEvent(e: VFunEvent): string {
       return e.data.detail;
     case 'service.restarted':
       return `restart #${e.data.attempt} in ${e.data.backoffMs} ms: ${e.data.detail}`;
+    case 'journal.checkpoint':
+      return `signed tree head over seqs 1..${e.data.size}: root ${e.data.root}`;
     case 'instance.released': {
       if (e.data.stats === null) return `${e.data.reason}, calls unknown`;
       const errs = Object.entries(e.data.stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');

@@ -25,6 +25,7 @@ import { OffloadRefused, VFunction, type OpenOptions } from '../guest/vfunction.
 import { randomIds, systemClock } from '../util/system.js';
 import { ValidationError } from '../errors.js';
 import { profileNames } from '../../simulator/profile.js';
+import { openWitnesses, startCheckpointing, type CheckpointOptions } from '../daemon/checkpointing.js';
 
 export const DEMO_SECRETS = { acme: 'acme-demo-secret-0001', globex: 'globex-demo-secret-0002' } as const;
 
@@ -66,6 +67,8 @@ export interface DemoOptions {
   /** files: regions are mapped files and one guest runs as its own process; sab: in-process. auto: files if the addon is built. */
   readonly backend: DemoBackend;
   readonly out: (line: string) => void;
+  /** Checkpoints: policy and witnesses (docs/proofs.md). */
+  readonly checkpoint?: CheckpointOptions;
 }
 
 export interface DemoResult {
@@ -83,6 +86,7 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const { out } = opts;
+  const witnesses = await openWitnesses(opts.checkpoint?.witnesses);
   const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') });
   if (repaired) out(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
   const seqBefore = (await journal.head())?.seq ?? 0;
@@ -110,6 +114,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     clock: systemClock,
     ids: randomIds,
   });
+  const checkpointer = await startCheckpointing(
+    vfund,
+    { root: opts.root, host: hostname(), journal, clock: systemClock, log: out, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) },
+    witnesses,
+  );
   out(`vFunD started on ${hostname()}, journal ${journal.url}`);
   out(backend === 'files' ? `regions: sealed shared memory named under ${opts.root}/vmcli, each service in a process of its own` : 'regions: in-process SharedArrayBuffers');
   const open = async (tenant: keyof typeof DEMO_SECRETS, app: string, fn: string, kind: 'hw' | 'sw') => {
@@ -177,6 +186,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
   if (deviceProfile) await sideBySide(open, out);
   await vfund.stop('demo finished');
+  await checkpointer.stop();
   await files?.close();
   out('vFunD stopped');
 

@@ -13,6 +13,7 @@ import { VirtFunError } from '../errors.js';
 import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { registerUpCommand } from './up.js';
+import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
@@ -50,8 +51,9 @@ withJournalOptions(
       .default('auto'),
   )
   .option('--device <sim:profile>', 'run the hardware functions on a simulated FPGA following a profile (e.g. sim:alveo-u250)')
-  .action(async (o: JournalOptions & { backend: DemoBackend; device?: string }) => {
-  const result = await runDemo({ journal: journalUrl(o), root: o.root, backend: o.backend, ...(o.device !== undefined && { device: o.device }), out: (l) => console.log(l) });
+  .option('--witness <path|nats-url>', 'also put every checkpoint there: a directory, a file, or a NATS key-value bucket (repeatable)', collect, [])
+  .action(async (o: JournalOptions & { backend: DemoBackend; device?: string; witness: string[] }) => {
+  const result = await runDemo({ journal: journalUrl(o), root: o.root, backend: o.backend, ...(o.device !== undefined && { device: o.device }), out: (l) => console.log(l), checkpoint: { witnesses: o.witness } });
   if (!result.chainOk) process.exitCode = 1;
 });
 
@@ -68,9 +70,12 @@ const audit = withJournalOptions(program.command('audit').description('list jour
     console.log(formatAudit(events, o.format));
   });
 
-withJournalOptions(audit.command('verify').description('check the hash chain end to end; exit 1 naming the first bad event')).action(
+withJournalOptions(audit.command('verify').description('check the hash chain, the signed checkpoints and the witnesses; exit 1 naming the first bad event'))
+  .option('--witness <path|nats-url>', 'check the journal against the checkpoints witnessed there (repeatable)', collect, [])
+  .option('--pubkey <file>', "vFunD's checkpoint public key (default: <root>/admin/checkpoint.pub when present)")
+  .action(
   async (_o: JournalOptions, cmd: Command) => {
-    const o = cmd.optsWithGlobals<JournalOptions>();
+    const o = cmd.optsWithGlobals<JournalOptions & { witness: string[]; pubkey?: string }>();
     const url = journalUrl(o);
     const path = journalPath(url);
     let report;
@@ -84,6 +89,7 @@ withJournalOptions(audit.command('verify').description('check the hash chain end
     }
     if (report.ok) {
       console.log(`${url}: hash chain verified, ${report.count} events${report.head ? `, head seq ${report.head.seq} ${report.head.hash}` : ''}`);
+      if (!(await verifyJournalCheckpoints(o, url))) process.exitCode = 1;
     } else {
       const b = report.firstBad;
       console.error(
@@ -131,6 +137,7 @@ withJournalOptions(
     }
   });
 
+registerCheckpointCommands(audit);
 registerPaperCommands(program);
 registerVmCommands(program);
 

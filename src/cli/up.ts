@@ -9,12 +9,14 @@ import { loadShm } from '../native/shm.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { onBrokenOutput, say, warn } from './output.js';
 import { messageOf } from '../errors.js';
+import { collect } from './checkpoint-commands.js';
 
 /** Add `vfun up --config <file>` to the command line. */
 export function registerUpCommand(program: Command): void {
   withJournalOptions(program.command('up').description('run vFunD as a daemon: one control socket per tenant, until SIGTERM'))
     .requiredOption('--config <file>', 'JSON configuration: tenants (id, secret, maxInstances), functions (kinds: hw/sw slots, driver), regionCapacity')
-    .action(async (o: JournalOptions & { config: string }) => {
+    .option('--witness <path|nats-url>', 'also put every checkpoint there: a directory, a file, or a NATS key-value bucket (repeatable)', collect, [])
+    .action(async (o: JournalOptions & { config: string; witness: string[] }) => {
       // A daemon's stdout or stderr going away (a closed pipe) silences its log, never the daemon.
       onBrokenOutput('carry-on');
       const log = say;
@@ -31,7 +33,7 @@ export function registerUpCommand(program: Command): void {
       // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
       // ptrace vFunD nor read its memory or descriptors through /proc.
       loadShm()?.sandboxSelf({ nonDumpable: true });
-      const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log });
+      const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log, checkpoint: { witnesses: o.witness } });
       const shutdown = (signal: string) => {
         log(`${signal}: releasing every instance`);
         if (daemon.journalAvailable?.() === false) {

@@ -16,6 +16,8 @@ import { ControlServer } from '../control/server.js';
 import { openJournal } from '../events/adapters/open-journal.js';
 import { randomIds, systemClock } from '../util/system.js';
 import { loadConfigFile, resolveConfig } from './config.js';
+import { openWitnesses, startCheckpointing, type CheckpointOptions } from './checkpointing.js';
+import type { Checkpointer } from '../events/checkpointer.js';
 
 /** How to start vFunD: its configuration, journal URL, data root and where it logs. */
 export interface DaemonOptions {
@@ -25,6 +27,8 @@ export interface DaemonOptions {
   readonly journal: string;
   readonly root: string;
   readonly log: (line: string) => void;
+  /** Checkpoints: every N events / T ms (defaults 1000, 60 s) and at stop; witnesses (docs/proofs.md). */
+  readonly checkpoint?: CheckpointOptions;
 }
 
 /** A running vFunD: its tenants' control sockets and windows, and how to stop it. */
@@ -54,6 +58,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);
     throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
   }
+  const witnesses = await openWitnesses(opts.checkpoint?.witnesses);
   const windows = windowPlans(config);
   const limits = await TenantCgroups.create(config.tenants);
   const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(async (err: unknown) => {
@@ -78,8 +83,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ),
   );
   let vfund: VFunD<HostRegion>;
+  let checkpointer: Checkpointer;
   try {
     vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
+    const setup = { root: opts.root, host: hostname(), journal, clock: systemClock, log: opts.log, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) };
+    checkpointer = await startCheckpointing(vfund, setup, witnesses);
   } catch (err) {
     await journal.close().catch(() => undefined);
     await runtime.close().catch(() => undefined);
@@ -121,6 +129,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           for (const s of servers) await s.close();
           await vfund.stop(reason);
         } finally {
+          // The last checkpoint covers vfund.stopped (a failed one is logged, never thrown).
+          await checkpointer.stop();
           // Whatever happened above, no service, region file or pid file outlives vFunD.
           await runtime.close();
           for (const problem of await limits.remove()) opts.log(problem);

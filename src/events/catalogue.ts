@@ -171,6 +171,28 @@ export type ControlDisconnected = Event<
   }
 >;
 
+/**
+ * A checkpoint: vFunD's signed tree head over the events before it (docs/proofs.md). Journaled at
+ * seq s, it covers size = s - 1: the Merkle tree (merkle.ts) whose leaves are the `hash`es of the
+ * events with seq 1..size. Host-scoped, about no tenant.
+ */
+export type JournalCheckpoint = Event<
+  'journal.checkpoint',
+  {
+    /** Events covered: seqs 1..size (the seq of this event minus one). */
+    readonly size: number;
+    /** The tree head of those events, 64 lowercase hex digits (the note holds it in base64). */
+    readonly root: string;
+    /** The signed checkpoint (a C2SP signed note of the checkpoint text), signed by vFunD's checkpoint key. */
+    readonly note: string;
+    /**
+     * The right edge of the tree of `size` leaves: the roots of its maximal perfect subtrees, largest
+     * first, hex (one per bit set in size). vFunD resumes its tree from it without rereading the journal.
+     */
+    readonly frontier: readonly string[];
+  }
+>;
+
 /** Every event vFunD journals. */
 export type VFunEvent =
   | VFunDStarted
@@ -187,7 +209,8 @@ export type VFunEvent =
   | ClientLost
   | ServiceRestarted
   | RefusalsSuppressed
-  | ControlDisconnected;
+  | ControlDisconnected
+  | JournalCheckpoint;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -208,6 +231,7 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'service.restarted',
   'refusals.suppressed',
   'control.disconnected',
+  'journal.checkpoint',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {

@@ -10,7 +10,7 @@
  * final newline included.
  *
  * The Ed25519 primitive is injected (`NoteSigner`, `Ed25519Verify`): this
- * module is pure (no node:* imports); src/events/checkpoint-key.ts provides
+ * module is pure (no node:* imports); src/events/adapters/checkpoint-key.ts provides
  * both with node:crypto.
  */
 import { sha256 } from '@noble/hashes/sha2.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { CheckpointKeyError } from '../../src/errors.js';
 import { encodeCheckpoint, journalOrigin, parseCheckpoint, signCheckpoint, verifyCheckpoint, type Checkpoint } from '../../src/events/checkpoint.js';
-import { checkpointKeyPaths, ed25519Verify, loadOrCreateCheckpointKey, privateKeyFromSeed, readVerifierKeyFile, signerOf } from '../../src/events/checkpoint-key.js';
+import { checkpointKeyPaths, ed25519Verify, loadOrCreateCheckpointKey, privateKeyFromSeed, readVerifierKeyFile, signerOf } from '../../src/events/adapters/checkpoint-key.js';
 import { emptyRoot } from '../../src/events/merkle.js';
 import { encodeVerifierKey, keyId, openNote, parseVerifierKey, signNote } from '../../src/events/signed-note.js';
 

@@ -11,8 +11,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CheckpointKeyError, messageOf } from '../errors.js';
-import { encodeVerifierKey, parseVerifierKey, type Ed25519Verify, type NoteSigner, type NoteVerifier } from './signed-note.js';
+import { CheckpointKeyError, messageOf } from '../../errors.js';
+import { encodeVerifierKey, parseVerifierKey, type Ed25519Verify, type NoteSigner, type NoteVerifier } from '../signed-note.js';
 
 /** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): then the 32-byte key. */
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
