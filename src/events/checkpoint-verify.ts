@@ -81,9 +81,9 @@ export async function verifyCheckpoints(envelopes: AsyncIterable<Envelope> | Ite
     if (env.type === 'journal.checkpoint') {
       checkpoints++;
       const fault = checkpointEventFault(env, builder, opts);
-      if (fault !== null) problems.push(`checkpoint at seq ${env.seq} (size ${env.data.size}): ${fault}`);
-      sizes.add(env.data.size);
-      covered = env.data.size;
+      if (fault !== null) problems.push(`checkpoint at seq ${env.seq} (size ${env.seq - 1}): ${fault}`);
+      sizes.add(env.seq - 1);
+      covered = env.seq - 1;
       lastSeq = env.seq;
       origin ??= journalOrigin(env.host);
     }
@@ -124,6 +124,8 @@ export async function verifyCheckpoints(envelopes: AsyncIterable<Envelope> | Ite
 /** Why a checkpoint event does not hold against the events before it (in `builder`), or null. */
 function checkpointEventFault(env: Envelope & { type: 'journal.checkpoint' }, builder: MerkleBuilder, opts: CheckpointVerifyOptions): string | null {
   const d = env.data;
+  const shape = checkpointDataFault(d);
+  if (shape !== null) return shape;
   if (d.size !== env.seq - 1) return `covers ${d.size} events, but ${env.seq - 1} precede it`;
   const root = bytesToHex(builder.root());
   if (d.root !== root) return `its root ${d.root} is not the tree of the events before it (${root})`;
@@ -136,6 +138,19 @@ function checkpointEventFault(env: Envelope & { type: 'journal.checkpoint' }, bu
   if (opts.key === null) return null;
   const check = verifyCheckpoint(d.note, opts.key, opts.verify);
   return check.ok ? null : `signature: ${check.reason}`;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Why a checkpoint event's data is not of the catalogue's shape (a forged or damaged one), or null. */
+function checkpointDataFault(d: unknown): string | null {
+  if (typeof d !== 'object' || d === null) return 'its data is not an object';
+  const { size, root, note, frontier } = d as Record<string, unknown>;
+  if (!Number.isSafeInteger(size)) return 'its size is not an integer';
+  if (typeof root !== 'string' || !HEX64.test(root)) return 'its root is not 64 hex digits';
+  if (typeof note !== 'string') return 'its note is not a string';
+  if (!Array.isArray(frontier) || frontier.some((h) => typeof h !== 'string' || !HEX64.test(h))) return 'its frontier is not a list of 64-hex-digit hashes';
+  return null;
 }
 
 /** Why a witnessed checkpoint is not one the journal (its `leaves`) is consistent with, or null. */
