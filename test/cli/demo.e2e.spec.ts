@@ -41,7 +41,8 @@ describe('vfun demo', () => {
     expect(await readdir(join(root, 'service'))).toEqual([]);
     expect(await readdir(join(root, 'admin', 'instances'))).toEqual([]);
     const lines = (await readFile(join(root, 'admin', 'journal.ndjson'), 'utf8')).trim().split('\n');
-    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: 'vfund.stopped' });
+    expect(JSON.parse(lines.at(-2)!)).toMatchObject({ type: 'vfund.stopped' });
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: 'journal.checkpoint', data: { size: lines.length - 1 } });
   });
 
   it('continues the chain across runs and cuts a torn last record', async () => {

@@ -88,8 +88,9 @@ describe('vfun up in a hostile environment', () => {
     expect(await d.exited).toEqual({ code: 0, signal: null });
     c.close();
     const events = await journalOf(join(root, 'admin', 'journal.ndjson'));
-    expect(events.at(-2)).toMatchObject({ type: 'instance.released', instance: vf.instance, data: { reason: 'shutdown' } });
-    expect(events.at(-1)).toMatchObject({ type: 'vfund.stopped', data: { reason: 'SIGTERM' } });
+    expect(events.at(-3)).toMatchObject({ type: 'instance.released', instance: vf.instance, data: { reason: 'shutdown' } });
+    expect(events.at(-2)).toMatchObject({ type: 'vfund.stopped', data: { reason: 'SIGTERM' } });
+    expect(events.at(-1)).toMatchObject({ type: 'journal.checkpoint', data: { size: events.length - 1 } }); // the closing checkpoint
   });
 
   it('stdout and stderr closed by their reader: vFunD carries on, and SIGTERM still releases everything and exits 0', async () => {
@@ -110,7 +111,8 @@ describe('vfun up in a hostile environment', () => {
     const events = await journalOf(join(root, 'admin', 'journal.ndjson'));
     const released = events.filter((e) => e.type === 'instance.released').map((e) => [e.instance, e.data.reason]);
     expect(released).toEqual(expect.arrayContaining([[held.instance, 'shutdown'], [negotiated.ok ? negotiated.instance : '?', 'shutdown']]));
-    expect(events.at(-1)).toMatchObject({ type: 'vfund.stopped', data: { reason: 'SIGTERM' } });
+    expect(events.at(-2)).toMatchObject({ type: 'vfund.stopped', data: { reason: 'SIGTERM' } });
+    expect(events.at(-1)).toMatchObject({ type: 'journal.checkpoint', data: { size: events.length - 1 } });
     // Released means gone: no region, no pid file.
     expect(await readdir(join(root, 'vmcli', 't')).catch(() => [])).not.toContain('kept');
     expect(await readdir(join(root, 'admin'))).not.toContain('vfund.pid');
@@ -181,7 +183,8 @@ describe('vfun up in a hostile environment', () => {
       expect((await exec(process.execPath, [CLI, 'replay', '--journal', `file:${journal}`])).stdout).toMatch(/decide reproduces all \d+ recorded decisions/);
       const events = await journalOf(journal);
       expect(new Set(events.map((e) => JSON.stringify(e))).size).toBe(events.length);
-      expect(events.at(-1)).toMatchObject({ type: 'vfund.stopped' });
+      expect(events.at(-2)).toMatchObject({ type: 'vfund.stopped' });
+      expect(events.at(-1)).toMatchObject({ type: 'journal.checkpoint' });
     });
   });
 });

@@ -114,7 +114,8 @@ describe('a hostile tenant and its region', () => {
     const events = await s.events();
     expect(lifeOf(events, first.instance).at(-1)).toMatchObject({ type: 'instance.released', data: { reason: 'client' } });
     expect(lifeOf(events, second.instance).at(-1)).toMatchObject({ type: 'instance.released', data: { reason: 'shutdown' } });
-    expect(events.at(-1)).toMatchObject({ type: 'vfund.stopped' });
+    expect(events.at(-2)).toMatchObject({ type: 'vfund.stopped' });
+    expect(events.at(-1)).toMatchObject({ type: 'journal.checkpoint' });
     const acked = events.filter((e) => e.type === 'negotiation.acked').map((e) => e.data.instance);
     const released = new Set(events.filter((e) => e.type === 'instance.released').map((e) => e.data.instance));
     expect(acked.filter((i) => !released.has(i))).toEqual([]);

@@ -145,8 +145,9 @@ describe('vfun up', () => {
     expect(await exited).toBe(0);
     c.close();
     const lines = (await readFile(join(root, 'admin', 'journal.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.at(-2)).toMatchObject({ type: 'instance.released', tenant: 'globex', data: { reason: 'shutdown' } });
-    expect(lines.at(-1)).toMatchObject({ type: 'vfund.stopped', data: { reason: 'SIGTERM' } });
+    expect(lines.at(-3)).toMatchObject({ type: 'instance.released', tenant: 'globex', data: { reason: 'shutdown' } });
+    expect(lines.at(-2)).toMatchObject({ type: 'vfund.stopped', data: { reason: 'SIGTERM' } });
+    expect(lines.at(-1)).toMatchObject({ type: 'journal.checkpoint', data: { size: lines.length - 1 } }); // the closing checkpoint
     expect((await exec(process.execPath, [CLI, 'audit', 'verify', '--root', root])).stdout).toContain('hash chain verified');
     expect((await exec(process.execPath, [CLI, 'replay', '--root', root])).stdout).toMatch(/decide reproduces all \d+ recorded decisions/);
   });
