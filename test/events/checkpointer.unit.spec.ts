@@ -128,6 +128,22 @@ describe('checkpointer', () => {
     expect(await verify(envs)).toMatchObject({ ok: true, uncovered: 0 });
   });
 
+  test('the timer checkpoints what is not yet covered, and only that (not its own checkpoint again)', async () => {
+    const journal = new MemoryJournal();
+    const clock = steppingClock();
+    const d = await VFunD.start({ journal, runtime: new RecordingRuntime(), config: testSnapshot, host: HOST, clock, ids: counterIds() });
+    const cp = new Checkpointer({ journal, host: HOST, signer: vfundKey, clock, every: 1000, intervalMs: 10 });
+    await cp.start(d);
+    await d.refuse({ tenant: 't1', op: 'negotiate', reason: 'credential', detail: 'once' });
+    await expect.poll(async () => (await readAll(journal)).filter((e) => e.type === 'journal.checkpoint').length, { timeout: 5000 }).toBe(1);
+    await new Promise((r) => setTimeout(r, 100)); // ten more ticks: nothing new to cover
+    const envs = await readAll(journal);
+    expect(envs.map((e) => e.type)).toEqual(['vfund.started', 'request.refused', 'journal.checkpoint']);
+    await d.stop('test');
+    await cp.stop();
+    expect((await readAll(journal)).map((e) => e.type).slice(-2)).toEqual(['vfund.stopped', 'journal.checkpoint']);
+  });
+
   test('a witness that fails is retried at the next checkpoint; vFunD never waits for it', async () => {
     const journal = new MemoryJournal();
     const witness = memoryWitness(1);
