@@ -20,9 +20,13 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** The public key: `--pubkey <file>`, else `<root>/admin/checkpoint.pub` when present, else null. */
-async function verifierKey(o: { root: string; pubkey?: string }): Promise<NoteVerifier | null> {
+/**
+ * The public key: `--pubkey <file>`, else, for the root's own journal (no `--journal`),
+ * `<root>/admin/checkpoint.pub` when present, else null.
+ */
+async function verifierKey(o: JournalOptions & { pubkey?: string }): Promise<NoteVerifier | null> {
   if (o.pubkey !== undefined) return readVerifierKeyFile(o.pubkey);
+  if (o.journal !== undefined) return null;
   const path = checkpointKeyPaths(resolve(o.root)).publicKey;
   return existsSync(path) ? readVerifierKeyFile(path) : null;
 }
@@ -55,7 +59,10 @@ export async function verifyJournalCheckpoints(o: JournalOptions & { witness?: s
   }
   const last = report.checkpoints === 0 ? 'no checkpoint' : `the last covers seqs 1..${report.covered}`;
   console.log(`${url}: ${report.checkpoints} checkpoint(s), ${last}; ${report.uncovered} event(s) not yet covered by a checkpoint`);
-  if (!report.signaturesChecked) console.log(`  signatures NOT checked: no --pubkey and no ${checkpointKeyPaths(resolve(o.root)).publicKey}`);
+  if (!report.signaturesChecked) {
+    const where = o.journal !== undefined ? 'with --journal, give vFunD\'s checkpoint.pub with --pubkey' : `no ${checkpointKeyPaths(resolve(o.root)).publicKey}`;
+    console.log(`  signatures NOT checked: no public key (${where})`);
+  }
   else if (report.ok && report.checkpoints > 0) console.log(`  every checkpoint is signed by ${key!.name} and matches the events before it`);
   if (witnesses.length > 0 && report.ok) console.log(`  consistent with ${report.witnessed} witnessed checkpoint(s) in ${witnesses.map((w) => w.url).join(', ')}`);
   for (const n of report.notes) console.log(`  note: ${n}`);
