@@ -81,6 +81,8 @@ export type VFunDCommand =
   /** The control channel closed a connection that kept flooding it with refused requests. */
   | ({ readonly type: 'disconnect'; readonly id: string } & ControlDisconnected['data'])
   /** vFunD's checkpointer signed a tree head: journal it. */
-  | ({ readonly type: 'checkpoint'; readonly id: string } & JournalCheckpoint['data']);
+  | ({ readonly type: 'checkpoint'; readonly id: string } & JournalCheckpoint['data'])
+  /** vFunD states its state as it is after the event at `seq` (a snapshot: start-up begins at the latest). */
+  | { readonly type: 'snapshot'; readonly id: string; readonly seq: number };
 
 export type VFunDCommandType = VFunDCommand['type'];

@@ -17,6 +17,7 @@ import { checkName, NAME_MAX } from '../util/names.js';
 import { lifecycleNext } from '../machines/lifecycle.js';
 import { lifecycleEventsOf } from './evolve.js';
 import { deviceSlotsInUse, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
+import { snapshotOf } from './snapshot.js';
 
 export { checkName, NAME_MAX, NAME_PATTERN } from '../util/names.js';
 export const CREDENTIAL_MAX = 1024;
@@ -230,6 +231,8 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       const { size, root, note, frontier } = command;
       return [{ type: 'journal.checkpoint', data: { size, root, note, frontier } }];
     }
+    case 'snapshot':
+      return [{ type: 'state.snapshot', data: snapshotOf(state, command.seq) }];
 
     case 'stop': {
       if (!state.running) return [];

@@ -87,6 +87,7 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
       case 'refusals.suppressed':
       case 'control.disconnected':
       case 'journal.checkpoint':
+      case 'state.snapshot':
         return;
     }
   });

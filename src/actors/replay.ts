@@ -144,6 +144,9 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
       return { command: { type: 'disconnect', id, ...e.data }, secretMatched: true };
     case 'journal.checkpoint':
       return { command: { type: 'checkpoint', id, ...e.data }, secretMatched: true };
+    case 'state.snapshot':
+      // The state after the event before this one: decide recomputes it from the replayed state.
+      return { command: { type: 'snapshot', id, seq: first.seq - 1 }, secretMatched: true };
     case 'vfund.started':
     case 'vfund.stopped':
       throw new Error('unreachable: handled above');

@@ -17,9 +17,10 @@ import type { LifecycleState } from '../machines/lifecycle.js';
 import type { Answer, Credentials, NegotiateRequest } from '../domain/requests.js';
 import type { VFunDCommand } from './commands.js';
 import { checkRelease, decide, NO_STATS } from './decide.js';
-import { evolve, fold } from './evolve.js';
+import { evolve } from './evolve.js';
+import { restoreState } from './restore.js';
 import type { InstanceRuntime, RuntimeFactory } from './runtime.js';
-import { initialState, type VFunDState } from './state.js';
+import type { VFunDState } from './state.js';
 
 export interface VFunDOptions<Region> {
   readonly journal: Journal;
@@ -28,7 +29,19 @@ export interface VFunDOptions<Region> {
   readonly host: string;
   readonly clock: Clock;
   readonly ids: IdSource;
+  /**
+   * Journal a `state.snapshot` every this many events, and at stop when at
+   * least this many or STOP_SNAPSHOT_AFTER events (the fewer) followed the
+   * last one, so that start-up folds only what follows the latest one.
+   * Default DEFAULT_SNAPSHOT_EVERY; 0: never.
+   */
+  readonly snapshotEvery?: number;
 }
+
+/** Events between two snapshots by default. */
+export const DEFAULT_SNAPSHOT_EVERY = 10_000;
+/** At stop, a snapshot is journaled once this many events followed the last one (fewer fold in no time at start). */
+export const STOP_SNAPSHOT_AFTER = 1_000;
 
 export type { Answer, NegotiateRequest } from '../domain/requests.js';
 
@@ -38,6 +51,9 @@ export class VFunD<Region = unknown> {
   private readonly runtimes = new Map<string, InstanceRuntime<Region>>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(envelopes: readonly Envelope[]) => void>();
+  /** Seq of the latest snapshot journaled (0: none), and whether one is queued. */
+  private snapshotSeq = 0;
+  private snapshotQueued = false;
 
   private constructor(
     private readonly opts: VFunDOptions<Region>,
@@ -49,14 +65,15 @@ export class VFunD<Region = unknown> {
   }
 
   /**
-   * Fold the journal into state, then journal `vfund.started` with the
-   * configuration. Instances a previous run left live are released (recovery).
+   * Fold the journal into state (from its latest snapshot on: restore.ts),
+   * then journal `vfund.started` with the configuration. Instances a previous
+   * run left live are released (recovery).
    */
   static async start<Region>(opts: VFunDOptions<Region>): Promise<VFunD<Region>> {
-    const events: VFunEvent[] = [];
-    for await (const env of opts.journal.read()) events.push({ type: env.type, data: env.data } as VFunEvent);
+    const restored = await restoreState(opts.journal);
     const recorder = await Recorder.open({ journal: opts.journal, clock: opts.clock, ids: opts.ids, host: opts.host });
-    const d = new VFunD(opts, recorder, fold(events, initialState));
+    const d = new VFunD(opts, recorder, restored.state);
+    d.snapshotSeq = restored.snapshotSeq ?? 0;
     const recovered = opts.runtime.recovered;
     await d.dispatch({ type: 'start', id: opts.ids.next(), host: opts.host, config: opts.config, ...(recovered !== undefined && { recovered }) });
     return d;
@@ -201,6 +218,8 @@ export class VFunD<Region = unknown> {
         await this.dispatch({ type: 'reclaim', id: this.opts.ids.next(), instance: id, reason: 'shutdown', detail: reason, stats });
       }
       await this.dispatch({ type: 'stop', id: this.opts.ids.next(), reason });
+      const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+      if ((this.recorder.head()?.seq ?? 0) - this.snapshotSeq >= Math.min(every, STOP_SNAPSHOT_AFTER)) await this.snapshotNow();
     });
   }
 
@@ -229,6 +248,23 @@ export class VFunD<Region = unknown> {
     return next;
   }
 
+  /** Journal a snapshot of the state unless the last event is one (or snapshots are off). */
+  private async snapshotNow(): Promise<void> {
+    const seq = this.recorder.head()?.seq ?? 0;
+    if ((this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY) > 0 && seq > this.snapshotSeq) await this.dispatch({ type: 'snapshot', id: this.opts.ids.next(), seq });
+  }
+
+  /** After a dispatch: queue a snapshot (behind what waits) when snapshotEvery events passed since the last. */
+  private scheduleSnapshot(): void {
+    const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    const seq = this.recorder.head()?.seq ?? 0;
+    if (every <= 0 || this.snapshotQueued || seq - this.snapshotSeq < every) return;
+    this.snapshotQueued = true;
+    void this.enqueue(() => this.snapshotNow())
+      .catch(() => undefined) // a journal that failed for good: the next dispatch says so
+      .finally(() => (this.snapshotQueued = false));
+  }
+
   /** decide -> journal (durable) -> evolve -> forget released runtimes. Returns the events. */
   private async dispatch(command: VFunDCommand): Promise<VFunEvent[]> {
     const events = decide(command, this.state);
@@ -244,6 +280,8 @@ export class VFunD<Region = unknown> {
     const envelopes = await this.recorder.record(pending, command.type === 'negotiate' ? { failFast: true } : undefined);
     this.state = s;
     for (const e of events) if (e.type === 'instance.released') this.runtimes.delete(e.data.instance);
+    if (command.type === 'snapshot') this.snapshotSeq = envelopes[envelopes.length - 1]!.seq;
+    else this.scheduleSnapshot();
     for (const l of this.listeners) l(envelopes);
     return events;
   }
@@ -256,6 +294,7 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
     case 'vfund.started':
     case 'vfund.stopped':
     case 'journal.checkpoint':
+    case 'state.snapshot':
       return HOST_SCOPE;
     case 'negotiation.acked':
       return { tenant: e.data.tenant, app: e.data.app, fn: e.data.fn, instance: e.data.instance };

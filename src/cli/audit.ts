@@ -80,6 +80,8 @@ export function describeEvent(e: VFunEvent): string {
       return `restart #${e.data.attempt} in ${e.data.backoffMs} ms: ${e.data.detail}`;
     case 'journal.checkpoint':
       return `signed tree head over seqs 1..${e.data.size}: root ${e.data.root}`;
+    case 'state.snapshot':
+      return `state after seq ${e.data.seq}: ${Object.keys(e.data.state.instances).length} live instances`;
     case 'instance.released': {
       if (e.data.stats === null) return `${e.data.reason}, calls unknown`;
       const errs = Object.entries(e.data.stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');

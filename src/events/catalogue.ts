@@ -193,6 +193,49 @@ export type JournalCheckpoint = Event<
   }
 >;
 
+/** Version of the layout of `state.snapshot`'s `state` (bumped when VFunDState changes shape). */
+export const SNAPSHOT_FORMAT = 1;
+
+/**
+ * One live instance as a snapshot holds it: its scope and its lifecycle
+ * machine's state as plain data (`value`: the machine's state value,
+ * `context`: its context; src/machines/lifecycle.ts).
+ */
+export interface SnapshotInstance {
+  readonly id: string;
+  readonly tenant: string;
+  readonly app: string;
+  readonly fn: string;
+  readonly kind: Kind;
+  readonly lifecycle: { readonly value: string | Readonly<Record<string, unknown>>; readonly context: Readonly<Record<string, unknown>> };
+}
+
+/** vFunD's state as a snapshot holds it (src/actors/state.ts, VFunDState). */
+export interface SnapshotState {
+  readonly host: string | null;
+  readonly config: VFunDConfigSnapshot | null;
+  readonly running: boolean;
+  readonly instances: Readonly<Record<string, SnapshotInstance>>;
+  readonly nextInstance: number;
+}
+
+/**
+ * vFunD's state after every event before this one, as vFunD states it:
+ * start-up (and `vfun replay --from-snapshot`) begins at the latest one and
+ * folds only what follows; a full replay recomputes each one and reports a
+ * divergence at its seq. Journaled every N events and at stop. Changes no state.
+ */
+export type StateSnapshotTaken = Event<
+  'state.snapshot',
+  {
+    /** Layout of `state`: SNAPSHOT_FORMAT when written. */
+    readonly format: number;
+    /** The seq of the last event the state reflects (this event's seq - 1). */
+    readonly seq: number;
+    readonly state: SnapshotState;
+  }
+>;
+
 /** Every event vFunD journals. */
 export type VFunEvent =
   | VFunDStarted
@@ -210,7 +253,8 @@ export type VFunEvent =
   | ServiceRestarted
   | RefusalsSuppressed
   | ControlDisconnected
-  | JournalCheckpoint;
+  | JournalCheckpoint
+  | StateSnapshotTaken;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -232,6 +276,7 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'refusals.suppressed',
   'control.disconnected',
   'journal.checkpoint',
+  'state.snapshot',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {

@@ -6,6 +6,7 @@
  * JetStream (see docs). All pass the same contract test suite.
  */
 import { ValidationError } from '../errors.js';
+import type { VFunEventType } from './catalogue.js';
 import type { Envelope } from './envelope.js';
 
 /** Last stored event, or null for an empty journal. */
@@ -80,4 +81,13 @@ export interface Journal {
    * (or the adapter reports otherwise, see the JetStream adapter's onStateChange).
    */
   onAvailabilityChange?(listener: (change: JournalAvailability) => void): () => void;
+  /**
+   * The stored envelopes from the last one of type `type` (included, first)
+   * to the head, found without reading what comes before it: start-up and
+   * `vfun replay --from-snapshot` begin at the latest `state.snapshot` this
+   * way. Null when the journal holds no envelope of that type. Absent: the
+   * caller reads the whole journal (src/events/adapters/from-last.ts picks
+   * the way for each adapter).
+   */
+  readFromLast?(type: VFunEventType): Promise<AsyncIterable<Envelope> | null>;
 }

@@ -9,6 +9,7 @@
 import { ValidationError } from '../errors.js';
 import { checkAppend } from './chain.js';
 import { hashEnvelope } from './canonical.js';
+import type { VFunEventType } from './catalogue.js';
 import type { Envelope } from './envelope.js';
 import { checkFromSeq, type Journal, type JournalHead, type ReadOptions } from './journal.js';
 
@@ -47,6 +48,14 @@ export class MemoryJournal implements Journal {
     const fromSeq = checkFromSeq(options);
     const end = this.envelopes.length;
     for (let i = fromSeq - 1; i < end; i++) yield this.envelopes[i] as Envelope;
+  }
+
+  /** Envelopes from the last one of `type` to the head at the time of the call; null when there is none. */
+  async readFromLast(type: VFunEventType): Promise<AsyncIterable<Envelope> | null> {
+    for (let i = this.envelopes.length - 1; i >= 0; i--) {
+      if ((this.envelopes[i] as Envelope).type === type) return this.read({ fromSeq: i + 1 });
+    }
+    return null;
   }
 
   /** Nothing to release; the journal stays usable (reopening gives it back). */
