@@ -84,6 +84,12 @@ describe('reading a journal file from its last snapshot', () => {
     expect(await collect(await fileReadFromLast(write(envs), 'state.snapshot'))).toEqual([5, 6]);
     expect(await collect(await fileReadFromLast(write(envs.slice(0, 4)), 'state.snapshot'))).toEqual([2, 3, 4]);
     expect(await fileReadFromLast(write([...envs.slice(0, 1)]), 'state.snapshot')).toBeNull();
+    // A snapshot line itself longer than a chunk.
+    const long = snapshotEvent(2);
+    const state = { host: 'h'.repeat(2_500_000), config: null, running: true, instances: {}, nextInstance: 2 };
+    const longSnapshot = { ...long, event: { type: 'state.snapshot', data: { format: SNAPSHOT_FORMAT, seq: 0, state } } } as PendingEvent;
+    expect(await collect(await fileReadFromLast(write(seal([big(5), longSnapshot, big(6), snapshotEvent(1), longSnapshot, big(7)])), 'state.snapshot'))).toEqual([5, 6]);
+    expect(await collect(await fileReadFromLast(write(seal([longSnapshot])), 'state.snapshot'))).toEqual([1]);
   });
 
   it('checks every line it reads: a line after the snapshot whose hash does not match is reported', async () => {
