@@ -172,9 +172,9 @@ export async function* commandGroups(envelopes: AsyncIterable<Envelope> | Iterab
   if (group.length > 0) yield group;
 }
 
-/** Fold a journal and check every recorded decision against decide. */
-export async function replayJournal(envelopes: AsyncIterable<Envelope> | Iterable<Envelope>): Promise<ReplayReport> {
-  let state = initialState;
+/** Fold a journal (from `from`: the state before its first envelope) and check every recorded decision against decide. */
+export async function replayJournal(envelopes: AsyncIterable<Envelope> | Iterable<Envelope>, from: VFunDState = initialState): Promise<ReplayReport> {
+  let state = from;
   let events = 0;
   let commands = 0;
   let divergence: Divergence | null = null;

@@ -3,14 +3,12 @@
  * The `vfun` command.
  */
 import { Command, Option } from 'commander';
-import { replayJournal } from '../actors/replay.js';
-import { capacityReport, liveInstances, stepOfInstance } from '../actors/state.js';
 import { verifyChain } from '../events/chain.js';
 import { journalPath } from '../events/adapters/open-journal.js';
 import { verifyFile } from '../events/adapters/file/index.js';
-import type { Envelope } from '../events/envelope.js';
 import { VirtFunError } from '../errors.js';
-import { AUDIT_FORMATS, auditPredicate, formatAudit, formatSummary, summarize, type AuditFormat } from './audit.js';
+import { AUDIT_FORMATS, type AuditFormat } from './audit.js';
+import { auditCommand, replayCommand, summaryCommand } from './audit-commands.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { registerUpCommand } from './up.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
@@ -20,17 +18,6 @@ import { journalUrl, openForReading, withJournalOptions, type JournalOptions } f
 import { guardOutput } from './output.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
-
-async function readAll(o: JournalOptions, filter: (e: Envelope) => boolean = () => true): Promise<Envelope[]> {
-  const { journal } = await openForReading(o);
-  const out: Envelope[] = [];
-  try {
-    for await (const e of journal.read()) if (filter(e)) out.push(e);
-  } finally {
-    await journal.close();
-  }
-  return out;
-}
 
 // `vfun audit | head` closes our stdout early: that is not an error (and `vfun up` carries on).
 guardOutput();
@@ -65,10 +52,9 @@ const audit = withJournalOptions(program.command('audit').description('list jour
   .option('--type <type>', 'only this event type, or a family such as negotiation.*')
   .option('--since <iso>', 'only events at or after this ISO-8601 time')
   .addOption(formatOption())
-  .action(async (o: JournalOptions & { tenant?: string; app?: string; type?: string; since?: string; format: AuditFormat }) => {
-    const events = await readAll(o, auditPredicate(o));
-    console.log(formatAudit(events, o.format));
-  });
+  .option('--limit <n>', 'only the first n events that match (reading stops there)')
+  .option('--tail <n>', 'only the last n events that match')
+  .action(auditCommand);
 
 withJournalOptions(audit.command('verify').description('check the hash chain, the signed checkpoints and the witnesses; exit 1 naming the first bad event'))
   .option('--witness <path|nats-url>', 'check the journal against the checkpoints witnessed there (repeatable)', collect, [])
@@ -103,8 +89,7 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
 withJournalOptions(audit.command('summary').description('per-tenant counts: instances, nacks by reason, errors, security events'))
   .addOption(formatOption())
   .action(async (_o: unknown, cmd: Command) => {
-    const o = cmd.optsWithGlobals<JournalOptions & { format: AuditFormat }>();
-    console.log(formatSummary(summarize(await readAll(o)), o.format));
+    await summaryCommand(cmd.optsWithGlobals<JournalOptions & { format: AuditFormat }>());
   });
 
 withJournalOptions(
@@ -113,29 +98,8 @@ withJournalOptions(
     .description("fold the journal into vFunD's state, print it, and re-run decide on every recorded command"),
 )
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-  .action(async (o: JournalOptions & { format: 'text' | 'json' }) => {
-    const report = await replayJournal(await readAll(o));
-    const s = report.state;
-    if (o.format === 'json') {
-      console.log(JSON.stringify({ ...report, capacity: capacityReport(s) }, null, 2));
-    } else {
-      console.log(`journal ${journalUrl(o)}: ${report.events} events, ${report.commands} commands`);
-      console.log(`vFunD on ${s.host ?? '(never started)'}: ${s.running ? 'running (no vfund.stopped yet)' : 'stopped'}`);
-      for (const t of s.config?.tenants ?? []) {
-        const held = liveInstances(s).filter((i) => i.tenant === t.id);
-        console.log(`  tenant ${t.id}: ${held.length} of ${t.maxInstances} instances${held.length ? `: ${held.map((i) => `${i.id} ${i.app}/${i.fn}/${i.kind} ${stepOfInstance(i)}`).join(', ')}` : ''}`);
-      }
-      for (const c of capacityReport(s)) console.log(`  capacity ${c.fn}/${c.kind}: ${c.inUse} of ${c.slots} slots in use`);
-      if (report.divergence === null) console.log(`decide reproduces all ${report.commands} recorded decisions`);
-    }
-    if (report.divergence !== null) {
-      const d = report.divergence;
-      console.error(
-        `DIVERGENCE at seq ${d.seq} (${d.command}, causation ${d.causationId ?? '-'}):\n  recorded:   ${JSON.stringify(d.recorded)}\n  recomputed: ${JSON.stringify(d.recomputed)}`,
-      );
-      process.exitCode = 1;
-    }
-  });
+  .option('--from-snapshot', "start at the journal's latest state snapshot instead of its first event")
+  .action(replayCommand);
 
 registerCheckpointCommands(audit);
 registerPaperCommands(program);

@@ -1,0 +1,118 @@
+/**
+ * The actions of `vfun audit`, `vfun audit summary` and `vfun replay`, reading
+ * the journal as a stream (nothing gathered into an array first): the audit
+ * list through audit-stream.ts, the summary a batch at a time, replay folding
+ * as it reads, from the latest snapshot with `--from-snapshot`.
+ */
+import { replayJournal, type ReplayReport } from '../actors/replay.js';
+import { usableSnapshot } from '../actors/restore.js';
+import { stateOfSnapshot } from '../actors/snapshot.js';
+import { capacityReport, initialState, liveInstances, stepOfInstance } from '../actors/state.js';
+import { readFromLast } from '../events/adapters/from-last.js';
+import type { Envelope } from '../events/envelope.js';
+import type { Journal } from '../events/journal.js';
+import { ValidationError } from '../errors.js';
+import { auditPredicate, formatSummary, summarize, type AuditFilter, type AuditFormat, type TenantSummary } from './audit.js';
+import { printAudit, streamSink, windowOf } from './audit-stream.js';
+import { journalUrl, openForReading, type JournalOptions } from './journal-options.js';
+
+/** Runs `use` on the journal opened for reading, and closes it. */
+async function withJournal<T>(o: JournalOptions, use: (journal: Journal) => Promise<T>): Promise<T> {
+  const { journal } = await openForReading(o);
+  try {
+    return await use(journal);
+  } finally {
+    await journal.close();
+  }
+}
+
+/** `vfun audit`: the events that match, streamed; `--limit` / `--tail`. */
+export async function auditCommand(o: JournalOptions & AuditFilter & { format: AuditFormat; limit?: string; tail?: string }): Promise<void> {
+  const match = auditPredicate(o);
+  const window = windowOf(o);
+  await withJournal(o, (journal) => printAudit(journal.read(), match, o.format, window, streamSink(process.stdout)));
+}
+
+/** Rows of two summaries of the same tenant added up: numbers summed, records of numbers summed key by key. */
+export function mergeSummary(a: TenantSummary, b: TenantSummary): TenantSummary {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const mine = out[k];
+    if (typeof v === 'number' && typeof mine === 'number') out[k] = mine + v;
+    else if (typeof v === 'object' && v !== null && typeof mine === 'object' && mine !== null) {
+      const sum: Record<string, number> = { ...(mine as Record<string, number>) };
+      for (const [kk, n] of Object.entries(v as Record<string, number>)) sum[kk] = (sum[kk] ?? 0) + n;
+      out[k] = sum;
+    } else if (mine === undefined) out[k] = v;
+  }
+  return out as unknown as TenantSummary;
+}
+
+/** Events summarized per batch of this many, the batches' rows added up. */
+const SUMMARY_BATCH = 10_000;
+
+/** The summary of a stream of envelopes, holding one batch at a time. */
+export async function summarizeStream(source: AsyncIterable<Envelope>): Promise<TenantSummary[]> {
+  const rows = new Map<string, TenantSummary>();
+  let batch: Envelope[] = [];
+  const flush = () => {
+    for (const r of summarize(batch)) {
+      const had = rows.get(r.tenant);
+      rows.set(r.tenant, had === undefined ? r : mergeSummary(had, r));
+    }
+    batch = [];
+  };
+  for await (const e of source) {
+    batch.push(e);
+    if (batch.length >= SUMMARY_BATCH) flush();
+  }
+  flush();
+  return [...rows.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
+}
+
+/** `vfun audit summary`. */
+export async function summaryCommand(o: JournalOptions & { format: AuditFormat }): Promise<void> {
+  const rows = await withJournal(o, (journal) => summarizeStream(journal.read()));
+  console.log(formatSummary(rows, o.format));
+}
+
+/** The replay, from the first event or (`fromSnapshot`) from the latest snapshot; `from`: the seq it started at. */
+async function replayOf(journal: Journal, fromSnapshot: boolean): Promise<ReplayReport & { from: number }> {
+  if (!fromSnapshot) return { ...(await replayJournal(journal.read())), from: 1 };
+  const tail = await readFromLast(journal, 'state.snapshot');
+  if (tail === null) return { ...(await replayJournal(journal.read(), initialState)), from: 1 };
+  const it = tail[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done === true || !usableSnapshot(first.value)) {
+    await it.return?.();
+    throw new ValidationError('--from-snapshot', `the latest snapshot${first.done === true ? '' : ` (seq ${first.value.seq})`} cannot be read by this build: replay without --from-snapshot`);
+  }
+  const rest: AsyncIterable<Envelope> = { [Symbol.asyncIterator]: () => it };
+  return { ...(await replayJournal(rest, stateOfSnapshot(first.value.data))), from: first.value.seq };
+}
+
+/** `vfun replay [--from-snapshot]`: fold, print the state, re-run decide; exit 1 on a divergence. */
+export async function replayCommand(o: JournalOptions & { format: 'text' | 'json'; fromSnapshot?: boolean }): Promise<void> {
+  const report = await withJournal(o, (journal) => replayOf(journal, o.fromSnapshot === true));
+  const s = report.state;
+  if (o.format === 'json') {
+    console.log(JSON.stringify({ ...report, capacity: capacityReport(s) }, null, 2));
+  } else {
+    const from = report.from > 1 ? ` after the snapshot at seq ${report.from}` : '';
+    console.log(`journal ${journalUrl(o)}: ${report.events} events${from}, ${report.commands} commands`);
+    console.log(`vFunD on ${s.host ?? '(never started)'}: ${s.running ? 'running (no vfund.stopped yet)' : 'stopped'}`);
+    for (const t of s.config?.tenants ?? []) {
+      const held = liveInstances(s).filter((i) => i.tenant === t.id);
+      console.log(`  tenant ${t.id}: ${held.length} of ${t.maxInstances} instances${held.length ? `: ${held.map((i) => `${i.id} ${i.app}/${i.fn}/${i.kind} ${stepOfInstance(i)}`).join(', ')}` : ''}`);
+    }
+    for (const c of capacityReport(s)) console.log(`  capacity ${c.fn}/${c.kind}: ${c.inUse} of ${c.slots} slots in use`);
+    if (report.divergence === null) console.log(`decide reproduces all ${report.commands} recorded decisions`);
+  }
+  if (report.divergence !== null) {
+    const d = report.divergence;
+    console.error(
+      `DIVERGENCE at seq ${d.seq} (${d.command}, causation ${d.causationId ?? '-'}):\n  recorded:   ${JSON.stringify(d.recorded)}\n  recomputed: ${JSON.stringify(d.recomputed)}`,
+    );
+    process.exitCode = 1;
+  }
+}
