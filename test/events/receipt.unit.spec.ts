@@ -38,8 +38,8 @@ describe('docs/proofs.md test vectors', () => {
   });
 
   test("the leaves, root, checkpoint text and signed note of docs/events.md's journal", () => {
-    const cp = journal.at(-1)!;
-    if (cp.type !== 'journal.checkpoint') throw new Error('the last example is not the checkpoint');
+    const cp = journal.findLast((e) => e.type === 'journal.checkpoint')!;
+    if (cp.type !== 'journal.checkpoint') throw new Error('no example is a checkpoint');
     const leaves = journal.slice(0, cp.data.size).map((e) => eventLeafHash(e.hash));
     expect(leaves.map((l) => bytesToHex(l))).toEqual(vectors.leafHashes);
     expect(bytesToHex(treeHead(leaves))).toBe(vectors.rootHex);
