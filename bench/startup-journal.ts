@@ -16,9 +16,14 @@ import { snapshotOf } from '../src/actors/snapshot.js';
 import { encodeEnvelope } from '../src/events/canonical.js';
 import type { VFunEvent } from '../src/events/catalogue.js';
 import { GENESIS_HASH, type Scope } from '../src/events/envelope.js';
+import { privateKeyFromSeed, signerOf } from '../src/events/adapters/checkpoint-key.js';
+import { journalOrigin, signCheckpoint } from '../src/events/checkpoint.js';
+import { eventLeafHash, MerkleBuilder } from '../src/events/merkle.js';
 
 export const TENANTS = ['acme', 'globex', 'initech', 'umbrella'] as const;
 export const SECRET = 'bench-secret-of-every-tenant';
+/** Events between two signed checkpoints (vFunD's default). */
+const CHECKPOINT_EVERY = 1000;
 
 /** The configuration the journal's vfund.started holds (and `vfun up` may start with). */
 export const benchConfig = parseConfig({
@@ -71,6 +76,10 @@ export async function writeBenchJournal(spec: JournalSpec): Promise<number | nul
   const live: Live[] = [];
   let snapshotSeq: number | null = null;
   const snapshotAt = spec.snapshotBeforeEnd === null ? -1 : spec.events - spec.snapshotBeforeEnd;
+  // Signed checkpoints every CHECKPOINT_EVERY events, as vFunD journals them (a fixed key: the bench's own).
+  const signer = signerOf(journalOrigin(host), privateKeyFromSeed(new Uint8Array(32).fill(7)));
+  const tree = new MerkleBuilder();
+  let lastCheckpoint = 0;
 
   const emit = async (event: VFunEvent, scope: Scope, correlationId: string | null): Promise<void> => {
     seq++;
@@ -96,6 +105,7 @@ export async function writeBenchJournal(spec: JournalSpec): Promise<number | nul
     const at = hashInput.lastIndexOf(',"host":');
     batch.push(`${hashInput.slice(0, at)},"hash":"${hash}"${hashInput.slice(at)}\n`);
     prev = hash;
+    tree.append(eventLeafHash(hash));
     if (batch.length >= 8192) {
       await fh.write(batch.join(''));
       batch = [];
@@ -113,6 +123,15 @@ export async function writeBenchJournal(spec: JournalSpec): Promise<number | nul
         const data = snapshotOf({ ...state, nextInstance }, seq);
         snapshotSeq = seq + 1;
         await emit({ type: 'state.snapshot', data }, HOST, null);
+        continue;
+      }
+      if (seq - lastCheckpoint >= CHECKPOINT_EVERY) {
+        const root = tree.root();
+        const time = new Date(Date.UTC(2026, 0, 1) + seq * 7).toISOString();
+        const note = signCheckpoint({ origin: journalOrigin(host), size: seq, root, time }, signer);
+        const frontier = tree.frontier().nodes.map((h) => Buffer.from(h).toString('hex'));
+        await emit({ type: 'journal.checkpoint', data: { size: seq, root: Buffer.from(root).toString('hex'), note, frontier } }, HOST, null);
+        lastCheckpoint = seq;
         continue;
       }
       const r = random();

@@ -14,7 +14,7 @@
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { messageOf } from '../errors.js';
-import type { JournalCheckpoint } from './catalogue.js';
+import type { JournalCheckpoint, VFunEventType } from './catalogue.js';
 import { journalOrigin, signCheckpoint } from './checkpoint.js';
 import type { Clock, Envelope } from './envelope.js';
 import type { Journal, JournalHead } from './journal.js';
@@ -49,14 +49,35 @@ export interface CheckpointerOptions extends CheckpointPolicy {
   readonly clock: Clock;
   readonly witnesses?: readonly Witness[];
   readonly log?: (line: string) => void;
+  /** How to find the latest checkpoint without reading the whole journal (default: `journal.readFromLast`, else a full read). */
+  readonly fromLast?: FromLast;
 }
 
-/** The latest checkpoint of a journal (its seq and event data), or null. Reads the journal from its start. */
-export async function latestCheckpoint(journal: Journal): Promise<{ seq: number; data: JournalCheckpoint['data'] } | null> {
-  let latest: { seq: number; data: JournalCheckpoint['data'] } | null = null;
-  for await (const env of journal.read()) if (env.type === 'journal.checkpoint') latest = { seq: env.seq, data: env.data };
-  return latest;
+/**
+ * The journal from its latest checkpoint: that checkpoint (its seq and event
+ * data) and the envelopes after it, or null when the journal has none. Found
+ * without reading the whole history where the journal allows it
+ * (`readFromLast`: the memory and file journals); else read from the start.
+ */
+export async function latestCheckpoint(
+  journal: Journal,
+  fromLast: FromLast = (type) => journal.readFromLast?.(type) ?? Promise.resolve(null),
+): Promise<{ envelope: Envelope<JournalCheckpoint>; after: AsyncIterator<Envelope> } | null> {
+  const found = await fromLast('journal.checkpoint');
+  if (found !== null) {
+    const it = found[Symbol.asyncIterator]();
+    const first = await it.next();
+    if (!first.done && first.value.type === 'journal.checkpoint') return { envelope: first.value, after: it };
+    await it.return?.();
+    return null;
+  }
+  let latest: Envelope<JournalCheckpoint> | null = null;
+  for await (const env of journal.read()) if (env.type === 'journal.checkpoint') latest = env;
+  return latest === null ? null : { envelope: latest, after: journal.read({ fromSeq: latest.seq + 1 })[Symbol.asyncIterator]() };
 }
+
+/** A journal read from its last envelope of a type (`Journal.readFromLast`, or an adapter's way from outside); null: read it all. */
+export type FromLast = (type: VFunEventType) => Promise<AsyncIterable<Envelope> | null>;
 
 /** The builder a checkpoint's frontier resumes, or null when the frontier does not give its root. */
 export function builderFromCheckpoint(data: JournalCheckpoint['data']): MerkleBuilder | null {
@@ -99,16 +120,11 @@ export class Checkpointer {
    * journaled events and starts the timer. Call after vFunD started.
    */
   async start(target: CheckpointTarget): Promise<void> {
-    const latest = await latestCheckpoint(this.#opts.journal);
-    const resumed = latest === null ? null : builderFromCheckpoint(latest.data);
-    if (latest !== null && resumed === null) this.#log(`checkpoint at seq ${latest.seq}: its frontier does not give its root; rebuilding the tree from the journal`);
-    this.#builder = resumed ?? new MerkleBuilder();
-    this.#lastSeq = resumed !== null && latest !== null ? latest.seq : 0;
     this.#target = target;
     this.#unsubscribe = target.subscribe((envs) => this.#onEvents(envs));
-    // The events journaled before (vfund.started, recoveries): read in vFunD's mailbox, where the head cannot move.
+    // The tree up to the head (vfund.started and recoveries included): built in vFunD's mailbox, where the head cannot move.
     await target.checkpoint(async (head) => {
-      await this.#catchUp(head?.seq ?? 0);
+      await this.#resume(head?.seq ?? 0);
       return null;
     });
     const interval = this.#opts.intervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
@@ -169,6 +185,34 @@ export class Checkpointer {
       if (list.length > WITNESS_BACKLOG) list.shift();
     }
     this.#witnessing = this.#witnessing.then(() => this.#witness());
+  }
+
+  /** Resumes the tree from the journal's latest checkpoint and the events after it, up to `headSeq` (runs in vFunD's mailbox). */
+  async #resume(headSeq: number): Promise<void> {
+    const latest = await latestCheckpoint(this.#opts.journal, this.#opts.fromLast);
+    const resumed = latest === null ? null : builderFromCheckpoint(latest.envelope.data);
+    if (latest !== null && resumed === null) this.#log(`checkpoint at seq ${latest.envelope.seq}: its frontier does not give its root; rebuilding the tree from the journal`);
+    if (latest === null || resumed === null) {
+      await latest?.after.return?.();
+      this.#builder = new MerkleBuilder();
+      this.#lastSeq = 0;
+      await this.#catchUp(headSeq);
+      return;
+    }
+    this.#builder = resumed;
+    this.#lastSeq = latest.envelope.seq;
+    // The checkpoint's own event is a leaf of the next tree: it follows the `size` events it covers.
+    if (latest.envelope.seq === this.#builder.size + 1) this.#builder.append(eventLeafHash(latest.envelope.hash));
+    try {
+      for (let r = await latest.after.next(); !r.done; r = await latest.after.next()) {
+        const env = r.value;
+        if (env.seq > headSeq) break;
+        if (env.seq === this.#builder.size + 1) this.#builder.append(eventLeafHash(env.hash));
+      }
+    } finally {
+      await latest.after.return?.();
+    }
+    await this.#catchUp(headSeq);
   }
 
   /** Appends the journal's events the tree lacks, up to `headSeq` (runs in vFunD's mailbox). */
