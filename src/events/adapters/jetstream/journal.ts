@@ -21,6 +21,7 @@ import type { Envelope } from '../../envelope.js';
 import { checkFromSeq, type Journal, type JournalHead, type ReadOptions } from '../../journal.js';
 import { Outbox, type OutboxOpenReport } from '../outbox.js';
 import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
+import { connectError, credentialsOf } from './auth.js';
 import { connectOptions, resolveOptions, type JetStreamJournalListener, type JetStreamJournalOptions, type JetStreamJournalState, type ResolvedOptions } from './options.js';
 import * as queue from './publish-queue.js';
 import type { PublishConfig, PublishEffect, PublishInput, PublishState, QueuedItem } from './publish-queue.js';
@@ -104,10 +105,11 @@ export class JetStreamJournal implements Journal {
     if (options.connection !== undefined) {
       nc = options.connection;
     } else {
+      const credentials = await credentialsOf(o.auth);
       try {
-        nc = await connect(connectOptions(o));
+        nc = await connect(connectOptions(o, credentials));
       } catch (err) {
-        throw new VirtFunError('CONFIG', `cannot reach JetStream at ${o.servers.join(',')}: ${errorText(err)}`, { cause: err });
+        throw connectError(o, err);
       }
     }
     let outbox: Outbox | null = null;

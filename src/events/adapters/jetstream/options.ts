@@ -41,6 +41,16 @@ export interface JetStreamJournalOptions {
   readonly readOnly?: boolean;
   /** Options of `traces`. */
   readonly trace?: TraceSinkOptions;
+  /** NATS user name (with `pass` or `passwordFile`; a URL's `user:pass@`). Never shown in errors with its password. */
+  readonly user?: string;
+  /** NATS password of `user`. Prefer `passwordFile`: a URL on a command line is visible to other local users. */
+  readonly pass?: string;
+  /** A file holding the password of `user` (its first line), e.g. written 0600 by `vfun nats-config`. */
+  readonly passwordFile?: string;
+  /** A file holding an nkey seed (`SU…`): authenticates with that key instead of a password. */
+  readonly nkeySeedFile?: string;
+  /** Most seconds between the stream's creation and its first event's `at` (clock skew) before it counts as re-created. Default 300. */
+  readonly createdSkewSeconds?: number;
 }
 
 /** What vFunD needs to know to apply its policy. */
@@ -79,8 +89,42 @@ export interface ResolvedOptions {
   /** The outbox file, or null (none given, or read-only). */
   readonly outbox: string | null;
   readonly trace: TraceSinkOptions;
-  /** The journal's URL: its servers and `stream`, `traceStream`, `host`. */
+  /** The journal's URL: its servers and `stream`, `traceStream`, `host` (never a password). */
   readonly url: string;
+  /** How to authenticate, without the secrets of files (read when connecting). */
+  readonly auth: AuthSpec;
+  readonly createdSkewMs: number;
+}
+
+/** How the journal authenticates to NATS. */
+export type AuthSpec =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'password'; readonly user: string; readonly pass: string }
+  | { readonly kind: 'passwordFile'; readonly user: string; readonly file: string }
+  | { readonly kind: 'nkeySeedFile'; readonly file: string };
+
+/** The authentication the options ask for; ValidationError when they contradict each other. */
+export function authSpecOf(options: JetStreamJournalOptions): AuthSpec {
+  const { user, pass, passwordFile, nkeySeedFile } = options;
+  if (nkeySeedFile !== undefined) {
+    if (pass !== undefined || passwordFile !== undefined) throw new ValidationError('nkeySeedFile', 'cannot be combined with a password');
+    return { kind: 'nkeySeedFile', file: nkeySeedFile };
+  }
+  if (pass !== undefined && passwordFile !== undefined) throw new ValidationError('passwordFile', 'cannot be combined with a password in the URL');
+  if ((pass !== undefined || passwordFile !== undefined) && (user === undefined || user === '')) {
+    throw new ValidationError('user', 'a password needs a user name (nats://<user>@host:port)');
+  }
+  if (user !== undefined && pass === undefined && passwordFile === undefined) {
+    throw new ValidationError('pass', `user ${user} has no password (nats://${user}:<password>@… or ?passwordFile=<file>)`);
+  }
+  if (user !== undefined && pass !== undefined) return { kind: 'password', user, pass };
+  if (user !== undefined && passwordFile !== undefined) return { kind: 'passwordFile', user, file: passwordFile };
+  return { kind: 'none' };
+}
+
+/** A server as errors may show it: `host:port`, without `nats://` nor a user or password. */
+export function shownServer(server: string): string {
+  return server.replace(/^nats:\/\//, '').replace(/^[^@/]*@/, '');
 }
 
 /** Applies the defaults and checks names and replicas; throws ValidationError naming the option. */
@@ -115,13 +159,19 @@ export function resolveOptions(options: JetStreamJournalOptions): ResolvedOption
     traceMaxAgeMs: options.traceMaxAgeMs ?? 24 * 3600_000,
     outbox: options.outbox === undefined || options.outbox === null || readOnly ? null : options.outbox,
     trace: options.trace ?? {},
-    url: `nats://${servers.map((s) => s.replace(/^nats:\/\//, '')).join(',')}?${query.toString()}`,
+    auth: authSpecOf(options),
+    createdSkewMs: (options.createdSkewSeconds ?? 300) * 1000,
+    url: `nats://${servers.map(shownServer).join(',')}?${query.toString()}`,
   };
 }
 
-/** How the journal connects when it opens its own connection: reconnecting forever, every 250 ms. */
-export function connectOptions(o: ResolvedOptions): NodeConnectionOptions {
+/**
+ * How the journal connects when it opens its own connection: reconnecting
+ * forever, every 250 ms; `credentials` are what `auth` names, read by the caller.
+ */
+export function connectOptions(o: ResolvedOptions, credentials: Pick<NodeConnectionOptions, 'user' | 'pass' | 'authenticator'> = {}): NodeConnectionOptions {
   return {
+    ...credentials,
     servers: [...o.servers],
     name: `vfund-journal-${o.host}`,
     noAsyncTraces: true,
@@ -135,15 +185,43 @@ export function connectOptions(o: ResolvedOptions): NodeConnectionOptions {
 }
 
 /** Query parameters a `nats://` journal URL may carry, and the option each sets. */
-const URL_PARAMS = ['stream', 'traceStream', 'host', 'replicas', 'outbox', 'failClosed', 'ackTimeoutMs'] as const;
+const URL_PARAMS = ['stream', 'traceStream', 'host', 'replicas', 'outbox', 'failClosed', 'ackTimeoutMs', 'passwordFile', 'nkeySeed'] as const;
 
 /**
- * Parses `nats://host:port[,host:port…][?stream=…&traceStream=…&host=…&replicas=…&outbox=…&failClosed=…&ackTimeoutMs=…]`
- * into journal options. Throws VirtFunError('JOURNAL_URL') naming what is wrong.
+ * Splits `user[:password]@` off a URL authority (percent-decoded). The
+ * password never appears in an error: `shown` is the authority as errors may print it.
+ */
+function splitUserInfo(authority: string, url: string): { user?: string; pass?: string; hosts: string; shown: string } {
+  const at = authority.lastIndexOf('@');
+  if (at === -1) return { hosts: authority, shown: url };
+  const info = authority.slice(0, at);
+  const hosts = authority.slice(at + 1);
+  const colon = info.indexOf(':');
+  const decode = (s: string, what: string): string => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw new VirtFunError('JOURNAL_URL', `journal URL nats://${hosts}: the ${what} is not percent-encoded correctly`);
+    }
+  };
+  const user = decode(colon === -1 ? info : info.slice(0, colon), 'user name');
+  const shown = url.replace(authority, `${encodeURIComponent(user)}${colon === -1 ? '' : ':***'}@${hosts}`);
+  if (user === '') throw new VirtFunError('JOURNAL_URL', `journal URL '${shown}' has an empty user name`);
+  return colon === -1 ? { user, hosts, shown } : { user, pass: decode(info.slice(colon + 1), 'password'), hosts, shown };
+}
+
+/**
+ * Parses `nats://[user[:password]@]host:port[,host:port…][?stream=…&traceStream=…&host=…&replicas=…&outbox=…&failClosed=…&ackTimeoutMs=…&passwordFile=…&nkeySeed=…]`
+ * into journal options. Throws VirtFunError('JOURNAL_URL') naming what is
+ * wrong; a password is never part of its message.
  */
 export function parseJetStreamUrl(url: string): JetStreamJournalOptions & { servers: string[] } {
-  if (!url.startsWith('nats://')) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' does not start with nats://`);
-  const rest = url.slice('nats://'.length);
+  if (!url.startsWith('nats://')) throw new VirtFunError('JOURNAL_URL', `journal URL '${url.replace(/\/\/[^@/?]*@/, '//***@')}' does not start with nats://`);
+  const rest0 = url.slice('nats://'.length);
+  const q0 = rest0.indexOf('?');
+  const userInfo = splitUserInfo(q0 === -1 ? rest0 : rest0.slice(0, q0), url);
+  url = userInfo.shown;
+  const rest = userInfo.hosts + (q0 === -1 ? '' : rest0.slice(q0));
   const q = rest.indexOf('?');
   const authority = q === -1 ? rest : rest.slice(0, q);
   const servers = authority
@@ -185,11 +263,19 @@ export function parseJetStreamUrl(url: string): JetStreamJournalOptions & { serv
       case 'ackTimeoutMs':
         out.ackTimeoutMs = int();
         break;
+      case 'passwordFile':
+        out.passwordFile = value;
+        break;
+      case 'nkeySeed':
+        out.nkeySeedFile = value;
+        break;
       case 'failClosed':
         if (value !== 'true' && value !== 'false') throw new VirtFunError('JOURNAL_URL', `journal URL '${url}': failClosed must be true or false`);
         out.failClosed = value === 'true';
         break;
     }
   }
+  if (userInfo.user !== undefined) out.user = userInfo.user;
+  if (userInfo.pass !== undefined) out.pass = userInfo.pass;
   return { ...out, servers: servers.map((s) => `nats://${s}`) };
 }
