@@ -14,6 +14,7 @@ import { registerUpCommand } from './up.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
+import { registerNatsConfigCommand } from './nats-config.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
 
@@ -104,6 +105,7 @@ withJournalOptions(
 registerCheckpointCommands(audit);
 registerPaperCommands(program);
 registerVmCommands(program);
+registerNatsConfigCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

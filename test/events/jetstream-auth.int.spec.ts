@@ -6,7 +6,7 @@
  * passwords are refused, and no error shows a password.
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeys, type NatsConnection } from '@nats-io/transport-node';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,22 @@ describe('vfund user', () => {
     expect((err as Error).message).toMatch(/authentication refused \(as user vfund-a2\)/);
     expect((err as Error).message).not.toContain(wrong);
     expect(String((err as Error).stack)).not.toContain(wrong);
+  });
+
+  test('an nkey user: only its public key is in the config; the journal authenticates with ?nkeySeed=<file>', async () => {
+    const kp = nkeys.createUser();
+    const seedFile = join(dir, 'vfund-n1.nk');
+    await writeFile(seedFile, new TextDecoder().decode(kp.getSeed()) + '\n', { mode: 0o600 });
+    const nk = await startNatsServer({ users: [{ role: 'vfund', host: 'n1', credential: { kind: 'nkey', publicKey: kp.getPublicKey() } }] });
+    try {
+      const { journal } = await openJournal(`${nk.url}?host=n1&nkeySeed=${encodeURIComponent(seedFile)}`);
+      await journal.append(sealChain(2));
+      expect((await readAll(journal)).length).toBe(2);
+      await journal.close();
+      await expect(openJournal(`${nk.url}?host=n1`)).rejects.toThrow(/authentication refused/);
+    } finally {
+      await nk.stop();
+    }
   });
 
   test('a vfund user cannot open another host’s journal', async () => {
