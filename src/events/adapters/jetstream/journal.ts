@@ -13,7 +13,7 @@
  * state to vFunD's policy.
  */
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { ValidationError, VirtFunError } from '../../../errors.js';
 import { encodeEnvelope } from '../../canonical.js';
 import { checkAppend } from '../../chain.js';
@@ -26,7 +26,8 @@ import { connectOptions, resolveOptions, type JetStreamJournalListener, type Jet
 import * as queue from './publish-queue.js';
 import type { PublishConfig, PublishEffect, PublishInput, PublishState, QueuedItem } from './publish-queue.js';
 import { readVerified, type StreamSource } from './reader.js';
-import { ensureEventStream, ensureTraceStream, outboxRemainder, streamHead } from './streams.js';
+import { checkStreamIdentity, ensureEventStream, ensureTraceStream, outboxRemainder, streamHead } from './streams.js';
+import { STREAM_CREATED_HEADER } from './stream-check.js';
 import { eventSubject } from './subjects.js';
 import { delay, errorText } from './support.js';
 import { TraceSink } from './trace-sink.js';
@@ -76,6 +77,8 @@ export class JetStreamJournal implements Journal {
     head: JournalHead | null,
     replicas: number,
     o: ResolvedOptions,
+    /** The stream's `created` time, recorded in every event message (STREAM_CREATED_HEADER). */
+    private readonly streamCreated: string,
   ) {
     this.url = o.url;
     this.host = o.host;
@@ -117,9 +120,10 @@ export class JetStreamJournal implements Journal {
       const jsm = await jetstreamManager(nc, { timeout: Math.max(o.ackTimeoutMs, 5000) });
       const info = await ensureEventStream(jsm, { stream: o.stream, host: o.host, replicas: o.replicas, readOnly: o.readOnly });
       if (!o.readOnly) await ensureTraceStream(jsm, { stream: o.traceStream, replicas: o.replicas, maxAgeMs: o.traceMaxAgeMs });
+      if (info !== null) await checkStreamIdentity(jsm, o.stream, info);
       const head = info === null ? null : await streamHead(jsm, o.stream, info);
       outbox = o.outbox === null ? null : await Outbox.open(o.outbox);
-      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? o.replicas, o);
+      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? o.replicas, o, info?.created ?? '');
       if (outbox !== null) await journal.adoptOutbox(outbox);
       return journal;
     } catch (err) {
@@ -219,7 +223,9 @@ export class JetStreamJournal implements Journal {
     switch (e.type) {
       case 'publish': {
         const { item, gen } = e;
-        this.js.publish(item.subject, item.payload.data, { msgID: item.id, expect: e.expect, timeout: this.ackTimeoutMs }).then(
+        const h = headers();
+        h.set(STREAM_CREATED_HEADER, this.streamCreated);
+        this.js.publish(item.subject, item.payload.data, { msgID: item.id, expect: e.expect, timeout: this.ackTimeoutMs, headers: h }).then(
           (ack) => this.dispatch({ type: 'acked', gen, seq: item.seq, stream: ack.stream, streamSeq: ack.seq }),
           (error: unknown) =>
             this.dispatch({ type: 'publishFailed', gen, seq: item.seq, error, code: error instanceof JetStreamApiError ? error.code : null }),

@@ -49,8 +49,6 @@ export interface JetStreamJournalOptions {
   readonly passwordFile?: string;
   /** A file holding an nkey seed (`SU…`): authenticates with that key instead of a password. */
   readonly nkeySeedFile?: string;
-  /** Most seconds between the stream's creation and its first event's `at` (clock skew) before it counts as re-created. Default 300. */
-  readonly createdSkewSeconds?: number;
 }
 
 /** What vFunD needs to know to apply its policy. */
@@ -93,7 +91,6 @@ export interface ResolvedOptions {
   readonly url: string;
   /** How to authenticate, without the secrets of files (read when connecting). */
   readonly auth: AuthSpec;
-  readonly createdSkewMs: number;
 }
 
 /** How the journal authenticates to NATS. */
@@ -160,7 +157,6 @@ export function resolveOptions(options: JetStreamJournalOptions): ResolvedOption
     outbox: options.outbox === undefined || options.outbox === null || readOnly ? null : options.outbox,
     trace: options.trace ?? {},
     auth: authSpecOf(options),
-    createdSkewMs: (options.createdSkewSeconds ?? 300) * 1000,
     url: `nats://${servers.map(shownServer).join(',')}?${query.toString()}`,
   };
 }
