@@ -15,6 +15,7 @@ import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from '.
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
 import { registerNatsConfigCommand } from './nats-config.js';
+import { registerAcknowledgeCommand } from './acknowledge.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
 
@@ -86,6 +87,8 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
     }
   },
 );
+
+registerAcknowledgeCommand(audit);
 
 withJournalOptions(audit.command('summary').description('per-tenant counts: instances, nacks by reason, errors, security events'))
   .addOption(formatOption())

@@ -25,6 +25,8 @@ import { connectError, credentialsOf } from './auth.js';
 import { connectOptions, resolveOptions, type JetStreamJournalListener, type JetStreamJournalOptions, type JetStreamJournalState, type ResolvedOptions } from './options.js';
 import * as queue from './publish-queue.js';
 import type { PublishConfig, PublishEffect, PublishInput, PublishState, QueuedItem } from './publish-queue.js';
+import { loadAcknowledgements } from './acks.js';
+import type { AcknowledgedDamage } from './damage.js';
 import { readVerified, type StreamSource } from './reader.js';
 import { checkStreamIdentity, ensureEventStream, ensureTraceStream, outboxRemainder, streamHead } from './streams.js';
 import { STREAM_CREATED_HEADER } from './stream-check.js';
@@ -51,6 +53,8 @@ export class JetStreamJournal implements Journal {
   readonly traces: TraceSink;
   /** What opening cut off the outbox file, if anything. */
   readonly openReport: OutboxOpenReport | null;
+  /** Damaged messages of the stream that an operator acknowledged (read() puts their events in their place), by seq. */
+  readonly acknowledged: readonly AcknowledgedDamage[];
 
   private readonly js: JetStreamClient;
   private readonly ackTimeoutMs: number;
@@ -79,7 +83,9 @@ export class JetStreamJournal implements Journal {
     o: ResolvedOptions,
     /** The stream's `created` time, recorded in every event message (STREAM_CREATED_HEADER). */
     private readonly streamCreated: string,
+    acks: ReadonlyMap<number, AcknowledgedDamage>,
   ) {
+    this.acknowledged = [...acks.values()].sort((a, b) => a.ack.seq - b.ack.seq);
     this.url = o.url;
     this.host = o.host;
     this.stream = o.stream;
@@ -90,7 +96,7 @@ export class JetStreamJournal implements Journal {
     this.openReport = outbox?.openReport ?? null;
     this.config = { url: o.url, stream: o.stream, maxInFlight: o.maxInFlight, retryMs: o.retryMs, outbox: outbox !== null };
     this.q = queue.initialPublishState(this.config, head, replicas > 1);
-    this.source = { nc, jsm, stream: o.stream, url: o.url, closed: () => this.q.mode.mode === 'closed' };
+    this.source = { nc, jsm, stream: o.stream, url: o.url, closed: () => this.q.mode.mode === 'closed', acks };
     this.js = jetstream(nc, { timeout: o.ackTimeoutMs });
     this.traces = new TraceSink(this.js, { ...o.trace, host: o.host, stream: o.traceStream, ackTimeoutMs: o.ackTimeoutMs });
     this.statusLoop = this.watchStatus();
@@ -121,9 +127,10 @@ export class JetStreamJournal implements Journal {
       const info = await ensureEventStream(jsm, { stream: o.stream, host: o.host, replicas: o.replicas, readOnly: o.readOnly });
       if (!o.readOnly) await ensureTraceStream(jsm, { stream: o.traceStream, replicas: o.replicas, maxAgeMs: o.traceMaxAgeMs });
       if (info !== null) await checkStreamIdentity(jsm, o.stream, info);
-      const head = info === null ? null : await streamHead(jsm, o.stream, info);
+      const acks = info === null ? new Map<number, AcknowledgedDamage>() : await loadAcknowledgements(nc, jsm, o);
+      const head = info === null ? null : await streamHead(jsm, { stream: o.stream, url: o.url, acks }, info);
       outbox = o.outbox === null ? null : await Outbox.open(o.outbox);
-      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? o.replicas, o, info?.created ?? '');
+      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? o.replicas, o, info?.created ?? '', acks);
       if (outbox !== null) await journal.adoptOutbox(outbox);
       return journal;
     } catch (err) {

@@ -7,6 +7,7 @@
 import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
 import { ValidationError, VirtFunError } from '../../../errors.js';
 import { NAME_MAX, NAME_PATTERN } from '../../../util/names.js';
+import { DEFAULT_ACK_STREAM } from './server-config.js';
 import { DEFAULT_TRACE_STREAM, STREAM_NAME, defaultEventStream, defaultHost } from './subjects.js';
 import type { TraceSinkOptions } from './trace-sink.js';
 
@@ -21,6 +22,8 @@ export interface JetStreamJournalOptions {
   readonly stream?: string;
   /** Trace stream (shared by hosts). Default `VFUN_TRACE`. */
   readonly traceStream?: string;
+  /** Stream of operators' acknowledgements of damaged messages (shared by hosts). Default `VFUN_ACK`. */
+  readonly ackStream?: string;
   /** Replicas of both streams when this journal creates them (1, 3 or 5). Default 1. */
   readonly replicas?: number;
   /** Trace stream `max_age` when this journal creates it. Default 24 h. */
@@ -75,6 +78,7 @@ export interface ResolvedOptions {
   readonly host: string;
   readonly stream: string;
   readonly traceStream: string;
+  readonly ackStream: string;
   readonly replicas: number;
   readonly servers: readonly string[];
   readonly ackTimeoutMs: number;
@@ -132,7 +136,8 @@ export function resolveOptions(options: JetStreamJournalOptions): ResolvedOption
   }
   const stream = options.stream ?? defaultEventStream(host);
   const traceStream = options.traceStream ?? DEFAULT_TRACE_STREAM;
-  for (const [field, name] of [['stream', stream], ['traceStream', traceStream]] as const) {
+  const ackStream = options.ackStream ?? DEFAULT_ACK_STREAM;
+  for (const [field, name] of [['stream', stream], ['traceStream', traceStream], ['ackStream', ackStream]] as const) {
     if (!STREAM_NAME.test(name)) throw new ValidationError(field, `'${name}' is not a valid stream name (letters, digits, '-', '_')`);
   }
   if (stream === traceStream) throw new ValidationError('traceStream', 'must differ from stream');
@@ -145,6 +150,7 @@ export function resolveOptions(options: JetStreamJournalOptions): ResolvedOption
     host,
     stream,
     traceStream,
+    ackStream,
     replicas,
     servers,
     ackTimeoutMs: options.ackTimeoutMs ?? 2000,
@@ -181,7 +187,7 @@ export function connectOptions(o: ResolvedOptions, credentials: Pick<NodeConnect
 }
 
 /** Query parameters a `nats://` journal URL may carry, and the option each sets. */
-const URL_PARAMS = ['stream', 'traceStream', 'host', 'replicas', 'outbox', 'failClosed', 'ackTimeoutMs', 'passwordFile', 'nkeySeed'] as const;
+const URL_PARAMS = ['stream', 'traceStream', 'ackStream', 'host', 'replicas', 'outbox', 'failClosed', 'ackTimeoutMs', 'passwordFile', 'nkeySeed'] as const;
 
 /**
  * Splits `user[:password]@` off a URL authority (percent-decoded). The
@@ -246,6 +252,9 @@ export function parseJetStreamUrl(url: string): JetStreamJournalOptions & { serv
         break;
       case 'traceStream':
         out.traceStream = value;
+        break;
+      case 'ackStream':
+        out.ackStream = value;
         break;
       case 'host':
         out.host = value;

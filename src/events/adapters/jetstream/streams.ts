@@ -10,10 +10,12 @@ import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type Je
 import { ConcurrencyError, JournalCorruptError } from '../../../errors.js';
 import { encodeEnvelope } from '../../canonical.js';
 import { decodeStored } from '../../chain.js';
-import type { Envelope } from '../../envelope.js';
+import { GENESIS_HASH, type Envelope } from '../../envelope.js';
 import type { JournalHead } from '../../journal.js';
 import type { Outbox } from '../outbox.js';
+import { DamagedMessageError, judgeDamage, type AcknowledgedDamage } from './damage.js';
 import { describeStored } from './publish-state.js';
+import { rawSha256 } from './support.js';
 import { STREAM_CREATED_HEADER, StreamConfigError, describeFault, journalStateFaults, journalStreamFaults, recreatedFault } from './stream-check.js';
 import { EVENT_SUBJECT_PREFIX, TRACE_SUBJECT_PREFIX } from './subjects.js';
 
@@ -123,8 +125,17 @@ export async function checkStreamIdentity(jsm: JetStreamManager, stream: string,
   }
 }
 
-/** The stream's last message as a journal head, after checking the stream is a gap-free chain store. */
-export async function streamHead(jsm: JetStreamManager, stream: string, info: StreamInfo): Promise<JournalHead | null> {
+/**
+ * The stream's last message as a journal head, after checking the stream is a
+ * gap-free chain store. A damaged last message is DamagedMessageError (with
+ * the way out), unless acknowledged: then the head is its acknowledged event.
+ */
+export async function streamHead(
+  jsm: JetStreamManager,
+  o: { readonly stream: string; readonly url: string; readonly acks: ReadonlyMap<number, AcknowledgedDamage> },
+  info: StreamInfo,
+): Promise<JournalHead | null> {
+  const { stream } = o;
   const st = info.state;
   if (st.last_seq === 0) return null;
   const gaps = journalStateFaults(st);
@@ -134,11 +145,12 @@ export async function streamHead(jsm: JetStreamManager, stream: string, info: St
   const sm = await jsm.streams.getMessage(stream, { seq: st.last_seq });
   if (sm === null) throw new JournalCorruptError(`${stream}:${st.last_seq}`, 'the last message cannot be read');
   const d = decodeStored(decoder.decode(sm.data));
-  if (!d.ok) throw new JournalCorruptError(`${stream}:${st.last_seq}`, `the last message ${d.reason}`);
-  if (d.env.seq !== st.last_seq) {
-    throw new JournalCorruptError(`${stream}:${st.last_seq}`, `the last message carries seq ${d.env.seq}: the stream and the journal disagree`);
-  }
-  return { seq: d.env.seq, hash: d.env.hash };
+  const fault = !d.ok ? d.reason : d.env.seq !== st.last_seq ? `carries seq ${d.env.seq}: the stream and the journal disagree` : null;
+  if (fault === null && d.ok) return { seq: d.env.seq, hash: d.env.hash };
+  const sha = rawSha256(sm.data);
+  const judged = judgeDamage(o.acks.get(st.last_seq), sha, st.last_seq === 1 ? GENESIS_HASH : null);
+  if (!judged.ok) throw new DamagedMessageError(stream, st.last_seq, fault ?? 'is unreadable', sha, null, o.url, judged.note);
+  return { seq: st.last_seq, hash: judged.event.hash };
 }
 
 /**
