@@ -292,10 +292,11 @@ export interface NatsCluster {
 /**
  * Starts `size` (default 3) nats-server processes on loopback forming one
  * JetStream cluster (`server_name`, `cluster { listen, routes }`, from a
- * generated config file per node). Resolves once every node accepts clients;
+ * generated config file per node; with `users`, authentication on as in
+ * startNatsServer). Resolves once every node accepts clients;
  * callers wait for JetStream itself (meta leader) with their client.
  */
-export async function startNatsCluster(opts: { readonly size?: number; readonly name?: string } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(opts: { readonly size?: number; readonly name?: string; readonly users?: readonly NatsUser[] } = {}): Promise<NatsCluster> {
   natsServerBinary();
   const size = opts.size ?? 3;
   const clusterName = opts.name ?? 'vfun-test';
@@ -316,19 +317,18 @@ export async function startNatsCluster(opts: { readonly size?: number; readonly 
     const name = `n${i + 1}`;
     const storeDir = join(root, name);
     const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
-    const config = [
-      `server_name: ${name}`,
-      `listen: "127.0.0.1:${clientPorts[i]}"`,
-      `jetstream {`,
-      `  store_dir: ${JSON.stringify(storeDir)}`,
-      `}`,
+    const clusterBlock = [
       `cluster {`,
       `  name: ${clusterName}`,
       `  listen: "127.0.0.1:${routePorts[i]}"`,
       `  routes: [${routes.map((r) => JSON.stringify(r)).join(', ')}]`,
       `}`,
       '',
-    ].join('\n');
+    ];
+    const config =
+      opts.users === undefined
+        ? [`server_name: ${name}`, `listen: "127.0.0.1:${clientPorts[i]}"`, `jetstream {`, `  store_dir: ${JSON.stringify(storeDir)}`, `}`, ...clusterBlock].join('\n')
+        : natsServerConfig({ serverName: name, listen: `127.0.0.1:${clientPorts[i]}`, storeDir, users: opts.users }) + clusterBlock.join('\n');
     const file = join(root, `${name}.conf`);
     await writeFile(file, config);
     starting.push(
