@@ -150,6 +150,8 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
     case 'vfund.started':
     case 'vfund.stopped':
       throw new Error('unreachable: handled above');
+    case 'journal.damage-acknowledged':
+      throw new Error('unreachable: not a decision (replayJournal skips it)');
   }
 }
 
@@ -180,7 +182,7 @@ export async function replayJournal(envelopes: AsyncIterable<Envelope> | Iterabl
   let divergence: Divergence | null = null;
   for await (const group of commandGroups(envelopes)) {
     const recorded = group.map(eventOf);
-    if (divergence === null) {
+    if (divergence === null && group[0]!.type !== 'journal.damage-acknowledged') {
       const { command, secretMatched } = rebuildCommand(group);
       const auth: CredentialCheck = () => secretMatched;
       const recomputed = decide(command, state, auth);

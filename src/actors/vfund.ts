@@ -304,6 +304,8 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
     case 'refusals.suppressed':
     case 'control.disconnected':
       return { tenant: e.data.tenant, app: null, fn: null, instance: null };
+    case 'journal.damage-acknowledged':
+      return { tenant: null, app: null, fn: null, instance: null };
     default: {
       const inst = Object.hasOwn(before.instances, e.data.instance) ? before.instances[e.data.instance] : undefined;
       if (inst && (claimedTenant === null || claimedTenant === inst.tenant)) {

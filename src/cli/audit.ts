@@ -68,6 +68,8 @@ export function describeEvent(e: VFunEvent): string {
       const closed = e.data.disconnections > 0 ? `, ${e.data.disconnections} connection(s) closed` : '';
       return `${e.data.total} refusals not journaled one by one${by ? ` (${by})` : ''} from ${e.data.from} to ${e.data.to}${closed}${e.data.ended ? ', flood over' : ''}`;
     }
+    case 'journal.damage-acknowledged':
+      return `DAMAGED message (sha256 ${e.data.sha256.slice(0, 16)}…) ${e.data.fault}; acknowledged by ${e.data.by}: ${e.data.reason}`;
     case 'control.disconnected':
       return `connection closed after ${e.data.refusals} refusals (${e.data.suppressed} past the limit): ${e.data.detail}`;
     case 'activation.started':

@@ -14,6 +14,8 @@ import { registerUpCommand } from './up.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
+import { registerNatsConfigCommand } from './nats-config.js';
+import { registerAcknowledgeCommand } from './acknowledge.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
 
@@ -86,6 +88,8 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
   },
 );
 
+registerAcknowledgeCommand(audit);
+
 withJournalOptions(audit.command('summary').description('per-tenant counts: instances, nacks by reason, errors, security events'))
   .addOption(formatOption())
   .action(async (_o: unknown, cmd: Command) => {
@@ -104,6 +108,7 @@ withJournalOptions(
 registerCheckpointCommands(audit);
 registerPaperCommands(program);
 registerVmCommands(program);
+registerNatsConfigCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

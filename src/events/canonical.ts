@@ -197,6 +197,9 @@ interface HashMemberRange {
 
 const NOT_JUDGED = null;
 
+/** What a string may hold that the scanner must look at character by character. */
+const STRING_SPECIALS = /[\\\u0000-\u001f\ud800-\udfff]/;
+
 /**
  * A one-pass, conservative check that `text`, which the caller has already
  * parsed as JSON, is in canonical form. It judges the common case only: no
@@ -213,6 +216,9 @@ const NOT_JUDGED = null;
 function scanCanonical(text: string): HashMemberRange | typeof NOT_JUDGED {
   const n = text.length;
   if (n === 0 || text.charCodeAt(0) !== 0x7b) return NOT_JUDGED;
+  // Without any backslash, control character or surrogate (the usual line), a string ends at the
+  // next '"': found by indexOf instead of a loop over its characters.
+  const plain = !STRING_SPECIALS.test(text);
   // Per open container: is it an object, and the previous key's range in it.
   const isObject: boolean[] = [];
   const prevKeyStart: number[] = [];
@@ -228,7 +234,8 @@ function scanCanonical(text: string): HashMemberRange | typeof NOT_JUDGED {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       const start = i + 1;
-      let j = start;
+      let j = plain ? text.indexOf('"', start) : start;
+      if (j < 0) return NOT_JUDGED;
       for (;;) {
         if (j >= n) return NOT_JUDGED;
         const d = text.charCodeAt(j);

@@ -236,6 +236,30 @@ export type StateSnapshotTaken = Event<
   }
 >;
 
+/**
+ * A damaged journal message that an operator acknowledged (docs/jetstream.md,
+ * "Damaged messages"). Never stored: readers put it at the damaged message's
+ * seq, built from the acknowledgement (its prevHash is the chain before the
+ * damage), and the chain continues from its hash. Host scope.
+ */
+export type JournalDamageAcknowledged = Event<
+  'journal.damage-acknowledged',
+  {
+    /** The journal stream holding the damaged message. */
+    readonly stream: string;
+    /** SHA-256 (hex) of the damaged message's raw bytes, as it stays in the stream. */
+    readonly sha256: string;
+    /** What the readers found wrong with it. */
+    readonly fault: string;
+    /** Why the operator acknowledged it. */
+    readonly reason: string;
+    /** The NATS user that acknowledged it. */
+    readonly by: string;
+    /** Where the acknowledgement is: `<ack stream>:<seq>`. */
+    readonly ack: string;
+  }
+>;
+
 /** Every event vFunD journals. */
 export type VFunEvent =
   | VFunDStarted
@@ -254,7 +278,8 @@ export type VFunEvent =
   | RefusalsSuppressed
   | ControlDisconnected
   | JournalCheckpoint
-  | StateSnapshotTaken;
+  | StateSnapshotTaken
+  | JournalDamageAcknowledged;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -277,6 +302,7 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'control.disconnected',
   'journal.checkpoint',
   'state.snapshot',
+  'journal.damage-acknowledged',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {
@@ -286,6 +312,7 @@ export function isEventType(value: unknown): value is VFunEventType {
 /** True for nacks whose reason is security-relevant (bad credential, another tenant's instance, malformed names). */
 export function isSecurityEvent(e: VFunEvent): boolean {
   if (e.type === 'request.refused' || e.type === 'refusals.suppressed' || e.type === 'control.disconnected') return true;
+  if (e.type === 'journal.damage-acknowledged') return true;
   return (
     (e.type === 'negotiation.nacked' || e.type === 'activation.nacked' || e.type === 'release.nacked') &&
     SECURITY_REASONS.has(e.data.reason)

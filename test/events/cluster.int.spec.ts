@@ -1,6 +1,7 @@
 /**
  * The JetStream journal on a 3-node JetStream cluster (three nats-server
- * processes on loopback, generated configs): the stream has 3 replicas, the
+ * processes on loopback, generated configs, authentication on: vFunD writes
+ * as vfund-cluster-1, the test inspects as an admin): the stream has 3 replicas, the
  * stream leader is killed in the middle of a run of thousands of events, and
  * afterwards every event is there exactly once and the chain verifies.
  */
@@ -14,7 +15,7 @@ import { verifyChain } from '../../src/events/chain.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { JetStreamJournal } from '../../src/events/adapters/jetstream/index.js';
 import { Recorder } from '../../src/events/recorder.js';
-import { startNatsCluster, type NatsCluster } from '../support/nats-server.js';
+import { startNatsCluster, testUsers, type NatsCluster } from '../support/nats-server.js';
 import { counterIds, pending, steppingClock } from './arbitraries.js';
 import { readAll } from './journal-contract.js';
 
@@ -22,11 +23,12 @@ let cluster: NatsCluster;
 let admin: NatsConnection;
 let jsm: JetStreamManager;
 let dir: string;
+const users = testUsers(['cluster-1']);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vfun-cluster-'));
-  cluster = await startNatsCluster({ size: 3 });
-  admin = await connect({ servers: cluster.urls });
+  cluster = await startNatsCluster({ size: 3, users: users.list });
+  admin = await connect({ servers: cluster.urls, ...users.admin });
   // JetStream answers once the meta leader is elected, and places an R3 stream once every peer
   // has reported to it (before that: "no suitable peers for placement"). Wait for both.
   const deadline = Date.now() + 30_000;
@@ -54,6 +56,7 @@ test('R3 stream: the stream leader is killed mid-run; every event arrives exactl
   const host = 'cluster-1';
   const journal = await JetStreamJournal.open({
     servers: cluster.urls,
+    ...users.vfund(host),
     host,
     replicas: 3,
     outbox: join(dir, 'outbox.ndjson'),

@@ -2,7 +2,9 @@
  * The JetStream journal beyond the shared contract (journal-contract.ts):
  * subjects, headers and stream settings, the single-writer rule, dedupe,
  * corruption detection, URLs, read-only opening and the trace sink. Runs
- * against a real nats-server on a free loopback port.
+ * against a real nats-server on a free loopback port, with authentication on:
+ * each journal writes as its host's vfund user, readers read as the auditor,
+ * and the test's own inspections and forgeries are an admin's.
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -23,7 +25,7 @@ import {
 } from '../../src/events/adapters/jetstream/index.js';
 import { openJournal } from '../../src/events/adapters/open-journal.js';
 import { Recorder } from '../../src/events/recorder.js';
-import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { startNatsServer, testUsers, type NatsServer } from '../support/nats-server.js';
 import { counterIds, pending, steppingClock } from './arbitraries.js';
 import { readAll, sealChain } from './journal-contract.js';
 
@@ -32,10 +34,17 @@ let admin: NatsConnection;
 let jsm: JetStreamManager;
 let hosts = 0;
 const freshHost = (): string => `js-${++hosts}`;
+const users = testUsers(Array.from({ length: 40 }, (_, i) => `js-${i + 1}`));
+/** Connection options of `host`'s vFunD. */
+const as = (host: string) => ({ servers: server.url, ...users.vfund(host) });
+/** The auditor's, for read-only opens. */
+const auditor = () => ({ servers: server.url, ...users.auditor });
+/** `nats://admin:…@127.0.0.1:port` (custom stream names are not in the vfund users' permissions). */
+const adminUrl = () => server.url.replace('nats://', `nats://${users.admin.user}:${encodeURIComponent(users.admin.pass)}@`);
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  admin = await connect({ servers: server.url });
+  server = await startNatsServer({ users: users.list });
+  admin = await connect({ servers: server.url, ...users.admin });
   jsm = await jetstreamManager(admin);
 });
 afterAll(async () => {
@@ -84,7 +93,7 @@ describe('subjects and streams', () => {
 
   test('events land on vfun.evt.<host>.<tenant>.<app>.<fn> with msg-id and expectations; stream settings', async () => {
     const host = freshHost();
-    const journal = await JetStreamJournal.open({ servers: server.url, host });
+    const journal = await JetStreamJournal.open({ ...as(host), host });
     try {
       const envs = sealAll(
         [
@@ -140,7 +149,7 @@ describe('subjects and streams', () => {
 
   test('a stream that captures other subjects is refused', async () => {
     await jsm.streams.add({ name: 'NOT_A_JOURNAL', subjects: ['other.>'] });
-    await expect(JetStreamJournal.open({ servers: server.url, host: freshHost(), stream: 'NOT_A_JOURNAL' })).rejects.toMatchObject({
+    await expect(JetStreamJournal.open({ servers: server.url, ...users.admin, host: freshHost(), stream: 'NOT_A_JOURNAL' })).rejects.toMatchObject({
       code: 'CONFIG',
     });
     await expect(JetStreamJournal.open({ servers: server.url, host: 'not a name' })).rejects.toMatchObject({ code: 'VALIDATION' });
@@ -150,8 +159,8 @@ describe('subjects and streams', () => {
 describe('single writer', () => {
   test('a second writer on the same host is refused with ConcurrencyError and fenced', async () => {
     const host = freshHost();
-    const a = await JetStreamJournal.open({ servers: server.url, host });
-    const b = await JetStreamJournal.open({ servers: server.url, host });
+    const a = await JetStreamJournal.open({ ...as(host), host });
+    const b = await JetStreamJournal.open({ ...as(host), host });
     try {
       const ra = await Recorder.open({ journal: a, clock: steppingClock(), ids: counterIds('a'), host });
       const rb = await Recorder.open({ journal: b, clock: steppingClock(), ids: counterIds('b'), host });
@@ -175,12 +184,12 @@ describe('single writer', () => {
   test('two writers racing pipelined batches from the same head: one wins whole, nothing interleaves', async () => {
     for (let round = 0; round < 5; round++) {
       const host = freshHost();
-      const seed = await JetStreamJournal.open({ servers: server.url, host });
+      const seed = await JetStreamJournal.open({ ...as(host), host });
       const base = sealChain(3, null, 'base');
       await seed.append(base);
       await seed.close();
-      const a = await JetStreamJournal.open({ servers: server.url, host });
-      const b = await JetStreamJournal.open({ servers: server.url, host });
+      const a = await JetStreamJournal.open({ ...as(host), host });
+      const b = await JetStreamJournal.open({ ...as(host), host });
       try {
         const chainA = sealChain(200, base[2]!, 'A');
         const chainB = sealChain(200, base[2]!, 'B');
@@ -191,7 +200,7 @@ describe('single writer', () => {
         ]);
         const rejected = results.filter((r) => r.status === 'rejected');
         for (const r of rejected) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
-        const reader = await JetStreamJournal.open({ servers: server.url, host, readOnly: true });
+        const reader = await JetStreamJournal.open({ ...auditor(), host, readOnly: true });
         const stored = await readAll(reader);
         await reader.close();
         expect((await verifyChain(stored)).ok).toBe(true);
@@ -214,19 +223,19 @@ describe('exactly once', () => {
     const dir = await mkdtemp(join(tmpdir(), 'vfun-outbox-'));
     try {
       const envs = sealChain(8, null, 'o');
-      const first = await JetStreamJournal.open({ servers: server.url, host });
+      const first = await JetStreamJournal.open({ ...as(host), host });
       await first.append(envs.slice(0, 5));
       await first.close();
       // A previous run wrote 3..8 to its outbox (3..5 reached the stream, the acks were lost).
       const outbox = join(dir, 'outbox.ndjson');
       await writeFile(outbox, envs.slice(2).map((e) => encodeEnvelope(e).canonical + '\n').join(''));
-      const again = await JetStreamJournal.open({ servers: server.url, host, outbox });
+      const again = await JetStreamJournal.open({ ...as(host), host, outbox });
       expect(await again.head()).toEqual({ seq: 8, hash: envs[7]!.hash });
       expect(await again.flushed(10_000)).toBe(true);
       expect(await readAll(again)).toEqual(envs);
       expect((await jsm.streams.info(again.stream)).state.messages).toBe(8);
       await again.close();
-      const reopened = await JetStreamJournal.open({ servers: server.url, host, outbox });
+      const reopened = await JetStreamJournal.open({ ...as(host), host, outbox });
       expect(reopened.state().outboxed).toBe(0);
       await reopened.close();
     } finally {
@@ -236,7 +245,7 @@ describe('exactly once', () => {
 
   test('a repeated publish of a stored envelope is deduplicated by its msg-id', async () => {
     const host = freshHost();
-    const journal = await JetStreamJournal.open({ servers: server.url, host });
+    const journal = await JetStreamJournal.open({ ...as(host), host });
     const envs = sealChain(2);
     await journal.append(envs);
     const js = jetstream(admin);
@@ -250,12 +259,12 @@ describe('exactly once', () => {
     const host = freshHost();
     const dir = await mkdtemp(join(tmpdir(), 'vfun-outbox-'));
     try {
-      const first = await JetStreamJournal.open({ servers: server.url, host });
+      const first = await JetStreamJournal.open({ ...as(host), host });
       await first.append(sealChain(2, null, 'mine'));
       await first.close();
       const outbox = join(dir, 'outbox.ndjson');
       await writeFile(outbox, sealChain(3, null, 'other').map((e) => encodeEnvelope(e).canonical + '\n').join(''));
-      await expect(JetStreamJournal.open({ servers: server.url, host, outbox })).rejects.toBeInstanceOf(ConcurrencyError);
+      await expect(JetStreamJournal.open({ ...as(host), host, outbox })).rejects.toBeInstanceOf(ConcurrencyError);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -265,22 +274,22 @@ describe('exactly once', () => {
 describe('damage', () => {
   test('a foreign message in the stream is reported by open and by read', async () => {
     const host = freshHost();
-    const journal = await JetStreamJournal.open({ servers: server.url, host });
+    const journal = await JetStreamJournal.open({ ...as(host), host });
     const envs = sealChain(3);
     await journal.append(envs);
     await journal.close();
     const js = jetstream(admin);
     await js.publish(`vfun.evt.${host}.x.y.z`, '{"not":"an envelope"}');
-    await expect(JetStreamJournal.open({ servers: server.url, host })).rejects.toBeInstanceOf(JournalCorruptError);
+    await expect(JetStreamJournal.open({ ...as(host), host })).rejects.toBeInstanceOf(JournalCorruptError);
 
     const host2 = freshHost();
-    const j2 = await JetStreamJournal.open({ servers: server.url, host: host2 });
+    const j2 = await JetStreamJournal.open({ ...as(host2), host: host2 });
     await j2.append(envs.slice(0, 1));
     await j2.close();
     // seq 2 of someone else's chain, then our real seq 2 and 3: the head is fine, the chain is not.
     await js.publish(`vfun.evt.${host2}._._._`, encodeEnvelope(sealChain(2, { ...envs[0]!, hash: 'e'.repeat(64) } as Envelope, 'z')[0]!).canonical);
     await js.publish(`vfun.evt.${host2}._._._`, encodeEnvelope(envs[2]!).canonical);
-    const again = await JetStreamJournal.open({ servers: server.url, host: host2 });
+    const again = await JetStreamJournal.open({ ...as(host2), host: host2 });
     await expect(readAll(again)).rejects.toBeInstanceOf(JournalCorruptError);
     // reading from seq 3 checks that it chains on seq 2 too
     await expect(readAll(again, 3)).rejects.toThrow(/stream message 3 prevHash/);
@@ -311,14 +320,14 @@ describe('urls and read-only', () => {
 
   test('openJournal(nats://…) opens a JetStream journal; read-only never creates or writes', async () => {
     const host = freshHost();
-    const ro = await openJournal(`${server.url}?host=${host}`, { readOnly: true });
+    const ro = await openJournal(`${adminUrl()}?host=${host}`, { readOnly: true });
     expect(await ro.journal.head()).toBeNull();
     expect(await readAll(ro.journal)).toEqual([]);
     await expect(ro.journal.append(sealChain(1))).rejects.toMatchObject({ code: 'CONFIG' });
     await ro.journal.close();
     await expect(jsm.streams.info(`VFUN_EVT_${host}`)).rejects.toThrow();
 
-    const { journal, repaired } = await openJournal(`${server.url}?host=${host}&stream=EVT_${host}&failClosed=false`);
+    const { journal, repaired } = await openJournal(`${adminUrl()}?host=${host}&stream=EVT_${host}&failClosed=false`);
     expect(repaired).toBeNull();
     expect(journal).toBeInstanceOf(JetStreamJournal);
     const js = journal as JetStreamJournal;
@@ -327,7 +336,7 @@ describe('urls and read-only', () => {
     expect(js.url).toContain(`stream=EVT_${host}`);
     await journal.append(sealChain(4));
     await journal.close();
-    const again = await openJournal(`${server.url}?host=${host}&stream=EVT_${host}`, { readOnly: true });
+    const again = await openJournal(`${adminUrl()}?host=${host}&stream=EVT_${host}`, { readOnly: true });
     expect((await readAll(again.journal)).length).toBe(4);
     await again.journal.close();
   });
@@ -336,7 +345,7 @@ describe('urls and read-only', () => {
 describe('traces', () => {
   test('push() batches records in memory; flush publishes one message per batch, per subject', async () => {
     const host = freshHost();
-    const journal = await JetStreamJournal.open({ servers: server.url, host, trace: { maxBatch: 100, flushMs: 10 } });
+    const journal = await JetStreamJournal.open({ ...as(host), host, trace: { maxBatch: 100, flushMs: 10 } });
     try {
       const sink = journal.traces;
       for (let i = 0; i < 1050; i++) sink.push({ tenant: 'acme', app: 'shop', fn: i % 2 === 0 ? 'crc32' : 'sha256', instance: 'i-1', call: i, ns: 1000 + i });

@@ -8,15 +8,21 @@
  *
  *   const cluster = await startNatsCluster();      // 3 nodes, JetStream cluster, generated configs
  *
+ *   const users = testUsers(['h1']);               // vfund-h1, auditor, admin with random passwords
+ *   const secured = await startNatsServer({ users: users.list });   // authentication on
+ *   JetStreamJournal.open({ servers: secured.url, ...users.vfund('h1') });
+ *
  * A missing `nats-server` binary fails with the one command to run; these
  * tests never skip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { natsServerConfig, type NatsUser } from '../../src/events/adapters/jetstream/server-config.js';
 
 const INSTALL_HINT = 'sudo apt-get install nats-server';
 
@@ -104,6 +110,49 @@ export interface NatsServerOptions {
   readonly name?: string;
   /** How long to wait for the server to accept connections (default 15 s). */
   readonly startTimeoutMs?: number;
+  /**
+   * Authentication on: these users with their permissions, from the generated
+   * server config (server-config.ts); no anonymous access. Not with `configFile`.
+   */
+  readonly users?: readonly NatsUser[];
+}
+
+/** A user's connection options for the journal or `connect()`. */
+export interface TestCredentials {
+  readonly user: string;
+  readonly pass: string;
+}
+
+/** Users for a secured test server, with random passwords. */
+export interface TestUsers {
+  readonly list: readonly NatsUser[];
+  /** `vfund-<host>` (the host must be one of those given). */
+  vfund(host: string): TestCredentials;
+  readonly auditor: TestCredentials;
+  readonly admin: TestCredentials;
+}
+
+/** vfund users for `hosts`, one `auditor` and one `admin`, each with a random password. */
+export function testUsers(hosts: readonly string[]): TestUsers {
+  const pw = (): string => randomBytes(12).toString('base64url');
+  const byHost = new Map(hosts.map((h) => [h, { user: `vfund-${h}`, pass: pw() }]));
+  const auditor = { user: 'auditor', pass: pw() };
+  const admin = { user: 'admin', pass: pw() };
+  const list: NatsUser[] = [
+    ...[...byHost].map(([host, c]): NatsUser => ({ role: 'vfund', host, credential: { kind: 'password', password: c.pass } })),
+    { role: 'auditor', name: auditor.user, credential: { kind: 'password', password: auditor.pass } },
+    { role: 'admin', name: admin.user, credential: { kind: 'password', password: admin.pass } },
+  ];
+  return {
+    list,
+    vfund(host) {
+      const c = byHost.get(host);
+      if (c === undefined) throw new Error(`no vfund user for host ${host} (known: ${[...byHost.keys()].join(', ')})`);
+      return c;
+    },
+    auditor,
+    admin,
+  };
 }
 
 export interface NatsServer {
@@ -220,6 +269,12 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const name = opts.name ?? `vfun-test-${port}`;
   const args: string[] = [];
   if (opts.configFile !== undefined) args.push('-c', opts.configFile);
+  if (opts.users !== undefined) {
+    if (opts.configFile !== undefined) throw new Error('startNatsServer: give users or configFile, not both');
+    const file = join(storeDir, 'auth.conf');
+    await writeFile(file, natsServerConfig({ users: opts.users }), { mode: 0o600 });
+    args.push('-c', file);
+  }
   if (opts.configOnly !== true) args.push('-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '--server_name', name);
   const server = new NatsServerProcess(port, storeDir, name, args, ownsStore, opts.startTimeoutMs ?? 15_000);
   await server.start();
@@ -237,10 +292,11 @@ export interface NatsCluster {
 /**
  * Starts `size` (default 3) nats-server processes on loopback forming one
  * JetStream cluster (`server_name`, `cluster { listen, routes }`, from a
- * generated config file per node). Resolves once every node accepts clients;
+ * generated config file per node; with `users`, authentication on as in
+ * startNatsServer). Resolves once every node accepts clients;
  * callers wait for JetStream itself (meta leader) with their client.
  */
-export async function startNatsCluster(opts: { readonly size?: number; readonly name?: string } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(opts: { readonly size?: number; readonly name?: string; readonly users?: readonly NatsUser[] } = {}): Promise<NatsCluster> {
   natsServerBinary();
   const size = opts.size ?? 3;
   const clusterName = opts.name ?? 'vfun-test';
@@ -261,19 +317,18 @@ export async function startNatsCluster(opts: { readonly size?: number; readonly 
     const name = `n${i + 1}`;
     const storeDir = join(root, name);
     const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
-    const config = [
-      `server_name: ${name}`,
-      `listen: "127.0.0.1:${clientPorts[i]}"`,
-      `jetstream {`,
-      `  store_dir: ${JSON.stringify(storeDir)}`,
-      `}`,
+    const clusterBlock = [
       `cluster {`,
       `  name: ${clusterName}`,
       `  listen: "127.0.0.1:${routePorts[i]}"`,
       `  routes: [${routes.map((r) => JSON.stringify(r)).join(', ')}]`,
       `}`,
       '',
-    ].join('\n');
+    ];
+    const config =
+      opts.users === undefined
+        ? [`server_name: ${name}`, `listen: "127.0.0.1:${clientPorts[i]}"`, `jetstream {`, `  store_dir: ${JSON.stringify(storeDir)}`, `}`, ...clusterBlock].join('\n')
+        : natsServerConfig({ serverName: name, listen: `127.0.0.1:${clientPorts[i]}`, storeDir, users: opts.users }) + clusterBlock.join('\n');
     const file = join(root, `${name}.conf`);
     await writeFile(file, config);
     starting.push(

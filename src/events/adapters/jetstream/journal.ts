@@ -13,7 +13,7 @@
  * state to vFunD's policy.
  */
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { ValidationError, VirtFunError } from '../../../errors.js';
 import { encodeEnvelope } from '../../canonical.js';
 import { checkAppend } from '../../chain.js';
@@ -21,11 +21,15 @@ import type { Envelope } from '../../envelope.js';
 import { checkFromSeq, type Journal, type JournalHead, type ReadOptions } from '../../journal.js';
 import { Outbox, type OutboxOpenReport } from '../outbox.js';
 import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
+import { connectError, credentialsOf } from './auth.js';
 import { connectOptions, resolveOptions, type JetStreamJournalListener, type JetStreamJournalOptions, type JetStreamJournalState, type ResolvedOptions } from './options.js';
 import * as queue from './publish-queue.js';
 import type { PublishConfig, PublishEffect, PublishInput, PublishState, QueuedItem } from './publish-queue.js';
+import { loadAcknowledgements } from './acks.js';
+import type { AcknowledgedDamage } from './damage.js';
 import { readVerified, type StreamSource } from './reader.js';
-import { ensureEventStream, ensureTraceStream, outboxRemainder, streamHead } from './streams.js';
+import { checkStreamIdentity, ensureEventStream, ensureTraceStream, outboxRemainder, streamHead } from './streams.js';
+import { STREAM_CREATED_HEADER } from './stream-check.js';
 import { eventSubject } from './subjects.js';
 import { delay, errorText } from './support.js';
 import { TraceSink } from './trace-sink.js';
@@ -49,6 +53,8 @@ export class JetStreamJournal implements Journal {
   readonly traces: TraceSink;
   /** What opening cut off the outbox file, if anything. */
   readonly openReport: OutboxOpenReport | null;
+  /** Damaged messages of the stream that an operator acknowledged (read() puts their events in their place), by seq. */
+  readonly acknowledged: readonly AcknowledgedDamage[];
 
   private readonly js: JetStreamClient;
   private readonly ackTimeoutMs: number;
@@ -75,7 +81,11 @@ export class JetStreamJournal implements Journal {
     head: JournalHead | null,
     replicas: number,
     o: ResolvedOptions,
+    /** The stream's `created` time, recorded in every event message (STREAM_CREATED_HEADER). */
+    private readonly streamCreated: string,
+    acks: ReadonlyMap<number, AcknowledgedDamage>,
   ) {
+    this.acknowledged = [...acks.values()].sort((a, b) => a.ack.seq - b.ack.seq);
     this.url = o.url;
     this.host = o.host;
     this.stream = o.stream;
@@ -86,7 +96,7 @@ export class JetStreamJournal implements Journal {
     this.openReport = outbox?.openReport ?? null;
     this.config = { url: o.url, stream: o.stream, maxInFlight: o.maxInFlight, retryMs: o.retryMs, outbox: outbox !== null };
     this.q = queue.initialPublishState(this.config, head, replicas > 1);
-    this.source = { nc, jsm, stream: o.stream, url: o.url, closed: () => this.q.mode.mode === 'closed' };
+    this.source = { nc, jsm, stream: o.stream, url: o.url, closed: () => this.q.mode.mode === 'closed', acks };
     this.js = jetstream(nc, { timeout: o.ackTimeoutMs });
     this.traces = new TraceSink(this.js, { ...o.trace, host: o.host, stream: o.traceStream, ackTimeoutMs: o.ackTimeoutMs });
     this.statusLoop = this.watchStatus();
@@ -104,10 +114,11 @@ export class JetStreamJournal implements Journal {
     if (options.connection !== undefined) {
       nc = options.connection;
     } else {
+      const credentials = await credentialsOf(o.auth);
       try {
-        nc = await connect(connectOptions(o));
+        nc = await connect(connectOptions(o, credentials));
       } catch (err) {
-        throw new VirtFunError('CONFIG', `cannot reach JetStream at ${o.servers.join(',')}: ${errorText(err)}`, { cause: err });
+        throw connectError(o, err);
       }
     }
     let outbox: Outbox | null = null;
@@ -115,9 +126,11 @@ export class JetStreamJournal implements Journal {
       const jsm = await jetstreamManager(nc, { timeout: Math.max(o.ackTimeoutMs, 5000) });
       const info = await ensureEventStream(jsm, { stream: o.stream, host: o.host, replicas: o.replicas, readOnly: o.readOnly });
       if (!o.readOnly) await ensureTraceStream(jsm, { stream: o.traceStream, replicas: o.replicas, maxAgeMs: o.traceMaxAgeMs });
-      const head = info === null ? null : await streamHead(jsm, o.stream, info);
+      if (info !== null) await checkStreamIdentity(jsm, o.stream, info);
+      const acks = info === null ? new Map<number, AcknowledgedDamage>() : await loadAcknowledgements(nc, jsm, o);
+      const head = info === null ? null : await streamHead(jsm, { stream: o.stream, url: o.url, acks }, info);
       outbox = o.outbox === null ? null : await Outbox.open(o.outbox);
-      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? o.replicas, o);
+      const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? o.replicas, o, info?.created ?? '', acks);
       if (outbox !== null) await journal.adoptOutbox(outbox);
       return journal;
     } catch (err) {
@@ -217,7 +230,9 @@ export class JetStreamJournal implements Journal {
     switch (e.type) {
       case 'publish': {
         const { item, gen } = e;
-        this.js.publish(item.subject, item.payload.data, { msgID: item.id, expect: e.expect, timeout: this.ackTimeoutMs }).then(
+        const h = headers();
+        h.set(STREAM_CREATED_HEADER, this.streamCreated);
+        this.js.publish(item.subject, item.payload.data, { msgID: item.id, expect: e.expect, timeout: this.ackTimeoutMs, headers: h }).then(
           (ack) => this.dispatch({ type: 'acked', gen, seq: item.seq, stream: ack.stream, streamSeq: ack.seq }),
           (error: unknown) =>
             this.dispatch({ type: 'publishFailed', gen, seq: item.seq, error, code: error instanceof JetStreamApiError ? error.code : null }),

@@ -8,13 +8,14 @@
  */
 import { AckPolicy, DeliverPolicy, type JetStreamManager } from '@nats-io/jetstream';
 import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { JournalCorruptError, VirtFunError } from '../../../errors.js';
+import { VirtFunError } from '../../../errors.js';
 import { chainFault, decodeStored } from '../../chain.js';
-import type { Envelope } from '../../envelope.js';
+import { GENESIS_HASH, type Envelope } from '../../envelope.js';
 import type { JournalHead } from '../../journal.js';
 import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
+import { DamagedMessageError, judgeDamage, type AcknowledgedDamage } from './damage.js';
 import { NANOS_PER_MS } from './streams.js';
-import { delay, errorText } from './support.js';
+import { delay, errorText, rawSha256 } from './support.js';
 
 /** Where the reader reads: the journal's connection and stream. */
 export interface StreamSource {
@@ -25,7 +26,10 @@ export interface StreamSource {
   readonly url: string;
   /** The journal was closed: a broken consumer is not recreated. */
   readonly closed: () => boolean;
+  /** Acknowledged damaged messages, by stream sequence (damage.ts). */
+  readonly acks: ReadonlyMap<number, AcknowledgedDamage>;
 }
+
 
 interface RawMsg {
   readonly seq: number;
@@ -63,7 +67,10 @@ export function streamSeqOfReply(reply: string | undefined): number {
 /**
  * Envelopes of the stream from `fromSeq` to `end`, in seq order, each checked
  * (reading from `fromSeq` also reads `fromSeq - 1`, to check the link). A bad
- * message throws JournalCorruptError naming its stream sequence.
+ * message throws DamagedMessageError (a JournalCorruptError) naming its stream
+ * sequence and the way out, unless it is acknowledged: then its
+ * `journal.damage-acknowledged` event comes in its place and the chain goes
+ * on from that event.
  */
 export async function* readVerified(source: StreamSource, fromSeq: number, end: number): AsyncGenerator<Envelope> {
   let prev: JournalHead | null = null;
@@ -81,7 +88,13 @@ export async function* readVerified(source: StreamSource, fromSeq: number, end: 
         reason = chainFault(d.env, before, { hash: sha256Hex, encoding: d.encoding, schema: false, shapeChecked: true });
       }
       if (reason !== null || !d.ok) {
-        throw new JournalCorruptError(`${source.stream}:${raw.seq}`, `stream message ${raw.seq} ${reason ?? 'is unreadable'}`);
+        const sha = rawSha256(raw.data);
+        const before = prev?.hash ?? (raw.seq === 1 ? GENESIS_HASH : null);
+        const judged = judgeDamage(source.acks.get(raw.seq), sha, before);
+        if (!judged.ok) throw new DamagedMessageError(source.stream, raw.seq, reason ?? 'is unreadable', sha, before, source.url, judged.note);
+        prev = { seq: raw.seq, hash: judged.event.hash };
+        if (raw.seq >= fromSeq) yield judged.event;
+        continue;
       }
       prev = { seq: d.env.seq, hash: d.env.hash };
       if (d.env.seq >= fromSeq) yield d.env;

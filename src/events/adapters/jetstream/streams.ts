@@ -1,18 +1,22 @@
 /**
  * The JetStream journal's streams (docs/jetstream.md, "Streams and subjects"):
  * the per-host control-event stream (created with file storage, deny_delete,
- * deny_purge and no limits; an existing one is accepted only with those), the
+ * deny_purge and no limits; an existing one is accepted only with those:
+ * stream-check.ts), the
  * shared trace stream (limits-based), the head of the event stream, read
  * and verified on open, and what a previous run's outbox holds beyond it.
  */
 import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
-import { ConcurrencyError, JournalCorruptError, VirtFunError } from '../../../errors.js';
+import { ConcurrencyError, JournalCorruptError } from '../../../errors.js';
 import { encodeEnvelope } from '../../canonical.js';
 import { decodeStored } from '../../chain.js';
-import type { Envelope } from '../../envelope.js';
+import { GENESIS_HASH, type Envelope } from '../../envelope.js';
 import type { JournalHead } from '../../journal.js';
 import type { Outbox } from '../outbox.js';
+import { DamagedMessageError, judgeDamage, type AcknowledgedDamage } from './damage.js';
 import { describeStored } from './publish-state.js';
+import { rawSha256 } from './support.js';
+import { STREAM_CREATED_HEADER, StreamConfigError, describeFault, journalStateFaults, journalStreamFaults, recreatedFault } from './stream-check.js';
 import { EVENT_SUBJECT_PREFIX, TRACE_SUBJECT_PREFIX } from './subjects.js';
 
 /** JetStream durations are in nanoseconds. */
@@ -26,8 +30,9 @@ function isNotFound(err: unknown): boolean {
 
 /**
  * The host's control-event stream, created when missing (unless `readOnly`:
- * then null), and checked: it captures exactly `vfun.evt.<host>.>`, denies
- * deletes and purges, and has no limits. Else VirtFunError('CONFIG').
+ * then null), and checked (stream-check.ts): it captures exactly
+ * `vfun.evt.<host>.>`, denies deletes and purges, has no limits, no rollups,
+ * no sources. Else StreamConfigError (code CONFIG) naming every field.
  */
 export async function ensureEventStream(
   jsm: JetStreamManager,
@@ -68,19 +73,9 @@ export async function ensureEventStream(
       }
     }
   }
-  const c = info.config;
-  const subjects = c.subjects ?? [];
-  if (subjects.length !== 1 || subjects[0] !== subject) {
-    throw new VirtFunError(
-      'CONFIG',
-      `stream ${o.stream} captures ${JSON.stringify(subjects)}; a journal stream must capture exactly ["${subject}"] (one stream per host)`,
-    );
-  }
-  if (c.deny_delete !== true || c.deny_purge !== true) {
-    throw new VirtFunError('CONFIG', `stream ${o.stream} must have deny_delete and deny_purge set (it is a journal)`);
-  }
-  if ((c.max_msgs ?? -1) > 0 || (c.max_bytes ?? -1) > 0 || (c.max_age ?? 0) > 0 || (c.max_msgs_per_subject ?? -1) > 0) {
-    throw new VirtFunError('CONFIG', `stream ${o.stream} has limits (max_msgs/max_bytes/max_age/max_msgs_per_subject): a journal must keep every event`);
+  const faults = journalStreamFaults(info.config, subject);
+  if (faults.length > 0) {
+    throw new StreamConfigError(o.stream, faults, ' (a journal keeps every event, one host per stream: someone with stream-update rights changed it; events may be lost already)');
   }
   return info;
 }
@@ -112,21 +107,50 @@ export async function ensureTraceStream(jsm: JetStreamManager, o: { stream: stri
   }
 }
 
-/** The stream's last message as a journal head, after checking the stream is a gap-free chain store. */
-export async function streamHead(jsm: JetStreamManager, stream: string, info: StreamInfo): Promise<JournalHead | null> {
+/**
+ * Refuses a re-created stream: its first and last messages must have been
+ * published into this stream (their STREAM_CREATED_HEADER is its `created`
+ * time), else StreamConfigError naming `created`. Messages without the header
+ * (older journals, foreign messages) cannot tell.
+ */
+export async function checkStreamIdentity(jsm: JetStreamManager, stream: string, info: StreamInfo): Promise<void> {
+  const st = info.state;
+  if (st.last_seq === 0) return;
+  for (const seq of st.first_seq === st.last_seq ? [st.last_seq] : [st.first_seq, st.last_seq]) {
+    const sm = await jsm.streams.getMessage(stream, { seq });
+    if (sm === null) continue;
+    const recorded = sm.header?.get(STREAM_CREATED_HEADER) ?? '';
+    const fault = recreatedFault(info.created, recorded === '' ? null : recorded, seq);
+    if (fault !== null) throw new StreamConfigError(stream, [fault], ' (signed checkpoints and a witness show what the journal held before)');
+  }
+}
+
+/**
+ * The stream's last message as a journal head, after checking the stream is a
+ * gap-free chain store. A damaged last message is DamagedMessageError (with
+ * the way out), unless acknowledged: then the head is its acknowledged event.
+ */
+export async function streamHead(
+  jsm: JetStreamManager,
+  o: { readonly stream: string; readonly url: string; readonly acks: ReadonlyMap<number, AcknowledgedDamage> },
+  info: StreamInfo,
+): Promise<JournalHead | null> {
+  const { stream } = o;
   const st = info.state;
   if (st.last_seq === 0) return null;
-  if (st.first_seq !== 1 || st.messages !== st.last_seq) {
-    throw new JournalCorruptError(stream, `holds ${st.messages} messages from seq ${st.first_seq} to ${st.last_seq}: a journal stream has no gaps`);
+  const gaps = journalStateFaults(st);
+  if (gaps.length > 0) {
+    throw new JournalCorruptError(stream, `holds ${st.messages} messages from seq ${st.first_seq} to ${st.last_seq}: a journal stream has no gaps (${gaps.map(describeFault).join('; ')})`);
   }
   const sm = await jsm.streams.getMessage(stream, { seq: st.last_seq });
   if (sm === null) throw new JournalCorruptError(`${stream}:${st.last_seq}`, 'the last message cannot be read');
   const d = decodeStored(decoder.decode(sm.data));
-  if (!d.ok) throw new JournalCorruptError(`${stream}:${st.last_seq}`, `the last message ${d.reason}`);
-  if (d.env.seq !== st.last_seq) {
-    throw new JournalCorruptError(`${stream}:${st.last_seq}`, `the last message carries seq ${d.env.seq}: the stream and the journal disagree`);
-  }
-  return { seq: d.env.seq, hash: d.env.hash };
+  const fault = !d.ok ? d.reason : d.env.seq !== st.last_seq ? `carries seq ${d.env.seq}: the stream and the journal disagree` : null;
+  if (fault === null && d.ok) return { seq: d.env.seq, hash: d.env.hash };
+  const sha = rawSha256(sm.data);
+  const judged = judgeDamage(o.acks.get(st.last_seq), sha, st.last_seq === 1 ? GENESIS_HASH : null);
+  if (!judged.ok) throw new DamagedMessageError(stream, st.last_seq, fault ?? 'is unreadable', sha, null, o.url, judged.note);
+  return { seq: st.last_seq, hash: judged.event.hash };
 }
 
 /**
