@@ -12,15 +12,36 @@ import { readFromLast } from '../events/adapters/from-last.js';
 import type { Envelope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import { ValidationError } from '../errors.js';
+import { ed25519Verify } from '../events/adapters/checkpoint-key.js';
+import { checkedAgainstCheckpoints } from '../events/checkpoint-verify.js';
+import { verifierKey } from './checkpoint-commands.js';
 import { auditPredicate, formatSummary, summarize, type AuditFilter, type AuditFormat, type TenantSummary } from './audit.js';
 import { printAudit, streamSink, windowOf } from './audit-stream.js';
 import { journalUrl, openForReading, type JournalOptions } from './journal-options.js';
 
-/** Runs `use` on the journal opened for reading, and closes it. */
+/**
+ * Runs `use` on the journal opened for reading, and closes it. Its reads are
+ * checked against the journal's signed checkpoints as they pass (with the
+ * public key `audit verify` uses by default, when there is one): a journal
+ * rewritten with recomputed hashes fails here too.
+ */
 async function withJournal<T>(o: JournalOptions, use: (journal: Journal) => Promise<T>): Promise<T> {
+  const key = await verifierKey(o);
   const { journal } = await openForReading(o);
+  const check = (source: AsyncIterable<Envelope>) => checkedAgainstCheckpoints(source, { key, verify: ed25519Verify, location: journal.url });
+  const checked: Journal = {
+    url: journal.url,
+    head: () => journal.head(),
+    append: (envs, options) => journal.append(envs, options),
+    close: () => journal.close(),
+    read: (options) => check(journal.read(options)),
+    readFromLast: async (type) => {
+      const found = await readFromLast(journal, type);
+      return found === null ? null : check(found);
+    },
+  };
   try {
-    return await use(journal);
+    return await use(checked);
   } finally {
     await journal.close();
   }

@@ -24,7 +24,7 @@ export function collect(value: string, previous: string[] = []): string[] {
  * The public key: `--pubkey <file>`, else, for the root's own journal (no `--journal`),
  * `<root>/admin/checkpoint.pub` when present, else null.
  */
-async function verifierKey(o: JournalOptions & { pubkey?: string }): Promise<NoteVerifier | null> {
+export async function verifierKey(o: JournalOptions & { pubkey?: string }): Promise<NoteVerifier | null> {
   if (o.pubkey !== undefined) return readVerifierKeyFile(o.pubkey);
   if (o.journal !== undefined) return null;
   const path = checkpointKeyPaths(resolve(o.root)).publicKey;

@@ -17,9 +17,10 @@
  * Pure: the Ed25519 primitive is injected; the witnesses' notes are passed in.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { messageOf } from '../errors.js';
+import { JournalCorruptError, messageOf } from '../errors.js';
 import { journalOrigin, parseCheckpoint, verifyCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { Envelope } from './envelope.js';
+import { builderFromCheckpoint } from './checkpointer.js';
 import { consistencyProof, eventLeafHash, MerkleBuilder, verifyConsistency } from './merkle.js';
 import type { Ed25519Verify, NoteVerifier } from './signed-note.js';
 
@@ -172,4 +173,37 @@ function witnessedFault(note: string, parsed: Checkpoint | null, leaves: readonl
     return messageOf(err);
   }
   return null;
+}
+
+/**
+ * `envelopes`, checked against their checkpoints as they pass: at every
+ * `journal.checkpoint` the tree of the events before it must have that root
+ * and frontier, and, with a key, the note must be signed by it. For the
+ * commands that read a journal to show it (audit, summary, replay): a
+ * journal rewritten with recomputed hashes is refused there too, not only by
+ * `audit verify`. Throws JournalCorruptError naming the checkpoint's seq at the
+ * first one that does not hold; what came before it was already yielded.
+ * Witnesses and stripped checkpoints are `audit verify`'s (it needs them all).
+ */
+export async function* checkedAgainstCheckpoints(
+  envelopes: AsyncIterable<Envelope>,
+  opts: { readonly key: NoteVerifier | null; readonly verify: Ed25519Verify; readonly location: string },
+): AsyncGenerator<Envelope> {
+  let builder = new MerkleBuilder();
+  for await (const env of envelopes) {
+    if (env.type === 'journal.checkpoint') {
+      // A read that starts after seq 1 (from a snapshot, after archived segments) cannot rebuild the tree
+      // before it: the first checkpoint it meets is resumed from its frontier; the later ones are checked.
+      if (builder.size !== env.seq - 1) builder = builderFromCheckpoint(env.data) ?? builder;
+      const fault = builder.size === env.seq - 1 ? checkpointEventFault(env, builder, { ...opts, witnesses: [] }) : null;
+      if (fault !== null) {
+        throw new JournalCorruptError(
+          opts.location,
+          `the checkpoint at seq ${env.seq} (size ${env.seq - 1}) does not hold: ${fault}. The journal was changed after vFunD signed it; run \`vfun audit verify\``,
+        );
+      }
+    }
+    if (builder.size === env.seq - 1) builder.append(eventLeafHash(env.hash));
+    yield env;
+  }
 }

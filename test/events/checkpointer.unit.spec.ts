@@ -14,7 +14,8 @@ import { hashEnvelope } from '../../src/events/canonical.js';
 import { verifyChain } from '../../src/events/chain.js';
 import { journalOrigin, parseCheckpoint, signCheckpoint } from '../../src/events/checkpoint.js';
 import { Checkpointer } from '../../src/events/checkpointer.js';
-import { verifyCheckpoints, type WitnessNotes } from '../../src/events/checkpoint-verify.js';
+import { checkedAgainstCheckpoints, verifyCheckpoints, type WitnessNotes } from '../../src/events/checkpoint-verify.js';
+import { JournalCorruptError } from '../../src/errors.js';
 import { GENESIS_HASH, type Envelope } from '../../src/events/envelope.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { eventLeafHash, MerkleBuilder } from '../../src/events/merkle.js';
@@ -227,6 +228,44 @@ describe('verifyCheckpoints catches forgeries', async () => {
     fc.tuple(fc.constant('type'), fc.constantFrom('vfund.stopped', 'service.failed', 'request.refused')),
     fc.tuple(fc.constant('data'), fc.jsonValue({ maxDepth: 2 })),
   );
+  /** What the reading commands see through the guard: the envelopes yielded, and the error that stopped them. */
+  async function throughGuard(envs: readonly Envelope[], key: NoteSigner | null) {
+    const seen: Envelope[] = [];
+    const source = (async function* () {
+      yield* envs;
+    })();
+    try {
+      for await (const e of checkedAgainstCheckpoints(source, { key, verify: ed25519Verify, location: 'memory:journal' })) seen.push(e);
+      return { seen, error: null };
+    } catch (err) {
+      return { seen, error: err };
+    }
+  }
+
+  test('the guard of the reading commands passes the honest journal whole', async () => {
+    expect(await throughGuard(honest, vfundKey)).toEqual({ seen: honest, error: null });
+    expect(await throughGuard(honest, null)).toEqual({ seen: honest, error: null });
+  });
+
+  test.prop([fc.integer({ min: 0, max: lastCp - 1 }), fieldChange, fc.boolean()])(
+    'the guard of the reading commands (audit, summary, replay) stops a re-chained journal at the first checkpoint from the change on',
+    async (i, [field, value], resign) => {
+      const changed = honest.map((e, k) => (k === i ? ({ ...e, [field]: value } as Envelope) : e));
+      if (hashEnvelope({ ...changed[i]!, hash: undefined }) === hashEnvelope({ ...honest[i]!, hash: undefined })) return; // no change
+      const forged = rechain(changed, i, resign ? forgerKey : null);
+      // The first checkpoint after the change fails, or the changed event itself when it is a checkpoint the change broke.
+      const nextCp = forged.findIndex((e, k) => k > i && e.type === 'journal.checkpoint');
+      const { seen, error } = await throughGuard(forged, vfundKey);
+      expect(error).toBeInstanceOf(JournalCorruptError);
+      const at = /the checkpoint at seq (\d+) \(size \d+\) does not hold: /.exec((error as Error).message);
+      expect(at, (error as Error).message).not.toBeNull();
+      const seq = Number(at![1]);
+      expect(seq === nextCp + 1 || (seq === i + 1 && forged[i]!.type === 'journal.checkpoint')).toBe(true);
+      expect(seen).toHaveLength(seq - 1); // everything before it was shown, nothing after
+      if (!resign) expect((await throughGuard(forged, null)).error).toBeInstanceOf(JournalCorruptError); // the root alone, without the key
+    },
+  );
+
   test.prop([fc.integer({ min: 0, max: lastCp - 1 }), fieldChange])(
     'any field of any covered event changed and the journal re-chained and re-signed: fails with key and witness',
     async (i, [field, value]) => {
