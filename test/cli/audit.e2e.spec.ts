@@ -61,6 +61,28 @@ describe('vfun audit / replay', () => {
     await expect(vfun('replay', '--journal', `file:${copy}`)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('line 6') });
   });
 
+  it('a complete last line with a bad hash is tampering: every reader exits 1 naming the line, the writer refuses it, nothing is cut', async () => {
+    const lines = (await readFile(journal, 'utf8')).split('\n');
+    const n = lines.length - 1; // the text ends with a newline
+    lines[n - 1] = lines[n - 1]!.replace('"host":"', '"host":"x');
+    const copy = join(root, 'bad-last.ndjson');
+    const text = lines.join('\n');
+    await writeFile(copy, text);
+    const url = `file:${copy}`;
+    for (const args of [['audit'], ['audit', 'summary'], ['replay']]) {
+      await expect(vfun(...args, '--journal', url), args.join(' ')).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining(`line ${n} is damaged after seq ${n - 1}: hash `),
+      });
+    }
+    await expect(vfun('audit', 'verify', '--journal', url)).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`chain BROKEN at seq ${n} .*line ${n}`)) });
+    await expect(vfun('demo', '--journal', url, '--root', join(root, 'other-root'))).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(new RegExp(`refusing to write to the journal: line ${n} \\(seq ${n}\\), its last complete line`)),
+    });
+    expect(await readFile(copy, 'utf8')).toBe(text);
+  });
+
   it('refuses bad filters and a missing journal, naming the problem', async () => {
     await expect(vfun('audit', '--root', root, '--type', 'nope')).rejects.toMatchObject({ stderr: expect.stringContaining("--type: unknown event type 'nope'") });
     await expect(vfun('audit', '--root', root, '--format', 'xml')).rejects.toMatchObject({ stderr: expect.stringContaining('xml') });

@@ -163,28 +163,50 @@ describe('FileJournal: torn tail', () => {
     ['a changed field', (line: string) => line.replace('"host":"h1"', '"host":"h2"'), /hash/],
     ['not canonical', (line: string) => line.replace('{', '{ '), /canonical/],
     ['an empty line', () => '', /not valid JSON/],
-  ])('a complete last line that is %s counts as torn', async (_name, damage, reason) => {
+  ])('a complete last line that is %s is damage, not a torn write: the writer refuses, nothing changes; read-only reads report it', async (_name, damage, reason) => {
     const { path, envs } = await journalWith([[pending(1), pending(2), pending(3)]]);
     const lines = (await readFile(path, 'utf8')).split('\n');
     lines[2] = damage(lines[2]!);
     await writeFile(path, lines.join('\n'));
-    const journal = await FileJournal.open(path);
-    expect(journal.openReport?.reason).toMatch(reason);
-    expect(await journal.head()).toEqual({ seq: 2, hash: envs[1]!.hash });
-    expect(await readAll(journal)).toEqual(envs.slice(0, 2));
-    await journal.close();
+    const before = await readFile(path);
+    const error = await FileJournal.open(path).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JournalCorruptError);
+    expect((error as JournalCorruptError).location).toBe(`${path}:3`);
+    expect((error as Error).message).toMatch(reason);
+    expect((error as Error).message).toMatch(/line 3\b.*its last complete line.*not a torn write.*Nothing was changed.*truncate -s/);
+    expect(await readFile(path)).toEqual(before);
+    // The lock was given back: a read-only open works, and its read stops at the damaged line.
+    const ro = await FileJournal.open(path, { readOnly: true });
+    expect(ro.openReport).toBeNull();
+    expect(await ro.head()).toEqual({ seq: 2, hash: envs[1]!.hash });
+    const { envs: read, error: readError } = await collect(ro);
+    expect(read).toEqual(envs.slice(0, 2));
+    expect((readError as Error).message).toMatch(/line 3 is damaged after seq 2/);
+    await ro.close();
+    expect(await verifyFile(path)).toMatchObject({ ok: false, count: 2, firstBad: { line: 3 } });
+    expect(await readFile(path)).toEqual(before);
   });
 
-  test('only the last line is cut; the head is the last good line before it', async () => {
+  test('a complete last line that is a good envelope but does not chain (an earlier line repeated) is refused', async () => {
+    const { path, envs } = await journalWith([[pending(1), pending(2), pending(3)]]);
+    await appendFile(path, encodeEnvelope(envs[1]!).canonical + '\n');
+    const before = await readFile(path);
+    await expect(FileJournal.open(path)).rejects.toThrow(/line 4 \(seq 2\), its last complete line, seq 2 where 4 was expected/);
+    expect(await readFile(path)).toEqual(before);
+  });
+
+  test('a torn record after a damaged complete line: the writer refuses and cuts nothing, not even the torn part', async () => {
     const { path, envs } = await journalWith([[pending(1), pending(2), pending(3)]]);
     await appendFile(path, 'garbage\n{"seq":5,"tor');
-    const journal = await FileJournal.open(path);
-    expect(journal.openReport).toMatchObject({ truncatedBytes: '{"seq":5,"tor'.length });
-    expect(await journal.head()).toEqual({ seq: 3, hash: envs[2]!.hash });
-    const { envs: read, error } = await collect(journal);
+    const before = await readFile(path);
+    await expect(FileJournal.open(path)).rejects.toThrow(/line 4 \(seq 4 expected\), its last complete line, is not valid JSON/);
+    expect(await readFile(path)).toEqual(before);
+    const ro = await FileJournal.open(path, { readOnly: true });
+    expect(await ro.head()).toEqual({ seq: 3, hash: envs[2]!.hash });
+    const { envs: read, error } = await collect(ro);
     expect(read).toEqual(envs);
     expect((error as Error).message).toMatch(/line 4 is damaged after seq 3: is not valid JSON/);
-    await journal.close();
+    await ro.close();
   });
 
   test('verifyFile (which never repairs) names a torn last line', async () => {
@@ -231,24 +253,51 @@ describe('FileJournal: damage before the last line', () => {
       expect(report.firstBad.line).toBe(k);
       expect(report.firstBad.reason).toMatch(new RegExp(`^line ${k} `));
 
-      const journal = await FileJournal.open(path);
       if (pos === lastStart - 1) {
-        // The newline before the last line was changed: the last two lines are now one bad last line, a torn tail.
-        expect(journal.openReport).not.toBeNull();
-        expect(await readAll(journal)).toEqual(original.envs.slice(0, k - 1));
-      } else {
-        expect(journal.openReport).toBeNull();
-        const n = original.envs.length;
-        expect(await journal.head()).toEqual({ seq: n, hash: original.envs[n - 1]!.hash });
-        const { envs, error } = await collect(journal);
-        expect(envs).toEqual(original.envs.slice(0, k - 1));
-        expect(error).toBeInstanceOf(JournalCorruptError);
-        expect((error as JournalCorruptError).location).toBe(`${path}:${k}`);
-        expect((error as Error).message).toMatch(k === 1 ? /before the first event/ : new RegExp(`after seq ${k - 1}\\b`));
-        const viaRead = await verifyChain(journal.read());
-        expect(viaRead).toMatchObject({ ok: false, count: k - 1, firstBad: { seq: k } });
+        // The newline before the last line was changed: the last two lines are now one complete, damaged last line.
+        await expect(FileJournal.open(path)).rejects.toBeInstanceOf(JournalCorruptError);
+        expect(await readFile(path)).toEqual(damaged);
+        return;
       }
+      const journal = await FileJournal.open(path);
+      expect(journal.openReport).toBeNull();
+      const n = original.envs.length;
+      expect(await journal.head()).toEqual({ seq: n, hash: original.envs[n - 1]!.hash });
+      const { envs, error } = await collect(journal);
+      expect(envs).toEqual(original.envs.slice(0, k - 1));
+      expect(error).toBeInstanceOf(JournalCorruptError);
+      expect((error as JournalCorruptError).location).toBe(`${path}:${k}`);
+      expect((error as Error).message).toMatch(k === 1 ? /before the first event/ : new RegExp(`after seq ${k - 1}\\b`));
+      const viaRead = await verifyChain(journal.read());
+      expect(viaRead).toMatchObject({ ok: false, count: k - 1, firstBad: { seq: k } });
       await journal.close();
+    },
+  );
+
+  test.prop([fc.nat(), fc.integer({ min: 1, max: 255 }), fc.option(fc.string({ minLength: 1, maxLength: 40 }).filter((t) => !t.includes('\n')))], { numRuns: 120 })(
+    'changing any one byte of the complete last line (a torn record after it or not): the writer refuses and changes nothing; readers stop there',
+    async (at, delta, tornAfter) => {
+      const lastStart = starts.at(-2)!;
+      const k = starts.length - 1; // the last line's number
+      const pos = lastStart + (at % (bytes.length - 1 - lastStart)); // a byte of the last line, its newline excluded
+      const damaged = Buffer.concat([bytes, Buffer.from(tornAfter ?? '', 'utf8')]);
+      damaged[pos] = (damaged[pos]! + delta) % 256;
+      const path = freshPath();
+      await FileJournal.open(path).then((j) => j.close()); // creates the directory
+      await writeFile(path, damaged);
+
+      await expect(FileJournal.open(path)).rejects.toThrow(/refusing to write to the journal: line \d+.*its last complete line.*not a torn write.*Nothing was changed/s);
+      expect(await readFile(path)).toEqual(damaged);
+
+      const report = await verifyFile(path);
+      expect(report).toMatchObject({ ok: false, count: k - 1, firstBad: { line: k } });
+      const ro = await FileJournal.open(path, { readOnly: true });
+      const { envs, error } = await collect(ro);
+      await ro.close();
+      expect(envs).toEqual(original.envs.slice(0, k - 1));
+      expect(error).toBeInstanceOf(JournalCorruptError);
+      expect((error as JournalCorruptError).location).toBe(`${path}:${k}`);
+      expect(await readFile(path)).toEqual(damaged);
     },
   );
 

@@ -5,7 +5,7 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -63,13 +63,40 @@ describe('Outbox file', () => {
 
     await writeFile(path, lines(envs.slice(0, 1)) + 'garbage\n' + lines(envs.slice(2)));
     await expect(Outbox.open(path)).rejects.toBeInstanceOf(JournalCorruptError);
-    await writeFile(path, lines([envs[0]!, envs[2]!]));
-    // the last record does not chain: cut as torn
-    const cut = await Outbox.open(path);
-    expect(cut.entries()).toEqual([envs[0]]);
-    await cut.close();
+    // A complete last record that does not chain is not a torn write: refused, never cut.
+    const unchained = lines([envs[0]!, envs[2]!]);
+    await writeFile(path, unchained);
+    await expect(Outbox.open(path)).rejects.toThrow(/outbox line 2, its last complete line \(not a torn write: damage or tampering\) seq 3 where 2 was expected/);
+    expect(await readFile(path, 'utf8')).toBe(unchained);
     await appendFile(path, lines([envs[2]!]) + lines([envs[1]!]));
     await expect(Outbox.open(path)).rejects.toBeInstanceOf(JournalCorruptError);
+  });
+
+  test.each([
+    ['a bad hash', (l: string) => l.replace(/"hash":"[0-9a-f]/, (m) => m.slice(0, -1) + (m.endsWith('0') ? '1' : '0'))],
+    ['not JSON', () => 'garbage'],
+    ['an empty line', () => ''],
+  ])('a complete last line with %s is refused and kept, with or without a torn record after it', async (_name, damage) => {
+    const path = join(dir, 'outbox.ndjson');
+    const envs = sealChain(3);
+    const text = lines(envs.slice(0, 2)) + damage(encodeEnvelope(envs[2]!).canonical) + '\n';
+    for (const content of [text, text + '{"torn']) {
+      await writeFile(path, content);
+      await expect(Outbox.open(path)).rejects.toThrow(/outbox line 3, its last complete line/);
+      expect(await readFile(path, 'utf8')).toBe(content);
+    }
+  });
+
+  test('created 0600 in a 0700 directory; an existing looser file is tightened to 0600', async () => {
+    const path = join(dir, 'admin', 'outbox.ndjson');
+    const box = await Outbox.open(path);
+    await box.close();
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'admin'))).mode & 0o777).toBe(0o700);
+    await chmod(path, 0o644);
+    const again = await Outbox.open(path);
+    await again.close();
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -10,18 +10,19 @@
  * before it. When everything in it has reached the remote journal, the owner
  * clears it (truncate to 0 + fdatasync).
  *
- * Opening cuts a torn last record (no trailing newline, or a last line that is
- * not a self-consistent envelope), like the file journal; damage anywhere else
- * is a JournalCorruptError: the outbox holds events that exist nowhere else.
+ * Opening cuts a torn last record (no trailing newline), like the file
+ * journal; a complete line that is not a self-consistent envelope chaining on
+ * the one before it, anywhere, the last one included, is a JournalCorruptError:
+ * the outbox holds events that exist nowhere else. The file is 0600.
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { JournalCorruptError, ValidationError, VirtFunError } from '../../errors.js';
+import { ValidationError, VirtFunError } from '../../errors.js';
 import { encodeEnvelope } from '../canonical.js';
-import { chainFault, checkAppend, decodeStored, type StoredDecode } from '../chain.js';
+import { checkAppend } from '../chain.js';
 import type { Envelope } from '../envelope.js';
 import type { JournalHead } from '../journal.js';
-import { nativeSha256Hex as sha256Hex } from './native-hash.js';
+import { parseOutbox } from './outbox-lines.js';
 
 /** What opening cut off the end of the outbox file (same shape as the file journal's report). */
 export interface OutboxOpenReport {
@@ -34,8 +35,8 @@ type Op =
   | { readonly kind: 'append'; readonly text: string; readonly envelopes: readonly Envelope[]; readonly resolve: () => void; readonly reject: (err: unknown) => void }
   | { readonly kind: 'clear'; readonly resolve: () => void; readonly reject: (err: unknown) => void };
 
-/** Parses and checks one line on its own: canonical envelope whose hash recomputes. */
-const parseLine = (text: string): StoredDecode => decodeStored(text, true);
+/** The outbox file's mode: it holds tenants' events, for vFunD's user only. */
+export const OUTBOX_MODE = 0o600;
 
 export class Outbox {
   private readonly stored: Envelope[];
@@ -62,52 +63,29 @@ export class Outbox {
     this.tail = last === undefined ? null : { seq: last.seq, hash: last.hash };
   }
 
-  /** Opens (creating it and its directory when missing) the outbox at `path`. */
+  /**
+   * Opens (creating it, mode 0600, and its directory, mode 0700, when missing)
+   * the outbox at `path`. An existing file readable or writable by others is
+   * tightened to 0600: it holds tenants' events. A torn last record (no
+   * trailing newline) is cut and reported in `openReport`; a damaged complete
+   * line, the last one included, is a JournalCorruptError (outbox-lines.ts).
+   */
   static async open(path: string): Promise<Outbox> {
     const abs = resolvePath(path);
-    await mkdir(dirname(abs), { recursive: true });
-    const fh = await open(abs, 'a+');
+    await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
+    const fh = await open(abs, 'a+', OUTBOX_MODE);
     try {
+      const { mode } = await fh.stat();
+      if ((mode & 0o777 & ~OUTBOX_MODE) !== 0) await fh.chmod(OUTBOX_MODE);
       const bytes = await fh.readFile();
-      const stored: Envelope[] = [];
-      let offset = 0;
-      let keep = bytes.length;
+      const { envelopes, keep, torn } = parseOutbox(bytes, abs);
       let report: OutboxOpenReport | null = null;
-      let prev: JournalHead | null = null;
-      let lineNo = 0;
-      // Byte offsets: walk the buffer, not the string (multi-byte characters).
-      while (offset < bytes.length) {
-        lineNo++;
-        const nl = bytes.indexOf(0x0a, offset);
-        if (nl === -1) {
-          keep = offset;
-          report = { truncatedBytes: bytes.length - offset, offset, reason: 'the last record has no trailing newline (torn write)' };
-          break;
-        }
-        const line = bytes.toString('utf8', offset, nl);
-        const parsed = parseLine(line);
-        let reason: string | null = parsed.ok ? null : parsed.reason;
-        if (parsed.ok && prev !== null) {
-          reason = chainFault(parsed.env, prev, { hash: sha256Hex, schema: false });
-        }
-        if (reason !== null) {
-          if (nl + 1 === bytes.length) {
-            keep = offset;
-            report = { truncatedBytes: bytes.length - offset, offset, reason: `the last record ${reason} (torn write)` };
-            break;
-          }
-          throw new JournalCorruptError(`${abs}:${lineNo}`, `outbox line ${lineNo} ${reason}`);
-        }
-        const env = (parsed as { env: Envelope }).env;
-        stored.push(env);
-        prev = { seq: env.seq, hash: env.hash };
-        offset = nl + 1;
-      }
-      if (report !== null) {
+      if (torn !== null) {
+        report = { truncatedBytes: bytes.length - keep, offset: keep, reason: torn };
         await fh.truncate(keep);
         await fh.datasync();
       }
-      return new Outbox(abs, fh, stored, keep, report);
+      return new Outbox(abs, fh, [...envelopes], keep, report);
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;

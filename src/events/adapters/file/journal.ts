@@ -6,11 +6,13 @@
  * flight are gathered into the next single write and one fdatasync (group
  * commit); each append resolves once its own bytes are on disk.
  *
- * Opening repairs one thing only: a torn last record (no trailing newline, or
- * a last line that is not a valid, self-consistent envelope) is cut off and
- * reported in `openReport` (open.ts). Damage anywhere else is left in place:
- * `read()` throws JournalCorruptError when it reaches it, and `verifyFile()`
- * names it (reader.ts).
+ * Opening repairs one thing only: a torn last record (no trailing newline: a
+ * write a crash cut short) is cut off and reported in `openReport` (open.ts).
+ * A complete line that does not verify is damage or tampering, never a torn
+ * write: a last one makes opening for writing fail (JournalCorruptError,
+ * nothing changed); anywhere else it is left in place, `read()` throws
+ * JournalCorruptError when it reaches it, and `verifyFile()` names it
+ * (reader.ts).
  *
  * One writer: opening for writing takes the writer lock beside the file
  * (writer-lock.ts) before it reads or cuts anything; read-only opens do not.
@@ -86,8 +88,11 @@ export class FileJournal implements Journal {
 
   /**
    * Opens (creating it and its directory, mode 0700, when missing) the
-   * journal at `path`, cuts a torn last record, and finds the head: the last
-   * line that is a valid envelope on its own.
+   * journal at `path`, cuts a torn last record (no trailing newline), and
+   * finds the head: the last line that is a valid envelope on its own. For
+   * writing, a complete last line that is not a valid envelope chaining on
+   * the line before it is refused with JournalCorruptError (nothing is
+   * changed); read-only, it is left for `read()` to report.
    */
   static async open(path: string, options: FileJournalOptions = {}): Promise<FileJournal> {
     const o = resolveOptions(options);

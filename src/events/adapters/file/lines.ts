@@ -101,3 +101,16 @@ export async function lineBefore(fh: FileHandle, stop: number): Promise<{ start:
   }
   return { start: 0, bytes: Buffer.concat(chunks) };
 }
+
+/** Number of newlines in the file's first `end` bytes (its complete lines there). Reads them all: for error reports. */
+export async function countLines(fh: FileHandle, end: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(end, 1)));
+  let count = 0;
+  for (let pos = 0; pos < end; ) {
+    const got = await readFully(fh, buf.subarray(0, Math.min(buf.length, end - pos)), pos);
+    if (got === 0) break;
+    for (let nl = buf.indexOf(NEWLINE, 0); nl !== -1 && nl < got; nl = buf.indexOf(NEWLINE, nl + 1)) count++;
+    pos += got;
+  }
+  return count;
+}

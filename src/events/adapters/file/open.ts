@@ -2,19 +2,26 @@
  * Opening the journal file (docs/events.md, "File journal"): the writer lock
  * first (writer-lock.ts; read-only opens take none), then the file and its
  * directory (mode 0700, created when missing), a probe a crash left behind
- * removed, the torn-tail repair and the head.
+ * removed, the end of the file checked, and the head.
  *
- * The repair cuts one thing only: a torn last record (no trailing newline, or
- * a last line that is not a valid, self-consistent envelope). Damage anywhere
- * else is left in place for the reader to report. A read-only open cuts
- * nothing: it stops before the torn record instead.
+ * A torn tail is a last record without its newline: a write the crash cut
+ * short. The writer cuts it and reports that it did; a read-only open stops
+ * before it. A complete line (newline included) that is not a valid envelope,
+ * or does not chain on the line before it, is not a torn write: it is damage
+ * or tampering. The writer refuses to open such a journal (JournalCorruptError
+ * naming the line, the seq and what is wrong, and the operator's way out) and
+ * changes nothing, not even a torn tail after it; a read-only open keeps it
+ * for read() to report. Damage before the last line is left in place for the
+ * reader to report too.
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { VirtFunError } from '../../../errors.js';
+import { JournalCorruptError, VirtFunError } from '../../../errors.js';
+import { chainFault } from '../../chain.js';
 import type { JournalHead } from '../../journal.js';
+import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import { acquireWriterLock, type LockMechanism, type WriterLock } from '../writer-lock.js';
-import { checkLine, lineBefore } from './lines.js';
+import { checkLine, countLines, lineBefore } from './lines.js';
 import type { FileJournalOpenReport } from './options.js';
 import { probePath } from './probe.js';
 
@@ -32,13 +39,27 @@ export interface OpenedFile {
   readonly report: FileJournalOpenReport | null;
 }
 
-/** Where the good part of a file of `size` bytes ends: before a torn last record, when there is one (reason). */
-interface TailCheck {
-  readonly keep: number;
-  readonly reason: string | null;
+/** A complete last line that is not a valid envelope, or does not chain on the line before it. */
+interface DamagedLine {
+  /** Byte offset of its first byte. */
+  readonly start: number;
+  /** Its own seq when it has one (`own`), else the seq expected there (0: unknown). */
+  readonly seq: number;
+  readonly own: boolean;
+  readonly reason: string;
 }
 
-/** Opens the journal file at the absolute path `abs`, writer lock first, and repairs its tail (see the file's header). */
+/** What the end of a file of `size` bytes holds. */
+interface TailCheck {
+  /** Where the file's complete lines end: before a torn last record, when there is one. */
+  readonly keep: number;
+  /** Why the bytes after `keep` are a torn record; null when there are none. */
+  readonly torn: string | null;
+  /** The last complete line, when it is damaged. */
+  readonly damaged: DamagedLine | null;
+}
+
+/** Opens the journal file at the absolute path `abs`, writer lock first, cuts a torn tail, refuses a damaged last line (see the file's header). */
 export async function openJournalFile(abs: string, options: { readonly readOnly: boolean; readonly lock: LockMechanism | undefined }): Promise<OpenedFile> {
   const { readOnly } = options;
   if (!readOnly) await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
@@ -57,12 +78,13 @@ export async function openJournalFile(abs: string, options: { readonly readOnly:
     const stat = await fh.stat();
     if (!stat.isFile()) throw new VirtFunError('JOURNAL_URL', `${abs} is not a regular file`);
     const size = stat.size;
-    const { keep, reason } = await checkTail(fh, size);
+    const { keep, torn, damaged } = await checkTail(fh, size);
+    if (damaged !== null && !readOnly) throw await refusal(fh, abs, damaged);
     let report: FileJournalOpenReport | null = null;
-    if (reason !== null && !readOnly) {
+    if (torn !== null && !readOnly) {
       await fh.truncate(keep);
       await fh.datasync();
-      report = { truncatedBytes: size - keep, offset: keep, reason };
+      report = { truncatedBytes: size - keep, offset: keep, reason: torn };
     }
     return { fh, lock, size: keep, head: await findHead(fh, keep), report };
   } catch (err) {
@@ -72,15 +94,50 @@ export async function openJournalFile(abs: string, options: { readonly readOnly:
   }
 }
 
-/** Whether the last record of the file's first `size` bytes is torn: unterminated, or not a valid envelope on its own. */
+/** The end of the file's first `size` bytes: a torn last record (no newline), and whether the last complete line is damaged. */
 async function checkTail(fh: FileHandle, size: number): Promise<TailCheck> {
-  if (size === 0) return { keep: size, reason: null };
+  if (size === 0) return { keep: 0, torn: null, damaged: null };
   const tail = await lineBefore(fh, size);
-  if (tail.start < size) return { keep: tail.start, reason: 'the last record has no trailing newline (torn write)' };
-  const last = await lineBefore(fh, size - 1);
+  const keep = tail.start;
+  const torn = keep < size ? 'the last record has no trailing newline (torn write)' : null;
+  if (keep === 0) return { keep, torn, damaged: null };
+  const last = await lineBefore(fh, keep - 1);
   const checked = checkLine(last.bytes.toString('utf8'));
-  if (!checked.ok) return { keep: last.start, reason: `the last record ${checked.reason} (torn write)` };
-  return { keep: size, reason: null };
+  // The line before it: the last line must chain on it when it is good on its own (a bad one is read()'s to report).
+  const before = last.start === 0 ? null : checkLine((await lineBefore(fh, last.start - 1)).bytes.toString('utf8'));
+  if (!checked.ok) {
+    const expected = before === null ? 1 : before.ok ? before.env.seq + 1 : 0;
+    const own = ownSeq(checked.value);
+    return { keep, torn, damaged: { start: last.start, seq: own ?? expected, own: own !== null, reason: checked.reason } };
+  }
+  if (before !== null && !before.ok) return { keep, torn, damaged: null };
+  const prevHead: JournalHead | null = before === null ? null : { seq: before.env.seq, hash: before.env.hash };
+  const reason = chainFault(checked.env, prevHead, { hash: sha256Hex, encoding: checked.encoding, schema: false, shapeChecked: true });
+  return { keep, torn, damaged: reason === null ? null : { start: last.start, seq: checked.env.seq, own: true, reason } };
+}
+
+/** The seq a (possibly malformed) record carries, when it carries a usable one. */
+function ownSeq(value: unknown): number | null {
+  const seq = typeof value === 'object' && value !== null ? (value as { readonly seq?: unknown }).seq : undefined;
+  return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : null;
+}
+
+/**
+ * The writer's refusal of a journal whose last complete line is damaged:
+ * names the line (counted only here, on the way out), its seq, what is wrong,
+ * and the operator's way out (docs/operator-guide.md).
+ */
+async function refusal(fh: FileHandle, abs: string, d: DamagedLine): Promise<JournalCorruptError> {
+  const line = (await countLines(fh, d.start)) + 1;
+  const seq = d.seq > 0 ? ` (seq ${d.seq}${d.own ? '' : ' expected'})` : '';
+  return new JournalCorruptError(
+    `${abs}:${line}`,
+    `refusing to write to the journal: line ${line}${seq}, its last complete line, ${d.reason}. ` +
+      'A complete line (it ends with a newline) is not a torn write: the journal is damaged or was tampered with. Nothing was changed. ' +
+      `Keep a copy as evidence and run \`vfun audit verify\`; then restore the journal from a copy you trust, or cut it at byte ${d.start} ` +
+      `(\`truncate -s ${d.start}\`, which drops line ${line} and everything after it) and start again ` +
+      '(docs/operator-guide.md, "A journal refused as damaged")',
+  );
 }
 
 /** Head: the last line before `stop` that is good on its own. Damage before it is for read() to report. */

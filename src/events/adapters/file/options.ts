@@ -18,7 +18,8 @@ export interface FileJournalOptions {
   readonly groupCommitMs?: number;
   /**
    * Open for reading only (audit, replay, verify): the file is never written,
-   * a torn last record is skipped rather than cut, and append() is refused.
+   * a torn last record is skipped rather than cut, a damaged last line is
+   * left for read() to report rather than refused, and append() is refused.
    * Safe while a vFunD is appending to the same file.
    */
   readonly readOnly?: boolean;
