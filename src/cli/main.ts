@@ -18,6 +18,7 @@ import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
+import { pendingNote, pendingOf } from './read-journal.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
 
@@ -76,7 +77,9 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
       await journal.close();
     }
     if (report.ok) {
-      console.log(`${url}: hash chain verified, ${report.count} events${report.head ? `, head seq ${report.head.seq} ${report.head.hash}` : ''}`);
+      // Events waiting in the outbox are not in the journal: the history is not all verified while they wait.
+      const waiting = pendingNote(await pendingOf(o, report.head));
+      console.log(`${url}: hash chain verified, ${report.count} events${report.head ? `, head seq ${report.head.seq} ${report.head.hash}` : ''}${waiting === null ? '' : `; ${waiting}`}`);
       if (!(await verifyJournalCheckpoints(o, url))) process.exitCode = 1;
     } else {
       const b = report.firstBad;

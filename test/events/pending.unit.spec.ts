@@ -1,0 +1,67 @@
+/**
+ * Events waiting in the outbox as read-only tools see them: what the journal
+ * (its head) does not hold yet, continuing its chain; anything else is named.
+ */
+import { fc, test } from '@fast-check/vitest';
+import { describe, expect } from 'vitest';
+import { JournalCorruptError } from '../../src/errors.js';
+import { pendingAfter } from '../../src/events/adapters/pending.js';
+import { parseOutbox } from '../../src/events/adapters/outbox-lines.js';
+import { encodeEnvelope } from '../../src/events/canonical.js';
+import type { Envelope } from '../../src/events/envelope.js';
+import type { JournalHead } from '../../src/events/journal.js';
+import { formatAudit } from '../../src/cli/audit.js';
+import { sealChain } from './journal-contract.js';
+
+const chain = sealChain(12);
+const headOf = (n: number): JournalHead | null => (n === 0 ? null : { seq: n, hash: chain[n - 1]!.hash });
+const lines = (envs: readonly Envelope[]): string => envs.map((e) => encodeEnvelope(e).canonical + '\n').join('');
+
+describe('pendingAfter', () => {
+  test.prop([fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 12 })])(
+    'an outbox slice [from, to) of the chain, journal head h: the pending events are those after h, when the slice reaches h',
+    (h, a, b) => {
+      const [from, to] = a <= b ? [a, b] : [b, a];
+      const outbox = chain.slice(from, to); // seqs from+1 .. to
+      const pending = (): Envelope[] => pendingAfter(headOf(h), outbox, '/o');
+      if (from === to || from <= h) {
+        expect(pending()).toEqual(from === to ? [] : chain.slice(h, Math.max(h, to)));
+      } else {
+        // The outbox starts after h + 1: events h+1..from are in neither.
+        expect(pending).toThrow(new RegExp(`outbox starts at seq ${from + 1}, after .*seq ${h + 1}\\.\\.${from} are in neither`));
+      }
+    },
+  );
+
+  test('an outbox event at the head that differs from the journal, or a first pending one that does not chain, is named', () => {
+    const other = sealChain(6, null, 'forged');
+    expect(() => pendingAfter(headOf(4), other, '/o')).toThrow(/outbox seq 4 \(event forged-4\) differs from the journal's seq 4/);
+    expect(() => pendingAfter(headOf(4), other.slice(4), '/o')).toThrow(JournalCorruptError);
+    expect(() => pendingAfter(headOf(4), other.slice(4), '/o')).toThrow(/outbox seq 5 \(event forged-5\) does not chain on the journal's head seq 4/);
+    expect(() => pendingAfter(null, other.slice(1), '/o')).toThrow(/outbox starts at seq 2, after the empty journal/);
+    expect(pendingAfter(null, chain.slice(0, 2), '/o')).toEqual(chain.slice(0, 2));
+  });
+});
+
+describe('parseOutbox', () => {
+  test('a torn last record is left out; a damaged complete line, last or not, is named', () => {
+    expect(parseOutbox(Buffer.from(lines(chain.slice(3, 6)) + '{"torn'), '/o')).toMatchObject({ envelopes: chain.slice(3, 6), torn: expect.stringMatching(/torn/) });
+    expect(() => parseOutbox(Buffer.from(lines(chain.slice(3, 5)) + 'x\n'), '/o')).toThrow(/\/o:3: outbox line 3, its last complete line \(not a torn write/);
+    expect(() => parseOutbox(Buffer.from(lines([chain[0]!, chain[2]!, chain[3]!])), '/o')).toThrow(/\/o:2: outbox line 2 seq 3 where 2 was expected/);
+  });
+});
+
+describe('formatAudit with pending events', () => {
+  test('pending events come after the journal, marked in every format', () => {
+    const [journal, waiting] = [chain.slice(0, 3), chain.slice(3, 5)];
+    const ndjson = formatAudit(journal, 'ndjson', waiting).split('\n').map((l) => JSON.parse(l) as Envelope & { pending?: boolean });
+    expect(ndjson.map((e) => [e.seq, e.pending])).toEqual([[1, undefined], [2, undefined], [3, undefined], [4, true], [5, true]]);
+    const json = JSON.parse(formatAudit(journal, 'json', waiting)) as { pending?: boolean }[];
+    expect(json.filter((e) => e.pending === true)).toHaveLength(2);
+    const table = formatAudit(journal, 'table', waiting);
+    expect(table).toMatch(/│ 4 \(pending\) +│/);
+    expect(table).not.toMatch(/3 \(pending\)/);
+    expect(table).toMatch(/5 events, 2 of them pending \(in the outbox, not yet in the journal\)$/);
+    expect(formatAudit(journal, 'table')).toMatch(/\n3 events$/);
+  });
+});
