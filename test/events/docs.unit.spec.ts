@@ -32,6 +32,16 @@ describe('docs/events.md', () => {
     expect(report).toMatchObject({ ok: true, count: EVENT_TYPES.length });
   });
 
+  test('every NackReason of the domain is documented in "Shared types", and nothing else is', () => {
+    const source = readFileSync(new URL('../../src/domain/types.ts', import.meta.url), 'utf8');
+    const union = /export type NackReason =([^;]*);/.exec(source)![1]!;
+    const reasons = [...union.matchAll(/\| '([a-z-]+)'/g)].map((m) => m[1]!);
+    expect(reasons).toContain('journal-unavailable');
+    const paragraph = /^- `NackReason`: ([\s\S]*?)^- `ReleaseReason`/m.exec(doc)![1]!;
+    const documented = [...new Set([...paragraph.matchAll(/`([a-z]+(?:-[a-z]+)*)`/g)].map((m) => m[1]!))];
+    expect(documented.sort()).toEqual([...reasons].sort());
+  });
+
   test('the golden vector', () => {
     const m = /Canonical encoding without `hash`:\n\n```\n(.*)\n```\n\nSHA-256 of it: `([0-9a-f]{64})`/.exec(doc);
     expect(m).not.toBeNull();
