@@ -14,6 +14,8 @@ export type VirtFunErrorCode =
   | 'JOURNAL_LOCKED'
   /** The journal cannot take events right now (a full disk, an I/O error, another writer); vFunD is fail-closed. */
   | 'JOURNAL_UNAVAILABLE'
+  /** A journal's envelopes name another host than the one expected (src/events/host-check.ts). */
+  | 'JOURNAL_HOST'
   | 'CONCURRENCY'
   | 'CHANNEL_TIMEOUT'
   | 'CHANNEL_CLOSED'
@@ -98,6 +100,21 @@ export class CheckpointKeyError extends VirtFunError {
   constructor(path: string, message: string, options?: { cause?: unknown }) {
     super('CHECKPOINT_KEY', `${path}: ${message}`, options);
     this.path = path;
+  }
+}
+
+/**
+ * A journal written by another host than the one expected: refused for
+ * writing when its last envelope names another host, reported by readers at
+ * the first envelope of another host (its seq in `seq`).
+ */
+export class JournalHostError extends VirtFunError {
+  override readonly name = 'JournalHostError';
+  /** The seq of the envelope of another host. */
+  readonly seq: number;
+  constructor(seq: number, message: string, options?: { cause?: unknown }) {
+    super('JOURNAL_HOST', message, options);
+    this.seq = seq;
   }
 }
 

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { verifyChain } from '../events/chain.js';
 import { journalPath } from '../events/adapters/open-journal.js';
 import { verifyFile } from '../events/adapters/file/index.js';
+import { parseFileJournalUrl } from '../events/adapters/file/url.js';
 import { VirtFunError } from '../errors.js';
 import { AUDIT_FORMATS, type AuditFormat } from './audit.js';
 import { auditCommand, replayCommand, summaryCommand } from './audit-commands.js';
@@ -18,7 +19,7 @@ import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
-import { pendingNote, pendingOf } from './read-journal.js';
+import { pendingNote, pendingOf, readChecked } from './read-journal.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
 
@@ -70,10 +71,11 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
     let report;
     if (path !== null) {
       await openForReading(o).then(({ journal }) => journal.close()); // same "no journal" error as the other commands
-      report = await verifyFile(path);
+      const file = parseFileJournalUrl(url);
+      report = await verifyFile(path, file?.host === undefined ? null : { host: file.host, ...(file.previousHost !== undefined && { previousHost: file.previousHost }) });
     } else {
       const { journal } = await openForReading(o);
-      report = await verifyChain(journal.read());
+      report = await verifyChain(readChecked(journal, o));
       await journal.close();
     }
     if (report.ok) {

@@ -8,7 +8,8 @@
 import { resolve } from 'node:path';
 import { OUTBOX_FILE, readPending } from '../events/adapters/pending.js';
 import type { Envelope } from '../events/envelope.js';
-import type { JournalHead } from '../events/journal.js';
+import { checkHosts, type HostPolicy } from '../events/host-check.js';
+import type { Journal, JournalHead } from '../events/journal.js';
 import { journalUrl, openForReading, type JournalOptions } from './journal-options.js';
 
 /** The journal's events and the outbox's pending ones, in seq order. */
@@ -36,6 +37,25 @@ export async function pendingOf(o: JournalOptions, head: JournalHead | null): Pr
   return { pending: outbox === null ? [] : await readPending(head, outbox), outbox };
 }
 
+/**
+ * The host a remote journal's URL names (`host=`): its envelopes must all be
+ * that host's. Null for file: journals (the file journal checks its URL's
+ * host itself) and URLs without one.
+ */
+export function remoteHostPolicy(o: JournalOptions): HostPolicy | null {
+  const url = journalUrl(o);
+  const query = url.indexOf('?');
+  if (!url.startsWith('nats://') || query === -1) return null;
+  const host = new URLSearchParams(url.slice(query + 1)).get('host');
+  return host === null || host === '' ? null : { host };
+}
+
+/** The journal's envelopes, read-only, host-checked when its URL names a host (remoteHostPolicy). */
+export function readChecked(journal: Journal, o: JournalOptions): AsyncIterable<Envelope> {
+  const hosts = remoteHostPolicy(o);
+  return hosts === null ? journal.read() : checkHosts(journal.read(), hosts);
+}
+
 /** Reads the journal read-only, then its outbox's pending events (see the file's header). */
 export async function readJournal(o: JournalOptions, filter: (e: Envelope) => boolean = () => true): Promise<JournalRead> {
   const { journal } = await openForReading(o);
@@ -43,7 +63,7 @@ export async function readJournal(o: JournalOptions, filter: (e: Envelope) => bo
   let head: JournalHead | null;
   try {
     let last: Envelope | null = null;
-    for await (const e of journal.read()) {
+    for await (const e of readChecked(journal, o)) {
       last = e;
       if (filter(e)) events.push(e);
     }

@@ -83,6 +83,21 @@ describe('vfun audit / replay', () => {
     expect(await readFile(copy, 'utf8')).toBe(text);
   });
 
+  it('a journal URL with host= of another host: readers exit 1 naming seq 1; with the journal\'s own host they pass', async () => {
+    const own = JSON.parse((await readFile(journal, 'utf8')).split('\n')[0]!) as { host: string };
+    for (const args of [['audit'], ['replay']]) {
+      await expect(vfun(...args, '--journal', `file:${journal}?host=not-${own.host}`)).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining(`seq 1 (event `),
+      });
+    }
+    await expect(vfun('audit', 'verify', '--journal', `file:${journal}?host=not-${own.host}`)).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(new RegExp(`chain BROKEN at seq 1 .*line 1.*written by host '${own.host}', not 'not-${own.host}'`)),
+    });
+    expect((await vfun('audit', 'verify', '--journal', `file:${journal}?host=${own.host}`)).stdout).toMatch(/hash chain verified/);
+  });
+
   it('refuses bad filters and a missing journal, naming the problem', async () => {
     await expect(vfun('audit', '--root', root, '--type', 'nope')).rejects.toMatchObject({ stderr: expect.stringContaining("--type: unknown event type 'nope'") });
     await expect(vfun('audit', '--root', root, '--format', 'xml')).rejects.toMatchObject({ stderr: expect.stringContaining('xml') });

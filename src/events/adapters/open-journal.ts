@@ -1,16 +1,16 @@
 /**
  * Journal URLs: how a journal is chosen everywhere (CLI, daemon, library).
- *   file:<path>  (or file:///abs/path)  the embedded default: append-only file
+ *   file:<path>[?host=&previousHost=&segment=]  (or file:///abs/path)  the embedded default: append-only file
  *   memory:                             in-memory, gone at exit (tests, embedding)
  *   nats://host:port[,host:port][?stream=&traceStream=&host=&replicas=&outbox=&failClosed=&ackTimeoutMs=]
  *                                       JetStream (docs/jetstream.md)
  */
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { VirtFunError } from '../../errors.js';
 import type { Journal } from '../journal.js';
 import { MemoryJournal } from '../memory-journal.js';
 import { FileJournal, type FileJournalOpenReport } from './file/index.js';
+import { parseFileJournalUrl } from './file/url.js';
 
 export const JOURNAL_SCHEMES = ['file:', 'memory:', 'nats:'] as const;
 
@@ -20,17 +20,15 @@ export interface OpenedJournal {
   readonly repaired: FileJournalOpenReport | null;
 }
 
-/** Where a `file:` journal URL points, as an absolute path. */
+/** Where a `file:` journal URL points, as an absolute path (its parameters left out); null for other schemes. */
 export function journalPath(url: string): string | null {
-  if (!url.startsWith('file:')) return null;
-  if (url.startsWith('file://')) return fileURLToPath(url);
-  return resolve(url.slice('file:'.length));
+  return parseFileJournalUrl(url)?.path ?? null;
 }
 
 export interface OpenJournalOptions {
   /** For audit, replay and verify: never write (a file journal's torn tail is skipped, not cut). */
   readonly readOnly?: boolean;
-  /** nats: this vFunD host (chain owner, subject token), when the URL has no `host=`. */
+  /** This vFunD host, when the URL has no `host=`: nats: chain owner, subject token; file: a writer refuses a journal whose last event names another host. */
   readonly host?: string;
   /** nats: the local outbox file, when the URL has no `outbox=` (e.g. next to the data root). */
   readonly outbox?: string;
@@ -39,10 +37,18 @@ export interface OpenJournalOptions {
 }
 
 export async function openJournal(url: string, options: OpenJournalOptions = {}): Promise<OpenedJournal> {
-  const path = journalPath(url);
-  if (path !== null) {
-    if (path === resolve('')) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' names no file`);
-    const journal = await FileJournal.open(path, { readOnly: options.readOnly === true });
+  const file = parseFileJournalUrl(url);
+  if (file !== null) {
+    if (file.path === resolve('')) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' names no file`);
+    const readOnly = options.readOnly === true;
+    // The writer checks the journal is its host's (the URL's host=, else the caller's); readers only when the URL says which host.
+    const host = file.host ?? (readOnly ? undefined : options.host);
+    const journal = await FileJournal.open(file.path, {
+      readOnly,
+      ...(host !== undefined && { host }),
+      ...(file.previousHost !== undefined && { previousHost: file.previousHost }),
+      ...(file.segmentBytes !== undefined && { segmentBytes: file.segmentBytes }),
+    });
     return { journal, repaired: journal.openReport };
   }
   if (url === 'memory:') return { journal: new MemoryJournal(), repaired: null };

@@ -35,6 +35,7 @@ import { ConcurrencyError, ValidationError, VirtFunError } from '../../../errors
 import { encodeEnvelope } from '../../canonical.js';
 import { checkAppend } from '../../chain.js';
 import type { Envelope } from '../../envelope.js';
+import { checkHosts, type HostPolicy } from '../../host-check.js';
 import { checkFromSeq, type AppendOptions, type Journal, type JournalAvailability, type JournalHead, type ReadOptions } from '../../journal.js';
 import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import type { WriterLock } from '../writer-lock.js';
@@ -79,6 +80,8 @@ export class FileJournal implements Journal {
     size: number,
     head: JournalHead | null,
     report: FileJournalOpenReport | null,
+    /** Read-only with a host: the host check of every envelope read. */
+    private readonly readHosts: HostPolicy | null,
   ) {
     this.path = path;
     this.url = `file:${path}`;
@@ -92,13 +95,15 @@ export class FileJournal implements Journal {
    * finds the head: the last line that is a valid envelope on its own. For
    * writing, a complete last line that is not a valid envelope chaining on
    * the line before it is refused with JournalCorruptError (nothing is
-   * changed); read-only, it is left for `read()` to report.
+   * changed); read-only, it is left for `read()` to report. With `host`, the
+   * writer refuses a journal whose last envelope names another host
+   * (JournalHostError; see FileJournalOptions.host).
    */
   static async open(path: string, options: FileJournalOptions = {}): Promise<FileJournal> {
     const o = resolveOptions(options);
     const abs = resolvePath(path);
-    const f = await openJournalFile(abs, { readOnly: o.readOnly, lock: o.lock });
-    return new FileJournal(abs, f.fh, f.lock, o.readOnly, o.queue, f.size, f.head, f.report);
+    const f = await openJournalFile(abs, { readOnly: o.readOnly, lock: o.lock, hosts: o.hosts });
+    return new FileJournal(abs, f.fh, f.lock, o.readOnly, o.queue, f.size, f.head, f.report, o.readOnly ? o.hosts : null);
   }
 
   /** The last durable event (appends still in flight are not counted). */
@@ -295,12 +300,14 @@ export class FileJournal implements Journal {
    * (canonical JSON, hash, seq and prevHash continuity); at the first bad
    * one, JournalCorruptError names the line and the seq it follows. Lines
    * before `fromSeq` are checked too, except those this journal already
-   * checked since it was opened.
+   * checked since it was opened. Opened read-only with a `host`, an envelope
+   * of another host throws JournalHostError naming its seq.
    */
   async *read(options?: ReadOptions): AsyncIterable<Envelope> {
     const fromSeq = checkFromSeq(options);
     if (this.q.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
-    yield* readVerified(this.path, this.q.size, fromSeq, this.index);
+    const verified = readVerified(this.path, this.q.size, fromSeq, this.index);
+    yield* this.readHosts === null ? verified : checkHosts(verified, this.readHosts);
   }
 
   /**

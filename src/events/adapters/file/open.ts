@@ -12,12 +12,15 @@
  * naming the line, the seq and what is wrong, and the operator's way out) and
  * changes nothing, not even a torn tail after it; a read-only open keeps it
  * for read() to report. Damage before the last line is left in place for the
- * reader to report too.
+ * reader to report too. Told its host, the writer refuses a journal whose
+ * last envelope names another one (host-check.ts), before it cuts anything.
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { JournalCorruptError, VirtFunError } from '../../../errors.js';
 import { chainFault } from '../../chain.js';
+import type { Envelope } from '../../envelope.js';
+import { writerHostFault, type HostPolicy } from '../../host-check.js';
 import type { JournalHead } from '../../journal.js';
 import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import { acquireWriterLock, type LockMechanism, type WriterLock } from '../writer-lock.js';
@@ -35,6 +38,8 @@ export interface OpenedFile {
   readonly size: number;
   /** The last line before `size` that is a valid envelope on its own. */
   readonly head: JournalHead | null;
+  /** That line's envelope (its seq, id and host), or null. */
+  readonly last: Envelope | null;
   /** What was cut, when something was. */
   readonly report: FileJournalOpenReport | null;
 }
@@ -60,7 +65,10 @@ interface TailCheck {
 }
 
 /** Opens the journal file at the absolute path `abs`, writer lock first, cuts a torn tail, refuses a damaged last line (see the file's header). */
-export async function openJournalFile(abs: string, options: { readonly readOnly: boolean; readonly lock: LockMechanism | undefined }): Promise<OpenedFile> {
+export async function openJournalFile(
+  abs: string,
+  options: { readonly readOnly: boolean; readonly lock: LockMechanism | undefined; readonly hosts: HostPolicy | null },
+): Promise<OpenedFile> {
   const { readOnly } = options;
   if (!readOnly) await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
   // The writer lock comes first: a second writer must not even cut the first one's tail.
@@ -82,11 +90,17 @@ export async function openJournalFile(abs: string, options: { readonly readOnly:
     if (damaged !== null && !readOnly) throw await refusal(fh, abs, damaged);
     let report: FileJournalOpenReport | null = null;
     if (torn !== null && !readOnly) {
+      // Checked before anything is cut: a journal of another host is left as it is.
+      const hostFault = options.hosts === null ? null : writerHostFault(await findLast(fh, keep), options.hosts);
+      if (hostFault !== null) throw hostFault;
       await fh.truncate(keep);
       await fh.datasync();
       report = { truncatedBytes: size - keep, offset: keep, reason: torn };
     }
-    return { fh, lock, size: keep, head: await findHead(fh, keep), report };
+    const last = await findLast(fh, keep);
+    const hostFault = readOnly || options.hosts === null ? null : writerHostFault(last, options.hosts);
+    if (hostFault !== null) throw hostFault;
+    return { fh, lock, size: keep, head: last === null ? null : { seq: last.seq, hash: last.hash }, last, report };
   } catch (err) {
     await fh.close().catch(() => undefined);
     await lock?.release().catch(() => undefined);
@@ -140,12 +154,12 @@ async function refusal(fh: FileHandle, abs: string, d: DamagedLine): Promise<Jou
   );
 }
 
-/** Head: the last line before `stop` that is good on its own. Damage before it is for read() to report. */
-async function findHead(fh: FileHandle, keep: number): Promise<JournalHead | null> {
+/** The head's envelope: the last line before `stop` that is good on its own. Damage before it is for read() to report. */
+async function findLast(fh: FileHandle, keep: number): Promise<Envelope | null> {
   for (let stop = keep; stop > 0; ) {
     const line = await lineBefore(fh, stop - 1);
     const checked = checkLine(line.bytes.toString('utf8'));
-    if (checked.ok) return { seq: checked.env.seq, hash: checked.env.hash };
+    if (checked.ok) return checked.env;
     stop = line.start;
   }
   return null;

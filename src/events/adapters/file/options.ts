@@ -3,6 +3,7 @@
  * cut a torn last record.
  */
 import { ValidationError } from '../../../errors.js';
+import type { HostPolicy } from '../../host-check.js';
 import type { LockMechanism } from '../writer-lock.js';
 import type { WriteQueueConfig } from './write-queue.js';
 
@@ -32,6 +33,15 @@ export interface FileJournalOptions {
   readonly maxWaitingBytes?: number;
   /** How the writer lock is held (writer-lock.ts). Default: flock when the native addon has it, else a pid file. */
   readonly lock?: LockMechanism;
+  /**
+   * The host the journal belongs to (host-check.ts). Writing: opening is
+   * refused (JournalHostError) when the last envelope names another host.
+   * Read-only: read() throws JournalHostError at the first envelope of
+   * another host. Default: no check.
+   */
+  readonly host?: string;
+  /** The host's name before a rename: its envelopes are accepted before the first one of `host`. Only with `host`. */
+  readonly previousHost?: string;
 }
 
 /** What `open` cut off the end of the file, when it did. */
@@ -47,6 +57,8 @@ export interface ResolvedOptions {
   readonly queue: WriteQueueConfig;
   readonly readOnly: boolean;
   readonly lock: LockMechanism | undefined;
+  /** The host check, or null (no `host`). */
+  readonly hosts: HostPolicy | null;
 }
 
 /** Checks the options and fills in the defaults; ValidationError names a bad one. */
@@ -59,5 +71,8 @@ export function resolveOptions(options: FileJournalOptions): ResolvedOptions {
   if (!Number.isSafeInteger(maxWaitingBytes) || maxWaitingBytes < 1) {
     throw new ValidationError('maxWaitingBytes', `expected a positive integer, got ${maxWaitingBytes}`);
   }
-  return { queue: { groupCommitMs, maxWaitingBytes }, readOnly: options.readOnly === true, lock: options.lock };
+  if (options.previousHost !== undefined && options.host === undefined) throw new ValidationError('previousHost', 'only with host');
+  const hosts: HostPolicy | null =
+    options.host === undefined ? null : { host: options.host, ...(options.previousHost !== undefined && { previousHost: options.previousHost }) };
+  return { queue: { groupCommitMs, maxWaitingBytes }, readOnly: options.readOnly === true, lock: options.lock, hosts };
 }

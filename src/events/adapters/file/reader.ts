@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import { JournalCorruptError } from '../../../errors.js';
 import { chainFault, faultOf, type ChainReport } from '../../chain.js';
 import type { Envelope } from '../../envelope.js';
+import { initialHostCheck, stepHostCheck, type HostPolicy } from '../../host-check.js';
 import type { JournalHead } from '../../journal.js';
 import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import { decodeLine, scanLines } from './lines.js';
@@ -64,13 +65,15 @@ export async function* readVerified(path: string, end: number, fromSeq: number, 
  * envelope in canonical form, then the chain rules of `verifyChain` (seq,
  * prevHash, hash, known type and version). The first bad line is reported
  * with its line number; `seq` is the bad envelope's own seq when it has one,
- * else the seq expected there.
+ * else the seq expected there. With `hosts`, an envelope of another host is
+ * the first bad one too (host-check.ts).
  */
-export async function verifyFile(path: string): Promise<ChainReport> {
+export async function verifyFile(path: string, hosts: HostPolicy | null = null): Promise<ChainReport> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
     let prev: JournalHead | null = null;
+    let hostState = initialHostCheck;
     let count = 0;
     let lineNo = 0;
     for await (const lines of scanLines(fh, 0, size)) {
@@ -87,6 +90,11 @@ export async function verifyFile(path: string): Promise<ChainReport> {
         if (!d.ok) return { ok: false, count, firstBad: faultOf(d.value, count + 1, d.reason, lineNo) };
         const reason = chainFault(d.env, prev, { hash: sha256Hex, encoding: d.encoding, shapeChecked: true });
         if (reason !== null) return { ok: false, count, firstBad: faultOf(d.env, count + 1, reason, lineNo) };
+        if (hosts !== null) {
+          const step = stepHostCheck(hostState, d.env, hosts);
+          if (step.error !== null) return { ok: false, count, firstBad: faultOf(d.env, count + 1, step.error.message, lineNo) };
+          hostState = step.state;
+        }
         prev = { seq: d.env.seq, hash: d.env.hash };
         count++;
       }
