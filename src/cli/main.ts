@@ -72,7 +72,7 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
     if (path !== null) {
       await openForReading(o).then(({ journal }) => journal.close()); // same "no journal" error as the other commands
       const file = parseFileJournalUrl(url);
-      report = await verifyFile(path, file?.host === undefined ? null : { host: file.host, ...(file.previousHost !== undefined && { previousHost: file.previousHost }) });
+      report = await verifyFile(path, file?.host === undefined ? {} : { hosts: { host: file.host, ...(file.previousHost !== undefined && { previousHost: file.previousHost }) } });
     } else {
       const { journal } = await openForReading(o);
       report = await verifyChain(readChecked(journal, o));

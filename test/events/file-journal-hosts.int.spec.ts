@@ -62,7 +62,7 @@ describe('FileJournal: host', () => {
     const ro = await FileJournal.open(path, { readOnly: true, host: 'h2', previousHost: 'h1' });
     expect((await readAll(ro)).map((e) => e.host)).toEqual(['h1', 'h1', 'h1', 'h2']);
     await ro.close();
-    expect(await verifyFile(path, { host: 'h2' })).toMatchObject({ ok: false, count: 0, firstBad: { seq: 1, line: 1 } });
+    expect(await verifyFile(path, { hosts: { host: 'h2' } })).toMatchObject({ ok: false, count: 0, firstBad: { seq: 1, line: 1 } });
   });
 
   test('read-only with a host: read() stops at the first event of another host, naming its seq; verifyFile names its line', async () => {
@@ -76,7 +76,7 @@ describe('FileJournal: host', () => {
     expect(seen).toEqual(envs.slice(0, 4));
     expect(err).toBeInstanceOf(JournalHostError);
     expect((err as Error).message).toMatch(/^seq 5 \(event y-5\) was written by host 'intruder', not 'h1' \(the journal URL's host=\)/);
-    const report = await verifyFile(path, { host: 'h1' });
+    const report = await verifyFile(path, { hosts: { host: 'h1' } });
     expect(report).toMatchObject({ ok: false, count: 4, firstBad: { seq: 5, line: 5, reason: expect.stringMatching(/^line 5 seq 5 .*'intruder'/) } });
     expect(await verifyFile(path)).toMatchObject({ ok: true, count: 5 });
   });

@@ -39,11 +39,13 @@ import { checkHosts, type HostPolicy } from '../../host-check.js';
 import { checkFromSeq, type AppendOptions, type Journal, type JournalAvailability, type JournalHead, type ReadOptions } from '../../journal.js';
 import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import type { WriterLock } from '../writer-lock.js';
-import { openJournalFile } from './open.js';
-import { resolveOptions, type FileJournalOpenReport, type FileJournalOptions } from './options.js';
+import { openJournalFile, type OpenedFile } from './open.js';
+import { resolveOptions, type FileJournalOpenReport, type FileJournalOptions, type ResolvedOptions } from './options.js';
 import { writeProbe } from './probe.js';
 import { ReadIndex } from './read-index.js';
 import { readVerified } from './reader.js';
+import { closeSegment } from './rotate.js';
+import { CHECKPOINT_TYPE, shouldRotate, type Segment } from './segments.js';
 import * as queue from './write-queue.js';
 import type { AppendLine, WriteInput, WriteQueueConfig, WriteQueueState } from './write-queue.js';
 
@@ -68,31 +70,48 @@ export class FileJournal implements Journal {
   /** Ends the backoff pause early (close). */
   private wake: (() => void) | null = null;
   private readonly availabilityListeners = new Set<(change: JournalAvailability) => void>();
-  /** The good prefix of the file and read checkpoints inside it. */
-  private readonly index = new ReadIndex();
+  /** The good prefix of the active file and read checkpoints inside it (a new one per active file). */
+  private index: ReadIndex;
+  /** The active file: null only read-only, when a crash left only closed segments. */
+  private fh: FileHandle | null;
+  private ino: number | null;
+  /** The closed segments, in seq order (segments.ts); the writer adds those it closes. */
+  private readonly segments: Segment[];
+  /** Seq of the active file's first line; null while it is empty. */
+  private activeFirst: number | null;
+  /** The last line written is a checkpoint: the active file may close after it. */
+  private lastIsCheckpoint = false;
+  /** Why the last try to close a segment failed, if one did (the active file then stays open and grows). */
+  rotationError: unknown = null;
+  private readonly readOnly: boolean;
+  private readonly config: WriteQueueConfig;
+  private readonly segmentBytes: number;
+  private readonly lock: WriterLock | null;
+  /** Read-only with a host: the host check of every envelope read. */
+  private readonly readHosts: HostPolicy | null;
 
-  private constructor(
-    path: string,
-    private readonly fh: FileHandle,
-    private readonly lock: WriterLock | null,
-    private readonly readOnly: boolean,
-    private readonly config: WriteQueueConfig,
-    size: number,
-    head: JournalHead | null,
-    report: FileJournalOpenReport | null,
-    /** Read-only with a host: the host check of every envelope read. */
-    private readonly readHosts: HostPolicy | null,
-  ) {
+  private constructor(path: string, f: OpenedFile, o: ResolvedOptions) {
     this.path = path;
     this.url = `file:${path}`;
-    this.openReport = report;
-    this.q = queue.initialWriteState(size, head);
+    this.openReport = f.report;
+    this.q = queue.initialWriteState(f.size, f.head);
+    this.fh = f.fh;
+    this.ino = f.ino;
+    this.lock = f.lock;
+    this.segments = [...f.segments];
+    this.activeFirst = f.activeFirst;
+    this.index = new ReadIndex(f.base);
+    this.readOnly = o.readOnly;
+    this.config = o.queue;
+    this.segmentBytes = o.segmentBytes;
+    this.readHosts = o.readOnly ? o.hosts : null;
   }
 
   /**
    * Opens (creating it and its directory, mode 0700, when missing) the
    * journal at `path`, cuts a torn last record (no trailing newline), and
-   * finds the head: the last line that is a valid envelope on its own. For
+   * finds the head: the last line that is a valid envelope on its own (the
+   * last closed segment's last event when the active file is empty). For
    * writing, a complete last line that is not a valid envelope chaining on
    * the line before it is refused with JournalCorruptError (nothing is
    * changed); read-only, it is left for `read()` to report. With `host`, the
@@ -103,7 +122,12 @@ export class FileJournal implements Journal {
     const o = resolveOptions(options);
     const abs = resolvePath(path);
     const f = await openJournalFile(abs, { readOnly: o.readOnly, lock: o.lock, hosts: o.hosts });
-    return new FileJournal(abs, f.fh, f.lock, o.readOnly, o.queue, f.size, f.head, f.report, o.readOnly ? o.hosts : null);
+    return new FileJournal(abs, f, o);
+  }
+
+  /** The closed segments, in seq order (segments.ts). */
+  get closedSegments(): readonly Segment[] {
+    return [...this.segments];
   }
 
   /** The last durable event (appends still in flight are not counted). */
@@ -162,7 +186,7 @@ export class FileJournal implements Journal {
       }
       if (canonical.includes('\n')) throw new ValidationError(`envelopes[${i}]`, 'canonical JSON contains a newline');
       text += canonical + '\n';
-      lines.push({ bytes: Buffer.byteLength(canonical, 'utf8') + 1, head: { seq: env.seq, hash: env.hash } });
+      lines.push({ bytes: Buffer.byteLength(canonical, 'utf8') + 1, head: { seq: env.seq, hash: env.hash }, ...(env.type === CHECKPOINT_TYPE && { checkpoint: true as const }) });
     });
     const bytes = lines.reduce((n, l) => n + l.bytes, 0);
     return new Promise<void>((resolve, reject) => {
@@ -184,6 +208,8 @@ export class FileJournal implements Journal {
       switch (fx.type) {
         case 'committed':
           this.index.committed(fx.offset, fx.lines);
+          if (this.activeFirst === null) this.activeFirst = fx.lines[0]?.head.seq ?? null;
+          this.lastIsCheckpoint = fx.lines.at(-1)?.checkpoint === true;
           break;
         case 'resolve':
           for (const a of fx.appends) a.payload.resolve();
@@ -227,10 +253,11 @@ export class FileJournal implements Journal {
   /** One try: cut what a failed write left, then write every queued append (or a probe) and fdatasync. Never throws. */
   private async attempt(): Promise<void> {
     let bytes = 0;
+    const fh = this.fh as FileHandle; // a writer always has its active file
     try {
       if (this.q.dirty) {
-        await this.fh.truncate(this.q.size);
-        await this.fh.datasync();
+        await fh.truncate(this.q.size);
+        await fh.datasync();
         this.dispatch({ type: 'cut' });
       }
       const plan = queue.writePlan(this.q);
@@ -240,7 +267,7 @@ export class FileJournal implements Journal {
         return;
       }
       // Another process appending to the same file would break the chain: refuse to write after it.
-      const { size } = await this.fh.stat();
+      const { size } = await fh.stat();
       if (size !== this.q.size) {
         // No path in the message: appenders may pass it on to a tenant (the availability listener's log names the journal).
         this.dispatch({ type: 'fence', error: new ConcurrencyError(`the journal file changed under its writer (${size} bytes where ${this.q.size} were written): another writer?`) });
@@ -250,24 +277,53 @@ export class FileJournal implements Journal {
       bytes = buf.length;
       this.dispatch({ type: 'writing' });
       for (let off = 0; off < buf.length; ) {
-        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
+        const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
         off += bytesWritten;
       }
-      await this.fh.datasync();
+      await fh.datasync();
       this.dispatch({ type: 'written', count: plan.count, bytes: buf.length, now: Date.now() });
     } catch (err) {
       let cut = !this.q.dirty;
       if (!cut) {
         // Cut the partial line now, so the file never ends in one while we wait (retried before the next write otherwise).
         try {
-          await this.fh.truncate(this.q.size);
-          await this.fh.datasync();
+          await fh.truncate(this.q.size);
+          await fh.datasync();
           cut = true;
         } catch {
           // still dirty: the next attempt cuts first
         }
       }
       this.dispatch({ type: 'failed', error: err, bytes, cut, now: Date.now() });
+      return;
+    }
+    await this.maybeRotate();
+  }
+
+  /**
+   * After a write: closes the active file as a segment when it has grown to
+   * `segmentBytes` and its last line is a checkpoint (segments.ts, rotate.ts).
+   * A rotation that fails leaves the active file as it was (tried again after
+   * the next checkpoint), unless it could not be undone: then the journal
+   * stops taking appends, like after another writer. Never throws.
+   */
+  private async maybeRotate(): Promise<void> {
+    const head = this.q.durable;
+    if (head === null || this.activeFirst === null || this.q.dirty || !shouldRotate(this.q.size, this.segmentBytes, this.lastIsCheckpoint)) return;
+    try {
+      const r = await closeSegment(this.path, this.activeFirst, head.seq);
+      await this.fh?.close().catch(() => undefined);
+      this.fh = r.fh;
+      this.ino = r.ino;
+      this.segments.push(r.segment);
+      this.activeFirst = null;
+      this.lastIsCheckpoint = false;
+      this.index = new ReadIndex(head);
+      this.dispatch({ type: 'rotated' });
+    } catch (err) {
+      this.rotationError = err;
+      // No path in the message: appenders may pass it on to a tenant (rotationError keeps the cause for the operator).
+      if (err instanceof VirtFunError) this.dispatch({ type: 'fence', error: new VirtFunError('JOURNAL_CORRUPT', 'closing a journal segment failed half-way', { cause: err }) });
     }
   }
 
@@ -306,7 +362,9 @@ export class FileJournal implements Journal {
   async *read(options?: ReadOptions): AsyncIterable<Envelope> {
     const fromSeq = checkFromSeq(options);
     if (this.q.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
-    const verified = readVerified(this.path, this.q.size, fromSeq, this.index);
+    // Taken now: a rotation while reading renames the active file, and the read follows it (reader.ts).
+    const snapshot = { active: this.path, segments: [...this.segments], activeFirst: this.activeFirst, activeIno: this.ino, size: this.q.size, index: this.index };
+    const verified = readVerified(snapshot, fromSeq);
     yield* this.readHosts === null ? verified : checkHosts(verified, this.readHosts);
   }
 
@@ -321,7 +379,7 @@ export class FileJournal implements Journal {
     while (this.flushing) await this.loop;
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    await this.fh?.close();
     await this.lock?.release();
   }
 }

@@ -114,3 +114,12 @@ export async function countLines(fh: FileHandle, end: number): Promise<number> {
   }
   return count;
 }
+
+/** The file's first line within its first `end` bytes (null when it has no complete one). */
+export async function firstLine(fh: FileHandle, end: number): Promise<Buffer | null> {
+  for await (const lines of scanLines(fh, 0, end)) {
+    const first = lines[0] as RawLine;
+    return first.terminated ? Buffer.from(first.text, 'utf8') : null;
+  }
+  return null;
+}

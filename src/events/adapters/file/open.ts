@@ -27,21 +27,31 @@ import { acquireWriterLock, type LockMechanism, type WriterLock } from '../write
 import { checkLine, countLines, lineBefore } from './lines.js';
 import type { FileJournalOpenReport } from './options.js';
 import { probePath } from './probe.js';
+import { firstOf, lastOfSegment } from './reader.js';
+import { listSegments, type Segment } from './segments.js';
 
 /** The journal file, opened and repaired. */
 export interface OpenedFile {
-  /** Opened for appending ('a+'), or for reading when read-only. */
-  readonly fh: FileHandle;
+  /** The active file, opened for appending ('a+'), or for reading when read-only (null: read-only, and a crash left only closed segments). */
+  readonly fh: FileHandle | null;
+  /** Its inode (null with no file). */
+  readonly ino: number | null;
   /** Held until the journal closes; null when read-only. */
   readonly lock: WriterLock | null;
-  /** Bytes of the file the journal owns (a torn last record excluded). */
+  /** Bytes of the active file the journal owns (a torn last record excluded). */
   readonly size: number;
-  /** The last line before `size` that is a valid envelope on its own. */
+  /** The last event: the active file's last line that is a valid envelope on its own, else the last closed segment's. */
   readonly head: JournalHead | null;
-  /** That line's envelope (its seq, id and host), or null. */
+  /** That event (its seq, id and host), or null. */
   readonly last: Envelope | null;
   /** What was cut, when something was. */
   readonly report: FileJournalOpenReport | null;
+  /** The closed segments beside the active file, in seq order (segments.ts). */
+  readonly segments: readonly Segment[];
+  /** Seq of the active file's first line, when it is a good envelope; null when the file is empty. */
+  readonly activeFirst: number | null;
+  /** The event before the active file's first line: the last closed segment's, else what its first line's prevHash says; null: it begins the journal. */
+  readonly base: JournalHead | null;
 }
 
 /** A complete last line that is not a valid envelope, or does not chain on the line before it. */
@@ -73,9 +83,15 @@ export async function openJournalFile(
   if (!readOnly) await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
   // The writer lock comes first: a second writer must not even cut the first one's tail.
   const lock = readOnly ? null : await acquireWriterLock(abs, { ...(options.lock !== undefined && { mechanism: options.lock }), what: `the journal ${abs}` });
-  let fh: FileHandle;
+  let fh: FileHandle | null;
+  let segments: Segment[];
   try {
-    fh = await open(abs, readOnly ? 'r' : 'a+', 0o600);
+    segments = await listSegments(abs);
+    fh = await open(abs, readOnly ? 'r' : 'a+', 0o600).catch((err: NodeJS.ErrnoException) => {
+      // Read-only, a crash between closing a segment and creating the next active file left only segments: an empty active file.
+      if (readOnly && err.code === 'ENOENT' && segments.length > 0) return null;
+      throw err;
+    });
   } catch (err) {
     await lock?.release().catch(() => undefined);
     throw err;
@@ -83,33 +99,45 @@ export async function openJournalFile(
   try {
     if (!readOnly) await rm(probePath(abs), { force: true }); // a probe a crash left behind
     if (!readOnly) await syncDirectory(dirname(abs)); // make the file's directory entry durable too
-    const stat = await fh.stat();
-    if (!stat.isFile()) throw new VirtFunError('JOURNAL_URL', `${abs} is not a regular file`);
-    const size = stat.size;
-    const { keep, torn, damaged } = await checkTail(fh, size);
+    const stat = fh === null ? null : await fh.stat();
+    if (stat !== null && !stat.isFile()) throw new VirtFunError('JOURNAL_URL', `${abs} is not a regular file`);
+    const size = stat?.size ?? 0;
+    const lastSegment = segments.at(-1);
+    // The writer needs the last closed segment's last event to chain on; a reader reports a bad one when it reads there.
+    const segmentLast = lastSegment === undefined ? null : await lastOfSegment(lastSegment).catch((err: unknown) => (readOnly ? null : Promise.reject(err)));
+    const first = fh === null ? null : await firstOf(fh, size);
+    const base: JournalHead | null =
+      segmentLast !== null ? { seq: segmentLast.seq, hash: segmentLast.hash } : first !== null && first.seq > 1 ? { seq: first.seq - 1, hash: first.prevHash } : null;
+    if (fh === null) {
+      const head = segmentLast === null ? null : { seq: segmentLast.seq, hash: segmentLast.hash };
+      return { fh, ino: null, lock, size: 0, head, last: segmentLast, report: null, segments, activeFirst: null, base };
+    }
+    const { keep, torn, damaged } = await checkTail(fh, size, base);
     if (damaged !== null && !readOnly) throw await refusal(fh, abs, damaged);
     let report: FileJournalOpenReport | null = null;
     if (torn !== null && !readOnly) {
       // Checked before anything is cut: a journal of another host is left as it is.
-      const hostFault = options.hosts === null ? null : writerHostFault(await findLast(fh, keep), options.hosts);
+      const hostFault = options.hosts === null ? null : writerHostFault((await findLast(fh, keep)) ?? segmentLast, options.hosts);
       if (hostFault !== null) throw hostFault;
       await fh.truncate(keep);
       await fh.datasync();
       report = { truncatedBytes: size - keep, offset: keep, reason: torn };
     }
-    const last = await findLast(fh, keep);
+    const last = (await findLast(fh, keep)) ?? segmentLast;
     const hostFault = readOnly || options.hosts === null ? null : writerHostFault(last, options.hosts);
     if (hostFault !== null) throw hostFault;
-    return { fh, lock, size: keep, head: last === null ? null : { seq: last.seq, hash: last.hash }, last, report };
+    const head = last === null ? null : { seq: last.seq, hash: last.hash };
+    const activeFirst = keep === 0 ? null : (first?.seq ?? null);
+    return { fh, ino: stat?.ino ?? null, lock, size: keep, head, last, report, segments, activeFirst, base };
   } catch (err) {
-    await fh.close().catch(() => undefined);
+    await fh?.close().catch(() => undefined);
     await lock?.release().catch(() => undefined);
     throw err;
   }
 }
 
 /** The end of the file's first `size` bytes: a torn last record (no newline), and whether the last complete line is damaged. */
-async function checkTail(fh: FileHandle, size: number): Promise<TailCheck> {
+async function checkTail(fh: FileHandle, size: number, base: JournalHead | null): Promise<TailCheck> {
   if (size === 0) return { keep: 0, torn: null, damaged: null };
   const tail = await lineBefore(fh, size);
   const keep = tail.start;
@@ -120,12 +148,12 @@ async function checkTail(fh: FileHandle, size: number): Promise<TailCheck> {
   // The line before it: the last line must chain on it when it is good on its own (a bad one is read()'s to report).
   const before = last.start === 0 ? null : checkLine((await lineBefore(fh, last.start - 1)).bytes.toString('utf8'));
   if (!checked.ok) {
-    const expected = before === null ? 1 : before.ok ? before.env.seq + 1 : 0;
+    const expected = before === null ? (base?.seq ?? 0) + 1 : before.ok ? before.env.seq + 1 : 0;
     const own = ownSeq(checked.value);
     return { keep, torn, damaged: { start: last.start, seq: own ?? expected, own: own !== null, reason: checked.reason } };
   }
   if (before !== null && !before.ok) return { keep, torn, damaged: null };
-  const prevHead: JournalHead | null = before === null ? null : { seq: before.env.seq, hash: before.env.hash };
+  const prevHead: JournalHead | null = before === null ? base : { seq: before.env.seq, hash: before.env.hash };
   const reason = chainFault(checked.env, prevHead, { hash: sha256Hex, encoding: checked.encoding, schema: false, shapeChecked: true });
   return { keep, torn, damaged: reason === null ? null : { start: last.start, seq: checked.env.seq, own: true, reason } };
 }
@@ -166,7 +194,7 @@ async function findLast(fh: FileHandle, keep: number): Promise<Envelope | null> 
 }
 
 /** fsync a directory, where the platform allows it (Linux does; some systems refuse). */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   let dh: FileHandle | null = null;
   try {
     dh = await open(dir, 'r');

@@ -5,6 +5,7 @@
 import { ValidationError } from '../../../errors.js';
 import type { HostPolicy } from '../../host-check.js';
 import type { LockMechanism } from '../writer-lock.js';
+import { DEFAULT_SEGMENT_BYTES } from './segments.js';
 import type { WriteQueueConfig } from './write-queue.js';
 
 /** Default bound on bytes accepted and not yet written (see FileJournalOptions.maxWaitingBytes). */
@@ -42,6 +43,12 @@ export interface FileJournalOptions {
   readonly host?: string;
   /** The host's name before a rename: its envelopes are accepted before the first one of `host`. Only with `host`. */
   readonly previousHost?: string;
+  /**
+   * Size (bytes) past which the active file is closed as a segment, right
+   * after the next append that ends with a checkpoint (segments.ts). Default
+   * 64 MiB.
+   */
+  readonly segmentBytes?: number;
 }
 
 /** What `open` cut off the end of the file, when it did. */
@@ -59,6 +66,7 @@ export interface ResolvedOptions {
   readonly lock: LockMechanism | undefined;
   /** The host check, or null (no `host`). */
   readonly hosts: HostPolicy | null;
+  readonly segmentBytes: number;
 }
 
 /** Checks the options and fills in the defaults; ValidationError names a bad one. */
@@ -74,5 +82,9 @@ export function resolveOptions(options: FileJournalOptions): ResolvedOptions {
   if (options.previousHost !== undefined && options.host === undefined) throw new ValidationError('previousHost', 'only with host');
   const hosts: HostPolicy | null =
     options.host === undefined ? null : { host: options.host, ...(options.previousHost !== undefined && { previousHost: options.previousHost }) };
-  return { queue: { groupCommitMs, maxWaitingBytes }, readOnly: options.readOnly === true, lock: options.lock, hosts };
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 1) {
+    throw new ValidationError('segmentBytes', `expected a positive integer, got ${segmentBytes}`);
+  }
+  return { queue: { groupCommitMs, maxWaitingBytes }, readOnly: options.readOnly === true, lock: options.lock, hosts, segmentBytes };
 }

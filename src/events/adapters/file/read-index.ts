@@ -20,13 +20,26 @@ export interface Position {
   readonly prev: JournalHead | null;
 }
 
-/** The start of the file. */
+/** The start of a file that begins the journal. */
 export const START: Position = { offset: 0, line: 0, prev: null };
 
-/** The good prefix of one journal file and its checkpoints. */
+/**
+ * The good prefix of one journal file and its checkpoints. `base`: the event
+ * before the file's first line (null: the file begins the journal; the last
+ * event of the segment before it otherwise).
+ */
 export class ReadIndex {
-  private frontierAt: Position = START;
+  private readonly start: Position;
+  private frontierAt: Position;
   private readonly checkpoints: Position[] = [];
+  /** Seq of the first checkpoint: the first multiple of CHECKPOINT_EVERY after the base. */
+  private readonly firstCheckpoint: number;
+
+  constructor(base: JournalHead | null = null) {
+    this.start = base === null ? START : { offset: 0, line: 0, prev: base };
+    this.frontierAt = this.start;
+    this.firstCheckpoint = (Math.floor((base?.seq ?? 0) / CHECKPOINT_EVERY) + 1) * CHECKPOINT_EVERY;
+  }
 
   /** End of the prefix known to hold only good lines. */
   get frontier(): Position {
@@ -37,7 +50,7 @@ export class ReadIndex {
   advance(next: Position): void {
     this.frontierAt = next;
     const seq = next.prev?.seq ?? 0;
-    if (seq % CHECKPOINT_EVERY === 0 && this.checkpoints.length === seq / CHECKPOINT_EVERY - 1) this.checkpoints.push(next);
+    if (seq === this.firstCheckpoint + this.checkpoints.length * CHECKPOINT_EVERY) this.checkpoints.push(next);
   }
 
   /** A line at `offset`, `bytes` long, the `line`th of the file and ending with `head`, was found good: the frontier follows when it is the next line. */
@@ -54,9 +67,10 @@ export class ReadIndex {
     }
   }
 
-  /** Where to start reading for `fromSeq`: the last checkpoint before it. */
+  /** Where to start reading for `fromSeq`: the last checkpoint before it, else the start of the file. */
   startFor(fromSeq: number): Position {
-    const k = Math.min(Math.floor((fromSeq - 1) / CHECKPOINT_EVERY), this.checkpoints.length);
-    return k === 0 ? START : (this.checkpoints[k - 1] as Position);
+    // Checkpoints whose event is before fromSeq: seqs firstCheckpoint + i*CHECKPOINT_EVERY <= fromSeq - 1.
+    const k = Math.min(Math.floor((fromSeq - 1 - this.firstCheckpoint) / CHECKPOINT_EVERY) + 1, this.checkpoints.length);
+    return k <= 0 ? this.start : (this.checkpoints[k - 1] as Position);
   }
 }

@@ -30,6 +30,8 @@ const COMPACT_AFTER = 1024;
 export interface AppendLine {
   readonly bytes: number;
   readonly head: JournalHead;
+  /** The line is a checkpoint: a segment may close after it (segments.ts). */
+  readonly checkpoint?: true;
 }
 
 /** One append accepted and not yet durable. `P` is how the journal settles it (its promise's callbacks). */
@@ -112,7 +114,9 @@ export type WriteInput =
   /** A cut, a write, an fdatasync or a probe failed; `cut`: the file holds no bytes past `size` now. */
   | { readonly type: 'failed'; readonly error: unknown; readonly bytes: number; readonly cut: boolean; readonly now: number }
   /** The file cannot be trusted for appends any more (another writer changed it). */
-  | { readonly type: 'fence'; readonly error: Error };
+  | { readonly type: 'fence'; readonly error: Error }
+  /** The durable file was closed as a segment and a new, empty one took its place (segments.ts): writes go on at offset 0. */
+  | { readonly type: 'rotated' };
 
 /** What the journal carries out, in order. */
 export type WriteEffect<P> =
@@ -275,6 +279,9 @@ export function step<P>(state: WriteQueueState<P>, input: WriteInput): WriteStep
       break;
     case 'fence':
       fence(d, fx, input.error);
+      break;
+    case 'rotated':
+      d.size = 0;
       break;
   }
   return { state: d, effects: fx };
