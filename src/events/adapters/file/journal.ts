@@ -44,7 +44,7 @@ import { resolveOptions, type FileJournalOpenReport, type FileJournalOptions, ty
 import { writeProbe } from './probe.js';
 import { ReadIndex } from './read-index.js';
 import { readVerified } from './reader.js';
-import { closeSegment } from './rotate.js';
+import { closeSegment, type Rotated } from './rotate.js';
 import { CHECKPOINT_TYPE, shouldRotate, type Segment } from './segments.js';
 import * as queue from './write-queue.js';
 import type { AppendLine, WriteInput, WriteQueueConfig, WriteQueueState } from './write-queue.js';
@@ -79,8 +79,6 @@ export class FileJournal implements Journal {
   private readonly segments: Segment[];
   /** Seq of the active file's first line; null while it is empty. */
   private activeFirst: number | null;
-  /** The last line written is a checkpoint: the active file may close after it. */
-  private lastIsCheckpoint = false;
   /** Why the last try to close a segment failed, if one did (the active file then stays open and grows). */
   rotationError: unknown = null;
   private readonly readOnly: boolean;
@@ -209,7 +207,6 @@ export class FileJournal implements Journal {
         case 'committed':
           this.index.committed(fx.offset, fx.lines);
           if (this.activeFirst === null) this.activeFirst = fx.lines[0]?.head.seq ?? null;
-          this.lastIsCheckpoint = fx.lines.at(-1)?.checkpoint === true;
           break;
         case 'resolve':
           for (const a of fx.appends) a.payload.resolve();
@@ -281,7 +278,10 @@ export class FileJournal implements Journal {
         off += bytesWritten;
       }
       await fh.datasync();
+      // Closed before the appends resolve: an append that ends with a checkpoint returns with its segment closed.
+      const rotated = await this.closeIfDue(plan.count, buf.length);
       this.dispatch({ type: 'written', count: plan.count, bytes: buf.length, now: Date.now() });
+      if (rotated !== null) this.rotated(rotated);
     } catch (err) {
       let cut = !this.q.dirty;
       if (!cut) {
@@ -295,36 +295,42 @@ export class FileJournal implements Journal {
         }
       }
       this.dispatch({ type: 'failed', error: err, bytes, cut, now: Date.now() });
-      return;
     }
-    await this.maybeRotate();
   }
 
   /**
-   * After a write: closes the active file as a segment when it has grown to
-   * `segmentBytes` and its last line is a checkpoint (segments.ts, rotate.ts).
-   * A rotation that fails leaves the active file as it was (tried again after
-   * the next checkpoint), unless it could not be undone: then the journal
-   * stops taking appends, like after another writer. Never throws.
+   * After the first `count` queued appends (`bytes` long) were written and
+   * made durable: closes the active file as a segment when it has now grown
+   * to `segmentBytes` and their last line is a checkpoint (segments.ts,
+   * rotate.ts). A rotation that fails leaves the active file as it was
+   * (tried again after the next checkpoint; `rotationError` says why), unless
+   * it could not be undone: then the journal stops taking appends, like after
+   * another writer. Never throws.
    */
-  private async maybeRotate(): Promise<void> {
-    const head = this.q.durable;
-    if (head === null || this.activeFirst === null || this.q.dirty || !shouldRotate(this.q.size, this.segmentBytes, this.lastIsCheckpoint)) return;
+  private async closeIfDue(count: number, bytes: number): Promise<Rotated | null> {
+    const group = queue.queued(this.q).slice(0, count);
+    const lastLine = group.at(-1)?.lines.at(-1);
+    const first = this.activeFirst ?? group[0]?.lines[0]?.head.seq;
+    if (lastLine === undefined || first === undefined || !shouldRotate(this.q.size + bytes, this.segmentBytes, lastLine.checkpoint === true)) return null;
     try {
-      const r = await closeSegment(this.path, this.activeFirst, head.seq);
-      await this.fh?.close().catch(() => undefined);
-      this.fh = r.fh;
-      this.ino = r.ino;
-      this.segments.push(r.segment);
-      this.activeFirst = null;
-      this.lastIsCheckpoint = false;
-      this.index = new ReadIndex(head);
-      this.dispatch({ type: 'rotated' });
+      return await closeSegment(this.path, first, lastLine.head.seq);
     } catch (err) {
       this.rotationError = err;
       // No path in the message: appenders may pass it on to a tenant (rotationError keeps the cause for the operator).
       if (err instanceof VirtFunError) this.dispatch({ type: 'fence', error: new VirtFunError('JOURNAL_CORRUPT', 'closing a journal segment failed half-way', { cause: err }) });
+      return null;
     }
+  }
+
+  /** The active file was closed as `r.segment`: writes go on in the new one, reads find the old one among the segments. */
+  private rotated(r: Rotated): void {
+    void this.fh?.close().catch(() => undefined);
+    this.fh = r.fh;
+    this.ino = r.ino;
+    this.segments.push(r.segment);
+    this.activeFirst = null;
+    this.index = new ReadIndex(this.q.durable);
+    this.dispatch({ type: 'rotated' });
   }
 
   /** The backoff pause between attempts; close() ends it early. `holdsProcess` false: the timer keeps no process alive. */

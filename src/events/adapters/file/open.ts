@@ -105,9 +105,17 @@ export async function openJournalFile(
     const lastSegment = segments.at(-1);
     // The writer needs the last closed segment's last event to chain on; a reader reports a bad one when it reads there.
     const segmentLast = lastSegment === undefined ? null : await lastOfSegment(lastSegment).catch((err: unknown) => (readOnly ? null : Promise.reject(err)));
+    if (!readOnly && segmentLast !== null && lastSegment !== undefined && segmentLast.seq !== lastSegment.last) {
+      throw new JournalCorruptError(lastSegment.path, `refusing to write to the journal: the segment ends at seq ${segmentLast.seq}, where its name says ${lastSegment.last}`);
+    }
     const first = fh === null ? null : await firstOf(fh, size);
+    // The last segment is the active file's base unless segments between them were archived (then, as with none here, its first line's prevHash).
     const base: JournalHead | null =
-      segmentLast !== null ? { seq: segmentLast.seq, hash: segmentLast.hash } : first !== null && first.seq > 1 ? { seq: first.seq - 1, hash: first.prevHash } : null;
+      segmentLast !== null && (first === null || first.seq === segmentLast.seq + 1)
+        ? { seq: segmentLast.seq, hash: segmentLast.hash }
+        : first !== null && first.seq > 1
+          ? { seq: first.seq - 1, hash: first.prevHash }
+          : null;
     if (fh === null) {
       const head = segmentLast === null ? null : { seq: segmentLast.seq, hash: segmentLast.hash };
       return { fh, ino: null, lock, size: 0, head, last: segmentLast, report: null, segments, activeFirst: null, base };

@@ -101,7 +101,7 @@ export type SegmentReadPlan =
       readonly ok: true;
       /** The segments to read, in order (those holding `fromSeq` or later). */
       readonly segments: readonly Segment[];
-      /** The present segment just before the first one read, whose last line the first read line must chain on; null: none (the read trusts its first line's prevHash, or it begins the journal). */
+      /** The segment just before the first file read, whose last line that file's first line must chain on; null: none here (the read trusts its first line's prevHash, or it begins the journal). */
       readonly before: Segment | null;
     }
   /** Seqs at or after `fromSeq` are not here: the read cannot give them. */
@@ -117,7 +117,10 @@ export function planRead(segments: readonly Segment[], activeFirst: number | nul
   const i = segments.findIndex((s) => s.last >= fromSeq);
   const read = i === -1 ? [] : segments.slice(i);
   const k = i === -1 ? segments.length : i; // index of the first segment read (or past the end)
-  return { ok: true, segments: read, before: k === 0 ? null : (segments[k - 1] as Segment) };
+  // The segment before the first file read, when it is its direct predecessor (not one before an archived gap).
+  const previous = k === 0 ? null : (segments[k - 1] as Segment);
+  const nextFirst = read[0]?.first ?? activeFirst;
+  return { ok: true, segments: read, before: previous !== null && previous.last + 1 === nextFirst ? previous : null };
 }
 
 /** The error for a read that needs seqs that are not here (archived segments). */
