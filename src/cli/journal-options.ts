@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { listSegments } from '../events/adapters/file/segments.js';
 import { journalPath, openJournal, type OpenedJournal } from '../events/adapters/open-journal.js';
 import { VirtFunError } from '../errors.js';
 
@@ -28,7 +29,8 @@ export function journalUrl(o: JournalOptions): string {
 export async function openForReading(o: JournalOptions): Promise<OpenedJournal> {
   const url = journalUrl(o);
   const path = journalPath(url);
-  if (path !== null && !existsSync(path)) {
+  // Closed segments without an active file (a crash between the two steps of closing one) are a journal too.
+  if (path !== null && !existsSync(path) && (await listSegments(path)).length === 0) {
     throw new VirtFunError('JOURNAL_URL', `no journal at ${path} (run \`vfun demo\` first, or pass --journal / --root)`);
   }
   return openJournal(url, { readOnly: true, host: hostname() });
