@@ -44,7 +44,8 @@ export type { AppendOptions, Journal, JournalAvailability, JournalHead, ReadOpti
 export { openJournal, journalPath, JOURNAL_SCHEMES } from '../events/adapters/open-journal.js';
 export type { OpenedJournal, OpenJournalOptions } from '../events/adapters/open-journal.js';
 export { FileJournal, verifyFile } from '../events/adapters/file/index.js';
-export type { FileJournalOptions, FileJournalOpenReport } from '../events/adapters/file/index.js';
+export type { FileJournalOptions, FileJournalOpenReport, VerifyFileOptions, Segment } from '../events/adapters/file/index.js';
+export { checkHosts, writerHostFault, type HostPolicy } from '../events/host-check.js';
 export { JetStreamJournal, TraceSink, parseJetStreamUrl } from '../events/adapters/jetstream/index.js';
 export { MemoryJournal } from '../events/memory-journal.js';
 
