@@ -51,6 +51,21 @@ describe('parseOutbox', () => {
   });
 });
 
+describe('parseOutbox: generated damage of the last complete line', () => {
+  const text = Buffer.from(lines(chain.slice(2, 7)));
+  const lastStart = text.lastIndexOf(0x0a, text.length - 2) + 1;
+  test.prop([fc.nat(), fc.integer({ min: 1, max: 255 }), fc.option(fc.string({ minLength: 1, maxLength: 20 }).filter((t) => !t.includes('\n')))])(
+    'any one byte of it changed (a torn record after it or not) is refused, naming it; never read as a torn write',
+    (at, delta, torn) => {
+      const damaged = Buffer.concat([text, Buffer.from(torn ?? '', 'utf8')]);
+      const pos = lastStart + (at % (text.length - 1 - lastStart));
+      damaged[pos] = (damaged[pos]! + delta) % 256;
+      // A byte turned into a newline splits the line in two: the first half is the damaged line 5 then.
+      expect(() => parseOutbox(damaged, '/o')).toThrow(/^\/o:5: outbox line 5/);
+    },
+  );
+});
+
 describe('formatAudit with pending events', () => {
   test('pending events come after the journal, marked in every format', () => {
     const [journal, waiting] = [chain.slice(0, 3), chain.slice(3, 5)];
