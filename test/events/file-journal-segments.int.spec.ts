@@ -28,15 +28,17 @@ afterAll(async () => {
 });
 const freshPath = (): string => join(root, `j${++n}`, 'journal.ndjson');
 
-/** Seals events after `after`: `checkpoint` makes them journal.checkpoint events (the type compared by the journal). */
-function seal(count: number, after: Envelope | null, checkpoint = false): Envelope[] {
+/** Seals events after `after`: `type` gives them that type (journal.checkpoint: the type the journal closes segments after). */
+function seal(count: number, after: Envelope | null, checkpoint: boolean | string = false): Envelope[] {
   const out: Envelope[] = [];
   let prev = after;
   for (let i = 0; i < count; i++) {
     const seq = (prev?.seq ?? 0) + 1;
-    const p: PendingEvent = checkpoint
-      ? ({ event: { type: 'journal.checkpoint', data: { treeSize: seq - 1 } }, scope: HOST_SCOPE, causationId: null, correlationId: null } as unknown as PendingEvent)
-      : pending(seq);
+    const type = checkpoint === true ? 'journal.checkpoint' : checkpoint;
+    const p: PendingEvent =
+      type !== false
+        ? ({ event: { type, data: { treeSize: seq - 1 } }, scope: HOST_SCOPE, causationId: null, correlationId: null } as unknown as PendingEvent)
+        : pending(seq);
     const env = sealEnvelope(p, { seq, prevHash: prev?.hash ?? GENESIS_HASH, id: `e-${seq}`, at: new Date(Date.UTC(2026, 0, 1) + seq).toISOString(), host: 'h1' });
     out.push(env);
     prev = env;
@@ -151,6 +153,42 @@ describe('FileJournal: segments', () => {
     await expect(readAll(newest)).rejects.toThrow(/seqs 9\.\.12 are not here, needed to read from seq 1.*read from seq 13 on/);
     expect(await readAll(newest, 13)).toEqual(all.slice(12));
     await newest.close();
+  });
+
+  test('readFromLast finds the last event of a type in the active file or in a closed segment, and reads across from there', async () => {
+    const path = freshPath();
+    const journal = await FileJournal.open(path, { segmentBytes: 1 });
+    const all: Envelope[] = [];
+    const add = async (envs: Envelope[]) => {
+      await journal.append(envs);
+      all.push(...envs);
+    };
+    expect(await journal.readFromLast('state.snapshot')).toBeNull();
+    await add(seal(2, null));
+    await add(seal(1, all.at(-1)!, 'state.snapshot')); // seq 3
+    await add(seal(1, all.at(-1)!));
+    await add(seal(1, all.at(-1)!, true)); // segment 1..5
+    await add(seal(2, all.at(-1)!));
+    await add(seal(1, all.at(-1)!, true)); // segment 6..8
+    await add(seal(2, all.at(-1)!)); // active 9..10
+    expect(journal.closedSegments.map((x) => [x.first, x.last])).toEqual([[1, 5], [6, 8]]);
+    const collect = async (it: AsyncIterable<Envelope> | null) => {
+      const out: Envelope[] = [];
+      for await (const e of it ?? []) out.push(e);
+      return out;
+    };
+    expect(await collect(await journal.readFromLast('state.snapshot'))).toEqual(all.slice(2));
+    expect(await collect(await journal.readFromLast('journal.checkpoint'))).toEqual(all.slice(7));
+    await add(seal(1, all.at(-1)!, 'state.snapshot')); // seq 11, in the active file
+    await add(seal(1, all.at(-1)!));
+    expect(await collect(await journal.readFromLast('state.snapshot'))).toEqual(all.slice(10));
+    await journal.close();
+    // Read-only, with the oldest segment archived: still found without it.
+    await rename(segmentPath(path, 1, 5), `${path}.archived`);
+    const ro = await FileJournal.open(path, { readOnly: true });
+    expect(await collect(await ro.readFromLast('journal.checkpoint'))).toEqual(all.slice(7));
+    expect(await collect(await ro.readFromLast('state.snapshot'))).toEqual(all.slice(10));
+    await ro.close();
   });
 
   test('a crash between the rename and the new active file: readers and the next writer lose nothing', async () => {

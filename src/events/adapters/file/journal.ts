@@ -43,7 +43,8 @@ import { openJournalFile, type OpenedFile } from './open.js';
 import { resolveOptions, type FileJournalOpenReport, type FileJournalOptions, type ResolvedOptions } from './options.js';
 import { writeProbe } from './probe.js';
 import { ReadIndex } from './read-index.js';
-import { readVerified } from './reader.js';
+import { readFromLastOfType, readVerified, type ReadSnapshot } from './reader.js';
+import type { VFunEventType } from '../../catalogue.js';
 import { closeSegment, type Rotated } from './rotate.js';
 import { CHECKPOINT_TYPE, shouldRotate, type Segment } from './segments.js';
 import * as queue from './write-queue.js';
@@ -368,10 +369,26 @@ export class FileJournal implements Journal {
   async *read(options?: ReadOptions): AsyncIterable<Envelope> {
     const fromSeq = checkFromSeq(options);
     if (this.q.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
-    // Taken now: a rotation while reading renames the active file, and the read follows it (reader.ts).
-    const snapshot = { active: this.path, segments: [...this.segments], activeFirst: this.activeFirst, activeIno: this.ino, size: this.q.size, index: this.index };
-    const verified = readVerified(snapshot, fromSeq);
+    const verified = readVerified(this.snapshot(), fromSeq);
     yield* this.readHosts === null ? verified : checkHosts(verified, this.readHosts);
+  }
+
+  /**
+   * The durable envelopes from the last one of `type` (included) to the head,
+   * found by searching the active file, then the closed segments, backwards
+   * (reader.ts): start-up and `vfun replay --from-snapshot` never read what
+   * comes before it. Null when the journal holds none here. Opened read-only
+   * with a `host`, an envelope of another host throws JournalHostError.
+   */
+  async readFromLast(type: VFunEventType): Promise<AsyncIterable<Envelope> | null> {
+    if (this.q.closing) throw new VirtFunError('JOURNAL_CLOSED', `${this.url} is closed`);
+    const found = await readFromLastOfType(this.snapshot(), type);
+    return found === null || this.readHosts === null ? found : checkHosts(found, this.readHosts);
+  }
+
+  /** What a read needs, taken now: a rotation while reading renames the active file, and the read follows it (reader.ts). */
+  private snapshot(): ReadSnapshot {
+    return { active: this.path, segments: [...this.segments], activeFirst: this.activeFirst, activeIno: this.ino, size: this.q.size, index: this.index };
   }
 
   /**

@@ -17,6 +17,8 @@ import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 import { checkLine, decodeLine, firstLine, lineBefore, scanLines } from './lines.js';
 import type { Position, ReadIndex } from './read-index.js';
 import { listSegments, missingError, missingRanges, planRead, type Segment } from './segments.js';
+import type { VFunEventType } from '../../catalogue.js';
+import { lastLineOfType, type FoundLine } from '../file-tail.js';
 
 function afterSeq(prev: JournalHead | null): string {
   return prev === null ? 'before the first event' : `after seq ${prev.seq}`;
@@ -39,11 +41,13 @@ export interface ReadSnapshot {
 }
 
 /**
- * Where a file's read starts: a position, or `trust`: the file's first line
- * is taken to follow what is before it (its prevHash as given), because what
- * is before it was archived or is skipped.
+ * Where a file's read starts: a position, or a line to trust: the line at
+ * byte `trustAt` (the file's first line: 0) is taken to follow what is before
+ * it (its prevHash as given), because what is before it was archived or is
+ * skipped. Lines are numbered only from the start of a file: past it, errors
+ * name the byte offset.
  */
-type Start = Position | 'trust';
+type Start = Position | { readonly trustAt: number };
 
 /**
  * Envelopes of one file from `fromSeq`, up to byte `end`, streamed; returns
@@ -60,10 +64,11 @@ async function* readOne(
   index: ReadIndex | null,
   segment: Segment | null,
 ): AsyncGenerator<Envelope, JournalHead | null> {
-  let prev = start === 'trust' ? null : start.prev;
-  let lineNo = start === 'trust' ? 0 : start.line;
-  let trust = start === 'trust';
-  for await (const lines of scanLines(fh, start === 'trust' ? 0 : start.offset, end)) {
+  let trust = 'trustAt' in start;
+  let prev = 'trustAt' in start ? null : start.prev;
+  let lineNo = 'trustAt' in start ? 0 : start.line;
+  const numbered = !('trustAt' in start) || start.trustAt === 0;
+  for await (const lines of scanLines(fh, 'trustAt' in start ? start.trustAt : start.offset, end)) {
     for (const raw of lines) {
       lineNo++;
       let reason: string | null;
@@ -76,17 +81,18 @@ async function* readOne(
           env = d.env;
           if (trust) prev = env.seq === 1 ? null : { seq: env.seq - 1, hash: env.prevHash };
           reason = chainFault(d.env, prev, { hash: sha256Hex, encoding: d.encoding, schema: false, shapeChecked: true });
-          if (reason === null && segment !== null && lineNo === 1 && env.seq !== segment.first) reason = `is seq ${env.seq}, where the segment's name says ${segment.first}`;
+          if (reason === null && segment !== null && numbered && lineNo === 1 && env.seq !== segment.first) reason = `is seq ${env.seq}, where the segment's name says ${segment.first}`;
         } else {
           reason = d.reason;
         }
       }
       trust = false;
       if (reason !== null || env === null) {
+        if (!numbered) throw new JournalCorruptError(`${where}@${raw.offset}`, `the line at byte ${raw.offset} is damaged ${afterSeq(prev)}: ${reason ?? 'unreadable'}`);
         throw new JournalCorruptError(`${where}:${lineNo}`, `line ${lineNo} is damaged ${afterSeq(prev)}: ${reason ?? 'unreadable'}`);
       }
       prev = { seq: env.seq, hash: env.hash };
-      index?.checked(raw.offset, raw.bytes, lineNo, prev);
+      if (numbered) index?.checked(raw.offset, raw.bytes, lineNo, prev);
       if (env.seq >= fromSeq) yield env;
     }
   }
@@ -154,7 +160,7 @@ export async function* readVerified(s: ReadSnapshot, fromSeq: number): AsyncGene
   for (const seg of plan.segments) {
     const fh = await open(seg.path, 'r');
     try {
-      const start: Start = started || seg.first === 1 ? { offset: 0, line: 0, prev } : 'trust';
+      const start: Start = started || seg.first === 1 ? { offset: 0, line: 0, prev } : { trustAt: 0 };
       prev = yield* readOne(fh, seg.path, (await fh.stat()).size, fromSeq, start, null, seg);
       started = true;
     } finally {
@@ -166,6 +172,53 @@ export async function* readVerified(s: ReadSnapshot, fromSeq: number): AsyncGene
   try {
     // The active file's index starts on the event before its first line (the last segment's, or its first line's prevHash when none is here).
     yield* readOne(fh, s.active, s.size, fromSeq, s.index.startFor(fromSeq), s.index, null);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The envelopes from the last one of `type` (included) to the end of the
+ * snapshot, across segments: the active file then the closed segments, newest
+ * first, are searched backwards for it (file-tail.ts), then read forward from
+ * there, checked as read() checks (its prevHash is taken as given: what comes
+ * before it is not read). Null when no file here holds one.
+ */
+export async function readFromLastOfType(s: ReadSnapshot, type: VFunEventType): Promise<AsyncIterable<Envelope> | null> {
+  const files: { readonly segment: Segment | null; readonly index: number }[] = [
+    ...(s.size === 0 ? [] : [{ segment: null, index: s.segments.length }]),
+    ...s.segments.map((segment, index) => ({ segment, index })).reverse(),
+  ];
+  for (const file of files) {
+    const fh = file.segment === null ? await openActive(s) : await open(file.segment.path, 'r');
+    let found: FoundLine | null;
+    try {
+      found = await lastLineOfType(fh, file.segment === null ? s.size : (await fh.stat()).size, type);
+    } finally {
+      await fh.close();
+    }
+    if (found !== null) return readFrom(s, file.index, found.offset);
+  }
+  return null;
+}
+
+/** Reads from byte `offset` of file `k` (the snapshot's segments, then the active file at k = segments.length) to the end of the snapshot. */
+async function* readFrom(s: ReadSnapshot, k: number, offset: number): AsyncGenerator<Envelope> {
+  let prev: JournalHead | null = null;
+  let start: Start = { trustAt: offset };
+  for (const seg of s.segments.slice(k)) {
+    const fh = await open(seg.path, 'r');
+    try {
+      prev = yield* readOne(fh, seg.path, (await fh.stat()).size, 1, start, null, seg);
+    } finally {
+      await fh.close();
+    }
+    start = { offset: 0, line: 0, prev };
+  }
+  if (s.size === 0) return;
+  const fh = await openActive(s);
+  try {
+    yield* readOne(fh, s.active, s.size, 1, start, 'trustAt' in start && start.trustAt !== 0 ? null : s.index, null);
   } finally {
     await fh.close();
   }
