@@ -18,6 +18,7 @@ import { verifierKey } from './checkpoint-commands.js';
 import { auditPredicate, formatSummary, summarize, type AuditFilter, type AuditFormat, type TenantSummary } from './audit.js';
 import { printAudit, streamSink, windowOf } from './audit-stream.js';
 import { journalUrl, openForReading, type JournalOptions } from './journal-options.js';
+import { hostChecked, newTally, pendingNote, withoutPending, withPending } from './read-journal.js';
 
 /**
  * Runs `use` on the journal opened for reading, and closes it. Its reads are
@@ -34,10 +35,10 @@ async function withJournal<T>(o: JournalOptions, use: (journal: Journal) => Prom
     head: () => journal.head(),
     append: (envs, options) => journal.append(envs, options),
     close: () => journal.close(),
-    read: (options) => check(journal.read(options)),
+    read: (options) => check(hostChecked(journal.read(options), o)),
     readFromLast: async (type) => {
       const found = await readFromLast(journal, type);
-      return found === null ? null : check(found);
+      return found === null ? null : check(hostChecked(found, o));
     },
   };
   try {
@@ -51,7 +52,8 @@ async function withJournal<T>(o: JournalOptions, use: (journal: Journal) => Prom
 export async function auditCommand(o: JournalOptions & AuditFilter & { format: AuditFormat; limit?: string; tail?: string }): Promise<void> {
   const match = auditPredicate(o);
   const window = windowOf(o);
-  await withJournal(o, (journal) => printAudit(journal.read(), match, o.format, window, streamSink(process.stdout)));
+  // The events waiting in the outbox come after the journal's, marked pending.
+  await withJournal(o, (journal) => printAudit(withPending(journal.read(), o), match, o.format, window, streamSink(process.stdout)));
 }
 
 /** Rows of two summaries of the same tenant added up: numbers summed, records of numbers summed key by key. */
@@ -93,28 +95,47 @@ export async function summarizeStream(source: AsyncIterable<Envelope>): Promise<
 
 /** `vfun audit summary`. */
 export async function summaryCommand(o: JournalOptions & { format: AuditFormat }): Promise<void> {
-  const rows = await withJournal(o, (journal) => summarizeStream(journal.read()));
+  const tally = newTally();
+  const rows = await withJournal(o, async (journal) => summarizeStream(withoutPending(withPending(journal.read(), o, tally))));
   console.log(formatSummary(rows, o.format));
+  const waiting = pendingNote(tally);
+  if (waiting !== null) console.error(`summary of the journal only: ${waiting}`);
 }
 
-/** The replay, from the first event or (`fromSnapshot`) from the latest snapshot; `from`: the seq it started at. */
-async function replayOf(journal: Journal, fromSnapshot: boolean): Promise<ReplayReport & { from: number }> {
-  if (!fromSnapshot) return { ...(await replayJournal(journal.read())), from: 1 };
+/**
+ * The replay, from the first event or (`fromSnapshot`) from the latest
+ * snapshot; `from`: the seq it started at. `more` appends what follows the
+ * journal (the outbox's pending events).
+ */
+async function replayOf(journal: Journal, fromSnapshot: boolean, more: (source: AsyncIterable<Envelope>) => AsyncIterable<Envelope>): Promise<ReplayReport & { from: number }> {
+  if (!fromSnapshot) return { ...(await replayJournal(more(journal.read()))), from: 1 };
   const tail = await readFromLast(journal, 'state.snapshot');
-  if (tail === null) return { ...(await replayJournal(journal.read(), initialState)), from: 1 };
+  if (tail === null) return { ...(await replayJournal(more(journal.read()), initialState)), from: 1 };
   const it = tail[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done === true || !usableSnapshot(first.value)) {
     await it.return?.();
     throw new ValidationError('--from-snapshot', `the latest snapshot${first.done === true ? '' : ` (seq ${first.value.seq})`} cannot be read by this build: replay without --from-snapshot`);
   }
+  const snapshot = first.value;
+  // The snapshot's envelope is the head when nothing follows it: the outbox continues after it.
   const rest: AsyncIterable<Envelope> = { [Symbol.asyncIterator]: () => it };
-  return { ...(await replayJournal(rest, stateOfSnapshot(first.value.data))), from: first.value.seq };
+  async function* fromSnapshotOn(): AsyncGenerator<Envelope> {
+    yield snapshot;
+    yield* rest;
+  }
+  const after = more(fromSnapshotOn())[Symbol.asyncIterator]();
+  await after.next(); // the snapshot itself: its state is where the fold starts
+  return { ...(await replayJournal({ [Symbol.asyncIterator]: () => after }, stateOfSnapshot(snapshot.data))), from: snapshot.seq };
 }
 
 /** `vfun replay [--from-snapshot]`: fold, print the state, re-run decide; exit 1 on a divergence. */
 export async function replayCommand(o: JournalOptions & { format: 'text' | 'json'; fromSnapshot?: boolean }): Promise<void> {
-  const report = await withJournal(o, (journal) => replayOf(journal, o.fromSnapshot === true));
+  // Events waiting in the outbox were decided: folded after the journal's, so what they released is not shown live.
+  const tally = newTally();
+  const report = await withJournal(o, (journal) => replayOf(journal, o.fromSnapshot === true, (source) => withPending(source, o, tally)));
+  const waiting = pendingNote(tally);
+  if (waiting !== null) console.error(`replay: ${waiting}; folded after the journal's ${tally.journal} events`);
   const s = report.state;
   if (o.format === 'json') {
     console.log(JSON.stringify({ ...report, capacity: capacityReport(s) }, null, 2));

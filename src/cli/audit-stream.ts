@@ -10,6 +10,7 @@ import type { Envelope } from '../events/envelope.js';
 import { eventOf } from '../events/envelope.js';
 import { ValidationError } from '../errors.js';
 import { describeEvent, type AuditFormat } from './audit.js';
+import { isPending } from './read-journal.js';
 
 /** Where the rows go: one string at a time, awaited (backpressure). */
 export type Sink = (text: string) => Promise<void>;
@@ -90,7 +91,7 @@ export function tableHead(): string {
 
 /** One event as table lines (its row, then `what`'s continuation lines). */
 export function tableRow(e: Envelope): string {
-  const values = [String(e.seq), e.at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type];
+  const values = [`${e.seq}${isPending(e) ? '*' : ''}`, e.at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type];
   const lead = COLUMNS.map((c, i) => cell(values[i]!, c.width, 'right' in c)).join(' ');
   const [first, ...more] = wrap(describeEvent(eventOf(e)).replace(/[\r\n\t]/g, ' '), WHAT_WIDTH);
   let out = `${lead} ${first}\n`;
@@ -104,6 +105,11 @@ export function tableFoot(shown: number, matched: number, w: Window): string {
   if (w.kind === 'tail' && matched > shown) return `${events} (the last ${shown} of ${matched} that match)\n`;
   if (w.kind === 'limit' && shown === w.n) return `${events} (--limit ${w.n}: reading stopped there)\n`;
   return `${events}\n`;
+}
+
+/** The table's line under the foot when events of the outbox were listed (marked `*` after their seq); empty otherwise. */
+export function pendingFoot(waiting: number): string {
+  return waiting === 0 ? '' : `${waiting} of them pending (seq*: in the outbox, not yet in the journal)\n`;
 }
 
 /** JSON.stringify(value, null, 2) as an element of a pretty-printed array. */
@@ -127,11 +133,13 @@ export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Env
   };
   const events = windowed(source, match, w);
   let shown = 0;
+  let waiting = 0;
   if (format === 'table') await put(tableHead());
   let r = await events.next();
   if (format === 'json') await put(r.done === true ? '[]' : '[\n');
   for (; r.done !== true; r = await events.next()) {
     const e = r.value;
+    if (isPending(e)) waiting++;
     if (format === 'table') await put(tableRow(e));
     else if (format === 'ndjson') await put(`${shown > 0 ? '\n' : ''}${JSON.stringify(e)}`);
     else await put(`${shown > 0 ? ',\n' : ''}${jsonElement(e)}`);
@@ -139,7 +147,7 @@ export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Env
   }
   const matched = r.value;
   if (format === 'json' && shown > 0) await put('\n]');
-  if (format === 'table') await put(tableFoot(shown, matched, w));
+  if (format === 'table') await put(tableFoot(shown, matched, w) + pendingFoot(waiting));
   else await put('\n');
   await sink(pending);
 }

@@ -92,27 +92,19 @@ export function describeEvent(e: VFunEvent): string {
   }
 }
 
-/**
- * The events as a table, a JSON array or ndjson. `pending`: events that wait
- * in the outbox, not yet in the journal, listed after `envs`: marked
- * `"pending": true` in json/ndjson, `(pending)` after the seq in the table.
- */
-export function formatAudit(envs: readonly Envelope[], format: AuditFormat, pending: readonly Envelope[] = []): string {
-  const all: readonly (Envelope & { readonly pending?: true })[] = pending.length === 0 ? envs : [...envs, ...pending.map((e) => ({ ...e, pending: true as const }))];
-  if (format === 'json') return JSON.stringify(all, null, 2);
-  if (format === 'ndjson') return all.map((e) => JSON.stringify(e)).join('\n');
+export function formatAudit(envs: readonly Envelope[], format: AuditFormat): string {
+  if (format === 'json') return JSON.stringify(envs, null, 2);
+  if (format === 'ndjson') return envs.map((e) => JSON.stringify(e)).join('\n');
   const table = new Table({
     head: ['seq', 'at', 'tenant', 'app', 'fn', 'instance', 'type', 'what'],
     style: { head: [], border: [], compact: true },
     wordWrap: true,
     colWidths: [null, null, null, null, null, null, null, 60] as unknown as number[],
   });
-  for (const e of all) {
-    table.push([e.pending ? `${e.seq} (pending)` : e.seq, e.at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type, describeEvent(eventOf(e))]);
+  for (const e of envs) {
+    table.push([e.seq, e.at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type, describeEvent(eventOf(e))]);
   }
-  const n = all.length;
-  const waiting = pending.length === 0 ? '' : `, ${pending.length} of them pending (in the outbox, not yet in the journal)`;
-  return `${table.toString()}\n${n} event${n === 1 ? '' : 's'}${waiting}`;
+  return `${table.toString()}\n${envs.length} event${envs.length === 1 ? '' : 's'}`;
 }
 
 export interface TenantSummary {

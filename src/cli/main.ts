@@ -19,7 +19,7 @@ import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
-import { pendingNote, pendingOf, readChecked } from './read-journal.js';
+import { hostChecked, pendingNote, pendingOf } from './read-journal.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(AUDIT_FORMATS).default('table');
 
@@ -75,7 +75,7 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
       report = await verifyFile(path, file?.host === undefined ? {} : { hosts: { host: file.host, ...(file.previousHost !== undefined && { previousHost: file.previousHost }) } });
     } else {
       const { journal } = await openForReading(o);
-      report = await verifyChain(readChecked(journal, o));
+      report = await verifyChain(hostChecked(journal.read(), o));
       await journal.close();
     }
     if (report.ok) {

@@ -10,7 +10,11 @@ import { parseOutbox } from '../../src/events/adapters/outbox-lines.js';
 import { encodeEnvelope } from '../../src/events/canonical.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import type { JournalHead } from '../../src/events/journal.js';
-import { formatAudit } from '../../src/cli/audit.js';
+import { printAudit } from '../../src/cli/audit-stream.js';
+import { newTally, outboxPathOf, withPending, type Listed } from '../../src/cli/read-journal.js';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sealChain } from './journal-contract.js';
 
 const chain = sealChain(12);
@@ -66,17 +70,55 @@ describe('parseOutbox: generated damage of the last complete line', () => {
   );
 });
 
-describe('formatAudit with pending events', () => {
-  test('pending events come after the journal, marked in every format', () => {
-    const [journal, waiting] = [chain.slice(0, 3), chain.slice(3, 5)];
-    const ndjson = formatAudit(journal, 'ndjson', waiting).split('\n').map((l) => JSON.parse(l) as Envelope & { pending?: boolean });
+describe('vfun audit with pending events', () => {
+  test('printAudit lists them after the journal, marked in every format', async () => {
+    const listed: Listed[] = [...chain.slice(0, 3), ...chain.slice(3, 5).map((e) => ({ ...e, pending: true as const }))];
+    const print = async (format: 'table' | 'json' | 'ndjson') => {
+      let out = '';
+      await printAudit(
+        (async function* () {
+          yield* listed;
+        })(),
+        () => true,
+        format,
+        { kind: 'all' },
+        async (t) => {
+          out += t;
+        },
+      );
+      return out;
+    };
+    const ndjson = (await print('ndjson')).trim().split('\n').map((l) => JSON.parse(l) as Listed);
     expect(ndjson.map((e) => [e.seq, e.pending])).toEqual([[1, undefined], [2, undefined], [3, undefined], [4, true], [5, true]]);
-    const json = JSON.parse(formatAudit(journal, 'json', waiting)) as { pending?: boolean }[];
-    expect(json.filter((e) => e.pending === true)).toHaveLength(2);
-    const table = formatAudit(journal, 'table', waiting);
-    expect(table).toMatch(/│ 4 \(pending\) +│/);
-    expect(table).not.toMatch(/3 \(pending\)/);
-    expect(table).toMatch(/5 events, 2 of them pending \(in the outbox, not yet in the journal\)$/);
-    expect(formatAudit(journal, 'table')).toMatch(/\n3 events$/);
+    const json = JSON.parse(await print('json')) as Listed[];
+    expect(json.filter((e) => e.pending === true).map((e) => e.seq)).toEqual([4, 5]);
+    const table = await print('table');
+    expect(table).toMatch(/^ {5}4\* /m);
+    expect(table).not.toMatch(/^ {5}3\* /m);
+    expect(table).toMatch(/\n5 events\n2 of them pending \(seq\*: in the outbox, not yet in the journal\)\n$/);
+  });
+
+  test('withPending: the journal, then the outbox after its last event, counted; no outbox for a file journal', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vfun-pending-unit-'));
+    try {
+      const outbox = join(dir, 'admin', 'outbox.ndjson');
+      await mkdir(join(dir, 'admin'));
+      await writeFile(outbox, lines(chain.slice(2, 6)));
+      const source = async function* () {
+        yield* chain.slice(0, 4);
+      };
+      const tally = newTally();
+      const out: Listed[] = [];
+      for await (const e of withPending(source(), { root: dir, journal: 'nats://127.0.0.1:1' }, tally)) out.push(e);
+      expect(out.map((e) => [e.seq, e.pending === true])).toEqual([[1, false], [2, false], [3, false], [4, false], [5, true], [6, true]]);
+      expect(tally).toEqual({ journal: 4, pending: 2, outbox });
+      expect(outboxPathOf({ root: dir, journal: 'nats://h:1?outbox=/x/o.ndjson&host=a' })).toBe('/x/o.ndjson');
+      expect(outboxPathOf({ root: dir, journal: `file:${join(dir, 'j.ndjson')}` })).toBeNull();
+      const fileTally = newTally();
+      for await (const e of withPending(source(), { root: dir, journal: `file:${join(dir, 'j.ndjson')}` }, fileTally)) void e;
+      expect(fileTally).toEqual({ journal: 4, pending: 0, outbox: null });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
