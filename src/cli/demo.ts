@@ -20,7 +20,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verifyChain } from '../events/chain.js';
 import type { Envelope } from '../events/envelope.js';
-import { openJournal } from '../events/adapters/open-journal.js';
+import { hostOfJournalUrl, openJournal } from '../events/adapters/open-journal.js';
+import { OUTBOX_FILE } from '../events/adapters/pending.js';
 import { OffloadRefused, VFunction, type OpenOptions } from '../guest/vfunction.js';
 import { randomIds, systemClock } from '../util/system.js';
 import { ValidationError } from '../errors.js';
@@ -87,7 +88,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const { out } = opts;
   const witnesses = await openWitnesses(opts.checkpoint?.witnesses);
-  const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') });
+  // vFunD's name on every event: the journal URL's host= when it gives one, else this machine's.
+  const host = (await hostOfJournalUrl(opts.journal)) ?? hostname();
+  const { journal, repaired } = await openJournal(opts.journal, { host, outbox: join(opts.root, ...OUTBOX_FILE) });
   if (repaired) out(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
   const seqBefore = (await journal.head())?.seq ?? 0;
   let deviceProfile: string | undefined;
@@ -110,16 +113,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     journal,
     runtime,
     config: toSnapshot(await loadConfig(demoConfig(deviceProfile))),
-    host: hostname(),
+    host,
     clock: systemClock,
     ids: randomIds,
   });
   const checkpointer = await startCheckpointing(
     vfund,
-    { root: opts.root, host: hostname(), journal, clock: systemClock, log: out, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) },
+    { root: opts.root, host, journal, clock: systemClock, log: out, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) },
     witnesses,
   );
-  out(`vFunD started on ${hostname()}, journal ${journal.url}`);
+  out(`vFunD started on ${host}, journal ${journal.url}`);
   out(backend === 'files' ? `regions: sealed shared memory named under ${opts.root}/vmcli, each service in a process of its own` : 'regions: in-process SharedArrayBuffers');
   const open = async (tenant: keyof typeof DEMO_SECRETS, app: string, fn: string, kind: 'hw' | 'sw') => {
     const label = `${tenant}/${app}/${fn}`;

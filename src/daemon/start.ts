@@ -13,7 +13,8 @@ import { TenantCgroups } from '../actors/cgroups.js';
 import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import { VFunD } from '../actors/vfund.js';
 import { ControlServer } from '../control/server.js';
-import { openJournal } from '../events/adapters/open-journal.js';
+import { hostOfJournalUrl, openJournal } from '../events/adapters/open-journal.js';
+import { OUTBOX_FILE } from '../events/adapters/pending.js';
 import { randomIds, systemClock } from '../util/system.js';
 import { loadConfigFile, resolveConfig } from './config.js';
 import { openWitnesses, startCheckpointing, type CheckpointOptions } from './checkpointing.js';
@@ -59,6 +60,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
   }
   const witnesses = await openWitnesses(opts.checkpoint?.witnesses);
+  // vFunD's name on every event: the journal URL's host= when it gives one, else this machine's.
+  const host = (await hostOfJournalUrl(opts.journal)) ?? hostname();
   const windows = windowPlans(config);
   const limits = await TenantCgroups.create(config.tenants);
   const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(async (err: unknown) => {
@@ -69,7 +72,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
   // A journal held by another vFunD (another root, same journal) is refused here, naming its pid:
   // give this root back before saying so.
-  const { journal, repaired } = await openJournal(opts.journal, { host: hostname(), outbox: join(opts.root, 'admin', 'outbox.ndjson') }).catch(async (err: unknown) => {
+  const { journal, repaired } = await openJournal(opts.journal, { host, outbox: join(opts.root, ...OUTBOX_FILE) }).catch(async (err: unknown) => {
     await runtime.close().catch(() => undefined);
     throw err;
   });
@@ -85,8 +88,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let vfund: VFunD<HostRegion>;
   let checkpointer: Checkpointer;
   try {
-    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host: hostname(), clock: systemClock, ids: randomIds });
-    const setup = { root: opts.root, host: hostname(), journal, clock: systemClock, log: opts.log, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) };
+    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds });
+    const setup = { root: opts.root, host, journal, clock: systemClock, log: opts.log, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) };
     checkpointer = await startCheckpointing(vfund, setup, witnesses);
   } catch (err) {
     await journal.close().catch(() => undefined);
@@ -111,7 +114,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     );
     sockets[t.id] = path;
   }
-  opts.log(`vFunD up on ${hostname()} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
+  opts.log(`vFunD up on ${host} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
   for (const [t, p] of Object.entries(sockets)) {
     const w = runtime.windows.get(t);
     opts.log(`  tenant ${t}: control socket ${p}${w ? `, ivshmem window ${w.path} (${w.plan.windowBytes} bytes, ${w.plan.slotCount} slots)` : ''}`);

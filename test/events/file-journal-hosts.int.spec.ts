@@ -81,10 +81,12 @@ describe('FileJournal: host', () => {
     expect(await verifyFile(path)).toMatchObject({ ok: true, count: 5 });
   });
 
-  test('openJournal: the writer takes its host from the URL, else from the caller; readers only from the URL', async () => {
+  test('openJournal: the writer takes its host from the URL, else from the caller (they must agree); readers only from the URL', async () => {
     const { path } = await journalOf(2);
     await expect(openJournal(`file:${path}`, { host: 'h9' })).rejects.toBeInstanceOf(JournalHostError);
-    await expect(openJournal(`file:${path}?host=h9`, { host: 'h1' })).rejects.toBeInstanceOf(JournalHostError);
+    // A writer stamps its own host on every event: a URL naming another host is refused before the file is opened.
+    await expect(openJournal(`file:${path}?host=h9`, { host: 'h1' })).rejects.toThrow(/the journal URL says host=h9, but this vFunD is host 'h1'/);
+    await expect(openJournal(`file:${path}?host=h9`)).rejects.toBeInstanceOf(JournalHostError);
     await (await openJournal(`file:${path}?host=h9&previousHost=h1`, { host: 'h9' })).journal.close();
     const reader = (await openJournal(`file:${path}`, { readOnly: true, host: 'h9' })).journal;
     expect(await readAll(reader)).toHaveLength(2);

@@ -10,10 +10,12 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { JetStreamJournal } from '../../src/events/adapters/jetstream/index.js';
 import { StreamConfigError } from '../../src/events/adapters/jetstream/stream-check.js';
+import { openJournal } from '../../src/events/adapters/open-journal.js';
+import { JournalHostError } from '../../src/errors.js';
 import { startNatsServer, testUsers, type NatsServer } from '../support/nats-server.js';
 import { readAll, sealChain } from './journal-contract.js';
 
-const HOSTS = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6'];
+const HOSTS = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8'];
 const users = testUsers(HOSTS);
 let server: NatsServer;
 let admin: NatsConnection;
@@ -106,6 +108,25 @@ describe('stream check at open', () => {
     await w.close();
     const r = await reader('k6');
     expect((await readAll(r)).length).toBe(4);
+    await r.close();
+  });
+});
+
+describe('the writer and its host', () => {
+  test('a writer told to check its host refuses a stream whose last event another host wrote; openJournal checks for writers and refuses a URL naming another host', async () => {
+    await seeded('k7', 2); // sealChain's events name host h1
+    const err = await JetStreamJournal.open({ servers: server.url, host: 'k7', checkHost: true, ...users.vfund('k7') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JournalHostError);
+    expect((err as Error).message).toMatch(/its last event, seq 2 .* was written by host 'h1', not this host 'k7'/);
+    const creds = users.vfund('k7');
+    const url = `nats://${creds.user}:${creds.pass}@${server.url.replace(/^nats:\/\//, '')}`;
+    await expect(openJournal(url, { host: 'k7' })).rejects.toBeInstanceOf(JournalHostError);
+    const refused = await openJournal(`${url}?host=k7`, { host: 'k8' }).catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(/the journal URL says host=k7, but this vFunD is host 'k8'/);
+    expect((refused as Error).message).not.toContain(creds.pass);
+    // Readers are not writers: they open it.
+    const r = (await openJournal(`${url}?host=k7`, { readOnly: true, host: 'k8' })).journal;
+    expect((await readAll(r)).length).toBe(2);
     await r.close();
   });
 });

@@ -36,11 +36,24 @@ export interface OpenJournalOptions {
   readonly failClosed?: boolean;
 }
 
+/**
+ * The host a journal URL names (`host=`), or undefined. vFunD takes it as its
+ * own name when given (it stamps it on every event); else its hostname.
+ */
+export async function hostOfJournalUrl(url: string): Promise<string | undefined> {
+  const file = parseFileJournalUrl(url);
+  if (file !== null) return file.host;
+  if (!url.startsWith('nats://')) return undefined;
+  const { parseJetStreamUrl } = await import('./jetstream/index.js');
+  return parseJetStreamUrl(url).host;
+}
+
 export async function openJournal(url: string, options: OpenJournalOptions = {}): Promise<OpenedJournal> {
   const file = parseFileJournalUrl(url);
   if (file !== null) {
     if (file.path === resolve('')) throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' names no file`);
     const readOnly = options.readOnly === true;
+    checkWriterHost(file.host, options);
     // The writer checks the journal is its host's (the URL's host=, else the caller's); readers only when the URL says which host.
     const host = file.host ?? (readOnly ? undefined : options.host);
     const journal = await FileJournal.open(file.path, {
@@ -57,14 +70,29 @@ export async function openJournal(url: string, options: OpenJournalOptions = {})
     const { JetStreamJournal, parseJetStreamUrl } = await import('./jetstream/index.js');
     // URL parameters win over the options (the options are the caller's defaults).
     const parsed = parseJetStreamUrl(url);
+    checkWriterHost(parsed.host, options);
     const journal = await JetStreamJournal.open({
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.outbox !== undefined ? { outbox: options.outbox } : {}),
       ...(options.failClosed !== undefined ? { failClosed: options.failClosed } : {}),
       ...parsed,
       readOnly: options.readOnly === true,
+      checkHost: options.readOnly !== true && options.host !== undefined,
     });
     return { journal, repaired: journal.openReport };
   }
   throw new VirtFunError('JOURNAL_URL', `journal URL '${url}' has an unknown scheme; expected one of ${JOURNAL_SCHEMES.join(' ')}`);
+}
+
+/**
+ * A writer stamps its own host on every envelope (the recorder's `host`): a
+ * journal URL whose `host=` names another host would file them under a name
+ * they do not carry. Refused (readers may name any host).
+ */
+function checkWriterHost(urlHost: string | undefined, options: OpenJournalOptions): void {
+  if (options.readOnly === true || options.host === undefined || urlHost === undefined || urlHost === options.host) return;
+  throw new VirtFunError(
+    'JOURNAL_URL',
+    `the journal URL says host=${urlHost}, but this vFunD is host '${options.host}' and stamps that name on every event: drop host= or give this host's name`,
+  );
 }

@@ -128,7 +128,7 @@ export class JetStreamJournal implements Journal {
       if (!o.readOnly) await ensureTraceStream(jsm, { stream: o.traceStream, replicas: o.replicas, maxAgeMs: o.traceMaxAgeMs });
       if (info !== null) await checkStreamIdentity(jsm, o.stream, info);
       const acks = info === null ? new Map<number, AcknowledgedDamage>() : await loadAcknowledgements(nc, jsm, o);
-      const head = info === null ? null : await streamHead(jsm, { stream: o.stream, url: o.url, acks }, info);
+      const head = info === null ? null : await streamHead(jsm, { stream: o.stream, url: o.url, acks, ...(!o.readOnly && options.checkHost === true && { writerHost: o.host }) }, info);
       outbox = o.outbox === null ? null : await Outbox.open(o.outbox);
       const journal = new JetStreamJournal(nc, owns, jsm, outbox, head, info?.config.num_replicas ?? o.replicas, o, info?.created ?? '', acks);
       if (outbox !== null) await journal.adoptOutbox(outbox);

@@ -42,6 +42,12 @@ export interface JetStreamJournalOptions {
   readonly connectTimeoutMs?: number;
   /** Never create streams nor write: for audit and replay. */
   readonly readOnly?: boolean;
+  /**
+   * A writer refuses a stream whose last event was written by another host than
+   * `host` (host-check.ts; a journal belongs to one host). `openJournal` turns it
+   * on for writers. Default false.
+   */
+  readonly checkHost?: boolean;
   /** Options of `traces`. */
   readonly trace?: TraceSinkOptions;
   /** NATS user name (with `pass` or `passwordFile`; a URL's `user:pass@`). Never shown in errors with its password. */

@@ -6,6 +6,7 @@
  * shared trace stream (limits-based), the head of the event stream, read
  * and verified on open, and what a previous run's outbox holds beyond it.
  */
+import { writerHostFault } from '../../host-check.js';
 import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { ConcurrencyError, JournalCorruptError } from '../../../errors.js';
 import { encodeEnvelope } from '../../canonical.js';
@@ -132,7 +133,7 @@ export async function checkStreamIdentity(jsm: JetStreamManager, stream: string,
  */
 export async function streamHead(
   jsm: JetStreamManager,
-  o: { readonly stream: string; readonly url: string; readonly acks: ReadonlyMap<number, AcknowledgedDamage> },
+  o: { readonly stream: string; readonly url: string; readonly acks: ReadonlyMap<number, AcknowledgedDamage>; readonly writerHost?: string },
   info: StreamInfo,
 ): Promise<JournalHead | null> {
   const { stream } = o;
@@ -146,7 +147,12 @@ export async function streamHead(
   if (sm === null) throw new JournalCorruptError(`${stream}:${st.last_seq}`, 'the last message cannot be read');
   const d = decodeStored(decoder.decode(sm.data));
   const fault = !d.ok ? d.reason : d.env.seq !== st.last_seq ? `carries seq ${d.env.seq}: the stream and the journal disagree` : null;
-  if (fault === null && d.ok) return { seq: d.env.seq, hash: d.env.hash };
+  if (fault === null && d.ok) {
+    // A writer continues only its own host's journal (host-check.ts).
+    const other = o.writerHost === undefined ? null : writerHostFault(d.env, { host: o.writerHost });
+    if (other !== null) throw other;
+    return { seq: d.env.seq, hash: d.env.hash };
+  }
   const sha = rawSha256(sm.data);
   const judged = judgeDamage(o.acks.get(st.last_seq), sha, st.last_seq === 1 ? GENESIS_HASH : null);
   if (!judged.ok) throw new DamagedMessageError(stream, st.last_seq, fault ?? 'is unreadable', sha, null, o.url, judged.note);
