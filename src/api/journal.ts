@@ -53,3 +53,17 @@ export { MemoryJournal } from '../events/memory-journal.js';
 export { verifyChain } from '../events/chain.js';
 export type { ChainReport, ChainFault, ChainCheckOptions } from '../events/chain.js';
 export { canonicalJson, hashEnvelope, sha256Hex } from '../events/canonical.js';
+
+// Checkpoints, witnesses and receipts (docs/proofs.md): what a tenant or an auditor needs to check
+// vFunD's signed tree heads and an event's receipt in their own program.
+export { eventLeafHash, leafHash, nodeHash, treeHead, inclusionProof, verifyInclusion, consistencyProof, verifyConsistency, MerkleBuilder } from '../events/merkle.js';
+export type { ProofCheck, Frontier } from '../events/merkle.js';
+export { journalOrigin, encodeCheckpoint, parseCheckpoint, verifyCheckpoint } from '../events/checkpoint.js';
+export type { Checkpoint, CheckpointCheck } from '../events/checkpoint.js';
+export { parseVerifierKey, encodeVerifierKey, openNote } from '../events/signed-note.js';
+export type { NoteVerifier, NoteSigner, Ed25519Verify, NoteOpen } from '../events/signed-note.js';
+export { ed25519Verify, readVerifierKeyFile } from '../events/adapters/checkpoint-key.js';
+export { RECEIPT_FORMAT, makeReceipt, parseReceipt, checkReceipt } from '../events/receipt.js';
+export type { Receipt, ReceiptCheck } from '../events/receipt.js';
+export { verifyCheckpoints, checkedAgainstCheckpoints } from '../events/checkpoint-verify.js';
+export type { CheckpointReport, CheckpointVerifyOptions, WitnessNotes } from '../events/checkpoint-verify.js';

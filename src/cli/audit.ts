@@ -92,21 +92,6 @@ export function describeEvent(e: VFunEvent): string {
   }
 }
 
-export function formatAudit(envs: readonly Envelope[], format: AuditFormat): string {
-  if (format === 'json') return JSON.stringify(envs, null, 2);
-  if (format === 'ndjson') return envs.map((e) => JSON.stringify(e)).join('\n');
-  const table = new Table({
-    head: ['seq', 'at', 'tenant', 'app', 'fn', 'instance', 'type', 'what'],
-    style: { head: [], border: [], compact: true },
-    wordWrap: true,
-    colWidths: [null, null, null, null, null, null, null, 60] as unknown as number[],
-  });
-  for (const e of envs) {
-    table.push([e.seq, e.at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type, describeEvent(eventOf(e))]);
-  }
-  return `${table.toString()}\n${envs.length} event${envs.length === 1 ? '' : 's'}`;
-}
-
 export interface TenantSummary {
   readonly tenant: string;
   readonly events: number;

@@ -42,7 +42,7 @@ describe('the package entry points', () => {
     const keys = JSON.parse(r.stdout) as Record<(typeof ENTRIES)[number], string[]>;
     expect(keys['virtfun']).toEqual(expect.arrayContaining(['VFunction', 'OffloadRefused', 'ControlClient', 'connect', 'ChannelClient', 'ErrorCode', 'VirtFunError']));
     expect(keys['virtfun/daemon']).toEqual(expect.arrayContaining(['VFunD', 'startDaemon', 'loadConfig', 'parseConfig', 'SabRuntime', 'FileRuntime', 'ControlServer', 'decide', 'evolve', 'replayJournal', 'createDriver']));
-    expect(keys['virtfun/journal']).toEqual(expect.arrayContaining(['openJournal', 'FileJournal', 'JetStreamJournal', 'MemoryJournal', 'verifyChain', 'EVENT_TYPES']));
+    expect(keys['virtfun/journal']).toEqual(expect.arrayContaining(['openJournal', 'FileJournal', 'JetStreamJournal', 'MemoryJournal', 'verifyChain', 'EVENT_TYPES', 'checkReceipt', 'parseReceipt', 'verifyCheckpoints', 'verifyInclusion', 'verifyConsistency']));
     expect(keys['virtfun/dataplane']).toEqual(expect.arrayContaining(['ChannelService', 'ChannelClient', 'startService', 'createSabRegion', 'createMemfdRegion', 'Status', 'ErrorCode']));
     expect(keys['virtfun/simulator']).toEqual(expect.arrayContaining(['SimDevice', 'VirtualClock', 'parseProfile']));
     expect(keys['virtfun/testing']).toEqual(expect.arrayContaining(['steppingClock', 'counterIds', 'MemoryJournal', 'lifecycleMachine', 'serviceProtocolMachine']));
