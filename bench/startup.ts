@@ -48,7 +48,7 @@ async function timeStart(dir: string, journal: string, run: number): Promise<num
   const path = join(root, 'admin', 'journal.ndjson');
   await copyFile(journal, path);
   const t0 = performance.now();
-  const daemon = await startDaemon({ config: benchConfig, journal: `file:${path}`, root, log: () => undefined });
+  const daemon = await startDaemon({ config: benchConfig, journal: `file:${path}?host=bench-host`, root, log: () => undefined });
   const ms = performance.now() - t0;
   await daemon.stop('benchmark done');
   await rm(root, { recursive: true, force: true });
