@@ -54,6 +54,8 @@ export class VFunD<Region = unknown> {
   /** Seq of the latest snapshot journaled (0: none), and whether one is queued. */
   private snapshotSeq = 0;
   private snapshotQueued = false;
+  /** vfund.stopped is journaled: no periodic snapshot any more. */
+  private stopped = false;
 
   private constructor(
     private readonly opts: VFunDOptions<Region>,
@@ -218,6 +220,8 @@ export class VFunD<Region = unknown> {
         await this.dispatch({ type: 'reclaim', id: this.opts.ids.next(), instance: id, reason: 'shutdown', detail: reason, stats });
       }
       await this.dispatch({ type: 'stop', id: this.opts.ids.next(), reason });
+      // After vfund.stopped: the stop snapshot below, then only the closing checkpoint (no periodic snapshot after it).
+      this.stopped = true;
       const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
       if ((this.recorder.head()?.seq ?? 0) - this.snapshotSeq >= Math.min(every, STOP_SNAPSHOT_AFTER)) await this.snapshotNow();
     });
@@ -258,9 +262,9 @@ export class VFunD<Region = unknown> {
   private scheduleSnapshot(): void {
     const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     const seq = this.recorder.head()?.seq ?? 0;
-    if (every <= 0 || this.snapshotQueued || seq - this.snapshotSeq < every) return;
+    if (every <= 0 || this.snapshotQueued || this.stopped || seq - this.snapshotSeq < every) return;
     this.snapshotQueued = true;
-    void this.enqueue(() => this.snapshotNow())
+    void this.enqueue(() => (this.stopped ? Promise.resolve() : this.snapshotNow()))
       .catch(() => undefined) // a journal that failed for good: the next dispatch says so
       .finally(() => (this.snapshotQueued = false));
   }

@@ -30,6 +30,8 @@ export interface DaemonOptions {
   readonly log: (line: string) => void;
   /** Checkpoints: every N events / T ms (defaults 1000, 60 s) and at stop; witnesses (docs/proofs.md). */
   readonly checkpoint?: CheckpointOptions;
+  /** A snapshot of vFunD's state every this many events (default 10,000; 0: never); see VFunDOptions. */
+  readonly snapshotEvery?: number;
 }
 
 /** A running vFunD: its tenants' control sockets and windows, and how to stop it. */
@@ -88,7 +90,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let vfund: VFunD<HostRegion>;
   let checkpointer: Checkpointer;
   try {
-    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds });
+    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds, ...(opts.snapshotEvery !== undefined && { snapshotEvery: opts.snapshotEvery }) });
     const setup = { root: opts.root, host, journal, clock: systemClock, log: opts.log, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) };
     checkpointer = await startCheckpointing(vfund, setup, witnesses);
   } catch (err) {

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { integerAtLeast, numberAtLeast } from '../util/arguments.js';
 import cliProgress from 'cli-progress';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from '../dataplane/wait.js';
 import { ValidationError } from '../errors.js';
@@ -25,21 +26,9 @@ export const DEFAULT_DEVICE = 'alveo-u250';
  */
 export const PAPER_SPIN_MICROS = 2000;
 
-function positiveNumber(v: string): number {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x < 1) throw new InvalidArgumentError(`'${v}' is not a number >= 1.`);
-  return x;
-}
-function positiveInt(v: string): number {
-  const x = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`'${v}' is not an integer >= 1.`);
-  return x;
-}
-function nonNegative(v: string): number {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`'${v}' is not a number >= 0.`);
-  return x;
-}
+const positiveNumber = numberAtLeast(1);
+const positiveInt = integerAtLeast(1);
+const nonNegative = numberAtLeast(0);
 function instanceList(v: string): Instance[] {
   try {
     return parseInstances(v);
