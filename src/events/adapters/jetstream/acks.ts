@@ -5,11 +5,11 @@
  * acknowledgements (vFunD and readers, at open), and publishing one (the
  * `vfun audit acknowledge` command).
  */
-import { AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { acknowledgementsOf, type AcknowledgedDamage, type DamageAck } from './damage.js';
 import { ACK_SUBJECT_PREFIX } from './server-config.js';
-import { NANOS_PER_MS } from './streams.js';
+import { KEPT_FOREVER, NANOS_PER_MS } from './streams.js';
 
 const decoder = new TextDecoder();
 
@@ -76,15 +76,8 @@ export async function ensureAckStream(jsm: JetStreamManager, ackStream: string, 
     name: ackStream,
     description: 'VirtFun: operators\' acknowledgements of damaged journal messages',
     subjects: [`${ACK_SUBJECT_PREFIX}.>`],
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-    max_msgs: -1,
-    max_bytes: -1,
-    max_age: 0,
+    ...KEPT_FOREVER,
     num_replicas: replicas,
-    deny_delete: true,
-    deny_purge: true,
   });
 }
 

@@ -21,6 +21,22 @@ import { STREAM_CREATED_HEADER, StreamConfigError, describeFault, journalStateFa
 import { EVENT_SUBJECT_PREFIX, TRACE_SUBJECT_PREFIX } from './subjects.js';
 
 /** JetStream durations are in nanoseconds. */
+/**
+ * The limits of a stream whose messages are evidence: on file, never
+ * discarded by any limit, never deleted nor purged (the event stream and the
+ * acknowledgement stream).
+ */
+export const KEPT_FOREVER = {
+  storage: StorageType.File,
+  retention: RetentionPolicy.Limits,
+  discard: DiscardPolicy.Old,
+  max_msgs: -1,
+  max_bytes: -1,
+  max_age: 0,
+  deny_delete: true,
+  deny_purge: true,
+} as const;
+
 export const NANOS_PER_MS = 1_000_000;
 
 const decoder = new TextDecoder();
@@ -50,15 +66,8 @@ export async function ensureEventStream(
       name: o.stream,
       description: `vFunD control events of host ${o.host} (one writer; seq = journal seq)`,
       subjects: [subject],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      max_msgs: -1,
-      max_bytes: -1,
-      max_age: 0,
+      ...KEPT_FOREVER,
       num_replicas: o.replicas,
-      deny_delete: true,
-      deny_purge: true,
       allow_rollup_hdrs: false,
       allow_direct: true,
       duplicate_window: 120_000 * NANOS_PER_MS,
