@@ -15,7 +15,8 @@
         "native/fdsend.c",
         "native/fdfetch.c",
         "native/sandbox.c",
-        "native/seccomp.c"
+        "native/seccomp.c",
+        "native/stored.c"
       ],
       "cflags": ["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags!": ["-O3"],

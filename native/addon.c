@@ -40,6 +40,7 @@
  *   fetchFds(socketPath, request, timeoutMs) -> { line, fds }
  *   sandboxSelf({ noNewPrivs?, nonDumpable?, parentDeathSignal?, denySyscalls? }) -> undefined
  *   sandboxState() -> { noNewPrivs, dumpable, parentDeathSignal, seccomp }
+ *   storedSealed(bytes) -> boolean   (a journal record: canonical and its hash recomputes; stored.c)
  *   abiVersion: number
  *
  * Errors are Error objects with .code (errno name, or ERR_* for our own
@@ -68,6 +69,7 @@
  *   fdfetch.c   fetchFds, the client side of fd passing (fdpass.h)
  *   sandbox.c   sandboxSelf / sandboxState
  *   seccomp.c   the seccomp deny filter sandboxSelf installs
+ *   stored.c    storedSealed, the fast check of a stored journal record
  */
 #define _GNU_SOURCE
 #include "addon.h"
@@ -79,6 +81,7 @@
 #include "mapping.h"
 #include "memfd.h"
 #include "sandbox.h"
+#include "stored.h"
 
 /* Bumped when the JS-visible API changes; src/native/shm.ts checks it. */
 #define VFUN_SHM_ABI_VERSION 2
@@ -104,6 +107,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"fetchFds", NULL, js_fetch_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sandboxSelf", NULL, js_sandbox_self, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sandboxState", NULL, js_sandbox_state, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"storedSealed", NULL, js_stored_sealed, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value abi;

@@ -101,6 +101,12 @@ export type FlockMode = 'exclusive' | 'shared' | 'unlock';
 export interface ShmAddon {
   readonly abiVersion: number;
   /**
+   * A stored journal record judged, in one pass over its bytes, to be in
+   * canonical form with a `hash` member that recomputes (native/stored.c);
+   * false for anything it does not judge. Absent from builds before it.
+   */
+  readonly storedSealed?: (bytes: Uint8Array) => boolean;
+  /**
    * Map `length` bytes of the file at `path` MAP_SHARED. Opens with
    * O_NOFOLLOW | O_CLOEXEC (a symlink as the last component is refused),
    * refuses a non-regular file and a file smaller than `length`, closes the

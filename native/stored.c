@@ -1,0 +1,171 @@
+/*
+ * stored.c: storedSealed, the fast path of the JetStream reader's check of
+ * each message (src/events/adapters/jetstream/reader.ts). It judges the
+ * same conditions as scanCanonical in src/events/canonical.ts, more
+ * conservatively (ASCII only, nesting at most MAX_DEPTH), and recomputes the
+ * hash over the bytes without copying them. Anything it does not judge
+ * answers 0, and the reader then checks the message the slow way, so the
+ * verdicts and the errors stay those of the portable code.
+ *
+ * SHA-256 is OpenSSL's, from the Node binary that loads this addon.
+ */
+#include "stored.h"
+
+/* SHA256_Init/Update/Final: deprecated in OpenSSL 3 in favour of EVP, still exported, and allocation-free. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+
+/* a[0, la) < b[0, lb), bytewise (= UTF-16 code units for ASCII). */
+static int range_less(const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
+  size_t m = la < lb ? la : lb;
+  int c = memcmp(a, b, m);
+  return c != 0 ? c < 0 : la < lb;
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+int stored_sealed(const unsigned char *b, size_t n) {
+  if (n == 0 || b[0] != '{') return 0;
+  unsigned char is_object[MAX_DEPTH];
+  size_t key_start[MAX_DEPTH], key_end[MAX_DEPTH];
+  int has_key[MAX_DEPTH];
+  int depth = 0, expect_key = 0, in_hash = 0;
+  size_t member_start = 0, hash_start = 0, hash_end = 0, value_start = 0;
+  int hash_seen = 0, hash_closed = 0;
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = b[i];
+    if (c >= 0x80) return 0;
+    if (c == '"') {
+      size_t start = i + 1, j = start;
+      for (;;) {
+        if (j >= n) return 0;
+        unsigned char d = b[j];
+        if (d == '"') break;
+        if (d == '\\') {
+          if (expect_key || j + 1 >= n || (b[j + 1] != '"' && b[j + 1] != '\\')) return 0;
+          j += 2;
+          continue;
+        }
+        if (d < 0x20 || d >= 0x80) return 0;
+        j++;
+      }
+      if (expect_key) {
+        int top = depth - 1;
+        if (has_key[top] && !range_less(b + key_start[top], key_end[top] - key_start[top], b + start, j - start)) return 0;
+        has_key[top] = 1;
+        key_start[top] = start;
+        key_end[top] = j;
+        if (depth == 1 && j - start == 4 && memcmp(b + start, "hash", 4) == 0) {
+          if (hash_seen) return 0;
+          hash_seen = 1;
+          in_hash = 1;
+          hash_start = member_start;
+          value_start = j + 2; /* after '":' */
+        }
+        expect_key = 0;
+      }
+      i = j + 1;
+      continue;
+    }
+    switch (c) {
+      case '{':
+      case '[':
+        if (depth >= MAX_DEPTH) return 0;
+        is_object[depth] = c == '{';
+        has_key[depth] = 0;
+        depth++;
+        expect_key = c == '{';
+        if (depth == 1) member_start = i + 1;
+        i++;
+        continue;
+      case '}':
+      case ']':
+        if (depth == 0) return 0;
+        if (depth == 1 && in_hash) {
+          hash_end = i;
+          in_hash = 0;
+          hash_closed = 1;
+        }
+        depth--;
+        expect_key = 0;
+        i++;
+        if (depth == 0 && i != n) return 0;
+        continue;
+      case ',':
+        if (depth == 0) return 0;
+        if (depth == 1 && in_hash) {
+          hash_end = i;
+          in_hash = 0;
+          hash_closed = 1;
+        }
+        expect_key = is_object[depth - 1];
+        if (depth == 1) member_start = i;
+        i++;
+        continue;
+      case ':':
+        i++;
+        continue;
+      case 't':
+      case 'n':
+        i += 4;
+        continue;
+      case 'f':
+        i += 5;
+        continue;
+      default: {
+        size_t j = i;
+        if (c == '-') j++;
+        size_t first = j;
+        while (j < n && b[j] >= '0' && b[j] <= '9') j++;
+        size_t digits = j - first;
+        if (digits == 0 || digits > 15) return 0;
+        if (b[first] == '0' && (digits > 1 || first > i)) return 0;
+        if (j < n && (b[j] == '.' || b[j] == 'e' || b[j] == 'E')) return 0;
+        i = j;
+        continue;
+      }
+    }
+  }
+  if (depth != 0 || i != n || !hash_seen || !hash_closed) return 0;
+  /* The member's value: exactly a string of 64 lowercase hex digits. */
+  if (hash_end != value_start + 66 || b[value_start] != '"' || b[value_start + 65] != '"') return 0;
+  size_t start = hash_start, end = hash_end;
+  if (b[start] != ',' && b[end] == ',') end++; /* first member: take the comma after it */
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, b, start);
+  SHA256_Update(&ctx, b + end, n - end);
+  SHA256_Final(md, &ctx);
+  const unsigned char *hex = b + value_start + 1;
+  for (int k = 0; k < SHA256_DIGEST_LENGTH; k++) {
+    if (hex[2 * k] != (unsigned char)HEX[md[k] >> 4] || hex[2 * k + 1] != (unsigned char)HEX[md[k] & 15]) return 0;
+  }
+  return 1;
+}
+
+napi_value js_stored_sealed(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  bool is_typed = false;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "storedSealed: expected a Uint8Array");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok) return NULL;
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "storedSealed: expected a Uint8Array");
+    return NULL;
+  }
+  napi_value out;
+  if (napi_get_boolean(env, length > 0 && stored_sealed((const unsigned char *)data, length), &out) != napi_ok) return NULL;
+  return out;
+}
