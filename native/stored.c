@@ -27,6 +27,16 @@ static int range_less(const unsigned char *a, size_t la, const unsigned char *b,
 
 static const char HEX[] = "0123456789abcdef";
 
+/* At b[at]: `:"` then 64 lowercase hex digits and `"`. */
+static int hex_string(const unsigned char *b, size_t n, size_t at) {
+  if (at + 67 > n || b[at] != ':' || b[at + 1] != '"' || b[at + 66] != '"') return 0;
+  for (size_t k = at + 2; k < at + 66; k++) {
+    unsigned char c = b[k];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
+  }
+  return 1;
+}
+
 int stored_sealed(const unsigned char *b, size_t n) {
   if (n == 0 || b[0] != '{') return 0;
   unsigned char is_object[MAX_DEPTH];
@@ -59,12 +69,14 @@ int stored_sealed(const unsigned char *b, size_t n) {
         has_key[top] = 1;
         key_start[top] = start;
         key_end[top] = j;
-        if (depth == 1 && j - start == 4 && memcmp(b + start, "hash", 4) == 0) {
-          if (hash_seen) return 0;
-          hash_seen = 1;
-          in_hash = 1;
-          hash_start = member_start;
-          value_start = j + 2; /* after '":' */
+        if (depth == 1 && ((j - start == 4 && memcmp(b + start, "hash", 4) == 0) || (j - start == 8 && memcmp(b + start, "prevHash", 8) == 0))) {
+          if (!hex_string(b, n, j + 1)) return 0;
+          if (j - start == 4) {
+            hash_seen = 1;
+            in_hash = 1;
+            hash_start = member_start;
+            value_start = j + 2; /* after '":' */
+          }
         }
         expect_key = 0;
       }
@@ -131,8 +143,8 @@ int stored_sealed(const unsigned char *b, size_t n) {
     }
   }
   if (depth != 0 || i != n || !hash_seen || !hash_closed) return 0;
-  /* The member's value: exactly a string of 64 lowercase hex digits. */
-  if (hash_end != value_start + 66 || b[value_start] != '"' || b[value_start + 65] != '"') return 0;
+  /* The member is exactly "hash":"<64 hex digits>" (hex_string checked the digits). */
+  if (hash_end != value_start + 66) return 0;
   size_t start = hash_start, end = hash_end;
   if (b[start] != ',' && b[end] == ',') end++; /* first member: take the comma after it */
   unsigned char md[SHA256_DIGEST_LENGTH];

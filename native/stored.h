@@ -12,7 +12,8 @@
 /*
  * 1 when `b[0, n)` is, by a conservative one-pass scan, an ASCII JSON object
  * in canonical form whose top-level "hash" member holds the SHA-256 (64
- * lowercase hex digits) of the text without that member; 0 otherwise
+ * lowercase hex digits) of the text without that member, and whose top-level
+ * "prevHash" member, if any, is also 64 lowercase hex digits; 0 otherwise
  * (including every case the scan does not judge). Assumes nothing about the
  * bytes: invalid JSON may be judged 1 only if the caller also parses it.
  */

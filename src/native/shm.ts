@@ -102,8 +102,9 @@ export interface ShmAddon {
   readonly abiVersion: number;
   /**
    * A stored journal record judged, in one pass over its bytes, to be in
-   * canonical form with a `hash` member that recomputes (native/stored.c);
-   * false for anything it does not judge. Absent from builds before it.
+   * canonical form with a `hash` member that recomputes and, like `hash`, a
+   * `prevHash` (if any) of 64 lowercase hex digits (native/stored.c); false
+   * for anything it does not judge. Absent from builds before it.
    */
   readonly storedSealed?: (bytes: Uint8Array) => boolean;
   /**

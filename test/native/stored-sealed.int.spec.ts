@@ -25,10 +25,10 @@ function portableAccepts(bytes: Uint8Array): boolean {
   return decodeStored(decoder.decode(bytes), true).ok;
 }
 
-/** What the reader's fast path checks after a true: the text parses to something shaped like an envelope. */
+/** What the reader's fast path checks after a true: the text parses to something shaped like an envelope (hashes judged by the scan). */
 function parsesAsEnvelope(bytes: Uint8Array): boolean {
   try {
-    return envelopeShapeFault(JSON.parse(decoder.decode(bytes))) === null;
+    return envelopeShapeFault(JSON.parse(decoder.decode(bytes)), true) === null;
   } catch {
     return false;
   }
@@ -84,6 +84,7 @@ describe('storedSealed', () => {
   it('says false for what the scan does not judge or what is not canonical', () => {
     const good = resealedWith({ a: 1, s: 'x"y\\z', z: [true, false, null, -12] });
     expect(storedSealed(utf8.encode(good))).toBe(true);
+    expect(storedSealed(utf8.encode(resealedWith({ a: 1, prevHash: '0'.repeat(64) })))).toBe(true);
     const cases = [
       good.replace('"a":1', '"a": 1'), // whitespace
       resealedWith({ a: 1.5 }), // a fraction
@@ -94,6 +95,9 @@ describe('storedSealed', () => {
       good.replace('"hash":"', '"hash":"0').replace(/"\}$/, '"}'), // 65 digits
       good.replace(/"hash":"([0-9a-f])/, (_m, d: string) => `"hash":"${d === '0' ? '1' : '0'}`), // a wrong hash
       good.replace('{"a":1,', '{"b":1,"a":1,'), // keys out of order
+      resealedWith({ a: 1, prevHash: 'A'.repeat(64) }), // prevHash not lowercase hex
+      resealedWith({ a: 1, prevHash: '0'.repeat(63) }), // prevHash too short
+      resealedWith({ a: 1, prevHash: 7 }), // prevHash not a string
       good + ' ',
       '',
       '[]',

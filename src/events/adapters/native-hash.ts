@@ -15,7 +15,7 @@ export const nativeSha256Hex: (text: string) => string =
 /**
  * The native addon's one-pass check of a stored record's bytes: true when they
  * are, by a conservative scan, an envelope's canonical JSON whose `hash`
- * member recomputes; false for anything it does not judge (the caller then
+ * member recomputes (`hash` and `prevHash`: 64 lowercase hex digits); false for anything it does not judge (the caller then
  * checks the slow way). Null without the addon.
  */
 export function nativeStoredSealed(): ((bytes: Uint8Array) => boolean) | null {

@@ -112,7 +112,7 @@ export async function* readVerified(source: StreamSource, fromSeq: number, end: 
   }
 }
 
-/** `text` parsed, when it is shaped like an envelope; null otherwise. */
+/** `text` (bytes storedSealed accepted: hash and prevHash are hex) parsed, when it is shaped like an envelope; null otherwise. */
 function parsedEnvelope(text: string): Envelope | null {
   let value: unknown;
   try {
@@ -120,7 +120,7 @@ function parsedEnvelope(text: string): Envelope | null {
   } catch {
     return null;
   }
-  return envelopeShapeFault(value) === null ? (value as Envelope) : null;
+  return envelopeShapeFault(value, true) === null ? (value as Envelope) : null;
 }
 
 /** `env` (at its own stream sequence) follows `prev` as chainFault requires: seq, then prevHash (genesis at seq 1). */
