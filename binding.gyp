@@ -21,6 +21,7 @@
       "cflags": ["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags!": ["-O3"],
       "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-ldl"],
       "conditions": [
         ["OS!='linux'", { "type": "none", "sources=": [] }]
       ]

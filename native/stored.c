@@ -7,14 +7,38 @@
  * answers 0, and the reader then checks the message the slow way, so the
  * verdicts and the errors stay those of the portable code.
  *
- * SHA-256 is OpenSSL's, from the Node binary that loads this addon.
+ * SHA-256 is OpenSSL's, found in the Node process that loads this addon
+ * (the Node binary exports it, or the libcrypto it links) by dlsym at the
+ * first call, not linked: a Node without it makes storedSealed answer 0
+ * (the slow path), never a failed symbol lookup that would end the process.
  */
+#define _GNU_SOURCE
 #include "stored.h"
 
 /* SHA256_Init/Update/Final: deprecated in OpenSSL 3 in favour of EVP, still exported, and allocation-free. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
+#include <dlfcn.h>
 #include <string.h>
+
+typedef int (*sha_init_fn)(SHA256_CTX *);
+typedef int (*sha_update_fn)(SHA256_CTX *, const void *, size_t);
+typedef int (*sha_final_fn)(unsigned char *, SHA256_CTX *);
+static sha_init_fn sha_init;
+static sha_update_fn sha_update;
+static sha_final_fn sha_final;
+/* 0: not looked up yet; 1: found; -1: absent. One thread (the main one) calls it. */
+static int sha_state;
+
+static int sha_available(void) {
+  if (sha_state == 0) {
+    sha_init = (sha_init_fn)dlsym(RTLD_DEFAULT, "SHA256_Init");
+    sha_update = (sha_update_fn)dlsym(RTLD_DEFAULT, "SHA256_Update");
+    sha_final = (sha_final_fn)dlsym(RTLD_DEFAULT, "SHA256_Final");
+    sha_state = sha_init != NULL && sha_update != NULL && sha_final != NULL ? 1 : -1;
+  }
+  return sha_state == 1;
+}
 
 #define MAX_DEPTH 64
 
@@ -38,7 +62,7 @@ static int hex_string(const unsigned char *b, size_t n, size_t at) {
 }
 
 int stored_sealed(const unsigned char *b, size_t n) {
-  if (n == 0 || b[0] != '{') return 0;
+  if (n == 0 || b[0] != '{' || !sha_available()) return 0;
   unsigned char is_object[MAX_DEPTH];
   size_t key_start[MAX_DEPTH], key_end[MAX_DEPTH];
   int has_key[MAX_DEPTH];
@@ -149,10 +173,7 @@ int stored_sealed(const unsigned char *b, size_t n) {
   if (b[start] != ',' && b[end] == ',') end++; /* first member: take the comma after it */
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256_CTX ctx;
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, b, start);
-  SHA256_Update(&ctx, b + end, n - end);
-  SHA256_Final(md, &ctx);
+  if (sha_init(&ctx) != 1 || sha_update(&ctx, b, start) != 1 || sha_update(&ctx, b + end, n - end) != 1 || sha_final(md, &ctx) != 1) return 0;
   const unsigned char *hex = b + value_start + 1;
   for (int k = 0; k < SHA256_DIGEST_LENGTH; k++) {
     if (hex[2 * k] != (unsigned char)HEX[md[k] >> 4] || hex[2 * k + 1] != (unsigned char)HEX[md[k] & 15]) return 0;
