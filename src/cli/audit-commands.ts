@@ -52,8 +52,28 @@ async function withJournal<T>(o: JournalOptions, use: (journal: Journal) => Prom
 export async function auditCommand(o: JournalOptions & AuditFilter & { format: AuditFormat; limit?: string; tail?: string }): Promise<void> {
   const match = auditPredicate(o);
   const window = windowOf(o);
+  const tenants = new Set<string>();
   // The events waiting in the outbox come after the journal's, marked pending.
-  await withJournal(o, (journal) => printAudit(withPending(journal.read(), o), match, o.format, window, streamSink(process.stdout)));
+  await withJournal(o, (journal) => printAudit(tenantsSeen(withPending(journal.read(), o), tenants), match, o.format, window, streamSink(process.stdout)));
+  unknownTenant(o.tenant, tenants);
+}
+
+/** The envelopes of `source`, noting each tenant named. */
+async function* tenantsSeen<E extends Envelope>(source: AsyncIterable<E>, into: Set<string>): AsyncGenerator<E> {
+  for await (const e of source) {
+    if (e.tenant !== null) into.add(e.tenant);
+    yield e;
+  }
+}
+
+/**
+ * A --tenant that no event of the journal names is more likely a typo than a
+ * quiet tenant: ValidationError naming the tenants it does hold (exit 1).
+ */
+function unknownTenant(tenant: string | undefined, seen: ReadonlySet<string>): void {
+  if (tenant === undefined || seen.has(tenant)) return;
+  const known = [...seen].sort();
+  throw new ValidationError('--tenant', `no event of this journal names tenant '${tenant}'; it holds ${known.length === 0 ? 'no tenant event' : `tenants ${known.join(', ')}`}`);
 }
 
 /** Rows of two summaries of the same tenant added up: numbers summed, records of numbers summed key by key. */
@@ -69,6 +89,11 @@ export function mergeSummary(a: TenantSummary, b: TenantSummary): TenantSummary 
     } else if (mine === undefined) out[k] = v;
   }
   return out as unknown as TenantSummary;
+}
+
+/** The envelopes of `source` that `match`. */
+async function* matching(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean): AsyncGenerator<Envelope> {
+  for await (const e of source) if (match(e)) yield e;
 }
 
 /** Events summarized per batch of this many, the batches' rows added up. */
@@ -94,9 +119,12 @@ export async function summarizeStream(source: AsyncIterable<Envelope>): Promise<
 }
 
 /** `vfun audit summary`. */
-export async function summaryCommand(o: JournalOptions & { format: AuditFormat }): Promise<void> {
+export async function summaryCommand(o: JournalOptions & AuditFilter & { format: AuditFormat }): Promise<void> {
+  const match = auditPredicate(o);
   const tally = newTally();
-  const rows = await withJournal(o, async (journal) => summarizeStream(withoutPending(withPending(journal.read(), o, tally))));
+  const tenants = new Set<string>();
+  const rows = await withJournal(o, async (journal) => summarizeStream(matching(tenantsSeen(withoutPending(withPending(journal.read(), o, tally)), tenants), match)));
+  unknownTenant(o.tenant, tenants);
   console.log(formatSummary(rows, o.format));
   const waiting = pendingNote(tally);
   if (waiting !== null) console.error(`summary of the journal only: ${waiting}`);

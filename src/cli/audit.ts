@@ -12,40 +12,58 @@ export const AUDIT_FORMATS: readonly AuditFormat[] = ['table', 'json', 'ndjson']
 export interface AuditFilter {
   readonly tenant?: string;
   readonly app?: string;
-  /** An event type, or a family written `negotiation.*`. */
-  readonly type?: string;
-  /** ISO-8601 time: events at or after it. */
+  readonly fn?: string;
+  readonly instance?: string;
+  /** Event types, or families written `negotiation.*`: events of any of them (the option is repeatable). */
+  readonly type?: string | readonly string[];
+  /** ISO-8601 time: events at or after it. Without a zone, UTC (as the output). */
   readonly since?: string;
+  /** ISO-8601 time: events before it. Without a zone, UTC. */
+  readonly until?: string;
+}
+
+/**
+ * Milliseconds of an ISO-8601 time given on the command line. A time without
+ * a zone designator is UTC, like every time vfun prints (JavaScript would read
+ * it as local time: the same query then gave other answers under another TZ).
+ */
+export function parseIsoTime(field: string, text: string): number {
+  const bare = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?$/.test(text);
+  const ms = Date.parse(bare ? `${text}Z` : text);
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(text) || Number.isNaN(ms)) {
+    throw new ValidationError(field, `'${text}' is not an ISO-8601 time (e.g. 2026-11-25, 2026-11-25T10:00:00Z or 2026-11-25T11:00:00+01:00; without a zone it is UTC)`);
+  }
+  return ms;
 }
 
 /** Validate the filter's fields; returns a predicate over envelopes. */
 export function auditPredicate(f: AuditFilter): (e: Envelope) => boolean {
-  let sinceMs = -Infinity;
-  if (f.since !== undefined) {
-    sinceMs = Date.parse(f.since);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(f.since) || Number.isNaN(sinceMs)) {
-      throw new ValidationError('--since', `'${f.since}' is not an ISO-8601 time (e.g. 2026-11-25 or 2026-11-25T10:00:00Z)`);
-    }
-  }
-  let typeMatch: (t: string) => boolean = () => true;
-  if (f.type !== undefined) {
-    const want = f.type;
+  const sinceMs = f.since === undefined ? -Infinity : parseIsoTime('--since', f.since);
+  const untilMs = f.until === undefined ? Infinity : parseIsoTime('--until', f.until);
+  if (sinceMs >= untilMs) throw new ValidationError('--until', `'${f.until}' is not after --since '${f.since}': no event can match`);
+  const types = f.type === undefined ? [] : typeof f.type === 'string' ? [f.type] : f.type;
+  const matchers = types.map((want): ((t: string) => boolean) => {
     if (want.endsWith('.*')) {
       const prefix = want.slice(0, -1);
       if (!EVENT_TYPES.some((t) => t.startsWith(prefix))) {
         throw new ValidationError('--type', `no event type matches '${want}'; known: ${EVENT_TYPES.join(', ')}`);
       }
-      typeMatch = (t) => t.startsWith(prefix);
-    } else {
-      if (!isEventType(want)) throw new ValidationError('--type', `unknown event type '${want}'; known: ${EVENT_TYPES.join(', ')}`);
-      typeMatch = (t) => t === want;
+      return (t) => t.startsWith(prefix);
     }
-  }
-  return (e) =>
-    (f.tenant === undefined || e.tenant === f.tenant) &&
-    (f.app === undefined || e.app === f.app) &&
-    typeMatch(e.type) &&
-    Date.parse(e.at) >= sinceMs;
+    if (!isEventType(want)) throw new ValidationError('--type', `unknown event type '${want}'; known: ${EVENT_TYPES.join(', ')}`);
+    return (t) => t === want;
+  });
+  const timed = f.since !== undefined || f.until !== undefined;
+  return (e) => {
+    if (f.tenant !== undefined && e.tenant !== f.tenant) return false;
+    if (f.app !== undefined && e.app !== f.app) return false;
+    if (f.fn !== undefined && e.fn !== f.fn) return false;
+    if (f.instance !== undefined && e.instance !== f.instance) return false;
+    if (matchers.length > 0 && !matchers.some((m) => m(e.type))) return false;
+    if (!timed) return true;
+    const at = Date.parse(e.at);
+    return at >= sinceMs && at < untilMs;
+  };
 }
 
 /** One line of what happened, for the table. */

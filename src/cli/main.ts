@@ -8,7 +8,7 @@ import { journalPath } from '../events/adapters/open-journal.js';
 import { verifyFile } from '../events/adapters/file/index.js';
 import { parseFileJournalUrl } from '../events/adapters/file/url.js';
 import { VirtFunError } from '../errors.js';
-import { AUDIT_FORMATS, type AuditFormat } from './audit.js';
+import { AUDIT_FORMATS, type AuditFilter, type AuditFormat } from './audit.js';
 import { auditCommand, replayCommand, summaryCommand } from './audit-commands.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { registerUpCommand } from './up.js';
@@ -50,11 +50,18 @@ withJournalOptions(
 
 registerUpCommand(program);
 
-const audit = withJournalOptions(program.command('audit').description('list journaled events (filters combine)'))
-  .option('--tenant <tenant>', 'only this tenant')
-  .option('--app <app>', 'only this app')
-  .option('--type <type>', 'only this event type, or a family such as negotiation.*')
-  .option('--since <iso>', 'only events at or after this ISO-8601 time')
+/** The filters of `vfun audit` and `vfun audit summary` (they combine; a repeated --type adds types). */
+const withFilters = (cmd: Command): Command =>
+  cmd
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--app <app>', 'only this app')
+    .option('--fn <fn>', 'only this function')
+    .option('--instance <id>', 'only this instance')
+    .option('--type <type>', 'only this event type, or a family such as negotiation.* (repeatable: any of them)', collect)
+    .option('--since <iso>', 'only events at or after this ISO-8601 time (without a zone: UTC)')
+    .option('--until <iso>', 'only events before this ISO-8601 time (without a zone: UTC)');
+
+const audit = withFilters(withJournalOptions(program.command('audit').description('list journaled events (filters combine)')))
   .addOption(formatOption())
   .option('--limit <n>', 'only the first n events that match (reading stops there)')
   .option('--tail <n>', 'only the last n events that match')
@@ -95,10 +102,10 @@ withJournalOptions(audit.command('verify').description('check the hash chain, th
 
 registerAcknowledgeCommand(audit);
 
-withJournalOptions(audit.command('summary').description('per-tenant counts: instances, nacks by reason, errors, security events'))
+withFilters(withJournalOptions(audit.command('summary').description('per-tenant counts of the events that match: instances, nacks by reason, errors, security events')))
   .addOption(formatOption())
   .action(async (_o: unknown, cmd: Command) => {
-    await summaryCommand(cmd.optsWithGlobals<JournalOptions & { format: AuditFormat }>());
+    await summaryCommand(cmd.optsWithGlobals<JournalOptions & AuditFilter & { format: AuditFormat }>());
   });
 
 withJournalOptions(

@@ -39,6 +39,24 @@ describe('vfun audit / replay', () => {
     expect(rows.find((r) => r.tenant === 'acme')).toMatchObject({ instances: 3, errors: 1 });
   });
 
+  it('summary takes the same filters; a tenant no event names is refused naming the tenants there are', async () => {
+    const { stdout } = await vfun('audit', 'summary', '--root', root, '--tenant', 'globex', '--type', 'negotiation.nacked', '--type', 'negotiation.acked', '--format', 'json');
+    expect(JSON.parse(stdout)).toEqual([expect.objectContaining({ tenant: 'globex', instances: 2, nacks: { 'no-capacity': 1, quota: 1, credential: 1 }, calls: 0 })]);
+    for (const args of [['audit'], ['audit', 'summary']]) {
+      await expect(vfun(...args, '--root', root, '--tenant', 'globexx')).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining("--tenant: no event of this journal names tenant 'globexx'; it holds tenants acme, globex"),
+      });
+    }
+    const acked = (await vfun('audit', '--root', root, '--type', 'negotiation.acked', '--fn', 'sha256', '--format', 'ndjson')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(acked.length).toBeGreaterThan(0);
+    expect(acked.every((e) => e.type === 'negotiation.acked' && e.fn === 'sha256')).toBe(true);
+    const one = acked[0].instance as string;
+    const its = (await vfun('audit', '--root', root, '--instance', one, '--format', 'ndjson')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(its.map((e) => e.type)).toEqual(expect.arrayContaining(['negotiation.acked', 'instance.released']));
+    expect(its.every((e) => e.instance === one)).toBe(true);
+  });
+
   it('replays to a stopped vFunD with nothing held and every decision reproduced', async () => {
     const { stdout } = await vfun('replay', '--root', root);
     expect(stdout).toContain('stopped');
