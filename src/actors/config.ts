@@ -49,16 +49,20 @@ const name = z
   .regex(NAME_PATTERN, "only letters, digits, '-' and '_', starting with a letter or digit");
 
 const hwKindConfig = z.union([
-  z.object({
-    /** A device declared in `devices`: the function occupies one of its reconfigurable slots. */
-    device: z.string(),
-    /** Optional cap for this function alone (default: the device's slots). */
-    slots: z.number().int().min(1).max(4096).optional(),
-  }),
-  z.object({
-    slots: z.number().int().min(1).max(4096),
-    driver: driverName,
-  }),
+  z
+    .object({
+      /** A device declared in `devices`: the function occupies one of its reconfigurable slots. */
+      device: z.string(),
+      /** Optional cap for this function alone (default: the device's slots). */
+      slots: z.number().int().min(1).max(4096).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      slots: z.number().int().min(1).max(4096),
+      driver: driverName,
+    })
+    .strict(),
 ]);
 
 const refusalLimits = z
@@ -99,10 +103,12 @@ const tenantLimits = z
   .strict()
   .refine((l) => l.cpus !== undefined || l.memoryMiB !== undefined, { message: 'give cpus, memoryMiB or both' });
 
-const kindConfig = z.object({
-  slots: z.number().int().min(1).max(4096),
-  driver: driverName,
-});
+const kindConfig = z
+  .object({
+    slots: z.number().int().min(1).max(4096),
+    driver: driverName,
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -130,7 +136,7 @@ export const configSchema = z
           refusals: refusalLimits,
           /** CPU and memory limits on the tenant's service processes (src/actors/cgroups.ts). */
           limits: tenantLimits.optional(),
-        }).refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
+        }).strict().refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
       )
       .min(1),
     functions: z
@@ -138,8 +144,9 @@ export const configSchema = z
         z
           .object({
             name,
-            kinds: z.object({ hw: hwKindConfig.optional(), sw: kindConfig.optional() }),
+            kinds: z.object({ hw: hwKindConfig.optional(), sw: kindConfig.optional() }).strict(),
           })
+          .strict()
           .refine((f) => f.kinds.hw || f.kinds.sw, { message: 'needs at least one of kinds.hw, kinds.sw', path: ['kinds'] }),
       )
       .min(1),
@@ -151,10 +158,11 @@ export const configSchema = z
           name,
           /** A shipped profile's name: the load step reads it. */
           profile: z.string().min(1),
-        }),
+        }).strict(),
       )
       .default([]),
   })
+  .strict()
   .superRefine((c, ctx) => {
     c.tenants.forEach((t, i) => {
       if (!t.ivshmem) return;
@@ -208,7 +216,52 @@ export interface LoadedConfig extends ValidConfig {
 export function parseConfig(input: unknown): ValidConfig {
   const r = configSchema.safeParse(input);
   if (r.success) return r.data;
-  throw new ConfigError(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
+  throw new ConfigError(r.error.issues.flatMap(describeIssue));
+}
+
+/** Every key the configuration knows, at any depth: what an unknown key is compared with. */
+const KNOWN_KEYS = [
+  ...['tenants', 'functions', 'regionCapacity', 'devices', 'id', 'secret', 'maxInstances', 'uid', 'gid', 'ivshmem', 'refusals', 'limits'],
+  ...['name', 'kinds', 'hw', 'sw', 'slots', 'driver', 'device', 'profile', 'windowBytes', 'slotBytes', 'cpus', 'memoryMiB'],
+  ...['burst', 'refillPerSecond', 'summaryIntervalMs', 'disconnectAfter', 'disconnectIntervals'],
+];
+
+/** One line per problem, naming the field; an unknown key also names the known key it most resembles. */
+function describeIssue(i: z.core.$ZodIssue): string[] {
+  const at = i.path.length ? i.path.join('.') : '(root)';
+  if (i.code !== 'unrecognized_keys') return [`${at}: ${i.message}`];
+  const prefix = i.path.length ? `${at}.` : '';
+  return i.keys.map((k) => {
+    const near = nearestKey(k);
+    return `${prefix}${k}: unknown key${near === null ? '' : ` (did you mean '${near}'?)`}: refused rather than ignored, so that a typo cannot change what vFunD does`;
+  });
+}
+
+/** The known key within two edits of `key` (case aside), or that starts with it, or null. */
+export function nearestKey(key: string): string | null {
+  const lower = key.toLowerCase();
+  if (lower.length >= 3) {
+    const longer = KNOWN_KEYS.find((k) => k.toLowerCase().startsWith(lower) && k.toLowerCase() !== lower);
+    if (longer !== undefined && editDistance(lower, longer.toLowerCase()) > 2) return longer;
+  }
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const k of KNOWN_KEYS) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { listSegments } from '../events/adapters/file/segments.js';
 import { journalPath, openJournal, type OpenedJournal } from '../events/adapters/open-journal.js';
 import { VirtFunError } from '../errors.js';
@@ -15,10 +15,13 @@ export interface JournalOptions {
   readonly root: string;
 }
 
+/** `--journal` and `--root`, each also from the environment (VFUN_JOURNAL, VFUN_ROOT); the option wins. */
 export function withJournalOptions(cmd: Command): Command {
   return cmd
-    .option('--journal <url>', 'journal URL: file:<path>, nats://host:port[?stream=..&host=..&failClosed=..] or memory: (default: file:<root>/admin/journal.ndjson)')
-    .option('--root <dir>', 'VirtFun data root', DEFAULT_ROOT);
+    .addOption(
+      new Option('--journal <url>', 'journal URL: file:<path>, nats://host:port[?stream=..&host=..&failClosed=..] or memory: (default: file:<root>/admin/journal.ndjson)').env('VFUN_JOURNAL'),
+    )
+    .addOption(new Option('--root <dir>', 'VirtFun data root').env('VFUN_ROOT').default(DEFAULT_ROOT));
 }
 
 export function journalUrl(o: JournalOptions): string {

@@ -5,7 +5,7 @@
  * the profile of each `sim:<profile>:<fn>` driver, is read and checked, and a
  * problem is refused with a ConfigError naming the field, as parsing does.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { ConfigError, parseConfig, unknownDriver, unknownProfile, type LoadedConfig, type ValidConfig } from '../actors/config.js';
 import { deviceDriverParts } from '../../simulator/drivers.js';
 import { functionProfile, loadProfile, profileNames, type DeviceProfile } from '../../simulator/profile.js';
@@ -49,19 +49,39 @@ export async function loadConfig(input: unknown): Promise<LoadedConfig> {
   return resolveConfig(parseConfig(input));
 }
 
-/** Read a JSON configuration file and load it; ConfigError naming the file or each bad field. */
-export async function loadConfigFile(path: string): Promise<LoadedConfig> {
+/**
+ * Read a JSON configuration file and load it; ConfigError naming the file or
+ * each bad field. A parse error names the line and column, never the text
+ * (the file holds secrets). A file others may read is said through `warn`:
+ * it holds the tenants' secrets.
+ */
+export async function loadConfigFile(path: string, warn?: (line: string) => void): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError([`cannot read ${path}: ${(err as Error).message}`]);
   }
+  const mode = (await stat(path)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    warn?.(`warning: ${path} holds the tenants' secrets and is readable by ${(mode & 0o007) !== 0 ? 'every user' : 'its group'} (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it`);
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError([`${path} is not valid JSON: ${(err as Error).message}`]);
+    throw new ConfigError([`${path} is not valid JSON${jsonErrorPlace(text, err)}`]);
   }
   return loadConfig(raw);
+}
+
+/** Where JSON.parse failed, as ` (line L, column C)`, from the position in its message; '' when it gives none. Never the text. */
+export function jsonErrorPlace(text: string, err: unknown): string {
+  const m = /position (\d+)/.exec(err instanceof Error ? err.message : '');
+  if (m === null) return /Unexpected end/.test(err instanceof Error ? err.message : '') ? ' (it ends too early)' : '';
+  const pos = Math.min(Number(m[1]), text.length);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  return ` (line ${line}, column ${column})`;
 }

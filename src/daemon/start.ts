@@ -55,7 +55,7 @@ export function controlSocketPath(root: string, tenant: string): string {
 /** Start vFunD; ConfigError naming each bad field of its configuration. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if ((opts.config === undefined) === (opts.configPath === undefined)) throw new ConfigError(['give a configuration file or a configuration, not both or neither']);
-  const config = opts.config !== undefined ? await resolveConfig(opts.config) : await loadConfigFile(opts.configPath!);
+  const config = opts.config !== undefined ? await resolveConfig(opts.config) : await loadConfigFile(opts.configPath!, opts.log);
   const identities = new Map(config.tenants.flatMap((t) => (t.uid !== undefined && t.gid !== undefined ? [[t.id, { uid: t.uid, gid: t.gid }] as const] : [])));
   if (identities.size > 0 && process.getuid?.() !== 0) {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);

@@ -40,7 +40,7 @@ describe('tenants[].limits', () => {
   });
 
   it('is strict: an unknown key, or no limit at all, is refused', () => {
-    expect(problems({ cpus: 1, memory: 64 })).toEqual([expect.stringMatching(/^tenants\.0\.limits: .*"memory"/)]);
+    expect(problems({ cpus: 1, memory: 64 })).toEqual([expect.stringMatching(/^tenants\.0\.limits\.memory: unknown key \(did you mean 'memoryMiB'\?\)/)]);
     expect(problems({})).toEqual(['tenants.0.limits: give cpus, memoryMiB or both']);
     expect(problems(null)).toEqual([expect.stringMatching(/^tenants\.0\.limits: /)]);
   });

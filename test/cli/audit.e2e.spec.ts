@@ -116,6 +116,15 @@ describe('vfun audit / replay', () => {
     expect((await vfun('audit', 'verify', '--journal', `file:${journal}?host=${own.host}`)).stdout).toMatch(/hash chain verified/);
   });
 
+  it('takes the root and the journal from VFUN_ROOT and VFUN_JOURNAL; an option given wins', async () => {
+    const env = (vars: Record<string, string>) => exec(process.execPath, [CLI, 'audit', '--format', 'ndjson', '--limit', '1'], { env: { ...process.env, ...vars } });
+    const first = JSON.parse((await vfun('audit', '--root', root, '--format', 'ndjson', '--limit', '1')).stdout) as { id: string };
+    expect(JSON.parse((await env({ VFUN_ROOT: root })).stdout)).toMatchObject({ id: first.id });
+    expect(JSON.parse((await env({ VFUN_JOURNAL: `file:${journal}`, VFUN_ROOT: join(root, 'nothing-here') })).stdout)).toMatchObject({ id: first.id });
+    const wins = exec(process.execPath, [CLI, 'audit', '--root', join(root, 'nothing-here')], { env: { ...process.env, VFUN_ROOT: root } });
+    await expect(wins).rejects.toMatchObject({ stderr: expect.stringContaining('no journal at') });
+  });
+
   it('refuses bad filters and a missing journal, naming the problem', async () => {
     await expect(vfun('audit', '--root', root, '--type', 'nope')).rejects.toMatchObject({ stderr: expect.stringContaining("--type: unknown event type 'nope'") });
     await expect(vfun('audit', '--root', root, '--format', 'xml')).rejects.toMatchObject({ stderr: expect.stringContaining('xml') });
