@@ -84,6 +84,13 @@ function flip(h: Uint8Array, bit: number): Uint8Array {
   return c;
 }
 
+/** A proof with one hash's bit flipped, one hash dropped, or `extra` appended. */
+function tamperedProof(proof: readonly Uint8Array[], how: 'proof-bit' | 'proof-drop' | 'proof-extra', pick: number, bit: number, extra: Uint8Array): Uint8Array[] {
+  if (how === 'proof-extra') return [...proof, extra];
+  const at = pick % proof.length;
+  return how === 'proof-bit' ? proof.map((p, k) => (k === at ? flip(p, bit) : p)) : proof.filter((_, k) => k !== at);
+}
+
 describe('Merkle tree: properties', () => {
   test.prop([fc.integer({ min: 0, max: 600 })])('the builder agrees with treeHead for any size, and resumes from its frontier', (n) => {
     const leaves = leavesOf(n);
@@ -127,15 +134,10 @@ describe('Merkle tree: properties', () => {
           r = flip(root, bit);
           break;
         case 'proof-bit':
-          if (proof.length === 0) return;
-          proof = proof.map((p, k) => (k === pick % proof.length ? flip(p, bit) : p));
-          break;
         case 'proof-drop':
-          if (proof.length === 0) return;
-          proof = proof.filter((_, k) => k !== pick % proof.length);
-          break;
         case 'proof-extra':
-          proof = [...proof, leaves[pick % n]!];
+          if (what !== 'proof-extra' && proof.length === 0) return;
+          proof = tamperedProof(proof, what, pick, bit, leaves[pick % n]!);
           break;
       }
       expect(verifyInclusion(leaf, index, size, proof, r).ok).toBe(false);
@@ -164,15 +166,10 @@ describe('Merkle tree: properties', () => {
           rn = flip(rn, bit);
           break;
         case 'proof-bit':
-          if (proof.length === 0) return;
-          proof = proof.map((p, k) => (k === pick % proof.length ? flip(p, bit) : p));
-          break;
         case 'proof-drop':
-          if (proof.length === 0) return;
-          proof = proof.filter((_, k) => k !== pick % proof.length);
-          break;
         case 'proof-extra':
-          proof = [...proof, leafHash(new Uint8Array([pick & 255]))];
+          if (what !== 'proof-extra' && proof.length === 0) return;
+          proof = tamperedProof(proof, what, pick, bit, leafHash(new Uint8Array([pick & 255])));
           break;
         case 'other-tree': {
           // The same sizes, the newer tree with one leaf in the old part changed: not an extension.
