@@ -4,7 +4,7 @@
  * the whole journal (docs/events.md, "State snapshots"). Either way the state
  * is the one a full fold gives (checked by test/actors/snapshot.property.unit.spec.ts).
  */
-import { readFromLast } from '../events/adapters/from-last.js';
+import { readFromLast } from '../events/journal.js';
 import type { StateSnapshotTaken } from '../events/catalogue.js';
 import { eventOf, type Envelope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';

@@ -8,7 +8,7 @@ import { replayJournal, type ReplayReport } from '../actors/replay.js';
 import { usableSnapshot } from '../actors/restore.js';
 import { stateOfSnapshot } from '../actors/snapshot.js';
 import { capacityReport, initialState, liveInstances, stepOfInstance } from '../actors/state.js';
-import { readFromLast } from '../events/adapters/from-last.js';
+import { readFromLast } from '../events/journal.js';
 import type { Envelope } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import { ValidationError } from '../errors.js';

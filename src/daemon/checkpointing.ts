@@ -10,7 +10,6 @@ import type { Clock } from '../events/envelope.js';
 import type { Journal } from '../events/journal.js';
 import type { Witness } from '../events/witness.js';
 import { openWitness } from '../events/adapters/witness-files.js';
-import { readFromLast } from '../events/adapters/from-last.js';
 
 /** How vFunD checkpoints: the policy and the witnesses (`--witness`: a path or a nats:// URL, each). */
 export interface CheckpointOptions extends CheckpointPolicy {
@@ -45,7 +44,6 @@ export async function startCheckpointing(vfund: CheckpointTarget, setup: Checkpo
     clock: setup.clock,
     witnesses,
     log: setup.log,
-    fromLast: (type) => readFromLast(setup.journal, type),
     ...(o.every !== undefined && { every: o.every }),
     ...(o.intervalMs !== undefined && { intervalMs: o.intervalMs }),
   });

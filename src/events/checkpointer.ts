@@ -14,10 +14,10 @@
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { messageOf } from '../errors.js';
-import type { JournalCheckpoint, VFunEventType } from './catalogue.js';
+import type { JournalCheckpoint } from './catalogue.js';
 import { journalOrigin, signCheckpoint } from './checkpoint.js';
 import type { Clock, Envelope } from './envelope.js';
-import type { Journal, JournalHead } from './journal.js';
+import { readFromLast, type Journal, type JournalHead } from './journal.js';
 import { eventLeafHash, MerkleBuilder, sameHash } from './merkle.js';
 import type { NoteSigner } from './signed-note.js';
 import type { Witness } from './witness.js';
@@ -49,8 +49,6 @@ export interface CheckpointerOptions extends CheckpointPolicy {
   readonly clock: Clock;
   readonly witnesses?: readonly Witness[];
   readonly log?: (line: string) => void;
-  /** How to find the latest checkpoint without reading the whole journal (default: `journal.readFromLast`, else a full read). */
-  readonly fromLast?: FromLast;
 }
 
 /**
@@ -61,9 +59,8 @@ export interface CheckpointerOptions extends CheckpointPolicy {
  */
 export async function latestCheckpoint(
   journal: Journal,
-  fromLast: FromLast = (type) => journal.readFromLast?.(type) ?? Promise.resolve(null),
 ): Promise<{ envelope: Envelope<JournalCheckpoint>; after: AsyncIterator<Envelope> } | null> {
-  const found = await fromLast('journal.checkpoint');
+  const found = await readFromLast(journal, 'journal.checkpoint');
   if (found !== null) {
     const it = found[Symbol.asyncIterator]();
     const first = await it.next();
@@ -75,9 +72,6 @@ export async function latestCheckpoint(
   for await (const env of journal.read()) if (env.type === 'journal.checkpoint') latest = env;
   return latest === null ? null : { envelope: latest, after: journal.read({ fromSeq: latest.seq + 1 })[Symbol.asyncIterator]() };
 }
-
-/** A journal read from its last envelope of a type (`Journal.readFromLast`, or an adapter's way from outside); null: read it all. */
-export type FromLast = (type: VFunEventType) => Promise<AsyncIterable<Envelope> | null>;
 
 /** The builder a checkpoint's frontier resumes, or null when the frontier does not give its root. */
 export function builderFromCheckpoint(data: JournalCheckpoint['data']): MerkleBuilder | null {
@@ -189,7 +183,7 @@ export class Checkpointer {
 
   /** Resumes the tree from the journal's latest checkpoint and the events after it, up to `headSeq` (runs in vFunD's mailbox). */
   async #resume(headSeq: number): Promise<void> {
-    const latest = await latestCheckpoint(this.#opts.journal, this.#opts.fromLast);
+    const latest = await latestCheckpoint(this.#opts.journal);
     const resumed = latest === null ? null : builderFromCheckpoint(latest.envelope.data);
     if (latest !== null && resumed === null) this.#log(`checkpoint at seq ${latest.envelope.seq}: its frontier does not give its root; rebuilding the tree from the journal`);
     if (latest === null || resumed === null) {

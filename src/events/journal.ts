@@ -86,8 +86,17 @@ export interface Journal {
    * to the head, found without reading what comes before it: start-up and
    * `vfun replay --from-snapshot` begin at the latest `state.snapshot` this
    * way. Null when the journal holds no envelope of that type. Absent: the
-   * caller reads the whole journal (src/events/adapters/from-last.ts picks
-   * the way for each adapter).
+   * caller reads the whole journal (`readFromLast` below).
    */
   readFromLast?(type: VFunEventType): Promise<AsyncIterable<Envelope> | null>;
+}
+
+/**
+ * `journal` from its last envelope of `type` where the journal can find it
+ * without reading everything (the memory and file journals); null when it
+ * holds none or cannot (JetStream: its host-wide events share one subject),
+ * and the caller then reads the whole journal.
+ */
+export async function readFromLast(journal: Journal, type: VFunEventType): Promise<AsyncIterable<Envelope> | null> {
+  return journal.readFromLast === undefined ? null : journal.readFromLast(type);
 }

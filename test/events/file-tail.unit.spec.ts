@@ -1,5 +1,5 @@
 /**
- * Reading a journal file from its last envelope of a type (file-tail.ts):
+ * Reading a journal file from its last envelope of a type (FileJournal.readFromLast, file/last-line.ts):
  * exactly the suffix from the last snapshot line, whatever the lines around
  * it (generated events, lines longer than the backwards chunk, a torn last
  * record), each line checked.
@@ -9,14 +9,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileReadFromLast } from '../../src/events/adapters/file-tail.js';
-import { readFromLast } from '../../src/events/adapters/from-last.js';
+import { FileJournal } from '../../src/events/adapters/file/index.js';
+import { readFromLast } from '../../src/events/journal.js';
 import { encodeEnvelope } from '../../src/events/canonical.js';
 import { SNAPSHOT_FORMAT } from '../../src/events/catalogue.js';
 import { sealEnvelope } from '../../src/events/chain.js';
 import { GENESIS_HASH, HOST_SCOPE, type Envelope, type PendingEvent } from '../../src/events/envelope.js';
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { pendingArb } from './arbitraries.js';
+
+const opened: FileJournal[] = [];
+afterAll(async () => {
+  for (const j of opened) await j.close();
+});
+
+/** The file journal at `path`, opened read-only, read from its last envelope of `type`. */
+async function fromLast(path: string, type: 'state.snapshot'): Promise<AsyncIterable<Envelope> | null> {
+  const journal = await FileJournal.open(path, { readOnly: true });
+  opened.push(journal);
+  return journal.readFromLast(type);
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'vfun-file-tail-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,7 +80,7 @@ describe('reading a journal file from its last snapshot', () => {
       const envs = seal(pending);
       const path = write(envs, torn ? '{"app":null,"at":"2026' : '');
       const want = expected(envs);
-      expect(await collect(await fileReadFromLast(path, 'state.snapshot'))).toEqual(want);
+      expect(await collect(await fromLast(path, 'state.snapshot'))).toEqual(want);
       expect(await collect(await readFromLast(new MemoryJournal(envs), 'state.snapshot'))).toEqual(want);
     },
   );
@@ -81,15 +93,15 @@ describe('reading a journal file from its last snapshot', () => {
       correlationId: null,
     });
     const envs = seal([big(1), snapshotEvent(3), big(2), big(3), snapshotEvent(4), big(4)]);
-    expect(await collect(await fileReadFromLast(write(envs), 'state.snapshot'))).toEqual([5, 6]);
-    expect(await collect(await fileReadFromLast(write(envs.slice(0, 4)), 'state.snapshot'))).toEqual([2, 3, 4]);
-    expect(await fileReadFromLast(write([...envs.slice(0, 1)]), 'state.snapshot')).toBeNull();
+    expect(await collect(await fromLast(write(envs), 'state.snapshot'))).toEqual([5, 6]);
+    expect(await collect(await fromLast(write(envs.slice(0, 4)), 'state.snapshot'))).toEqual([2, 3, 4]);
+    expect(await fromLast(write([...envs.slice(0, 1)]), 'state.snapshot')).toBeNull();
     // A snapshot line itself longer than a chunk.
     const long = snapshotEvent(2);
     const state = { host: 'h'.repeat(2_500_000), config: null, running: true, instances: {}, nextInstance: 2 };
     const longSnapshot = { ...long, event: { type: 'state.snapshot', data: { format: SNAPSHOT_FORMAT, seq: 0, state } } } as PendingEvent;
-    expect(await collect(await fileReadFromLast(write(seal([big(5), longSnapshot, big(6), snapshotEvent(1), longSnapshot, big(7)])), 'state.snapshot'))).toEqual([5, 6]);
-    expect(await collect(await fileReadFromLast(write(seal([longSnapshot])), 'state.snapshot'))).toEqual([1]);
+    expect(await collect(await fromLast(write(seal([big(5), longSnapshot, big(6), snapshotEvent(1), longSnapshot, big(7)])), 'state.snapshot'))).toEqual([5, 6]);
+    expect(await collect(await fromLast(write(seal([longSnapshot])), 'state.snapshot'))).toEqual([1]);
   });
 
   it('checks every line it reads: a line after the snapshot whose hash does not match is reported', async () => {
@@ -98,11 +110,11 @@ describe('reading a journal file from its last snapshot', () => {
     appendFileSync(path, encodeEnvelope({ ...envs[2]!, data: { ...envs[2]!.data, format: 2 } }).canonical + '\n'); // the original's hash
     expect(readFileSync(path, 'utf8').split('\n')).toHaveLength(4);
     // The last line is a snapshot with a bad hash: reading starts there, and refuses it.
-    await expect(collect(await fileReadFromLast(path, 'state.snapshot'))).rejects.toThrow(/hash .* does not match its content/);
+    await expect(collect(await fromLast(path, 'state.snapshot'))).rejects.toThrow(/hash .* does not match its content/);
     const refused: PendingEvent = { event: { type: 'request.refused', data: { tenant: 't', op: 'x', reason: 'malformed', detail: '' } }, scope: HOST_SCOPE, causationId: null, correlationId: null };
     const two = seal([snapshotEvent(1), refused]);
     const path2 = write(two.slice(0, 1));
     appendFileSync(path2, encodeEnvelope({ ...two[1]!, prevHash: 'f'.repeat(64) }).canonical + '\n');
-    await expect(collect(await fileReadFromLast(path2, 'state.snapshot'))).rejects.toThrow(/byte \d+ is damaged after seq 1: prevHash/);
+    await expect(collect(await fromLast(path2, 'state.snapshot'))).rejects.toThrow(/line \d+ is damaged after seq 1: prevHash/);
   });
 });

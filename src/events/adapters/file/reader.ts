@@ -18,7 +18,7 @@ import { checkLine, decodeLine, firstLine, lineBefore, scanLines } from './lines
 import type { Position, ReadIndex } from './read-index.js';
 import { listSegments, missingError, missingRanges, planRead, type Segment } from './segments.js';
 import type { VFunEventType } from '../../catalogue.js';
-import { lastLineOfType, type FoundLine } from '../file-tail.js';
+import { lastLineOfType, type FoundLine } from './last-line.js';
 
 function afterSeq(prev: JournalHead | null): string {
   return prev === null ? 'before the first event' : `after seq ${prev.seq}`;
@@ -180,7 +180,7 @@ export async function* readVerified(s: ReadSnapshot, fromSeq: number): AsyncGene
 /**
  * The envelopes from the last one of `type` (included) to the end of the
  * snapshot, across segments: the active file then the closed segments, newest
- * first, are searched backwards for it (file-tail.ts), then read forward from
+ * first, are searched backwards for it (last-line.ts), then read forward from
  * there, checked as read() checks (its prevHash is taken as given: what comes
  * before it is not read). Null when no file here holds one.
  */
