@@ -7,6 +7,7 @@
  * `<root>/admin/outbox.ndjson`. Only a remote journal (nats:) has one.
  */
 import { resolve } from 'node:path';
+import { parseJetStreamUrl } from '../events/adapters/jetstream/options.js';
 import { OUTBOX_FILE, readPending } from '../events/adapters/pending.js';
 import type { Envelope } from '../events/envelope.js';
 import { checkHosts, type HostPolicy } from '../events/host-check.js';
@@ -30,18 +31,12 @@ export interface PendingTally {
 /** A tally before reading. */
 export const newTally = (): PendingTally => ({ pending: 0, outbox: null, journal: 0 });
 
-/** The query parameters of a journal URL. */
-function queryOf(url: string): URLSearchParams | null {
-  const q = url.indexOf('?');
-  return q === -1 ? null : new URLSearchParams(url.slice(q + 1));
-}
-
 /** The outbox file a vFunD on this journal and root writes, or null when the journal keeps none (file:, memory:). */
 export function outboxPathOf(o: JournalOptions): string | null {
   const url = journalUrl(o);
   if (!url.startsWith('nats://')) return null;
-  const given = queryOf(url)?.get('outbox') ?? null;
-  return given !== null && given !== '' ? resolve(given) : resolve(o.root, ...OUTBOX_FILE);
+  const given = parseJetStreamUrl(url).outbox;
+  return typeof given === 'string' && given !== '' ? resolve(given) : resolve(o.root, ...OUTBOX_FILE);
 }
 
 /** The pending events of `o`'s outbox after the journal's `head` (none without an outbox). */
@@ -90,8 +85,8 @@ export function pendingNote(r: { readonly pending: number | readonly Envelope[];
 export function remoteHostPolicy(o: JournalOptions): HostPolicy | null {
   const url = journalUrl(o);
   if (!url.startsWith('nats://')) return null;
-  const host = queryOf(url)?.get('host') ?? null;
-  return host === null || host === '' ? null : { host };
+  const host = parseJetStreamUrl(url).host;
+  return host === undefined || host === '' ? null : { host };
 }
 
 /** `source` host-checked when the journal's URL names a host (remoteHostPolicy); as it is otherwise. */
