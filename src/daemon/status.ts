@@ -1,0 +1,146 @@
+/**
+ * What a running vFunD says about itself: its live instances with their
+ * counters, the slots and quotas in use, its journal and its uptime. Built on
+ * demand (an admin `status` request, a metrics scrape, the fleet's status
+ * endpoint) from vFunD's state and the services' control areas: nothing here
+ * writes the journal, and nothing on the call path waits for it.
+ *
+ * `vfun status` renders it (src/cli/status.ts); the Prometheus exporter
+ * (src/daemon/metrics.ts) and the fleet endpoint publish it.
+ */
+import type { Kind } from '../domain/types.js';
+import type { VFunDState } from '../actors/state.js';
+import { capacityReport, deviceSlotsInUse, stepOfInstance, tenantLoad } from '../actors/state.js';
+
+/** Latency of answered calls, log-bucketed (bucket i counts calls of at most boundsNs[i] ns; the last bucket is +Inf). */
+export interface LatencyHistogram {
+  /** Upper bounds in ns, ascending; counts has one more entry (the +Inf bucket). */
+  readonly boundsNs: readonly number[];
+  readonly counts: readonly number[];
+  /** Sum of the latencies counted, in ns. */
+  readonly sumNs: number;
+}
+
+/** One live instance. */
+export interface InstanceStatus {
+  readonly id: string;
+  readonly tenant: string;
+  readonly app: string;
+  readonly fn: string;
+  readonly kind: Kind;
+  /** The lifecycle machine's step: `activation.pending`, `computation`, … */
+  readonly phase: string;
+  /** Since its negotiation was acked, in ms (null: not known, e.g. negotiated by a vFunD before a restart). */
+  readonly ageMs: number | null;
+  /** The guest process holding it, when the control socket told (SO_PEERCRED). */
+  readonly guest: { readonly pid: number; readonly uid: number } | null;
+  /** The service process (null: in-process, or none yet). */
+  readonly servicePid: number | null;
+  /** Calls answered so far, errors among them. */
+  readonly calls: number;
+  readonly errors: number;
+  /** Latency of its calls (null when the runtime keeps none). */
+  readonly latency: LatencyHistogram | null;
+}
+
+/** Slots of one function and kind. */
+export interface SlotStatus {
+  readonly fn: string;
+  readonly kind: Kind;
+  readonly inUse: number;
+  readonly slots: number;
+  /** The device its hw slots live on, when configured on one. */
+  readonly device: string | null;
+}
+
+/** Slots of one hardware device. */
+export interface DeviceStatus {
+  readonly name: string;
+  readonly inUse: number;
+  readonly slots: number;
+}
+
+/** One tenant's quota and state. */
+export interface TenantStatus {
+  readonly id: string;
+  readonly instances: number;
+  readonly maxInstances: number;
+  /** Disabled by an operator: new negotiations are refused. */
+  readonly disabled: boolean;
+}
+
+/** Per tenant, function and kind, since vFunD started: live and released instances together (monotonic). */
+export interface CallTotals {
+  readonly tenant: string;
+  readonly fn: string;
+  readonly kind: Kind;
+  readonly calls: number;
+  readonly errors: number;
+  readonly latency: LatencyHistogram | null;
+}
+
+/** The journal as vFunD sees it. */
+export interface JournalStatus {
+  /** `file`, `nats`, `memory`. */
+  readonly backend: string;
+  readonly url: string;
+  /** Seq of the last durable event (null: empty). */
+  readonly head: number | null;
+  /** False while it cannot take events (fail-closed). */
+  readonly available: boolean;
+  /** Events waiting in the outbox for the journal to come back. */
+  readonly outboxDepth: number;
+  /** The latest signed checkpoint journaled by this vFunD (null: none yet). */
+  readonly lastCheckpoint: { readonly seq: number; readonly size: number; readonly at: string } | null;
+}
+
+/** Everything `vfun status` shows about one host. */
+export interface HostStatus {
+  readonly host: string;
+  readonly pid: number;
+  readonly version: string;
+  /** ISO time vFunD started, and ms since. */
+  readonly startedAt: string;
+  readonly uptimeMs: number;
+  /** False while draining: no new negotiations. */
+  readonly accepting: boolean;
+  readonly instances: readonly InstanceStatus[];
+  readonly slots: readonly SlotStatus[];
+  readonly devices: readonly DeviceStatus[];
+  readonly tenants: readonly TenantStatus[];
+  readonly totals: readonly CallTotals[];
+  readonly journal: JournalStatus;
+}
+
+/** Slots, devices and tenants' quotas from vFunD's state (pure). */
+export function capacityOf(state: VFunDState, disabled: ReadonlySet<string> = new Set()): Pick<HostStatus, 'slots' | 'devices' | 'tenants'> {
+  const fns = state.config?.functions ?? [];
+  const slots = capacityReport(state).map((c) => ({ ...c, device: c.kind === 'hw' ? (fns.find((f) => f.name === c.fn)?.kinds.hw?.device ?? null) : null }));
+  const devices = (state.config?.devices ?? []).map((d) => ({ name: d.name, inUse: deviceSlotsInUse(state, d.name), slots: d.slots }));
+  const tenants = (state.config?.tenants ?? []).map((t) => ({ id: t.id, instances: tenantLoad(state, t.id), maxInstances: t.maxInstances, disabled: disabled.has(t.id) }));
+  return { slots, devices, tenants };
+}
+
+/** The live instances of vFunD's state, with what the runtime knows of each (pure). */
+export function instancesOf(
+  state: VFunDState,
+  live: (id: string) => { calls: number; errors: number; latency: LatencyHistogram | null; servicePid: number | null; guest: InstanceStatus['guest']; ageMs: number | null } | undefined,
+): InstanceStatus[] {
+  return Object.values(state.instances).map((i) => {
+    const r = live(i.id);
+    return {
+      id: i.id,
+      tenant: i.tenant,
+      app: i.app,
+      fn: i.fn,
+      kind: i.kind,
+      phase: stepOfInstance(i),
+      ageMs: r?.ageMs ?? null,
+      guest: r?.guest ?? null,
+      servicePid: r?.servicePid ?? null,
+      calls: r?.calls ?? 0,
+      errors: r?.errors ?? 0,
+      latency: r?.latency ?? null,
+    };
+  });
+}
