@@ -16,7 +16,8 @@
         "native/fdfetch.c",
         "native/sandbox.c",
         "native/seccomp.c",
-        "native/stored.c"
+        "native/stored.c",
+        "native/peercred.c"
       ],
       "cflags": ["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags!": ["-O3"],

@@ -80,11 +80,12 @@
 #include "map.h"
 #include "mapping.h"
 #include "memfd.h"
+#include "peercred.h"
 #include "sandbox.h"
 #include "stored.h"
 
 /* Bumped when the JS-visible API changes; src/native/shm.ts checks it. */
-#define VFUN_SHM_ABI_VERSION 2
+#define VFUN_SHM_ABI_VERSION 3
 
 /* ------------------------------------------------------------------------ */
 /* Module init (context-aware: safe to load from worker threads).           */
@@ -108,6 +109,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"sandboxSelf", NULL, js_sandbox_self, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sandboxState", NULL, js_sandbox_state, NULL, NULL, NULL, napi_enumerable, NULL},
       {"storedSealed", NULL, js_stored_sealed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value abi;

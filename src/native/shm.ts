@@ -25,7 +25,7 @@ import type { WaitOps } from '../dataplane/wait.js';
 import { VirtFunError, messageOf } from '../errors.js';
 
 /** `abiVersion` of the addon this file was written against (VFUN_SHM_ABI_VERSION in the C source). */
-export const SHM_ABI_VERSION = 2;
+export const SHM_ABI_VERSION = 3;
 
 /** futexWait results. */
 export const FUTEX_WOKEN = 0;
@@ -92,6 +92,13 @@ export interface SandboxState {
   readonly parentDeathSignal: number;
   /** 0: no seccomp, 2: filter mode. */
   readonly seccomp: number;
+}
+
+/** A socket peer's process, user and group (SO_PEERCRED). */
+export interface PeerCred {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** flock(2) modes: LOCK_EX, LOCK_SH, LOCK_UN. */
@@ -194,6 +201,13 @@ export interface ShmAddon {
    * line becomes U+FFFD.
    */
   fetchFds(socketPath: string, request: string, timeoutMs: number): FetchedFds;
+  /**
+   * The credentials of the peer of a connected AF_UNIX socket (a net.Socket's
+   * `_handle.fd`), as the kernel recorded them when it connected
+   * (getsockopt SO_PEERCRED): the peer cannot forge them. Errors carry
+   * `code` (EBADF, ENOTSOCK, ...) and `syscall` 'getsockopt'.
+   */
+  peerCred(socketFd: number): PeerCred;
   /**
    * Confine the calling process (for a function service): see SandboxOptions.
    * Applied in the order noNewPrivs, nonDumpable, parentDeathSignal,

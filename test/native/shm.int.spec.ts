@@ -5,7 +5,7 @@
  * suite with the reason, nothing is skipped.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,7 +96,7 @@ describe('loader', () => {
     expect(shmUnavailableReason()).toBe('');
     expect(loadShm()).toBe(shm);
     expect(addonPath).toMatch(/build\/Release\/vfun_shm\.node$/);
-    expect(shm.abiVersion).toBe(2);
+    expect(shm.abiVersion).toBe(3);
     expect(shm.pageSize()).toBeGreaterThanOrEqual(4096);
     expect(shm.schedYield?.()).toBeUndefined(); // returns at once; the spinners' core hand-off
   });
@@ -390,5 +390,43 @@ describe('across two processes', () => {
     const ab = shm.open(f, LEN, { writable: false });
     expect(Atomics.load(new Int32Array(ab), 0)).toBe(0);
     shm.unmap(ab);
+  });
+});
+
+describe('peerCred', () => {
+  it("gives the connecting process's pid, uid and gid, as the kernel recorded them", async () => {
+    const { createServer } = await import('node:net');
+    const path = join(dir, 'peer.sock');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const accepted = new Promise<{ pid: number; uid: number; gid: number }>((resolve, reject) =>
+      server.once('connection', (s) => {
+        try {
+          resolve(shm.peerCred((s as unknown as { _handle: { fd: number } })._handle.fd));
+        } catch (err) {
+          reject(err as Error);
+        } finally {
+          s.destroy();
+        }
+      }),
+    );
+    // Another process connects: the pid is its own, not ours.
+    const child = spawn(process.execPath, ['-e', `require('node:net').connect(${JSON.stringify(path)}).on('close', () => process.exit(0)).on('error', () => process.exit(0))`], { stdio: 'ignore' });
+    const cred = await accepted;
+    server.close();
+    expect(cred.pid).toBe(child.pid);
+    expect(cred.pid).not.toBe(process.pid);
+    expect(cred.uid).toBe(process.getuid!());
+    expect(cred.gid).toBe(process.getgid!());
+  });
+
+  it('refuses an fd that is not an open socket, naming the error and the syscall', () => {
+    expect(() => shm.peerCred(1_000_000)).toThrow(/EBADF: getsockopt/);
+    const fd = openSync(join(dir, 'not-a-socket'), 'w');
+    try {
+      expect(() => shm.peerCred(fd)).toThrow(/ENOTSOCK: getsockopt/);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
