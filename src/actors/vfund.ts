@@ -91,6 +91,16 @@ export class VFunD<Region = unknown> {
     return this.runtimes.get(instance)?.region;
   }
 
+  /** The runtime of an instance whose activation was acked (its counters, its service process), until it is released. */
+  runtimeOf(instance: string): Pick<InstanceRuntime<Region>, 'stats' | 'servicePid'> | undefined {
+    return this.runtimes.get(instance);
+  }
+
+  /** The journal's head as vFunD last recorded it (null: empty). */
+  head(): JournalHead | null {
+    return this.recorder.head();
+  }
+
   /** The lifecycle state of a live instance (the lifecycle machine's value and context). */
   lifecycle(instance: string): LifecycleState | undefined {
     return Object.hasOwn(this.state.instances, instance) ? this.state.instances[instance]!.lifecycle : undefined;

@@ -19,6 +19,8 @@ import { randomIds, systemClock } from '../util/system.js';
 import { loadConfigFile, resolveConfig } from './config.js';
 import { openWitnesses, startCheckpointing, type CheckpointOptions } from './checkpointing.js';
 import type { Checkpointer } from '../events/checkpointer.js';
+import { LiveStatus } from './live-status.js';
+import type { HostStatus } from './status.js';
 
 /** How to start vFunD: its configuration, journal URL, data root and where it logs. */
 export interface DaemonOptions {
@@ -42,6 +44,8 @@ export interface Daemon {
   readonly windows: Readonly<Record<string, { readonly path: string; readonly bytes: number; readonly slots: number }>>;
   /** The journal's URL. */
   readonly journal: string;
+  /** What vFunD says about itself now: instances, counters, slots, quotas, journal, uptime (src/daemon/status.ts). */
+  status(): HostStatus;
   /** False while the journal cannot take events (stopping then waits for it). Absent: always available. */
   journalAvailable?(): boolean;
   stop(reason: string): Promise<void>;
@@ -99,6 +103,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await limits.remove();
     throw err;
   }
+  const live = new LiveStatus({ vfund: vfund as VFunD<unknown>, journal, host, clock: systemClock });
   const servers: ControlServer[] = [];
   const sockets: Record<string, string> = {};
   for (const t of config.tenants) {
@@ -127,6 +132,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     sockets,
     windows: windowsOut,
     journal: journal.url,
+    status: () => live.status(),
     journalAvailable: () => journal.available?.() !== false,
     stop: (reason) =>
       (stopping ??= (async () => {
@@ -136,6 +142,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         } finally {
           // The last checkpoint covers vfund.stopped (a failed one is logged, never thrown).
           await checkpointer.stop();
+          live.close();
           // Whatever happened above, no service, region file or pid file outlives vFunD.
           await runtime.close();
           for (const problem of await limits.remove()) opts.log(problem);
