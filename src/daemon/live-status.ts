@@ -8,7 +8,8 @@ import type { VFunD } from '../actors/vfund.js';
 import type { Journal } from '../events/journal.js';
 import type { Clock } from '../events/envelope.js';
 import { packageVersion } from '../util/version.js';
-import { capacityOf, instancesOf, type HostStatus, type InstanceStatus, type JournalStatus } from './status.js';
+import type { ComputationStats, Kind } from '../domain/types.js';
+import { capacityOf, instancesOf, type CallTotals, type HostStatus, type InstanceStatus, type JournalStatus } from './status.js';
 
 export interface LiveStatusOptions {
   readonly vfund: VFunD<unknown>;
@@ -26,6 +27,9 @@ export interface LiveStatusOptions {
 export class LiveStatus {
   private readonly startedAt: number;
   private readonly ackedAt = new Map<string, number>();
+  /** Instances acked by this vFunD, and the counters of those it released, per `tenant/fn/kind`. */
+  private readonly owners = new Map<string, { tenant: string; fn: string; kind: Kind }>();
+  private readonly released = new Map<string, { tenant: string; fn: string; kind: Kind; calls: number; errors: number }>();
   private lastCheckpoint: JournalStatus['lastCheckpoint'] = null;
   private waiting = 0;
   private readonly unsubscribe: Array<() => void> = [];
@@ -35,8 +39,19 @@ export class LiveStatus {
     this.unsubscribe.push(
       opts.vfund.subscribe((envelopes) => {
         for (const e of envelopes) {
-          if (e.type === 'negotiation.acked') this.ackedAt.set(e.data.instance, Date.parse(e.at));
-          else if (e.type === 'instance.released') this.ackedAt.delete(e.data.instance);
+          if (e.type === 'negotiation.acked') {
+            this.ackedAt.set(e.data.instance, Date.parse(e.at));
+            this.owners.set(e.data.instance, { tenant: e.data.tenant, fn: e.data.fn, kind: e.data.kind });
+          } else if (e.type === 'instance.released') {
+            this.ackedAt.delete(e.data.instance);
+            const owner = this.owners.get(e.data.instance);
+            this.owners.delete(e.data.instance);
+            if (owner !== undefined && e.data.stats !== null) {
+              const t = this.total(owner);
+              t.calls += e.data.stats.calls;
+              t.errors += errorsOf(e.data.stats);
+            }
+          }
           else if (e.type === 'journal.checkpoint') this.lastCheckpoint = { seq: e.seq, size: e.data.size, at: e.at };
         }
       }),
@@ -50,6 +65,28 @@ export class LiveStatus {
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
+  private total(key: { tenant: string; fn: string; kind: Kind }): { tenant: string; fn: string; kind: Kind; calls: number; errors: number } {
+    const k = `${key.tenant}/${key.fn}/${key.kind}`;
+    let t = this.released.get(k);
+    if (t === undefined) this.released.set(k, (t = { ...key, calls: 0, errors: 0 }));
+    return t;
+  }
+
+  /** Per tenant, function and kind: what released instances counted plus what live ones count now (monotonic while vFunD runs). */
+  private totals(live: readonly InstanceStatus[]): CallTotals[] {
+    const out = new Map<string, { tenant: string; fn: string; kind: Kind; calls: number; errors: number }>();
+    for (const [k, t] of this.released) out.set(k, { ...t });
+    for (const i of live) {
+      if (!this.owners.has(i.id)) continue; // recovered from a previous vFunD: its calls are not this run's
+      const k = `${i.tenant}/${i.fn}/${i.kind}`;
+      const t = out.get(k) ?? { tenant: i.tenant, fn: i.fn, kind: i.kind, calls: 0, errors: 0 };
+      t.calls += i.calls;
+      t.errors += i.errors;
+      out.set(k, t);
+    }
+    return [...out.values()].map((t) => ({ ...t, latency: null }));
+  }
+
   status(): HostStatus {
     const { vfund, journal, clock } = this.opts;
     const now = clock.now();
@@ -60,7 +97,7 @@ export class LiveStatus {
       const acked = this.ackedAt.get(id);
       return {
         calls: stats?.calls ?? 0,
-        errors: stats === undefined ? 0 : Object.values(stats.errors).reduce((a, b) => a + b, 0),
+        errors: stats === undefined ? 0 : errorsOf(stats),
         latency: null,
         servicePid: r?.servicePid ?? null,
         guest: this.opts.guestOf?.(id) ?? null,
@@ -77,7 +114,7 @@ export class LiveStatus {
       accepting: this.opts.accepting?.() ?? true,
       instances,
       ...capacityOf(state, this.opts.disabledTenants?.()),
-      totals: [],
+      totals: this.totals(instances),
       journal: {
         backend: journal.url.slice(0, Math.max(0, journal.url.indexOf(':'))) || 'unknown',
         url: journal.url,
@@ -88,4 +125,8 @@ export class LiveStatus {
       },
     };
   }
+}
+
+function errorsOf(stats: ComputationStats): number {
+  return Object.values(stats.errors).reduce((a, b) => a + b, 0);
 }

@@ -66,6 +66,7 @@ describe('Daemon.status() of a running vFunD', () => {
     expect(i.ageMs).not.toBeNull();
     expect(s.slots).toEqual([{ fn: 'crc32', kind: 'sw', inUse: 1, slots: 2, device: null }]);
     expect(s.tenants[0]).toEqual({ id: 'acme', instances: 1, maxInstances: 3, disabled: false });
+    expect(s.totals).toEqual([{ tenant: 'acme', fn: 'crc32', kind: 'sw', calls: 250, errors: 0, latency: null }]);
     expect(s.journal).toMatchObject({ backend: 'file', available: true, outboxDepth: 0 });
     expect(s.journal.head).toBeGreaterThanOrEqual(3); // started, acked, activation started + acked
 
@@ -73,7 +74,10 @@ describe('Daemon.status() of a running vFunD', () => {
     const r = await c.release({ ...creds, instance: n.instance });
     expect(r.ok).toBe(true);
     c.close();
-    expect(daemon.status().instances).toEqual([]);
-    expect(daemon.status().slots[0]!.inUse).toBe(0);
+    const after = daemon.status();
+    expect(after.instances).toEqual([]);
+    expect(after.slots[0]!.inUse).toBe(0);
+    // The released instance's calls stay in the totals (counters never go back).
+    expect(after.totals).toEqual([{ tenant: 'acme', fn: 'crc32', kind: 'sw', calls: 250, errors: 0, latency: null }]);
   });
 });
