@@ -21,6 +21,7 @@ import { openWitnesses, startCheckpointing, type CheckpointOptions } from './che
 import type { Checkpointer } from '../events/checkpointer.js';
 import { LiveStatus } from './live-status.js';
 import type { HostStatus } from './status.js';
+import { withMetrics, type MetricsAddress } from './metrics.js';
 
 /** How to start vFunD: its configuration, journal URL, data root and where it logs. */
 export interface DaemonOptions {
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   readonly checkpoint?: CheckpointOptions;
   /** A snapshot of vFunD's state every this many events (default 10,000; 0: never); see VFunDOptions. */
   readonly snapshotEvery?: number;
+  /** Serve Prometheus metrics, /healthz and /readyz there (src/daemon/metrics.ts); absent: no exporter. */
+  readonly metrics?: MetricsAddress;
 }
 
 /** A running vFunD: its tenants' control sockets and windows, and how to stop it. */
@@ -44,6 +47,8 @@ export interface Daemon {
   readonly windows: Readonly<Record<string, { readonly path: string; readonly bytes: number; readonly slots: number }>>;
   /** The journal's URL. */
   readonly journal: string;
+  /** The metrics exporter's base URL (`http://host:port`, the bound port), when it was asked for. */
+  readonly metricsUrl?: string;
   /** What vFunD says about itself now: instances, counters, slots, quotas, journal, uptime (src/daemon/status.ts). */
   status(): HostStatus;
   /** False while the journal cannot take events (stopping then waits for it). Absent: always available. */
@@ -128,7 +133,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
   let stopping: Promise<void> | null = null;
   const windowsOut = Object.fromEntries([...runtime.windows].map(([t, w]) => [t, { path: w.path, bytes: w.plan.windowBytes, slots: w.plan.slotCount }]));
-  return {
+  const daemon: Daemon = {
     sockets,
     windows: windowsOut,
     journal: journal.url,
@@ -150,4 +155,5 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         }
       })()),
   };
+  return opts.metrics === undefined ? daemon : withMetrics(daemon, opts.metrics, opts.log);
 }
