@@ -192,10 +192,11 @@ export async function withMetrics<D extends { status(): HostStatus; stop(reason:
   daemon: D,
   address: MetricsAddress,
   log: (line: string) => void,
+  opts: { processMetrics?: boolean } = {},
 ): Promise<D & { readonly metricsUrl: string }> {
   let server: MetricsServer;
   try {
-    server = await startMetricsServer({ address, status: () => daemon.status(), log });
+    server = await startMetricsServer({ address, status: () => daemon.status(), log, ...opts });
   } catch (err) {
     await daemon.stop('the metrics exporter could not start').catch(() => undefined);
     throw err;
