@@ -11,11 +11,11 @@
  * Unpacking goes into a private temp directory that is renamed into place,
  * so two processes racing on an empty cache both end with a whole tree.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { ValidationError, VirtFunError } from '../errors.js';
+import { aptDownload as aptDownloadInto, isDir, isFile, requireTool as requireToolOnPath, runTool, type FetchContext } from '../util/debian-package.js';
 
 export interface GuestKernel {
   /** Kernel release, e.g. `6.1.0-56-cloud-amd64` (what `uname -r` prints in the guest). */
@@ -38,6 +38,7 @@ export interface DebianKernelOptions {
 export const DEFAULT_KERNEL_PACKAGE = 'linux-image-cloud-amd64';
 
 const HINT = 'or pass --kernel <vmlinuz> (and its modules directory)';
+const FETCH: FetchContext = { code: 'VM', hint: HINT };
 
 interface Manifest {
   readonly package: string;
@@ -228,56 +229,14 @@ async function debHasKernel(deb: string): Promise<boolean> {
   return /\s\.?\/?boot\/vmlinuz-/m.test(list.stdout);
 }
 
-/** `apt-get download <pkg>` into `dir` (its cwd); the path of the .deb it wrote. */
-async function aptDownload(pkg: string, dir: string, log: (line: string) => void): Promise<string> {
-  const before = new Set(await readdir(dir));
-  log(`apt-get download ${pkg}`);
-  try {
-    // As root apt warns that the _apt user cannot write here; the download still works.
-    await run('apt-get', ['download', '-q', pkg], { cwd: dir });
-  } catch (err) {
-    const detail = (err as Error).message;
-    const unknown = /Unable to locate package|has no installation candidate|Can't select/.test(detail);
-    throw new VirtFunError(
-      'CONFIG',
-      `apt-get download ${pkg} failed${unknown ? ' (unknown package: run `apt-get update` first?)' : ''}: ${detail}; ${HINT}`,
-      { cause: err },
-    );
-  }
-  const debs = (await readdir(dir)).filter((f) => f.endsWith('.deb') && !before.has(f));
-  const deb = debs.find((f) => f.startsWith(`${pkg}_`)) ?? debs[0];
-  if (deb === undefined) throw new VirtFunError('VM', `apt-get download ${pkg} wrote no .deb into ${dir}; ${HINT}`);
-  return join(dir, deb);
+function aptDownload(pkg: string, dir: string, log: (line: string) => void): Promise<string> {
+  return aptDownloadInto(pkg, dir, log, FETCH);
 }
 
-async function requireTool(cmd: string, why: string): Promise<void> {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    if (dir !== '' && (await isFile(join(dir, cmd)))) return;
-  }
-  throw new VirtFunError('VM', `${cmd} not found: ${why}; ${HINT}`);
+function requireTool(cmd: string, why: string): Promise<void> {
+  return requireToolOnPath(cmd, why, FETCH);
 }
 
-interface RunResult {
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(cmd: string, args: readonly string[], opts: { cwd?: string } = {}): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(cmd, args, { cwd: opts.cwd, maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
-      if (err) {
-        const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-        const text = missing ? `${cmd} is not installed` : stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes("user '_apt'")).join(' ').trim() || err.message;
-        reject(new VirtFunError('VM', text, { cause: err }));
-      } else resolvePromise({ stdout, stderr });
-    });
-  });
-}
-
-async function isFile(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isFile(), () => false);
-}
-
-async function isDir(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isDirectory(), () => false);
+function run(cmd: string, args: readonly string[], opts: { cwd?: string } = {}) {
+  return runTool(cmd, args, { ...opts, code: 'VM' });
 }
