@@ -17,6 +17,8 @@ import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
 import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
+import { registerFleetCommands } from './fleet.js';
+import { auditHostsCommand, type AuditHostsOptions } from './fleet-audit.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
 import { hostChecked, pendingNote, pendingOf } from './read-journal.js';
@@ -65,7 +67,8 @@ const audit = withFilters(withJournalOptions(program.command('audit').descriptio
   .addOption(formatOption())
   .option('--limit <n>', 'only the first n events that match (reading stops there)')
   .option('--tail <n>', 'only the last n events that match')
-  .action(auditCommand);
+  .option('--host <host|*>', "JetStream: these hosts' events (comma-separated; '*': every host), merged in time order")
+  .action((o: Parameters<typeof auditCommand>[0] & { host?: string }) => (o.host !== undefined ? auditHostsCommand(o as AuditHostsOptions) : auditCommand(o)));
 
 withJournalOptions(audit.command('verify').description('check the hash chain, the signed checkpoints and the witnesses; exit 1 naming the first bad event'))
   .option('--witness <path|nats-url>', 'check the journal against the checkpoints witnessed there (repeatable)', collect, [])
@@ -121,6 +124,7 @@ registerCheckpointCommands(audit);
 registerPaperCommands(program);
 registerVmCommands(program);
 registerNatsConfigCommand(program);
+registerFleetCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

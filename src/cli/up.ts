@@ -23,9 +23,10 @@ export function registerUpCommand(program: Command): void {
     .option('--witness <path|nats-url>', 'also put every checkpoint there: a directory, a file, or a NATS key-value bucket (repeatable)', collect, [])
     .option('--checkpoint-every <events>', 'journal a signed checkpoint after this many events', integerAtLeast(1), DEFAULT_CHECKPOINT_EVERY)
     .option('--checkpoint-interval <seconds>', 'and after this many seconds when events are not yet covered (0: only by count and at stop)', numberAtLeast(0), DEFAULT_CHECKPOINT_INTERVAL_MS / 1000)
+    .option('--fleet <nats-url>', 'register in the fleet on this NATS (default: on the journal\'s, when it is nats://); see `vfun fleet status`')
     .option('--snapshot-every <events>', 'journal a snapshot of vFunD\'s state after this many events, for fast start-up (0: never)', integerAtLeast(0), DEFAULT_SNAPSHOT_EVERY)
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics, plus /healthz and /readyz, on this address (e.g. 127.0.0.1:9464; default: off)', metricsAddressArgument)
-    .action(async (o: JournalOptions & { config: string; witness: string[]; checkpointEvery: number; checkpointInterval: number; snapshotEvery: number; metrics?: MetricsAddress }) => {
+    .action(async (o: JournalOptions & { config: string; witness: string[]; checkpointEvery: number; checkpointInterval: number; snapshotEvery: number; metrics?: MetricsAddress; fleet?: string }) => {
       // A daemon's stdout or stderr going away (a closed pipe) silences its log, never the daemon.
       onBrokenOutput('carry-on');
       const log = say;
@@ -42,7 +43,7 @@ export function registerUpCommand(program: Command): void {
       // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
       // ptrace vFunD nor read its memory or descriptors through /proc.
       loadShm()?.sandboxSelf({ nonDumpable: true });
-      const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log, checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }) });
+      const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log, checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }), ...(o.fleet !== undefined && { fleet: o.fleet }) });
       const shutdown = (signal: string) => {
         log(`${signal}: releasing every instance`);
         if (daemon.journalAvailable?.() === false) {

@@ -22,6 +22,7 @@ import type { Checkpointer } from '../events/checkpointer.js';
 import { LiveStatus } from './live-status.js';
 import type { HostStatus } from './status.js';
 import { withMetrics, type MetricsAddress } from './metrics.js';
+import { joinFleet } from './fleet-join.js';
 
 /** How to start vFunD: its configuration, journal URL, data root and where it logs. */
 export interface DaemonOptions {
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   readonly snapshotEvery?: number;
   /** Serve Prometheus metrics, /healthz and /readyz there (src/daemon/metrics.ts); absent: no exporter. */
   readonly metrics?: MetricsAddress;
+  /** A NATS URL to register in the fleet on (fleet-join.ts); without it, a JetStream journal's connection is used. */
+  readonly fleet?: string;
 }
 
 /** A running vFunD: its tenants' control sockets and windows, and how to stop it. */
@@ -126,6 +129,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     );
     sockets[t.id] = path;
   }
+  const fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => live.status(), log: opts.log, ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
   opts.log(`vFunD up on ${host} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
   for (const [t, p] of Object.entries(sockets)) {
     const w = runtime.windows.get(t);
@@ -147,6 +151,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         } finally {
           // The last checkpoint covers vfund.stopped (a failed one is logged, never thrown).
           await checkpointer.stop();
+          await fleet?.leave();
           live.close();
           // Whatever happened above, no service, region file or pid file outlives vFunD.
           await runtime.close();

@@ -11,8 +11,10 @@
  *            delete, purge or message delete, nor an acknowledgement.
  *   auditor  reads: stream info and names, message get, consumers to read.
  *   admin    everything (creates and updates streams, acknowledges damage).
+ * And the fleet's (fleetPermissionsOf): a vFunD serves the `vfun` NATS
+ * service, an auditor asks it.
  */
-import { DEFAULT_TRACE_STREAM, EVENT_SUBJECT_PREFIX, TRACE_SUBJECT_PREFIX, defaultEventStream } from './subjects.js';
+import { DEFAULT_TRACE_STREAM, EVENT_SUBJECT_PREFIX, FLEET_SERVICE, FLEET_SUBJECT_PREFIX, TRACE_SUBJECT_PREFIX, defaultEventStream } from './subjects.js';
 
 /** The stream of damage acknowledgements (damage.ts), shared by hosts. */
 export const DEFAULT_ACK_STREAM = 'VFUN_ACK';
@@ -102,6 +104,37 @@ export function permissionsOf(user: NatsUser, ackStream = DEFAULT_ACK_STREAM): P
   }
 }
 
+/**
+ * What a user may do in the fleet (src/daemon/fleet.ts), besides the journal
+ * (permissionsOf). Pure.
+ *   vfund    serves the `vfun` service: subscribes to the services discovery
+ *            (`$SRV.PING|INFO|STATS`, of any service, of `vfun`, of its instance)
+ *            and its own host's endpoints `vfun.svc.<host>.>`; answers them
+ *            (`allowResponses`: a reply to a request it received, nothing else).
+ *   auditor  asks: publishes the discovery of `vfun` and every host's
+ *            `status` and `metrics` (`vfun fleet status`).
+ *   admin    may already do everything.
+ */
+export function fleetPermissionsOf(user: NatsUser): Permissions & { readonly allowResponses: boolean } {
+  const none = { allow: [], deny: [] };
+  switch (user.role) {
+    case 'vfund':
+      return {
+        publish: none,
+        subscribe: { allow: ['$SRV.PING', '$SRV.INFO', '$SRV.STATS', `$SRV.*.${FLEET_SERVICE}`, `$SRV.*.${FLEET_SERVICE}.*`, `${FLEET_SUBJECT_PREFIX}.${user.host}.>`], deny: [] },
+        allowResponses: true,
+      };
+    case 'auditor':
+      return {
+        publish: { allow: [`$SRV.*.${FLEET_SERVICE}`, `$SRV.*.${FLEET_SERVICE}.*`, `${FLEET_SUBJECT_PREFIX}.*.status`, `${FLEET_SUBJECT_PREFIX}.*.metrics`], deny: [] },
+        subscribe: none,
+        allowResponses: false,
+      };
+    case 'admin':
+      return { publish: none, subscribe: none, allowResponses: false };
+  }
+}
+
 /** The name a user connects with (nkey users connect with their key; this is for comments and errors). */
 export function userLabel(user: NatsUser): string {
   return user.role === 'vfund' ? vfundUserName(user.host) : user.name;
@@ -124,12 +157,16 @@ export function natsServerConfig(spec: NatsServerConfigSpec): string {
   lines.push('accounts {', '  VFUN {', '    jetstream: enabled', '    users: [');
   for (const user of spec.users) {
     const p = permissionsOf(user, ack);
+    const fleet = fleetPermissionsOf(user);
+    const pub = [...p.publish.allow, ...fleet.publish.allow];
+    const sub = [...p.subscribe.allow, ...fleet.subscribe.allow];
     const who = user.credential.kind === 'password' ? `user: ${q(userLabel(user))}, password: ${q(user.credential.password)}` : `nkey: ${q(user.credential.publicKey)}`;
     lines.push(
       `      # ${user.role} ${userLabel(user)}`,
       `      { ${who}, permissions: {`,
-      `          publish: { allow: ${list(p.publish.allow)}${p.publish.deny.length > 0 ? `, deny: ${list(p.publish.deny)}` : ''} }`,
-      `          subscribe: { allow: ${list(p.subscribe.allow)} }`,
+      `          publish: { allow: ${list(pub)}${p.publish.deny.length > 0 ? `, deny: ${list(p.publish.deny)}` : ''} }`,
+      `          subscribe: { allow: ${list(sub)} }`,
+      ...(fleet.allowResponses ? ['          allow_responses: true'] : []),
       '      } }',
     );
   }

@@ -11,6 +11,9 @@ import { nativeSha256Hex as sha256Hex } from '../native-hash.js';
 export const EVENT_SUBJECT_PREFIX = 'vfun.evt';
 export const TRACE_SUBJECT_PREFIX = 'vfun.trace';
 export const DEFAULT_TRACE_STREAM = 'VFUN_TRACE';
+/** The NATS service every vFunD of a fleet registers as (src/daemon/fleet.ts), and the prefix of its endpoints' subjects, `vfun.svc.<host>.<endpoint>`. */
+export const FLEET_SERVICE = 'vfun';
+export const FLEET_SUBJECT_PREFIX = 'vfun.svc';
 
 /** What a stream name may be: letters, digits, '-', '_'. */
 export const STREAM_NAME = /^[A-Za-z0-9_-]{1,200}$/;
