@@ -348,3 +348,32 @@ export async function startNatsCluster(opts: { readonly size?: number; readonly 
   }
   return { urls: nodes.map((n) => n.url), nodes, stop };
 }
+
+/**
+ * Resolves once JetStream on `urls` can place a stream of `replicas` (on a
+ * cluster: the meta leader is elected and every peer has reported to it;
+ * before that, "no suitable peers for placement"). `credentials`: a user
+ * that may create and delete streams (an admin) when authentication is on.
+ */
+export async function waitForJetStream(urls: readonly string[], credentials?: TestCredentials, replicas = 3, timeoutMs = 30_000): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: [...urls], ...credentials });
+  const name = `ready-${randomBytes(4).toString('hex')}`;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 2000 });
+        await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas });
+        await jsm.streams.delete(name);
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+}
