@@ -14,6 +14,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/events/envelope.js';
 import type { HostStatus } from '../../src/daemon/status.js';
+import type { FleetMetrics } from '../../src/daemon/fleet.js';
+import { connect } from '@nats-io/transport-node';
 import { startNatsCluster, testUsers, waitForJetStream, type NatsCluster } from '../support/nats-server.js';
 
 const exec = promisify(execFile);
@@ -119,6 +121,14 @@ describe('a fleet of three vFunDs on a three-node NATS cluster', () => {
     expect(lines[0]).toMatch(/^host\s+pid\s+version\s+uptime\s+instances\s+calls\s+errors\s+head\s+journal\s+checkpoint$/);
     for (const host of HOSTS) expect(lines.find((l) => l.startsWith(host))).toMatch(new RegExp(`^${host}\\s+${daemons.get(host)!.pid}\\s+\\S+\\s+\\S+\\s+0\\s+10\\s+0\\s+\\d+\\s+ok\\s`));
     expect(lines.at(-1)).toBe('3 hosts');
+    // Each host's metrics endpoint answers on its own subject, to the auditor.
+    const nc = await connect({ servers: cluster.urls, ...users.auditor });
+    try {
+      const metrics = (await nc.request('vfun.svc.fleet-2.metrics', '', { timeout: 2000 })).json<FleetMetrics>();
+      expect(metrics).toMatchObject({ host: 'fleet-2', instances: 0, calls: 10, errors: 0, slotsInUse: 0, slots: 2, journal: { available: true } });
+    } finally {
+      await nc.close();
+    }
   });
 
   it("vfun audit --host '*' merges the three hosts' streams in time order, each host in seq order", async () => {
@@ -149,7 +159,7 @@ describe('a fleet of three vFunDs on a three-node NATS cluster', () => {
     expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(['fleet-1', 'fleet-3', 'fleet-3', 'fleet-1']);
   });
 
-  it('a vFunD killed with SIGKILL is gone from the fleet view; --expect names it and exits 1', async () => {
+  it('a vFunD killed with SIGKILL is gone from the fleet view; --expect names it and exits 1; one stopped leaves it too', async () => {
     const victim = daemons.get('fleet-2')!;
     const exited = new Promise((resolve) => victim.once('exit', resolve));
     victim.kill('SIGKILL');
@@ -160,6 +170,12 @@ describe('a fleet of three vFunDs on a three-node NATS cluster', () => {
     expect(r.stderr).toContain('missing: fleet-2 (expected, did not answer)');
     expect(r.stdout).not.toMatch(/^fleet-2 /m);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('2 hosts');
+    // A vFunD stopped with SIGTERM takes its service off as it stops.
+    const stopped = daemons.get('fleet-3')!;
+    const exit = new Promise<number | null>((resolve) => stopped.once('exit', resolve));
+    stopped.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    expect((await fleetJson()).hosts.map((h) => h.host)).toEqual(['fleet-1']);
     // Its journal is still there: the merged audit still lists its events (up to where it was killed).
     const audit = await cli(['audit', '--journal', auditorUrl, '--host', '*', '--type', 'vfund.started', '--format', 'ndjson']);
     expect(audit.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Envelope).host)).toEqual([...HOSTS]);
