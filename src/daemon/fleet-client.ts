@@ -27,8 +27,7 @@ export interface FleetAnswer {
 
 /** The instances of the `vfun` service that answer discovery within `timeoutMs`. */
 export async function discoverInstances(nc: NatsConnection, timeoutMs: number): Promise<ServiceInfo[]> {
-  // @nats-io/services is built against its own copy of nats-core: the connection is the same object at run time.
-  const client = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).client({ strategy: 'timer', maxWait: timeoutMs } as never);
+  const client = new Svcm(nc).client({ strategy: 'timer', maxWait: timeoutMs });
   const out: ServiceInfo[] = [];
   for await (const info of await client.info(FLEET_SERVICE)) out.push(info);
   return out;

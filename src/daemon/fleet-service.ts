@@ -48,8 +48,7 @@ function answerJson(msg: ServiceMsg, answer: () => unknown): void {
 /** Registers vFunD as an instance of the `vfun` service with its endpoints. */
 export async function startFleetService(opts: FleetServiceOptions): Promise<FleetService> {
   const metadata: FleetMetadata = { host: opts.host, pid: String(process.pid), root: opts.root, version: packageVersion() };
-  // @nats-io/services is built against its own copy of nats-core: the connection is the same object at run time.
-  const svcm = new Svcm(opts.connection as unknown as ConstructorParameters<typeof Svcm>[0]);
+  const svcm = new Svcm(opts.connection);
   const service: Service = await svcm.add({
     name: FLEET_SERVICE,
     version: packageVersion(),
