@@ -89,6 +89,8 @@ export function createLogger(o: LoggerOptions): PinoLogger {
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // `err` is ours already ({code, message}; the stack only at debug): not pino's Error serializer.
+      serializers: { err: (e: unknown) => e },
     },
     destination,
   );

@@ -17,6 +17,13 @@ describe('createLogger', () => {
     expect(new Date(o['time'] as string).toISOString()).toBe(o['time']);
   });
 
+  test('an `err` field is written as given (code and message), not through an Error serializer adding a stack', () => {
+    const lines: string[] = [];
+    createLogger({ level: 'info', format: 'json', write: (l) => lines.push(l) }).error({ err: { code: 'CONFIG', message: 'bad' } }, 'vFunD did not start: bad');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ err: { code: 'CONFIG', message: 'bad' } });
+    expect(Object.keys((JSON.parse(lines[0]!) as { err: object }).err)).toEqual(['code', 'message']);
+  });
+
   test('pretty: time, level, message, key=value on one line', () => {
     const lines: string[] = [];
     createLogger({ level: 'debug', format: 'pretty', write: (l) => lines.push(l) }).debug({ tenant: 'acme', detail: 'two words' }, 'hello');
