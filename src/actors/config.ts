@@ -116,7 +116,9 @@ export const configSchema = z
       .array(
         z.object({
           id: name,
-          secret: z.string().min(16, 'must be at least 16 characters').max(1024),
+          /** The tenant's secret inline, or `secretFile`: a file holding it (read by the load step; exactly one of the two). */
+          secret: z.string().min(16, 'must be at least 16 characters').max(1024).optional(),
+          secretFile: z.string().min(1, 'must be a path').max(4096).optional(),
           maxInstances: z.number().int().min(1).max(4096),
           /** OS identity of the tenant's guests (needs vFunD to run as root). */
           uid: z.number().int().min(1).max(0x7fffffff).optional(),
@@ -136,7 +138,10 @@ export const configSchema = z
           refusals: refusalLimits,
           /** CPU and memory limits on the tenant's service processes (src/actors/cgroups.ts). */
           limits: tenantLimits.optional(),
-        }).strict().refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] }),
+        })
+          .strict()
+          .refine((t) => (t.uid === undefined) === (t.gid === undefined), { message: 'give both uid and gid, or neither', path: ['gid'] })
+          .refine((t) => (t.secret === undefined) !== (t.secretFile === undefined), { message: 'give exactly one of secret, secretFile', path: ['secret'] }),
       )
       .min(1),
     functions: z
@@ -210,6 +215,8 @@ export class ConfigError extends VirtFunError {
  */
 export interface LoadedConfig extends ValidConfig {
   readonly profiles: ReadonlyMap<string, DeviceProfile>;
+  /** Every tenant with its secret, read from its `secretFile` when it has one. */
+  readonly tenants: Array<ValidConfig['tenants'][number] & { secret: string }>;
 }
 
 /** Validate a configuration's shape (e.g. parsed from a file); reads nothing. Throws ConfigError naming each bad field. */
@@ -221,7 +228,7 @@ export function parseConfig(input: unknown): ValidConfig {
 
 /** Every key the configuration knows, at any depth: what an unknown key is compared with. */
 const KNOWN_KEYS = [
-  ...['tenants', 'functions', 'regionCapacity', 'devices', 'id', 'secret', 'maxInstances', 'uid', 'gid', 'ivshmem', 'refusals', 'limits'],
+  ...['tenants', 'functions', 'regionCapacity', 'devices', 'id', 'secret', 'secretFile', 'maxInstances', 'uid', 'gid', 'ivshmem', 'refusals', 'limits'],
   ...['name', 'kinds', 'hw', 'sw', 'slots', 'driver', 'device', 'profile', 'windowBytes', 'slotBytes', 'cpus', 'memoryMiB'],
   ...['burst', 'refillPerSecond', 'summaryIntervalMs', 'disconnectAfter', 'disconnectIntervals'],
 ];
@@ -284,7 +291,8 @@ export function toSnapshot(config: ValidConfig | LoadedConfig): VFunDConfigSnaps
     return { hw: { slots: hw.slots ?? dev.slots, driver: deviceDriverName(dev.profile, f.name), device: dev.name } };
   };
   return {
-    tenants: config.tenants.map((t) => {
+    tenants: config.tenants.map((t, i) => {
+      if (t.secret === undefined) throw new ConfigError([`tenants.${i}.secretFile: the secret was not read: load the configuration with loadConfig`]);
       const w = plans.get(t.id);
       return { id: t.id, credentialDigest: credentialDigest(t.secret), maxInstances: t.maxInstances, ...(w && { vm: { windowBytes: w.windowBytes, slotBytes: w.slotBytes, slots: w.slotCount } }) };
     }),

@@ -12,6 +12,7 @@ import { AUDIT_FORMATS, type AuditFilter, type AuditFormat } from './audit.js';
 import { auditCommand, replayCommand, summaryCommand } from './audit-commands.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { registerUpCommand } from './up.js';
+import { registerVersion } from './version.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
@@ -51,6 +52,7 @@ withJournalOptions(
 });
 
 registerUpCommand(program);
+registerVersion(program);
 
 /** The filters of `vfun audit` and `vfun audit summary` (they combine; a repeated --type adds types). */
 const withFilters = (cmd: Command): Command =>

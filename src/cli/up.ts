@@ -2,13 +2,21 @@
  * `vfun up`: vFunD as a daemon (src/daemon/), as an operator runs it: the
  * command's options, the signals it keeps or ignores, and what it says. The
  * daemon itself starts and stops in src/daemon/start.ts.
+ *
+ * Its log is on stderr: JSON lines (pino), or readable lines on a terminal
+ * (`--log-format`). On stdout it prints, as it always has, its start-up
+ * summary and `ready` (what scripts wait for), unless stdout and stderr are
+ * the same terminal, where the readable log already says it all.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { startDaemon } from '../daemon/start.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../daemon/log.js';
+import { startFailureRecords } from '../daemon/start-failure.js';
 import { loadShm } from '../native/shm.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { onBrokenOutput, say, warn } from './output.js';
 import { messageOf } from '../errors.js';
+import { fstatSync } from 'node:fs';
 import { collect } from './checkpoint-commands.js';
 import { integerAtLeast, numberAtLeast } from '../util/arguments.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_INTERVAL_MS } from '../events/checkpointer.js';
@@ -26,42 +34,70 @@ export function registerUpCommand(program: Command): void {
     .option('--fleet <nats-url>', 'register in the fleet on this NATS (default: on the journal\'s, when it is nats://); see `vfun fleet status`')
     .option('--snapshot-every <events>', 'journal a snapshot of vFunD\'s state after this many events, for fast start-up (0: never)', integerAtLeast(0), DEFAULT_SNAPSHOT_EVERY)
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics, plus /healthz and /readyz, on this address (e.g. 127.0.0.1:9464; default: off)', metricsAddressArgument)
-    .action(async (o: JournalOptions & { config: string; witness: string[]; checkpointEvery: number; checkpointInterval: number; snapshotEvery: number; metrics?: MetricsAddress; fleet?: string }) => {
+    .addOption(new Option('--log-level <level>', 'the least level logged on stderr').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <format>', 'stderr log: JSON lines, or readable lines (default: pretty on a terminal, json otherwise)').choices(LOG_FORMATS))
+    .action(async (o: JournalOptions & { config: string; witness: string[]; checkpointEvery: number; checkpointInterval: number; snapshotEvery: number; metrics?: MetricsAddress; fleet?: string; logLevel: LogLevel; logFormat?: LogFormat }) => {
       // A daemon's stdout or stderr going away (a closed pipe) silences its log, never the daemon.
       onBrokenOutput('carry-on');
-      const log = say;
+      const logger = createLogger({ level: o.logLevel, format: o.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json'), write: warn });
+      const console = sameTerminal() ? undefined : say;
+      // What vFunD always printed on stdout, and a record of it on stderr.
+      const log = (level: 'info' | 'warn', msg: string, fields: Record<string, unknown> = {}) => {
+        logger[level](fields, msg);
+        console?.(msg);
+      };
       // Signals whose default would kill vFunD on the spot (no release, files left behind): never.
       for (const signal of ['SIGHUP', 'SIGUSR2'] as const) {
         process.on(signal, () =>
           log(
+            'warn',
             signal === 'SIGHUP'
               ? 'SIGHUP received: configuration reload is not supported yet; vFunD keeps serving with its configuration (SIGTERM or SIGINT stops it)'
               : `${signal} received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)`,
+            { event: 'signal', signal },
           ),
         );
       }
       // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
       // ptrace vFunD nor read its memory or descriptors through /proc.
       loadShm()?.sandboxSelf({ nonDumpable: true });
-      const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log, checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }), ...(o.fleet !== undefined && { fleet: o.fleet }) });
+      let daemon;
+      try {
+        daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log: logger, ...(console !== undefined && { console }), checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }), ...(o.fleet !== undefined && { fleet: o.fleet }) });
+      } catch (err) {
+        // One structured line (its code and message); the stack only at debug level.
+        for (const r of startFailureRecords(err)) logger[r.level](r.fields, r.msg);
+        process.exit(1);
+      }
       const shutdown = (signal: string) => {
-        log(`${signal}: releasing every instance`);
+        log('info', `${signal}: releasing every instance`, { event: 'vfund.stopping', signal });
         if (daemon.journalAvailable?.() === false) {
-          log(`the journal cannot write: stopping waits until it can, so that every release is journaled; ${signal} again stops at once (the next start then releases what was held, reason recovery)`);
+          log('warn', `the journal cannot write: stopping waits until it can, so that every release is journaled; ${signal} again stops at once (the next start then releases what was held, reason recovery)`, { event: 'vfund.stopping', waitsForJournal: true });
         }
         daemon.stop(signal).then(
           () => {
-            log('vFunD stopped');
+            log('info', 'vFunD stopped', { event: 'vfund.down', signal });
             process.exit(0);
           },
           (err: unknown) => {
-            warn(`vfun: shutdown failed: ${messageOf(err)}`);
+            logger.error({ event: 'vfund.stop-failed', err: { code: (err as { code?: unknown }).code ?? null, message: messageOf(err) } }, `vfun: shutdown failed: ${messageOf(err)}`);
             process.exit(1);
           },
         );
       };
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
-      log('ready');
+      log('info', 'ready', { event: 'vfund.ready', pid: process.pid });
     });
+}
+
+/** stdout and stderr are one terminal (an operator's shell): the readable log on stderr is enough. */
+function sameTerminal(): boolean {
+  if (!process.stdout.isTTY || !process.stderr.isTTY) return false;
+  try {
+    const [a, b] = [fstatSync(1), fstatSync(2)];
+    return a.rdev === b.rdev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
 }

@@ -22,6 +22,8 @@ export interface CheckpointingSetup {
   readonly journal: Journal;
   readonly clock: Clock;
   readonly log: (line: string) => void;
+  /** What is said once for information (the key created); default: `log`. */
+  readonly note?: (line: string) => void;
   readonly options?: CheckpointOptions;
 }
 
@@ -35,7 +37,7 @@ export async function openWitnesses(specs: readonly string[] = []): Promise<Witn
 /** Loads the key and starts checkpointing `vfund` (started already). Stop it after vFunD stopped. */
 export async function startCheckpointing(vfund: CheckpointTarget, setup: CheckpointingSetup, witnesses: readonly Witness[]): Promise<Checkpointer> {
   const key = await loadOrCreateCheckpointKey(setup.root, journalOrigin(setup.host));
-  if (key.created) setup.log(`checkpoint key created: ${setup.root}/admin/checkpoint.key (public key ${setup.root}/admin/checkpoint.pub: ${key.verifierKey})`);
+  if (key.created) (setup.note ?? setup.log)(`checkpoint key created: ${setup.root}/admin/checkpoint.key (public key ${setup.root}/admin/checkpoint.pub: ${key.verifierKey})`);
   const o = setup.options ?? {};
   const checkpointer = new Checkpointer({
     journal: setup.journal,

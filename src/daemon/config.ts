@@ -5,13 +5,18 @@
  * the profile of each `sim:<profile>:<fn>` driver, is read and checked, and a
  * problem is refused with a ConfigError naming the field, as parsing does.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { exposureOf, octal, readSecretFile } from './secrets.js';
 import { ConfigError, parseConfig, unknownDriver, unknownProfile, type LoadedConfig, type ValidConfig } from '../actors/config.js';
 import { deviceDriverParts } from '../../simulator/drivers.js';
 import { functionProfile, loadProfile, profileNames, type DeviceProfile } from '../../simulator/profile.js';
 
-/** Read the profiles a valid configuration names and check them; ConfigError naming each bad field. */
-export async function resolveConfig(config: ValidConfig): Promise<LoadedConfig> {
+/**
+ * Read what a valid configuration names and check it: the profiles, and each tenant's `secretFile` (a relative
+ * path from `baseDir`, default the working directory; secrets.ts); ConfigError naming each bad field.
+ */
+export async function resolveConfig(config: ValidConfig, baseDir: string = process.cwd()): Promise<LoadedConfig> {
   if ('profiles' in config) return config as LoadedConfig;
   const shipped = profileNames();
   const profiles = new Map<string, DeviceProfile>();
@@ -40,20 +45,34 @@ export async function resolveConfig(config: ValidConfig): Promise<LoadedConfig> 
       if (p === undefined || !functionProfile(p, sim.fn)) problems.push(`functions.${i}.kinds.${kind}.driver: ${unknownDriver(driver)}`);
     }
   }
+  const tenants: LoadedConfig['tenants'] = [];
+  for (const [i, t] of config.tenants.entries()) {
+    if (t.secret !== undefined) tenants.push({ ...t, secret: t.secret });
+    else {
+      const secret = await readSecretFile(`tenants.${i}.secretFile`, t.secretFile!, baseDir).catch((err: unknown) => {
+        if (!(err instanceof ConfigError)) throw err;
+        problems.push(...err.problems);
+        return '';
+      });
+      tenants.push({ ...t, secret });
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...config, profiles };
+  return { ...config, tenants, profiles };
 }
 
 /** Validate a configuration (parseConfig), then read and check what it names (resolveConfig). */
-export async function loadConfig(input: unknown): Promise<LoadedConfig> {
-  return resolveConfig(parseConfig(input));
+export async function loadConfig(input: unknown, baseDir?: string): Promise<LoadedConfig> {
+  return resolveConfig(parseConfig(input), baseDir);
 }
 
 /**
  * Read a JSON configuration file and load it; ConfigError naming the file or
  * each bad field. A parse error names the line and column, never the text
- * (the file holds secrets). A file others may read is said through `warn`:
- * it holds the tenants' secrets.
+ * (the file holds secrets). A file holding tenants' secrets inline that every
+ * user can read is refused; one its group can read is said through `warn`
+ * (secrets.ts: the directories above it count). `secretFile` paths are
+ * relative to the file's directory.
  */
 export async function loadConfigFile(path: string, warn?: (line: string) => void): Promise<LoadedConfig> {
   let text: string;
@@ -62,17 +81,26 @@ export async function loadConfigFile(path: string, warn?: (line: string) => void
   } catch (err) {
     throw new ConfigError([`cannot read ${path}: ${(err as Error).message}`]);
   }
-  const mode = (await stat(path)).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    warn?.(`warning: ${path} holds the tenants' secrets and is readable by ${(mode & 0o007) !== 0 ? 'every user' : 'its group'} (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it`);
-  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
     throw new ConfigError([`${path} is not valid JSON${jsonErrorPlace(text, err)}`]);
   }
-  return loadConfig(raw);
+  if (holdsSecrets(raw)) {
+    const { exposure, mode } = await exposureOf(path);
+    if (exposure === 'world') {
+      throw new ConfigError([`${path} holds the tenants' secrets and every user can read it (mode ${octal(mode)}): chmod 600 it, or move the secrets to secretFile`]);
+    }
+    if (exposure === 'group') warn?.(`warning: ${path} holds the tenants' secrets and is readable by its group (mode ${octal(mode)}): chmod 600 it`);
+  }
+  return loadConfig(raw, dirname(resolve(path)));
+}
+
+/** Whether a parsed configuration holds a secret inline (a tenant with `secret`). */
+function holdsSecrets(raw: unknown): boolean {
+  const tenants = (raw as { tenants?: unknown } | null)?.tenants;
+  return Array.isArray(tenants) && tenants.some((t) => typeof t === 'object' && t !== null && 'secret' in t);
 }
 
 /** Where JSON.parse failed, as ` (line L, column C)`, from the position in its message; '' when it gives none. Never the text. */

@@ -4,7 +4,9 @@
  * tree, opens one control socket per tenant inside that tenant's tree, and
  * serves until stopped, when it releases everything and journals it. While its
  * journal cannot write (a full disk), it says so once when that starts and
- * once when it ends.
+ * once when it ends. Everything it journals is logged too (log-records.ts).
+ * A start that fails gives back all it took, in reverse order: no pid file,
+ * lock, socket, region or cgroup outlives it.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +25,9 @@ import { LiveStatus } from './live-status.js';
 import type { HostStatus } from './status.js';
 import { withMetrics, type MetricsAddress } from './metrics.js';
 import { joinFleet } from './fleet-join.js';
+import { daemonLog, rec, type DaemonLog, type LineLog, type Logger } from './log.js';
+import { availabilityRecord, jetStreamRecord, logRecordOf, type JetStreamStateView } from './log-records.js';
+import type { Journal } from '../events/journal.js';
 
 /** How to start vFunD: its configuration, journal URL, data root and where it logs. */
 export interface DaemonOptions {
@@ -31,7 +36,13 @@ export interface DaemonOptions {
   readonly config?: ValidConfig;
   readonly journal: string;
   readonly root: string;
-  readonly log: (line: string) => void;
+  /**
+   * Where vFunD logs: a pino-like logger (every record, with its level and fields: src/daemon/log.ts), or a
+   * line function (the older form: the messages vFunD always printed, one a line).
+   */
+  readonly log: Logger | LineLog;
+  /** Besides a logger: the messages vFunD always printed, one a line (`vfun up` prints them on stdout). */
+  readonly console?: LineLog;
   /** Checkpoints: every N events / T ms (defaults 1000, 60 s) and at stop; witnesses (docs/proofs.md). */
   readonly checkpoint?: CheckpointOptions;
   /** A snapshot of vFunD's state every this many events (default 10,000; 0: never); see VFunDOptions. */
@@ -67,7 +78,8 @@ export function controlSocketPath(root: string, tenant: string): string {
 /** Start vFunD; ConfigError naming each bad field of its configuration. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if ((opts.config === undefined) === (opts.configPath === undefined)) throw new ConfigError(['give a configuration file or a configuration, not both or neither']);
-  const config = opts.config !== undefined ? await resolveConfig(opts.config) : await loadConfigFile(opts.configPath!, opts.log);
+  const out = daemonLog(opts.log, opts.console);
+  const config = opts.config !== undefined ? await resolveConfig(opts.config) : await loadConfigFile(opts.configPath!, (l) => out.say(rec('warn', l, { config: opts.configPath })));
   const identities = new Map(config.tenants.flatMap((t) => (t.uid !== undefined && t.gid !== undefined ? [[t.id, { uid: t.uid, gid: t.gid }] as const] : [])));
   if (identities.size > 0 && process.getuid?.() !== 0) {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);
@@ -77,63 +89,91 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // vFunD's name on every event: the journal URL's host= when it gives one, else this machine's.
   const host = (await hostOfJournalUrl(opts.journal)) ?? hostname();
   const windows = windowPlans(config);
-  const limits = await TenantCgroups.create(config.tenants);
-  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(async (err: unknown) => {
-    await limits.remove();
+  // What a failed start gives back, last taken first.
+  const undo: Array<() => Promise<unknown>> = [];
+  const giveBack = async (err: unknown): Promise<never> => {
+    for (const step of undo.reverse()) await step().catch(() => undefined);
     throw err;
-  });
-  for (const line of limits.report()) opts.log(line);
-  if (runtime.leftovers.length > 0) opts.log(`removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`);
+  };
+  const limits = await TenantCgroups.create(config.tenants);
+  undo.push(() => limits.remove());
+  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(giveBack);
+  undo.push(() => runtime.close());
+  for (const line of limits.report()) out.say(rec(line.includes('NOT enforced') ? 'warn' : 'info', line, { event: 'limits' }));
+  if (runtime.leftovers.length > 0) {
+    out.say(rec('warn', `removed ${runtime.leftovers.length} region(s) left by a vFunD that did not stop: ${runtime.leftovers.join(', ')}`, { event: 'recovery.leftovers', regions: runtime.leftovers.length }));
+  }
   // A journal held by another vFunD (another root, same journal) is refused here, naming its pid:
   // give this root back before saying so.
-  const { journal, repaired } = await openJournal(opts.journal, { host, outbox: join(opts.root, ...OUTBOX_FILE) }).catch(async (err: unknown) => {
-    await runtime.close().catch(() => undefined);
-    throw err;
-  });
-  if (repaired) opts.log(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
+  const { journal, repaired } = await openJournal(opts.journal, { host, outbox: join(opts.root, ...OUTBOX_FILE) }).catch(giveBack);
+  undo.push(() => journal.close());
+  if (repaired) out.say(rec('warn', `journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`, { event: 'journal.repaired', bytes: repaired.truncatedBytes }));
   // Said to the operator only: the tenants are told `journal-unavailable` and never see where the journal is.
-  journal.onAvailabilityChange?.((c) =>
-    opts.log(
-      c.available
-        ? `journal ${journal.url}: writes again after ${((c.outageMs ?? 0) / 1000).toFixed(1)} s; what waited is written, negotiations are admitted again`
-        : `journal ${journal.url}: cannot write (${c.reason ?? 'unknown'}): new negotiations are refused (journal-unavailable), active instances keep working; ${c.waiting} event(s) wait and are written in order once it can (retrying)`,
-    ),
-  );
+  const unwatch = watchJournal(journal, out);
+  undo.push(async () => unwatch());
   let vfund: VFunD<HostRegion>;
   let checkpointer: Checkpointer;
-  try {
-    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds, ...(opts.snapshotEvery !== undefined && { snapshotEvery: opts.snapshotEvery }) });
-    const setup = { root: opts.root, host, journal, clock: systemClock, log: opts.log, ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) };
-    checkpointer = await startCheckpointing(vfund, setup, witnesses);
-  } catch (err) {
-    await journal.close().catch(() => undefined);
-    await runtime.close().catch(() => undefined);
-    await limits.remove();
-    throw err;
-  }
-  const live = new LiveStatus({ vfund: vfund as VFunD<unknown>, journal, host, clock: systemClock });
+  let live: LiveStatus;
+  let fleet: Awaited<ReturnType<typeof joinFleet>> = null;
   const servers: ControlServer[] = [];
   const sockets: Record<string, string> = {};
-  for (const t of config.tenants) {
-    const path = controlSocketPath(runtime.tree.root, t.id);
-    await runtime.tree.prepareTenant(t.id);
-    servers.push(
-      await ControlServer.start({
+  try {
+    const before = (await journal.head())?.seq ?? 0;
+    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds, ...(opts.snapshotEvery !== undefined && { snapshotEvery: opts.snapshotEvery }) });
+    undo.push(() => vfund.stop('start-up failed'));
+    await logStart(journal, before, vfund, out);
+    const unsubscribe = vfund.subscribe((envelopes) => {
+      for (const e of envelopes) {
+        const r = logRecordOf(e);
+        if (r !== null) out.record(r);
+      }
+    });
+    undo.push(async () => unsubscribe());
+    const setup = { root: opts.root, host, journal, clock: systemClock, log: out.lines('warn', { event: 'checkpoint' }), note: out.lines('info', { event: 'checkpoint.key' }), ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) };
+    checkpointer = await startCheckpointing(vfund, setup, witnesses);
+    undo.push(() => checkpointer.stop());
+    live = new LiveStatus({ vfund: vfund as VFunD<unknown>, journal, host, clock: systemClock });
+    undo.push(async () => live.close());
+    for (const t of config.tenants) {
+      const path = controlSocketPath(runtime.tree.root, t.id);
+      await runtime.tree.prepareTenant(t.id);
+      const server = await ControlServer.start({
         vfund,
         tenant: { id: t.id, secret: t.secret },
         socketPath: path,
         clock: systemClock,
         refusals: t.refusals,
         onSocket: (p) => runtime.tree.handOver(t.id, p),
-      }),
-    );
-    sockets[t.id] = path;
+      });
+      servers.push(server);
+      undo.push(() => server.close());
+      sockets[t.id] = path;
+    }
+    // Joining the fleet never fails a start (fleet-join.ts: a failure is logged, and vFunD serves without it).
+    fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => live.status(), log: (line) => out.say(rec(line.startsWith('fleet: registered') ? 'info' : 'warn', line, { event: 'fleet' })), ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
+  } catch (err) {
+    return giveBack(err);
   }
-  const fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => live.status(), log: opts.log, ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
-  opts.log(`vFunD up on ${host} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
+  out.say(
+    rec('info', `vFunD up on ${host} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`, {
+      event: 'vfund.up',
+      host,
+      tenants: config.tenants.length,
+      functions: config.functions.length,
+      journal: journal.url,
+      root: runtime.tree.root,
+    }),
+  );
   for (const [t, p] of Object.entries(sockets)) {
     const w = runtime.windows.get(t);
-    opts.log(`  tenant ${t}: control socket ${p}${w ? `, ivshmem window ${w.path} (${w.plan.windowBytes} bytes, ${w.plan.slotCount} slots)` : ''}`);
+    out.say(
+      rec('info', `  tenant ${t}: control socket ${p}${w ? `, ivshmem window ${w.path} (${w.plan.windowBytes} bytes, ${w.plan.slotCount} slots)` : ''}`, {
+        event: 'tenant.serving',
+        tenant: t,
+        socket: p,
+        ...(w && { window: w.path, windowBytes: w.plan.windowBytes, slots: w.plan.slotCount }),
+      }),
+    );
   }
   let stopping: Promise<void> | null = null;
   const windowsOut = Object.fromEntries([...runtime.windows].map(([t, w]) => [t, { path: w.path, bytes: w.plan.windowBytes, slots: w.plan.slotCount }]));
@@ -155,10 +195,49 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           live.close();
           // Whatever happened above, no service, region file or pid file outlives vFunD.
           await runtime.close();
-          for (const problem of await limits.remove()) opts.log(problem);
+          for (const problem of await limits.remove()) out.say(rec('warn', problem, { event: 'limits' }));
+          unwatch();
           await journal.close();
         }
       })()),
   };
-  return opts.metrics === undefined ? daemon : withMetrics(daemon, opts.metrics, opts.log);
+  return opts.metrics === undefined ? daemon : withMetrics(daemon, opts.metrics, out.lines('info', { event: 'metrics' }));
+}
+
+/** Log the journal's availability (an outage and its end; for JetStream: unreachable, the outbox, fenced); returns how to stop. */
+function watchJournal(journal: Journal, out: DaemonLog): () => void {
+  const offs: Array<() => void> = [];
+  const off = journal.onAvailabilityChange?.((c) => out.say(availabilityRecord(journal.url, c)));
+  if (off) offs.push(off);
+  const js = journal as Journal & { onStateChange?(l: (s: JetStreamStateView) => void): () => void };
+  if (typeof js.onStateChange === 'function') {
+    let before: JetStreamStateView | null = null;
+    offs.push(
+      js.onStateChange((s) => {
+        const r = jetStreamRecord(journal.url, before, s);
+        before = s;
+        if (r !== null) out.record(r);
+      }),
+    );
+  }
+  return () => {
+    for (const o of offs.splice(0)) o();
+  };
+}
+
+/** Log what vFunD journaled as it started (vfund.started, the instances a previous run left live, released: recovery). */
+async function logStart(journal: Journal, before: number, vfund: VFunD<HostRegion>, out: DaemonLog): Promise<void> {
+  const head = vfund.head()?.seq ?? 0;
+  let recovered = 0;
+  try {
+    for await (const e of journal.read({ fromSeq: before + 1 })) {
+      if (e.seq > head) break;
+      if (e.type === 'instance.released' && e.data.reason === 'recovery') recovered++;
+      const r = logRecordOf(e);
+      if (r !== null) out.record(r);
+    }
+  } catch {
+    // what the journal cannot read back now is in the journal all the same
+  }
+  if (recovered > 0) out.record(rec('warn', `recovery: released ${recovered} instance(s) a previous vFunD left live`, { event: 'recovery', instances: recovered }));
 }

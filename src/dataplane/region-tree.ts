@@ -1,7 +1,7 @@
 /**
  * The paper's file tree (§3.3, Figure 6) under a configurable root:
  *
- *   <root>/admin/                           vFunD's own entries (journal, instances/)
+ *   <root>/admin/                           vFunD's own entries (journal, instances/, the root's lock)
  *   <root>/service/<tenant>/<app>/<fn>/     the service of each instance (service.json)
  *   <root>/vmcli/<tenant>/<app>/<fn>/       the shared region: region.json (sealed memfds handed
  *                                           over the control socket), or dataout, datain files
@@ -12,11 +12,11 @@
  * they become path components.
  */
 import { chmod, chown, lstat, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { processAlive } from '../util/process.js';
 import { join, resolve } from 'node:path';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { checkName } from '../util/names.js';
 import { readControlFile } from './control-file.js';
+import { lockRoot, type RootLock } from './root-lock.js';
 import type { ServiceStats } from './service.js';
 
 export const DIR_MODE = 0o700;
@@ -147,31 +147,22 @@ export class RegionTree {
     return p;
   }
 
+  private rootLock: RootLock | null = null;
+
   /**
-   * Take the root for this process: `admin/vfund.pid`, created exclusively. A
-   * root held by a live vFunD is refused; a stale pid file is taken over.
+   * Take the root for this process: flock on `admin/vfund.lock`, held until
+   * `unlock` (root-lock.ts). A root held by a live vFunD is refused naming its
+   * pid; a pid file left by a process that is gone blocks nothing.
    */
   async lock(): Promise<void> {
-    const path = join(this.adminDir, 'vfund.pid');
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        await writeFile(path, `${process.pid}\n`, { mode: FILE_MODE, flag: 'wx' });
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-        if (holder === process.pid) return;
-        if (processAlive(holder)) throw new VirtFunError('REGION', `${this.root} is in use by vFunD pid ${holder}`);
-        await rm(path, { force: true }); // stale: its vFunD is gone
-      }
-    }
-    throw new VirtFunError('REGION', `could not take ${path}`);
+    this.rootLock ??= await lockRoot(this.root, this.adminDir);
   }
 
+  /** Give the root back: the lock and the pid file go. */
   async unlock(): Promise<void> {
-    const path = join(this.adminDir, 'vfund.pid');
-    const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (holder === process.pid) await rm(path, { force: true });
+    const held = this.rootLock;
+    this.rootLock = null;
+    await held?.release();
   }
 
   /**

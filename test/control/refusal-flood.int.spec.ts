@@ -67,7 +67,7 @@ describe('a tenant flooding its control socket with refused requests', () => {
       await runtime.tree.prepareTenant(t.id);
       servers[t.id] = await ControlServer.start({
         vfund,
-        tenant: { id: t.id, secret: t.secret },
+        tenant: { id: t.id, secret: t.secret! },
         socketPath: join(runtime.tree.root, 'vmcli', t.id, 'control.sock'),
         clock: systemClock,
         refusals: t.refusals,

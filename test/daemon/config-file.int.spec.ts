@@ -1,7 +1,8 @@
 /**
  * Reading a configuration file: a parse error names the line and column and
- * never the text (the file holds secrets); a file others may read is warned
- * about; a good file loads.
+ * never the text (the file holds secrets); a file holding secrets that every
+ * user can read is refused, one its group can read is warned about; a good
+ * file loads.
  */
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,18 +31,30 @@ async function file(text: string, mode = 0o600): Promise<string> {
 }
 
 describe('loadConfigFile', () => {
-  test('a good file loads; 0600 is not warned about, 0644 and 0640 are', async () => {
-    for (const [mode, warned] of [
-      [0o600, null],
-      [0o644, /readable by every user \(mode 0644\): chmod 600 it/],
-      [0o640, /readable by its group \(mode 0640\)/],
-    ] as const) {
-      const warnings: string[] = [];
-      const config = await loadConfigFile(await file(good, mode), (l) => warnings.push(l));
-      expect(config.tenants[0]!.id).toBe('acme');
-      if (warned === null) expect(warnings).toEqual([]);
-      else expect(warnings).toEqual([expect.stringMatching(warned)]);
+  test('a good file loads; 0600 is not warned about; with secrets inline, 0644 is refused and 0640 warned about where others can reach the file', async () => {
+    await chmod(dir, 0o755); // every user may go through: the file's own mode decides
+    try {
+      for (const [mode, warned] of [
+        [0o600, null],
+        [0o640, /readable by its group \(mode 0640\): chmod 600 it/],
+      ] as const) {
+        const warnings: string[] = [];
+        const config = await loadConfigFile(await file(good, mode), (l) => warnings.push(l));
+        expect(config.tenants[0]!.id).toBe('acme');
+        if (warned === null) expect(warnings).toEqual([]);
+        else expect(warnings).toEqual([expect.stringMatching(warned)]);
+      }
+      const err = await loadConfigFile(await file(good, 0o644)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/every user can read it \(mode 0644\): chmod 600 it, or move the secrets to secretFile/);
+      expect((err as Error).message).not.toContain(SECRET);
+    } finally {
+      await chmod(dir, 0o700);
     }
+    // In a directory only its owner may enter, nobody else reads it, whatever its mode.
+    const warnings: string[] = [];
+    expect((await loadConfigFile(await file(good, 0o644), (l) => warnings.push(l))).tenants[0]!.secret).toBe(SECRET);
+    expect(warnings).toEqual([]);
   });
 
   test.prop([fc.integer({ min: 1, max: good.length - 1 }), fc.constantFrom('', ',', '}', 'x', '"')], { numRuns: 40 })(
