@@ -62,7 +62,7 @@ describe(`tenant isolation (${isRoot ? 'two OS users' : 'modes and owners only: 
       tenants: (['ta', 'tb'] as const).map((id) => ({ id, secret: SECRET[id], maxInstances: 4, ...(isRoot ? users[id] : {}) })),
       functions: [{ name: 'crc32', kinds: { sw: { slots: 4, driver: 'crc32' } } }],
     };
-    await writeFile(join(root, 'config.json'), JSON.stringify(config));
+    await writeFile(join(root, 'config.json'), JSON.stringify(config), { mode: 0o600 }); // its directory is open to the tenants' uids
     daemon = spawn(process.execPath, [CLI, 'up', '--config', join(root, 'config.json'), '--root', join(root, 'vf')], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       let out = '';

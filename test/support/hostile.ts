@@ -156,7 +156,8 @@ export async function stage(name: string, opts: { eve?: boolean } = {}): Promise
       { name: 'crc32', kinds: { sw: { slots: 8, driver: 'crc32' } } },
     ],
   };
-  await writeFile(join(base, 'config.json'), JSON.stringify(config));
+  // The base is open to the attacker's uid (0711): the config holding secrets is vFunD's alone.
+  await writeFile(join(base, 'config.json'), JSON.stringify(config), { mode: 0o600 });
   const root = join(base, 'vf');
   const up = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [CLI, 'up', '--config', join(base, 'config.json'), '--root', root], { stdio: ['ignore', 'pipe', 'inherit'] });
