@@ -1,7 +1,7 @@
 /**
  * One line for each operators' event (`vfun audit`'s table): what was done and by whom.
  */
-import type { AdminEvicted, AdminIdentity, ConfigListChanges, ConfigReloaded, DrainChanged, TenantDisabled, TenantEnabled } from '../events/catalogue.js';
+import type { AdminEvicted, AdminIdentity, ConfigChanges, ConfigListChanges, ConfigReloaded, DrainChanged, TenantDisabled, TenantEnabled } from '../events/catalogue.js';
 
 /** The events of admin actions. */
 export type AdminEvent = AdminEvicted | DrainChanged | TenantDisabled | TenantEnabled | ConfigReloaded;
@@ -32,15 +32,18 @@ export function describeAdminEvent(e: AdminEvent): string {
       return `tenant ${e.data.tenant} disabled ${by}`;
     case 'tenant.enabled':
       return `tenant ${e.data.tenant} enabled ${by}`;
-    case 'config.reloaded': {
-      const c = e.data.changes;
-      const parts = [
-        ...describeList('tenant', c.tenants),
-        ...describeList('function', c.functions),
-        ...describeList('device', c.devices),
-        ...(c.regionCapacity ? [`regionCapacity ${c.regionCapacity.from} -> ${c.regionCapacity.to}`] : []),
-      ];
-      return `configuration reloaded ${by}: ${parts.length > 0 ? parts.join('; ') : 'nothing changed'}`;
-    }
+    case 'config.reloaded':
+      return `configuration reloaded ${by}: ${describeChanges(e.data.changes)}`;
   }
+}
+
+/** What a reload changed, in one line: `tenant added t3; tenant t1 changed maxInstances`, or `nothing changed`. */
+export function describeChanges(c: ConfigChanges): string {
+  const parts = [
+    ...describeList('tenant', c.tenants),
+    ...describeList('function', c.functions),
+    ...describeList('device', c.devices),
+    ...(c.regionCapacity ? [`regionCapacity ${c.regionCapacity.from} -> ${c.regionCapacity.to}`] : []),
+  ];
+  return parts.length > 0 ? parts.join('; ') : 'nothing changed';
 }

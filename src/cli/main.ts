@@ -12,6 +12,7 @@ import { AUDIT_FORMATS, type AuditFilter, type AuditFormat } from './audit.js';
 import { auditCommand, replayCommand, summaryCommand } from './audit-commands.js';
 import { runDemo, type DemoBackend } from './demo.js';
 import { registerUpCommand } from './up.js';
+import { registerAdminCommands } from './admin.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
@@ -125,6 +126,7 @@ registerPaperCommands(program);
 registerVmCommands(program);
 registerNatsConfigCommand(program);
 registerFleetCommands(program);
+registerAdminCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

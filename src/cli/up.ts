@@ -4,7 +4,8 @@
  * daemon itself starts and stops in src/daemon/start.ts.
  */
 import type { Command } from 'commander';
-import { startDaemon } from '../daemon/start.js';
+import { startDaemon, type Daemon } from '../daemon/start.js';
+import { describeChanges } from '../admin/describe.js';
 import { loadShm } from '../native/shm.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { onBrokenOutput, say, warn } from './output.js';
@@ -31,19 +32,22 @@ export function registerUpCommand(program: Command): void {
       onBrokenOutput('carry-on');
       const log = say;
       // Signals whose default would kill vFunD on the spot (no release, files left behind): never.
-      for (const signal of ['SIGHUP', 'SIGUSR2'] as const) {
-        process.on(signal, () =>
-          log(
-            signal === 'SIGHUP'
-              ? 'SIGHUP received: configuration reload is not supported yet; vFunD keeps serving with its configuration (SIGTERM or SIGINT stops it)'
-              : `${signal} received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)`,
-          ),
+      // SIGHUP reloads the configuration file (as `vfun admin reload`), once vFunD is up.
+      let daemonUp: Daemon | null = null;
+      process.on('SIGHUP', () => {
+        if (daemonUp === null) return log('SIGHUP received while vFunD starts: it already reads the configuration; nothing to reload yet');
+        log('SIGHUP received: reloading the configuration');
+        daemonUp.reload({ via: 'signal', signal: 'SIGHUP' }).then(
+          (r) => log(`configuration reloaded: ${describeChanges(r.changes)}${r.released.length > 0 ? `; released ${r.released.join(', ')}` : ''}`),
+          (err: unknown) => log(`configuration reload refused, nothing changed: ${messageOf(err)}`),
         );
-      }
+      });
+      process.on('SIGUSR2', () => log('SIGUSR2 received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)'));
       // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
       // ptrace vFunD nor read its memory or descriptors through /proc.
       loadShm()?.sandboxSelf({ nonDumpable: true });
       const daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log, checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }), ...(o.fleet !== undefined && { fleet: o.fleet }) });
+      daemonUp = daemon;
       const shutdown = (signal: string) => {
         log(`${signal}: releasing every instance`);
         if (daemon.journalAvailable?.() === false) {

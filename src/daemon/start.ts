@@ -12,7 +12,6 @@ import { toSnapshot, ConfigError, windowPlans, type ValidConfig } from '../actor
 import { TenantCgroups } from '../actors/cgroups.js';
 import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import { VFunD } from '../actors/vfund.js';
-import { ControlServer } from '../control/server.js';
 import { hostOfJournalUrl, openJournal } from '../events/adapters/open-journal.js';
 import { OUTBOX_FILE } from '../events/adapters/pending.js';
 import { randomIds, systemClock } from '../util/system.js';
@@ -23,6 +22,15 @@ import { LiveStatus } from './live-status.js';
 import type { HostStatus } from './status.js';
 import { withMetrics, type MetricsAddress } from './metrics.js';
 import { joinFleet } from './fleet-join.js';
+import type { AdminIdentity } from '../events/catalogue.js';
+import { admits } from '../actors/state.js';
+import { AdminServer } from '../admin/server.js';
+import { adminSocketPath } from '../admin/protocol.js';
+import { resolveAdminSettings } from '../admin/settings.js';
+import { TenantSockets } from './reload.js';
+import { Steering, type ReloadResult } from './steering.js';
+
+export { controlSocketPath } from './socket-paths.js';
 
 /** How to start vFunD: its configuration, journal URL, data root and where it logs. */
 export interface DaemonOptions {
@@ -44,8 +52,12 @@ export interface DaemonOptions {
 
 /** A running vFunD: its tenants' control sockets and windows, and how to stop it. */
 export interface Daemon {
-  /** The control socket of each tenant. */
+  /** The control socket of each tenant (as of now: a reload may add or remove tenants). */
   readonly sockets: Readonly<Record<string, string>>;
+  /** The admin socket (docs/operator-guide.md, "Steering a running host"). */
+  readonly adminSocket: string;
+  /** Re-read the configuration file (SIGHUP, `vfun admin reload`); ConfigError, changing nothing, when it is not valid. */
+  reload(by: AdminIdentity): Promise<ReloadResult>;
   /** The ivshmem window of each VM tenant. */
   readonly windows: Readonly<Record<string, { readonly path: string; readonly bytes: number; readonly slots: number }>>;
   /** The journal's URL. */
@@ -59,11 +71,6 @@ export interface Daemon {
   stop(reason: string): Promise<void>;
 }
 
-/** The control socket of a tenant: inside the tenant's own branch of the tree. */
-export function controlSocketPath(root: string, tenant: string): string {
-  return join(root, 'vmcli', tenant, 'control.sock');
-}
-
 /** Start vFunD; ConfigError naming each bad field of its configuration. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if ((opts.config === undefined) === (opts.configPath === undefined)) throw new ConfigError(['give a configuration file or a configuration, not both or neither']);
@@ -73,6 +80,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);
     throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
   }
+  const adminSettings = await resolveAdminSettings(config.admin);
   const witnesses = await openWitnesses(opts.checkpoint?.witnesses);
   // vFunD's name on every event: the journal URL's host= when it gives one, else this machine's.
   const host = (await hostOfJournalUrl(opts.journal)) ?? hostname();
@@ -111,34 +119,46 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await limits.remove();
     throw err;
   }
-  const live = new LiveStatus({ vfund: vfund as VFunD<unknown>, journal, host, clock: systemClock });
-  const servers: ControlServer[] = [];
-  const sockets: Record<string, string> = {};
-  for (const t of config.tenants) {
-    const path = controlSocketPath(runtime.tree.root, t.id);
-    await runtime.tree.prepareTenant(t.id);
-    servers.push(
-      await ControlServer.start({
-        vfund,
-        tenant: { id: t.id, secret: t.secret },
-        socketPath: path,
-        clock: systemClock,
-        refusals: t.refusals,
-        onSocket: (p) => runtime.tree.handOver(t.id, p),
-      }),
-    );
-    sockets[t.id] = path;
-  }
+  const live = new LiveStatus({
+    vfund: vfund as VFunD<unknown>,
+    journal,
+    host,
+    clock: systemClock,
+    disabledTenants: () => new Set(vfund.snapshot.admin.disabledTenants),
+    accepting: () => admits(vfund.snapshot),
+  });
+  const tenantSockets = new TenantSockets({ vfund, tree: runtime.tree, clock: systemClock });
+  for (const t of config.tenants) await tenantSockets.open(t);
+  const sockets = tenantSockets.paths();
+  let admin: AdminServer | null = null;
+  const steering = new Steering({
+    vfund,
+    ...(opts.configPath !== undefined && { configPath: opts.configPath }),
+    config,
+    admin: adminSettings,
+    identities,
+    sockets: tenantSockets,
+    status: () => live.status(),
+    log: opts.log,
+    onAdminSettings: async () => admin?.applyAccess(),
+  });
+  admin = await AdminServer.start({ path: adminSocketPath(runtime.tree.root), settings: () => steering.admin, handler: steering.handle, clock: systemClock, log: opts.log });
   const fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => live.status(), log: opts.log, ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
   opts.log(`vFunD up on ${host} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`);
   for (const [t, p] of Object.entries(sockets)) {
     const w = runtime.windows.get(t);
     opts.log(`  tenant ${t}: control socket ${p}${w ? `, ivshmem window ${w.path} (${w.plan.windowBytes} bytes, ${w.plan.slotCount} slots)` : ''}`);
   }
+  opts.log(`  admin socket ${admin.path} (${adminSettings.group === null ? "root and vFunD's user" : `root, vFunD's user and group ${adminSettings.group.name}`}${adminSettings.secret === null ? ', peer check only' : ', signed requests'})`);
   let stopping: Promise<void> | null = null;
   const windowsOut = Object.fromEntries([...runtime.windows].map(([t, w]) => [t, { path: w.path, bytes: w.plan.windowBytes, slots: w.plan.slotCount }]));
+  const adminServer = admin;
   const daemon: Daemon = {
-    sockets,
+    get sockets() {
+      return tenantSockets.paths();
+    },
+    adminSocket: adminServer.path,
+    reload: (by) => steering.reload(by),
     windows: windowsOut,
     journal: journal.url,
     status: () => live.status(),
@@ -146,7 +166,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     stop: (reason) =>
       (stopping ??= (async () => {
         try {
-          for (const s of servers) await s.close();
+          await adminServer.close();
+          await tenantSockets.closeAll();
           await vfund.stop(reason);
         } finally {
           // The last checkpoint covers vfund.stopped (a failed one is logged, never thrown).
