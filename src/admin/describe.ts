@@ -47,3 +47,8 @@ export function describeChanges(c: ConfigChanges): string {
   ];
   return parts.length > 0 ? parts.join('; ') : 'nothing changed';
 }
+
+/** A message of several lines (a ConfigError's problems) as one log line. */
+export function oneLine(message: string): string {
+  return message.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
+}

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { startDaemon, type Daemon } from '../daemon/start.js';
-import { describeChanges } from '../admin/describe.js';
+import { describeChanges, oneLine } from '../admin/describe.js';
 import { loadShm } from '../native/shm.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { onBrokenOutput, say, warn } from './output.js';
@@ -39,7 +39,7 @@ export function registerUpCommand(program: Command): void {
         log('SIGHUP received: reloading the configuration');
         daemonUp.reload({ via: 'signal', signal: 'SIGHUP' }).then(
           (r) => log(`configuration reloaded: ${describeChanges(r.changes)}${r.released.length > 0 ? `; released ${r.released.join(', ')}` : ''}`),
-          (err: unknown) => log(`configuration reload refused, nothing changed: ${messageOf(err)}`),
+          (err: unknown) => log(`configuration reload refused, nothing changed: ${oneLine(messageOf(err))}`),
         );
       });
       process.on('SIGUSR2', () => log('SIGUSR2 received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)'));

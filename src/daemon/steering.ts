@@ -16,6 +16,7 @@ import { VirtFunError, messageOf } from '../errors.js';
 import { resolveAdminSettings, type AdminSettings } from '../admin/settings.js';
 import type { AdminHandler, AdminOutcome } from '../admin/server.js';
 import type { AdminArgs, AdminOp } from '../admin/protocol.js';
+import { oneLine } from '../admin/describe.js';
 import { loadConfigFile } from './config.js';
 import { checkReloadable, type TenantSockets } from './reload.js';
 import type { HostStatus } from './status.js';
@@ -149,7 +150,7 @@ export class Steering {
           return { ok: true, result: await this.reload(by) };
         } catch (err) {
           const code = err instanceof VirtFunError && err.code === 'CONFIG' ? 'config' : 'failed';
-          this.opts.log(`configuration reload refused, nothing changed: ${messageOf(err)}`);
+          this.opts.log(`configuration reload refused, nothing changed: ${oneLine(messageOf(err))}`);
           return { ok: false, code, detail: messageOf(err) };
         }
     }
