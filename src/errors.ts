@@ -29,7 +29,9 @@ export type VirtFunErrorCode =
   | 'VM'
   | 'NACK'
   /** vFunD's checkpoint signing key is missing, unreadable or exposed. */
-  | 'CHECKPOINT_KEY';
+  | 'CHECKPOINT_KEY'
+  /** vFunD's admin socket refused a request (`reason` says why: src/admin/protocol.ts). */
+  | 'ADMIN';
 
 export class VirtFunError extends Error {
   override readonly name: string = 'VirtFunError';
@@ -121,4 +123,31 @@ export class JournalHostError extends VirtFunError {
 /** The message of something thrown: an Error's message, anything else as a string. */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** vFunD's admin socket said no: `reason` is its AdminErrorCode (refused, credential, unknown-instance, config, …). */
+export class AdminRefusedError extends VirtFunError {
+  override readonly name = 'AdminRefusedError';
+  constructor(
+    readonly reason: string,
+    readonly detail: string,
+  ) {
+    super('ADMIN', `vFunD refused: ${reason}: ${detail}`);
+  }
+}
+
+/**
+ * No vFunD answers on a root's admin socket. `code` is what connecting to it gave: ENOENT (no
+ * socket: no vFunD runs with that root) or ECONNREFUSED (a socket that nobody listens on: a vFunD
+ * that died).
+ */
+export class NoDaemonError extends Error {
+  override readonly name = 'NoDaemonError';
+  constructor(
+    readonly code: 'ENOENT' | 'ECONNREFUSED',
+    readonly root: string,
+    readonly socket: string,
+  ) {
+    super(`no vFunD is running with root ${root} (no admin socket at ${socket}${code === 'ECONNREFUSED' ? ' that answers' : ''})`);
+  }
 }

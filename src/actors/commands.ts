@@ -6,6 +6,7 @@
  */
 import type { ComputationStats, ControlDisconnected, JournalCheckpoint, Kind, NackReason, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
 import type { Credentials } from '../domain/requests.js';
+import type { AdminCommand } from './admin.js';
 
 export type { Credentials } from '../domain/requests.js';
 
@@ -83,6 +84,8 @@ export type VFunDCommand =
   /** vFunD's checkpointer signed a tree head: journal it. */
   | ({ readonly type: 'checkpoint'; readonly id: string } & JournalCheckpoint['data'])
   /** vFunD states its state as it is after the event at `seq` (a snapshot: start-up begins at the latest). */
-  | { readonly type: 'snapshot'; readonly id: string; readonly seq: number };
+  | { readonly type: 'snapshot'; readonly id: string; readonly seq: number }
+  /** What operators ask of vFunD (src/actors/admin.ts). */
+  | AdminCommand;
 
 export type VFunDCommandType = VFunDCommand['type'];

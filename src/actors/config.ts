@@ -156,6 +156,20 @@ export const configSchema = z
       )
       .min(1),
     regionCapacity: z.number().int().min(64).max(MAX_CAPACITY).default(64 * 1024),
+    /**
+     * vFunD's admin socket (`<root>/admin/admin.sock`, docs/operator-guide.md, "Steering a running
+     * host"): the group whose members may use it besides root and vFunD's user, and the secret its
+     * requests are signed with (or a file holding it, read at start; refused when others may read it).
+     */
+    admin: z
+      .object({
+        group: z.string().min(1).max(32).regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'a group name').optional(),
+        secret: z.string().min(16, 'must be at least 16 characters').max(1024).optional(),
+        secretFile: z.string().min(1).max(4096).optional(),
+      })
+      .strict()
+      .refine((a) => a.secret === undefined || a.secretFile === undefined, { message: 'give secret or secretFile, not both' })
+      .optional(),
     /** Hardware devices, each following a simulator profile (simulator/profiles): slots come from the profile. */
     devices: z
       .array(
@@ -231,6 +245,7 @@ const KNOWN_KEYS = [
   ...['tenants', 'functions', 'regionCapacity', 'devices', 'id', 'secret', 'secretFile', 'maxInstances', 'uid', 'gid', 'ivshmem', 'refusals', 'limits'],
   ...['name', 'kinds', 'hw', 'sw', 'slots', 'driver', 'device', 'profile', 'windowBytes', 'slotBytes', 'cpus', 'memoryMiB'],
   ...['burst', 'refillPerSecond', 'summaryIntervalMs', 'disconnectAfter', 'disconnectIntervals'],
+  ...['admin', 'group', 'secretFile'],
 ];
 
 /** One line per problem, naming the field; an unknown key also names the known key it most resembles. */

@@ -16,8 +16,9 @@ import type { Credentials, VFunDCommand } from './commands.js';
 import { checkName, NAME_MAX } from '../util/names.js';
 import { lifecycleNext } from '../machines/lifecycle.js';
 import { lifecycleEventsOf } from './evolve.js';
-import { deviceSlotsInUse, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
+import { admits, deviceSlotsInUse, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
 import { snapshotOf } from './snapshot.js';
+import { decideAdmin } from './admin.js';
 
 export { checkName, NAME_MAX, NAME_PATTERN } from '../util/names.js';
 export const CREDENTIAL_MAX = 1024;
@@ -134,6 +135,12 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       if (command.kind !== 'hw' && command.kind !== 'sw') {
         return nack({ reason: 'bad-request', detail: `kind must be 'hw' or 'sw', got '${clip(command.kind)}'` });
       }
+      if (state.admin.disabledTenants.includes(command.tenant)) {
+        return nack({ reason: 'tenant-disabled', detail: `tenant '${command.tenant}' is disabled by an operator: no new negotiations` });
+      }
+      if (!admits(state, command.tenant)) {
+        return nack({ reason: 'draining', detail: `${state.admin.draining ? 'this host' : `tenant '${command.tenant}'`} is draining: no new negotiations; live instances go on` });
+      }
       const tenant = state.config.tenants.find((t) => t.id === command.tenant)!;
       const held = tenantLoad(state, command.tenant);
       if (held >= tenant.maxInstances) {
@@ -233,6 +240,13 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
     }
     case 'snapshot':
       return [{ type: 'state.snapshot', data: snapshotOf(state, command.seq) }];
+
+    case 'evict':
+    case 'drain':
+    case 'disable-tenant':
+    case 'enable-tenant':
+    case 'reload':
+      return decideAdmin(command, state);
 
     case 'stop': {
       if (!state.running) return [];

@@ -11,6 +11,7 @@ import { produce } from 'immer';
 import { ACTIVATION_FAILURES, type VFunEvent } from '../events/catalogue.js';
 import { lifecycleEnded, lifecycleNext, negotiatedLifecycle, type LifecycleEvent, type LifecycleState } from '../machines/lifecycle.js';
 import { initialState, type VFunDState } from './state.js';
+import { evolveAdmin } from './admin.js';
 
 /**
  * The lifecycle machine's events for a journaled event about an existing
@@ -48,6 +49,9 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
         draft.host = event.data.host;
         draft.config = event.data.config as typeof draft.config;
         draft.running = true;
+        // Drains are of one run; disabled tenants stay disabled until an operator enables them.
+        draft.admin.draining = false;
+        draft.admin.drainingTenants = [];
         return;
       case 'vfund.stopped':
         draft.running = false;
@@ -81,6 +85,13 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
         else if (lifecycle !== inst.lifecycle) draft.instances[id]!.lifecycle = lifecycle as typeof draft.instances[string]['lifecycle'];
         return;
       }
+      case 'admin.evicted':
+      case 'drain.changed':
+      case 'tenant.disabled':
+      case 'tenant.enabled':
+      case 'config.reloaded':
+        evolveAdmin(draft, event);
+        return;
       case 'negotiation.nacked':
       case 'release.nacked':
       case 'request.refused':

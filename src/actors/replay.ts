@@ -55,6 +55,8 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
     );
     return { command: { type: 'start', id, host: started.data.host, config: started.data.config, recovered }, secretMatched: true };
   }
+  const admin = rebuildAdminCommand(group, id);
+  if (admin !== null) return { command: admin, secretMatched: true };
   const stopped = group.find((g) => g.type === 'vfund.stopped');
   if (stopped && stopped.type === 'vfund.stopped') {
     return { command: { type: 'stop', id, reason: stopped.data.reason }, secretMatched: true };
@@ -149,10 +151,37 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
       return { command: { type: 'snapshot', id, seq: first.seq - 1 }, secretMatched: true };
     case 'vfund.started':
     case 'vfund.stopped':
+    case 'admin.evicted':
+    case 'drain.changed':
+    case 'tenant.disabled':
+    case 'tenant.enabled':
+    case 'config.reloaded':
       throw new Error('unreachable: handled above');
     case 'journal.damage-acknowledged':
       throw new Error('unreachable: not a decision (replayJournal skips it)');
   }
+}
+
+/** The admin command behind a group holding an operators' event (the released instances' counters from the record), or null. */
+function rebuildAdminCommand(group: readonly Envelope[], id: string): VFunDCommand | null {
+  const stats = Object.fromEntries(group.flatMap((g) => (g.type === 'instance.released' ? [[g.data.instance, g.data.stats] as const] : [])));
+  for (const g of group) {
+    switch (g.type) {
+      case 'admin.evicted':
+        return { type: 'evict', id, instance: g.data.instance, by: g.data.by, stats: Object.hasOwn(stats, g.data.instance) ? stats[g.data.instance]! : null };
+      case 'drain.changed':
+        return { type: 'drain', id, tenant: g.data.tenant, draining: g.data.draining, by: g.data.by };
+      case 'tenant.disabled':
+        return { type: 'disable-tenant', id, tenant: g.data.tenant, by: g.data.by, stats };
+      case 'tenant.enabled':
+        return { type: 'enable-tenant', id, tenant: g.data.tenant, by: g.data.by };
+      case 'config.reloaded':
+        return { type: 'reload', id, config: g.data.config, by: g.data.by, stats };
+      default:
+        break;
+    }
+  }
+  return null;
 }
 
 /** A credential that fails the same format check the recorded one failed, else a well-formed one. */

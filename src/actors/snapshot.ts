@@ -12,7 +12,7 @@
 import { ValidationError } from '../errors.js';
 import { SNAPSHOT_FORMAT, type SnapshotState, type StateSnapshotTaken } from '../events/catalogue.js';
 import type { LifecycleState } from '../machines/lifecycle.js';
-import type { InstanceState, VFunDState } from './state.js';
+import { adminIsSet, NO_ADMIN, type InstanceState, type VFunDState } from './state.js';
 
 /** The data of the `state.snapshot` event for `state`, after the event at `seq`. */
 export function snapshotOf(state: VFunDState, seq: number): StateSnapshotTaken['data'] {
@@ -23,7 +23,15 @@ export function snapshotOf(state: VFunDState, seq: number): StateSnapshotTaken['
   return {
     format: SNAPSHOT_FORMAT,
     seq,
-    state: { host: state.host, config: state.config, running: state.running, instances, nextInstance: state.nextInstance },
+    state: {
+      host: state.host,
+      config: state.config,
+      running: state.running,
+      instances,
+      nextInstance: state.nextInstance,
+      // Left out while operators set nothing: snapshots of journals from before admin actions stay as they were.
+      ...(adminIsSet(state.admin) && { admin: { ...state.admin } }),
+    },
   };
 }
 
@@ -40,6 +48,10 @@ function whyNotState(s: unknown): string | null {
   if (typeof st['running'] !== 'boolean') return 'state.running: expected a boolean';
   if (typeof st['nextInstance'] !== 'number' || !Number.isSafeInteger(st['nextInstance']) || st['nextInstance'] < 1) return 'state.nextInstance: expected a positive integer';
   if (st['config'] !== null && (typeof st['config'] !== 'object' || !Array.isArray((st['config'] as Record<string, unknown>)['tenants']))) return 'state.config: expected a configuration or null';
+  const admin = st['admin'] as Record<string, unknown> | undefined;
+  if (admin !== undefined && (typeof admin !== 'object' || admin === null || !Array.isArray(admin['disabledTenants']) || !Array.isArray(admin['drainingTenants']) || typeof admin['draining'] !== 'boolean')) {
+    return 'state.admin: expected { disabledTenants, draining, drainingTenants }';
+  }
   const instances = st['instances'];
   if (typeof instances !== 'object' || instances === null || Array.isArray(instances)) return 'state.instances: expected an object';
   for (const [id, i] of Object.entries(instances as Record<string, unknown>)) {
@@ -68,5 +80,7 @@ export function stateOfSnapshot(data: StateSnapshotTaken['data']): VFunDState {
   for (const [id, i] of Object.entries(s.instances)) {
     instances[id] = { id: i.id, tenant: i.tenant, app: i.app, fn: i.fn, kind: i.kind, lifecycle: i.lifecycle as unknown as LifecycleState };
   }
-  return { host: s.host, config: s.config, running: s.running, instances, nextInstance: s.nextInstance };
+  const a = s.admin;
+  const admin = a === undefined ? NO_ADMIN : { disabledTenants: [...a.disabledTenants], draining: a.draining, drainingTenants: [...a.drainingTenants] };
+  return { host: s.host, config: s.config, running: s.running, instances, nextInstance: s.nextInstance, admin };
 }

@@ -2,7 +2,7 @@
  * vFunD's state: what the journal folds into. Everything here is derivable
  * from the journal alone (see evolve.ts); nothing holds secrets.
  */
-import type { Kind, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { Kind, SnapshotAdmin, VFunDConfigSnapshot } from '../events/catalogue.js';
 import { phaseOf, stepOf, type LifecyclePhase, type LifecycleState } from '../machines/lifecycle.js';
 
 export interface InstanceState {
@@ -37,7 +37,14 @@ export interface VFunDState {
   readonly instances: Readonly<Record<string, InstanceState>>;
   /** Number for the next instance id (`i<n>`): deterministic, so replay gives the same ids. */
   readonly nextInstance: number;
+  /** What operators set: disabled tenants, drains (src/actors/admin.ts). */
+  readonly admin: AdminState;
 }
+
+/** Disabled tenants (kept across restarts) and drains (of this run), sorted. */
+export type AdminState = SnapshotAdmin;
+
+export const NO_ADMIN: AdminState = { disabledTenants: [], draining: false, drainingTenants: [] };
 
 export const initialState: VFunDState = {
   host: null,
@@ -45,7 +52,20 @@ export const initialState: VFunDState = {
   running: false,
   instances: {},
   nextInstance: 1,
+  admin: NO_ADMIN,
 };
+
+/** Whether operators set anything (a snapshot leaves `admin` out otherwise). */
+export function adminIsSet(a: AdminState): boolean {
+  return a.disabledTenants.length > 0 || a.draining || a.drainingTenants.length > 0;
+}
+
+/** Does vFunD admit negotiations from `tenant` (null: from anyone at all)? */
+export function admits(state: VFunDState, tenant: string | null = null): boolean {
+  const a = state.admin;
+  if (a.draining) return false;
+  return tenant === null || (!a.disabledTenants.includes(tenant) && !a.drainingTenants.includes(tenant));
+}
 
 export function liveInstances(state: VFunDState): InstanceState[] {
   return Object.values(state.instances);

@@ -21,6 +21,10 @@ import { evolve } from './evolve.js';
 import { restoreState } from './restore.js';
 import type { InstanceRuntime, RuntimeFactory } from './runtime.js';
 import type { VFunDState } from './state.js';
+import { releasedBy, type AdminCommand } from './admin.js';
+
+/** An operator's action as vFunD takes it: an admin command without its id and counters. */
+export type AdminAction = AdminCommand extends infer C ? (C extends AdminCommand ? Omit<C, 'id' | 'stats'> : never) : never;
 
 export interface VFunDOptions<Region> {
   readonly journal: Journal;
@@ -237,6 +241,21 @@ export class VFunD<Region = unknown> {
     });
   }
 
+  /**
+   * An operator's action (src/actors/admin.ts): the services of the instances it releases are
+   * stopped first, for their counters; then it is decided and journaled with who asked. Resolves
+   * to the events journaled ([]: it changed nothing, e.g. an instance that is not live).
+   */
+  administer(action: AdminAction): Promise<VFunEvent[]> {
+    return this.enqueue(async () => {
+      const stats: Record<string, ComputationStats | null> = {};
+      for (const id of releasedBy(action, this.state)) stats[id] = (await this.runtimes.get(id)?.stop()) ?? NO_STATS;
+      const id = this.opts.ids.next();
+      const command: AdminCommand = action.type === 'evict' ? { ...action, id, stats: stats[action.instance] ?? null } : action.type === 'disable-tenant' || action.type === 'reload' ? { ...action, id, stats } : { ...action, id };
+      return this.dispatch(command);
+    });
+  }
+
   /** The guest that held an instance is gone (its lease ended): release it, journaling client.lost. */
   clientLost(instance: string, detail: string): Promise<void> {
     return this.reclaim(instance, 'lease', detail).catch(() => undefined); // callers do not wait for it (a journal that failed for good)
@@ -317,7 +336,13 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
     case 'request.refused':
     case 'refusals.suppressed':
     case 'control.disconnected':
+    case 'tenant.disabled':
+    case 'tenant.enabled':
       return { tenant: e.data.tenant, app: null, fn: null, instance: null };
+    case 'drain.changed':
+      return e.data.tenant === null ? HOST_SCOPE : { tenant: e.data.tenant, app: null, fn: null, instance: null };
+    case 'config.reloaded':
+      return HOST_SCOPE;
     case 'journal.damage-acknowledged':
       return { tenant: null, app: null, fn: null, instance: null };
     default: {

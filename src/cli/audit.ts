@@ -1,6 +1,7 @@
 /**
  * `vfun audit`: list, verify and summarize a journal, for operators.
  */
+import { describeAdminEvent } from '../admin/describe.js';
 import Table from 'cli-table3';
 import { EVENT_TYPES, isEventType, isSecurityEvent, type VFunEvent } from '../events/catalogue.js';
 import { eventOf, type Envelope } from '../events/envelope.js';
@@ -107,6 +108,12 @@ export function describeEvent(e: VFunEvent): string {
       const errs = Object.entries(e.data.stats.errors).map(([k, n]) => `${k}=${n}`).join(' ');
       return `${e.data.reason}, ${e.data.stats.calls} calls${errs ? `, errors ${errs}` : ''}`;
     }
+    case 'admin.evicted':
+    case 'drain.changed':
+    case 'tenant.disabled':
+    case 'tenant.enabled':
+    case 'config.reloaded':
+      return describeAdminEvent(e);
   }
 }
 

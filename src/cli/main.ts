@@ -13,6 +13,7 @@ import { auditCommand, replayCommand, summaryCommand } from './audit-commands.js
 import { runDemo, type DemoBackend } from './demo.js';
 import { registerUpCommand } from './up.js';
 import { registerVersion } from './version.js';
+import { registerAdminCommands } from './admin.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
@@ -127,6 +128,7 @@ registerPaperCommands(program);
 registerVmCommands(program);
 registerNatsConfigCommand(program);
 registerFleetCommands(program);
+registerAdminCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

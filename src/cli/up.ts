@@ -9,9 +9,10 @@
  * the same terminal, where the readable log already says it all.
  */
 import { Option, type Command } from 'commander';
-import { startDaemon } from '../daemon/start.js';
+import { startDaemon, type Daemon } from '../daemon/start.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../daemon/log.js';
 import { startFailureRecords } from '../daemon/start-failure.js';
+import { describeChanges, oneLine } from '../admin/describe.js';
 import { loadShm } from '../native/shm.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { onBrokenOutput, say, warn } from './output.js';
@@ -47,21 +48,21 @@ export function registerUpCommand(program: Command): void {
         console?.(msg);
       };
       // Signals whose default would kill vFunD on the spot (no release, files left behind): never.
-      for (const signal of ['SIGHUP', 'SIGUSR2'] as const) {
-        process.on(signal, () =>
-          log(
-            'warn',
-            signal === 'SIGHUP'
-              ? 'SIGHUP received: configuration reload is not supported yet; vFunD keeps serving with its configuration (SIGTERM or SIGINT stops it)'
-              : `${signal} received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)`,
-            { event: 'signal', signal },
-          ),
+      // SIGHUP reloads the configuration file (as `vfun admin reload`), once vFunD is up.
+      let daemonUp: Daemon | null = null;
+      process.on('SIGHUP', () => {
+        if (daemonUp === null) return log('warn', 'SIGHUP received while vFunD starts: it already reads the configuration; nothing to reload yet', { event: 'signal', signal: 'SIGHUP' });
+        log('info', 'SIGHUP received: reloading the configuration', { event: 'signal', signal: 'SIGHUP' });
+        daemonUp.reload({ via: 'signal', signal: 'SIGHUP' }).then(
+          (r) => log('info', `configuration reloaded: ${describeChanges(r.changes)}${r.released.length > 0 ? `; released ${r.released.join(', ')}` : ''}`, { event: 'config.reloaded', released: r.released }),
+          (err: unknown) => log('warn', `configuration reload refused, nothing changed: ${oneLine(messageOf(err))}`, { event: 'config.reload-refused' }),
         );
-      }
+      });
+      process.on('SIGUSR2', () => log('warn', 'SIGUSR2 received: vFunD does not use it; it keeps serving (SIGTERM or SIGINT stops it)', { event: 'signal', signal: 'SIGUSR2' }));
       // Not dumpable: a process of vFunD's user (a tenant without an OS user of its own) can neither
       // ptrace vFunD nor read its memory or descriptors through /proc.
       loadShm()?.sandboxSelf({ nonDumpable: true });
-      let daemon;
+      let daemon: Daemon;
       try {
         daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log: logger, ...(console !== undefined && { console }), checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }), ...(o.fleet !== undefined && { fleet: o.fleet }) });
       } catch (err) {
@@ -69,6 +70,7 @@ export function registerUpCommand(program: Command): void {
         for (const r of startFailureRecords(err)) logger[r.level](r.fields, r.msg);
         process.exit(1);
       }
+      daemonUp = daemon;
       const shutdown = (signal: string) => {
         log('info', `${signal}: releasing every instance`, { event: 'vfund.stopping', signal });
         if (daemon.journalAvailable?.() === false) {

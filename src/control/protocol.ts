@@ -86,16 +86,53 @@ export function redactHostPaths(text: string): string {
 
 /** HMAC-SHA256 (hex) of the canonical JSON of everything but `mac`, keyed by the tenant's secret. */
 export function macOf(request: UnsignedRequest | ControlRequest, secret: string): string {
-  const { mac: _ignored, ...body } = request as ControlRequest;
-  return createHmac('sha256', secret).update(canonicalJson(body)).digest('hex');
+  return macOfBody(request, secret);
 }
 
 export function sign(request: UnsignedRequest, secret: string): ControlRequest {
-  return { ...request, mac: macOf(request, secret) } as ControlRequest;
+  return signBody(request, secret) as ControlRequest;
 }
 
 export function macMatches(request: ControlRequest, secret: string): boolean {
-  const want = Buffer.from(macOf(request, secret), 'hex');
+  return bodyMacMatches(request, secret);
+}
+
+/** HMAC-SHA256 (hex) of the canonical JSON of any request (every field but `mac`): tenants' and the admin socket's requests alike. */
+export function macOfBody(request: object, secret: string): string {
+  const { mac: _ignored, ...body } = request as { mac?: unknown };
+  return createHmac('sha256', secret).update(canonicalJson(body)).digest('hex');
+}
+
+/** `request` with its `mac`. */
+export function signBody<T extends object>(request: T, secret: string): T & { readonly mac: string } {
+  return { ...request, mac: macOfBody(request, secret) };
+}
+
+/** Does the request's `mac` match (constant time)? */
+export function bodyMacMatches(request: { readonly mac: string }, secret: string): boolean {
+  const want = Buffer.from(macOfBody(request, secret), 'hex');
   const got = Buffer.from(request.mac, 'hex');
   return want.length === got.length && timingSafeEqual(want, got);
+}
+
+/**
+ * The replay guard of a signed channel: a request's time must be within the
+ * window of the server's clock, and its nonce unused within twice the window
+ * (when it would be refused for its time anyway). Remembers nonces only that long.
+ */
+export class NonceWindow {
+  private readonly seen = new Map<string, number>(); // nonce -> expiry (ms)
+  constructor(readonly windowMs: number = DEFAULT_WINDOW_MS) {}
+
+  /** Why the request is refused as a replay (and nothing is remembered), or null (and its nonce is now used). */
+  check(nonce: string, ts: number, now: number): string | null {
+    const windowMs = this.windowMs;
+    if (Math.abs(now - ts) > windowMs) {
+      return `request time is ${Math.round((now - ts) / 1000)} s from vFunD's clock, outside ±${windowMs / 1000} s`;
+    }
+    for (const [n, exp] of this.seen) if (exp < now) this.seen.delete(n);
+    if (this.seen.has(nonce)) return `nonce ${nonce} already used within the last ${(2 * windowMs) / 1000} s`;
+    this.seen.set(nonce, ts + 2 * windowMs);
+    return null;
+  }
 }

@@ -30,7 +30,7 @@ import {
 } from '../actors/refusal-limiter.js';
 import { isWindowRegion } from '../dataplane/region-window.js';
 import { requireShm } from '../native/shm.js';
-import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, macMatches, redactHostPaths, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
+import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, NonceWindow, macMatches, redactHostPaths, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
 
 /** Lines read from a connection and not yet answered: past this, vFunD stops reading it until it catches up. */
 const MAX_PENDING_LINES = 256;
@@ -52,7 +52,7 @@ export interface ControlServerOptions {
 }
 
 export class ControlServer {
-  private readonly seen = new Map<string, number>(); // nonce -> expiry (ms)
+  private readonly nonces: NonceWindow;
   private readonly sockets = new Set<Socket>();
   /** Instances negotiated over each connection and not yet released: the connection is their lease. */
   private readonly leases = new Map<Socket, Set<string>>();
@@ -68,10 +68,11 @@ export class ControlServer {
   /** Connections closed for flooding: what they still send is dropped unread. */
   private readonly cut = new WeakSet<Socket>();
   private constructor(
-    private readonly opts: ControlServerOptions,
+    private opts: ControlServerOptions,
     private readonly server: Server,
   ) {
     this.limits = opts.refusals ?? DEFAULT_REFUSAL_LIMITS;
+    this.nonces = new NonceWindow(opts.windowMs ?? DEFAULT_WINDOW_MS);
     this.limiter = initialLimiter(this.limits, opts.clock.now());
   }
 
@@ -87,6 +88,11 @@ export class ControlServer {
     await chmod(opts.socketPath, 0o600);
     await opts.onSocket?.(opts.socketPath);
     return cs;
+  }
+
+  /** A configuration reload changed the tenant's secret: requests are checked against the new one from now on. */
+  setSecret(secret: string): void {
+    this.opts = { ...this.opts, tenant: { ...this.opts.tenant, secret } };
   }
 
   get path(): string {
@@ -215,14 +221,8 @@ export class ControlServer {
       return refuse('not-owner', `request names tenant '${req.tenant.slice(0, 63)}' on the control channel of '${tenant}'`);
     }
     if (!macMatches(req, secret)) return refuse('credential', 'signature does not match the tenant secret');
-    const now = this.opts.clock.now();
-    const windowMs = this.opts.windowMs ?? DEFAULT_WINDOW_MS;
-    if (Math.abs(now - req.ts) > windowMs) {
-      return refuse('replayed', `request time is ${Math.round((now - req.ts) / 1000)} s from vFunD's clock, outside ±${windowMs / 1000} s`);
-    }
-    for (const [n, exp] of this.seen) if (exp < now) this.seen.delete(n);
-    if (this.seen.has(req.nonce)) return refuse('replayed', `nonce ${req.nonce} already used within the last ${(2 * windowMs) / 1000} s`);
-    this.seen.set(req.nonce, req.ts + 2 * windowMs);
+    const replayed = this.nonces.check(req.nonce, req.ts, this.opts.clock.now());
+    if (replayed !== null) return refuse('replayed', replayed);
 
     const creds = { tenant, credential: secret };
     const d = this.opts.vfund;

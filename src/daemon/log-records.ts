@@ -77,6 +77,15 @@ const BY_TYPE: { readonly [T in VFunEventType]: (e: EnvelopeOf<T>) => { level: L
     msg: 'journal damage acknowledged',
     fields: { stream: e.data.stream, fault: e.data.fault, reason: e.data.reason, by: e.data.by },
   }),
+  'admin.evicted': (e) => ({ level: 'warn', msg: `instance ${e.data.instance} evicted by an operator`, fields: { by: e.data.by } }),
+  'drain.changed': (e) => ({
+    level: 'warn',
+    msg: `${e.data.draining ? 'drain started' : 'drain ended'}: ${e.data.tenant === null ? 'the host' : `tenant ${e.data.tenant}`}`,
+    fields: { draining: e.data.draining, drained: e.data.tenant, by: e.data.by },
+  }),
+  'tenant.disabled': (e) => ({ level: 'warn', msg: `tenant ${e.data.tenant} disabled by an operator`, fields: { by: e.data.by } }),
+  'tenant.enabled': (e) => ({ level: 'info', msg: `tenant ${e.data.tenant} enabled by an operator`, fields: { by: e.data.by } }),
+  'config.reloaded': (e) => ({ level: 'info', msg: 'configuration reloaded (journaled)', fields: { changes: e.data.changes, by: e.data.by } }),
 };
 
 /** The log record of a journaled event (fields: event, seq, the scope it has, and what the event says), or null. */

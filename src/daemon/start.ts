@@ -14,7 +14,6 @@ import { toSnapshot, ConfigError, windowPlans, type ValidConfig } from '../actor
 import { TenantCgroups } from '../actors/cgroups.js';
 import { FileRuntime, type HostRegion } from '../actors/runtime-files.js';
 import { VFunD } from '../actors/vfund.js';
-import { ControlServer } from '../control/server.js';
 import { hostOfJournalUrl, openJournal } from '../events/adapters/open-journal.js';
 import { OUTBOX_FILE } from '../events/adapters/pending.js';
 import { randomIds, systemClock } from '../util/system.js';
@@ -28,6 +27,15 @@ import { joinFleet } from './fleet-join.js';
 import { daemonLog, rec, type DaemonLog, type LineLog, type Logger } from './log.js';
 import { availabilityRecord, jetStreamRecord, logRecordOf, type JetStreamStateView } from './log-records.js';
 import type { Journal } from '../events/journal.js';
+import type { AdminIdentity } from '../events/catalogue.js';
+import { admits } from '../actors/state.js';
+import { AdminServer } from '../admin/server.js';
+import { adminSocketPath } from '../admin/protocol.js';
+import { resolveAdminSettings } from '../admin/settings.js';
+import { TenantSockets } from './reload.js';
+import { Steering, type ReloadResult } from './steering.js';
+
+export { controlSocketPath } from './socket-paths.js';
 
 /** How to start vFunD: its configuration, journal URL, data root and where it logs. */
 export interface DaemonOptions {
@@ -55,8 +63,12 @@ export interface DaemonOptions {
 
 /** A running vFunD: its tenants' control sockets and windows, and how to stop it. */
 export interface Daemon {
-  /** The control socket of each tenant. */
+  /** The control socket of each tenant (as of now: a reload may add or remove tenants). */
   readonly sockets: Readonly<Record<string, string>>;
+  /** The admin socket (docs/operator-guide.md, "Steering a running host"). */
+  readonly adminSocket: string;
+  /** Re-read the configuration file (SIGHUP, `vfun admin reload`); ConfigError, changing nothing, when it is not valid. */
+  reload(by: AdminIdentity): Promise<ReloadResult>;
   /** The ivshmem window of each VM tenant. */
   readonly windows: Readonly<Record<string, { readonly path: string; readonly bytes: number; readonly slots: number }>>;
   /** The journal's URL. */
@@ -70,11 +82,6 @@ export interface Daemon {
   stop(reason: string): Promise<void>;
 }
 
-/** The control socket of a tenant: inside the tenant's own branch of the tree. */
-export function controlSocketPath(root: string, tenant: string): string {
-  return join(root, 'vmcli', tenant, 'control.sock');
-}
-
 /** Start vFunD; ConfigError naming each bad field of its configuration. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if ((opts.config === undefined) === (opts.configPath === undefined)) throw new ConfigError(['give a configuration file or a configuration, not both or neither']);
@@ -85,6 +92,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);
     throw new ConfigError([`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root (it runs as uid ${process.getuid?.()})`]);
   }
+  const adminSettings = await resolveAdminSettings(config.admin);
   const witnesses = await openWitnesses(opts.checkpoint?.witnesses);
   // vFunD's name on every event: the journal URL's host= when it gives one, else this machine's.
   const host = (await hostOfJournalUrl(opts.journal)) ?? hostname();
@@ -115,8 +123,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let checkpointer: Checkpointer;
   let live: LiveStatus;
   let fleet: Awaited<ReturnType<typeof joinFleet>> = null;
-  const servers: ControlServer[] = [];
-  const sockets: Record<string, string> = {};
+  let tenantSockets: TenantSockets;
+  let steering: Steering;
+  let admin: AdminServer;
   try {
     const before = (await journal.head())?.seq ?? 0;
     vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds, ...(opts.snapshotEvery !== undefined && { snapshotEvery: opts.snapshotEvery }) });
@@ -132,28 +141,41 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const setup = { root: opts.root, host, journal, clock: systemClock, log: out.lines('warn', { event: 'checkpoint' }), note: out.lines('info', { event: 'checkpoint.key' }), ...(opts.checkpoint !== undefined && { options: opts.checkpoint }) };
     checkpointer = await startCheckpointing(vfund, setup, witnesses);
     undo.push(() => checkpointer.stop());
-    live = new LiveStatus({ vfund: vfund as VFunD<unknown>, journal, host, clock: systemClock });
+    const started = vfund;
+    live = new LiveStatus({
+      vfund: started as VFunD<unknown>,
+      journal,
+      host,
+      clock: systemClock,
+      disabledTenants: () => new Set(started.snapshot.admin.disabledTenants),
+      accepting: () => admits(started.snapshot),
+    });
     undo.push(async () => live.close());
-    for (const t of config.tenants) {
-      const path = controlSocketPath(runtime.tree.root, t.id);
-      await runtime.tree.prepareTenant(t.id);
-      const server = await ControlServer.start({
-        vfund,
-        tenant: { id: t.id, secret: t.secret },
-        socketPath: path,
-        clock: systemClock,
-        refusals: t.refusals,
-        onSocket: (p) => runtime.tree.handOver(t.id, p),
-      });
-      servers.push(server);
-      undo.push(() => server.close());
-      sockets[t.id] = path;
-    }
+    tenantSockets = new TenantSockets({ vfund, tree: runtime.tree, clock: systemClock });
+    undo.push(() => tenantSockets.closeAll());
+    for (const t of config.tenants) await tenantSockets.open(t);
+    const status = live;
+    let adminServer: AdminServer | null = null;
+    steering = new Steering({
+      vfund,
+      ...(opts.configPath !== undefined && { configPath: opts.configPath }),
+      config,
+      admin: adminSettings,
+      identities,
+      sockets: tenantSockets,
+      status: () => status.status(),
+      log: out.lines('info', { event: 'admin' }),
+      onAdminSettings: async () => adminServer?.applyAccess(),
+    });
+    admin = adminServer = await AdminServer.start({ path: adminSocketPath(runtime.tree.root), settings: () => steering.admin, handler: steering.handle, clock: systemClock, log: out.lines('warn', { event: 'admin' }) });
+    const opened = admin;
+    undo.push(() => opened.close());
     // Joining the fleet never fails a start (fleet-join.ts: a failure is logged, and vFunD serves without it).
-    fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => live.status(), log: (line) => out.say(rec(line.startsWith('fleet: registered') ? 'info' : 'warn', line, { event: 'fleet' })), ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
+    fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => status.status(), log: (line) => out.say(rec(line.startsWith('fleet: registered') ? 'info' : 'warn', line, { event: 'fleet' })), ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
   } catch (err) {
     return giveBack(err);
   }
+  const sockets = tenantSockets.paths();
   out.say(
     rec('info', `vFunD up on ${host} (pid ${process.pid}): ${config.tenants.length} tenants, ${config.functions.length} functions, journal ${journal.url}`, {
       event: 'vfund.up',
@@ -175,10 +197,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }),
     );
   }
+  out.say(
+    rec('info', `  admin socket ${admin.path} (${adminSettings.group === null ? "root and vFunD's user" : `root, vFunD's user and group ${adminSettings.group.name}`}${adminSettings.secret === null ? ', peer check only' : ', signed requests'})`, {
+      event: 'admin.serving',
+      socket: admin.path,
+    }),
+  );
   let stopping: Promise<void> | null = null;
   const windowsOut = Object.fromEntries([...runtime.windows].map(([t, w]) => [t, { path: w.path, bytes: w.plan.windowBytes, slots: w.plan.slotCount }]));
+  const adminServer = admin;
   const daemon: Daemon = {
-    sockets,
+    get sockets() {
+      return tenantSockets.paths();
+    },
+    adminSocket: adminServer.path,
+    reload: (by) => steering.reload(by),
     windows: windowsOut,
     journal: journal.url,
     status: () => live.status(),
@@ -186,7 +219,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     stop: (reason) =>
       (stopping ??= (async () => {
         try {
-          for (const s of servers) await s.close();
+          await adminServer.close();
+          await tenantSockets.closeAll();
           await vfund.stop(reason);
         } finally {
           // The last checkpoint covers vfund.stopped (a failed one is logged, never thrown).

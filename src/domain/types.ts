@@ -25,7 +25,9 @@ export type NackReason =
   | 'not-started' // vFunD has not journaled its configuration yet
   | 'journal-unavailable' // the journal cannot take events (unreachable, disk full, I/O error): vFunD is fail-closed (not journaled: it cannot be)
   | 'replayed' // a control request whose nonce was already used, or whose time is outside the window
-  | 'malformed'; // a control request that is not valid JSON or misses a field
+  | 'malformed' // a control request that is not valid JSON or misses a field
+  | 'tenant-disabled' // an operator disabled the tenant (`vfun admin tenant disable`): no new negotiations
+  | 'draining'; // an operator drains the host or the tenant (`vfun admin drain`): no new negotiations, live instances go on
 
 /** Activation nacks after the reservation was made (the instance is gone: its reservation freed). */
 export const ACTIVATION_FAILURES: ReadonlySet<NackReason> = new Set(['driver-failed', 'no-resources']);
@@ -34,7 +36,18 @@ export const ACTIVATION_FAILURES: ReadonlySet<NackReason> = new Set(['driver-fai
 export const SECURITY_REASONS: ReadonlySet<NackReason> = new Set(['credential', 'not-owner', 'bad-request', 'replayed', 'malformed']);
 
 /** Why an instance went away. */
-export type ReleaseReason = 'client' | 'failure' | 'shutdown' | 'recovery' | 'lease';
+export type ReleaseReason =
+  | 'client'
+  | 'failure'
+  | 'shutdown'
+  | 'recovery'
+  | 'lease'
+  /** An operator evicted the instance (`vfun admin evict`). */
+  | 'evicted'
+  /** An operator disabled its tenant (`vfun admin tenant disable`). */
+  | 'disabled'
+  /** A configuration reload removed its tenant, its function or its kind. */
+  | 'reconfigured';
 
 /** Per-instance call counters, collected off the call path and journaled at release. */
 export interface ComputationStats {

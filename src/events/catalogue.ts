@@ -217,6 +217,15 @@ export interface SnapshotState {
   readonly running: boolean;
   readonly instances: Readonly<Record<string, SnapshotInstance>>;
   readonly nextInstance: number;
+  /** What operators set (src/actors/admin.ts); absent while nothing is disabled or drained. */
+  readonly admin?: SnapshotAdmin;
+}
+
+/** Disabled tenants and drains, as a snapshot holds them (sorted). */
+export interface SnapshotAdmin {
+  readonly disabledTenants: readonly string[];
+  readonly draining: boolean;
+  readonly drainingTenants: readonly string[];
 }
 
 /**
@@ -260,6 +269,61 @@ export type JournalDamageAcknowledged = Event<
   }
 >;
 
+/**
+ * Who asked for an admin action: a process on vFunD's admin socket (its
+ * peer credentials, SO_PEERCRED, and the user name when it resolves), or a
+ * signal sent to vFunD (SIGHUP: a reload; its sender is not known).
+ */
+export type AdminIdentity =
+  | { readonly via: 'admin-socket'; readonly uid: number; readonly gid: number; readonly pid: number; readonly user: string | null }
+  | { readonly via: 'signal'; readonly signal: string };
+
+/** An operator evicted a live instance; its `instance.released` (reason `evicted`) follows. */
+export type AdminEvicted = Event<'admin.evicted', { readonly instance: string; readonly by: AdminIdentity }>;
+
+/**
+ * An operator started or ended a drain: of the whole host (`tenant` null) or of one tenant. While
+ * draining, negotiations are refused (`draining`); live instances go on. Ending the host's drain ends
+ * every tenant's. Drains last until vFunD stops (a new vfund.started admits again).
+ */
+export type DrainChanged = Event<'drain.changed', { readonly tenant: string | null; readonly draining: boolean; readonly by: AdminIdentity }>;
+
+/** An operator disabled a tenant: its negotiations are refused (`tenant-disabled`); its live instances are released (reason `disabled`). */
+export type TenantDisabled = Event<'tenant.disabled', { readonly tenant: string; readonly by: AdminIdentity }>;
+
+/** An operator enabled a tenant again. */
+export type TenantEnabled = Event<'tenant.enabled', { readonly tenant: string; readonly by: AdminIdentity }>;
+
+/** A field of the configuration that a reload changed: its value before and after (credentials as digests). */
+export interface ConfigFieldChange {
+  readonly field: string;
+  readonly from: unknown;
+  readonly to: unknown;
+}
+
+/** What a reload changed in one list of the configuration (tenants by id, functions and devices by name). */
+export interface ConfigListChanges {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly { readonly name: string; readonly fields: readonly ConfigFieldChange[] }[];
+}
+
+/** What a reload changed. */
+export interface ConfigChanges {
+  readonly tenants: ConfigListChanges;
+  readonly functions: ConfigListChanges;
+  readonly devices: ConfigListChanges;
+  /** Present when the region capacity changed. */
+  readonly regionCapacity?: { readonly from: number; readonly to: number };
+}
+
+/**
+ * vFunD re-read its configuration file (`vfun admin reload`, SIGHUP) and runs with `config` from
+ * now on. Instances of a removed tenant, function or kind follow as `instance.released`
+ * (reason `reconfigured`). Host scope; secrets appear only as digests.
+ */
+export type ConfigReloaded = Event<'config.reloaded', { readonly config: VFunDConfigSnapshot; readonly changes: ConfigChanges; readonly by: AdminIdentity }>;
+
 /** Every event vFunD journals. */
 export type VFunEvent =
   | VFunDStarted
@@ -279,7 +343,12 @@ export type VFunEvent =
   | ControlDisconnected
   | JournalCheckpoint
   | StateSnapshotTaken
-  | JournalDamageAcknowledged;
+  | JournalDamageAcknowledged
+  | AdminEvicted
+  | DrainChanged
+  | TenantDisabled
+  | TenantEnabled
+  | ConfigReloaded;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -303,6 +372,11 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'journal.checkpoint',
   'state.snapshot',
   'journal.damage-acknowledged',
+  'admin.evicted',
+  'drain.changed',
+  'tenant.disabled',
+  'tenant.enabled',
+  'config.reloaded',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {

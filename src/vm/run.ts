@@ -106,7 +106,7 @@ export function pickVmTenant(config: ValidConfig, tenant?: string): ValidConfig[
 }
 
 /** The running vFunD of `root`, as far as a VM needs it: its tenant's socket and window. */
-async function attachTo(root: string, journal: string, config: ValidConfig, tenant: string): Promise<Omit<Daemon, 'status'>> {
+async function attachTo(root: string, journal: string, config: ValidConfig, tenant: string): Promise<Omit<Daemon, 'status' | 'reload' | 'adminSocket'>> {
   const tree = new RegionTree(root);
   const socket = join(tree.root, 'vmcli', tenant, 'control.sock');
   const path = tree.windowPath(tenant);

@@ -1,6 +1,7 @@
 /**
  * Model-based property test of vFunD: random interleavings of negotiate /
- * activate / release / crash / bad requests from several tenants, checked
+ * activate / release / crash / bad requests from several tenants, and of
+ * operators' actions (evict, drain, disable/enable a tenant, reload), checked
  * against a simple model after every step, and replay == live state at the end.
  */
 import { fc, test } from '@fast-check/vitest';
@@ -13,7 +14,21 @@ import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { verifyChain } from '../../src/events/chain.js';
 import { eventOf, type Envelope } from '../../src/events/envelope.js';
 import type { Kind, NackReason } from '../../src/events/catalogue.js';
-import { counterIds, RecordingRuntime, SECRETS, steppingClock, testConfig, testSnapshot } from './helpers.js';
+import type { AdminIdentity, VFunDConfigSnapshot } from '../../src/events/catalogue.js';
+import { counterIds, RecordingRuntime, SECRETS, steppingClock, testSnapshot } from './helpers.js';
+
+const BY: AdminIdentity = { via: 'admin-socket', uid: 0, gid: 0, pid: 4242, user: 'root' };
+
+/** Configurations a reload may bring: the first, one without t3, one without fsw and with fhw software only, one with more room for t1. */
+const RELOADS: Record<string, VFunDConfigSnapshot> = {
+  same: testSnapshot,
+  'no-t3': { ...testSnapshot, tenants: testSnapshot.tenants.filter((t) => t.id !== 't3') },
+  'no-fsw': {
+    ...testSnapshot,
+    functions: testSnapshot.functions.filter((f) => f.name !== 'fsw').map((f) => (f.name === 'fhw' ? { name: 'fhw', kinds: { sw: f.kinds.sw! } } : f)),
+  },
+  't1-more': { ...testSnapshot, tenants: testSnapshot.tenants.map((t) => (t.id === 't1' ? { ...t, maxInstances: 3 } : t)) },
+};
 
 type TenantId = keyof typeof SECRETS;
 const TENANTS: TenantId[] = ['t1', 't2', 't3'];
@@ -29,6 +44,11 @@ interface Model {
   instances: Map<string, ModelInstance>;
   /** Every instance id ever acked, live or not (so commands can target released ones too). */
   known: string[];
+  /** The configuration vFunD decides with (reloads change it). */
+  config: VFunDConfigSnapshot;
+  disabled: Set<string>;
+  draining: boolean;
+  drainingTenants: Set<string>;
 }
 interface Real {
   d: VFunD<{ regionId: number }>;
@@ -37,11 +57,14 @@ interface Real {
 }
 
 function expectedNegotiation(m: Model, tenant: TenantId, app: string, fn: string, kind: Kind, goodSecret: boolean): NackReason | null {
-  if (!goodSecret) return 'credential';
+  const t = m.config.tenants.find((x) => x.id === tenant);
+  if (!goodSecret || t === undefined) return 'credential';
+  if (m.disabled.has(tenant)) return 'tenant-disabled';
+  if (m.draining || m.drainingTenants.has(tenant)) return 'draining';
   const held = [...m.instances.values()].filter((i) => i.tenant === tenant).length;
-  if (held >= testConfig.tenants.find((t) => t.id === tenant)!.maxInstances) return 'quota';
+  if (held >= t.maxInstances) return 'quota';
   if ([...m.instances.values()].some((i) => i.tenant === tenant && i.app === app && i.fn === fn)) return 'already-held';
-  const f = testSnapshot.functions.find((x) => x.name === fn);
+  const f = m.config.functions.find((x) => x.name === fn);
   if (!f) return 'unknown-function';
   const k = f.kinds[kind];
   if (!k) return 'unrecognized-resource';
@@ -51,6 +74,7 @@ function expectedNegotiation(m: Model, tenant: TenantId, app: string, fn: string
 }
 
 function ownership(m: Model, instance: string, tenant: TenantId): NackReason | null {
+  if (!m.config.tenants.some((t) => t.id === tenant)) return 'credential';
   const inst = m.instances.get(instance);
   if (!inst) return 'unknown-instance';
   if (inst.tenant !== tenant) return 'not-owner';
@@ -166,6 +190,86 @@ class BadRequestCmd implements fc.AsyncCommand<Model, Real> {
   toString = () => `bad(${this.field}=${JSON.stringify(this.value)})`;
 }
 
+class EvictCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly pick: number) {}
+  check = (m: Readonly<Model>) => m.known.length > 0;
+  async run(m: Model, r: Real) {
+    const instance = m.known[this.pick % m.known.length]!;
+    const events = await r.d.administer({ type: 'evict', instance, by: BY });
+    if (m.instances.has(instance)) {
+      expect(events.map((e) => e.type)).toEqual(['admin.evicted', 'instance.released']);
+      expect(events[1]).toMatchObject({ data: { instance, reason: 'evicted' } });
+      m.instances.delete(instance);
+      expect([...r.runtime.regions.values()].some((x) => x.instance === instance)).toBe(false);
+    } else {
+      expect(events).toEqual([]);
+    }
+  }
+  toString = () => `evict(#${this.pick})`;
+}
+
+class DrainCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly tenant: TenantId | null,
+    readonly draining: boolean,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const events = await r.d.administer({ type: 'drain', tenant: this.tenant, draining: this.draining, by: BY });
+    const known = this.tenant === null || m.config.tenants.some((t) => t.id === this.tenant);
+    const changes = !known ? false : this.tenant === null ? m.draining !== this.draining || (!this.draining && m.drainingTenants.size > 0) : m.drainingTenants.has(this.tenant) !== this.draining;
+    expect(events.map((e) => e.type)).toEqual(changes ? ['drain.changed'] : []);
+    if (!changes) return;
+    if (this.tenant === null) {
+      m.draining = this.draining;
+      if (!this.draining) m.drainingTenants.clear();
+    } else if (this.draining) m.drainingTenants.add(this.tenant);
+    else m.drainingTenants.delete(this.tenant);
+  }
+  toString = () => `${this.draining ? 'drain' : 'undrain'}(${this.tenant ?? 'host'})`;
+}
+
+class DisableCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly tenant: TenantId,
+    readonly disable: boolean,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const events = await r.d.administer({ type: this.disable ? 'disable-tenant' : 'enable-tenant', tenant: this.tenant, by: BY });
+    if (!this.disable) {
+      expect(events.map((e) => e.type)).toEqual(m.disabled.delete(this.tenant) ? ['tenant.enabled'] : []);
+      return;
+    }
+    if (m.disabled.has(this.tenant) || !m.config.tenants.some((t) => t.id === this.tenant)) {
+      expect(events).toEqual([]);
+      return;
+    }
+    m.disabled.add(this.tenant);
+    const held = [...m.instances].filter(([, i]) => i.tenant === this.tenant).map(([id]) => id);
+    expect(events[0]).toMatchObject({ type: 'tenant.disabled', data: { tenant: this.tenant, by: BY } });
+    expect(events.slice(1).map((e) => (e.type === 'instance.released' ? `${e.data.instance}:${e.data.reason}` : e.type)).sort()).toEqual(held.map((id) => `${id}:disabled`).sort());
+    for (const id of held) m.instances.delete(id);
+  }
+  toString = () => `${this.disable ? 'disable' : 'enable'}(${this.tenant})`;
+}
+
+class ReloadCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly to: keyof typeof RELOADS) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const config = RELOADS[this.to]!;
+    const events = await r.d.administer({ type: 'reload', config, by: BY });
+    const gone = [...m.instances].filter(([, i]) => !config.tenants.some((t) => t.id === i.tenant) || config.functions.find((f) => f.name === i.fn)?.kinds[i.kind] === undefined).map(([id]) => id);
+    expect(events[0]).toMatchObject({ type: 'config.reloaded', data: { config } });
+    expect(events.slice(1).map((e) => (e.type === 'instance.released' ? `${e.data.instance}:${e.data.reason}` : e.type)).sort()).toEqual(gone.map((id) => `${id}:reconfigured`).sort());
+    for (const id of gone) m.instances.delete(id);
+    m.config = config;
+    expect(r.d.snapshot.config).toEqual(config);
+  }
+  toString = () => `reload(${this.to})`;
+}
+
 const badValue = fc.oneof(
   fc.constant(''),
   fc.constant('../../etc'),
@@ -191,19 +295,23 @@ const commands = fc.commands(
     fc.tuple(fc.constantFrom('tenant', 'app', 'fn', 'kind') as fc.Arbitrary<'tenant' | 'app' | 'fn' | 'kind'>, badValue).map(
       ([f, v]) => new BadRequestCmd(f, v),
     ),
+    fc.nat().map((p) => new EvictCmd(p)),
+    fc.tuple(fc.option(fc.constantFrom(...TENANTS), { nil: null }), fc.boolean()).map(([t, d]) => new DrainCmd(t, d)),
+    fc.tuple(fc.constantFrom(...TENANTS), fc.boolean()).map(([t, d]) => new DisableCmd(t, d)),
+    fc.constantFrom(...(Object.keys(RELOADS) as (keyof typeof RELOADS)[])).map((c) => new ReloadCmd(c)),
   ],
   { maxCommands: 60 },
 );
 
 function checkInvariants(s: VFunDState, runtime: RecordingRuntime): void {
-  // Capacity never exceeded, quota never exceeded.
-  for (const f of testSnapshot.functions) {
+  // Capacity never exceeded, quota never exceeded (reloads never lower them).
+  for (const f of s.config!.functions) {
     for (const kind of ['hw', 'sw'] as const) {
       const k = f.kinds[kind];
       if (k) expect(slotsInUse(s, f.name, kind)).toBeLessThanOrEqual(k.slots);
     }
   }
-  for (const t of testConfig.tenants) {
+  for (const t of s.config!.tenants) {
     expect(Object.values(s.instances).filter((i) => i.tenant === t.id).length).toBeLessThanOrEqual(t.maxInstances);
   }
   // A region belongs to exactly one live, active instance, of the tenant that holds it.
@@ -223,12 +331,13 @@ test.prop([commands], { numRuns: 150 })('vFunD keeps its invariants and replays 
   const seen: Envelope[] = [];
   d.subscribe((envs) => seen.push(...envs));
   await fc.asyncModelRun(
-    () => ({ model: { instances: new Map(), known: [] }, real: { d, runtime, journal } }),
+    () => ({ model: { instances: new Map(), known: [], config: testSnapshot, disabled: new Set<string>(), draining: false, drainingTenants: new Set<string>() }, real: { d, runtime, journal } }),
     [...cmds].map((c) => ({
       check: (m: Readonly<Model>) => c.check(m),
       run: async (m: Model, r: Real) => {
         await c.run(m, r);
         checkInvariants(r.d.snapshot, r.runtime);
+        expect(r.d.snapshot.admin).toEqual({ disabledTenants: [...m.disabled].sort(), draining: m.draining, drainingTenants: [...m.drainingTenants].sort() });
         expect(Object.keys(r.d.snapshot.instances).sort()).toEqual([...m.instances.keys()].sort());
         // The model's phases, in the lifecycle machine's vocabulary: negotiated = activation.pending.
         for (const [id, mi] of m.instances) {
