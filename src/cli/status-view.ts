@@ -19,7 +19,7 @@ export interface RenderOptions {
 
 /** The width used when stdout is not a terminal. */
 export const DEFAULT_WIDTH = 120;
-/** Characters of an instance id shown (ids are UUIDs; `--json` has them whole). */
+/** Instance ids (`i<n>`) are cut to no less than this; `--json` has them whole. */
 export const SHORT_ID = 8;
 
 /** A column: its heading, how narrow its cells may be cut, and when it is dropped for lack of room. */
@@ -173,7 +173,7 @@ function section(title: string, count: number, table: () => string): string[] {
 export function renderStatus(status: HostStatus, opts: RenderOptions): string {
   const width = Number.isFinite(opts.width) ? Math.max(20, Math.floor(opts.width)) : DEFAULT_WIDTH;
   const instances = status.instances.map((i) => [
-    i.id.slice(0, SHORT_ID),
+    i.id,
     i.tenant,
     i.app,
     i.fn,
