@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VFunD } from '../../src/actors/vfund.js';
 import { FileRuntime } from '../../src/actors/runtime-files.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
@@ -84,6 +84,7 @@ describe('service supervision', () => {
     expect(types).toContain('service.restarted');
     // The latency histogram lives in the control area: the restarted service keeps counting where
     // the crashed one stopped (the call it answered for its predecessor is counted, not timed).
+    await vi.waitFor(() => expect(countOf(d.runtimeOf(instance)!.latency!()!)).toBe(2));
     const latency = d.runtimeOf(instance)!.latency!()!;
     expect(countOf(latency)).toBe(2);
     expect(latency.sumNs).toBeGreaterThan(0);

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/actors/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon/index.js';
 import { ControlClient } from '../../src/guest/control-client.js';
@@ -68,6 +68,8 @@ describe('Daemon.status() of a running vFunD', () => {
     if (!a.ok) throw new Error(a.detail);
     const client = connect(a.region);
     for (let i = 0; i < 250; i++) client.call(new Uint8Array([i & 0xff, 1]));
+    // The service times a call just after publishing its answer: the last one may land a moment later.
+    await vi.waitFor(() => expect(countOf(daemon.status().instances[0]!.latency!)).toBe(250));
 
     const s = daemon.status();
     expect(s.pid).toBe(process.pid);
@@ -114,6 +116,7 @@ describe('Daemon.status() of a running vFunD', () => {
     const second = await open('reports');
     for (let k = 0; k < 100; k++) first.client.call(new Uint8Array([k & 0xff]));
     for (let k = 0; k < 40; k++) second.client.call(new Uint8Array([k & 0xff, 2]));
+    await vi.waitFor(() => expect(daemon.status().instances.map((x) => (x.latency === null ? 0 : countOf(x.latency)))).toEqual([100, 40]));
     first.client.close();
     expect((await c.release({ ...creds, instance: first.instance })).ok).toBe(true);
 
