@@ -7,6 +7,7 @@
  * closes the control file and removes the instance's files.
  */
 import type { ControlFile } from '../dataplane/control-file.js';
+import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { ComputationStats, ServiceExitCause } from '../domain/types.js';
 import type { ActivationSpec, InstanceRuntime } from './runtime.js';
@@ -45,10 +46,13 @@ export async function processRuntime<Region extends MappableRegion>(
     },
   );
   let final: Promise<ComputationStats> | null = null;
+  // Read before the control file is closed: what latency() answers once the instance is stopped.
+  let finalLatency: LatencyHistogram | null = null;
   return {
     region: parts.region,
     servicePid: service.pid,
     stats: () => toComputationStats(service.stats()),
+    latency: () => finalLatency ?? service.latency(),
     stop: () =>
       (final ??= (async () => {
         // Tombstone first (a guest waiting learns at once, even one that checks no pid), and again once the
@@ -58,6 +62,7 @@ export async function processRuntime<Region extends MappableRegion>(
           return toComputationStats(await service.stop());
         } finally {
           parts.tombstone();
+          finalLatency = service.latency();
           parts.control.close();
           await parts.cleanup();
         }

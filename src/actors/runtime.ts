@@ -6,6 +6,7 @@
  * processes come later behind the same port.
  */
 import type { ComputationStats, Kind, ServiceExitCause } from '../domain/types.js';
+import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
 
 export interface ActivationSpec {
   readonly instance: string;
@@ -26,6 +27,12 @@ export interface InstanceRuntime<Region = unknown> {
   readonly servicePid?: number;
   /** Counters read from the region, without stopping anything. */
   stats(): ComputationStats;
+  /**
+   * The service time of the calls answered so far, from vFunD's control area
+   * (never journaled); after stop(), the final histogram. Absent: the runtime
+   * keeps none.
+   */
+  latency?(): LatencyHistogram | null;
   /** Stop the service, free the region; resolves with the final counters. Idempotent. */
   stop(): Promise<ComputationStats>;
   /** Called once if the service is gone for good (its supervisor gave up, or its process died: `cause`). */

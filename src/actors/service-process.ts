@@ -21,6 +21,7 @@ import type { ControlFile } from '../dataplane/control-file.js';
 import { isFdRegion } from '../dataplane/region-fds.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { ServiceStats } from '../dataplane/service.js';
+import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
 import type { TenantIdentity } from '../dataplane/region-tree.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import { VirtFunError, type VirtFunErrorCode } from '../errors.js';
@@ -71,6 +72,8 @@ export interface ServiceProcess {
   readonly exited: Promise<ServiceExitCause>;
   /** Counters from the control file (pread). */
   stats(): ServiceStats;
+  /** The latency histogram from the control file (pread). */
+  latency(): LatencyHistogram;
   /** Ask for a clean stop (SIGKILL after stopTimeoutMs, at once if stopped); resolves with the final counters. Idempotent. */
   stop(): Promise<ServiceStats>;
 }
@@ -225,6 +228,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
     sandboxed,
     exited,
     stats: () => finalStats ?? opts.control.stats(),
+    latency: () => opts.control.latency(),
     stop: () =>
       (stopping ??= (async () => {
         stopRequested = true;

@@ -8,6 +8,7 @@
  */
 import { startService, type ServiceExit, type ServiceHandle } from '../dataplane/service-host.js';
 import { CONTROL_BYTES, type ServiceStats } from '../dataplane/service.js';
+import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
 import type { SabRegion } from '../dataplane/region.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
@@ -42,6 +43,8 @@ export interface SupervisionListener {
 
 export interface SupervisedService {
   stats(): ServiceStats;
+  /** The latency histogram of every incarnation (one control area for all). */
+  latency(): LatencyHistogram;
   stop(): Promise<ServiceStats>;
   /** The service serving now (changes on restart). */
   readonly current: ServiceHandle;
@@ -118,6 +121,7 @@ export async function supervise(
       return current;
     },
     stats: () => (gaveUp ? lastStats : current.stats()),
+    latency: () => current.latency(),
     stop: async () => {
       stopping = true;
       clearInterval(watchdog);
@@ -177,6 +181,7 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
   return {
     region,
     stats: () => toComputationStats(service.stats()),
+    latency: () => service.latency(),
     stop: () =>
       (final ??= (async () => {
         const stats = toComputationStats(await service.stop());

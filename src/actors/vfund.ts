@@ -95,8 +95,12 @@ export class VFunD<Region = unknown> {
     return this.runtimes.get(instance)?.region;
   }
 
-  /** The runtime of an instance whose activation was acked (its counters, its service process), until it is released. */
-  runtimeOf(instance: string): Pick<InstanceRuntime<Region>, 'stats' | 'servicePid'> | undefined {
+  /**
+   * The runtime of an instance whose activation was acked (its counters, its latency, its service
+   * process), until it is released; subscribers told of its `instance.released` still find it,
+   * stopped, with its final counters and latency.
+   */
+  runtimeOf(instance: string): Pick<InstanceRuntime<Region>, 'stats' | 'latency' | 'servicePid'> | undefined {
     return this.runtimes.get(instance);
   }
 
@@ -312,10 +316,14 @@ export class VFunD<Region = unknown> {
     // A negotiation may be refused when the journal cannot write (failFast); every other decision waits for it.
     const envelopes = await this.recorder.record(pending, command.type === 'negotiate' ? { failFast: true } : undefined);
     this.state = s;
-    for (const e of events) if (e.type === 'instance.released') this.runtimes.delete(e.data.instance);
     if (command.type === 'snapshot') this.snapshotSeq = envelopes[envelopes.length - 1]!.seq;
     else this.scheduleSnapshot();
-    for (const l of this.listeners) l(envelopes);
+    try {
+      for (const l of this.listeners) l(envelopes);
+    } finally {
+      // After the listeners: those of the batch that releases an instance still find its (stopped) runtime.
+      for (const e of events) if (e.type === 'instance.released') this.runtimes.delete(e.data.instance);
+    }
     return events;
   }
 }

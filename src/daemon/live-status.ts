@@ -9,7 +9,18 @@ import type { Journal } from '../events/journal.js';
 import type { Clock } from '../events/envelope.js';
 import { packageVersion } from '../util/version.js';
 import type { ComputationStats, Kind } from '../domain/types.js';
-import { capacityOf, instancesOf, type CallTotals, type HostStatus, type InstanceStatus, type JournalStatus } from './status.js';
+import { mergeAll } from '../dataplane/latency-histogram.js';
+import { capacityOf, instancesOf, type CallTotals, type HostStatus, type InstanceStatus, type JournalStatus, type LatencyHistogram } from './status.js';
+
+/** Calls of one tenant, function and kind. */
+interface Total {
+  tenant: string;
+  fn: string;
+  kind: Kind;
+  calls: number;
+  errors: number;
+  latency: LatencyHistogram | null;
+}
 
 export interface LiveStatusOptions {
   readonly vfund: VFunD<unknown>;
@@ -29,7 +40,7 @@ export class LiveStatus {
   private readonly ackedAt = new Map<string, number>();
   /** Instances acked by this vFunD, and the counters of those it released, per `tenant/fn/kind`. */
   private readonly owners = new Map<string, { tenant: string; fn: string; kind: Kind }>();
-  private readonly released = new Map<string, { tenant: string; fn: string; kind: Kind; calls: number; errors: number }>();
+  private readonly released = new Map<string, Total>();
   private lastCheckpoint: JournalStatus['lastCheckpoint'] = null;
   private waiting = 0;
   private readonly unsubscribe: Array<() => void> = [];
@@ -50,6 +61,8 @@ export class LiveStatus {
               const t = this.total(owner);
               t.calls += e.data.stats.calls;
               t.errors += errorsOf(e.data.stats);
+              // Its runtime is stopped but still known while this batch is told: its final histogram.
+              t.latency = mergeAll([t.latency, opts.vfund.runtimeOf(e.data.instance)?.latency?.() ?? null]);
             }
           }
           else if (e.type === 'journal.checkpoint') this.lastCheckpoint = { seq: e.seq, size: e.data.size, at: e.at };
@@ -65,26 +78,27 @@ export class LiveStatus {
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
-  private total(key: { tenant: string; fn: string; kind: Kind }): { tenant: string; fn: string; kind: Kind; calls: number; errors: number } {
+  private total(key: { tenant: string; fn: string; kind: Kind }): Total {
     const k = `${key.tenant}/${key.fn}/${key.kind}`;
     let t = this.released.get(k);
-    if (t === undefined) this.released.set(k, (t = { ...key, calls: 0, errors: 0 }));
+    if (t === undefined) this.released.set(k, (t = { ...key, calls: 0, errors: 0, latency: null }));
     return t;
   }
 
   /** Per tenant, function and kind: what released instances counted plus what live ones count now (monotonic while vFunD runs). */
   private totals(live: readonly InstanceStatus[]): CallTotals[] {
-    const out = new Map<string, { tenant: string; fn: string; kind: Kind; calls: number; errors: number }>();
+    const out = new Map<string, Total>();
     for (const [k, t] of this.released) out.set(k, { ...t });
     for (const i of live) {
       if (!this.owners.has(i.id)) continue; // recovered from a previous vFunD: its calls are not this run's
       const k = `${i.tenant}/${i.fn}/${i.kind}`;
-      const t = out.get(k) ?? { tenant: i.tenant, fn: i.fn, kind: i.kind, calls: 0, errors: 0 };
+      const t = out.get(k) ?? { tenant: i.tenant, fn: i.fn, kind: i.kind, calls: 0, errors: 0, latency: null };
       t.calls += i.calls;
       t.errors += i.errors;
+      t.latency = mergeAll([t.latency, i.latency]);
       out.set(k, t);
     }
-    return [...out.values()].map((t) => ({ ...t, latency: null }));
+    return [...out.values()];
   }
 
   status(): HostStatus {
@@ -98,7 +112,7 @@ export class LiveStatus {
       return {
         calls: stats?.calls ?? 0,
         errors: stats === undefined ? 0 : errorsOf(stats),
-        latency: null,
+        latency: r?.latency?.() ?? null,
         servicePid: r?.servicePid ?? null,
         guest: this.opts.guestOf?.(id) ?? null,
         ageMs: acked === undefined ? null : Math.max(0, now - acked),

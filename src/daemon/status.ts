@@ -12,14 +12,10 @@ import type { Kind } from '../domain/types.js';
 import type { VFunDState } from '../actors/state.js';
 import { capacityReport, deviceSlotsInUse, stepOfInstance, tenantLoad } from '../actors/state.js';
 
-/** Latency of answered calls, log-bucketed (bucket i counts calls of at most boundsNs[i] ns; the last bucket is +Inf). */
-export interface LatencyHistogram {
-  /** Upper bounds in ns, ascending; counts has one more entry (the +Inf bucket). */
-  readonly boundsNs: readonly number[];
-  readonly counts: readonly number[];
-  /** Sum of the latencies counted, in ns. */
-  readonly sumNs: number;
-}
+import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
+
+/** Latency of answered calls, log-bucketed (the services' control areas count them: src/dataplane/latency-histogram.ts). */
+export type { LatencyHistogram };
 
 /** One live instance. */
 export interface InstanceStatus {

@@ -14,7 +14,8 @@
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { ValidationError } from '../errors.js';
 import { requireShm } from '../native/shm.js';
-import { CONTROL, CONTROL_BYTES, readControlStats, type ServiceStats } from './service.js';
+import type { LatencyHistogram } from './latency-histogram.js';
+import { CONTROL, CONTROL_BYTES, CONTROL_COUNTER_BYTES, readControlLatency, readControlStats, type ServiceStats } from './service.js';
 
 /** The control file of an instance, held open by vFunD. */
 export class ControlFile {
@@ -56,6 +57,11 @@ export class ControlFile {
     return readControlStats(this.words());
   }
 
+  /** The latency histogram the service keeps here (all zeros once closed). */
+  latency(): LatencyHistogram {
+    return readControlLatency(this.words());
+  }
+
   /** The busy word: seq + 1 of the call being computed, 0 when none. */
   busy(): number {
     return this.words()[CONTROL.busy]!;
@@ -79,6 +85,7 @@ export class ControlFile {
 /**
  * The counters in a control file a vFunD that died left behind, or null when
  * they cannot be known (no file, a short or unreadable one): never a false 0.
+ * A file of a vFunD before the latency histogram (CONTROL_COUNTER_BYTES long) still has them.
  */
 export function readControlFile(path: string): ServiceStats | null {
   let fd: number;
@@ -88,10 +95,10 @@ export function readControlFile(path: string): ServiceStats | null {
     return null;
   }
   try {
-    const buf = Buffer.alloc(CONTROL_BYTES);
-    const n = readSync(fd, buf, 0, CONTROL_BYTES, 0);
-    if (n < CONTROL_BYTES) return null;
-    return readControlStats(new Int32Array(buf.buffer, buf.byteOffset, CONTROL_BYTES / 4));
+    const buf = Buffer.alloc(CONTROL_COUNTER_BYTES);
+    const n = readSync(fd, buf, 0, CONTROL_COUNTER_BYTES, 0);
+    if (n < CONTROL_COUNTER_BYTES) return null;
+    return readControlStats(new Int32Array(buf.buffer, buf.byteOffset, CONTROL_COUNTER_BYTES / 4));
   } catch {
     return null;
   } finally {

@@ -11,7 +11,8 @@ import { checkHeader, I32, sabChannel, type SabRegion } from './region.js';
 import type { MappedRegion } from './region-files.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
 import { controlWords, type ControlFd } from './control-file.js';
-import { CONTROL, CONTROL_BYTES, readControlStats, type ServiceStats } from './service.js';
+import { CONTROL, CONTROL_BYTES, readControlLatency, readControlStats, type ServiceStats } from './service.js';
+import type { LatencyHistogram } from './latency-histogram.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
@@ -65,6 +66,8 @@ export interface ServiceHandle {
   readonly exited: Promise<ServiceExit>;
   /** Counters published in datain. */
   stats(): ServiceStats;
+  /** The latency histogram in vFunD's control area (kept across restarts, readable after exit). */
+  latency(): LatencyHistogram;
   /** The service's heartbeat counter (bumps at least every sliceMs while alive). */
   heartbeat(): number;
   /** Stop the loop, run driver.exit, wait for the worker to exit. Idempotent. */
@@ -179,6 +182,7 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     exited,
     // Counters and the busy flag come from vFunD's control area: a guest can write datain (a window).
     stats: () => finalStats ?? readControlStats(controlI32),
+    latency: () => readControlLatency(controlI32),
     heartbeat: () => Atomics.load(datain.i32, I32.serviceHeartbeat) >>> 0,
     kill: async () => {
       await worker.terminate();

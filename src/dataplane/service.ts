@@ -10,9 +10,11 @@
  * A bad request gets ERROR + code, is counted, and never stops the loop.
  */
 import { DriverInputError, type FunctionDriver } from '../drivers/driver.js';
+import { ValidationError } from '../errors.js';
 import { Command, ErrorCode, IN, OUT, nextSeq, packWord, Status, wordLow4, wordSeq } from './layout.js';
 import { checkHeader, ERROR_COUNTERS, I32, payloadView, type AreaViews, type ChannelAreas } from './region.js';
 import { Waiter, type WaitStrategy } from './wait.js';
+import { BOUNDS_NS, BUCKETS, bucketOf, type LatencyHistogram } from './latency-histogram.js';
 
 export type ErrorName = Exclude<keyof typeof ErrorCode, 'NONE'>;
 export const ERROR_NAME_LIST: readonly ErrorName[] = (Object.keys(ErrorCode) as (keyof typeof ErrorCode)[]).filter(
@@ -41,8 +43,15 @@ export const CONTROL = {
   calls: 2,
   /** u32[8] error counters indexed by ErrorCode, as in datain. */
   errorCounts: 3,
+  /** f64 at byte 64 (words 16-17): the sum of the timed calls' service times, in ns. */
+  latencySumNs: 16,
+  /** u32[BUCKETS] (words 18..65): timed calls per latency bucket (latency-histogram.ts), +Inf last. */
+  latencyCounts: 18,
 } as const;
-export const CONTROL_BYTES = 64;
+/** The counters' part of the control area (stop, busy, calls, errors): what a control file held before the histogram. */
+export const CONTROL_COUNTER_BYTES = 64;
+/** The whole control area: the counters, then the latency histogram (66 words), padded to a multiple of 64. */
+export const CONTROL_BYTES = 320;
 
 export interface ServiceLoopOptions {
   readonly strategy?: WaitStrategy;
@@ -74,6 +83,19 @@ export function readStats(datain: AreaViews): ServiceStats {
   return { calls: Atomics.load(i32, I32.calls) >>> 0, errors };
 }
 
+/**
+ * The latency histogram a service keeps in vFunD's control area: each call it
+ * answered, timed from the request word seen to the answer published. A call
+ * answered by a restarted service for its predecessor (DRIVER_FAULT) is
+ * counted in `calls` but not timed. The counts may lag `calls` by the call in hand.
+ */
+export function readControlLatency(control: Int32Array): LatencyHistogram {
+  const counts = new Array<number>(BUCKETS);
+  for (let i = 0; i < BUCKETS; i++) counts[i] = control[CONTROL.latencyCounts + i]! >>> 0;
+  const sumNs = new Float64Array(control.buffer, control.byteOffset + CONTROL.latencySumNs * 4, 1)[0]!;
+  return { boundsNs: BOUNDS_NS, counts, sumNs };
+}
+
 /** The counters a service keeps in vFunD's control area (authoritative: no guest can write them). */
 export function readControlStats(control: Int32Array): ServiceStats {
   const errors = {} as Record<ErrorName, number>;
@@ -98,6 +120,12 @@ export class ChannelService {
   private readonly errorCounts = new Uint32Array(ERROR_COUNTERS);
   private inputView: Uint8Array;
   private beat = 0;
+  /** performance.now() when the request in hand was seen (NaN: none, e.g. answering for a predecessor). */
+  private seenAt = Number.NaN;
+  /** performance.now() just after the last answer was published: the loop's next reading of the clock. */
+  private answeredAt = 0;
+  /** The control area's latency sum (f64), a view over the same words. */
+  private readonly latencySum: Float64Array;
 
   /**
    * @param capacity vFunD's own record of the payload capacity; both headers must agree with it.
@@ -126,6 +154,8 @@ export class ChannelService {
       sliceMs: this.sliceMs,
     });
     this.in.dv.setUint32(IN.pid, typeof process === 'object' ? process.pid >>> 0 : 0, true);
+    if (control.length * 4 < CONTROL_BYTES) throw new ValidationError('control', `${control.length * 4} bytes, at least ${CONTROL_BYTES}`);
+    this.latencySum = new Float64Array(control.buffer, control.byteOffset + CONTROL.latencySumNs * 4, 1);
     if (options.resume) this.resume();
   }
 
@@ -161,19 +191,25 @@ export class ChannelService {
     // A spinning service does not hear the stop wake-up: it looks at the stop flag every few ms.
     const slice = this.waiter.strategy === 'spin' ? Math.min(this.sliceMs, SPIN_STOP_CHECK_MS) : this.sliceMs;
     let nextBeat = 0;
+    let now = performance.now();
     while (Atomics.load(this.control, CONTROL.stop) === 0) {
       // Heartbeat at most once per slice: it shares a cache line with serviceSleeping, which the
       // client reads on every request, so beating on every request would cost every round trip.
-      const now = performance.now();
       if (now >= nextBeat) {
         this.heartbeat();
         nextBeat = now + beatMs;
       }
       const changed = waiter.waitChange(outI32, I32.req, this.lastWord, inI32, I32.serviceSleeping, now + slice, now);
-      if (!changed) continue; // slice over, or woken to look at the stop flag
+      if (!changed) {
+        now = performance.now();
+        continue; // slice over, or woken to look at the stop flag
+      }
+      this.seenAt = performance.now();
       this.lastWord = waiter.word;
       const pending = this.handle(waiter.word);
       if (pending !== undefined) await pending;
+      // Every request is answered by now; the answer's clock reading serves the next iteration.
+      now = this.answeredAt;
     }
   }
 
@@ -306,5 +342,16 @@ export class ChannelService {
     Atomics.store(this.control, CONTROL.busy, 0);
     Atomics.store(this.in.i32, I32.state, packWord(seq, status));
     if (Atomics.load(this.out.i32, I32.clientSleeping) === 1) this.ops.notify(this.in.i32, I32.state);
+    // Timed after the answer is out (the client does not wait for this): plain stores, only the service writes them.
+    const t = performance.now();
+    this.answeredAt = t;
+    const seenAt = this.seenAt;
+    if (!Number.isNaN(seenAt)) {
+      this.seenAt = Number.NaN;
+      const ns = (t - seenAt) * 1e6;
+      const i = CONTROL.latencyCounts + bucketOf(ns);
+      this.control[i] = (this.control[i]! + 1) | 0;
+      this.latencySum[0] = this.latencySum[0]! + ns;
+    }
   }
 }

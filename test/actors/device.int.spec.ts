@@ -3,7 +3,7 @@
  * every function on it, a full device is a no-capacity nack (the guest then
  * falls back to software), and hardware results equal software results.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { toSnapshot, ConfigError } from '../../src/actors/config.js';
 import { loadConfig } from '../../src/daemon/config.js';
 import { VFunD } from '../../src/actors/vfund.js';
@@ -12,6 +12,7 @@ import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { connect } from '../../src/guest/connect.js';
 import { VFunction } from '../../src/guest/vfunction.js';
 import type { SabRegion } from '../../src/dataplane/region.js';
+import { countOf } from '../../src/dataplane/latency-histogram.js';
 import { counterIds, steppingClock } from './helpers.js';
 
 const SECRET = 'device-test-secret-0123';
@@ -52,6 +53,9 @@ describe('simulated FPGA device', () => {
     expect({ kind: fifth.kind, fellBack: fifth.fellBack }).toEqual({ kind: 'sw', fellBack: true });
     const payload = new TextEncoder().encode('same bytes, two kinds');
     expect(fifth.call(payload)).toEqual(held[0]!.call(payload));
+    // The in-process runtime times each call in its control area too (a worker's SharedArrayBuffer).
+    for (const v of [held[0]!, fifth]) await vi.waitFor(() => expect(countOf(d.runtimeOf(v.instance)!.latency!()!)).toBe(1));
+    expect(countOf(d.runtimeOf(held[1]!.instance)!.latency!()!)).toBe(0);
     for (const v of [...held, fifth]) await v.release();
     expect((await open('a6', 'sha256')).kind).toBe('hw');
     await d.stop();

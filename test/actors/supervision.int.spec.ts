@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VFunD } from '../../src/actors/vfund.js';
 import { FileRuntime } from '../../src/actors/runtime-files.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
@@ -16,6 +16,7 @@ import { isFdRegion } from '../../src/dataplane/region-fds.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { replayJournal } from '../../src/actors/replay.js';
 import { LineProcess } from '../support/line-process.js';
+import { countOf } from '../../src/dataplane/latency-histogram.js';
 import { counterIds, steppingClock } from './helpers.js';
 
 // The guest is another process, as in production: a guest blocked in a call must not block vFunD.
@@ -81,6 +82,12 @@ describe('service supervision', () => {
     expect(await call(1, 2, 3)).toEqual(ok);
     const types = (await events()).map((e) => e.type);
     expect(types).toContain('service.restarted');
+    // The latency histogram lives in the control area: the restarted service keeps counting where
+    // the crashed one stopped (the call it answered for its predecessor is counted, not timed).
+    await vi.waitFor(() => expect(countOf(d.runtimeOf(instance)!.latency!()!)).toBe(2));
+    const latency = d.runtimeOf(instance)!.latency!()!;
+    expect(countOf(latency)).toBe(2);
+    expect(latency.sumNs).toBeGreaterThan(0);
     const stats = await d.release({ ...creds, instance });
     expect(stats).toMatchObject({ ok: true, stats: { calls: 3, errors: { DRIVER_FAULT: 1 } } });
     expect((await replayJournal(await events())).divergence).toBeNull();

@@ -28,6 +28,15 @@ import {
   type ErrorName,
 } from '../../src/dataplane/index.js';
 import { hex, openChannel, u32le, type Channel } from './helpers.js';
+import { countOf } from '../../src/dataplane/latency-histogram.js';
+
+/** The value `read` settles to within a second (the service times a call just after publishing its answer). */
+function settled(read: () => number, expected: number): number {
+  const deadline = performance.now() + 1000;
+  let v = read();
+  while (v !== expected && performance.now() < deadline) v = read();
+  return v;
+}
 
 const CAPACITY = 64;
 
@@ -196,6 +205,7 @@ describe('hostile dataout', () => {
         answers: 0,
       };
       const start = ch.service.stats().calls;
+      const timed = settled(() => countOf(ch.service.latency()), start);
       for (const op of ops) apply(op, m);
 
       // A well-formed client resyncs to the service's ack seq and gets correct results.
@@ -205,6 +215,8 @@ describe('hostile dataout', () => {
       expect(hex(good.get())).toBe(hex(u32le(crc32(data))));
       // exactly one answer per changed request word, plus the two above
       expect(ch.service.stats().calls).toBe(start + m.answers + 2);
+      // and each of them timed in the latency histogram of the control area, which no client reaches
+      expect(settled(() => countOf(ch.service.latency()), timed + m.answers + 2)).toBe(timed + m.answers + 2);
     },
   );
 });

@@ -26,6 +26,7 @@ import { ControlClient } from '../../src/guest/control-client.js';
 import { MEMFD_REGION_SEALS, requireShm } from '../../src/native/shm.js';
 import { PROTOCOL_VERSION } from '../../src/control/protocol.js';
 import { startDaemon, type Daemon } from '../../src/daemon/index.js';
+import { countOf } from '../../src/dataplane/latency-histogram.js';
 
 const u32 = (n: number): Uint8Array => new Uint8Array(new Uint32Array([n]).buffer);
 const u64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
@@ -111,7 +112,10 @@ describe('regions in an ivshmem window (host side)', () => {
     shm.unmap(win);
     expect(restarts).toEqual([]);
     expect(rt.stats().calls).toBe(10);
+    // Nor the latency histogram: its ten calls, timed by the service in the control area.
+    expect(countOf(rt.latency!()!)).toBe(10);
     expect((await rt.stop()).calls).toBe(10);
+    expect(countOf(rt.latency!()!)).toBe(10);
     host.free(region.slot);
   });
 
