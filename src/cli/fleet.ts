@@ -10,6 +10,7 @@ import { ValidationError } from '../errors.js';
 import { fleetRowOf, missingHosts, type FleetRow } from '../daemon/fleet.js';
 import type { HostStatus } from '../daemon/status.js';
 import { integerAtLeast } from '../util/arguments.js';
+import { humanDuration } from './human.js';
 
 /** What `vfun fleet status` takes. */
 export interface FleetStatusOptions {
@@ -25,18 +26,6 @@ export interface FleetStatusOptions {
 /** Default wait for the fleet's answers. */
 export const DEFAULT_FLEET_TIMEOUT_MS = 2000;
 
-/** `ms` as an operator reads an age: `850ms`, `42s`, `7m05s`, `3h12m`, `2d04h` (pure). */
-export function formatAge(ms: number | null): string {
-  if (ms === null) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const two = (n: number): string => String(n).padStart(2, '0');
-  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
-  return `${Math.floor(s / 86400)}d${two(Math.floor(s / 3600) % 24)}h`;
-}
-
 const HEADS = ['host', 'pid', 'version', 'uptime', 'instances', 'calls', 'errors', 'head', 'journal', 'checkpoint'] as const;
 /** Columns aligned to the right (numbers). */
 const RIGHT = new Set<string>(['pid', 'instances', 'calls', 'errors', 'head']);
@@ -47,13 +36,13 @@ function cellsOf(r: FleetRow): string[] {
     r.host,
     String(r.pid),
     r.version,
-    formatAge(r.uptimeMs),
+    humanDuration(r.uptimeMs),
     String(r.instances),
     String(r.calls),
     String(r.errors),
     r.head === null ? '-' : String(r.head),
     r.available ? 'ok' : 'UNAVAILABLE',
-    r.checkpointAgeMs === null ? 'none' : `${formatAge(r.checkpointAgeMs)} ago`,
+    r.checkpointAgeMs === null ? 'none' : `${humanDuration(r.checkpointAgeMs)} ago`,
   ];
 }
 

@@ -14,6 +14,8 @@ import { runDemo, type DemoBackend } from './demo.js';
 import { registerUpCommand } from './up.js';
 import { registerVersion } from './version.js';
 import { registerAdminCommands } from './admin.js';
+import { registerStatusCommands } from './status.js';
+import { fetchStatus } from '../admin/client.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerVmCommands } from './vm.js';
@@ -129,6 +131,7 @@ registerVmCommands(program);
 registerNatsConfigCommand(program);
 registerFleetCommands(program);
 registerAdminCommands(program);
+registerStatusCommands(program, (root) => fetchStatus(root));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof VirtFunError) {

@@ -14,7 +14,8 @@ import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import type { HostStatus } from '../daemon/status.js';
-import { numberAtLeast } from '../util/arguments.js';
+import { integerAtLeast, numberAtLeast } from '../util/arguments.js';
+import { DEFAULT_FLEET_TIMEOUT_MS, fleetStatusCommand } from './fleet.js';
 import { DEFAULT_ROOT } from './journal-options.js';
 import { say, warn } from './output.js';
 import { DEFAULT_WIDTH, renderStatus } from './status-view.js';
@@ -134,7 +135,14 @@ export function registerStatusCommands(program: Command, fetchStatus: FetchStatu
     .description('what the running vFunD holds: instances (calls, errors, p50/p99 latency), slots, quotas, journal, uptime')
     .addOption(rootOption())
     .option('--json', 'the whole status as JSON (instance ids uncut, latency histograms)')
-    .action(async (o: { root: string; json?: boolean }) => {
+    .option('--fleet <nats-url>', 'every vFunD registered on this NATS instead, one row per host (as `vfun fleet status`)')
+    .option('--timeout <ms>', 'with --fleet: how long discovery and each host may take to answer', integerAtLeast(1), DEFAULT_FLEET_TIMEOUT_MS)
+    .option('--expect <hosts>', 'with --fleet: hosts that must answer (comma-separated, repeatable); the missing ones are named and the exit code is 1', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (o: { root: string; json?: boolean; fleet?: string; timeout: number; expect?: string[] }) => {
+      if (o.fleet !== undefined) {
+        await fleetStatusCommand({ fleet: o.fleet, timeout: o.timeout, ...(o.json !== undefined && { json: o.json }), ...(o.expect !== undefined && { expect: o.expect }) });
+        return;
+      }
       let status: HostStatus;
       try {
         status = await fetchStatus(o.root);

@@ -201,12 +201,13 @@ export async function withMetrics<D extends { status(): HostStatus; stop(reason:
     await daemon.stop('the metrics exporter could not start').catch(() => undefined);
     throw err;
   }
-  return {
-    ...daemon,
+  // The daemon's own properties as they are, getters included (its `sockets` follow reloads).
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(daemon)) as D;
+  return Object.assign(copy, {
     metricsUrl: server.url,
     stop: async (reason: string) => {
       await server.close();
       await daemon.stop(reason);
     },
-  };
+  });
 }
