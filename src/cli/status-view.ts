@@ -187,7 +187,7 @@ export function renderStatus(status: HostStatus, opts: RenderOptions): string {
   ]);
   const slots = status.slots.map((x) => [x.fn, x.kind, x.device ?? '-', String(x.inUse), String(Math.max(0, x.slots - x.inUse)), String(x.slots)]);
   const devices = status.devices.map((d) => [d.name, String(d.inUse), String(Math.max(0, d.slots - d.inUse)), String(d.slots)]);
-  const tenants = status.tenants.map((t) => [t.id, String(t.instances), String(t.maxInstances), t.disabled ? 'DISABLED' : 'enabled']);
+  const tenants = status.tenants.map((t) => [t.id, String(t.instances), String(t.maxInstances), t.disabled ? 'DISABLED' : t.draining ? 'draining' : 'enabled']);
   const totals = status.totals.map((t) => [t.tenant, t.fn, t.kind, String(t.calls), String(t.errors), ...quantiles(t.latency)]);
   const lines = [
     ...header(status, width),

@@ -29,8 +29,7 @@ export interface LiveStatusOptions {
   readonly clock: Clock;
   /** The guest process that holds an instance, when its control socket knows (SO_PEERCRED). */
   readonly guestOf?: (instance: string) => InstanceStatus['guest'];
-  /** Tenants an operator disabled, and whether vFunD admits new negotiations. */
-  readonly disabledTenants?: () => ReadonlySet<string>;
+  /** Whether vFunD admits new negotiations. */
   readonly accepting?: () => boolean;
 }
 
@@ -127,7 +126,7 @@ export class LiveStatus {
       uptimeMs: Math.max(0, now - this.startedAt),
       accepting: this.opts.accepting?.() ?? true,
       instances,
-      ...capacityOf(state, this.opts.disabledTenants?.()),
+      ...capacityOf(state),
       totals: this.totals(instances),
       journal: {
         backend: journal.url.slice(0, Math.max(0, journal.url.indexOf(':'))) || 'unknown',

@@ -147,7 +147,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       journal,
       host,
       clock: systemClock,
-      disabledTenants: () => new Set(started.snapshot.admin.disabledTenants),
       accepting: () => admits(started.snapshot),
     });
     undo.push(async () => live.close());

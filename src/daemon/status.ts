@@ -63,6 +63,8 @@ export interface TenantStatus {
   readonly maxInstances: number;
   /** Disabled by an operator: new negotiations are refused. */
   readonly disabled: boolean;
+  /** Drained by an operator (the tenant, or the whole host): new negotiations are refused, live instances go on. */
+  readonly draining: boolean;
 }
 
 /** Per tenant, function and kind, since vFunD started: live and released instances together (monotonic). */
@@ -108,12 +110,13 @@ export interface HostStatus {
   readonly journal: JournalStatus;
 }
 
-/** Slots, devices and tenants' quotas from vFunD's state (pure). */
-export function capacityOf(state: VFunDState, disabled: ReadonlySet<string> = new Set()): Pick<HostStatus, 'slots' | 'devices' | 'tenants'> {
+/** Slots, devices, tenants' quotas and what operators set (disabled, draining) from vFunD's state (pure). */
+export function capacityOf(state: VFunDState): Pick<HostStatus, 'slots' | 'devices' | 'tenants'> {
+  const a = state.admin;
   const fns = state.config?.functions ?? [];
   const slots = capacityReport(state).map((c) => ({ ...c, device: c.kind === 'hw' ? (fns.find((f) => f.name === c.fn)?.kinds.hw?.device ?? null) : null }));
   const devices = (state.config?.devices ?? []).map((d) => ({ name: d.name, inUse: deviceSlotsInUse(state, d.name), slots: d.slots }));
-  const tenants = (state.config?.tenants ?? []).map((t) => ({ id: t.id, instances: tenantLoad(state, t.id), maxInstances: t.maxInstances, disabled: disabled.has(t.id) }));
+  const tenants = (state.config?.tenants ?? []).map((t) => ({ id: t.id, instances: tenantLoad(state, t.id), maxInstances: t.maxInstances, disabled: a.disabledTenants.includes(t.id), draining: a.draining || a.drainingTenants.includes(t.id) }));
   return { slots, devices, tenants };
 }
 

@@ -53,7 +53,7 @@ function hostStatus(over: Partial<HostStatus> = {}, calls = 123_456): HostStatus
     uptimeMs: 3 * 3_600_000 + 4 * 60_000,
     accepting: true,
     instances,
-    ...capacityOf(state, new Set(['t3'])),
+    ...capacityOf({ ...state, admin: { ...state.admin, disabledTenants: ['t3'], drainingTenants: ['t2'] } }),
     totals: [
       { tenant: 't1', fn: 'fsw', kind: 'sw', calls: calls + 10, errors: 2, latency },
       { tenant: 't2', fn: 'fhw', kind: 'sw', calls: 0, errors: 0, latency: null },
@@ -74,7 +74,7 @@ const lines = (s: string): string[] => s.split('\n');
 const widest = (s: string): number => Math.max(...lines(s).map((l) => [...l].length));
 
 describe('renderStatus', () => {
-  it('a header, the instances with p50/p99, slots, tenants (disabled shown) and totals, in 120 columns', () => {
+  it('a header, the instances with p50/p99, slots, tenants (disabled and draining shown) and totals, in 120 columns', () => {
     const text = renderStatus(hostStatus(), { width: 120 });
     expect(widest(text)).toBeLessThanOrEqual(120);
     const [first, uptime, journal] = lines(text);
@@ -94,7 +94,7 @@ describe('renderStatus', () => {
 
     expect(text).toMatch(/slots \(\d+\)\nfn\s+kind\s+device\s+used\s+free\s+slots/);
     expect(text).toMatch(/\nfhw\s+hw\s+-\s+1\s+1\s+2\n/);
-    expect(text).toContain(['tenants (3)', 'tenant  instances  quota  state', 't1              2      2  enabled', 't2              1      3  enabled', 't3              0      1  DISABLED'].join('\n'));
+    expect(text).toContain(['tenants (3)', 'tenant  instances  quota  state', 't1              2      2  enabled', 't2              1      3  draining', 't3              0      1  DISABLED'].join('\n'));
     expect(text).toMatch(/calls since start \(2\)\n.*\nt1\s+fsw\s+sw\s+123466\s+2\s+1\.\d µs/);
     expect(text).not.toContain('devices');
   });

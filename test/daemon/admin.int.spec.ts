@@ -106,6 +106,7 @@ describe('the admin socket of a running vFunD', () => {
     const g = await guest('beta', 'steady');
     await adminRequest(root, 'drain', {}, opts);
     expect(daemon.status().accepting).toBe(false);
+    expect(daemon.status().tenants.every((t) => t.draining)).toBe(true);
     expect(await negotiate('acme', 'newcomer')).toMatchObject({ ok: false, reason: 'draining' });
     for (let i = 0; i < 10; i++) g.call();
     await expect(adminRequest(root, 'drain', {}, opts)).rejects.toMatchObject({ reason: 'unchanged' });
@@ -113,6 +114,7 @@ describe('the admin socket of a running vFunD', () => {
     expect(daemon.status().accepting).toBe(true);
     // A tenant's drain: only its negotiations are refused.
     await adminRequest(root, 'drain', { tenant: 'acme' }, opts);
+    expect(daemon.status().tenants.filter((t) => t.draining).map((t) => t.id)).toEqual(['acme']);
     expect(await negotiate('acme', 'newcomer')).toMatchObject({ ok: false, reason: 'draining' });
     const other = await negotiate('gamma', 'fine');
     expect(other.ok).toBe(true);

@@ -31,8 +31,8 @@ function status(over: Partial<HostStatus> = {}): HostStatus {
     ],
     devices: [{ name: 'fpga0', inUse: 0, slots: 2 }],
     tenants: [
-      { id: 'acme', instances: 2, maxInstances: 3, disabled: false },
-      { id: 'beta', instances: 0, maxInstances: 1, disabled: true },
+      { id: 'acme', instances: 2, maxInstances: 3, disabled: false, draining: false },
+      { id: 'beta', instances: 0, maxInstances: 1, disabled: true, draining: false },
     ],
     totals: [{ tenant: 'acme', fn: 'crc32', kind: 'sw', calls: 10, errors: 1, latency }],
     journal: { backend: 'file', url: 'file:/var/lib/virtfun/admin/journal.ndjson', head: 12, available: true, outboxDepth: 0, lastCheckpoint: { seq: 10, size: 11, at: '2026-01-01T00:01:00.000Z' } },
@@ -193,7 +193,7 @@ describe('a scrape', () => {
       }));
       return status({
         instances,
-        tenants: tenants.map((id) => ({ id, instances: 0, maxInstances: 5, disabled: false })),
+        tenants: tenants.map((id) => ({ id, instances: 0, maxInstances: 5, disabled: false, draining: false })),
         slots: fns.flatMap((fn) => (['sw', 'hw'] as const).map((kind) => ({ fn, kind, inUse: 0, slots: 4, device: null }))),
         devices: devices.map((d) => ({ name: d, inUse: 0, slots: 1 })),
         totals: instances.map((i) => ({ tenant: i.tenant, fn: i.fn, kind: i.kind, calls: i.calls, errors: i.errors, latency })),

@@ -56,8 +56,8 @@ describe('Daemon.status() of a running vFunD', () => {
     const before = daemon.status();
     expect(before.instances).toEqual([]);
     expect(before.tenants).toEqual([
-      { id: 'acme', instances: 0, maxInstances: 3, disabled: false },
-      { id: 'idle', instances: 0, maxInstances: 1, disabled: false },
+      { id: 'acme', instances: 0, maxInstances: 3, disabled: false, draining: false },
+      { id: 'idle', instances: 0, maxInstances: 1, disabled: false, draining: false },
     ]);
 
     const c = await ControlClient.connect(daemon.sockets.acme!);
@@ -84,7 +84,7 @@ describe('Daemon.status() of a running vFunD', () => {
     expect(i.servicePid).not.toBe(process.pid);
     expect(i.ageMs).not.toBeNull();
     expect(s.slots).toEqual([{ fn: 'crc32', kind: 'sw', inUse: 1, slots: 2, device: null }]);
-    expect(s.tenants[0]).toEqual({ id: 'acme', instances: 1, maxInstances: 3, disabled: false });
+    expect(s.tenants[0]).toEqual({ id: 'acme', instances: 1, maxInstances: 3, disabled: false, draining: false });
     expect(s.totals).toEqual([{ tenant: 'acme', fn: 'crc32', kind: 'sw', calls: 250, errors: 0, latency: i.latency }]);
     expect(s.journal).toMatchObject({ backend: 'file', available: true, outboxDepth: 0 });
     expect(s.journal.head).toBeGreaterThanOrEqual(3); // started, acked, activation started + acked
