@@ -4,7 +4,7 @@
  * service failure, shutdown). Every command has an id: it becomes the
  * causationId of the events it produces.
  */
-import type { ComputationStats, ControlDisconnected, JournalCheckpoint, Kind, NackReason, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { ClaimedNames, ComputationStats, ControlDisconnected, JournalCheckpoint, Kind, NackReason, PeerProcess, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
 import type { Credentials } from '../domain/requests.js';
 import type { AdminCommand } from './admin.js';
 
@@ -76,6 +76,10 @@ export type VFunDCommand =
       readonly op: string;
       readonly reason: NackReason;
       readonly detail: string;
+      /** What the request named, as claimed (request.refused). */
+      readonly claimed?: ClaimedNames;
+      /** The process that sent it (SO_PEERCRED). */
+      readonly peer?: PeerProcess;
     }
   /** The control channel suppressed refusals past the tenant's limit: journal their summary for one period. */
   | ({ readonly type: 'summarize-refusals'; readonly id: string } & RefusalsSuppressed['data'])

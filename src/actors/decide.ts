@@ -5,9 +5,11 @@
  */
 import { sha256Hex } from '../events/canonical.js';
 import type {
+  ClaimedNames,
   ComputationStats,
   InstanceReleased,
   NackReason,
+  PeerProcess,
   ReleaseNacked,
   TenantConfig,
   VFunEvent,
@@ -39,6 +41,21 @@ export function credentialDigest(secret: string): string {
 export function clip(value: unknown): string {
   const s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
   return s.length > NAME_MAX ? `${s.slice(0, NAME_MAX)}…` : s;
+}
+
+/** The names a refused request claimed, each clipped; undefined when it claimed none. */
+function claimedOf(c: ClaimedNames | undefined): ClaimedNames | undefined {
+  if (c === undefined) return undefined;
+  const out: { app?: string; fn?: string; instance?: string } = {};
+  if (c.app !== undefined) out.app = clip(c.app);
+  if (c.fn !== undefined) out.fn = clip(c.fn);
+  if (c.instance !== undefined) out.instance = clip(c.instance);
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/** A peer's pid and uid alone (a PeerCred also has its gid). */
+function peerOf(p: PeerProcess | undefined): PeerProcess | undefined {
+  return p === undefined ? undefined : { pid: p.pid, uid: p.uid };
 }
 
 /**
@@ -221,8 +238,16 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       return inst && acceptsAll(inst, restarted) ? [restarted] : [];
     }
 
-    case 'refuse':
-      return [{ type: 'request.refused', data: { tenant: clip(command.tenant), op: clip(command.op), reason: command.reason, detail: command.detail } }];
+    case 'refuse': {
+      const claimed = claimedOf(command.claimed);
+      const peer = peerOf(command.peer);
+      return [
+        {
+          type: 'request.refused',
+          data: { tenant: clip(command.tenant), op: clip(command.op), reason: command.reason, detail: command.detail, ...(claimed && { claimed }), ...(peer && { peer }) },
+        },
+      ];
+    }
 
     case 'summarize-refusals': {
       const { tenant, from, to, counts, total, disconnections, ended } = command;
@@ -231,7 +256,8 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
 
     case 'disconnect': {
       const { tenant, refusals, suppressed, detail } = command;
-      return [{ type: 'control.disconnected', data: { tenant: clip(tenant), refusals, suppressed, detail } }];
+      const peer = peerOf(command.peer);
+      return [{ type: 'control.disconnected', data: { tenant: clip(tenant), refusals, suppressed, detail, ...(peer && { peer }) } }];
     }
 
     case 'checkpoint': {

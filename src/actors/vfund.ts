@@ -7,7 +7,7 @@
  * machine's state inside vFunD's state (state.ts, evolve.ts): every decision
  * reads it.
  */
-import { type ComputationStats, type ControlDisconnected, type JournalCheckpoint, type Kind, type NackReason, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
+import { type ClaimedNames, type ComputationStats, type ControlDisconnected, type JournalCheckpoint, type Kind, type NackReason, type PeerProcess, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
 import { VirtFunError, messageOf } from '../errors.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal, JournalHead } from '../events/journal.js';
@@ -195,7 +195,7 @@ export class VFunD<Region = unknown> {
   }
 
   /** Journal a control request refused before it could be authenticated (a security event). */
-  refuse(req: { tenant: string; op: string; reason: NackReason; detail: string }): Promise<void> {
+  refuse(req: { tenant: string; op: string; reason: NackReason; detail: string; claimed?: ClaimedNames; peer?: PeerProcess }): Promise<void> {
     return this.enqueue(async () => {
       await this.dispatch({ type: 'refuse', id: this.opts.ids.next(), ...req });
     });

@@ -3,7 +3,7 @@
  */
 import { describeAdminEvent } from '../admin/describe.js';
 import Table from 'cli-table3';
-import { EVENT_TYPES, isEventType, isSecurityEvent, type VFunEvent } from '../events/catalogue.js';
+import { EVENT_TYPES, isEventType, isSecurityEvent, type ClaimedNames, type PeerProcess, type VFunEvent } from '../events/catalogue.js';
 import { eventOf, type Envelope } from '../events/envelope.js';
 import { ValidationError } from '../errors.js';
 
@@ -67,6 +67,18 @@ export function auditPredicate(f: AuditFilter): (e: Envelope) => boolean {
   };
 }
 
+/** What a refused request named, said as claimed (never checked): `; claimed app a, fn f`. */
+function claimedText(c: ClaimedNames | undefined): string {
+  if (c === undefined) return '';
+  const named = (['app', 'fn', 'instance'] as const).flatMap((k) => (c[k] === undefined ? [] : [`${k} ${c[k]}`]));
+  return named.length === 0 ? '' : `; claimed ${named.join(', ')}`;
+}
+
+/** The peer process of a control connection: `; peer pid 42 uid 1000`. */
+function peerText(p: PeerProcess | undefined): string {
+  return p === undefined ? '' : `; peer pid ${p.pid} uid ${p.uid}`;
+}
+
 /** One line of what happened, for the table. */
 export function describeEvent(e: VFunEvent): string {
   switch (e.type) {
@@ -81,7 +93,7 @@ export function describeEvent(e: VFunEvent): string {
     case 'release.nacked':
       return `${e.data.reason}: ${e.data.detail}`;
     case 'request.refused':
-      return `${e.data.op} refused, ${e.data.reason}: ${e.data.detail}`;
+      return `${e.data.op} refused, ${e.data.reason}: ${e.data.detail}${claimedText(e.data.claimed)}${peerText(e.data.peer)}`;
     case 'refusals.suppressed': {
       const by = Object.entries(e.data.counts).map(([k, n]) => `${k}=${n}`).join(' ');
       const closed = e.data.disconnections > 0 ? `, ${e.data.disconnections} connection(s) closed` : '';
@@ -90,7 +102,7 @@ export function describeEvent(e: VFunEvent): string {
     case 'journal.damage-acknowledged':
       return `DAMAGED message (sha256 ${e.data.sha256.slice(0, 16)}…) ${e.data.fault}; acknowledged by ${e.data.by}: ${e.data.reason}`;
     case 'control.disconnected':
-      return `connection closed after ${e.data.refusals} refusals (${e.data.suppressed} past the limit): ${e.data.detail}`;
+      return `connection closed after ${e.data.refusals} refusals (${e.data.suppressed} past the limit): ${e.data.detail}${peerText(e.data.peer)}`;
     case 'activation.started':
     case 'activation.acked':
       return `region ${e.data.capacity} B`;

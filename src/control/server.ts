@@ -30,6 +30,8 @@ import {
 } from '../actors/refusal-limiter.js';
 import { isWindowRegion } from '../dataplane/region-window.js';
 import { requireShm } from '../native/shm.js';
+import type { ClaimedNames, PeerProcess } from '../events/catalogue.js';
+import { claimedNames, peerOf } from './peer.js';
 import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, NonceWindow, macMatches, redactHostPaths, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
 
 /** Lines read from a connection and not yet answered: past this, vFunD stops reading it until it catches up. */
@@ -56,6 +58,8 @@ export class ControlServer {
   private readonly sockets = new Set<Socket>();
   /** Instances negotiated over each connection and not yet released: the connection is their lease. */
   private readonly leases = new Map<Socket, Set<string>>();
+  /** The process at the other end of each connection, read at accept (SO_PEERCRED); absent when it cannot be told. */
+  private readonly peers = new Map<Socket, PeerProcess>();
   private closing = false;
   /** The tenant's refusal limiter: one for all its connections, so reconnecting does not refill it. */
   private readonly limits: RefusalLimits;
@@ -99,6 +103,16 @@ export class ControlServer {
     return this.opts.socketPath;
   }
 
+  /**
+   * The guest process holding `instance`: the peer of the connection it was
+   * negotiated over (its lease), or null when no open connection of this
+   * channel holds it or its peer could not be told.
+   */
+  guestOf(instance: string): PeerProcess | null {
+    for (const [socket, held] of this.leases) if (held.has(instance)) return this.peers.get(socket) ?? null;
+    return null;
+  }
+
   async close(): Promise<void> {
     this.closing = true; // vFunD's own shutdown releases what is held: not a lost client
     if (this.timer) clearTimeout(this.timer);
@@ -119,8 +133,11 @@ export class ControlServer {
     this.connections.set(id, socket);
     this.sockets.add(socket);
     this.leases.set(socket, new Set());
+    const peer = peerOf(socket);
+    if (peer !== null) this.peers.set(socket, peer);
     socket.on('close', () => {
       this.sockets.delete(socket);
+      this.peers.delete(socket);
       this.connections.delete(id);
       this.connectionIds.delete(socket);
       this.limiter = forget(this.limiter, id);
@@ -209,7 +226,8 @@ export class ControlServer {
       const r = answer.ok ? answer : { ...answer, detail: redactHostPaths(answer.detail) };
       if (!socket.destroyed) socket.write(JSON.stringify(nonce === undefined ? r : { ...r, nonce }) + '\n');
     };
-    const refuse = (reason: NackReason, detail: string) => this.refuse(socket, op, reason, detail, nonce);
+    const claimed = claimedNames(raw);
+    const refuse = (reason: NackReason, detail: string) => this.refuse(socket, op, reason, detail, nonce, claimed);
     const parsed = requestSchema.safeParse(raw);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
@@ -289,7 +307,7 @@ export class ControlServer {
    * past it, it is only counted for the period's summary. Either way the guest gets its answer:
    * a client on a shared channel waits for the answer to each request, and answering costs no journal.
    */
-  private async refuse(socket: Socket, op: string, reason: NackReason, detail: string, nonce?: string): Promise<void> {
+  private async refuse(socket: Socket, op: string, reason: NackReason, detail: string, nonce?: string, claimed?: ClaimedNames): Promise<void> {
     const answer = (): void => {
       if (!socket.destroyed) socket.write(JSON.stringify({ ok: false, reason, detail, ...(nonce !== undefined && { nonce }) } satisfies ControlResponse) + '\n');
     };
@@ -302,7 +320,8 @@ export class ControlServer {
     }
     this.carryOut(step.effects); // summaries of periods that ended before this refusal come first
     try {
-      await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail });
+      const peer = this.peers.get(socket);
+      await this.opts.vfund.refuse({ tenant: this.opts.tenant.id, op, reason, detail, ...(claimed && { claimed }), ...(peer && { peer }) });
     } finally {
       answer();
     }
@@ -327,7 +346,9 @@ export class ControlServer {
       e.rule === 'suppressed'
         ? `more than ${this.limits.disconnectAfter} of its refusals were past the limit within one flood`
         : `it had refusals past the limit in ${this.limits.disconnectIntervals} periods of ${this.limits.summaryIntervalMs / 1000} s in a row`;
-    return this.opts.vfund.disconnected({ tenant, refusals: e.refusals, suppressed: e.suppressed, detail: `control connection of tenant '${tenant}' closed: ${why}` });
+    const socket = this.connections.get(e.connection);
+    const peer = socket === undefined ? undefined : this.peers.get(socket);
+    return this.opts.vfund.disconnected({ tenant, refusals: e.refusals, suppressed: e.suppressed, detail: `control connection of tenant '${tenant}' closed: ${why}`, ...(peer && { peer }) });
   }
 
   /**

@@ -81,6 +81,15 @@ export class TenantSockets {
     for (const id of [...this.servers.keys()]) await this.close(id);
   }
 
+  /** The guest process holding `instance`: the peer of the connection it was negotiated over, on whichever tenant's socket (null when none knows). */
+  guestOf(instance: string): { readonly pid: number; readonly uid: number } | null {
+    for (const s of this.servers.values()) {
+      const g = s.guestOf(instance);
+      if (g !== null) return g;
+    }
+    return null;
+  }
+
   /** Each open tenant's socket path. */
   paths(): Record<string, string> {
     return Object.fromEntries([...this.servers].map(([id, s]) => [id, s.path]));

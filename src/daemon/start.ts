@@ -148,6 +148,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       host,
       clock: systemClock,
       accepting: () => admits(started.snapshot),
+      // The connection an instance was negotiated over names its guest (SO_PEERCRED).
+      guestOf: (instance) => tenantSockets.guestOf(instance),
     });
     undo.push(async () => live.close());
     tenantSockets = new TenantSockets({ vfund, tree: runtime.tree, clock: systemClock });

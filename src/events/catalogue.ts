@@ -122,6 +122,22 @@ export type ServiceRestarted = Event<
 /** The guest holding an instance is gone (its control connection closed without a release): its lease ended. */
 export type ClientLost = Event<'client.lost', { readonly instance: string; readonly detail: string }>;
 
+/** The process at the other end of a control connection, as the kernel tells it (SO_PEERCRED): not a claim. */
+export interface PeerProcess {
+  readonly pid: number;
+  readonly uid: number;
+}
+
+/**
+ * What a refused request said it was about, as sent (clipped) and never
+ * checked: a request with a bad signature names what it claims to.
+ */
+export interface ClaimedNames {
+  readonly app?: string;
+  readonly fn?: string;
+  readonly instance?: string;
+}
+
 /** A control request refused before it reached a decision (bad signature, replay, malformed). Always a security event. */
 export type RequestRefused = Event<
   'request.refused',
@@ -132,6 +148,10 @@ export type RequestRefused = Event<
     readonly op: string;
     readonly reason: NackReason;
     readonly detail: string;
+    /** The app, function and instance the request named, only as claimed (absent when it named none, or could not be parsed). */
+    readonly claimed?: ClaimedNames;
+    /** The process that sent it (absent when the channel could not tell: no native addon, or not a local socket). */
+    readonly peer?: PeerProcess;
   }
 >;
 
@@ -168,6 +188,8 @@ export type ControlDisconnected = Event<
     /** Of them, suppressed during the current flood. */
     readonly suppressed: number;
     readonly detail: string;
+    /** The process at the other end of the connection (absent when the channel could not tell). */
+    readonly peer?: PeerProcess;
   }
 >;
 

@@ -13,7 +13,7 @@ import { slotsInUse, stepOfInstance, type VFunDState } from '../../src/actors/st
 import { MemoryJournal } from '../../src/events/memory-journal.js';
 import { verifyChain } from '../../src/events/chain.js';
 import { eventOf, type Envelope } from '../../src/events/envelope.js';
-import type { Kind, NackReason } from '../../src/events/catalogue.js';
+import type { ClaimedNames, Kind, NackReason, PeerProcess, RequestRefused } from '../../src/events/catalogue.js';
 import type { AdminIdentity, VFunDConfigSnapshot } from '../../src/events/catalogue.js';
 import { counterIds, RecordingRuntime, SECRETS, steppingClock, testSnapshot } from './helpers.js';
 
@@ -270,6 +270,29 @@ class ReloadCmd implements fc.AsyncCommand<Model, Real> {
   toString = () => `reload(${this.to})`;
 }
 
+/** A request the control channel refused: what it claimed (any string, as sent) and who sent it (SO_PEERCRED). */
+class RefusedCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly claimed: ClaimedNames | undefined,
+    readonly peer: PeerProcess | undefined,
+  ) {}
+  check = () => true;
+  async run(_m: Model, r: Real) {
+    await r.d.refuse({ tenant: 't2', op: 'negotiate', reason: 'credential', detail: 'signature does not match the tenant secret', ...(this.claimed && { claimed: this.claimed }), ...(this.peer && { peer: this.peer }) });
+    let e: Envelope | undefined;
+    for await (const x of r.journal.read()) e = x;
+    expect(e).toMatchObject({ type: 'request.refused', tenant: 't2', app: null, fn: null, instance: null });
+    const data = (e as Envelope<RequestRefused>).data;
+    expect(data.peer).toEqual(this.peer);
+    // Every claimed name is kept, clipped to 63 characters (then …); none is made up.
+    for (const k of ['app', 'fn', 'instance'] as const) {
+      const sent = this.claimed?.[k];
+      expect(data.claimed?.[k]).toBe(sent === undefined ? undefined : sent.length > 63 ? `${sent.slice(0, 63)}…` : sent);
+    }
+  }
+  toString = () => `refused(${JSON.stringify(this.claimed)}, ${JSON.stringify(this.peer)})`;
+}
+
 const badValue = fc.oneof(
   fc.constant(''),
   fc.constant('../../etc'),
@@ -299,6 +322,12 @@ const commands = fc.commands(
     fc.tuple(fc.option(fc.constantFrom(...TENANTS), { nil: null }), fc.boolean()).map(([t, d]) => new DrainCmd(t, d)),
     fc.tuple(fc.constantFrom(...TENANTS), fc.boolean()).map(([t, d]) => new DisableCmd(t, d)),
     fc.constantFrom(...(Object.keys(RELOADS) as (keyof typeof RELOADS)[])).map((c) => new ReloadCmd(c)),
+    fc
+      .tuple(
+        fc.option(fc.record({ app: fc.oneof(fc.constant('a1'), badValue), fn: fc.oneof(fc.constant('fsw'), badValue), instance: badValue }, { requiredKeys: [] }), { nil: undefined }),
+        fc.option(fc.record({ pid: fc.integer({ min: 1, max: 4_194_304 }), uid: fc.nat(65_535) }), { nil: undefined }),
+      )
+      .map(([c, p]) => new RefusedCmd(c, p)),
   ],
   { maxCommands: 60 },
 );

@@ -118,7 +118,7 @@ describe('a tenant flooding its control socket with refused requests', () => {
 
     // Journaled once, with the count; the instance it held released as a lease.
     const disconnected = await eventWhere((e) => e.type === 'control.disconnected');
-    expect(disconnected).toMatchObject({ tenant: 'flood', data: { refusals: refused, suppressed: LIMITS.disconnectAfter + 1 } });
+    expect(disconnected).toMatchObject({ tenant: 'flood', data: { refusals: refused, suppressed: LIMITS.disconnectAfter + 1, peer: { pid: process.pid, uid: process.getuid!() } } });
     expect(await eventWhere((e) => e.type === 'instance.released' && e.instance === held.instance)).toMatchObject({ data: { reason: 'lease' } });
     expect(await eventWhere((e) => e.type === 'client.lost' && e.instance === held.instance)).toMatchObject({ data: { detail: expect.stringContaining('for flooding') } });
     const ended = await eventWhere((e) => e.type === 'refusals.suppressed' && e.data.ended);

@@ -83,6 +83,8 @@ describe('Daemon.status() of a running vFunD', () => {
     expect(i.servicePid).toBeGreaterThan(0);
     expect(i.servicePid).not.toBe(process.pid);
     expect(i.ageMs).not.toBeNull();
+    // The guest is the process at the other end of the control connection (SO_PEERCRED): this one.
+    expect(i.guest).toEqual({ pid: process.pid, uid: process.getuid!() });
     expect(s.slots).toEqual([{ fn: 'crc32', kind: 'sw', inUse: 1, slots: 2, device: null }]);
     expect(s.tenants[0]).toEqual({ id: 'acme', instances: 1, maxInstances: 3, disabled: false, draining: false });
     expect(s.totals).toEqual([{ tenant: 'acme', fn: 'crc32', kind: 'sw', calls: 250, errors: 0, latency: i.latency }]);
