@@ -16,7 +16,9 @@ import { ed25519Verify } from '../events/adapters/checkpoint-key.js';
 import { checkedAgainstCheckpoints } from '../events/checkpoint-verify.js';
 import { verifierKey } from './checkpoint-commands.js';
 import { auditPredicate, formatSummary, summarize, type AuditFilter, type AuditFormat, type TenantSummary } from './audit.js';
-import { printAudit, streamSink, windowOf } from './audit-stream.js';
+import { printAudit, streamSink, windowOf, type Window } from './audit-stream.js';
+import { abortOnSignals, checkFollowWindow, followerOf, latch, printFollowing, readThenFollow } from './audit-follow.js';
+import type { TableStyle } from './audit-table.js';
 import { journalUrl, openForReading, type JournalOptions } from './journal-options.js';
 import { hostChecked, newTally, pendingNote, withoutPending, withPending } from './read-journal.js';
 
@@ -26,7 +28,7 @@ import { hostChecked, newTally, pendingNote, withoutPending, withPending } from 
  * public key `audit verify` uses by default, when there is one): a journal
  * rewritten with recomputed hashes fails here too.
  */
-async function withJournal<T>(o: JournalOptions, use: (journal: Journal) => Promise<T>): Promise<T> {
+async function withJournal<T>(o: JournalOptions, use: (journal: Journal, raw: RawReader) => Promise<T>): Promise<T> {
   const key = await verifierKey(o);
   const { journal } = await openForReading(o);
   const check = (source: AsyncIterable<Envelope>) => checkedAgainstCheckpoints(source, { key, verify: ed25519Verify, location: journal.url });
@@ -42,20 +44,55 @@ async function withJournal<T>(o: JournalOptions, use: (journal: Journal) => Prom
     },
   };
   try {
-    return await use(checked);
+    return await use(checked, { journal, check: (source) => check(hostChecked(source, o)) });
   } finally {
     await journal.close();
   }
 }
 
-/** `vfun audit`: the events that match, streamed; `--limit` / `--tail`. */
-export async function auditCommand(o: JournalOptions & AuditFilter & { format: AuditFormat; limit?: string; tail?: string }): Promise<void> {
+/** The journal as opened (unchecked), and the checks `withJournal` puts on its reads, for a stream of one's own. */
+interface RawReader {
+  readonly journal: Journal;
+  readonly check: (source: AsyncIterable<Envelope>) => AsyncIterable<Envelope>;
+}
+
+/** `vfun audit`: the events that match, streamed; `--limit` / `--tail`; `--follow`; `--wide`. */
+export async function auditCommand(o: JournalOptions & AuditFilter & { format: AuditFormat; limit?: string; tail?: string; follow?: boolean; wide?: boolean }): Promise<void> {
   const match = auditPredicate(o);
   const window = windowOf(o);
+  const style = o.wide === true ? 'wide' : 'fit';
+  if (o.follow === true) return followAudit(o, match, window, style);
   const tenants = new Set<string>();
   // The events waiting in the outbox come after the journal's, marked pending.
-  await withJournal(o, (journal) => printAudit(tenantsSeen(withPending(journal.read(), o), tenants), match, o.format, window, streamSink(process.stdout)));
+  await withJournal(o, (journal) => printAudit(tenantsSeen(withPending(journal.read(), o), tenants), match, o.format, window, streamSink(process.stdout), style));
   unknownTenant(o.tenant, tenants);
+}
+
+/**
+ * `vfun audit --follow`: what matches, then each new match as it is journaled,
+ * until SIGINT or SIGTERM. A --tenant no event names yet is said on stderr
+ * once caught up (it may come): following goes on.
+ */
+async function followAudit(o: JournalOptions & AuditFilter & { format: AuditFormat }, match: (e: Envelope) => boolean, window: Window, style: TableStyle): Promise<void> {
+  checkFollowWindow(window);
+  const stop = abortOnSignals();
+  try {
+    await withJournal(o, async (_checked, raw) => {
+      const follower = await followerOf(raw.journal, stop.signal);
+      const caughtUp = latch();
+      const tenants = new Set<string>();
+      const source = raw.check(readThenFollow(raw.journal, follower.follow, () => caughtUp.open()));
+      try {
+        await printFollowing(tenantsSeen(source, tenants), caughtUp, match, o.format, window, streamSink(process.stdout), style, () => {
+          if (o.tenant !== undefined && !tenants.has(o.tenant)) console.error(`no event of this journal names tenant '${o.tenant}' yet: following`);
+        });
+      } finally {
+        follower.close();
+      }
+    });
+  } finally {
+    stop.undo();
+  }
 }
 
 /** The envelopes of `source`, noting each tenant named. */

@@ -1,15 +1,17 @@
 /**
  * `vfun audit` streamed: events are printed as they are read, never gathered
- * first. The table has fixed column widths (the widest a value of that column
- * usually is; longer names are cut with `…`), so each row is printed alone;
- * `what` wraps onto continuation lines to keep rows within 120 columns.
+ * first. The table's rows are laid out one at a time (audit-table.ts: within
+ * 120 columns, or every column in full with --wide).
  * `--limit n` stops reading after the first n events that match; `--tail n`
  * keeps the last n in a ring of n and prints them at the end.
  */
 import type { Envelope } from '../events/envelope.js';
-import { eventOf } from '../events/envelope.js';
 import { ValidationError } from '../errors.js';
-import { describeEvent, type AuditFormat } from './audit.js';
+import type { AuditFormat } from './audit.js';
+import { tableHead, tableRow, type TableStyle } from './audit-table.js';
+
+// The table's rows live in audit-table.ts; named here too for the modules that print them from this one.
+export { tableHead, tableRow, wrap } from './audit-table.js';
 import { isPending } from './read-journal.js';
 
 /** Where the rows go: one string at a time, awaited (backpressure). */
@@ -50,55 +52,6 @@ export async function* windowed(source: AsyncIterable<Envelope>, match: (e: Enve
   return matched;
 }
 
-/** Column widths of the table, `what` last (its width is what is left of 120 columns, at least 30). */
-const COLUMNS = [
-  { head: 'seq', width: 7, right: true },
-  { head: 'at', width: 24 },
-  { head: 'tenant', width: 8 },
-  { head: 'app', width: 8 },
-  { head: 'fn', width: 8 },
-  { head: 'instance', width: 8 },
-  { head: 'type', width: 20 },
-] as const;
-const LINE_WIDTH = 120;
-const LEAD = COLUMNS.reduce((n, c) => n + c.width + 1, 0);
-const WHAT_WIDTH = Math.max(30, LINE_WIDTH - LEAD);
-
-function cell(value: string, width: number, right = false): string {
-  const v = value.length > width ? `${value.slice(0, width - 1)}…` : value;
-  return right ? v.padStart(width) : v.padEnd(width);
-}
-
-/** `text` cut into lines of at most `width`, at spaces where it can. */
-export function wrap(text: string, width: number): string[] {
-  const out: string[] = [];
-  let rest = text;
-  while (rest.length > width) {
-    const space = rest.lastIndexOf(' ', width);
-    const at = space > 0 ? space : width;
-    out.push(rest.slice(0, at));
-    rest = rest.slice(space > 0 ? at + 1 : at);
-  }
-  out.push(rest);
-  return out;
-}
-
-/** The table's header (two lines). */
-export function tableHead(): string {
-  const head = COLUMNS.map((c) => cell(c.head, c.width, 'right' in c)).join(' ') + ' what';
-  return `${head}\n${'-'.repeat(LEAD + WHAT_WIDTH)}\n`;
-}
-
-/** One event as table lines (its row, then `what`'s continuation lines). */
-export function tableRow(e: Envelope): string {
-  const values = [`${e.seq}${isPending(e) ? '*' : ''}`, e.at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type];
-  const lead = COLUMNS.map((c, i) => cell(values[i]!, c.width, 'right' in c)).join(' ');
-  const [first, ...more] = wrap(describeEvent(eventOf(e)).replace(/[\r\n\t]/g, ' '), WHAT_WIDTH);
-  let out = `${lead} ${first}\n`;
-  for (const line of more) out += `${' '.repeat(LEAD)}${line}\n`;
-  return out;
-}
-
 /** The last line of the table: how many events, and what the window left out. */
 export function tableFoot(shown: number, matched: number, w: Window): string {
   const events = `${shown} event${shown === 1 ? '' : 's'}`;
@@ -121,7 +74,7 @@ const jsonElement = (e: Envelope): string => `  ${JSON.stringify(e, null, 2).rep
  * element (the same text as JSON.stringify(array, null, 2)). Output is
  * gathered into writes of about 64 KiB.
  */
-export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean, format: AuditFormat, w: Window, sink: Sink): Promise<void> {
+export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean, format: AuditFormat, w: Window, sink: Sink, style: TableStyle = 'fit'): Promise<void> {
   let pending = '';
   const put = async (text: string): Promise<void> => {
     pending += text;
@@ -134,13 +87,13 @@ export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Env
   const events = windowed(source, match, w);
   let shown = 0;
   let waiting = 0;
-  if (format === 'table') await put(tableHead());
+  if (format === 'table') await put(tableHead(style));
   let r = await events.next();
   if (format === 'json') await put(r.done === true ? '[]' : '[\n');
   for (; r.done !== true; r = await events.next()) {
     const e = r.value;
     if (isPending(e)) waiting++;
-    if (format === 'table') await put(tableRow(e));
+    if (format === 'table') await put(tableRow(e, style));
     else if (format === 'ndjson') await put(`${shown > 0 ? '\n' : ''}${JSON.stringify(e)}`);
     else await put(`${shown > 0 ? ',\n' : ''}${jsonElement(e)}`);
     shown++;

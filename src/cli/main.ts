@@ -73,7 +73,12 @@ const audit = withFilters(withJournalOptions(program.command('audit').descriptio
   .option('--limit <n>', 'only the first n events that match (reading stops there)')
   .option('--tail <n>', 'only the last n events that match')
   .option('--host <host|*>', "JetStream: these hosts' events (comma-separated; '*': every host), merged in time order")
-  .action((o: Parameters<typeof auditCommand>[0] & { host?: string }) => (o.host !== undefined ? auditHostsCommand(o as AuditHostsOptions) : auditCommand(o)));
+  .option('--follow', 'then print each new event that matches as it is journaled, until SIGINT or SIGTERM')
+  .option('--wide', 'print every column in full (the table fits 120 columns otherwise)')
+  .action((o: Parameters<typeof auditCommand>[0] & { host?: string }) => {
+    if (o.host !== undefined && o.follow === true) throw new VirtFunError('CONFIG', '--follow follows one journal: give it without --host');
+    return o.host !== undefined ? auditHostsCommand(o as AuditHostsOptions) : auditCommand(o);
+  });
 
 withJournalOptions(audit.command('verify').description('check the hash chain, the signed checkpoints and the witnesses; exit 1 naming the first bad event'))
   .option('--witness <path|nats-url>', 'check the journal against the checkpoints witnessed there (repeatable)', collect, [])

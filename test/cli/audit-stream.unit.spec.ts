@@ -7,7 +7,8 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { mergeSummary, summarizeStream } from '../../src/cli/audit-commands.js';
-import { printAudit, tableRow, windowed, windowOf, wrap, type Window } from '../../src/cli/audit-stream.js';
+import { printAudit, windowed, windowOf, type Window } from '../../src/cli/audit-stream.js';
+import { tableRow, wrap } from '../../src/cli/audit-table.js';
 import { summarize } from '../../src/cli/audit.js';
 import { sealEnvelope } from '../../src/events/chain.js';
 import { GENESIS_HASH, type Envelope, type PendingEvent } from '../../src/events/envelope.js';

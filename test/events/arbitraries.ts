@@ -70,6 +70,9 @@ const configArb: fc.Arbitrary<VFunDConfigSnapshot> = fc.record({
   regionCapacity: fc.integer({ min: 1, max: 1 << 30 }),
 });
 
+/** The peer process of a control connection (SO_PEERCRED). */
+const peerArb = fc.record({ pid: fc.integer({ min: 1, max: 4_194_304 }), uid: fc.nat(0xffff_fffe) });
+
 const requestRef = { tenant: textArb, app: textArb, fn: textArb, kind: kindArb };
 
 export const eventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
@@ -112,7 +115,21 @@ export const eventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
   }),
   fc.record({
     type: fc.constant('control.disconnected' as const),
-    data: fc.record({ tenant: textArb, refusals: fc.nat(), suppressed: fc.nat(), detail: textArb }),
+    data: fc.record({ tenant: textArb, refusals: fc.nat(), suppressed: fc.nat(), detail: textArb, peer: peerArb }, { requiredKeys: ['tenant', 'refusals', 'suppressed', 'detail'] }),
+  }),
+  fc.record({
+    type: fc.constant('request.refused' as const),
+    data: fc.record(
+      {
+        tenant: textArb,
+        op: textArb,
+        reason: nackReasonArb,
+        detail: textArb,
+        claimed: fc.record({ app: textArb, fn: textArb, instance: textArb }, { requiredKeys: [] }),
+        peer: peerArb,
+      },
+      { requiredKeys: ['tenant', 'op', 'reason', 'detail'] },
+    ),
   }),
 );
 

@@ -1,0 +1,112 @@
+/**
+ * The table of `vfun audit`, one row at a time (rows are printed as they are
+ * read, or as they are journaled with --follow: the layout never depends on
+ * what comes later). By default it fits 120 columns: fixed column widths, ids
+ * cut with `…`, times to the second, and `what` wrapped onto continuation
+ * lines. `--wide` prints every value in full: times to the millisecond,
+ * nothing cut, `what` on one line.
+ *
+ * Whatever a tenant or a refused request sent is printed as text: control
+ * characters, invisible and bidirectional marks and wide characters are shown
+ * as `\u{…}` escapes, so a row cannot move the terminal's cursor and its
+ * width is its length.
+ */
+import { eventOf, type Envelope } from '../events/envelope.js';
+import { describeEvent } from './audit.js';
+import { isPending } from './read-journal.js';
+
+/** `fit`: within 120 columns; `wide`: every column in full. */
+export type TableStyle = 'fit' | 'wide';
+
+interface Column {
+  readonly head: string;
+  readonly width: number;
+  readonly right?: true;
+}
+
+/** The widths of the columns before `what`, per style (in `wide` a minimum: longer values push the row on). */
+const COLUMNS: Record<TableStyle, readonly Column[]> = {
+  fit: [
+    { head: 'seq', width: 7, right: true },
+    { head: 'at', width: 20 },
+    { head: 'tenant', width: 8 },
+    { head: 'app', width: 8 },
+    { head: 'fn', width: 9 },
+    { head: 'instance', width: 8 },
+    { head: 'type', width: 20 },
+  ],
+  wide: [
+    { head: 'seq', width: 8, right: true },
+    { head: 'at', width: 24 },
+    { head: 'tenant', width: 8 },
+    { head: 'app', width: 8 },
+    { head: 'fn', width: 8 },
+    { head: 'instance', width: 8 },
+    { head: 'type', width: 27 },
+  ],
+};
+
+/** The width the default table fits in. */
+export const TABLE_WIDTH = 120;
+const leadOf = (style: TableStyle): number => COLUMNS[style].reduce((n, c) => n + c.width + 1, 0);
+/** The width of `what` in the fitted table: what is left of 120 columns. */
+const WHAT_WIDTH = TABLE_WIDTH - leadOf('fit');
+
+/**
+ * Characters printed as they are: printable ASCII, Latin-1 and Latin
+ * Extended letters, and general punctuation (`…`, dashes, quotes); each takes
+ * one column. Anything else is escaped.
+ */
+const SHOWN = /[\u0020-\u007e\u00a0-\u02ff\u2010-\u2027\u2030-\u205e]/u;
+
+/** `text` with every character that is not SHOWN written `\u{hex}` (newlines and tabs as a space). */
+export function printable(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    if (SHOWN.test(ch)) out += ch;
+    else if (ch === '\n' || ch === '\r' || ch === '\t') out += ' ';
+    else out += `\\u{${ch.codePointAt(0)!.toString(16)}}`;
+  }
+  return out;
+}
+
+function cell(value: string, c: Column, style: TableStyle): string {
+  const v = style === 'fit' && value.length > c.width ? `${value.slice(0, c.width - 1)}…` : value;
+  return c.right === true ? v.padStart(c.width) : v.padEnd(c.width);
+}
+
+/** `text` cut into lines of at most `width`, at spaces where it can. */
+export function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let rest = text;
+  while (rest.length > width) {
+    const space = rest.lastIndexOf(' ', width);
+    const at = space > 0 ? space : width;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(space > 0 ? at + 1 : at);
+  }
+  out.push(rest);
+  return out;
+}
+
+/** An ISO-8601 time to the second (`2026-03-14T09:30:00Z`): the fitted table's `at`. */
+export const toSecond = (iso: string): string => iso.replace(/\.\d+Z$/, 'Z');
+
+/** The table's header (two lines). */
+export function tableHead(style: TableStyle = 'fit'): string {
+  const head = COLUMNS[style].map((c) => cell(c.head, c, style)).join(' ') + ' what';
+  return `${head}\n${'-'.repeat(style === 'fit' ? TABLE_WIDTH : leadOf('wide') + 4)}\n`;
+}
+
+/** One event as table lines: its row, then (fitted) `what`'s continuation lines. */
+export function tableRow(e: Envelope, style: TableStyle = 'fit'): string {
+  const at = style === 'fit' ? toSecond(e.at) : e.at;
+  const values = [`${e.seq}${isPending(e) ? '*' : ''}`, at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type].map(printable);
+  const lead = COLUMNS[style].map((c, i) => cell(values[i]!, c, style)).join(' ');
+  const what = printable(describeEvent(eventOf(e)));
+  if (style === 'wide') return `${lead} ${what}\n`;
+  const [first, ...more] = wrap(what, WHAT_WIDTH);
+  let out = `${lead} ${first}\n`;
+  for (const line of more) out += `${' '.repeat(leadOf('fit'))}${line}\n`;
+  return out;
+}
