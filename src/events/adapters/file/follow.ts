@@ -36,6 +36,8 @@ interface Followed {
 interface Progress {
   readonly prev: JournalHead | null;
   readonly offset: number;
+  /** The line at `from` was met, or a line after it: positioning is over. */
+  readonly placed: boolean;
 }
 
 const seqOf = (h: JournalHead | null): number => h?.seq ?? 0;
@@ -53,14 +55,16 @@ function replaced(where: string, detail: string): JournalCorruptError {
 async function* readLines(fh: FileHandle, where: string, start: number, end: number, from: JournalHead | null, positioning: boolean): AsyncGenerator<Envelope, Progress> {
   let prev = from;
   let offset = start;
+  let placed = !positioning;
   for await (const lines of scanLines(fh, start, end)) {
     for (const raw of lines) {
-      if (!raw.terminated) return { prev, offset };
+      if (!raw.terminated) return { prev, offset, placed };
       const d = decodeLine(raw.text);
       if (!d.ok) throw new JournalCorruptError(`${where}@${raw.offset}`, `the line at byte ${raw.offset} is damaged after seq ${seqOf(prev)}: ${d.reason}`);
       const env = d.env;
       if (positioning && prev !== null && env.seq <= prev.seq) {
         if (env.seq === prev.seq && env.hash !== prev.hash) throw replaced(where, `its seq ${env.seq} is not the event read before (hash ${env.hash.slice(0, 16)}…, was ${prev.hash.slice(0, 16)}…)`);
+        if (env.seq === prev.seq) placed = true;
         offset = raw.offset + raw.bytes;
         continue;
       }
@@ -69,10 +73,11 @@ async function* readLines(fh: FileHandle, where: string, start: number, end: num
       if (fault !== null) throw new JournalCorruptError(`${where}@${raw.offset}`, `the line at byte ${raw.offset} does not follow seq ${seqOf(prev)}: ${fault}`);
       prev = { seq: env.seq, hash: env.hash };
       offset = raw.offset + raw.bytes;
+      placed = true;
       yield env;
     }
   }
-  return { prev, offset };
+  return { prev, offset, placed };
 }
 
 /** The inode at `path`, or null when there is no file there. */
@@ -111,7 +116,7 @@ export async function* followFileJournal(path: string, after: JournalHead | null
     const moved = r.offset > f.offset;
     f.offset = r.offset;
     prev = r.prev;
-    if (prev !== null && seqOf(prev) >= seqOf(after)) positioning = false;
+    if (r.placed) positioning = false;
     return moved;
   }
   try {
@@ -132,8 +137,9 @@ export async function* followFileJournal(path: string, after: JournalHead | null
             if (seg.last <= seqOf(prev) || seg.first >= first) continue;
             const sfh = await open(seg.path, 'r');
             try {
-              prev = (yield* readLines(sfh, seg.path, 0, (await sfh.stat()).size, prev, positioning)).prev;
-              positioning = false;
+              const r = yield* readLines(sfh, seg.path, 0, (await sfh.stat()).size, prev, positioning);
+              prev = r.prev;
+              if (r.placed) positioning = false;
             } finally {
               await sfh.close();
             }
@@ -142,6 +148,10 @@ export async function* followFileJournal(path: string, after: JournalHead | null
         }
       }
       const moved = yield* drain(cur);
+      // The event read last is in a closed segment, or the active file was cut before it (or replaced by a shorter one).
+      if (positioning && after !== null && !(await listSegments(path)).some((seg) => seg.first <= after.seq && after.seq <= seg.last)) {
+        throw new JournalCorruptError(path, `the journal was truncated while it was followed: seq ${after.seq}, read before, is no longer in it`);
+      }
       const ino = await inodeAt(path);
       if (ino !== cur.ino) {
         // Rotated (or replaced): what the old file holds past what was read comes first, then the new file.
