@@ -37,7 +37,7 @@ function unitKeys(text: string): Array<{ section: string; key: string; value: st
 const KNOWN: Readonly<Record<string, readonly string[]>> = {
   Unit: ['Description', 'Documentation', 'Wants', 'After', 'Requires', 'StartLimitIntervalSec', 'StartLimitBurst'],
   Service: [
-    ...['Type', 'EnvironmentFile', 'Environment', 'ExecStart', 'ExecReload', 'KillSignal', 'KillMode', 'TimeoutStopSec', 'Restart', 'RestartSec'],
+    ...['Type', 'EnvironmentFile', 'Environment', 'ExecStart', 'ExecReload', 'KillSignal', 'KillMode', 'TimeoutStopSec', 'Restart', 'RestartSec', 'StandardOutput'],
     ...['StateDirectory', 'StateDirectoryMode', 'ConfigurationDirectory', 'ConfigurationDirectoryMode', 'UMask', 'ProtectSystem', 'ReadWritePaths'],
     ...['Delegate', 'ProtectHome', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectClock', 'ProtectHostname'],
     ...['RestrictRealtime', 'RestrictSUIDSGID', 'LockPersonality', 'RestrictAddressFamilies', 'RestrictNamespaces', 'NoNewPrivileges'],
