@@ -90,6 +90,7 @@ await writeFile(
       { name: 'fibonacci', kinds: { sw: { slots, driver: 'fibonacci' } } },
     ],
   }),
+  { mode: 0o600 }, // it holds the tenants' secrets: vFunD refuses one others can read
 );
 const vroot = join(root, 'vf');
 

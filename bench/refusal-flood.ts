@@ -60,6 +60,7 @@ await writeFile(
     ],
     functions: [{ name: 'crc32', kinds: { sw: { slots: 4, driver: 'crc32' } } }],
   }),
+  { mode: 0o600 }, // it holds the tenants' secrets: vFunD refuses one others can read
 );
 const vroot = join(root, 'vf');
 const journalPath = join(vroot, 'admin', 'journal.ndjson');

@@ -119,7 +119,7 @@ describe('a fleet of three vFunDs on a three-node NATS cluster', () => {
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^host\s+pid\s+version\s+uptime\s+instances\s+calls\s+errors\s+head\s+journal\s+checkpoint$/);
-    for (const host of HOSTS) expect(lines.find((l) => l.startsWith(host))).toMatch(new RegExp(`^${host}\\s+${daemons.get(host)!.pid}\\s+\\S+\\s+\\S+\\s+0\\s+10\\s+0\\s+\\d+\\s+ok\\s`));
+    for (const host of HOSTS) expect(lines.find((l) => l.startsWith(host))).toMatch(new RegExp(`^${host}\\s+${daemons.get(host)!.pid}\\s+\\S+\\s+\\d+ (?:ms|s|m \\d+ s)\\s+0\\s+10\\s+0\\s+\\d+\\s+ok\\s`));
     expect(lines.at(-1)).toBe('3 hosts');
     // Each host's metrics endpoint answers on its own subject, to the auditor.
     const nc = await connect({ servers: cluster.urls, ...users.auditor });
