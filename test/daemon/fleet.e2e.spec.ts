@@ -17,6 +17,7 @@ import type { HostStatus } from '../../src/daemon/status.js';
 import type { FleetMetrics } from '../../src/daemon/fleet.js';
 import { connect } from '@nats-io/transport-node';
 import { startNatsCluster, testUsers, waitForJetStream, type NatsCluster } from '../support/nats-server.js';
+import { waitFor } from '../support/wait-output.js';
 
 const exec = promisify(execFile);
 const DIST = join(import.meta.dirname, '../../dist');
@@ -28,17 +29,6 @@ const config = {
   tenants: [{ id: 'acme', secret: SECRET, maxInstances: 4 }],
   functions: [{ name: 'crc32', kinds: { sw: { slots: 2, driver: 'crc32' } } }],
 };
-
-function waitFor(child: ChildProcess, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(text)) resolve(out);
-    });
-    child.once('exit', (code) => reject(new Error(`daemon exited (${code}) before '${text}': ${out}`)));
-  });
-}
 
 describe('a fleet of three vFunDs on a three-node NATS cluster', () => {
   const users = testUsers([...HOSTS]);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/guest/connect.js';
 import { ControlClient } from '../../src/guest/control-client.js';
+import { waitFor } from '../support/wait-output.js';
 
 const CLI = join(import.meta.dirname, '../../dist/src/cli/main.js');
 const SECRETS = { acme: 'acme-secret-for-the-limits-test', globex: 'globex-secret-for-the-limits-test' } as const;
@@ -23,17 +24,6 @@ const config = {
   ],
   functions: [{ name: 'crc32', kinds: { sw: { slots: 2, driver: 'crc32' } } }],
 };
-
-function waitFor(child: ChildProcess, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(text)) resolve(out);
-    });
-    child.once('exit', (code) => reject(new Error(`vfun up exited (${code}) before '${text}': ${out}`)));
-  });
-}
 
 describe('vfun up with tenants[].limits', () => {
   let root: string;

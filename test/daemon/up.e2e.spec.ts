@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/guest/control-client.js';
 import { sign, PROTOCOL_VERSION } from '../../src/control/protocol.js';
+import { waitFor } from '../support/wait-output.js';
 
 const exec = promisify(execFile);
 const DIST = join(import.meta.dirname, '../../dist');
@@ -30,17 +31,6 @@ const config = {
     { name: 'sha256', kinds: { hw: { slots: 1, driver: 'sim-fpga:sha256' }, sw: { slots: 4, driver: 'sha256' } } },
   ],
 };
-
-function waitFor(child: ChildProcess, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(text)) resolve(out);
-    });
-    child.once('exit', (code) => reject(new Error(`daemon exited (${code}) before '${text}': ${out}`)));
-  });
-}
 
 describe('vfun up', () => {
   let root: string;
