@@ -31,7 +31,7 @@ import { readVerified, type StreamSource } from './reader.js';
 import { checkStreamIdentity, ensureEventStream, ensureTraceStream, outboxRemainder, streamHead } from './streams.js';
 import { STREAM_CREATED_HEADER } from './stream-check.js';
 import { eventSubject } from './subjects.js';
-import { delay, errorText } from './support.js';
+import { delay, errorText, within } from './support.js';
 import { TraceSink } from './trace-sink.js';
 
 /** What the journal keeps with each queued envelope to publish it. */
@@ -72,6 +72,8 @@ export class JetStreamJournal implements Journal {
   private drainWaiters: (() => void)[] = [];
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly statusLoop: Promise<void>;
+  /** The connection's status iterator the loop reads (stopped at close: a shared connection outlives the journal). */
+  private statusIterator: AsyncIterable<unknown> | null = null;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -199,7 +201,9 @@ export class JetStreamJournal implements Journal {
   private async watchStatus(): Promise<void> {
     this.lastEmitted = `${this.reachable}|${this.available()}|`;
     try {
-      for await (const s of this.nc.status()) {
+      const statuses = this.nc.status();
+      this.statusIterator = statuses;
+      for await (const s of statuses) {
         if (this.q.mode.mode === 'closed') return; // a shared connection outlives the journal
         if (s.type === 'disconnect') this.dispatch({ type: 'disconnected', error: new Error(`disconnected from ${String(s.server)}`) });
         else if (s.type === 'reconnect') this.dispatch({ type: 'reconnected' });
@@ -417,6 +421,9 @@ export class JetStreamJournal implements Journal {
     this.dispatch({ type: 'closed' });
     await this.outbox?.close();
     if (this.ownsConnection) await this.nc.close().catch(() => undefined);
-    await Promise.race([this.statusLoop, delay(100)]);
+    // The client's status iterator has stop() (typed as a plain AsyncIterable): a journal on a shared
+    // connection ends its loop here instead of at the connection's next status.
+    (this.statusIterator as { stop?: () => void } | null)?.stop?.();
+    await within(this.statusLoop, 100);
   }
 }

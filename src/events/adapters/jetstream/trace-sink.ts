@@ -6,7 +6,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { nuid } from '@nats-io/transport-node';
 import { traceSubject } from './subjects.js';
-import { delay } from './support.js';
+import { within } from './support.js';
 
 /** One per-call trace record. `tenant`/`app`/`fn` choose the subject; everything else is the caller's. */
 export interface TraceRecord {
@@ -204,10 +204,10 @@ export class TraceSink {
     await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
-  /** Flushes, then refuses further records (they are counted as dropped). */
+  /** Flushes (waiting at most twice the ack timeout, and no longer than the flush), then refuses further records (they are counted as dropped). */
   async close(): Promise<void> {
     if (this.closed) return;
-    await Promise.race([this.flush(), delay(this.ackTimeoutMs * 2)]);
+    await within(this.flush(), this.ackTimeoutMs * 2);
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.immediate !== null) clearImmediate(this.immediate);
