@@ -151,3 +151,17 @@ export class NoDaemonError extends Error {
     super(`no vFunD is running with root ${root} (no admin socket at ${socket}${code === 'ECONNREFUSED' ? ' that answers' : ''})`);
   }
 }
+
+/**
+ * No vFunD answers admin requests on a host's `admin` endpoint of the fleet (`vfun.svc.<host>.admin`):
+ * no vFunD of that host is registered, or it has no admin secret (then it serves no such endpoint).
+ */
+export class NoAdminEndpointError extends VirtFunError {
+  override readonly name = 'NoAdminEndpointError';
+  constructor(
+    readonly host: string,
+    readonly subject: string,
+  ) {
+    super('ADMIN', `no vFunD of host ${host} answers admin requests on ${subject}: none is registered in this fleet, or it has no admin secret (admin.secret / admin.secretFile)`);
+  }
+}

@@ -1,7 +1,9 @@
 /**
- * The client of vFunD's admin socket: `vfun admin …` and `vfun status` ask
- * the vFunD of a root through it. Requests are signed with the admin secret
- * when one is given (as vFunD requires when it has one).
+ * The client of vFunD's admin requests: `vfun admin …` and `vfun status` ask
+ * the vFunD of a root through its admin socket (`socketTransport`), or
+ * `vfun admin … --fleet` a host's `admin` endpoint over NATS
+ * (nats-transport.ts). Requests are signed with the admin secret when one is
+ * given (as vFunD requires when it has one, and always over NATS).
  */
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
@@ -10,7 +12,7 @@ import { AdminRefusedError, NoDaemonError, VirtFunError } from '../errors.js';
 import { signBody } from '../control/protocol.js';
 import type { HostStatus } from '../daemon/status.js';
 import { readSecretFile } from './settings.js';
-import { ADMIN_PROTOCOL_VERSION, adminSocketPath, type AdminArgs, type AdminOp, type AdminResponse } from './protocol.js';
+import { ADMIN_PROTOCOL_VERSION, adminSocketPath, type AdminArgs, type AdminOp, type AdminRequest, type AdminResponse } from './protocol.js';
 
 export interface AdminRequestOptions {
   /** The admin secret (configured in vFunD's `admin` section); absent: from the file VFUN_ADMIN_SECRET_FILE names, else the request is not signed. */
@@ -20,47 +22,71 @@ export interface AdminRequestOptions {
 }
 
 /**
- * Ask the vFunD of `root` for `op`; resolves to its result. NoDaemonError (code ENOENT or
- * ECONNREFUSED) when no vFunD runs there; AdminRefusedError when it says no.
+ * How a request line reaches a vFunD and its answer line comes back: the admin socket of a root
+ * (`socketTransport`), or a host's `admin` endpoint in the fleet (nats-transport.ts).
  */
-export async function adminRequest(root: string, op: AdminOp, args: AdminArgs = {}, opts: AdminRequestOptions = {}): Promise<unknown> {
-  const path = adminSocketPath(root);
+export type AdminTransport = (line: string, op: AdminOp, timeoutMs: number) => Promise<AdminResponse>;
+
+/** The request for `op`, with a fresh nonce and the time now, signed when there is a secret. */
+export function adminRequestOf(op: AdminOp, args: AdminArgs, secret: string | undefined, now = Date.now()): AdminRequest {
+  const unsigned = { v: ADMIN_PROTOCOL_VERSION, op, args, nonce: randomBytes(16).toString('hex'), ts: now } as const;
+  return secret === undefined ? unsigned : signBody(unsigned, secret);
+}
+
+/**
+ * Send `op` through `transport` (signed with the secret of `opts` or VFUN_ADMIN_SECRET_FILE's, when
+ * there is one); resolves to its result, AdminRefusedError when vFunD says no.
+ */
+export async function askAdmin(transport: AdminTransport, op: AdminOp, args: AdminArgs = {}, opts: AdminRequestOptions = {}): Promise<unknown> {
   const secret = opts.secret ?? (await secretFromEnvironment());
-  const unsigned = { v: ADMIN_PROTOCOL_VERSION, op, args, nonce: randomBytes(16).toString('hex'), ts: Date.now() };
-  const request = secret === undefined ? unsigned : signBody(unsigned, secret);
-  const answer = await new Promise<AdminResponse>((done, fail) => {
-    const socket = createConnection(path);
-    let buffer = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      fail(new VirtFunError('ADMIN', `vFunD did not answer ${op} within ${(opts.timeoutMs ?? 60_000) / 1000} s`));
-    }, opts.timeoutMs ?? 60_000);
-    const finish = (f: () => void): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      f();
-    };
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
-    socket.on('data', (d: string) => {
-      buffer += d;
-      const nl = buffer.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        const parsed = JSON.parse(buffer.slice(0, nl)) as AdminResponse;
-        finish(() => done(parsed));
-      } catch {
-        finish(() => fail(new VirtFunError('ADMIN', 'vFunD answered something that is not JSON')));
-      }
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      const gone = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
-      finish(() => fail(gone ? new NoDaemonError(err.code as 'ENOENT' | 'ECONNREFUSED', resolve(root), path) : err));
-    });
-    socket.on('end', () => finish(() => fail(new VirtFunError('ADMIN', `vFunD closed the admin connection without answering ${op}`))));
-  });
+  const answer = await transport(JSON.stringify(adminRequestOf(op, args, secret)), op, opts.timeoutMs ?? 60_000);
   if (!answer.ok) throw new AdminRefusedError(answer.code, answer.detail);
   return answer.result;
+}
+
+/** The admin socket of the vFunD of `root`: NoDaemonError (code ENOENT or ECONNREFUSED) when no vFunD runs there. */
+export function socketTransport(root: string): AdminTransport {
+  const path = adminSocketPath(root);
+  return (line, op, timeoutMs) =>
+    new Promise<AdminResponse>((done, fail) => {
+      const socket = createConnection(path);
+      let buffer = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        fail(new VirtFunError('ADMIN', `vFunD did not answer ${op} within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      const finish = (f: () => void): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        f();
+      };
+      socket.setEncoding('utf8');
+      socket.on('connect', () => socket.write(line + '\n'));
+      socket.on('data', (d: string) => {
+        buffer += d;
+        const nl = buffer.indexOf('\n');
+        if (nl < 0) return;
+        try {
+          const parsed = JSON.parse(buffer.slice(0, nl)) as AdminResponse;
+          finish(() => done(parsed));
+        } catch {
+          finish(() => fail(new VirtFunError('ADMIN', 'vFunD answered something that is not JSON')));
+        }
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        const gone = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
+        finish(() => fail(gone ? new NoDaemonError(err.code as 'ENOENT' | 'ECONNREFUSED', resolve(root), path) : err));
+      });
+      socket.on('end', () => finish(() => fail(new VirtFunError('ADMIN', `vFunD closed the admin connection without answering ${op}`))));
+    });
+}
+
+/**
+ * Ask the vFunD of `root` for `op` through its admin socket; resolves to its result. NoDaemonError
+ * (code ENOENT or ECONNREFUSED) when no vFunD runs there; AdminRefusedError when it says no.
+ */
+export function adminRequest(root: string, op: AdminOp, args: AdminArgs = {}, opts: AdminRequestOptions = {}): Promise<unknown> {
+  return askAdmin(socketTransport(root), op, args, opts);
 }
 
 /** The environment variable naming the admin secret's file (as `--secret-file` does). */

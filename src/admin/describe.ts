@@ -6,9 +6,10 @@ import type { AdminEvicted, AdminIdentity, ConfigChanges, ConfigListChanges, Con
 /** The events of admin actions. */
 export type AdminEvent = AdminEvicted | DrainChanged | TenantDisabled | TenantEnabled | ConfigReloaded;
 
-/** Who did it: `uid 1000 (alice) pid 4242`, or `SIGHUP`. */
+/** Who did it: `uid 1000 (alice) pid 4242`, `SIGHUP`, or `NATS vfun.svc.h1.admin request 3fa2…`. */
 export function describeIdentity(by: AdminIdentity): string {
   if (by.via === 'signal') return by.signal;
+  if (by.via === 'nats') return `NATS ${by.subject} request ${by.nonce}`;
   return `uid ${by.uid}${by.user === null ? '' : ` (${by.user})`} pid ${by.pid}`;
 }
 

@@ -14,20 +14,16 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { AdminIdentity } from '../events/catalogue.js';
 import type { Clock } from '../events/envelope.js';
-import { messageOf } from '../errors.js';
 import { requireShm } from '../native/shm.js';
-import { bodyMacMatches, DEFAULT_WINDOW_MS, NONCE, NonceWindow } from '../control/protocol.js';
-import { peerRefusal, processGroups, userName, type AccessRule, type Peer } from './access.js';
-import { adminRequestSchema, MAX_ADMIN_LINE, type AdminArgs, type AdminErrorCode, type AdminOp, type AdminResponse } from './protocol.js';
+import { peerRefusal, processGroups, userName, type Peer } from './access.js';
+import { AdminGate, type AdminHandler } from './gate.js';
+import { MAX_ADMIN_LINE, type AdminResponse } from './protocol.js';
 import type { AdminSettings } from './settings.js';
+
+export type { AdminHandler, AdminOutcome } from './gate.js';
 
 /** Who asked, over the socket. */
 export type SocketIdentity = Extract<AdminIdentity, { via: 'admin-socket' }>;
-
-/** The answer to one authorised request, without its nonce. */
-export type AdminOutcome = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly code: AdminErrorCode; readonly detail: string };
-
-export type AdminHandler = (op: AdminOp, args: AdminArgs, by: SocketIdentity) => Promise<AdminOutcome>;
 
 export interface AdminServerOptions {
   readonly path: string;
@@ -37,18 +33,21 @@ export interface AdminServerOptions {
   readonly clock: Clock;
   readonly log: (line: string) => void;
   readonly windowMs?: number;
+  /** The gate to share with vFunD's other admin transports (default: one of its own). */
+  readonly gate?: AdminGate;
   /** Test seam: the peer of a connection (default: SO_PEERCRED through the native addon). */
   readonly peerOf?: (socket: Socket) => Peer | null;
 }
 
 export class AdminServer {
   private readonly sockets = new Set<Socket>();
-  private readonly nonces: NonceWindow;
+  /** The checks of every request (shared with the fleet's NATS `admin` endpoint: one nonce window). */
+  readonly gate: AdminGate;
   private constructor(
     private readonly opts: AdminServerOptions,
     private readonly server: Server,
   ) {
-    this.nonces = new NonceWindow(opts.windowMs ?? DEFAULT_WINDOW_MS);
+    this.gate = opts.gate ?? new AdminGate({ settings: opts.settings, handler: opts.handler, clock: opts.clock, ...(opts.windowMs !== undefined && { windowMs: opts.windowMs }) });
   }
 
   /** Listen on `path` with the socket's access set from the settings. */
@@ -141,36 +140,11 @@ export class AdminServer {
   }
 
   /** The answer to one request line from an authorised peer. */
-  private async answer(line: string, by: SocketIdentity): Promise<AdminResponse> {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(line);
-    } catch {
-      return this.refused(by, 'malformed', 'request is not valid JSON');
-    }
-    const n = (raw as { nonce?: unknown } | null)?.nonce;
-    const nonce = typeof n === 'string' && NONCE.test(n) ? { nonce: n } : {};
-    const parsed = adminRequestSchema.safeParse(raw);
-    if (!parsed.success) {
-      return { ...this.refused(by, 'malformed', parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ')), ...nonce };
-    }
-    const req = parsed.data;
-    const { secret } = this.opts.settings();
-    if (secret !== null && (req.mac === undefined || !bodyMacMatches({ ...req, mac: req.mac }, secret))) {
-      return { ...this.refused(by, 'credential', req.mac === undefined ? 'the request is not signed, and this vFunD has an admin secret' : 'signature does not match the admin secret'), ...nonce };
-    }
-    const replayed = this.nonces.check(req.nonce, req.ts, this.opts.clock.now());
-    if (replayed !== null) return { ...this.refused(by, 'replayed', replayed), ...nonce };
-    try {
-      const out = await this.opts.handler(req.op, req.args, by);
-      return out.ok ? { ok: true, op: req.op, result: out.result, ...nonce } : { ...out, ...nonce };
-    } catch (err) {
-      return { ok: false, code: 'failed', detail: messageOf(err), ...nonce };
-    }
-  }
-
-  private refused(by: SocketIdentity, code: AdminErrorCode, detail: string): AdminResponse {
-    this.opts.log(`admin socket: refused a request of uid ${by.uid} (pid ${by.pid}): ${code}: ${detail}`);
-    return { ok: false, code, detail };
+  private answer(line: string, by: SocketIdentity): Promise<AdminResponse> {
+    return this.gate.answer(line, {
+      policy: 'when-configured',
+      identity: () => by,
+      refused: (code, detail) => this.opts.log(`admin socket: refused a request of uid ${by.uid} (pid ${by.pid}): ${code}: ${detail}`),
+    });
   }
 }

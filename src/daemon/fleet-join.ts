@@ -12,6 +12,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Journal } from '../events/journal.js';
 import { messageOf } from '../errors.js';
+import type { FleetAdmin } from './fleet-admin.js';
 import type { HostStatus } from './status.js';
 
 export interface JoinFleetOptions {
@@ -22,6 +23,8 @@ export interface JoinFleetOptions {
   readonly root: string;
   readonly status: () => HostStatus;
   readonly log: (line: string) => void;
+  /** vFunD's admin gate, for the `admin` endpoint (fleet-admin.ts). */
+  readonly admin?: FleetAdmin;
 }
 
 /** A vFunD in its fleet: `leave()` takes its service off and closes what joining opened. */
@@ -46,7 +49,7 @@ export async function joinFleet(opts: JoinFleetOptions): Promise<FleetMembership
       own = (await connectUrl(opts.fleet!, { name: `vfund-fleet-${opts.host}` })).nc;
     }
     const { startFleetService } = await import('./fleet-service.js');
-    const service = await startFleetService({ connection: (shared ?? own)!, host: opts.host, root: opts.root, status: opts.status, log: opts.log });
+    const service = await startFleetService({ connection: (shared ?? own)!, host: opts.host, root: opts.root, status: opts.status, log: opts.log, ...(opts.admin !== undefined && { admin: opts.admin }) });
     return {
       leave: async () => {
         await service.stop();

@@ -1,10 +1,10 @@
 /**
  * A running vFunD as an instance of the NATS service `vfun` (fleet.ts,
  * `@nats-io/services`): discoverable with `$SRV.PING|INFO|STATS.vfun`, with
- * its host, pid, root and version as metadata, and two endpoints on subjects
- * of its own host: `status` (its HostStatus as JSON) and `metrics` (a short
- * summary, fleet.ts `metricsOf`). Administration over NATS is not served
- * here: the admin socket is local to the host.
+ * its host, pid, root and version as metadata, and endpoints on subjects
+ * of its own host: `status` (its HostStatus as JSON), `metrics` (a short
+ * summary, fleet.ts `metricsOf`) and, when an admin secret is configured,
+ * `admin` (the admin socket's signed requests: fleet-admin.ts).
  *
  * It runs on a connection it is given (the JetStream journal's, or one that
  * `vfun up --fleet <nats-url>` opened with the journal's credential
@@ -15,6 +15,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import { messageOf } from '../errors.js';
 import { packageVersion } from '../util/version.js';
+import { addAdminEndpoint, type FleetAdmin } from './fleet-admin.js';
 import { FLEET_SERVICE, fleetGroup, metricsOf, type FleetMetadata } from './fleet.js';
 import type { HostStatus } from './status.js';
 
@@ -24,6 +25,8 @@ export interface FleetServiceOptions {
   readonly root: string;
   readonly status: () => HostStatus;
   readonly log: (line: string) => void;
+  /** vFunD's admin gate: the `admin` endpoint is added when its settings have a secret (fleet-admin.ts). */
+  readonly admin?: FleetAdmin;
 }
 
 /** The registration of a vFunD in the fleet; `stop()` takes it off (idempotent). */
@@ -58,12 +61,13 @@ export async function startFleetService(opts: FleetServiceOptions): Promise<Flee
   const group = service.addGroup(fleetGroup(opts.host));
   group.addEndpoint('status', { handler: (_err, msg) => answerJson(msg, opts.status), metadata: { answers: 'HostStatus (src/daemon/status.ts)' } });
   group.addEndpoint('metrics', { handler: (_err, msg) => answerJson(msg, () => metricsOf(opts.status())), metadata: { answers: 'FleetMetrics (src/daemon/fleet.ts)' } });
+  const admin = opts.admin !== undefined && addAdminEndpoint(group, opts.admin, opts.log);
   let stopping = false;
   void service.stopped.then((err) => {
     if (err !== null && !stopping) opts.log(`fleet: the NATS service of host ${opts.host} stopped: ${messageOf(err)}; vFunD carries on, out of \`vfun fleet status\``);
   });
   const id = service.info().id;
-  opts.log(`fleet: registered as NATS service ${FLEET_SERVICE} (instance ${id}), endpoints ${fleetGroup(opts.host)}.{status,metrics}`);
+  opts.log(`fleet: registered as NATS service ${FLEET_SERVICE} (instance ${id}), endpoints ${fleetGroup(opts.host)}.{status,metrics${admin ? ',admin' : ''}}${admin ? '' : ' (no admin endpoint: no admin secret)'}`);
   return {
     id,
     stop: async () => {

@@ -2,7 +2,8 @@
  * A fleet of vFunDs on one NATS (docs/operator-guide.md, "A fleet of hosts"):
  * every vFunD registers as an instance of the NATS service `vfun`
  * (fleet-service.ts), whose endpoints answer on subjects of its own host,
- * `vfun.svc.<host>.status` and `vfun.svc.<host>.metrics`; `vfun fleet status`
+ * `vfun.svc.<host>.status`, `vfun.svc.<host>.metrics` and, with an admin
+ * secret, `vfun.svc.<host>.admin` (fleet-admin.ts); `vfun fleet status`
  * finds them through the services discovery (`$SRV.INFO.vfun`) and asks each
  * (fleet-client.ts). This module holds what both sides agree on, and the pure
  * summaries of a HostStatus. Nothing here talks to NATS.
@@ -12,8 +13,8 @@ import type { HostStatus } from './status.js';
 
 export { FLEET_SERVICE, FLEET_SUBJECT_PREFIX };
 
-/** The endpoints each vFunD serves. */
-export const FLEET_ENDPOINTS = ['status', 'metrics'] as const;
+/** The endpoints a vFunD serves (`admin` only when it has an admin secret). */
+export const FLEET_ENDPOINTS = ['status', 'metrics', 'admin'] as const;
 export type FleetEndpoint = (typeof FLEET_ENDPOINTS)[number];
 
 /** The subject group of a host's endpoints: `vfun.svc.<host>`. */

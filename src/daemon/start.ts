@@ -172,7 +172,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const opened = admin;
     undo.push(() => opened.close());
     // Joining the fleet never fails a start (fleet-join.ts: a failure is logged, and vFunD serves without it).
-    fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => status.status(), log: (line) => out.say(rec(line.startsWith('fleet: registered') ? 'info' : 'warn', line, { event: 'fleet' })), ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
+    fleet = await joinFleet({ journal, host, root: runtime.tree.root, status: () => status.status(), admin: { gate: opened.gate, settings: () => steering.admin }, log: (line) => out.say(rec(line.startsWith('fleet: registered') ? 'info' : 'warn', line, { event: 'fleet' })), ...(opts.fleet !== undefined && { fleet: opts.fleet }) });
   } catch (err) {
     return giveBack(err);
   }

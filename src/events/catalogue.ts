@@ -293,12 +293,18 @@ export type JournalDamageAcknowledged = Event<
 
 /**
  * Who asked for an admin action: a process on vFunD's admin socket (its
- * peer credentials, SO_PEERCRED, and the user name when it resolves), or a
- * signal sent to vFunD (SIGHUP: a reload; its sender is not known).
+ * peer credentials, SO_PEERCRED, and the user name when it resolves), a
+ * signal sent to vFunD (SIGHUP: a reload; its sender is not known), or a
+ * request over NATS to the fleet's `admin` endpoint (src/daemon/fleet-admin.ts):
+ * signed with the admin secret, which is all that is known of its sender (the
+ * server does not tell a subscriber who published, and headers are the
+ * sender's to write), so it is named by the subject it came on and the nonce
+ * the sender chose (the signature covers it: the sender can show it).
  */
 export type AdminIdentity =
   | { readonly via: 'admin-socket'; readonly uid: number; readonly gid: number; readonly pid: number; readonly user: string | null }
-  | { readonly via: 'signal'; readonly signal: string };
+  | { readonly via: 'signal'; readonly signal: string }
+  | { readonly via: 'nats'; readonly subject: string; readonly nonce: string };
 
 /** An operator evicted a live instance; its `instance.released` (reason `evicted`) follows. */
 export type AdminEvicted = Event<'admin.evicted', { readonly instance: string; readonly by: AdminIdentity }>;

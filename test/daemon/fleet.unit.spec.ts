@@ -118,6 +118,18 @@ describe('the fleet in the generated nats-server configuration', () => {
     expect(p.allowResponses).toBe(false);
   });
 
+  it("only an admin user may publish to a host's admin endpoint: a vFunD and an auditor are denied it, and the config says so", () => {
+    expect(fleetPermissionsOf({ role: 'admin', name: 'ops', credential: pw }).publish.allow).toEqual(['vfun.svc.*.admin']);
+    expect(fleetPermissionsOf({ role: 'auditor', name: 'aud', credential: pw }).publish.deny).toEqual(['vfun.svc.*.admin']);
+    expect(fleetPermissionsOf({ role: 'vfund', host: 'h1', credential: pw }).publish.deny).toEqual(['vfun.svc.*.admin']);
+    const text = natsServerConfig({ users: [{ role: 'vfund', host: 'h1', credential: pw }, { role: 'auditor', name: 'aud', credential: pw }, { role: 'admin', name: 'ops', credential: pw }] });
+    const publishOf = (label: string) => new RegExp(`# \\w+ ${label}\\n.*\\n +publish: (.*)`).exec(text)![1]!;
+    expect(publishOf('aud')).toMatch(/deny: \[.*"vfun\.svc\.\*\.admin"\]/);
+    expect(publishOf('vfund-h1')).toMatch(/deny: \[.*"vfun\.svc\.\*\.admin"\]/);
+    expect(publishOf('ops')).not.toContain('deny');
+    expect(publishOf('ops')).toContain('"vfun.svc.*.admin"');
+  });
+
   it('the config carries both, allow_responses for vFunDs only', () => {
     const text = natsServerConfig({ users: [{ role: 'vfund', host: 'h1', credential: pw }, { role: 'auditor', name: 'aud', credential: pw }] });
     expect(text.match(/allow_responses: true/g)).toHaveLength(1);

@@ -104,6 +104,9 @@ export function permissionsOf(user: NatsUser, ackStream = DEFAULT_ACK_STREAM): P
   }
 }
 
+/** Every host's `admin` endpoint (src/daemon/fleet-admin.ts): only an admin user may publish there. */
+export const FLEET_ADMIN_SUBJECTS = `${FLEET_SUBJECT_PREFIX}.*.admin`;
+
 /**
  * What a user may do in the fleet (src/daemon/fleet.ts), besides the journal
  * (permissionsOf). Pure.
@@ -111,27 +114,31 @@ export function permissionsOf(user: NatsUser, ackStream = DEFAULT_ACK_STREAM): P
  *            (`$SRV.PING|INFO|STATS`, of any service, of `vfun`, of its instance)
  *            and its own host's endpoints `vfun.svc.<host>.>`; answers them
  *            (`allowResponses`: a reply to a request it received, nothing else).
+ *            Publishing to any host's `admin` endpoint is denied.
  *   auditor  asks: publishes the discovery of `vfun` and every host's
- *            `status` and `metrics` (`vfun fleet status`).
- *   admin    may already do everything.
+ *            `status` and `metrics` (`vfun fleet status`); never `admin`.
+ *   admin    may already do everything; the fleet's part of it, said
+ *            explicitly: every host's `admin` endpoint (`vfun admin … --fleet`),
+ *            the only subjects the other roles are denied here.
  */
 export function fleetPermissionsOf(user: NatsUser): Permissions & { readonly allowResponses: boolean } {
   const none = { allow: [], deny: [] };
+  const noAdmin = { allow: [], deny: [FLEET_ADMIN_SUBJECTS] };
   switch (user.role) {
     case 'vfund':
       return {
-        publish: none,
+        publish: noAdmin,
         subscribe: { allow: ['$SRV.PING', '$SRV.INFO', '$SRV.STATS', `$SRV.*.${FLEET_SERVICE}`, `$SRV.*.${FLEET_SERVICE}.*`, `${FLEET_SUBJECT_PREFIX}.${user.host}.>`], deny: [] },
         allowResponses: true,
       };
     case 'auditor':
       return {
-        publish: { allow: [`$SRV.*.${FLEET_SERVICE}`, `$SRV.*.${FLEET_SERVICE}.*`, `${FLEET_SUBJECT_PREFIX}.*.status`, `${FLEET_SUBJECT_PREFIX}.*.metrics`], deny: [] },
+        publish: { allow: [`$SRV.*.${FLEET_SERVICE}`, `$SRV.*.${FLEET_SERVICE}.*`, `${FLEET_SUBJECT_PREFIX}.*.status`, `${FLEET_SUBJECT_PREFIX}.*.metrics`], deny: [FLEET_ADMIN_SUBJECTS] },
         subscribe: none,
         allowResponses: false,
       };
     case 'admin':
-      return { publish: none, subscribe: none, allowResponses: false };
+      return { publish: { allow: [FLEET_ADMIN_SUBJECTS], deny: [] }, subscribe: none, allowResponses: false };
   }
 }
 
@@ -159,12 +166,13 @@ export function natsServerConfig(spec: NatsServerConfigSpec): string {
     const p = permissionsOf(user, ack);
     const fleet = fleetPermissionsOf(user);
     const pub = [...p.publish.allow, ...fleet.publish.allow];
+    const deny = [...p.publish.deny, ...fleet.publish.deny];
     const sub = [...p.subscribe.allow, ...fleet.subscribe.allow];
     const who = user.credential.kind === 'password' ? `user: ${q(userLabel(user))}, password: ${q(user.credential.password)}` : `nkey: ${q(user.credential.publicKey)}`;
     lines.push(
       `      # ${user.role} ${userLabel(user)}`,
       `      { ${who}, permissions: {`,
-      `          publish: { allow: ${list(pub)}${p.publish.deny.length > 0 ? `, deny: ${list(p.publish.deny)}` : ''} }`,
+      `          publish: { allow: ${list(pub)}${deny.length > 0 ? `, deny: ${list(deny)}` : ''} }`,
       `          subscribe: { allow: ${list(sub)} }`,
       ...(fleet.allowResponses ? ['          allow_responses: true'] : []),
       '      } }',
