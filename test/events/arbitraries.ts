@@ -4,7 +4,10 @@
  */
 import { fc } from '@fast-check/vitest';
 import type {
+  AdminIdentity,
   ComputationStats,
+  ConfigChanges,
+  ConfigListChanges,
   FunctionConfig,
   Kind,
   NackReason,
@@ -45,8 +48,12 @@ const nackReasonArb: fc.Arbitrary<NackReason> = fc.constantFrom(
   'wrong-phase',
   'driver-failed',
   'not-started',
+  'already-held',
+  'no-resources',
+  'tenant-disabled',
+  'draining',
 );
-const releaseReasonArb: fc.Arbitrary<ReleaseReason> = fc.constantFrom('client', 'failure', 'shutdown', 'recovery', 'lease');
+const releaseReasonArb: fc.Arbitrary<ReleaseReason> = fc.constantFrom('client', 'failure', 'shutdown', 'recovery', 'lease', 'evicted', 'disabled', 'reconfigured');
 
 const statsArb: fc.Arbitrary<ComputationStats> = fc.record({
   calls: fc.nat(),
@@ -72,6 +79,40 @@ const configArb: fc.Arbitrary<VFunDConfigSnapshot> = fc.record({
 
 /** The peer process of a control connection (SO_PEERCRED). */
 const peerArb = fc.record({ pid: fc.integer({ min: 1, max: 4_194_304 }), uid: fc.nat(0xffff_fffe) });
+
+/** Who took an admin action: a peer of the admin socket, or a signal (SIGHUP). */
+export const adminIdentityArb: fc.Arbitrary<AdminIdentity> = fc.oneof(
+  fc.record({ via: fc.constant('admin-socket' as const), uid: fc.nat(0xffff_fffe), gid: fc.nat(0xffff_fffe), pid: fc.integer({ min: 1, max: 4_194_304 }), user: fc.option(textArb, { nil: null }) }),
+  fc.record({ via: fc.constant('signal' as const), signal: fc.constantFrom('SIGHUP') }),
+);
+
+const listChangesArb: fc.Arbitrary<ConfigListChanges> = fc.record({
+  added: fc.array(textArb, { maxLength: 2 }),
+  removed: fc.array(textArb, { maxLength: 2 }),
+  changed: fc.array(
+    fc.record({ name: textArb, fields: fc.array(fc.record({ field: textArb, from: fc.oneof(fc.nat(), textArb, fc.constant(null)), to: fc.oneof(fc.nat(), textArb, fc.constant(null)) }), { maxLength: 2 }) }),
+    { maxLength: 2 },
+  ),
+});
+
+const configChangesArb: fc.Arbitrary<ConfigChanges> = fc.record(
+  {
+    tenants: listChangesArb,
+    functions: listChangesArb,
+    devices: listChangesArb,
+    regionCapacity: fc.record({ from: fc.integer({ min: 1, max: 1 << 30 }), to: fc.integer({ min: 1, max: 1 << 30 }) }),
+  },
+  { requiredKeys: ['tenants', 'functions', 'devices'] },
+);
+
+/** The operators' events (src/actors/admin.ts), with any names: for encoding and rendering, not for folding (see adminOpArb in the snapshot property test). */
+export const adminEventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
+  fc.record({ type: fc.constant('admin.evicted' as const), data: fc.record({ instance: textArb, by: adminIdentityArb }) }),
+  fc.record({ type: fc.constant('drain.changed' as const), data: fc.record({ tenant: nullableText, draining: fc.boolean(), by: adminIdentityArb }) }),
+  fc.record({ type: fc.constant('tenant.disabled' as const), data: fc.record({ tenant: textArb, by: adminIdentityArb }) }),
+  fc.record({ type: fc.constant('tenant.enabled' as const), data: fc.record({ tenant: textArb, by: adminIdentityArb }) }),
+  fc.record({ type: fc.constant('config.reloaded' as const), data: fc.record({ config: configArb, changes: configChangesArb, by: adminIdentityArb }) }),
+);
 
 const requestRef = { tenant: textArb, app: textArb, fn: textArb, kind: kindArb };
 
@@ -131,6 +172,7 @@ export const eventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
       { requiredKeys: ['tenant', 'op', 'reason', 'detail'] },
     ),
   }),
+  adminEventArb,
 );
 
 export const scopeArb: fc.Arbitrary<Scope> = fc.record({
