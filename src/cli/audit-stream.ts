@@ -72,9 +72,10 @@ const jsonElement = (e: Envelope): string => `  ${JSON.stringify(e, null, 2).rep
  * Prints the events of `source` that match, in the window, in `format`:
  * `table` and `ndjson` row by row, `json` as one array written element by
  * element (the same text as JSON.stringify(array, null, 2)). Output is
- * gathered into writes of about 64 KiB.
+ * gathered into writes of about 64 KiB. `host`: the table has a host column
+ * first (several hosts' events merged).
  */
-export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean, format: AuditFormat, w: Window, sink: Sink, style: TableStyle = 'fit'): Promise<void> {
+export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean, format: AuditFormat, w: Window, sink: Sink, style: TableStyle = 'fit', host = false): Promise<void> {
   let pending = '';
   const put = async (text: string): Promise<void> => {
     pending += text;
@@ -87,13 +88,13 @@ export async function printAudit(source: AsyncIterable<Envelope>, match: (e: Env
   const events = windowed(source, match, w);
   let shown = 0;
   let waiting = 0;
-  if (format === 'table') await put(tableHead(style));
+  if (format === 'table') await put(tableHead(style, host));
   let r = await events.next();
   if (format === 'json') await put(r.done === true ? '[]' : '[\n');
   for (; r.done !== true; r = await events.next()) {
     const e = r.value;
     if (isPending(e)) waiting++;
-    if (format === 'table') await put(tableRow(e, style));
+    if (format === 'table') await put(tableRow(e, style, host));
     else if (format === 'ndjson') await put(`${shown > 0 ? '\n' : ''}${JSON.stringify(e)}`);
     else await put(`${shown > 0 ? ',\n' : ''}${jsonElement(e)}`);
     shown++;

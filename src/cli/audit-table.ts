@@ -6,6 +6,10 @@
  * lines. `--wide` prints every value in full: times to the millisecond,
  * nothing cut, `what` on one line.
  *
+ * With `host` (`vfun audit --host`, several hosts merged) a `host` column
+ * comes first; in the fitted table its width comes out of `what`'s, so the
+ * table still fits 120 columns.
+ *
  * Whatever a tenant or a refused request sent is printed as text: control
  * characters, invisible and bidirectional marks and wide characters are shown
  * as `\u{…}` escapes, so a row cannot move the terminal's cursor and its
@@ -46,11 +50,13 @@ const COLUMNS: Record<TableStyle, readonly Column[]> = {
   ],
 };
 
+/** The host column of a merged table (`vfun audit --host`): first, before `seq`. */
+const HOST_COLUMN: Column = { head: 'host', width: 10 };
+
 /** The width the default table fits in. */
 export const TABLE_WIDTH = 120;
-const leadOf = (style: TableStyle): number => COLUMNS[style].reduce((n, c) => n + c.width + 1, 0);
-/** The width of `what` in the fitted table: what is left of 120 columns. */
-const WHAT_WIDTH = TABLE_WIDTH - leadOf('fit');
+const columnsOf = (style: TableStyle, host: boolean): readonly Column[] => (host ? [HOST_COLUMN, ...COLUMNS[style]] : COLUMNS[style]);
+const leadOf = (style: TableStyle, host = false): number => columnsOf(style, host).reduce((n, c) => n + c.width + 1, 0);
 
 /**
  * Characters printed as they are: printable ASCII, Latin-1 and Latin
@@ -92,21 +98,22 @@ export function wrap(text: string, width: number): string[] {
 /** An ISO-8601 time to the second (`2026-03-14T09:30:00Z`): the fitted table's `at`. */
 export const toSecond = (iso: string): string => iso.replace(/\.\d+Z$/, 'Z');
 
-/** The table's header (two lines). */
-export function tableHead(style: TableStyle = 'fit'): string {
-  const head = COLUMNS[style].map((c) => cell(c.head, c, style)).join(' ') + ' what';
-  return `${head}\n${'-'.repeat(style === 'fit' ? TABLE_WIDTH : leadOf('wide') + 4)}\n`;
+/** The table's header (two lines); `host`: with the host column first. */
+export function tableHead(style: TableStyle = 'fit', host = false): string {
+  const head = columnsOf(style, host).map((c) => cell(c.head, c, style)).join(' ') + ' what';
+  return `${head}\n${'-'.repeat(style === 'fit' ? TABLE_WIDTH : leadOf('wide', host) + 4)}\n`;
 }
 
-/** One event as table lines: its row, then (fitted) `what`'s continuation lines. */
-export function tableRow(e: Envelope, style: TableStyle = 'fit'): string {
+/** One event as table lines: its row, then (fitted) `what`'s continuation lines; `host`: with the host column first. */
+export function tableRow(e: Envelope, style: TableStyle = 'fit', host = false): string {
   const at = style === 'fit' ? toSecond(e.at) : e.at;
-  const values = [`${e.seq}${isPending(e) ? '*' : ''}`, at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type].map(printable);
-  const lead = COLUMNS[style].map((c, i) => cell(values[i]!, c, style)).join(' ');
+  const values = [...(host ? [e.host] : []), `${e.seq}${isPending(e) ? '*' : ''}`, at, e.tenant ?? '-', e.app ?? '-', e.fn ?? '-', e.instance ?? '-', e.type].map(printable);
+  const lead = columnsOf(style, host).map((c, i) => cell(values[i]!, c, style)).join(' ');
   const what = printable(describeEvent(eventOf(e)));
   if (style === 'wide') return `${lead} ${what}\n`;
-  const [first, ...more] = wrap(what, WHAT_WIDTH);
+  // `what` takes what is left of 120 columns.
+  const [first, ...more] = wrap(what, TABLE_WIDTH - leadOf('fit', host));
   let out = `${lead} ${first}\n`;
-  for (const line of more) out += `${' '.repeat(leadOf('fit'))}${line}\n`;
+  for (const line of more) out += `${' '.repeat(leadOf('fit', host))}${line}\n`;
   return out;
 }

@@ -7,7 +7,8 @@
  * one: every message verified, the chain followed (the reader), every event
  * of that host (host check), every checkpoint's tree rebuilt (signatures are
  * `vfun audit verify --pubkey`'s, one host at a time: each host signs with
- * its own key). The table has a `host` column first. Events waiting in a
+ * its own key). The table has a `host` column first and fits 120 columns
+ * (audit-table.ts; `--wide` for every column in full). Events waiting in a
  * host's local outbox are not listed (they are on that host only).
  *
  * A file journal holds one host's events: there `--host '*'` is plain
@@ -23,11 +24,12 @@ import type { JetStreamJournal as JetStreamJournalType } from '../events/adapter
 import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
 import { auditPredicate, type AuditFilter, type AuditFormat } from './audit.js';
 import { auditCommand } from './audit-commands.js';
-import { printAudit, streamSink, tableFoot, tableHead, tableRow, windowed, windowOf, type Sink, type Window } from './audit-stream.js';
+import { printAudit, streamSink, windowOf } from './audit-stream.js';
 import { journalUrl, type JournalOptions } from './journal-options.js';
 
 /** What `vfun audit --host` takes. */
-export type AuditHostsOptions = JournalOptions & AuditFilter & { readonly host: string; readonly format: AuditFormat; readonly limit?: string; readonly tail?: string };
+export type AuditHostsOptions = JournalOptions &
+  AuditFilter & { readonly host: string; readonly format: AuditFormat; readonly limit?: string; readonly tail?: string; readonly wide?: boolean };
 
 /** `--host`: `*`, or host names separated by commas; ValidationError otherwise. */
 export function checkHostOption(value: string): void {
@@ -37,50 +39,37 @@ export function checkHostOption(value: string): void {
   if (bad !== undefined) throw new ValidationError('--host', `'${value}' is not '*' nor host names separated by commas ('${bad}' is not a valid name)`);
 }
 
-/** Prints the merged events as `vfun audit` does; the table with a host column first, `width` wide. */
-async function printMerged(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean, format: AuditFormat, w: Window, sink: Sink, width: number): Promise<void> {
-  if (format !== 'table') return printAudit(source, match, format, w, sink);
-  const cell = (s: string): string => (s.length > width ? `${s.slice(0, width - 1)}…` : s.padEnd(width));
-  const indent = ' '.repeat(width + 1);
-  const prefix = (host: string, text: string): string =>
-    text
-      .split('\n')
-      .map((line, i) => (line === '' ? line : `${i === 0 ? cell(host) : indent} ${line}`))
-      .join('\n');
-  const [head, rule] = tableHead().split('\n');
-  let out = `${cell('host')} ${head}\n${'-'.repeat(width + 1)}${rule}\n`;
-  const events = windowed(source, match, w);
-  let shown = 0;
-  let r = await events.next();
-  for (; r.done !== true; r = await events.next()) {
-    out += prefix(r.value.host, tableRow(r.value));
-    shown++;
-    if (out.length >= 1 << 16) {
-      await sink(out);
-      out = '';
-    }
-  }
-  await sink(out + tableFoot(shown, r.value, w));
-}
-
 /** The envelopes of `source`, noting each tenant named. */
-async function* tenantsSeen(source: AsyncIterable<Envelope>, into: Set<string>): AsyncGenerator<Envelope> {
+export async function* tenantsSeen(source: AsyncIterable<Envelope>, into: Set<string>): AsyncGenerator<Envelope> {
   for await (const e of source) {
     if (e.tenant !== null) into.add(e.tenant);
     yield e;
   }
 }
 
-/** `vfun audit --host …` (see above). */
-export async function auditHostsCommand(o: AuditHostsOptions): Promise<void> {
-  checkHostOption(o.host);
-  const url = journalUrl(o);
-  if (!url.startsWith('nats://')) {
-    if (o.host.trim() === '*') return auditCommand(o);
-    throw new ValidationError('--host', `a ${url.slice(0, url.indexOf(':') + 1)} journal holds the events of one host; --host names hosts of a JetStream journal (--journal nats://…)`);
-  }
-  const match = auditPredicate(o);
-  const window = windowOf(o);
+/** A --tenant that no event of the hosts names: ValidationError naming the tenants they hold. */
+export function unknownTenantOfHosts(tenant: string | undefined, seen: ReadonlySet<string>): void {
+  if (tenant === undefined || seen.has(tenant)) return;
+  const known = [...seen].sort();
+  throw new ValidationError('--tenant', `no event of these hosts names tenant '${tenant}'; they hold ${known.length === 0 ? 'no tenant event' : `tenants ${known.join(', ')}`}`);
+}
+
+/**
+ * With `--host` on a journal that is not JetStream: true when it is `*` (the
+ * caller then does what it does without --host); a host named is refused.
+ */
+export function oneHostJournal(url: string, host: string): boolean {
+  if (url.startsWith('nats://')) return false;
+  if (host.trim() === '*') return true;
+  throw new ValidationError('--host', `a ${url.slice(0, url.indexOf(':') + 1)} journal holds the events of one host; --host names hosts of a JetStream journal (--journal nats://…)`);
+}
+
+/**
+ * Runs `use` on the event streams of the hosts `--host` selects on the JetStream journal at `url`
+ * (in host order, each read and checked as `vfun audit` reads one), then closes them; says on
+ * stderr when the server holds no host's stream.
+ */
+export async function withHostSources<T>(url: string, host: string, use: (sources: readonly HostSource[]) => Promise<T>): Promise<T> {
   // Loaded on demand: commands on a file journal never load the NATS client.
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const { connectUrl } = await import('../events/adapters/jetstream/connection.js');
@@ -91,7 +80,7 @@ export async function auditHostsCommand(o: AuditHostsOptions): Promise<void> {
   const journals: JetStreamJournalType[] = [];
   try {
     const jsm = await jetstreamManager(nc, { timeout: Math.max(options.ackTimeoutMs, 5000) });
-    const hosts = selectHosts(await listHostStreams(jsm), o.host, defaultEventStream);
+    const hosts = selectHosts(await listHostStreams(jsm), host, defaultEventStream);
     const sources: HostSource[] = [];
     for (const h of hosts) {
       const journal = await JetStreamJournal.open({ ...common, host: h.host, stream: h.stream, readOnly: true, connection: nc });
@@ -99,16 +88,24 @@ export async function auditHostsCommand(o: AuditHostsOptions): Promise<void> {
       const events = checkedAgainstCheckpoints(checkHosts(journal.read(), { host: h.host }), { key: null, verify: ed25519Verify, location: journal.url });
       sources.push({ host: h.host, events });
     }
-    const tenants = new Set<string>();
-    const width = Math.min(16, Math.max(4, ...hosts.map((h) => h.host.length)));
-    await printMerged(tenantsSeen(mergeHosts(sources), tenants), match, o.format, window, streamSink(process.stdout), width);
+    const result = await use(sources);
     if (hosts.length === 0) process.stderr.write(`no host's event stream on ${options.servers.join(',')} (streams capturing vfun.evt.<host>.>)\n`);
-    if (o.tenant !== undefined && !tenants.has(o.tenant) && window.kind !== 'limit') {
-      const known = [...tenants].sort();
-      throw new ValidationError('--tenant', `no event of these hosts names tenant '${o.tenant}'; they hold ${known.length === 0 ? 'no tenant event' : `tenants ${known.join(', ')}`}`);
-    }
+    return result;
   } finally {
     for (const j of journals) await j.close().catch(() => undefined);
     await nc.close().catch(() => undefined);
   }
+}
+
+/** `vfun audit --host …` (see above). */
+export async function auditHostsCommand(o: AuditHostsOptions): Promise<void> {
+  checkHostOption(o.host);
+  if (oneHostJournal(journalUrl(o), o.host)) return auditCommand(o);
+  const match = auditPredicate(o);
+  const window = windowOf(o);
+  const tenants = new Set<string>();
+  await withHostSources(journalUrl(o), o.host, (sources) =>
+    printAudit(tenantsSeen(mergeHosts(sources), tenants), match, o.format, window, streamSink(process.stdout), o.wide === true ? 'wide' : 'fit', true),
+  );
+  if (window.kind !== 'limit') unknownTenantOfHosts(o.tenant, tenants);
 }

@@ -23,6 +23,7 @@ import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
 import { registerFleetCommands } from './fleet.js';
 import { auditHostsCommand, type AuditHostsOptions } from './fleet-audit.js';
+import { summaryHostsCommand } from './fleet-summary.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardOutput } from './output.js';
 import { hostChecked, pendingNote, pendingOf } from './read-journal.js';
@@ -117,8 +118,10 @@ registerAcknowledgeCommand(audit);
 
 withFilters(withJournalOptions(audit.command('summary').description('per-tenant counts of the events that match: instances, nacks by reason, errors, security events')))
   .addOption(formatOption())
+  .option('--host <host|*>', "JetStream: these hosts' events (comma-separated; '*': every host), a section per host")
   .action(async (_o: unknown, cmd: Command) => {
-    await summaryCommand(cmd.optsWithGlobals<JournalOptions & AuditFilter & { format: AuditFormat }>());
+    const o = cmd.optsWithGlobals<JournalOptions & AuditFilter & { format: AuditFormat; host?: string }>();
+    await (o.host !== undefined ? summaryHostsCommand({ ...o, host: o.host }) : summaryCommand(o));
   });
 
 withJournalOptions(

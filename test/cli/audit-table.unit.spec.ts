@@ -2,7 +2,8 @@
  * The audit table: by default every line fits 120 columns whatever the events
  * hold (generated events, hostile names included), times to the second;
  * `--wide` prints every value in full on one line; nothing a tenant sent can
- * reach the terminal as a control character.
+ * reach the terminal as a control character. The same with a host column
+ * first (`vfun audit --host`, hosts merged).
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
@@ -13,11 +14,11 @@ import { sealEnvelope } from '../../src/events/chain.js';
 import { eventOf, GENESIS_HASH, type Envelope, type PendingEvent } from '../../src/events/envelope.js';
 import { pendingArb } from '../events/arbitraries.js';
 
-function seal(list: readonly PendingEvent[], at = '2026-01-01T00:00:00.123Z'): Envelope[] {
+function seal(list: readonly PendingEvent[], at = '2026-01-01T00:00:00.123Z', host = 'h'): Envelope[] {
   const out: Envelope[] = [];
   let prev = GENESIS_HASH;
   list.forEach((p, i) => {
-    const env = sealEnvelope(p, { seq: i + 1, prevHash: prev, id: `e${i + 1}`, at, host: 'h' });
+    const env = sealEnvelope(p, { seq: i + 1, prevHash: prev, id: `e${i + 1}`, at, host });
     out.push(env);
     prev = env.hash;
   });
@@ -47,6 +48,47 @@ describe('the audit table', () => {
     );
     for (const line of out.split('\n')) expect([...line].length).toBeLessThanOrEqual(TABLE_WIDTH);
     expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  });
+
+  /** Host names: valid ones up to the longest a name may be, and anything else (escaped). */
+  const hostArb = fc.oneof(fc.stringMatching(/^[a-z][a-z0-9-]{0,63}$/), fc.string({ unit: 'binary', maxLength: 70 }));
+
+  test.prop([fc.array(fc.tuple(hostArb, pendingArb), { minLength: 1, maxLength: 20 }), fc.constantFrom('fit' as const, 'wide' as const)])(
+    'with a host column: every line of the default table fits 120 columns; --wide has each event on one line, its host in full',
+    async (list, style) => {
+      const envs = list.flatMap(([host, p]) => seal([p], '2026-01-01T00:00:00.123Z', host));
+      let out = '';
+      await printAudit(
+        (async function* () {
+          yield* envs;
+        })(),
+        () => true,
+        'table',
+        { kind: 'all' },
+        async (t) => {
+          out += t;
+        },
+        style,
+        true,
+      );
+      const lines = out.split('\n');
+      expect(lines[0]).toMatch(/^host +seq at /);
+      if (style === 'fit') for (const line of lines) expect([...line].length).toBeLessThanOrEqual(TABLE_WIDTH);
+      else {
+        expect(lines).toHaveLength(envs.length + 4); // head, rule, a line per event, foot, ''
+        envs.forEach((e, i) => expect(lines[i + 2]!.startsWith(`${printable(e.host)} `)).toBe(true));
+      }
+      expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    },
+  );
+
+  it('cuts a long host name to fit; the rows of the merged table line up with its head', () => {
+    const [env] = seal([refused('acme', 'billing')], '2026-01-01T00:00:00.123Z', 'a-host-with-a-long-name');
+    const head = tableHead('fit', true).split('\n')[0]!;
+    const row = tableRow(env!, 'fit', true).split('\n')[0]!;
+    expect(row.startsWith('a-host-wi… ')).toBe(true);
+    expect(row.indexOf(' request.refused ')).toBe(head.indexOf(' type '));
+    expect(tableRow(env!, 'wide', true).startsWith('a-host-with-a-long-name ')).toBe(true);
   });
 
   it('shortens to fit by default; --wide shows every value in full, on one line', () => {
