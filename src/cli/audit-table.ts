@@ -26,6 +26,8 @@ interface Column {
   readonly head: string;
   readonly width: number;
   readonly right?: true;
+  /** Cut a long value at its start (`…-host-07`), keeping its end: where names of one fleet differ. */
+  readonly keepEnd?: true;
 }
 
 /** The widths of the columns before `what`, per style (in `wide` a minimum: longer values push the row on). */
@@ -50,8 +52,8 @@ const COLUMNS: Record<TableStyle, readonly Column[]> = {
   ],
 };
 
-/** The host column of a merged table (`vfun audit --host`): first, before `seq`. */
-const HOST_COLUMN: Column = { head: 'host', width: 10 };
+/** The host column of a merged table (`vfun audit --host`): first, before `seq`; a long name keeps its end. */
+const HOST_COLUMN: Column = { head: 'host', width: 10, keepEnd: true };
 
 /** The width the default table fits in. */
 export const TABLE_WIDTH = 120;
@@ -77,7 +79,8 @@ export function printable(text: string): string {
 }
 
 function cell(value: string, c: Column, style: TableStyle): string {
-  const v = style === 'fit' && value.length > c.width ? `${value.slice(0, c.width - 1)}…` : value;
+  const cut = style === 'fit' && value.length > c.width;
+  const v = !cut ? value : c.keepEnd === true ? `…${value.slice(value.length - c.width + 1)}` : `${value.slice(0, c.width - 1)}…`;
   return c.right === true ? v.padStart(c.width) : v.padEnd(c.width);
 }
 
