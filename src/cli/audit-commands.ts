@@ -129,7 +129,7 @@ export function mergeSummary(a: TenantSummary, b: TenantSummary): TenantSummary 
 }
 
 /** The envelopes of `source` that `match`. */
-async function* matching(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean): AsyncGenerator<Envelope> {
+export async function* matching(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean): AsyncGenerator<Envelope> {
   for await (const e of source) if (match(e)) yield e;
 }
 

@@ -16,7 +16,7 @@
 import type { Envelope } from '../events/envelope.js';
 import type { HostSource } from '../events/merge-hosts.js';
 import { auditPredicate, formatSummary, type AuditFilter, type AuditFormat, type TenantSummary } from './audit.js';
-import { mergeSummary, summarizeStream, summaryCommand } from './audit-commands.js';
+import { matching, mergeSummary, summarizeStream, summaryCommand } from './audit-commands.js';
 import { checkHostOption, oneHostJournal, tenantsSeen, unknownTenantOfHosts, withHostSources } from './fleet-audit.js';
 import { journalUrl, type JournalOptions } from './journal-options.js';
 
@@ -25,11 +25,6 @@ export type SummaryHostsOptions = JournalOptions & AuditFilter & { readonly host
 
 /** A row of the summary of several hosts: one tenant on one host. */
 export type HostSummary = { readonly host: string } & TenantSummary;
-
-/** The envelopes of `source` that `match`. */
-async function* matching(source: AsyncIterable<Envelope>, match: (e: Envelope) => boolean): AsyncGenerator<Envelope> {
-  for await (const e of source) if (match(e)) yield e;
-}
 
 /**
  * The summary of each host's events that `match`: its tenants' rows, each with
