@@ -80,10 +80,11 @@ const configArb: fc.Arbitrary<VFunDConfigSnapshot> = fc.record({
 /** The peer process of a control connection (SO_PEERCRED). */
 const peerArb = fc.record({ pid: fc.integer({ min: 1, max: 4_194_304 }), uid: fc.nat(0xffff_fffe) });
 
-/** Who took an admin action: a peer of the admin socket, or a signal (SIGHUP). */
+/** Who took an admin action: a peer of the admin socket, a signal (SIGHUP), or a signed request over NATS. */
 export const adminIdentityArb: fc.Arbitrary<AdminIdentity> = fc.oneof(
   fc.record({ via: fc.constant('admin-socket' as const), uid: fc.nat(0xffff_fffe), gid: fc.nat(0xffff_fffe), pid: fc.integer({ min: 1, max: 4_194_304 }), user: fc.option(textArb, { nil: null }) }),
   fc.record({ via: fc.constant('signal' as const), signal: fc.constantFrom('SIGHUP') }),
+  fc.record({ via: fc.constant('nats' as const), subject: textArb, nonce: hex64 }),
 );
 
 const listChangesArb: fc.Arbitrary<ConfigListChanges> = fc.record({
