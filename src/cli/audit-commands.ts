@@ -19,6 +19,7 @@ import { auditPredicate, formatSummary, summarize, type AuditFilter, type AuditF
 import { printAudit, streamSink, windowOf, type Window } from './audit-stream.js';
 import { abortOnSignals, checkFollowWindow, followerOf, latch, printFollowing, readThenFollow } from './audit-follow.js';
 import type { TableStyle } from './audit-table.js';
+import { warn } from './output.js';
 import { journalUrl, openForReading, type JournalOptions } from './journal-options.js';
 import { hostChecked, newTally, pendingNote, withoutPending, withPending } from './read-journal.js';
 
@@ -58,7 +59,7 @@ interface RawReader {
 
 /** `vfun audit`: the events that match, streamed; `--limit` / `--tail`; `--follow`; `--wide`. */
 export async function auditCommand(o: JournalOptions & AuditFilter & { format: AuditFormat; limit?: string; tail?: string; follow?: boolean; wide?: boolean }): Promise<void> {
-  const match = auditPredicate(o);
+  const match = auditPredicate(o, (l) => warn(`vfun: ${l}`));
   const window = windowOf(o);
   const style = o.wide === true ? 'wide' : 'fit';
   if (o.follow === true) return followAudit(o, match, window, style);
@@ -157,7 +158,7 @@ export async function summarizeStream(source: AsyncIterable<Envelope>): Promise<
 
 /** `vfun audit summary`. */
 export async function summaryCommand(o: JournalOptions & AuditFilter & { format: AuditFormat }): Promise<void> {
-  const match = auditPredicate(o);
+  const match = auditPredicate(o, (l) => warn(`vfun: ${l}`));
   const tally = newTally();
   const tenants = new Set<string>();
   const rows = await withJournal(o, async (journal) => summarizeStream(matching(tenantsSeen(withoutPending(withPending(journal.read(), o, tally)), tenants), match)));

@@ -37,10 +37,22 @@ export function parseIsoTime(field: string, text: string): number {
   return ms;
 }
 
-/** Validate the filter's fields; returns a predicate over envelopes. */
-export function auditPredicate(f: AuditFilter): (e: Envelope) => boolean {
+/** A time given without a zone: how it is read (`--since 2026-12-07 is 2026-12-07T00:00:00.000Z (UTC)`), else null. */
+export function zonelessReading(field: string, text: string, ms: number): string | null {
+  return /(Z|[+-]\d{2}:\d{2})$/.test(text) ? null : `${field} ${text} has no zone: read as ${new Date(ms).toISOString()} (UTC, like every time vfun prints)`;
+}
+
+/**
+ * Validate the filter's fields; returns a predicate over envelopes. `note`
+ * is told how a time given without a zone is read (UTC).
+ */
+export function auditPredicate(f: AuditFilter, note?: (line: string) => void): (e: Envelope) => boolean {
   const sinceMs = f.since === undefined ? -Infinity : parseIsoTime('--since', f.since);
   const untilMs = f.until === undefined ? Infinity : parseIsoTime('--until', f.until);
+  for (const [field, text, ms] of [['--since', f.since, sinceMs], ['--until', f.until, untilMs]] as const) {
+    const said = text === undefined ? null : zonelessReading(field, text, ms);
+    if (said !== null) note?.(said);
+  }
   if (sinceMs >= untilMs) throw new ValidationError('--until', `'${f.until}' is not after --since '${f.since}': no event can match`);
   const types = f.type === undefined ? [] : typeof f.type === 'string' ? [f.type] : f.type;
   const matchers = types.map((want): ((t: string) => boolean) => {

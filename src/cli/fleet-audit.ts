@@ -25,6 +25,7 @@ import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
 import { auditPredicate, type AuditFilter, type AuditFormat } from './audit.js';
 import { auditCommand } from './audit-commands.js';
 import { printAudit, streamSink, windowOf } from './audit-stream.js';
+import { warn } from './output.js';
 import { journalUrl, type JournalOptions } from './journal-options.js';
 
 /** What `vfun audit --host` takes. */
@@ -101,7 +102,7 @@ export async function withHostSources<T>(url: string, host: string, use: (source
 export async function auditHostsCommand(o: AuditHostsOptions): Promise<void> {
   checkHostOption(o.host);
   if (oneHostJournal(journalUrl(o), o.host)) return auditCommand(o);
-  const match = auditPredicate(o);
+  const match = auditPredicate(o, (l) => warn(`vfun: ${l}`));
   const window = windowOf(o);
   const tenants = new Set<string>();
   await withHostSources(journalUrl(o), o.host, (sources) =>

@@ -18,6 +18,7 @@ import type { HostSource } from '../events/merge-hosts.js';
 import { auditPredicate, formatSummary, type AuditFilter, type AuditFormat, type TenantSummary } from './audit.js';
 import { matching, mergeSummary, summarizeStream, summaryCommand } from './audit-commands.js';
 import { checkHostOption, oneHostJournal, tenantsSeen, unknownTenantOfHosts, withHostSources } from './fleet-audit.js';
+import { warn } from './output.js';
 import { journalUrl, type JournalOptions } from './journal-options.js';
 
 /** What `vfun audit summary --host` takes. */
@@ -62,7 +63,7 @@ export function formatHostSummary(rows: readonly HostSummary[], format: AuditFor
 export async function summaryHostsCommand(o: SummaryHostsOptions): Promise<void> {
   checkHostOption(o.host);
   if (oneHostJournal(journalUrl(o), o.host)) return summaryCommand(o);
-  const match = auditPredicate(o);
+  const match = auditPredicate(o, (l) => warn(`vfun: ${l}`));
   const tenants = new Set<string>();
   const rows = await withHostSources(journalUrl(o), o.host, (sources) =>
     summarizeHosts(

@@ -53,6 +53,15 @@ describe('auditPredicate', () => {
     expect(parseIsoTime('--since', '2026-11-25')).toBe(Date.UTC(2026, 10, 25));
   });
 
+  test('a time without a zone is said to be read as UTC; one with a zone is not commented', () => {
+    const notes: string[] = [];
+    auditPredicate({ since: '2026-11-25', until: '2026-11-26T00:00:00+01:00' }, (l) => notes.push(l));
+    expect(notes).toEqual(['--since 2026-11-25 has no zone: read as 2026-11-25T00:00:00.000Z (UTC, like every time vfun prints)']);
+    notes.length = 0;
+    auditPredicate({ since: '2026-11-25T10:00Z', until: '2026-11-25T11:00' }, (l) => notes.push(l));
+    expect(notes).toEqual(['--until 2026-11-25T11:00 has no zone: read as 2026-11-25T11:00:00.000Z (UTC, like every time vfun prints)']);
+  });
+
   test('tenant, app, fn and instance each narrow the match', () => {
     const e = env({});
     for (const key of ['tenant', 'app', 'fn', 'instance'] as const) {
