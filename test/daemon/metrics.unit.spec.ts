@@ -1,55 +1,16 @@
 /**
  * The Prometheus exporter over hand-built HostStatus values: the address option, the latency
  * histogram (ns per bucket -> cumulative seconds), every family's samples, label values bounded
- * by the configuration (a property over random statuses), and the HTTP endpoints on a loopback port.
+ * by the configuration (a property over random statuses). The HTTP endpoints, on a loopback port,
+ * are tested in metrics-http.int.spec.ts (the unit tier has no network).
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { LIFECYCLE_PHASES } from '../../src/machines/lifecycle.js';
 import { histogramSamples, METRIC_FAMILIES, METRIC_NAMES, totalsWithZeros } from '../../src/daemon/metrics-families.js';
-import { metricsRegistry, parseMetricsAddress, readinessOf, startMetricsServer, withMetrics } from '../../src/daemon/metrics.js';
-import type { HostStatus, LatencyHistogram } from '../../src/daemon/status.js';
+import { metricsRegistry, parseMetricsAddress, readinessOf } from '../../src/daemon/metrics.js';
+import { latency, samples, status } from '../support/host-status.js';
 import { ValidationError } from '../../src/errors.js';
-
-const latency: LatencyHistogram = { boundsNs: [1_000, 2_000, 4_000], counts: [1, 5, 3, 1], sumNs: 25_000 };
-
-function status(over: Partial<HostStatus> = {}): HostStatus {
-  return {
-    host: 'h1',
-    pid: 4242,
-    version: '1.2.3',
-    startedAt: '2026-01-01T00:00:00.000Z',
-    uptimeMs: 65_000,
-    accepting: true,
-    instances: [
-      { id: 'i17', tenant: 'acme', app: 'billing', fn: 'crc32', kind: 'sw', phase: 'activation.pending', ageMs: 5, guest: { pid: 777, uid: 1000 }, servicePid: 888, calls: 0, errors: 0, latency: null },
-      { id: 'i18', tenant: 'acme', app: 'billing', fn: 'crc32', kind: 'sw', phase: 'computation', ageMs: 9, guest: null, servicePid: 889, calls: 10, errors: 1, latency },
-    ],
-    slots: [
-      { fn: 'crc32', kind: 'sw', inUse: 2, slots: 4, device: null },
-      { fn: 'crc32', kind: 'hw', inUse: 0, slots: 1, device: 'fpga0' },
-    ],
-    devices: [{ name: 'fpga0', inUse: 0, slots: 2 }],
-    tenants: [
-      { id: 'acme', instances: 2, maxInstances: 3, disabled: false, draining: false },
-      { id: 'beta', instances: 0, maxInstances: 1, disabled: true, draining: false },
-    ],
-    totals: [{ tenant: 'acme', fn: 'crc32', kind: 'sw', calls: 10, errors: 1, latency }],
-    journal: { backend: 'file', url: 'file:/var/lib/virtfun/admin/journal.ndjson', head: 12, available: true, outboxDepth: 0, lastCheckpoint: { seq: 10, size: 11, at: '2026-01-01T00:01:00.000Z' } },
-    ...over,
-  };
-}
-
-/** Sample lines of a Prometheus text, as `name{labels}` -> value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 describe('--metrics <host:port>', () => {
   it('takes IPv4, [IPv6], a host name, and port 0', () => {
@@ -244,62 +205,5 @@ describe('readiness', () => {
     if (r.ready) return;
     expect(r.reasons).toEqual(['the journal (file) cannot write: new negotiations are refused (3 event(s) wait in the outbox)', 'vFunD is draining: it admits no new negotiation']);
     expect(r.reasons.join(' ')).not.toContain('/var/lib'); // the journal's location is not published
-  });
-});
-
-describe('the HTTP endpoints', () => {
-  it('serve /metrics, /healthz and /readyz on a loopback port, and close', async () => {
-    let current = status();
-    const lines: string[] = [];
-    const server = await startMetricsServer({ address: { host: '127.0.0.1', port: 0 }, status: () => current, log: (l) => lines.push(l), processMetrics: false });
-    try {
-      expect(server.address.port).toBeGreaterThan(0);
-      expect(server.url).toBe(`http://127.0.0.1:${server.address.port}`);
-      expect(lines).toEqual([`metrics on ${server.url}/metrics (health ${server.url}/healthz, readiness ${server.url}/readyz)`]);
-
-      const m = await fetch(`${server.url}/metrics`);
-      expect(m.status).toBe(200);
-      expect(m.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-      expect(samples(await m.text()).get('vfun_calls_total{tenant="acme",fn="crc32",kind="sw"}')).toBe(10);
-
-      const h = await fetch(`${server.url}/healthz`);
-      expect([h.status, await h.text()]).toEqual([200, 'ok\n']);
-      const ready = await fetch(`${server.url}/readyz`);
-      expect([ready.status, await ready.text()]).toEqual([200, 'ready\n']);
-
-      current = status({ journal: { ...status().journal, available: false } });
-      const notReady = await fetch(`${server.url}/readyz`);
-      expect(notReady.status).toBe(503);
-      expect(await notReady.text()).toMatch(/^not ready: the journal \(file\) cannot write/);
-      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-
-      expect((await fetch(`${server.url}/nope`)).status).toBe(404);
-      const post = await fetch(`${server.url}/metrics`, { method: 'POST' });
-      expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
-    } finally {
-      await server.close();
-    }
-    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
-  });
-
-  it('a port it cannot bind stops the daemon it was to serve, and says which option', async () => {
-    const first = await startMetricsServer({ address: { host: '127.0.0.1', port: 0 }, status, log: () => undefined, processMetrics: false });
-    try {
-      const stopped: string[] = [];
-      const daemon = { status: () => status(), stop: async (r: string) => void stopped.push(r) };
-      await expect(withMetrics(daemon, first.address, () => undefined, { processMetrics: false })).rejects.toThrow(/^--metrics: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
-      expect(stopped).toEqual(['the metrics exporter could not start']);
-    } finally {
-      await first.close();
-    }
-  });
-
-  it('withMetrics closes the exporter when the daemon stops', async () => {
-    const stopped: string[] = [];
-    const daemon = await withMetrics({ status: () => status(), stop: async (r: string) => void stopped.push(r) }, { host: '127.0.0.1', port: 0 }, () => undefined, { processMetrics: false });
-    expect((await fetch(`${daemon.metricsUrl}/healthz`)).status).toBe(200);
-    await daemon.stop('test over');
-    expect(stopped).toEqual(['test over']);
-    await expect(fetch(`${daemon.metricsUrl}/healthz`)).rejects.toThrow();
   });
 });
