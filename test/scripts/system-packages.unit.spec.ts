@@ -33,7 +33,7 @@ describe('scripts/system-packages.json', () => {
       expect(p.why.length, p.package).toBeGreaterThan(10);
     }
     // What `npm test` installs (the unit tier needs none of it), and the C toolchain node-gyp needs.
-    expect(packages.filter((p) => p.from === 'pretest').map((p) => p.package).sort()).toEqual(['busybox-static', 'nats-server', 'qemu-system-x86']);
+    expect(packages.filter((p) => p.from === 'pretest').map((p) => p.package).sort()).toEqual(['busybox-static', 'nats-server', 'qemu-system-x86', 'systemd']);
     expect(packages.filter((p) => p.from === 'pretest').some((p) => p.tiers.includes('unit'))).toBe(false);
     expect(packages.filter((p) => p.from === 'machine').map((p) => p.package)).toEqual(expect.arrayContaining(['gcc', 'libc6-dev']));
   });
@@ -64,7 +64,7 @@ describe('scripts/system-packages.json', () => {
       }
     }
     // Started by constant or by path rather than by a literal name in the call:
-    for (const p of [QEMU_BINARY, basename(DEFAULT_BUSYBOX), 'setpriv', 'nats-server', 'cc']) started.add(p);
+    for (const p of [QEMU_BINARY, basename(DEFAULT_BUSYBOX), 'setpriv', 'nats-server', 'cc', 'systemd-analyze']) started.add(p);
     expect(started.size).toBeGreaterThan(10);
     expect([...started].filter((p) => !listed.has(p)).sort()).toEqual([]);
   });
