@@ -15,10 +15,11 @@ import type { AdminArgs, AdminOp } from '../admin/protocol.js';
 import { readSecretFile } from '../admin/settings.js';
 import type { ReloadResult } from '../daemon/steering.js';
 import { AdminRefusedError, NoDaemonError, ValidationError, VirtFunError } from '../errors.js';
-import { withJournalOptions, type JournalOptions } from './journal-options.js';
+import { rootOption } from './journal-options.js';
 import { say, warn } from './output.js';
 
-interface AdminOptions extends JournalOptions {
+interface AdminOptions {
+  readonly root: string;
   readonly secretFile?: string;
   /** A NATS URL (as for the journal): ask the host's `admin` endpoint there instead of the root's socket. */
   readonly fleet?: string;
@@ -34,7 +35,10 @@ interface ActionResult {
 
 /** A subcommand with the root and the admin secret's file. */
 function adminCommand(parent: Command, name: string, description: string): Command {
-  return withJournalOptions(parent.command(name).description(description))
+  return parent
+    .command(name)
+    .description(description)
+    .addOption(rootOption('VirtFun data root of the vFunD to steer'))
     .addOption(new Option('--secret-file <file>', "the admin secret (when vFunD's configuration has one; always needed with --fleet)").env(ADMIN_SECRET_FILE_ENV))
     .addOption(new Option('--fleet <nats-url>', "ask over NATS, on the fleet's admin endpoint of --host (credentials as in a journal URL: an admin user)"))
     .addOption(new Option('--host <host>', 'the host to ask in the fleet (with --fleet)'));

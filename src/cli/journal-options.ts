@@ -15,13 +15,18 @@ export interface JournalOptions {
   readonly root: string;
 }
 
+/** `--root`, also from the environment (VFUN_ROOT); the option wins. */
+export function rootOption(description = 'VirtFun data root'): Option {
+  return new Option('--root <dir>', description).env('VFUN_ROOT').default(DEFAULT_ROOT);
+}
+
 /** `--journal` and `--root`, each also from the environment (VFUN_JOURNAL, VFUN_ROOT); the option wins. */
 export function withJournalOptions(cmd: Command): Command {
   return cmd
     .addOption(
       new Option('--journal <url>', 'journal URL: file:<path>, nats://host:port[?stream=..&host=..&failClosed=..] or memory: (default: file:<root>/admin/journal.ndjson)').env('VFUN_JOURNAL'),
     )
-    .addOption(new Option('--root <dir>', 'VirtFun data root').env('VFUN_ROOT').default(DEFAULT_ROOT));
+    .addOption(rootOption());
 }
 
 export function journalUrl(o: JournalOptions): string {

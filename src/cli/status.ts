@@ -12,11 +12,11 @@
  */
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { HostStatus } from '../daemon/status.js';
 import { integerAtLeast, numberAtLeast } from '../util/arguments.js';
 import { DEFAULT_FLEET_TIMEOUT_MS, fleetStatusCommand } from './fleet.js';
-import { DEFAULT_ROOT } from './journal-options.js';
+import { rootOption } from './journal-options.js';
 import { say, warn } from './output.js';
 import { DEFAULT_WIDTH, renderStatus } from './status-view.js';
 
@@ -95,8 +95,6 @@ export async function runTop(fetch: () => Promise<HostStatus>, o: TopOptions): P
   return shown;
 }
 
-/** `--root`, also from VFUN_ROOT (the option wins), as every command has it. */
-const rootOption = (): Option => new Option('--root <dir>', 'VirtFun data root of the vFunD to ask').env('VFUN_ROOT').default(DEFAULT_ROOT);
 
 /** Leave `top` on q, ctrl-C (the terminal is raw: it sends 0x03, not SIGINT) or SIGINT/SIGTERM; returns the undo. */
 function stopKeys(abort: () => void): () => void {
@@ -133,7 +131,7 @@ export function registerStatusCommands(program: Command, fetchStatus: FetchStatu
   program
     .command('status')
     .description('what the running vFunD holds: instances (calls, errors, p50/p99 latency), slots, quotas, journal, uptime')
-    .addOption(rootOption())
+    .addOption(rootOption('VirtFun data root of the vFunD to ask'))
     .option('--json', 'the whole status as JSON (instance ids uncut, latency histograms)')
     .option('--fleet <nats-url>', 'every vFunD registered on this NATS instead, one row per host (as `vfun fleet status`)')
     .option('--timeout <ms>', 'with --fleet: how long discovery and each host may take to answer', integerAtLeast(1), DEFAULT_FLEET_TIMEOUT_MS)
@@ -156,7 +154,7 @@ export function registerStatusCommands(program: Command, fetchStatus: FetchStatu
   program
     .command('top')
     .description('vfun status, refreshed in the terminal until q or ctrl-C (one frame per interval when stdout is not a terminal)')
-    .addOption(rootOption())
+    .addOption(rootOption('VirtFun data root of the vFunD to ask'))
     .option('--interval <s>', 'seconds between two refreshes', numberAtLeast(0.1), DEFAULT_INTERVAL_S)
     .action(async (o: { root: string; interval: number }) => {
       const ac = new AbortController();

@@ -10,13 +10,13 @@
  * The holder's pid is written in the lock file (for a refused opener's
  * message) and in `admin/vfund.pid` (for operators and scripts). Both files
  * are removed when the lock is given up; an opener that locked a file removed
- * meanwhile sees its path name another file (or none) and tries again.
+ * meanwhile takes the lock again on the file there now (src/util/flock-file.ts).
  */
-import { constants } from 'node:fs';
-import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VirtFunError } from '../errors.js';
 import { loadShm } from '../native/shm.js';
+import { flockFile } from '../util/flock-file.js';
 
 /** The lock file and the pid file, in `<root>/admin/`. */
 export const ROOT_LOCK_FILE = 'vfund.lock';
@@ -52,33 +52,27 @@ export async function lockRoot(root: string, adminDir: string): Promise<RootLock
   if (typeof shm?.flock !== 'function') throw new VirtFunError('REGION', `cannot lock ${root}: the native addon is not built (npm install builds it)`);
   const path = join(adminDir, ROOT_LOCK_FILE);
   const pidPath = join(adminDir, ROOT_PID_FILE);
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-    try {
-      if (!shm.flock(fh.fd, 'exclusive', false)) throw new RootLockedError(root, pidOf(await fh.readFile('utf8')), path);
-      const [mine, named] = await Promise.all([fh.stat(), stat(path).catch(() => null)]);
-      if (named === null || named.ino !== mine.ino || named.dev !== mine.dev) {
-        await fh.close(); // its holder removed it as we opened it: lock the one there now
-        continue;
-      }
-      await fh.truncate(0);
-      await fh.write(`${process.pid}\n`, 0);
-      await writeFile(pidPath, `${process.pid}\n`, { mode: 0o600 });
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
-    let released: Promise<void> | null = null;
-    return {
-      path,
-      release: () =>
-        (released ??= (async () => {
-          // The pid file first (while the lock is ours, no next vFunD has written its own), then the lock file.
-          if (pidOf(await readFile(pidPath, 'utf8').catch(() => '')) === process.pid) await rm(pidPath, { force: true });
-          await rm(path, { force: true });
-          await fh.close();
-        })()),
-    };
+  const got = await flockFile(path, shm.flock.bind(shm));
+  if (got === null) throw new VirtFunError('REGION', `could not take ${path}: it keeps being replaced`);
+  if ('heldBy' in got) throw new RootLockedError(root, pidOf(got.heldBy), path);
+  const { fh } = got;
+  try {
+    await fh.truncate(0);
+    await fh.write(`${process.pid}\n`, 0);
+    await writeFile(pidPath, `${process.pid}\n`, { mode: 0o600 });
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
   }
-  throw new VirtFunError('REGION', `could not take ${path}: it keeps being replaced`);
+  let released: Promise<void> | null = null;
+  return {
+    path,
+    release: () =>
+      (released ??= (async () => {
+        // The pid file first (while the lock is ours, no next vFunD has written its own), then the lock file.
+        if (pidOf(await readFile(pidPath, 'utf8').catch(() => '')) === process.pid) await rm(pidPath, { force: true });
+        await rm(path, { force: true });
+        await fh.close();
+      })()),
+  };
 }

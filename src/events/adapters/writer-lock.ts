@@ -18,11 +18,11 @@
  * is alive, whatever wrote it; a `flock` opener that gets the lock still
  * refuses a lock file written by a live `file` holder.
  */
-import { constants } from 'node:fs';
-import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { JournalLockedError, VirtFunError } from '../../errors.js';
 import { loadShm, type ShmAddon } from '../../native/shm.js';
 import { processAlive } from '../../util/process.js';
+import { flockFile } from '../../util/flock-file.js';
 
 export type LockMechanism = 'flock' | 'file';
 
@@ -95,32 +95,24 @@ export async function acquireWriterLock(target: string, options: WriterLockOptio
 }
 
 async function flockLock(path: string, what: string, flock: Flock): Promise<WriterLock> {
-  // A `file` opener may remove a stale lock file between our open and our flock: then the
-  // lock we got is on a file nobody else will open. Check the path still names it.
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-    try {
-      if (!flock(fh.fd, 'exclusive', false)) {
-        throw refused(what, path, parseHolder(await fh.readFile('utf8')));
-      }
-      const [mine, named] = await Promise.all([fh.stat(), stat(path).catch(() => null)]);
-      if (named === null || named.ino !== mine.ino || named.dev !== mine.dev) {
-        await fh.close();
-        continue;
-      }
-      const holder = parseHolder(await fh.readFile('utf8'));
-      if (holder.mechanism === 'file' && holder.pid !== null && processAlive(holder.pid) && !(holder.pid === process.pid && !heldHere.has(path))) {
-        throw refused(what, path, holder);
-      }
-      // The pid only names the holder for refused openers: the flock is the lock. A full disk may refuse it.
-      await fh.truncate(0).then(() => fh.write(`${process.pid} flock\n`, 0)).catch(() => undefined);
-      return flockHeld(path, fh);
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
+  // A `file` opener may remove a stale lock file between our open and our flock: flockFile then
+  // takes the lock again on the file the path names now.
+  const got = await flockFile(path, flock);
+  if (got === null) throw new VirtFunError('JOURNAL_LOCKED', `could not take ${path}: it keeps being replaced`);
+  if ('heldBy' in got) throw refused(what, path, parseHolder(got.heldBy));
+  const { fh } = got;
+  try {
+    const holder = parseHolder(await fh.readFile('utf8'));
+    if (holder.mechanism === 'file' && holder.pid !== null && processAlive(holder.pid) && !(holder.pid === process.pid && !heldHere.has(path))) {
+      throw refused(what, path, holder);
     }
+    // The pid only names the holder for refused openers: the flock is the lock. A full disk may refuse it.
+    await fh.truncate(0).then(() => fh.write(`${process.pid} flock\n`, 0)).catch(() => undefined);
+    return flockHeld(path, fh);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
   }
-  throw new VirtFunError('JOURNAL_LOCKED', `could not take ${path}: it keeps being replaced`);
 }
 
 function flockHeld(path: string, fh: FileHandle): WriterLock {
