@@ -61,3 +61,40 @@ export interface ServiceExitCause {
   readonly code: number | null;
   readonly signal: string | null;
 }
+
+/** Who an accelerator is, as its driver reports it (a WebGPU adapter: src/gpu/webgpu.ts). */
+export interface AdapterIdentity {
+  /** e.g. `nvidia`, `amd`, `intel`, `mesa`. */
+  readonly vendor: string;
+  /** e.g. `turing`, `rdna-3`, `software`. */
+  readonly architecture: string;
+  /** The device as its driver names it, e.g. `llvmpipe-llvm-15-0-6-256-bits-`. */
+  readonly device: string;
+  /** The driver's own description, e.g. `llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)`. */
+  readonly description: string;
+  /** True for a CPU implementation (lavapipe, SwiftShader): its figures say nothing about a real GPU. */
+  readonly software: boolean;
+}
+
+/**
+ * What a driver did to make a function ready on its device, journaled in `activation.acked`:
+ * the GPU's counterpart of loading a bitstream.
+ */
+export interface DriverActivation {
+  /** The device family, e.g. `webgpu`. */
+  readonly device: string;
+  readonly adapter: AdapterIdentity;
+  /** Time to compile the pipelines and allocate the buffers, in ms. */
+  readonly prepareMs: number;
+}
+
+/**
+ * What a driver tells vFunD off the call path (vFunD journals it; nothing is written per call):
+ * - `failover`: the device is gone; the call in flight and every later call of this instance run
+ *   on the software twin (told once per instance);
+ * - `mismatch`: a cross-checked call's result differs from the software twin's (`call` counts
+ *   the instance's calls from 1).
+ */
+export type DriverNotice =
+  | { readonly type: 'failover'; readonly detail: string }
+  | { readonly type: 'mismatch'; readonly call: number; readonly detail: string };

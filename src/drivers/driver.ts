@@ -6,7 +6,7 @@
  * it reads `input` (a view of the request payload) and writes at most
  * `output.byteLength` bytes into `output`, returning how many it wrote.
  */
-import type { Kind } from '../domain/types.js';
+import type { DriverActivation, DriverNotice, Kind } from '../domain/types.js';
 import { VirtFunError } from '../errors.js';
 
 export interface DriverMeta {
@@ -31,6 +31,10 @@ export interface FunctionDriver {
   reset(): void | Promise<void>;
   /** device_driver_exit: free what init took. */
   exit(): void | Promise<void>;
+  /** After init: what making the function ready took (the device, its adapter, the time), journaled in activation.acked. */
+  activation?(): DriverActivation | undefined;
+  /** Be told of what vFunD must journal (a failover to the software twin, a cross-check mismatch); never per call. */
+  onNotice?(listener: (notice: DriverNotice) => void): void;
 }
 
 /** The driver refused its arguments: the service answers BAD_INPUT, not DRIVER_FAULT. */
