@@ -5,7 +5,7 @@
  * SharedArrayBuffer + worker-thread one (runtime-sab.ts); mapped files across
  * processes come later behind the same port.
  */
-import type { ComputationStats, Kind, ServiceExitCause } from '../domain/types.js';
+import type { ComputationStats, DriverActivation, DriverNotice, Kind, ServiceExitCause } from '../domain/types.js';
 import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
 
 export interface ActivationSpec {
@@ -39,6 +39,10 @@ export interface InstanceRuntime<Region = unknown> {
   onFailure(listener: (detail: string, cause?: ServiceExitCause) => void): void;
   /** Called on every supervised restart of the service (after a crash or a hung call). */
   onRestart(listener: (attempt: number, backoffMs: number, detail: string) => void): void;
+  /** What the driver's init took (device, adapter, time to prepare), when its driver reports it: journaled in activation.acked. */
+  readonly activation?: DriverActivation;
+  /** Called with each notice the driver sends off the call path (a failover to the software twin, a cross-check mismatch). */
+  onNotice?(listener: (notice: DriverNotice) => void): void;
 }
 
 export interface RuntimeFactory<Region = unknown> {
