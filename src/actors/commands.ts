@@ -4,7 +4,8 @@
  * service failure, shutdown). Every command has an id: it becomes the
  * causationId of the events it produces.
  */
-import type { ClaimedNames, ComputationStats, ControlDisconnected, JournalCheckpoint, Kind, NackReason, PeerProcess, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { ClaimedNames, ComputationStats, ControlDisconnected, CrossCheckMismatch, DeviceFailover, DeviceProbed, JournalCheckpoint, Kind, NackReason, PeerProcess, RefusalsSuppressed, ReleaseReason, ServiceExitCause, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { DriverActivation } from '../domain/types.js';
 import type { Credentials } from '../domain/requests.js';
 import type { AdminCommand } from './admin.js';
 
@@ -40,7 +41,14 @@ export type VFunDCommand =
       readonly detail: string;
       /** Why it failed (default driver-failed): no-resources when the host could not back the region. */
       readonly reason?: 'driver-failed' | 'no-resources';
+      /** What the driver's activation took (its device, adapter, time), when it reports it. */
+      readonly driver?: DriverActivation;
     }
+  /** What vFunD found of its devices at start (one device.probed each). */
+  | { readonly type: 'probe-devices'; readonly id: string; readonly probes: readonly DeviceProbed['data'][] }
+  /** A driver's notice (src/domain/types.ts DriverNotice), as vFunD journals it. */
+  | ({ readonly type: 'device-failover'; readonly id: string } & DeviceFailover['data'])
+  | ({ readonly type: 'crosscheck-mismatch'; readonly id: string } & CrossCheckMismatch['data'])
   | (Credentials & {
       readonly type: 'release';
       readonly id: string;

@@ -13,7 +13,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import type { VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { DeviceConfig, VFunDConfigSnapshot } from '../events/catalogue.js';
+import { gpuKernelNames } from '../gpu/kernels/index.js';
+import { webgpuDriverName } from '../gpu/drivers.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
 import { driverNames, registerDriverFamily } from '../drivers/registry.js';
 import { deviceDriverName, deviceDriverParts, simulatorDrivers } from '../../simulator/drivers.js';
@@ -26,6 +28,9 @@ import { DEFAULT_REFUSAL_LIMITS } from './refusal-limiter.js';
 
 // Hardware functions run on simulated devices: their drivers are names the configuration accepts.
 registerDriverFamily(simulatorDrivers);
+
+/** Contexts a WebGPU device offers when its configuration does not say. */
+export const WEBGPU_DEFAULT_SLOTS = 4;
 
 /** Why a driver name is refused (the same words for a name the load step finds no profile for). */
 export function unknownDriver(driver: string): string {
@@ -170,14 +175,27 @@ export const configSchema = z
       .strict()
       .refine((a) => a.secret === undefined || a.secretFile === undefined, { message: 'give secret or secretFile, not both' })
       .optional(),
-    /** Hardware devices, each following a simulator profile (simulator/profiles): slots come from the profile. */
+    /**
+     * Hardware devices: a simulated FPGA following a simulator profile (simulator/profiles; slots come
+     * from the profile), or a WebGPU adapter (`type: 'webgpu'`, docs/gpu.md; slots are device contexts).
+     */
     devices: z
       .array(
-        z.object({
-          name,
-          /** A shipped profile's name: the load step reads it. */
-          profile: z.string().min(1),
-        }).strict(),
+        z.union([
+          z.object({
+            name,
+            /** A shipped profile's name: the load step reads it. */
+            profile: z.string().min(1),
+          }).strict(),
+          z.object({
+            name,
+            type: z.literal('webgpu'),
+            /** Instances that may hold a context on the adapter at once (default 4). */
+            slots: z.number().int().min(1).max(64).default(WEBGPU_DEFAULT_SLOTS),
+            /** Compare 1 in N calls with the software twin and journal each mismatch (default: never). */
+            crossCheck: z.number().int().min(1).max(1_000_000_000).optional(),
+          }).strict(),
+        ]),
       )
       .default([]),
   })
@@ -200,10 +218,14 @@ export const configSchema = z
       if (!hw || !('device' in hw)) return;
       const dev = c.devices.find((d) => d.name === hw.device);
       if (!dev) ctx.addIssue({ code: 'custom', path: ['functions', i, 'kinds', 'hw', 'device'], message: `no device '${hw.device}' in devices` });
+      else if ('type' in dev && !gpuKernelNames().includes(f.name)) {
+        ctx.addIssue({ code: 'custom', path: ['functions', i, 'name'], message: `WebGPU device '${dev.name}' has no function '${f.name}'; it runs: ${gpuKernelNames().join(', ')}` });
+      }
     });
     for (const [list, key] of [
       [c.tenants.map((t) => t.id), 'tenants'],
       [c.functions.map((f) => f.name), 'functions'],
+      [c.devices.map((d) => d.name), 'devices'],
     ] as const) {
       list.forEach((v, i) => {
         if (list.indexOf(v) !== i) ctx.addIssue({ code: 'custom', path: [key, i], message: `duplicate name '${v}'` });
@@ -245,7 +267,7 @@ const KNOWN_KEYS = [
   ...['tenants', 'functions', 'regionCapacity', 'devices', 'id', 'secret', 'secretFile', 'maxInstances', 'uid', 'gid', 'ivshmem', 'refusals', 'limits'],
   ...['name', 'kinds', 'hw', 'sw', 'slots', 'driver', 'device', 'profile', 'windowBytes', 'slotBytes', 'cpus', 'memoryMiB'],
   ...['burst', 'refillPerSecond', 'summaryIntervalMs', 'disconnectAfter', 'disconnectIntervals'],
-  ...['admin', 'group', 'secretFile'],
+  ...['admin', 'group', 'secretFile', 'type', 'crossCheck'],
 ];
 
 /** One line per problem, naming the field; an unknown key also names the known key it most resembles. */
@@ -292,7 +314,8 @@ function editDistance(a: string, b: string): number {
  */
 export function toSnapshot(config: ValidConfig | LoadedConfig): VFunDConfigSnapshot {
   const profiles = 'profiles' in config ? config.profiles : new Map<string, DeviceProfile>();
-  const devices = config.devices.map((d, i) => {
+  const devices = config.devices.map((d, i): DeviceConfig => {
+    if ('type' in d) return { name: d.name, type: d.type, slots: d.slots, ...(d.crossCheck !== undefined && { crossCheck: d.crossCheck }) };
     const profile = profiles.get(d.profile);
     if (profile === undefined) throw new ConfigError([`devices.${i}.profile: profile '${d.profile}' was not read: load the configuration with loadConfig`]);
     return { name: d.name, profile: d.profile, slots: profile.slots };
@@ -303,7 +326,8 @@ export function toSnapshot(config: ValidConfig | LoadedConfig): VFunDConfigSnaps
     if (!hw) return {};
     if (!('device' in hw)) return { hw: { slots: hw.slots, driver: hw.driver } };
     const dev = devices.find((d) => d.name === hw.device)!;
-    return { hw: { slots: hw.slots ?? dev.slots, driver: deviceDriverName(dev.profile, f.name), device: dev.name } };
+    const driver = dev.type === 'webgpu' ? webgpuDriverName(f.name, dev.crossCheck === undefined ? {} : { crossCheck: dev.crossCheck }) : deviceDriverName(dev.profile, f.name);
+    return { hw: { slots: hw.slots ?? dev.slots, driver, device: dev.name } };
   };
   return {
     tenants: config.tenants.map((t, i) => {

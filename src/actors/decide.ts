@@ -18,7 +18,7 @@ import type { Credentials, VFunDCommand } from './commands.js';
 import { checkName, NAME_MAX } from '../util/names.js';
 import { lifecycleNext } from '../machines/lifecycle.js';
 import { lifecycleEventsOf } from './evolve.js';
-import { admits, deviceSlotsInUse, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
+import { admits, deviceSlotsInUse, deviceUnavailable, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
 import { snapshotOf } from './snapshot.js';
 import { decideAdmin } from './admin.js';
 
@@ -178,6 +178,10 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
         return nack({ reason: 'no-capacity', detail: `${fn.name}/${command.kind}: ${used} of ${kind.slots} slots in use` });
       }
       const device = kind.device === undefined ? undefined : state.config.devices?.find((d) => d.name === kind.device);
+      const unavailable = device === undefined ? null : deviceUnavailable(state, device.name);
+      if (device && unavailable !== null) {
+        return nack({ reason: 'device-unavailable', detail: `device ${device.name}: ${unavailable}` });
+      }
       if (device) {
         const busy = deviceSlotsInUse(state, device.name);
         if (busy >= device.slots) {
@@ -208,7 +212,7 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       const inst = Object.hasOwn(state.instances, command.instance) ? state.instances[command.instance] : undefined;
       if (!inst) return [];
       const result: VFunEvent = command.ok
-        ? { type: 'activation.acked', data: { instance: inst.id, capacity: inst.lifecycle.context.capacity ?? 0 } }
+        ? { type: 'activation.acked', data: { instance: inst.id, capacity: inst.lifecycle.context.capacity ?? 0, ...(command.driver !== undefined && { driver: command.driver }) } }
         : { type: 'activation.nacked', data: { instance: inst.id, reason: command.reason ?? 'driver-failed', detail: command.detail } };
       return acceptsAll(inst, result) ? [result] : [];
     }
@@ -266,6 +270,28 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
     }
     case 'snapshot':
       return [{ type: 'state.snapshot', data: snapshotOf(state, command.seq) }];
+    case 'probe-devices': {
+      // Only devices of the running configuration; each once, in the order given.
+      const known = new Set((state.config?.devices ?? []).map((d) => d.name));
+      const seen = new Set<string>();
+      return command.probes.flatMap((p): VFunEvent[] => {
+        if (!known.has(p.device) || seen.has(p.device)) return [];
+        seen.add(p.device);
+        return [{ type: 'device.probed', data: { device: p.device, available: p.available, ...(p.adapter !== undefined && { adapter: p.adapter }), detail: p.detail } }];
+      });
+    }
+    case 'device-failover': {
+      // Once per instance: a live hw instance on that device, not yet failed over.
+      const inst = Object.hasOwn(state.instances, command.instance) ? state.instances[command.instance]! : undefined;
+      const fnDevice = inst === undefined ? undefined : state.config?.functions.find((f) => f.name === inst.fn)?.kinds.hw?.device;
+      if (inst === undefined || inst.kind !== 'hw' || fnDevice !== command.device) return [];
+      return [{ type: 'device.failover', data: { instance: inst.id, device: command.device, detail: command.detail } }];
+    }
+    case 'crosscheck-mismatch': {
+      const inst = Object.hasOwn(state.instances, command.instance) ? state.instances[command.instance]! : undefined;
+      if (inst === undefined || inst.kind !== 'hw') return [];
+      return [{ type: 'crosscheck.mismatch', data: { instance: inst.id, device: command.device, call: command.call, detail: command.detail } }];
+    }
 
     case 'evict':
     case 'drain':

@@ -52,6 +52,8 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
         // Drains are of one run; disabled tenants stay disabled until an operator enables them.
         draft.admin.draining = false;
         draft.admin.drainingTenants = [];
+        // Devices are probed anew by each run (device.probed follows vfund.started).
+        draft.devices = {};
         return;
       case 'vfund.stopped':
         draft.running = false;
@@ -92,6 +94,23 @@ export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
       case 'config.reloaded':
         evolveAdmin(draft, event);
         return;
+      case 'device.probed':
+        draft.devices[event.data.device] = {
+          available: event.data.available,
+          detail: event.data.detail,
+          ...(event.data.adapter !== undefined && { adapter: { ...event.data.adapter } }),
+        };
+        return;
+      case 'device.failover': {
+        const before = Object.hasOwn(state.devices, event.data.device) ? state.devices[event.data.device] : undefined;
+        draft.devices[event.data.device] = {
+          available: false,
+          detail: `lost: ${event.data.detail}`,
+          ...(before?.adapter !== undefined && { adapter: { ...before.adapter } }),
+        };
+        return;
+      }
+      case 'crosscheck.mismatch':
       case 'negotiation.nacked':
       case 'release.nacked':
       case 'request.refused':

@@ -84,7 +84,7 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
     case 'activation.started':
       return { command: { type: 'activate', id, tenant, credential: VALID, instance: e.data.instance }, secretMatched: true };
     case 'activation.acked':
-      return { command: { type: 'activation-result', id, instance: e.data.instance, ok: true, detail: '' }, secretMatched: true };
+      return { command: { type: 'activation-result', id, instance: e.data.instance, ok: true, detail: '', ...(e.data.driver !== undefined && { driver: e.data.driver }) }, secretMatched: true };
     case 'activation.nacked':
       if (ACTIVATION_FAILURES.has(e.data.reason)) {
         return {
@@ -149,6 +149,12 @@ export function rebuildCommand(group: readonly Envelope[]): Rebuilt {
     case 'state.snapshot':
       // The state after the event before this one: decide recomputes it from the replayed state.
       return { command: { type: 'snapshot', id, seq: first.seq - 1 }, secretMatched: true };
+    case 'device.probed':
+      return { command: { type: 'probe-devices', id, probes: group.flatMap((g) => (g.type === 'device.probed' ? [g.data] : [])) }, secretMatched: true };
+    case 'device.failover':
+      return { command: { type: 'device-failover', id, ...e.data }, secretMatched: true };
+    case 'crosscheck.mismatch':
+      return { command: { type: 'crosscheck-mismatch', id, ...e.data }, secretMatched: true };
     case 'vfund.started':
     case 'vfund.stopped':
     case 'admin.evicted':

@@ -31,6 +31,7 @@ export function snapshotOf(state: VFunDState, seq: number): StateSnapshotTaken['
       nextInstance: state.nextInstance,
       // Left out while operators set nothing: snapshots of journals from before admin actions stay as they were.
       ...(adminIsSet(state.admin) && { admin: { ...state.admin } }),
+      ...(Object.keys(state.devices).length > 0 && { devices: state.devices }),
     },
   };
 }
@@ -51,6 +52,10 @@ function whyNotState(s: unknown): string | null {
   const admin = st['admin'] as Record<string, unknown> | undefined;
   if (admin !== undefined && (typeof admin !== 'object' || admin === null || !Array.isArray(admin['disabledTenants']) || !Array.isArray(admin['drainingTenants']) || typeof admin['draining'] !== 'boolean')) {
     return 'state.admin: expected { disabledTenants, draining, drainingTenants }';
+  }
+  const devices = st['devices'];
+  if (devices !== undefined && (typeof devices !== 'object' || devices === null || Array.isArray(devices) || Object.values(devices).some((d) => typeof (d as { available?: unknown })?.available !== 'boolean'))) {
+    return 'state.devices: expected { <device>: { available, detail } }';
   }
   const instances = st['instances'];
   if (typeof instances !== 'object' || instances === null || Array.isArray(instances)) return 'state.instances: expected an object';
@@ -82,5 +87,6 @@ export function stateOfSnapshot(data: StateSnapshotTaken['data']): VFunDState {
   }
   const a = s.admin;
   const admin = a === undefined ? NO_ADMIN : { disabledTenants: [...a.disabledTenants], draining: a.draining, drainingTenants: [...a.drainingTenants] };
-  return { host: s.host, config: s.config, running: s.running, instances, nextInstance: s.nextInstance, admin };
+  const devices = s.devices === undefined ? {} : { ...s.devices };
+  return { host: s.host, config: s.config, running: s.running, instances, nextInstance: s.nextInstance, admin, devices };
 }

@@ -2,7 +2,7 @@
  * vFunD's state: what the journal folds into. Everything here is derivable
  * from the journal alone (see evolve.ts); nothing holds secrets.
  */
-import type { Kind, SnapshotAdmin, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { DeviceAvailability, Kind, SnapshotAdmin, VFunDConfigSnapshot } from '../events/catalogue.js';
 import { phaseOf, stepOf, type LifecyclePhase, type LifecycleState } from '../machines/lifecycle.js';
 
 export interface InstanceState {
@@ -39,6 +39,8 @@ export interface VFunDState {
   readonly nextInstance: number;
   /** What operators set: disabled tenants, drains (src/actors/admin.ts). */
   readonly admin: AdminState;
+  /** Devices probed or lost, by name (a device not here is available: the simulated ones are never probed). */
+  readonly devices: Readonly<Record<string, DeviceAvailability>>;
 }
 
 /** Disabled tenants (kept across restarts) and drains (of this run), sorted. */
@@ -53,7 +55,14 @@ export const initialState: VFunDState = {
   instances: {},
   nextInstance: 1,
   admin: NO_ADMIN,
+  devices: {},
 };
+
+/** Why new instances of `device` cannot be had, or null when it is available. */
+export function deviceUnavailable(state: VFunDState, device: string): string | null {
+  const d = Object.hasOwn(state.devices, device) ? state.devices[device]! : undefined;
+  return d === undefined || d.available ? null : d.detail;
+}
 
 /** Whether operators set anything (a snapshot leaves `admin` out otherwise). */
 export function adminIsSet(a: AdminState): boolean {

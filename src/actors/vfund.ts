@@ -7,7 +7,7 @@
  * machine's state inside vFunD's state (state.ts, evolve.ts): every decision
  * reads it.
  */
-import { type ClaimedNames, type ComputationStats, type ControlDisconnected, type JournalCheckpoint, type Kind, type NackReason, type PeerProcess, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
+import { type DeviceConfig, type DeviceProbed, type ClaimedNames, type ComputationStats, type ControlDisconnected, type JournalCheckpoint, type Kind, type NackReason, type PeerProcess, type RefusalsSuppressed, type ServiceExitCause, type VFunDConfigSnapshot, type VFunEvent } from '../events/catalogue.js';
 import { VirtFunError, messageOf } from '../errors.js';
 import { HOST_SCOPE, type Clock, type Envelope, type IdSource, type PendingEvent, type Scope } from '../events/envelope.js';
 import type { Journal, JournalHead } from '../events/journal.js';
@@ -15,6 +15,7 @@ import { JournalUnavailableError } from '../errors.js';
 import { Recorder } from '../events/recorder.js';
 import type { LifecycleState } from '../machines/lifecycle.js';
 import type { Answer, Credentials, NegotiateRequest } from '../domain/requests.js';
+import type { DriverNotice } from '../domain/types.js';
 import type { VFunDCommand } from './commands.js';
 import { checkRelease, decide, NO_STATS } from './decide.js';
 import { evolve } from './evolve.js';
@@ -40,6 +41,12 @@ export interface VFunDOptions<Region> {
    * Default DEFAULT_SNAPSHOT_EVERY; 0: never.
    */
   readonly snapshotEvery?: number;
+  /**
+   * Find out which of the configuration's devices can take instances (a WebGPU device's adapter),
+   * after vfund.started: each answer is journaled as `device.probed`. Default: none is probed
+   * (the daemon passes src/gpu/probe-process.ts).
+   */
+  readonly probeDevices?: (devices: readonly DeviceConfig[]) => Promise<readonly DeviceProbed['data'][]>;
 }
 
 /** Events between two snapshots by default. */
@@ -82,6 +89,11 @@ export class VFunD<Region = unknown> {
     d.snapshotSeq = restored.snapshotSeq ?? 0;
     const recovered = opts.runtime.recovered;
     await d.dispatch({ type: 'start', id: opts.ids.next(), host: opts.host, config: opts.config, ...(recovered !== undefined && { recovered }) });
+    const devices = opts.config.devices ?? [];
+    if (opts.probeDevices !== undefined && devices.length > 0) {
+      const probes = await opts.probeDevices(devices);
+      if (probes.length > 0) await d.enqueue(() => d.dispatch({ type: 'probe-devices', id: opts.ids.next(), probes }));
+    }
     return d;
   }
 
@@ -170,11 +182,14 @@ export class VFunD<Region = unknown> {
         ok: runtime !== undefined,
         detail,
         ...(runtime === undefined && { reason }),
+        ...(runtime?.activation !== undefined && { driver: runtime.activation }),
       });
       if (r?.type === 'activation.acked' && runtime) {
         this.runtimes.set(inst.id, runtime);
         runtime.onFailure((why, cause) => void this.reclaim(inst.id, 'failure', why, cause).catch(() => undefined));
         runtime.onRestart((attempt, backoffMs, detail) => void this.restarted(inst.id, attempt, backoffMs, detail).catch(() => undefined));
+        const device = fn.kinds[inst.kind]?.device;
+        if (device !== undefined) runtime.onNotice?.((n) => void this.noticed(inst.id, device, n).catch(() => undefined));
         return { ok: true, instance: inst.id, region: runtime.region, capacity: r.data.capacity };
       }
       await runtime?.stop();
@@ -265,6 +280,15 @@ export class VFunD<Region = unknown> {
     return this.reclaim(instance, 'lease', detail).catch(() => undefined); // callers do not wait for it (a journal that failed for good)
   }
 
+  /** A driver's notice, journaled (the driver tells a failover once per instance). */
+  private noticed(instance: string, device: string, n: DriverNotice): Promise<void> {
+    return this.enqueue(async () => {
+      const id = this.opts.ids.next();
+      if (n.type === 'failover') await this.dispatch({ type: 'device-failover', id, instance, device, detail: n.detail });
+      else await this.dispatch({ type: 'crosscheck-mismatch', id, instance, device, call: n.call, detail: n.detail });
+    });
+  }
+
   private restarted(instance: string, attempt: number, backoffMs: number, detail: string): Promise<void> {
     return this.enqueue(async () => {
       await this.dispatch({ type: 'service-restarted', id: this.opts.ids.next(), instance, attempt, backoffMs, detail });
@@ -350,6 +374,7 @@ export function scopeOf(e: VFunEvent, before: VFunDState, command: VFunDCommand)
     case 'drain.changed':
       return e.data.tenant === null ? HOST_SCOPE : { tenant: e.data.tenant, app: null, fn: null, instance: null };
     case 'config.reloaded':
+    case 'device.probed':
       return HOST_SCOPE;
     case 'journal.damage-acknowledged':
       return { tenant: null, app: null, fn: null, instance: null };

@@ -116,8 +116,20 @@ export function describeEvent(e: VFunEvent): string {
     case 'control.disconnected':
       return `connection closed after ${e.data.refusals} refusals (${e.data.suppressed} past the limit): ${e.data.detail}${peerText(e.data.peer)}`;
     case 'activation.started':
-    case 'activation.acked':
       return `region ${e.data.capacity} B`;
+    case 'activation.acked': {
+      const d = e.data.driver;
+      if (d === undefined) return `region ${e.data.capacity} B`;
+      return `region ${e.data.capacity} B; ${d.device} ${d.adapter.vendor}/${d.adapter.architecture} ${d.adapter.device}${d.adapter.software ? ' (software)' : ''}, prepared in ${d.prepareMs.toFixed(1)} ms`;
+    }
+    case 'device.probed':
+      return e.data.available
+        ? `device ${e.data.device}: ${e.data.adapter ? `${e.data.adapter.vendor}/${e.data.adapter.architecture} ${e.data.adapter.description}${e.data.adapter.software ? ' (software)' : ''}` : e.data.detail}`
+        : `device ${e.data.device} UNAVAILABLE: ${e.data.detail}`;
+    case 'device.failover':
+      return `device ${e.data.device} lost, instance runs on its software twin: ${e.data.detail}`;
+    case 'crosscheck.mismatch':
+      return `device ${e.data.device}: call ${e.data.call} differs from the software twin: ${e.data.detail}`;
     case 'service.failed':
     case 'client.lost':
       return e.data.detail;

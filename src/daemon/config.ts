@@ -29,13 +29,14 @@ export async function resolveConfig(config: ValidConfig, baseDir: string = proce
     return p;
   };
   for (const [i, d] of config.devices.entries()) {
+    if ('type' in d) continue; // a WebGPU device names no file: vFunD probes its adapter at start
     if ((await read(d.profile, true)) === undefined) problems.push(`devices.${i}.profile: ${unknownProfile(d.profile, shipped)}`);
   }
   for (const [i, f] of config.functions.entries()) {
     const hw = f.kinds.hw;
     const device = hw && 'device' in hw ? config.devices.find((d) => d.name === hw.device) : undefined;
-    const onDevice = device === undefined ? undefined : profiles.get(device.profile);
-    if (device && onDevice && !functionProfile(onDevice, f.name)) problems.push(`functions.${i}.name: device profile '${device.profile}' has no function '${f.name}'`);
+    const onDevice = device === undefined || 'type' in device ? undefined : profiles.get(device.profile);
+    if (device && !('type' in device) && onDevice && !functionProfile(onDevice, f.name)) problems.push(`functions.${i}.name: device profile '${device.profile}' has no function '${f.name}'`);
     for (const kind of ['hw', 'sw'] as const) {
       const k = f.kinds[kind];
       const driver = k && 'driver' in k ? k.driver : undefined;

@@ -86,6 +86,13 @@ const BY_TYPE: { readonly [T in VFunEventType]: (e: EnvelopeOf<T>) => { level: L
   'tenant.disabled': (e) => ({ level: 'warn', msg: `tenant ${e.data.tenant} disabled by an operator`, fields: { by: e.data.by } }),
   'tenant.enabled': (e) => ({ level: 'info', msg: `tenant ${e.data.tenant} enabled by an operator`, fields: { by: e.data.by } }),
   'config.reloaded': (e) => ({ level: 'info', msg: 'configuration reloaded (journaled)', fields: { changes: e.data.changes, by: e.data.by } }),
+  'device.probed': (e) => ({
+    level: e.data.available ? 'info' : 'warn',
+    msg: e.data.available ? `device ${e.data.device} available` : `device ${e.data.device} unavailable: its functions fall back to software`,
+    fields: { device: e.data.device, detail: e.data.detail, ...(e.data.adapter !== undefined && { adapter: e.data.adapter }) },
+  }),
+  'device.failover': (e) => ({ level: 'warn', msg: `device ${e.data.device} lost: the instance fails over to its software twin`, fields: { device: e.data.device, detail: e.data.detail } }),
+  'crosscheck.mismatch': (e) => ({ level: 'error', msg: `device ${e.data.device}: a cross-checked call differs from the software twin`, fields: { device: e.data.device, call: e.data.call, detail: e.data.detail } }),
 };
 
 /** The log record of a journaled event (fields: event, seq, the scope it has, and what the event says), or null. */

@@ -22,6 +22,7 @@ export type NackReason =
   | 'wrong-phase' // the lifecycle machine does not take it now: e.g. activate twice (docs/lifecycle.md)
   | 'driver-failed' // the driver or service could not be started
   | 'no-resources' // the host could not back the region (memory or disk full): try again later
+  | 'device-unavailable' // the function's device has no usable adapter, or was lost: the guest falls back to software
   | 'not-started' // vFunD has not journaled its configuration yet
   | 'journal-unavailable' // the journal cannot take events (unreachable, disk full, I/O error): vFunD is fail-closed (not journaled: it cannot be)
   | 'replayed' // a control request whose nonce was already used, or whose time is outside the window

@@ -5,7 +5,7 @@
  *
  * This module is pure data: no node:* imports, no I/O.
  */
-import type { ComputationStats, Kind, NackReason, ReleaseReason, ServiceExitCause } from '../domain/types.js';
+import type { AdapterIdentity, ComputationStats, DriverActivation, Kind, NackReason, ReleaseReason, ServiceExitCause } from '../domain/types.js';
 import { SECURITY_REASONS } from '../domain/types.js';
 
 // The domain's shared types live in src/domain/types.ts (low in the graph: drivers and machines use
@@ -36,11 +36,24 @@ export interface FunctionKindConfig {
 }
 
 /** A hardware device: its slots are shared by every function configured on it. */
-export interface DeviceConfig {
+export type DeviceConfig = SimDeviceConfig | WebGpuDeviceConfig;
+
+/** A simulated FPGA following a simulator profile. */
+export interface SimDeviceConfig {
   readonly name: string;
   /** Simulator profile the device follows (simulator/profiles). */
   readonly profile: string;
   readonly slots: number;
+  readonly type?: undefined;
+}
+
+/** A WebGPU adapter (docs/gpu.md): its slots are device contexts, one per instance. */
+export interface WebGpuDeviceConfig {
+  readonly name: string;
+  readonly type: 'webgpu';
+  readonly slots: number;
+  /** Compare 1 in N calls with the software twin (absent: never). */
+  readonly crossCheck?: number;
 }
 
 export interface FunctionConfig {
@@ -86,7 +99,15 @@ export type NegotiationNacked = Event<
   }
 >;
 export type ActivationStarted = Event<'activation.started', { readonly instance: string; readonly capacity: number }>;
-export type ActivationAcked = Event<'activation.acked', { readonly instance: string; readonly capacity: number }>;
+export type ActivationAcked = Event<
+  'activation.acked',
+  {
+    readonly instance: string;
+    readonly capacity: number;
+    /** What the driver did to make the function ready on its device (a GPU: the adapter, the time to compile); absent for software. */
+    readonly driver?: DriverActivation;
+  }
+>;
 export type ActivationNacked = Event<
   'activation.nacked',
   { readonly instance: string; readonly reason: NackReason; readonly detail: string }
@@ -241,6 +262,15 @@ export interface SnapshotState {
   readonly nextInstance: number;
   /** What operators set (src/actors/admin.ts); absent while nothing is disabled or drained. */
   readonly admin?: SnapshotAdmin;
+  /** What vFunD knows of its devices' availability (device.probed, device.failover); absent while none was probed. */
+  readonly devices?: Readonly<Record<string, DeviceAvailability>>;
+}
+
+/** Whether a device can take new instances, and why not (from its last device.probed or device.failover). */
+export interface DeviceAvailability {
+  readonly available: boolean;
+  readonly detail: string;
+  readonly adapter?: AdapterIdentity;
 }
 
 /** Disabled tenants and drains, as a snapshot holds them (sorted). */
@@ -376,7 +406,32 @@ export type VFunEvent =
   | DrainChanged
   | TenantDisabled
   | TenantEnabled
-  | ConfigReloaded;
+  | ConfigReloaded
+  | DeviceProbed
+  | DeviceFailover
+  | CrossCheckMismatch;
+
+/**
+ * What vFunD found of a device at start (or reload): a WebGPU device's adapter, or why there is
+ * none. While a device is unavailable, negotiations of its functions are nacked
+ * `device-unavailable` and guests fall back to software.
+ */
+export type DeviceProbed = Event<
+  'device.probed',
+  { readonly device: string; readonly available: boolean; readonly adapter?: AdapterIdentity; readonly detail: string }
+>;
+
+/**
+ * An instance's device was lost: its call in flight and every later call run on the software twin
+ * (journaled once per instance, never per call). The device is unavailable from here on.
+ */
+export type DeviceFailover = Event<'device.failover', { readonly instance: string; readonly device: string; readonly detail: string }>;
+
+/** A cross-checked call's device result differed from the software twin's (the guest got the twin's). */
+export type CrossCheckMismatch = Event<
+  'crosscheck.mismatch',
+  { readonly instance: string; readonly device: string; /** The instance's call number, from 1. */ readonly call: number; readonly detail: string }
+>;
 
 export type VFunEventType = VFunEvent['type'];
 
@@ -405,6 +460,9 @@ export const EVENT_TYPES: readonly VFunEventType[] = [
   'tenant.disabled',
   'tenant.enabled',
   'config.reloaded',
+  'device.probed',
+  'device.failover',
+  'crosscheck.mismatch',
 ];
 
 export function isEventType(value: unknown): value is VFunEventType {

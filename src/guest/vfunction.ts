@@ -38,6 +38,10 @@ export interface OpenOptions extends Credentials {
   readonly onPhase?: (phase: LifecyclePhase, detail: string) => void;
 }
 
+
+/** Hardware nacks after which a guest retries in software: every slot taken, or the device has no usable adapter or was lost. */
+const FALLS_BACK: ReadonlySet<string> = new Set(['no-capacity', 'device-unavailable']);
+
 /** vFunD said no. `phase` says at which step, `reason` why. */
 export class OffloadRefused extends VirtFunError {
   override readonly name = 'OffloadRefused';
@@ -79,7 +83,7 @@ export class VFunction implements ComputeChannel {
     let lifecycle = watch(createActor(lifecycleMachine, { input: { tenant: opts.tenant, app: opts.app, fn: opts.fn, kind } }), opts);
     let fellBack = false;
     let neg = await control.negotiate({ ...creds, app: opts.app, fn: opts.fn, kind });
-    if (!neg.ok && kind === 'hw' && neg.reason === 'no-capacity' && opts.fallback !== false) {
+    if (!neg.ok && kind === 'hw' && FALLS_BACK.has(neg.reason) && opts.fallback !== false) {
       lifecycle.send({ type: 'NEGOTIATION_NACK', reason: neg.reason, detail: neg.detail });
       lifecycle = watch(createActor(lifecycleMachine, { input: { tenant: opts.tenant, app: opts.app, fn: opts.fn, kind: 'sw' } }), opts);
       fellBack = true;

@@ -52,6 +52,7 @@ const nackReasonArb: fc.Arbitrary<NackReason> = fc.constantFrom(
   'no-resources',
   'tenant-disabled',
   'draining',
+  'device-unavailable',
 );
 const releaseReasonArb: fc.Arbitrary<ReleaseReason> = fc.constantFrom('client', 'failure', 'shutdown', 'recovery', 'lease', 'evicted', 'disabled', 'reconfigured');
 
@@ -117,6 +118,11 @@ export const adminEventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
 
 const requestRef = { tenant: textArb, app: textArb, fn: textArb, kind: kindArb };
 
+/** A device's adapter as a driver reports it. */
+export const adapterArb = fc.record({ vendor: textArb, architecture: textArb, device: textArb, description: textArb, software: fc.boolean() });
+/** What a GPU driver's activation took. */
+export const driverActivationArb = fc.record({ device: fc.constant('webgpu'), adapter: adapterArb, prepareMs: fc.double({ min: 0, max: 1e6, noNaN: true }) });
+
 export const eventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
   fc.record({ type: fc.constant('vfund.started' as const), data: fc.record({ host: textArb, config: configArb }) }),
   fc.record({ type: fc.constant('vfund.stopped' as const), data: fc.record({ reason: textArb }) }),
@@ -129,7 +135,10 @@ export const eventArb: fc.Arbitrary<VFunEvent> = fc.oneof(
     data: fc.record({ ...requestRef, reason: nackReasonArb, detail: textArb }),
   }),
   fc.record({ type: fc.constant('activation.started' as const), data: fc.record({ instance: textArb, capacity: fc.nat() }) }),
-  fc.record({ type: fc.constant('activation.acked' as const), data: fc.record({ instance: textArb, capacity: fc.nat() }) }),
+  fc.record({ type: fc.constant('activation.acked' as const), data: fc.record({ instance: textArb, capacity: fc.nat(), driver: driverActivationArb }, { requiredKeys: ['instance', 'capacity'] }) }),
+  fc.record({ type: fc.constant('device.probed' as const), data: fc.record({ device: textArb, available: fc.boolean(), adapter: adapterArb, detail: textArb }, { requiredKeys: ['device', 'available', 'detail'] }) }),
+  fc.record({ type: fc.constant('device.failover' as const), data: fc.record({ instance: textArb, device: textArb, detail: textArb }) }),
+  fc.record({ type: fc.constant('crosscheck.mismatch' as const), data: fc.record({ instance: textArb, device: textArb, call: fc.integer({ min: 1, max: 2 ** 40 }), detail: textArb }) }),
   fc.record({
     type: fc.constant('activation.nacked' as const),
     data: fc.record({ instance: textArb, reason: nackReasonArb, detail: textArb }),

@@ -1,0 +1,164 @@
+/**
+ * Devices that can be unavailable (a WebGPU adapter): vFunD journals what its
+ * probe found, nacks hardware negotiations on an unavailable device with
+ * `device-unavailable` (the guest falls back), journals each instance's
+ * failover once and each cross-check mismatch — and replaying the journal
+ * reproduces every one of those decisions and the live state.
+ */
+import { describe, expect } from 'vitest';
+import { fc, it } from '@fast-check/vitest';
+import { VFunD } from '../../src/actors/vfund.js';
+import { replayJournal } from '../../src/actors/replay.js';
+import { parseConfig, toSnapshot } from '../../src/actors/config.js';
+import { snapshotOf, stateOfSnapshot } from '../../src/actors/snapshot.js';
+import { MemoryJournal } from '../../src/events/memory-journal.js';
+import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from '../../src/actors/runtime.js';
+import type { DeviceProbed } from '../../src/events/catalogue.js';
+import type { AdapterIdentity, DriverNotice } from '../../src/domain/types.js';
+import type { Envelope } from '../../src/events/envelope.js';
+import { counterIds, steppingClock } from './helpers.js';
+
+const SECRET = 'gpu-tenant-secret-0001';
+const ADAPTER: AdapterIdentity = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25', software: true };
+
+const config = toSnapshot(parseConfig({
+  tenants: [{ id: 't1', secret: SECRET, maxInstances: 8 }],
+  functions: [
+    { name: 'saxpy', kinds: { hw: { device: 'gpu0' }, sw: { slots: 8, driver: 'saxpy' } } },
+    { name: 'crc32', kinds: { sw: { slots: 8, driver: 'crc32' } } },
+  ],
+  regionCapacity: 4096,
+  devices: [{ name: 'gpu0', type: 'webgpu', slots: 2, crossCheck: 10 }],
+}));
+
+/** A runtime whose driver reports an adapter at activation and whose notices the test sends. */
+class GpuRuntime implements RuntimeFactory<null> {
+  readonly notify = new Map<string, (n: DriverNotice) => void>();
+  async activate(spec: ActivationSpec): Promise<InstanceRuntime<null>> {
+    const stats = { calls: 0, errors: {} };
+    const hw = spec.kind === 'hw';
+    return {
+      region: null,
+      stats: () => stats,
+      stop: async () => {
+        this.notify.delete(spec.instance);
+        return stats;
+      },
+      onFailure: () => undefined,
+      onRestart: () => undefined,
+      ...(hw && { activation: { device: 'webgpu', adapter: ADAPTER, prepareMs: 12.5 } }),
+      onNotice: (l) => {
+        this.notify.set(spec.instance, l);
+      },
+    };
+  }
+}
+
+type Op =
+  | { op: 'open'; app: number; kind: 'hw' | 'sw' }
+  | { op: 'release'; app: number }
+  | { op: 'lose'; app: number }
+  | { op: 'mismatch'; app: number; call: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('open' as const), app: fc.nat(4), kind: fc.constantFrom('hw' as const, 'sw' as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('release' as const), app: fc.nat(4) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('lose' as const), app: fc.nat(4) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('mismatch' as const), app: fc.nat(4), call: fc.integer({ min: 1, max: 1000 }) }) },
+);
+
+const probeArb: fc.Arbitrary<DeviceProbed['data']> = fc.oneof(
+  fc.constant({ device: 'gpu0', available: true, adapter: ADAPTER, detail: 'llvmpipe: Mesa 25' }),
+  fc.constant({ device: 'gpu0', available: false, detail: 'no WebGPU adapter' }),
+);
+
+async function envelopes(journal: MemoryJournal): Promise<Envelope[]> {
+  const out: Envelope[] = [];
+  for await (const e of journal.read()) out.push(e);
+  return out;
+}
+
+describe('devices that can be unavailable', () => {
+  it.prop([probeArb, fc.array(opArb, { maxLength: 30 })], { numRuns: 60 })('nack while unavailable, failover once per instance, replay reproduces it all', async (probe, ops) => {
+    const journal = new MemoryJournal();
+    const runtime = new GpuRuntime();
+    const d = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [probe] });
+    const creds = { tenant: 't1', credential: SECRET };
+    const held = new Map<number, { instance: string; kind: 'hw' | 'sw' }>();
+    let available = probe.available;
+    let failovers = 0;
+    let mismatches = 0;
+    for (const o of ops) {
+      const h = held.get(o.app);
+      if (o.op === 'open') {
+        if (h) continue;
+        const hwInUse = [...held.values()].filter((x) => x.kind === 'hw').length;
+        const n = await d.negotiate({ ...creds, app: `a${o.app}`, fn: 'saxpy', kind: o.kind });
+        if (o.kind === 'hw' && !available) {
+          expect(n).toMatchObject({ ok: false, reason: 'device-unavailable' });
+          continue;
+        }
+        if (o.kind === 'hw' && hwInUse >= 2) {
+          expect(n).toMatchObject({ ok: false, reason: 'no-capacity' });
+          continue;
+        }
+        expect(n.ok).toBe(true);
+        if (!n.ok) continue;
+        const a = await d.activate({ ...creds, instance: n.instance });
+        expect(a.ok).toBe(true);
+        held.set(o.app, { instance: n.instance, kind: o.kind });
+      } else if (h && o.op === 'release') {
+        expect((await d.release({ ...creds, instance: h.instance })).ok).toBe(true);
+        held.delete(o.app);
+      } else if (h && o.op === 'lose') {
+        runtime.notify.get(h.instance)?.({ type: 'failover', detail: 'the device was lost' });
+        await d.settled();
+        if (h.kind === 'hw') {
+          failovers++;
+          available = false;
+        }
+      } else if (h && o.op === 'mismatch') {
+        runtime.notify.get(h.instance)?.({ type: 'mismatch', call: o.call, detail: 'element 0 differs' });
+        await d.settled();
+        if (h.kind === 'hw') mismatches++;
+      }
+    }
+    await d.stop();
+    const envs = await envelopes(journal);
+    const types = envs.map((e) => e.type);
+    expect(types.filter((t) => t === 'device.probed')).toHaveLength(1);
+    expect(types.filter((t) => t === 'device.failover')).toHaveLength(failovers);
+    expect(types.filter((t) => t === 'crosscheck.mismatch')).toHaveLength(mismatches);
+    // Every hw activation journals the adapter it was prepared on; sw ones journal none.
+    for (const e of envs) {
+      if (e.type !== 'activation.acked') continue;
+      const kind = envs.find((x) => x.type === 'negotiation.acked' && x.instance === e.instance)!.data as { kind: string };
+      expect(e.data.driver === undefined).toBe(kind.kind === 'sw');
+    }
+    const r = await replayJournal(envs);
+    expect(r.divergence).toBeNull();
+    expect(r.state).toEqual(d.snapshot);
+    expect(stateOfSnapshot(snapshotOf(r.state, 1))).toEqual(r.state);
+  });
+
+  it('a new run probes again: a device lost in the last run is available when its probe says so', async () => {
+    const journal = new MemoryJournal();
+    const runtime = new GpuRuntime();
+    const creds = { tenant: 't1', credential: SECRET };
+    const available: DeviceProbed['data'] = { device: 'gpu0', available: true, adapter: ADAPTER, detail: 'ok' };
+    const d1 = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds('a'), probeDevices: async () => [available] });
+    const n = await d1.negotiate({ ...creds, app: 'x', fn: 'saxpy', kind: 'hw' });
+    expect(n.ok).toBe(true);
+    if (!n.ok) return;
+    await d1.activate({ ...creds, instance: n.instance });
+    runtime.notify.get(n.instance)!({ type: 'failover', detail: 'lost' });
+    runtime.notify.get(n.instance)!({ type: 'mismatch', call: 3, detail: 'differs' });
+    await d1.settled();
+    expect(await d1.negotiate({ ...creds, app: 'y', fn: 'saxpy', kind: 'hw' })).toMatchObject({ ok: false, reason: 'device-unavailable', detail: 'device gpu0: lost: lost' });
+    await d1.stop();
+    const d2 = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(Date.UTC(2026, 1, 1)), ids: counterIds('b'), probeDevices: async () => [available] });
+    expect((await d2.negotiate({ ...creds, app: 'y', fn: 'saxpy', kind: 'hw' })).ok).toBe(true);
+    await d2.stop();
+    expect((await replayJournal(await envelopes(journal))).divergence).toBeNull();
+  });
+});
