@@ -9,12 +9,16 @@
 import { ValidationError } from '../errors.js';
 import type { FunctionDriver } from './driver.js';
 import { Crc32Driver, FactorialDriver, FibonacciDriver, Sha256Driver } from './software.js';
+import { KERNEL_TWINS } from './twins/index.js';
+import { TwinDriver } from './twins/twin.js';
 
 const SOFTWARE: Readonly<Record<string, () => FunctionDriver>> = {
   factorial: () => new FactorialDriver(),
   fibonacci: () => new FibonacciDriver(),
   crc32: () => new Crc32Driver(),
   sha256: () => new Sha256Driver(),
+  // The software twins of the GPU functions (saxpy, matmul, crc32-batch): same formats, on the CPU.
+  ...Object.fromEntries(Object.entries(KERNEL_TWINS).map(([name, twin]) => [name, () => new TwinDriver(twin)])),
 };
 
 /** Drivers named by a pattern of their own, built outside this module (e.g. a device's functions). */

@@ -136,7 +136,7 @@ describe('registry: driver families', () => {
   });
 
   it("the simulator's family: sim-fpga:<kernel> for each software kernel, sim:<profile>:<fn> for a profile's functions", () => {
-    expect(simulatorDrivers.names()).toEqual(['sim-fpga:factorial', 'sim-fpga:fibonacci', 'sim-fpga:crc32', 'sim-fpga:sha256']);
+    expect(simulatorDrivers.names()).toEqual(['sim-fpga:factorial', 'sim-fpga:fibonacci', 'sim-fpga:crc32', 'sim-fpga:sha256', 'sim-fpga:saxpy', 'sim-fpga:matmul', 'sim-fpga:crc32-batch']);
     expect(simulatorDrivers.has('sim-fpga:crc32')).toBe(true);
     expect(simulatorDrivers.has('sim-fpga:nope')).toBe(false);
     expect(simulatorDrivers.has('sim:alveo-u250:crc32')).toBe(true);
