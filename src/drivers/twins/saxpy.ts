@@ -50,7 +50,8 @@ export const saxpy: KernelTwin = {
     const e = f32View(expected, 0, n);
     const g = f32View(actual, 0, n);
     for (let i = 0; i < n; i++) {
-      const bound = 2 * F32_EPSILON * (Math.abs(a * x[i]!) + Math.abs(y[i]!)) + (Math.abs(a) + 2) * F32_MIN_NORMAL;
+      // flushing a subnormal a loses |a·x| < |x|·MIN_NORMAL; a subnormal x, |a|·MIN_NORMAL; y or the result, MIN_NORMAL each
+      const bound = 2 * F32_EPSILON * (Math.abs(a * x[i]!) + Math.abs(y[i]!)) + (Math.abs(a) + Math.abs(x[i]!) + 2) * F32_MIN_NORMAL;
       if (!f32Agree(e[i]!, g[i]!, bound)) return `saxpy: element ${i} is ${g[i]}, expected ${e[i]} (a=${a}, x=${x[i]}, y=${y[i]})`;
     }
     return null;
