@@ -173,14 +173,15 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       if (!kind) {
         return nack({ reason: 'unrecognized-resource', detail: `function '${fn.name}' has no ${command.kind} version` });
       }
-      const used = slotsInUse(state, fn.name, command.kind);
-      if (used >= kind.slots) {
-        return nack({ reason: 'no-capacity', detail: `${fn.name}/${command.kind}: ${used} of ${kind.slots} slots in use` });
-      }
+      // An unavailable device says so before any count of slots: no slot of it can be had.
       const device = kind.device === undefined ? undefined : state.config.devices?.find((d) => d.name === kind.device);
       const unavailable = device === undefined ? null : deviceUnavailable(state, device.name);
       if (device && unavailable !== null) {
         return nack({ reason: 'device-unavailable', detail: `device ${device.name}: ${unavailable}` });
+      }
+      const used = slotsInUse(state, fn.name, command.kind);
+      if (used >= kind.slots) {
+        return nack({ reason: 'no-capacity', detail: `${fn.name}/${command.kind}: ${used} of ${kind.slots} slots in use` });
       }
       if (device) {
         const busy = deviceSlotsInUse(state, device.name);

@@ -27,11 +27,22 @@ import { randomIds, systemClock } from '../util/system.js';
 import { ValidationError } from '../errors.js';
 import { profileNames } from '../../simulator/profile.js';
 import { openWitnesses, startCheckpointing, type CheckpointOptions } from '../daemon/checkpointing.js';
+import { probeDevices } from '../gpu/probe-process.js';
+import { gpuDemo, gpuDemoConfig, hardwareOf } from './demo-gpu.js';
 
 export const DEMO_SECRETS = { acme: 'acme-demo-secret-0001', globex: 'globex-demo-secret-0002' } as const;
 
-/** The demo's configuration; with a device profile, crc32 and sha256 run on a simulated FPGA following it. */
-export function demoConfig(deviceProfile?: string): VFunDConfig {
+/**
+ * The demo's configuration; with a device profile, crc32 and sha256 run on a simulated FPGA following
+ * it; with `webgpu`, the GPU functions (matmul, saxpy, crc32-batch) run on the host's WebGPU adapter.
+ */
+export function demoConfig(deviceProfile?: string, webgpu = false): VFunDConfig {
+  const base = demoBaseConfig(deviceProfile);
+  if (!webgpu) return base;
+  return { ...base, ...gpuDemoConfig(base) };
+}
+
+function demoBaseConfig(deviceProfile?: string): VFunDConfig {
   return {
     tenants: [
       { id: 'acme', secret: DEMO_SECRETS.acme, maxInstances: 3 },
@@ -63,7 +74,7 @@ export interface DemoOptions {
   readonly journal: string;
   /** Data root: region files go under <root>/vmcli. */
   readonly root: string;
-  /** `sim:<profile>`: hardware functions run on a simulated FPGA following that profile. */
+  /** `sim:<profile>`: hardware functions run on a simulated FPGA following that profile; `webgpu`: GPU functions on the host's adapter too. */
   readonly device?: string;
   /** files: regions are mapped files and one guest runs as its own process; sab: in-process. auto: files if the addon is built. */
   readonly backend: DemoBackend;
@@ -94,8 +105,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   if (repaired) out(`journal: cut a torn last record (${repaired.truncatedBytes} bytes): ${repaired.reason}`);
   const seqBefore = (await journal.head())?.seq ?? 0;
   let deviceProfile: string | undefined;
-  if (opts.device !== undefined) {
-    if (!opts.device.startsWith('sim:')) throw new ValidationError('--device', `'${opts.device}' is not sim:<profile>; profiles: ${profileNames().join(', ')}`);
+  const webgpu = opts.device === 'webgpu';
+  if (opts.device !== undefined && !webgpu) {
+    if (!opts.device.startsWith('sim:')) throw new ValidationError('--device', `'${opts.device}' is neither webgpu nor sim:<profile>; profiles: ${profileNames().join(', ')}`);
     deviceProfile = opts.device.slice(4);
     if (!profileNames().includes(deviceProfile)) {
       throw new ValidationError('--device', `no device profile '${deviceProfile}'; profiles: ${profileNames().join(', ')}`);
@@ -112,10 +124,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const vfund = await VFunD.start<HostRegion | SabRegion>({
     journal,
     runtime,
-    config: toSnapshot(await loadConfig(demoConfig(deviceProfile))),
+    config: toSnapshot(await loadConfig(demoConfig(deviceProfile, webgpu))),
     host,
     clock: systemClock,
     ids: randomIds,
+    probeDevices: (d) => probeDevices(d),
   });
   const checkpointer = await startCheckpointing(
     vfund,
@@ -136,7 +149,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     };
     try {
       const vf = await VFunction.open(vfund, connect, o);
-      out(`  [${label}] instance ${vf.instance} runs in ${vf.kind === 'hw' ? 'hardware (simulated FPGA)' : 'software'}${vf.fellBack ? ', after a hardware nack: software fallback' : ''}`);
+      out(`  [${label}] instance ${vf.instance} runs in ${vf.kind === 'hw' ? hardwareOf(vfund.snapshot, fn) : 'software'}${vf.fellBack ? ', after a hardware nack: software fallback' : ''}`);
       return vf;
     } catch (err) {
       if (err instanceof OffloadRefused) {
@@ -188,6 +201,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     out(`  ${vf.instance}: released after ${stats.calls} call${stats.calls === 1 ? '' : 's'}${errs ? `, errors ${errs}` : ''}`);
   }
   if (deviceProfile) await sideBySide(open, out);
+  if (webgpu) await gpuDemo(vfund, open, out);
   await vfund.stop('demo finished');
   await checkpointer.stop();
   await files?.close();

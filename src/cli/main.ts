@@ -48,7 +48,7 @@ withJournalOptions(
       .choices(['auto', 'files', 'sab'])
       .default('auto'),
   )
-  .option('--device <sim:profile>', 'run the hardware functions on a simulated FPGA following a profile (e.g. sim:alveo-u250)')
+  .option('--device <webgpu|sim:profile>', "webgpu: also run GPU functions (matmul, saxpy, crc32-batch) on this host's WebGPU adapter; sim:<profile>: run the hardware functions on a simulated FPGA following a profile (e.g. sim:alveo-u250)")
   .option('--witness <path|nats-url>', 'also put every checkpoint there: a directory, a file, or a NATS key-value bucket (repeatable)', collect, [])
   .action(async (o: JournalOptions & { backend: DemoBackend; device?: string; witness: string[] }) => {
   const result = await runDemo({ journal: journalUrl(o), root: o.root, backend: o.backend, ...(o.device !== undefined && { device: o.device }), out: (l) => console.log(l), checkpoint: { witnesses: o.witness } });

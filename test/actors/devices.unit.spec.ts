@@ -79,7 +79,7 @@ async function envelopes(journal: MemoryJournal): Promise<Envelope[]> {
 }
 
 describe('devices that can be unavailable', () => {
-  it.prop([probeArb, fc.array(opArb, { maxLength: 30 })], { numRuns: 60 })('nack while unavailable, failover once per instance, replay reproduces it all', async (probe, ops) => {
+  it.prop([probeArb, fc.array(opArb, { maxLength: 30 })], { numRuns: 150 })('nack while unavailable, failover once per instance, replay reproduces it all', async (probe, ops) => {
     const journal = new MemoryJournal();
     const runtime = new GpuRuntime();
     const d = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [probe] });
