@@ -78,6 +78,24 @@ async function envelopes(journal: MemoryJournal): Promise<Envelope[]> {
   return out;
 }
 
+describe('WebGPU devices in the configuration', () => {
+  const base = { tenants: [{ id: 't1', secret: SECRET, maxInstances: 2 }] };
+  it('journals the device with its contexts as slots and names each function’s driver, with its cross-check', () => {
+    expect(config.devices).toEqual([{ name: 'gpu0', type: 'webgpu', slots: 2, crossCheck: 10 }]);
+    expect(config.functions[0]!.kinds.hw).toEqual({ slots: 2, driver: 'webgpu:saxpy?crossCheck=10', device: 'gpu0' });
+    const plain = toSnapshot(parseConfig({ ...base, functions: [{ name: 'matmul', kinds: { hw: { device: 'g' } } }], devices: [{ name: 'g', type: 'webgpu' }] }));
+    expect(plain.functions[0]!.kinds.hw).toEqual({ slots: 4, driver: 'webgpu:matmul', device: 'g' });
+  });
+
+  it('refuses what a WebGPU device cannot do, naming the field', () => {
+    const devices = [{ name: 'g', type: 'webgpu' }];
+    expect(() => parseConfig({ ...base, functions: [{ name: 'sha256', kinds: { hw: { device: 'g' } } }], devices })).toThrow(/functions\.0\.name: WebGPU device 'g' has no function 'sha256'; it runs: saxpy, matmul, crc32-batch/);
+    expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [{ name: 'g', type: 'webgpu', slots: 0 }] })).toThrow(/devices\.0\.slots/);
+    expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [{ name: 'g', type: 'webgpu', crosscheck: 5 }] })).toThrow(/crosscheck: unknown key \(did you mean 'crossCheck'\?\)/);
+    expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [...devices, ...devices] })).toThrow(/devices\.1: duplicate name 'g'/);
+  });
+});
+
 describe('devices that can be unavailable', () => {
   it.prop([probeArb, fc.array(opArb, { maxLength: 30 })], { numRuns: 150 })('nack while unavailable, failover once per instance, replay reproduces it all', async (probe, ops) => {
     const journal = new MemoryJournal();
