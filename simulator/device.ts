@@ -21,6 +21,8 @@
  * - after `release` the slot is free, with nothing queued or running.
  */
 import { DriverInputError } from '../src/drivers/driver.js';
+import { ValidationError } from '../src/errors.js';
+import { isSimKernel, KERNEL_NAMES, type KernelName } from './kernels.js';
 import type { SimClock } from './clock.js';
 import {
   BadDeadlineError,
@@ -99,6 +101,13 @@ export class SimDevice {
   private handleSeq = 0;
 
   constructor(options: SimDeviceOptions) {
+    const gpu = Object.entries(options.profile.functions).find(([, f]) => !isSimKernel(f.kernel));
+    if (gpu !== undefined) {
+      throw new ValidationError(
+        `functions.${gpu[0]}.kernel`,
+        `${gpu[1].kernel}: a profile measured from a GPU re-times traces (vfun replay-trace); the simulated device runs ${KERNEL_NAMES.join(', ')}`,
+      );
+    }
     this.profile = options.profile;
     this.clock = options.clock;
     this.seed = options.seed;
@@ -170,7 +179,7 @@ export class SimDevice {
     return this.command<SlotHandle>('load', (resolve, reject) => {
       const fp = this.functionOf(fn);
       const s = pickSlot(this.slots, slot);
-      const handle: SlotHandle = Object.freeze({ id: `h${++this.handleSeq}`, slot: s.index, fn, kernel: fp.kernel });
+      const handle: SlotHandle = Object.freeze({ id: `h${++this.handleSeq}`, slot: s.index, fn, kernel: fp.kernel as KernelName }); // checked at construction
       s.state = 'loading';
       s.holder = handle;
       s.fn = fn;

@@ -29,7 +29,19 @@ export {
   figurePaths,
   sourceFor,
 } from './profile.js';
-export { type KernelName, type KernelSpec, type WorkUnit, KERNEL_NAMES, kernelSpec, kernelUnit, kernelMeta } from './kernels.js';
+export {
+  type KernelName,
+  type KernelSpec,
+  type WorkUnit,
+  type ProfileKernel,
+  type TwinKernelName,
+  KERNEL_NAMES,
+  kernelSpec,
+  kernelUnit,
+  kernelMeta,
+  isSimKernel,
+  profileKernelNames,
+} from './kernels.js';
 export { type CallCost, callCost, loadCostNs, drawJitterNs, ceilNs } from './model.js';
 export { type FaultKind, type FaultSpec } from './faults.js';
 export {

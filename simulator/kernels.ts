@@ -4,18 +4,29 @@
  * decides how long it takes. `work` is the size the throughput applies to:
  * payload bytes for CRC32/SHA-256, the iteration count n for factorial and
  * fibonacci (one loop step per item).
+ *
+ * A profile measured from a GPU (`vfun sim calibrate --device webgpu`) names
+ * its functions' kernels `twin:<fn>`: the software twin of GPU function
+ * `fn` (src/gpu/kernels), whose work is its operations (`KernelTwin.work`).
  */
 import type { DriverMeta } from '../src/drivers/driver.js';
 import { Crc32Driver, FactorialDriver, FibonacciDriver, Sha256Driver } from '../src/drivers/software.js';
+import { TwinDriver } from '../src/drivers/twins/twin.js';
+import { gpuKernel, gpuKernelNames } from '../src/gpu/kernels/index.js';
 
 export const KERNEL_NAMES = ['crc32', 'sha256', 'factorial', 'fibonacci'] as const;
+/** The simulator's own kernels (what a simulated device runs). */
 export type KernelName = (typeof KERNEL_NAMES)[number];
+/** The software twin of a GPU function, as a profile's kernel: `twin:saxpy`. */
+export type TwinKernelName = `twin:${string}`;
+/** What a profile's function may name as its kernel. */
+export type ProfileKernel = KernelName | TwinKernelName;
 
-/** What the throughput of a kernel counts: payload bytes, or loop items. */
-export type WorkUnit = 'bytes' | 'items';
+/** What the throughput of a kernel counts: payload bytes, loop items, or a twin's operations. */
+export type WorkUnit = 'bytes' | 'items' | 'ops';
 
 export interface KernelSpec {
-  readonly name: KernelName;
+  readonly name: ProfileKernel;
   readonly unit: WorkUnit;
   /** Metadata of the software driver (input sizes, largest output). */
   readonly meta: DriverMeta;
@@ -50,18 +61,41 @@ function spec(name: KernelName): KernelSpec {
   }
 }
 
-const SPECS = new Map<KernelName, KernelSpec>(KERNEL_NAMES.map((k) => [k, spec(k)]));
+const SPECS = new Map<ProfileKernel, KernelSpec>(KERNEL_NAMES.map((k) => [k, spec(k)]));
 
-export function kernelSpec(name: KernelName): KernelSpec {
-  return SPECS.get(name)!;
+/** Whether `name` is one of the simulator's own kernels. */
+export function isSimKernel(name: string): name is KernelName {
+  return (KERNEL_NAMES as readonly string[]).includes(name);
+}
+
+/** Every kernel a profile may name: the simulator's, then `twin:<fn>` for each GPU function. */
+export function profileKernelNames(): ProfileKernel[] {
+  return [...KERNEL_NAMES, ...gpuKernelNames().map((n): TwinKernelName => `twin:${n}`)];
+}
+
+/** The twin kernel `twin:<fn>`, built on first use; undefined for an unknown GPU function. */
+function twinSpec(name: TwinKernelName): KernelSpec | undefined {
+  const k = gpuKernel(name.slice('twin:'.length));
+  if (k === undefined) return undefined;
+  const driver = new TwinDriver(k.twin);
+  const s: KernelSpec = { name, unit: 'ops', meta: driver.meta, compute: (i, o) => driver.call(i, o), work: (i) => k.twin.work(i).ops };
+  SPECS.set(name, s);
+  return s;
+}
+
+/** The spec of a kernel a profile names (profiles are validated: the name is known). */
+export function kernelSpec(name: ProfileKernel): KernelSpec {
+  const s = SPECS.get(name) ?? (isSimKernel(name) ? undefined : twinSpec(name));
+  if (s === undefined) throw new RangeError(`no kernel '${name}' (kernels: ${profileKernelNames().join(', ')})`);
+  return s;
 }
 
 /** The work unit a kernel's throughput is given in. */
-export function kernelUnit(name: KernelName): WorkUnit {
+export function kernelUnit(name: ProfileKernel): WorkUnit {
   return kernelSpec(name).unit;
 }
 
 /** Metadata of the software kernel (input sizes, largest output). */
-export function kernelMeta(name: KernelName): DriverMeta {
+export function kernelMeta(name: ProfileKernel): DriverMeta {
   return kernelSpec(name).meta;
 }

@@ -5,7 +5,7 @@
  *
  *   transferIn  = ⌈inputBytes  · transferNanosPerByte⌉
  *   launch      = ⌈launchMicros · 1000⌉
- *   compute     = ⌈work · 10^9 / throughput⌉     (work: bytes or items, see kernels.ts)
+ *   compute     = ⌈work · 10^9 / throughput⌉     (work: bytes, items or ops, see kernels.ts)
  *   transferOut = ⌈outputBytes · transferNanosPerByte⌉
  *   call        = transferIn + launch + compute + transferOut + jitter(call)
  *   load        = ⌈loadMs · 10^6⌉ + jitter(load)
@@ -33,7 +33,7 @@ export function ceilNs(x: number): number {
 export function callCost(fn: FunctionProfile, inputBytes: number, outputBytes: number, work: number): CallCost {
   const transferInNs = ceilNs(inputBytes * fn.transferNanosPerByte);
   const launchNs = ceilNs(fn.launchMicros * 1_000);
-  const rate = fn.bytesPerSecond ?? fn.itemsPerSecond ?? Infinity;
+  const rate = fn.bytesPerSecond ?? fn.itemsPerSecond ?? fn.opsPerSecond ?? Infinity;
   const computeNs = ceilNs((work * 1e9) / rate);
   const transferOutNs = ceilNs(outputBytes * fn.transferNanosPerByte);
   return {

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ValidationError } from '../src/errors.js';
-import { KERNEL_NAMES, kernelUnit, type KernelName } from './kernels.js';
+import { kernelUnit, profileKernelNames, type ProfileKernel, type WorkUnit } from './kernels.js';
 
 export type JitterKind = 'uniform' | 'lognormal';
 
@@ -27,8 +27,8 @@ export interface JitterSpec {
 }
 
 export interface FunctionProfile {
-  /** Software kernel computing the (exact) result. */
-  readonly kernel: KernelName;
+  /** Software kernel computing the (exact) result: one of the simulator's, or `twin:<fn>` (a GPU function's twin). */
+  readonly kernel: ProfileKernel;
   /** Reconfiguration time: loading this function's bitstream into a slot, in milliseconds. */
   readonly loadMs: number;
   /** Fixed cost of one kernel launch, in microseconds. */
@@ -37,6 +37,8 @@ export interface FunctionProfile {
   readonly bytesPerSecond?: number;
   /** Throughput of loop kernels (factorial, fibonacci: n items), in items per second. */
   readonly itemsPerSecond?: number;
+  /** Throughput of twin kernels (`twin:<fn>`: the operations of `KernelTwin.work`), in operations per second. */
+  readonly opsPerSecond?: number;
   /** Host<->device transfer cost, in nanoseconds per byte, paid for the input and for the output. */
   readonly transferNanosPerByte: number;
   readonly jitter: JitterSpec;
@@ -82,17 +84,27 @@ const jitterSchema = z
 
 const functionSchema = z
   .object({
-    kernel: z.enum(KERNEL_NAMES),
+    kernel: z.string().refine((k) => profileKernelNames().includes(k as ProfileKernel), {
+      error: (i) => `'${String(i.input)}' is not a kernel (kernels: ${profileKernelNames().join(', ')})`,
+    }),
     loadMs: nonNegative,
     launchMicros: nonNegative,
     bytesPerSecond: z.number().positive().optional(),
     itemsPerSecond: z.number().positive().optional(),
+    opsPerSecond: z.number().positive().optional(),
     transferNanosPerByte: nonNegative,
     jitter: jitterSchema,
   })
   .strict();
 
 const FUNCTION_NAME = /^[a-z][a-z0-9_-]*$/;
+
+/** The throughput field of each work unit. */
+const RATE_FIELD: Readonly<Record<WorkUnit, 'bytesPerSecond' | 'itemsPerSecond' | 'opsPerSecond'>> = {
+  bytes: 'bytesPerSecond',
+  items: 'itemsPerSecond',
+  ops: 'opsPerSecond',
+};
 
 const profileSchema = z
   .object({
@@ -118,21 +130,23 @@ const profileSchema = z
       ctx.addIssue({ code: 'custom', path: ['functions'], message: 'a profile needs at least one function' });
     }
     for (const [name, f] of Object.entries(p.functions)) {
-      const want = kernelUnit(f.kernel) === 'bytes' ? 'bytesPerSecond' : 'itemsPerSecond';
-      const other = want === 'bytesPerSecond' ? 'itemsPerSecond' : 'bytesPerSecond';
+      if (!profileKernelNames().includes(f.kernel as ProfileKernel)) continue; // said by the kernel's own check
+      const want = RATE_FIELD[kernelUnit(f.kernel as ProfileKernel)];
       if (f[want] === undefined) {
         ctx.addIssue({
           code: 'custom',
           path: ['functions', name, want],
-          message: `required for kernel ${f.kernel} (its work is counted in ${kernelUnit(f.kernel)})`,
+          message: `required for kernel ${f.kernel} (its work is counted in ${kernelUnit(f.kernel as ProfileKernel)})`,
         });
       }
-      if (f[other] !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['functions', name, other],
-          message: `not used by kernel ${f.kernel}; give ${want}`,
-        });
+      for (const other of Object.values(RATE_FIELD)) {
+        if (other !== want && f[other] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['functions', name, other],
+            message: `not used by kernel ${f.kernel}; give ${want}`,
+          });
+        }
       }
     }
     // Every figure has a source, and every source names a figure.
@@ -161,6 +175,7 @@ export function figurePaths(p: DeviceProfile): string[] {
     out.push(`${base}.loadMs`, `${base}.launchMicros`, `${base}.transferNanosPerByte`, `${base}.jitter`);
     if (f.bytesPerSecond !== undefined) out.push(`${base}.bytesPerSecond`);
     if (f.itemsPerSecond !== undefined) out.push(`${base}.itemsPerSecond`);
+    if (f.opsPerSecond !== undefined) out.push(`${base}.opsPerSecond`);
   }
   for (const k of Object.keys(p.faults ?? {})) out.push(`faults.${k}`);
   return out;

@@ -22,6 +22,7 @@ import { registerVmCommands } from './vm.js';
 import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
 import { registerFleetCommands } from './fleet.js';
+import { registerGpuCommands } from './gpu.js';
 import { auditHostsCommand, type AuditHostsOptions } from './fleet-audit.js';
 import { summaryHostsCommand } from './fleet-summary.js';
 import { journalUrl, openForReading, withJournalOptions, type JournalOptions } from './journal-options.js';
@@ -138,6 +139,7 @@ registerPaperCommands(program);
 registerVmCommands(program);
 registerNatsConfigCommand(program);
 registerFleetCommands(program);
+registerGpuCommands(program);
 registerAdminCommands(program);
 registerStatusCommands(program, (root) => fetchStatus(root));
 

@@ -156,11 +156,12 @@ export function registerPaperCommands(program: Command): void {
     .description('re-time a trace recorded by `bench paper --trace` on a simulated device: predicted against recorded latency per call')
     .argument('<trace>', 'a trace-*.jsonl file of a results folder')
     .addOption(new Option('--device <profile>', 'device profile (simulator/profiles name or a JSON file)').argParser(deviceArg).makeOptionMandatory())
+    .option('--fn <function>', "the profile's function to re-time the calls on (default: the trace's own; e.g. a GPU function of a profile from `vfun sim calibrate`)")
     .addOption(new Option('--launch-us <us>', "override the profile's launch cost (µs)").argParser(nonNegative))
     .option('-o, --out <dir>', "folder for the outputs (default: the trace's folder)")
-    .action(async (trace: string, o: { device: string; launchUs?: number; out?: string }) => {
+    .action(async (trace: string, o: { device: string; fn?: string; launchUs?: number; out?: string }) => {
       if (!existsSync(trace)) throw new ValidationError('<trace>', `no file ${trace}`);
-      const r = await replayTrace({ trace, device: o.device, ...(o.launchUs !== undefined && { launchMicros: o.launchUs }), ...(o.out !== undefined && { out: o.out }) });
+      const r = await replayTrace({ trace, device: o.device, ...(o.fn !== undefined && { fn: o.fn }), ...(o.launchUs !== undefined && { launchMicros: o.launchUs }), ...(o.out !== undefined && { out: o.out }) });
       process.stdout.write(formatReplay(r) + '\n');
     });
 }

@@ -7,6 +7,10 @@
  * compute + transfer out + jitter, for `reps * n` items), so the question
  * "what would an FPGA with another launch cost have done" has an answer per call.
  * A trace that breaks the computation protocol is refused first (trace-check.ts).
+ *
+ * `fn` re-times the calls on another function of the profile, e.g. a GPU function of a profile
+ * measured with `vfun sim calibrate --device webgpu` (whose throughput counts operations: each
+ * of the trace's `reps * n` loop steps counts as one operation).
  */
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -22,6 +26,8 @@ import { checkTrace } from './trace-check.js';
 export interface ReplayOptions {
   readonly trace: string;
   readonly device: string;
+  /** The profile's function to re-time the calls on (default: the trace's own function). */
+  readonly fn?: string;
   /** Override the profile's launch cost, µs. */
   readonly launchMicros?: number;
   /** Folder for the outputs (default: the trace's folder). */
@@ -52,6 +58,8 @@ export interface ReplayReport {
   readonly device: string;
   readonly launch_us: number;
   readonly fn: string;
+  /** The profile's function the calls were re-timed on (the trace's own unless `fn` was given). */
+  readonly device_fn: string;
   readonly instance: string;
   readonly calls: number;
   readonly recorded: Percentiles;
@@ -72,8 +80,12 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   const { header, calls } = readTrace(o.trace);
   checkTrace(header, calls, o.trace);
   const profile = loadProfileSync(o.device);
-  const fp0 = functionProfile(profile, header.fn);
-  if (fp0 === undefined) throw new ValidationError('device', `profile '${o.device}' has no function '${header.fn}' (it has ${Object.keys(profile.functions).join(', ')})`);
+  const deviceFn = o.fn ?? header.fn;
+  const fp0 = functionProfile(profile, deviceFn);
+  if (fp0 === undefined) {
+    const hint = o.fn === undefined ? '; choose one with --fn' : '';
+    throw new ValidationError(o.fn === undefined ? 'device' : 'fn', `profile '${o.device}' has no function '${deviceFn}' (it has ${Object.keys(profile.functions).join(', ')})${hint}`);
+  }
   if (o.launchMicros !== undefined && !(Number.isFinite(o.launchMicros) && o.launchMicros >= 0)) {
     throw new ValidationError('launch-us', `${o.launchMicros} must be a number >= 0`);
   }
@@ -89,7 +101,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
     return { i: c.i, recorded_us: r3(recorded), service_us: r3(service), channel_us: r3(channel), device_us: r3(device), predicted_us: r3(channel + device) };
   });
   const dir = o.out ?? dirname(o.trace);
-  const stem = `replay-${basename(o.trace).replace(/\.jsonl$/, '')}-${profile.name}${o.launchMicros !== undefined ? `-launch${o.launchMicros}us` : ''}`;
+  const stem = `replay-${basename(o.trace).replace(/\.jsonl$/, '')}-${profile.name}${o.fn !== undefined ? `-${o.fn}` : ''}${o.launchMicros !== undefined ? `-launch${o.launchMicros}us` : ''}`;
   const files = { json: join(dir, `${stem}.json`), csv: join(dir, `${stem}.csv`), svg: join(dir, `${stem}.svg`) };
   const recorded = percentiles(out.map((c) => c.recorded_us));
   const predicted = percentiles(out.map((c) => c.predicted_us));
@@ -99,6 +111,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
     device: profile.name,
     launch_us: fp.launchMicros,
     fn: header.fn,
+    device_fn: deviceFn,
     instance: header.instance,
     calls: out.length,
     recorded,
@@ -119,7 +132,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   };
   const svg = await renderSvg(
     lines({
-      title: `${header.fn} ${header.instance}: recorded vs predicted on ${profile.name} (launch ${fp.launchMicros} µs)`,
+      title: `${header.fn} ${header.instance}: recorded vs predicted on ${profile.name}${deviceFn !== header.fn ? ` ${deviceFn}` : ''} (launch ${fp.launchMicros} µs)`,
       values: [...cdf(out.map((c) => c.recorded_us), 'recorded (software, guest-host)'), ...cdf(out.map((c) => c.predicted_us), `predicted (${profile.name})`)],
       x: 'latency_us',
       xTitle: 'latency per call (µs, log)',
@@ -136,7 +149,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
 export function formatReplay(r: ReplayReport): string {
   const row = (name: string, p: Percentiles): string => `| ${name} | ${p.mean} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`;
   return [
-    `${r.calls} calls of ${r.fn} ${r.instance}, re-timed on ${r.device} (launch ${r.launch_us} µs)`,
+    `${r.calls} calls of ${r.fn} ${r.instance}, re-timed on ${r.device}${r.device_fn !== r.fn ? ` function ${r.device_fn}` : ''} (launch ${r.launch_us} µs)`,
     '',
     '| latency µs | mean | p50 | p90 | p99 | max |',
     '|---|---:|---:|---:|---:|---:|',

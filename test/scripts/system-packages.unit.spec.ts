@@ -19,6 +19,9 @@ interface SystemPackage {
   readonly why: string;
   readonly staticElf?: readonly string[];
   readonly files?: readonly string[];
+  readonly group?: 'gpu';
+  readonly minVersion?: string;
+  readonly backportsSuite?: string;
 }
 
 const { packages } = JSON.parse(readFileSync(join(ROOT, 'scripts/system-packages.json'), 'utf8')) as { packages: SystemPackage[] };
@@ -33,9 +36,38 @@ describe('scripts/system-packages.json', () => {
       expect(p.why.length, p.package).toBeGreaterThan(10);
     }
     // What `npm test` installs (the unit tier needs none of it), and the C toolchain node-gyp needs.
-    expect(packages.filter((p) => p.from === 'pretest').map((p) => p.package).sort()).toEqual(['busybox-static', 'nats-server', 'qemu-system-x86', 'systemd']);
+    expect(packages.filter((p) => p.from === 'pretest').map((p) => p.package).sort()).toEqual([
+      'busybox-static',
+      'libvulkan1',
+      'mesa-vulkan-drivers',
+      'nats-server',
+      'qemu-system-x86',
+      'systemd',
+    ]);
     expect(packages.filter((p) => p.from === 'pretest').some((p) => p.tiers.includes('unit'))).toBe(false);
     expect(packages.filter((p) => p.from === 'machine').map((p) => p.package)).toEqual(expect.arrayContaining(['gcc', 'libc6-dev']));
+  });
+
+  it('names the GPU group, its minimum Mesa and the suite it comes from on bookworm; npm run setup:gpu installs that group', () => {
+    expect(packages.filter((p) => p.group !== undefined).map((p) => [p.package, p.group])).toEqual([
+      ['libvulkan1', 'gpu'],
+      ['mesa-vulkan-drivers', 'gpu'],
+    ]);
+    for (const p of packages) {
+      // Only what the project installs has a version to check or a suite to take it from.
+      if (p.minVersion !== undefined || p.backportsSuite !== undefined || p.group !== undefined) expect(p.from, p.package).toBe('pretest');
+      if (p.minVersion !== undefined) expect(p.minVersion, p.package).toMatch(/^\d+(\.\d+)*$/);
+      if (p.backportsSuite !== undefined) {
+        expect(p.backportsSuite, p.package).toMatch(/^[a-z]+-backports$/);
+        expect(p.minVersion, `${p.package}: a backports suite is for a version the default suite lacks`).toBeDefined();
+      }
+      // Nothing a package without programs provides could be checked: it has files or a version.
+      if (p.from === 'pretest' && p.programs.length === 0) expect(p.files !== undefined || p.minVersion !== undefined, p.package).toBe(true);
+    }
+    const mesa = packages.find((p) => p.package === 'mesa-vulkan-drivers')!;
+    expect([mesa.minVersion, mesa.backportsSuite]).toEqual(['24', 'bookworm-backports']);
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts['setup:gpu']).toBe('node scripts/ensure-system-packages.mjs --group gpu');
   });
 
   it('README.md lists the same packages, programs and origins', () => {

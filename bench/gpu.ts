@@ -1,0 +1,192 @@
+/**
+ * GPU benchmark: every GPU function of the registry (src/gpu/kernels) over a
+ * sweep of input sizes, three ways:
+ *
+ *   twin     the software twin called in-process (the guest's fallback)
+ *   direct   the prepared GPU kernel called directly (no channel, no vFunD)
+ *   full     the GPU through the full VirtFun path: a vFunD with its journal in a
+ *            temporary folder, a guest calling `webgpu:<fn>` through the shared-memory
+ *            channel (`fullPath` below; "pending" while the driver is not built)
+ *
+ * with median and p99 per cell, the adapter named (a software adapter, lavapipe,
+ * is labelled: its figures say nothing about a real GPU), and per function the
+ * crossover: the smallest size from which the GPU is faster than the twin at
+ * every larger size of the sweep, or "none in the sweep". Each cell runs until
+ * `--reps` calls or about 2 s; a function's sweep stops after the first size
+ * whose twin or GPU call passes 250 ms, so the default run stays near a minute
+ * on 2 cores.
+ *
+ *   node dist/bench/gpu.js [--json] [--reps N] [--sizes 64,4096,...] [--quick]
+ *
+ * --json: one JSON object on stdout, progress on stderr. See docs/benchmarks.md.
+ */
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
+import { GPU_KERNELS } from '../src/gpu/kernels/index.js';
+import { gpuInfo } from '../src/gpu/info.js';
+import { sampleInput } from '../src/gpu/samples.js';
+import { requestAdapter } from '../src/gpu/webgpu.js';
+import type { GpuKernel } from '../src/gpu/kernel.js';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    sizes: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write('usage: bench:gpu [--json] [--reps N] [--sizes 64,4096,...] [--quick]\n');
+  process.exit(0);
+}
+
+const SIZES = values.sizes?.split(',').map(Number) ?? (values.quick ? [64, 16 << 10, 256 << 10] : [64, 4 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20]);
+const REPS = Number(values.reps ?? (values.quick ? 10 : 50));
+const CELL_BUDGET_MS = values.quick ? 500 : 2000;
+const STOP_AFTER_MS = 250;
+const log = (s: string): void => void process.stderr.write(s + '\n');
+
+/** Median and p99 of one cell, µs. */
+export interface Cell {
+  readonly median_us: number;
+  readonly p99_us: number;
+  readonly n: number;
+}
+export type FullPathCell = Cell | { readonly pending: string };
+
+export interface Row {
+  readonly fn: string;
+  readonly bytes_in: number;
+  readonly bytes_out: number;
+  readonly ops: number;
+  readonly twin: Cell;
+  readonly direct: Cell;
+  readonly full: FullPathCell;
+}
+
+const q = (s: readonly number[], p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** Time `call` until REPS samples or the cell's budget (after one warm-up call). */
+async function timeCell(call: () => unknown): Promise<Cell> {
+  await call();
+  const ns: number[] = [];
+  const start = performance.now();
+  while (ns.length < REPS && (ns.length < 5 || performance.now() - start < CELL_BUDGET_MS)) {
+    const t0 = performance.now();
+    await call();
+    ns.push((performance.now() - t0) * 1000);
+  }
+  ns.sort((a, b) => a - b);
+  return { median_us: r2(q(ns, 0.5)), p99_us: r2(q(ns, 0.99)), n: ns.length };
+}
+
+/**
+ * The GPU through the full VirtFun path. The `webgpu:<fn>` driver family (src/gpu/drivers.ts) is
+ * not built yet: this is the one function to fill in (start a vFunD with a `webgpu` device and the
+ * journal in a temporary folder, negotiate and activate `fn` as a guest, time `vf.call(input)`).
+ */
+async function fullPath(_fn: string, _input: Uint8Array): Promise<FullPathCell> {
+  return { pending: 'the webgpu:<fn> driver (src/gpu/drivers.ts) is not built yet' };
+}
+
+/** The smallest size from which `faster` holds at every larger size of the sweep, or null. */
+export function crossover(rows: readonly Row[], faster: (r: Row) => boolean): number | null {
+  let at: number | null = null;
+  for (let i = rows.length - 1; i >= 0 && faster(rows[i]!); i--) at = rows[i]!.bytes_in;
+  return at;
+}
+
+async function benchKernel(device: GPUDevice, fn: string, k: GpuKernel): Promise<Row[] | string> {
+  const sample = sampleInput(fn);
+  if (sample === undefined) return 'no sample input for its format (src/gpu/samples.ts)';
+  const inputs = SIZES.map((b) => sample(b)).filter((i) => i.byteLength <= k.twin.input.maxBytes);
+  const prepared = await k.prepare(device, Math.max(...inputs.map((i) => i.byteLength)));
+  const rows: Row[] = [];
+  try {
+    for (const input of inputs) {
+      const out = new Uint8Array(k.twin.outputBytes(input));
+      const want = new Uint8Array(out.byteLength);
+      const twin = await timeCell(() => k.twin.compute(input, want));
+      const direct = await timeCell(() => prepared.run(input, out));
+      const wrong = k.twin.compare(input, want, out);
+      if (wrong !== null) throw new Error(`${fn}: the GPU disagrees with the twin: ${wrong}`);
+      const w = k.twin.work(input);
+      const row: Row = { fn, bytes_in: w.bytesIn, bytes_out: w.bytesOut, ops: w.ops, twin, direct, full: await fullPath(fn, input) };
+      rows.push(row);
+      log(`${fn} ${w.bytesIn} B: twin ${twin.median_us} µs, direct ${direct.median_us} µs`);
+      if (Math.max(twin.median_us, direct.median_us) > STOP_AFTER_MS * 1000) break;
+    }
+  } finally {
+    prepared.destroy();
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const info = await gpuInfo();
+  if (!info.ok) {
+    log(`no WebGPU adapter: ${info.reason}; run ${info.remedy}`);
+    if (values.json) process.stdout.write(JSON.stringify({ adapter: null, reason: info.reason, remedy: info.remedy }) + '\n');
+    process.exitCode = 1;
+    return;
+  }
+  const a = await requestAdapter();
+  if ('error' in a) throw new Error(a.error);
+  const device = await a.adapter.requestDevice();
+  const rows: Row[] = [];
+  const skipped: { fn: string; reason: string }[] = [];
+  try {
+    for (const [fn, k] of Object.entries(GPU_KERNELS)) {
+      const r = await benchKernel(device, fn, k);
+      if (typeof r === 'string') skipped.push({ fn, reason: r });
+      else rows.push(...r);
+    }
+  } finally {
+    device.destroy();
+  }
+  const fns = [...new Set(rows.map((r) => r.fn))];
+  const none = 'none in the sweep';
+  const crossovers = Object.fromEntries(
+    fns.map((fn) => {
+      const mine = rows.filter((r) => r.fn === fn);
+      const full = mine.every((r) => 'median_us' in r.full) ? (crossover(mine, (r) => 'median_us' in r.full && r.full.median_us < r.twin.median_us) ?? none) : 'pending';
+      return [fn, { direct_bytes_in: crossover(mine, (r) => r.direct.median_us < r.twin.median_us) ?? none, full_bytes_in: full }];
+    }),
+  );
+  const meta = {
+    adapter: info.identity,
+    software_label: info.softwareLabel,
+    dawn_load_ms: r2(info.loadMs),
+    adapter_probe_ms: r2(info.probeMs),
+    full_path: rows.some((r) => 'pending' in r.full) ? 'pending: the webgpu:<fn> driver is not built yet' : 'measured',
+    reps: REPS,
+    sizes: SIZES,
+    node: process.version,
+    cpus: cpus().length,
+    loadavg: loadavg().map(r2),
+    elapsed_s: Math.round((performance.now() - started) / 100) / 10,
+  };
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ rows, crossovers, skipped, meta }) + '\n');
+    return;
+  }
+  process.stdout.write(`adapter: ${info.identity.vendor} ${info.identity.description}${info.softwareLabel !== null ? `\n  ${info.softwareLabel}` : ''}\n`);
+  const t = new Table({ head: ['fn', 'bytes in', 'twin med/p99 µs', 'direct med/p99 µs', 'full med/p99 µs'] });
+  const cell = (c: FullPathCell): string => ('pending' in c ? 'pending' : `${c.median_us} / ${c.p99_us}`);
+  for (const r of rows) t.push([r.fn, r.bytes_in, cell(r.twin), cell(r.direct), cell(r.full)]);
+  process.stdout.write(t.toString() + '\n');
+  for (const [fn, c] of Object.entries(crossovers)) process.stdout.write(`crossover ${fn}: direct ${c.direct_bytes_in}, full path ${c.full_bytes_in}\n`);
+  for (const s of skipped) process.stdout.write(`not measured: ${s.fn}: ${s.reason}\n`);
+}
+
+try {
+  await main();
+} catch (e) {
+  log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = 1;
+}
