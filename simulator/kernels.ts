@@ -7,12 +7,12 @@
  *
  * A profile measured from a GPU (`vfun sim calibrate --device webgpu`) names
  * its functions' kernels `twin:<fn>`: the software twin of GPU function
- * `fn` (src/gpu/kernels), whose work is its operations (`KernelTwin.work`).
+ * `fn` (src/drivers/twins), whose work is its operations (`KernelTwin.work`).
  */
 import type { DriverMeta } from '../src/drivers/driver.js';
 import { Crc32Driver, FactorialDriver, FibonacciDriver, Sha256Driver } from '../src/drivers/software.js';
 import { TwinDriver } from '../src/drivers/twins/twin.js';
-import { gpuKernel, gpuKernelNames } from '../src/gpu/kernels/index.js';
+import { KERNEL_TWINS, kernelTwin } from '../src/drivers/twins/index.js';
 
 export const KERNEL_NAMES = ['crc32', 'sha256', 'factorial', 'fibonacci'] as const;
 /** The simulator's own kernels (what a simulated device runs). */
@@ -70,15 +70,15 @@ export function isSimKernel(name: string): name is KernelName {
 
 /** Every kernel a profile may name: the simulator's, then `twin:<fn>` for each GPU function. */
 export function profileKernelNames(): ProfileKernel[] {
-  return [...KERNEL_NAMES, ...gpuKernelNames().map((n): TwinKernelName => `twin:${n}`)];
+  return [...KERNEL_NAMES, ...Object.keys(KERNEL_TWINS).map((n): TwinKernelName => `twin:${n}`)];
 }
 
 /** The twin kernel `twin:<fn>`, built on first use; undefined for an unknown GPU function. */
 function twinSpec(name: TwinKernelName): KernelSpec | undefined {
-  const k = gpuKernel(name.slice('twin:'.length));
-  if (k === undefined) return undefined;
-  const driver = new TwinDriver(k.twin);
-  const s: KernelSpec = { name, unit: 'ops', meta: driver.meta, compute: (i, o) => driver.call(i, o), work: (i) => k.twin.work(i).ops };
+  const twin = kernelTwin(name.slice('twin:'.length));
+  if (twin === undefined) return undefined;
+  const driver = new TwinDriver(twin);
+  const s: KernelSpec = { name, unit: 'ops', meta: driver.meta, compute: (i, o) => driver.call(i, o), work: (i) => twin.work(i).ops };
   SPECS.set(name, s);
   return s;
 }
