@@ -13,6 +13,7 @@ import type { ComputationStats, ServiceExitCause } from '../domain/types.js';
 import type { ActivationSpec, InstanceRuntime } from './runtime.js';
 import { startServiceProcess, type ServiceProcessOptions } from './service-process.js';
 import { toComputationStats } from './supervisor.js';
+import { NoticeRelay } from './notice-relay.js';
 
 export interface ProcessRuntimeParts<Region extends MappableRegion> {
   readonly region: Region;
@@ -31,6 +32,7 @@ export async function processRuntime<Region extends MappableRegion>(
   const failureListeners: ((detail: string, cause?: ServiceExitCause) => void)[] = [];
   const restartListeners: ((attempt: number, backoffMs: number, detail: string) => void)[] = [];
   let failure: { detail: string; cause: ServiceExitCause | null } | null = null;
+  const notices = new NoticeRelay();
   const service = await startServiceProcess(
     { ...options, region: parts.region, driver: spec.driver, control: parts.control },
     {
@@ -43,6 +45,7 @@ export async function processRuntime<Region extends MappableRegion>(
         failure = { detail: `service of ${spec.instance} (${spec.driver}): ${detail}`, cause };
         for (const l of failureListeners) callFailure(l, failure);
       },
+      notice: notices.send,
     },
   );
   let final: Promise<ComputationStats> | null = null;
@@ -51,6 +54,7 @@ export async function processRuntime<Region extends MappableRegion>(
   return {
     region: parts.region,
     servicePid: service.pid,
+    ...(service.activation !== undefined && { activation: service.activation }),
     stats: () => toComputationStats(service.stats()),
     latency: () => finalLatency ?? service.latency(),
     stop: () =>
@@ -72,6 +76,7 @@ export async function processRuntime<Region extends MappableRegion>(
       if (failure !== null) callFailure(l, failure);
     },
     onRestart: (l) => restartListeners.push(l),
+    onNotice: notices.listen,
   };
 }
 

@@ -48,6 +48,7 @@ async function serve(init: Extract<ToService, { type: 'init' }>): Promise<void> 
           driver: init.driver,
           resume,
           control: { fd: CONTROL_FD },
+          onNotice: (notice) => void send({ type: 'notice', notice }),
           ...(init.driverModule !== undefined && { driverModule: init.driverModule }),
           ...(init.strategy !== undefined && { strategy: init.strategy }),
           ...(init.spinMicros !== undefined && { spinMicros: init.spinMicros }),
@@ -77,7 +78,8 @@ async function serve(init: Extract<ToService, { type: 'init' }>): Promise<void> 
   });
   onVFunDGone = () => void stop();
   if (!process.connected) onVFunDGone(); // vFunD went away while the service was starting
-  await send({ type: 'ready', pid: process.pid, sandboxed });
+  const activation = service.current.activation;
+  await send({ type: 'ready', pid: process.pid, sandboxed, ...(activation !== undefined && { activation }) });
 }
 
 /** What to do when vFunD goes away (the channel closes): stop the service once it runs; before, just leave. */

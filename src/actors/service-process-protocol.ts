@@ -9,6 +9,7 @@ import type { MappableRegion } from '../dataplane/region-map.js';
 import type { ServiceStats } from '../dataplane/service.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import type { SupervisionPolicy } from './supervisor.js';
+import type { DriverActivation, DriverNotice } from '../domain/types.js';
 
 /** The child's descriptor of the control file (after stdin, stdout, stderr and the IPC channel). */
 export const CONTROL_FD = 4;
@@ -32,8 +33,10 @@ export type ToService =
 
 /** The service process to vFunD. */
 export type FromService =
-  | { readonly type: 'ready'; readonly pid: number; readonly sandboxed: boolean }
+  | { readonly type: 'ready'; readonly pid: number; readonly sandboxed: boolean; readonly activation?: DriverActivation }
   | { readonly type: 'failed'; readonly code: string; readonly message: string }
   | { readonly type: 'restarting'; readonly attempt: number; readonly backoffMs: number; readonly detail: string }
   | { readonly type: 'gave-up'; readonly detail: string }
+  /** What the driver tells vFunD off the call path (from any incarnation of the service). */
+  | { readonly type: 'notice'; readonly notice: DriverNotice }
   | { readonly type: 'stopped'; readonly stats: ServiceStats };

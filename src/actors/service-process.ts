@@ -25,7 +25,7 @@ import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
 import type { TenantIdentity } from '../dataplane/region-tree.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import { VirtFunError, type VirtFunErrorCode } from '../errors.js';
-import type { ServiceExitCause } from '../domain/types.js';
+import type { DriverActivation, DriverNotice, ServiceExitCause } from '../domain/types.js';
 import { processEntry } from '../util/entry.js';
 import { processStopped } from '../util/process.js';
 import { REGION_FDS, type FromService, type ToService } from './service-process-protocol.js';
@@ -62,12 +62,16 @@ export interface ServiceProcessEvents {
   restarting(attempt: number, backoffMs: number, detail: string): void;
   /** The instance has no service any more: it gave up restarting, or the process died. */
   failed(detail: string, cause: ServiceExitCause | null): void;
+  /** The driver sent a notice (a failover to its software twin, a cross-check mismatch). */
+  notice?(notice: DriverNotice): void;
 }
 
 export interface ServiceProcess {
   readonly pid: number;
   /** Whether the sandbox was applied. */
   readonly sandboxed: boolean;
+  /** What the driver's init took (device, adapter, time), when the driver reports it. */
+  readonly activation?: DriverActivation;
   /** Resolves when the process has exited. */
   readonly exited: Promise<ServiceExitCause>;
   /** Counters from the control file (pread). */
@@ -143,6 +147,9 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
       case 'gave-up':
         fail(m.detail, null);
         return;
+      case 'notice':
+        events.notice?.(m.notice);
+        return;
       case 'stopped':
         finalStats = m.stats;
         return;
@@ -158,6 +165,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
   const pid = child.pid;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
   let sandboxed = false;
+  let activation: DriverActivation | undefined;
   try {
     await opts.join?.(pid);
     const init: ToService = {
@@ -171,14 +179,14 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
       ...(opts.policy !== undefined && { policy: opts.policy }),
     };
     child.send(init);
-    sandboxed = await new Promise<boolean>((resolve, reject) => {
+    ({ sandboxed, activation } = await new Promise<{ sandboxed: boolean; activation: DriverActivation | undefined }>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new VirtFunError('SERVICE_ERROR', `service '${opts.driver}' did not report ready within ${readyTimeoutMs} ms`)),
         readyTimeoutMs,
       );
       onReady = (m) => {
         clearTimeout(timer);
-        if (m.type === 'ready') resolve(m.sandboxed);
+        if (m.type === 'ready') resolve({ sandboxed: m.sandboxed, activation: m.activation });
         else if (m.type === 'failed') reject(new VirtFunError(m.code as VirtFunErrorCode, `service '${opts.driver}' did not start: ${m.message}`));
       };
       void exited.then(async (cause) => {
@@ -186,7 +194,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
         if (onReady === null) return; // it was ready: its end is reported below, once
         reject(new VirtFunError('SERVICE_ERROR', `service process of '${opts.driver}' ${await describe(cause)} before it was ready${lastLine()}`));
       });
-    });
+    }));
   } catch (err) {
     stopRequested = true;
     child.kill('SIGKILL');
@@ -226,6 +234,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
   return {
     pid,
     sandboxed,
+    ...(activation !== undefined && { activation }),
     exited,
     stats: () => finalStats ?? opts.control.stats(),
     latency: () => opts.control.latency(),

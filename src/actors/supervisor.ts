@@ -13,6 +13,7 @@ import type { SabRegion } from '../dataplane/region.js';
 import type { MappableRegion } from '../dataplane/region-map.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import type { ComputationStats } from '../domain/types.js';
+import { NoticeRelay } from './notice-relay.js';
 import type { ActivationSpec, InstanceRuntime } from './runtime.js';
 
 export interface SupervisionPolicy {
@@ -141,7 +142,9 @@ export interface SupervisedRuntimeOptions {
 
 /**
  * The part of an InstanceRuntime both backends share: a supervised service on
- * `region`, with failure (gave up) and restart listeners for vFunD to journal.
+ * `region`, with failure (gave up), restart and notice listeners for vFunD to
+ * journal. Notices come from every incarnation of the service (a restarted
+ * one's too); `activation` is what the first one's driver reported.
  */
 export async function supervisedRuntime<Region extends SabRegion | MappableRegion>(
   region: Region,
@@ -151,6 +154,7 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
 ): Promise<InstanceRuntime<Region>> {
   const failureListeners: ((detail: string) => void)[] = [];
   const restartListeners: ((attempt: number, backoffMs: number, detail: string) => void)[] = [];
+  const notices = new NoticeRelay();
   let failure: string | null = null;
   // One control area for every incarnation of the service: a restarted one resumes its counters
   // from there, never from datain (which a guest in a VM can write).
@@ -162,6 +166,7 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
         driver: spec.driver,
         resume,
         control,
+        onNotice: notices.send,
         ...(options.driverModule !== undefined && { driverModule: options.driverModule }),
         ...(options.strategy !== undefined && { strategy: options.strategy }),
         ...(options.spinMicros !== undefined && { spinMicros: options.spinMicros }),
@@ -178,8 +183,10 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
     options.policy,
   );
   let final: Promise<ComputationStats> | null = null;
+  const activation = service.current.activation;
   return {
     region,
+    ...(activation !== undefined && { activation }),
     stats: () => toComputationStats(service.stats()),
     latency: () => service.latency(),
     stop: () =>
@@ -193,6 +200,7 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
       if (failure !== null) l(failure);
     },
     onRestart: (l) => restartListeners.push(l),
+    onNotice: notices.listen,
   };
 }
 

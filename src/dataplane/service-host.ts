@@ -13,6 +13,7 @@ import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.j
 import { controlWords, type ControlFd } from './control-file.js';
 import { CONTROL, CONTROL_BYTES, readControlLatency, readControlStats, type ServiceStats } from './service.js';
 import type { LatencyHistogram } from './latency-histogram.js';
+import type { DriverActivation, DriverNotice } from '../domain/types.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
@@ -44,6 +45,8 @@ export interface StartServiceOptions {
   readonly control?: SharedArrayBuffer | ControlFd;
   /** Called once when the worker exits, expected (after stop()) or not. */
   readonly onExit?: (exit: ServiceExit) => void;
+  /** Called with each notice the driver sends (a failover to its software twin, a cross-check mismatch). */
+  readonly onNotice?: (notice: DriverNotice) => void;
 }
 
 export interface ServiceExit {
@@ -62,6 +65,8 @@ export interface ServiceHandle {
   readonly threadId: number;
   readonly driver: string;
   readonly region: SabRegion | MappableRegion;
+  /** What the driver's init took (device, adapter, time), when the driver reports it. */
+  readonly activation?: DriverActivation;
   /** Resolves (never rejects) when the worker has exited. */
   readonly exited: Promise<ServiceExit>;
   /** Counters published in datain. */
@@ -122,6 +127,8 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     if (m.type === 'stopped') {
       finalStats = m.stats;
       exitError = m.exitError;
+    } else if (m.type === 'notice') {
+      opts.onNotice?.(m.notice);
     } else {
       onReady?.(m);
     }
@@ -149,6 +156,7 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
   });
 
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
+  let activation: DriverActivation | undefined;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       stopRequested = true;
@@ -157,7 +165,10 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     }, readyTimeoutMs);
     onReady = (m) => {
       clearTimeout(timer);
-      if (m.type === 'ready') resolve();
+      if (m.type === 'ready') {
+        activation = m.activation;
+        resolve();
+      }
       else if (m.type === 'failed') {
         stopRequested = true; // the worker leaves on its own
         reject(new VirtFunError(m.code as VirtFunErrorCode, `service '${opts.driver}' did not start: ${m.message}`));
@@ -179,6 +190,7 @@ export async function startService(opts: StartServiceOptions): Promise<ServiceHa
     threadId: worker.threadId,
     driver: opts.driver,
     region,
+    ...(activation !== undefined && { activation }),
     exited,
     // Counters and the busy flag come from vFunD's control area: a guest can write datain (a window).
     stats: () => finalStats ?? readControlStats(controlI32),

@@ -4,7 +4,8 @@
  * runs driver.init, reports ready, serves until vFunD sets the stop flag,
  * then runs driver.exit and reports its final counters.
  *
- * Messages to the host: {type:'ready'} | {type:'failed', code, message} |
+ * Messages to the host: {type:'ready', activation?} | {type:'failed', code, message} |
+ * {type:'notice', notice} (what the driver tells vFunD off the call path) |
  * {type:'stopped', stats, exitError?}.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -12,6 +13,8 @@ import { VirtFunError, messageOf } from '../errors.js';
 import type { FunctionDriver } from '../drivers/driver.js';
 import { createDriver, registerDriverFamily } from '../drivers/registry.js';
 import { simulatorDrivers } from '../../simulator/drivers.js';
+import { webgpuDrivers } from '../gpu/drivers.js';
+import type { DriverActivation, DriverNotice } from '../domain/types.js';
 import { areaViews, sabOps, type ChannelAreas } from './region.js';
 import { isMappableRegion, mapRegion, type MappableRegion } from './region-map.js';
 import { ChannelService, type ServiceStats } from './service.js';
@@ -37,12 +40,15 @@ export interface ServiceWorkerData {
 }
 
 export type ServiceWorkerMessage =
-  | { readonly type: 'ready'; readonly pid: number; readonly driver: string }
+  | { readonly type: 'ready'; readonly pid: number; readonly driver: string; readonly activation?: DriverActivation }
   | { readonly type: 'failed'; readonly code: string; readonly message: string }
+  | { readonly type: 'notice'; readonly notice: DriverNotice }
   | { readonly type: 'stopped'; readonly stats: ServiceStats; readonly exitError?: string };
 
-// The service builds the simulated devices' drivers (`sim-fpga:…`, `sim:<profile>:<fn>`) as well as the software ones.
+// The service builds the simulated devices' drivers (`sim-fpga:…`, `sim:<profile>:<fn>`) and the GPU's
+// (`webgpu:<fn>`, loading WebGPU only when one is built) as well as the software ones.
 registerDriverFamily(simulatorDrivers);
+registerDriverFamily(webgpuDrivers);
 
 const post = (m: ServiceWorkerMessage): void => parentPort?.postMessage(m);
 
@@ -76,13 +82,17 @@ async function main(data: ServiceWorkerData): Promise<void> {
     post({ type: 'failed', code: e instanceof VirtFunError ? e.code : 'SERVICE_ERROR', message: messageOf(e) });
     return;
   }
+  // Notices travel as they come: postMessage does not wait for this thread's event loop, which the loop blocks between calls.
+  driver.onNotice?.((notice) => post({ type: 'notice', notice }));
+  let activation: DriverActivation | undefined;
   try {
-    await driver.init();
+    await driver.init({ capacity: data.capacity });
+    activation = driver.activation?.();
   } catch (e) {
     post({ type: 'failed', code: 'DRIVER', message: `driver '${driver.meta.name}' init failed: ${messageOf(e)}` });
     return;
   }
-  post({ type: 'ready', pid: process.pid, driver: driver.meta.name });
+  post({ type: 'ready', pid: process.pid, driver: driver.meta.name, ...(activation !== undefined && { activation }) });
   await service.run();
   let exitError: string | undefined;
   try {

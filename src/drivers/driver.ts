@@ -21,10 +21,16 @@ export interface DriverMeta {
   readonly maxOutputBytes: number;
 }
 
+/** What the service tells a driver at init. */
+export interface DriverContext {
+  /** The region's payload capacity in bytes: no input and no result is larger (a device driver sizes its buffers by it). */
+  readonly capacity: number;
+}
+
 export interface FunctionDriver {
   readonly meta: DriverMeta;
-  /** device_driver_init: make the function ready. */
-  init(): void | Promise<void>;
+  /** device_driver_init: make the function ready (the service passes its region's capacity). */
+  init(context?: DriverContext): void | Promise<void>;
   /** driver_function: compute. Throws DriverInputError for arguments it refuses. */
   call(input: Uint8Array, output: Uint8Array): number | Promise<number>;
   /** rst: clear any state the function keeps between calls. */
