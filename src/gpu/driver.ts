@@ -29,6 +29,7 @@ import { VirtFunError, messageOf } from '../errors.js';
 import { corruptResult, parseGpuFaults, WEBGPU_FAULTS_ENV, type GpuFaults } from './faults.js';
 import type { GpuKernel, PreparedKernel } from './kernel.js';
 import { identityOf, requestAdapter } from './webgpu.js';
+import { loadShm } from '../native/shm.js';
 
 /** How long a failed run waits for Dawn to confirm the device is gone before it counts as a fault of its own. */
 const LOSS_CONFIRM_MS = 1_000;
@@ -73,6 +74,10 @@ export class WebGpuDriver implements FunctionDriver {
     this.faults = parseGpuFaults(process.env[WEBGPU_FAULTS_ENV]);
     const r = await requestAdapter();
     if ('error' in r) throw new VirtFunError('DRIVER', r.error);
+    if (identityOf(r.adapter).software && underSeccomp()) {
+      // Seen with Mesa 25: lavapipe backs device memory with a memfd it grows with ftruncate; denied, it crashes (SIGSEGV).
+      throw new VirtFunError('DRIVER', `${this.meta.name}: the software adapter (${r.adapter.info.description}) needs ftruncate, which this service's sandbox denies`);
+    }
     let device: GPUDevice;
     try {
       device = await r.adapter.requestDevice({ label: this.meta.name });
@@ -187,4 +192,9 @@ export class WebGpuDriver implements FunctionDriver {
     this.device?.destroy();
     this.device = null;
   }
+}
+
+/** Whether this process runs under the service sandbox's seccomp filter (its deny list includes ftruncate). */
+function underSeccomp(): boolean {
+  return (loadShm()?.sandboxState().seccomp ?? 0) !== 0;
 }

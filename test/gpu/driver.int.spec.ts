@@ -213,5 +213,17 @@ describe("the driver's activation and notices reach vFunD's InstanceRuntime", ()
       expect(notices).toEqual([{ type: 'failover', detail: expect.stringContaining('device lost') }]);
       expect(control.stats().calls).toBe(5);
     });
+
+    it('sandboxed (the seccomp deny list refuses ftruncate, which lavapipe needs): the function does not start, and says why, instead of crashing', async () => {
+      const region = createMemfdRegion(CAPACITY, 'gpu-sbx');
+      const control = ControlFile.create(join(dir, 'gpu-sbx.control'));
+      cleanup.push(() => closeFdRegion(region), () => control.close());
+      const start = startServiceProcess({ region, driver: 'webgpu:saxpy', control }, { restarting: () => undefined, failed: () => undefined });
+      if (!probe.identity.software) {
+        await (await start).stop(); // a GPU's own driver is not known to need ftruncate
+        return;
+      }
+      await expect(start).rejects.toMatchObject({ code: 'DRIVER', message: expect.stringContaining("needs ftruncate, which this service's sandbox denies") });
+    });
   });
 });
