@@ -5,12 +5,12 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { webgpuDriverName, webgpuDriverParts, webgpuDrivers } from '../../src/gpu/drivers.js';
+import { MAX_CROSS_CHECK, webgpuDriverName, webgpuDriverParts, webgpuDrivers } from '../../src/gpu/drivers.js';
 import { corruptResult, parseGpuFaults } from '../../src/gpu/faults.js';
 import { WebGpuDriver } from '../../src/gpu/driver.js';
 
 const fnName = fc.stringMatching(/^[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,2}$/);
-const crossCheck = fc.option(fc.integer({ min: 1, max: 999_999_999 }), { nil: undefined });
+const crossCheck = fc.option(fc.integer({ min: 1, max: MAX_CROSS_CHECK }), { nil: undefined });
 
 describe('webgpu driver names', () => {
   test.prop([fnName, crossCheck])('round trip: the parts of a built name are what built it', (fn, n) => {
@@ -41,6 +41,8 @@ describe('webgpu driver names', () => {
     expect(() => webgpuDriverName('Saxpy')).toThrow(RangeError);
     expect(() => webgpuDriverName('saxpy', { crossCheck: 0 })).toThrow(RangeError);
     expect(() => webgpuDriverName('saxpy', { crossCheck: 2.5 })).toThrow(RangeError);
+    expect(() => webgpuDriverName('saxpy', { crossCheck: MAX_CROSS_CHECK + 1 })).toThrow(RangeError);
+    expect(webgpuDriverParts(`webgpu:saxpy?crossCheck=${MAX_CROSS_CHECK + 1}`)).toBeNull();
   });
 
   it('the family offers the registered kernels and builds a driver of kind hw named webgpu:<fn>', () => {
