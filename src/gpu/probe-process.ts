@@ -4,19 +4,20 @@
  * loaded into vFunD. What it finds becomes each device's `device.probed`.
  */
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { DeviceConfig, DeviceProbed } from '../events/catalogue.js';
 import type { AdapterProbe } from './webgpu.js';
+import { processEntry } from '../util/entry.js';
 
 /** The longest a probe may take (Dawn's start plus a software adapter's: about 0.5 s here). */
 export const PROBE_TIMEOUT_MS = 20_000;
 
-const PROBE_MAIN = fileURLToPath(new URL('./probe-main.js', import.meta.url));
+// The sibling of this module's kind: probe-main.js from dist/, probe-main.ts through tsx from the sources (tests).
+const PROBE_MAIN = processEntry(import.meta.url, './probe-main.js');
 
 /** Probe the adapter in a child process; never throws (a failure is a probe that found nothing, with why). */
 export function probeAdapterInChild(timeoutMs = PROBE_TIMEOUT_MS): Promise<AdapterProbe> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [PROBE_MAIN], { timeout: timeoutMs, maxBuffer: 1 << 20, env: process.env }, (err, stdout) => {
+    execFile(process.execPath, [...PROBE_MAIN.execArgv, PROBE_MAIN.module], { timeout: timeoutMs, maxBuffer: 1 << 20, env: process.env }, (err, stdout) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
       if (line !== undefined) {
         try {
