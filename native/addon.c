@@ -38,7 +38,7 @@
  *   memfdSeals(fd) -> F_SEAL_* bits
  *   sendFds(socketFd, data, fds[1..8]) -> undefined
  *   fetchFds(socketPath, request, timeoutMs) -> { line, fds }
- *   sandboxSelf({ noNewPrivs?, nonDumpable?, parentDeathSignal?, denySyscalls? }) -> undefined
+ *   sandboxSelf({ noNewPrivs?, nonDumpable?, parentDeathSignal?, denySyscalls?, allowFtruncate? }) -> undefined
  *   sandboxState() -> { noNewPrivs, dumpable, parentDeathSignal, seccomp }
  *   storedSealed(bytes) -> boolean   (a journal record: canonical and its hash recomputes; stored.c)
  *   abiVersion: number
@@ -85,7 +85,7 @@
 #include "stored.h"
 
 /* Bumped when the JS-visible API changes; src/native/shm.ts checks it. */
-#define VFUN_SHM_ABI_VERSION 3
+#define VFUN_SHM_ABI_VERSION 4
 
 /* ------------------------------------------------------------------------ */
 /* Module init (context-aware: safe to load from worker threads).           */

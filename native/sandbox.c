@@ -46,6 +46,9 @@ static int prctl_or_errno(int option, unsigned long arg) {
   return prctl(option, arg, 0, 0, 0) == 0 ? 0 : errno;
 }
 
+/* Whether the filter this process installed denies ftruncate (it holds for every thread: TSYNC). */
+static int filter_denies_ftruncate = 0;
+
 napi_value js_sandbox_self(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -53,11 +56,12 @@ napi_value js_sandbox_self(napi_env env, napi_callback_info info) {
   CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_object) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "sandboxSelf(opts) needs { noNewPrivs?, nonDumpable?, parentDeathSignal?, denySyscalls? }");
+                          "sandboxSelf(opts) needs { noNewPrivs?, nonDumpable?, parentDeathSignal?, denySyscalls?, allowFtruncate? }");
     return NULL;
   }
-  int nnp, nondump, deny, pdeath;
+  int nnp, nondump, deny, pdeath, allow_ftruncate;
   if (!get_bool_prop(env, argv[0], "noNewPrivs", 0, &nnp)) return NULL;
+  if (!get_bool_prop(env, argv[0], "allowFtruncate", 0, &allow_ftruncate)) return NULL;
   if (!get_bool_prop(env, argv[0], "nonDumpable", 0, &nondump)) return NULL;
   if (!get_bool_prop(env, argv[0], "denySyscalls", 0, &deny)) return NULL;
   if (!get_signal_prop(env, argv[0], "parentDeathSignal", &pdeath)) return NULL;
@@ -83,8 +87,9 @@ napi_value js_sandbox_self(napi_env env, napi_callback_info info) {
   if (!e && pdeath >= 0 && (e = prctl_or_errno(PR_SET_PDEATHSIG, (unsigned long)pdeath)) != 0)
     step = "prctl(PR_SET_PDEATHSIG)";
 #ifdef SANDBOX_AUDIT_ARCH
-  if (!e && deny && (e = install_filter(&call)) != 0)
+  if (!e && deny && (e = install_filter(&call, allow_ftruncate)) != 0)
     step = "seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)";
+  if (!e && deny && !allow_ftruncate) filter_denies_ftruncate = 1;
 #endif
   if (e) {
     throw_errno(env, e, call, step);
@@ -110,5 +115,7 @@ napi_value js_sandbox_state(napi_env env, napi_callback_info info) {
   CHECK_NAPI(env, napi_set_named_property(env, obj, "parentDeathSignal", v));
   CHECK_NAPI(env, napi_create_int32(env, seccomp, &v));
   CHECK_NAPI(env, napi_set_named_property(env, obj, "seccomp", v));
+  CHECK_NAPI(env, napi_get_boolean(env, filter_denies_ftruncate, &v));
+  CHECK_NAPI(env, napi_set_named_property(env, obj, "ftruncateDenied", v));
   return obj;
 }

@@ -147,7 +147,9 @@ static int open_rings(int *fds, int max) {
  *    (libuv's own: Node 24 aborts when it cannot use it) -> allow, on any
  *    other fd -> EPERM; no new instance can be made (io_uring_setup is
  *    denied), nor registered into (io_uring_register);
- *  - each denied number -> EPERM;
+ *  - each denied number -> EPERM (ftruncate left out when allow_ftruncate:
+ *    a GPU service whose Vulkan driver grows its own memfds; the region's
+ *    memfds stay sealed against resizing, which seals enforce, not this filter);
  *  - clone3 -> ENOSYS: its flags sit in memory the filter cannot read;
  *    glibc then falls back to clone, whose flags it can;
  *  - clone with any CLONE_NEW* flag -> EPERM (a namespace, like unshare);
@@ -155,7 +157,7 @@ static int open_rings(int *fds, int max) {
  * Every rule depends on the number alone except clone's and io_uring_enter's,
  * so the kernel's per-syscall cache (5.11+) skips the filter for the allowed calls.
  */
-static unsigned short build_filter(struct sock_filter *f, const int *rings, int nrings) {
+static unsigned short build_filter(struct sock_filter *f, const int *rings, int nrings, int allow_ftruncate) {
   unsigned short n = 0;
   f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
   f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_AUDIT_ARCH, 1, 0);
@@ -173,6 +175,7 @@ static unsigned short build_filter(struct sock_filter *f, const int *rings, int 
   f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, RET_ERRNO(EPERM));
   f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   for (size_t i = 0; i < sizeof denied_syscalls / sizeof denied_syscalls[0]; i++) {
+    if (allow_ftruncate && denied_syscalls[i] == __NR_ftruncate) continue;
     f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, denied_syscalls[i], 0, 1);
     f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, RET_ERRNO(EPERM));
   }
@@ -187,14 +190,14 @@ static unsigned short build_filter(struct sock_filter *f, const int *rings, int 
 }
 
 /* Install the filter on every thread. 0 or errno; *call names the failing step. */
-int install_filter(const char **call) {
+int install_filter(const char **call, int allow_ftruncate) {
   int rings[MAX_RINGS];
   int nrings = open_rings(rings, MAX_RINGS);
   *call = "open(/proc/self/fd)";
   if (nrings < 0) return errno;
   if (nrings > MAX_RINGS) return EMFILE;
   struct sock_filter f[FILTER_MAX];
-  struct sock_fprog prog = {.len = build_filter(f, rings, nrings), .filter = f};
+  struct sock_fprog prog = {.len = build_filter(f, rings, nrings, allow_ftruncate), .filter = f};
   long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
   *call = "seccomp";
   if (r == 0) return 0;

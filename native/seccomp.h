@@ -15,7 +15,7 @@
 
 #ifdef SANDBOX_AUDIT_ARCH
 /* Install the filter on every thread. 0 or errno; *call names the failing step. */
-int install_filter(const char **call);
+int install_filter(const char **call, int allow_ftruncate);
 #endif
 
 #endif

@@ -15,7 +15,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { DeviceConfig, VFunDConfigSnapshot } from '../events/catalogue.js';
 import { gpuKernelNames } from '../gpu/kernels/index.js';
-import { webgpuDriverName } from '../gpu/drivers.js';
+import { webgpuDriverName, webgpuDrivers } from '../gpu/drivers.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
 import { driverNames, registerDriverFamily } from '../drivers/registry.js';
 import { deviceDriverName, deviceDriverParts, simulatorDrivers } from '../../simulator/drivers.js';
@@ -28,6 +28,8 @@ import { DEFAULT_REFUSAL_LIMITS } from './refusal-limiter.js';
 
 // Hardware functions run on simulated devices: their drivers are names the configuration accepts.
 registerDriverFamily(simulatorDrivers);
+// GPU functions run on a WebGPU device (`webgpu:<fn>`, src/gpu/drivers.ts).
+registerDriverFamily(webgpuDrivers);
 
 /** Contexts a WebGPU device offers when its configuration does not say. */
 export const WEBGPU_DEFAULT_SLOTS = 4;

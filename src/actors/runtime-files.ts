@@ -8,6 +8,7 @@
  * maps no region. Activation writes an admin entry, a service entry and the
  * control file; release removes every trace of the instance.
  */
+import { webgpuDriverParts } from '../gpu/drivers.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlFile } from '../dataplane/control-file.js';
@@ -142,7 +143,10 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
       await this.tree.handOver(spec.tenant, entryPath);
       control = ControlFile.create(join(paths.serviceDir, CONTROL_FILE));
       const r = region;
-      runtime = await processRuntime(spec, { region: r, control, tombstone: () => writeFdTombstone(r), cleanup }, this.serviceOptions(spec));
+      // A GPU service may ftruncate (lavapipe grows memfds of its own): the regions it maps are sealed memfds that no
+      // one can resize, and vFunD reads its control file with pread. Never for a window slot (a file vFunD maps).
+      const gpu = webgpuDriverParts(spec.driver) !== null;
+      runtime = await processRuntime(spec, { region: r, control, tombstone: () => writeFdTombstone(r), cleanup }, { ...this.serviceOptions(spec), ...(gpu && { allowFtruncate: true }) });
       await this.record(spec, paths.serviceDir, { region: paths.dir, backing: 'memfd' }, runtime.servicePid!);
       return runtime;
     } catch (err) {

@@ -29,10 +29,10 @@ const send = (m: FromService): Promise<void> =>
   });
 
 /** no_new_privs, not dumpable (no ptrace or /proc/<pid>/fd by same-uid processes), killed with vFunD, syscall deny list. */
-function sandbox(): boolean {
+function sandbox(allowFtruncate: boolean): boolean {
   const shm = loadShm();
   if (shm === null) return false;
-  shm.sandboxSelf({ noNewPrivs: true, nonDumpable: true, parentDeathSignal: osConstants.signals.SIGKILL, denySyscalls: true });
+  shm.sandboxSelf({ noNewPrivs: true, nonDumpable: true, parentDeathSignal: osConstants.signals.SIGKILL, denySyscalls: true, allowFtruncate });
   return true;
 }
 
@@ -40,7 +40,7 @@ async function serve(init: Extract<ToService, { type: 'init' }>): Promise<void> 
   let service: SupervisedService;
   let sandboxed = false;
   try {
-    if (init.sandbox) sandboxed = sandbox();
+    if (init.sandbox) sandboxed = sandbox(init.allowFtruncate === true);
     service = await supervise(
       (resume) =>
         startService({

@@ -28,6 +28,8 @@ export type ToService =
       readonly policy?: SupervisionPolicy;
       /** Apply the sandbox (no_new_privs, not dumpable, parent-death signal, syscall deny list). */
       readonly sandbox: boolean;
+      /** With the sandbox: leave ftruncate allowed (a GPU driver's own memfds; see SandboxOptions.allowFtruncate). */
+      readonly allowFtruncate?: boolean;
     }
   | { readonly type: 'stop' };
 

@@ -47,6 +47,8 @@ export interface ServiceProcessOptions {
   readonly explainKill?: () => Promise<string | null>;
   /** Sandbox the process (default true; needs the native addon, skipped without it). */
   readonly sandbox?: boolean;
+  /** With the sandbox: leave ftruncate allowed, for a driver whose device library grows memfds of its own (a GPU's). */
+  readonly allowFtruncate?: boolean;
   readonly readyTimeoutMs?: number;
   /**
    * How long stop() waits for a clean exit before SIGKILL (default 1 s). vFunD's mailbox waits
@@ -173,6 +175,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions, events: S
       region,
       driver: opts.driver,
       sandbox: opts.sandbox ?? true,
+      ...(opts.allowFtruncate === true && { allowFtruncate: true }),
       ...(opts.driverModule !== undefined && { driverModule: String(opts.driverModule) }),
       ...(opts.strategy !== undefined && { strategy: opts.strategy }),
       ...(opts.spinMicros !== undefined && { spinMicros: opts.spinMicros }),

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { loadShm, shmUnavailableReason } from '../native/shm.js';
 import { packageVersion } from '../util/version.js';
 
-/** What `vfun --version` prints (pure): `vfun 0.1.0 (node v20.11.1; native addon loaded, ABI 3)`. */
+/** What `vfun --version` prints (pure): `vfun 0.1.0 (node v20.11.1; native addon loaded, ABI 4)`. */
 export function versionLine(version: string, node: string, addon: { readonly abi: number } | { readonly missing: string }): string {
   const native = 'abi' in addon ? `native addon loaded, ABI ${addon.abi}` : `native addon NOT loaded: ${addon.missing}`;
   return `vfun ${version} (node ${node}; ${native})`;

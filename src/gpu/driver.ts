@@ -74,9 +74,9 @@ export class WebGpuDriver implements FunctionDriver {
     this.faults = parseGpuFaults(process.env[WEBGPU_FAULTS_ENV]);
     const r = await requestAdapter();
     if ('error' in r) throw new VirtFunError('DRIVER', r.error);
-    if (identityOf(r.adapter).software && underSeccomp()) {
+    if (identityOf(r.adapter).software && ftruncateDenied()) {
       // Seen with Mesa 25: lavapipe backs device memory with a memfd it grows with ftruncate; denied, it crashes (SIGSEGV).
-      throw new VirtFunError('DRIVER', `${this.meta.name}: the software adapter (${r.adapter.info.description}) needs ftruncate, which this service's sandbox denies`);
+      throw new VirtFunError('DRIVER', `${this.meta.name}: the software adapter (${r.adapter.info.description}) needs ftruncate, which this service's sandbox denies (a GPU function in a VM tenant's window slot keeps the full deny list: docs/gpu.md)`);
     }
     let device: GPUDevice;
     try {
@@ -194,7 +194,7 @@ export class WebGpuDriver implements FunctionDriver {
   }
 }
 
-/** Whether this process runs under the service sandbox's seccomp filter (its deny list includes ftruncate). */
-function underSeccomp(): boolean {
-  return (loadShm()?.sandboxState().seccomp ?? 0) !== 0;
+/** Whether this process runs under a service sandbox whose deny list includes ftruncate (a service not started for a GPU). */
+function ftruncateDenied(): boolean {
+  return loadShm()?.sandboxState().ftruncateDenied === true;
 }

@@ -25,7 +25,7 @@ import type { WaitOps } from '../dataplane/wait.js';
 import { VirtFunError, messageOf } from '../errors.js';
 
 /** `abiVersion` of the addon this file was written against (VFUN_SHM_ABI_VERSION in the C source). */
-export const SHM_ABI_VERSION = 3;
+export const SHM_ABI_VERSION = 4;
 
 /** futexWait results. */
 export const FUTEX_WOKEN = 0;
@@ -82,6 +82,12 @@ export interface SandboxOptions {
    * mount, unshare, bpf, ftruncate and fallocate. Needs noNewPrivs. Irreversible.
    */
   readonly denySyscalls?: boolean;
+  /**
+   * With denySyscalls: leave ftruncate allowed (truncate and fallocate stay denied). For a GPU
+   * service, whose Vulkan driver (Mesa's lavapipe) grows memfds of its own; the region's memfds
+   * stay sealed against resizing, so this does not let it resize them.
+   */
+  readonly allowFtruncate?: boolean;
 }
 
 /** The calling process's current settings (prctl PR_GET_*). */
@@ -92,6 +98,8 @@ export interface SandboxState {
   readonly parentDeathSignal: number;
   /** 0: no seccomp, 2: filter mode. */
   readonly seccomp: number;
+  /** Whether a filter this process installed with sandboxSelf denies ftruncate (false with allowFtruncate, or none). */
+  readonly ftruncateDenied: boolean;
 }
 
 /** A socket peer's process, user and group (SO_PEERCRED). */

@@ -14,7 +14,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VFunD } from '../../src/actors/vfund.js';
 import { FileRuntime, type HostRegion } from '../../src/actors/runtime-files.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
@@ -128,6 +128,8 @@ describe('GPU functions under vFunD (WebGPU)', () => {
     const input = demoInput('matmul');
     const expected = expectedOf('matmul', input);
     for (let i = 1; i <= 12; i++) expect(KERNEL_TWINS['matmul']!.compare(input, expected, vf.call(input)), `call ${i}`).toBeNull();
+    // The notice travels from the service process after the call's answer: wait for it to be journaled.
+    await vi.waitFor(async () => expect((await events()).some((e) => e.type === 'device.failover')).toBe(true), { timeout: 10_000 });
     await d.settled();
     const failovers = (await events()).filter((e) => e.type === 'device.failover');
     expect(failovers).toHaveLength(1);
@@ -146,6 +148,7 @@ describe('GPU functions under vFunD (WebGPU)', () => {
     const input = demoInput('crc32-batch');
     const expected = Buffer.from(expectedOf('crc32-batch', input));
     for (let i = 1; i <= 5; i++) expect(Buffer.from(vf.call(input)), `call ${i}`).toEqual(expected);
+    await vi.waitFor(async () => expect((await events()).some((e) => e.type === 'crosscheck.mismatch')).toBe(true), { timeout: 10_000 });
     await d.settled();
     const mismatches = (await events()).filter((e) => e.type === 'crosscheck.mismatch');
     expect(mismatches.map((e) => e.data)).toEqual([expect.objectContaining({ instance: vf.instance, device: 'gpu0', call: 3 })]);

@@ -107,7 +107,7 @@ describe('sandboxSelf with everything on, in a child Node process', () => {
       expect(code(await peer.request('truncatePath', { path: file, length: 12 }))).toBe('OK'); // allowed before
       await peer.call('sandbox', { opts: { noNewPrivs: true, nonDumpable: true, parentDeathSignal: 15, denySyscalls: true } });
 
-      expect((await peer.call('sandboxState')).state).toEqual({ noNewPrivs: true, dumpable: false, parentDeathSignal: 15, seccomp: 2 });
+      expect((await peer.call('sandboxState')).state).toEqual({ noNewPrivs: true, dumpable: false, parentDeathSignal: 15, seccomp: 2, ftruncateDenied: true });
       expect(await peer.call('procStatus')).toMatchObject({ NoNewPrivs: '1', Seccomp: '2', Seccomp_filters: '1' });
 
       // Resizing is refused from the main thread and from libuv's pool (the filter is on every thread).
@@ -163,6 +163,37 @@ describe('sandboxSelf with everything on, in a child Node process', () => {
       closeSync(region);
       expect(await peer.close()).toEqual({ code: 0, signal: null });
       await plain.close();
+    }
+  });
+
+  it('allowFtruncate (a GPU service): ftruncate works on files it may write, a sealed region still cannot be resized, the rest of the deny list holds', async () => {
+    const file = join(dir, 'gpu-scratch.txt');
+    writeFileSync(file, 'twelve bytes');
+    const region = shm.memfdCreate('gpu-region', LEN); // size-sealed, as every region
+    const peer = new FdPeer(addonPath, { fds: [region], prefix: asPlainUser });
+    try {
+      await peer.ready;
+      await peer.call('sandbox', { opts: { noNewPrivs: true, nonDumpable: true, parentDeathSignal: 15, denySyscalls: true, allowFtruncate: true } });
+      expect((await peer.call('sandboxState')).state).toMatchObject({ seccomp: 2, ftruncateDenied: false });
+      // What Mesa's lavapipe does for its device memory: a file of its own (a memfd), grown with ftruncate.
+      // The allowance is by syscall, not by file: any file the service may write, it may now resize.
+      const { fd } = await peer.call<{ fd: number }>('open', { path: file });
+      expect(code(await peer.request('ftruncate', { fd, length: 4 }))).toBe('OK');
+      expect(readFileSync(file, 'utf8')).toBe('twel');
+      // The region's seals still refuse any resize (the kernel's seals, not the filter).
+      expect(code(await peer.request('ftruncate', { fd: 3, length: 0 }))).toBe('EPERM');
+      expect(code(await peer.request('ftruncate', { fd: 3, length: LEN * 2 }))).toBe('EPERM');
+      // Everything else on the deny list holds (the truncate syscall too; Node's truncate of a path is open + ftruncate).
+      const r = await peer.call<{ status: number; stdout: string }>('exec', { file: probe, args: [] });
+      const seen = JSON.parse(r.stdout) as Record<string, string>;
+      for (const name of DENIED.filter((n) => n !== 'ftruncate')) expect(seen[name], name).toBe('EPERM');
+      expect(seen['ftruncate']).not.toBe('EPERM');
+      // memfdCreate stays refused: it reserves the region's blocks with fallocate.
+      const made = await peer.request('memfdCreate', { name: 'nope', length: 4096 });
+      expect(made.ok ? 'OK' : made.error).toMatchObject({ code: 'EPERM', syscall: 'fallocate' });
+    } finally {
+      closeSync(region);
+      expect(await peer.close()).toEqual({ code: 0, signal: null });
     }
   });
 
