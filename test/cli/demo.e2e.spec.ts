@@ -45,6 +45,31 @@ describe('vfun demo', () => {
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: 'journal.checkpoint', data: { size: lines.length - 1 } });
   });
 
+  it('--device webgpu: each GPU function through the four phases on the adapter, agreeing with its twin; the adapter journaled', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'demo', '--root', root, '--device', 'webgpu']);
+    expect(stdout, 'no WebGPU adapter here: run `npm run setup:gpu`').toMatch(/adapter: \S+ \/ \S+ \/ /);
+    for (const fn of ['saxpy', 'matmul', 'crc32-batch']) {
+      for (const phase of ['negotiation', 'activation', 'computation', 'release', 'released']) expect(stdout).toMatch(new RegExp(`\\[acme/gpu-${fn}/${fn}\\] ${phase}\\b`));
+      expect(stdout).toMatch(new RegExp(`\\[acme/gpu-${fn}/${fn}\\] instance i\\d+ runs in hardware: WebGPU gpu0`));
+      expect(stdout).toMatch(new RegExp(`\\[acme/gpu-${fn}/${fn}\\] activation compiled the pipelines and allocated the buffers in [\\d.]+ ms`));
+      expect(stdout).toMatch(new RegExp(`\\n  ${fn} \\(\\d+ B in, \\d+ B out\\): agrees with the software twin`));
+    }
+    expect(stdout).toMatch(/hash chain verified: \d+ events/);
+    const events = (await readFile(join(root, 'admin', 'journal.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+    expect(events.find((e) => e.type === 'device.probed')?.data).toMatchObject({ device: 'gpu0', available: true, adapter: { vendor: expect.any(String) } });
+    expect(events.filter((e) => e.type === 'activation.acked' && e.data['driver'] !== undefined)).toHaveLength(3);
+  });
+
+  it('--device webgpu on a host without an adapter (forced): the GPU functions nack and fall back to their twins', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'demo', '--root', root, '--device', 'webgpu'], { env: { ...process.env, VIRTFUN_WEBGPU: 'off' } });
+    expect(stdout).toContain('no usable adapter: WebGPU is turned off on this host (VIRTFUN_WEBGPU=off)');
+    for (const fn of ['saxpy', 'matmul', 'crc32-batch']) {
+      expect(stdout).toContain(`[acme/gpu-${fn}/${fn}] nacked (device-unavailable: device gpu0:`);
+      expect(stdout).toMatch(new RegExp(`\\n  ${fn} \\(\\d+ B in, \\d+ B out\\): agrees with the software twin`));
+    }
+    expect(stdout.match(/runs in software, after a hardware nack: software fallback/g)?.length).toBeGreaterThanOrEqual(4);
+  });
+
   it('continues the chain across runs and cuts a torn last record', async () => {
     await run(process.execPath, [CLI, 'demo', '--root', root]);
     const path = join(root, 'admin', 'journal.ndjson');
