@@ -5,8 +5,9 @@
  *   twin     the software twin called in-process (the guest's fallback)
  *   direct   the prepared GPU kernel called directly (no channel, no vFunD)
  *   full     the GPU through the full VirtFun path: a vFunD with its journal in a
- *            temporary folder, a guest calling `webgpu:<fn>` through the shared-memory
- *            channel (`fullPath` below; "pending" while the driver is not built)
+ *            temporary folder, this process as the guest calling `webgpu:<fn>` in
+ *            hardware through the shared-memory channel, its service in a process of
+ *            its own (gpu-host.ts)
  *
  * with median and p99 per cell, the adapter named (a software adapter, lavapipe,
  * is labelled: its figures say nothing about a real GPU), and per function the
@@ -28,6 +29,8 @@ import { gpuInfo } from '../src/gpu/info.js';
 import { sampleInput } from '../src/gpu/samples.js';
 import { requestAdapter } from '../src/gpu/webgpu.js';
 import type { GpuKernel } from '../src/gpu/kernel.js';
+import type { VFunction } from '../src/guest/vfunction.js';
+import { startGpuHost, type GpuHost } from './gpu-host.js';
 
 const { values } = parseArgs({
   options: {
@@ -84,13 +87,13 @@ async function timeCell(call: () => unknown): Promise<Cell> {
   return { median_us: r2(q(ns, 0.5)), p99_us: r2(q(ns, 0.99)), n: ns.length };
 }
 
-/**
- * The GPU through the full VirtFun path. The `webgpu:<fn>` driver family (src/gpu/drivers.ts) is
- * not built yet: this is the one function to fill in (start a vFunD with a `webgpu` device and the
- * journal in a temporary folder, negotiate and activate `fn` as a guest, time `vf.call(input)`).
- */
-async function fullPath(_fn: string, _input: Uint8Array): Promise<FullPathCell> {
-  return { pending: 'the webgpu:<fn> driver (src/gpu/drivers.ts) is not built yet' };
+/** The GPU through the full VirtFun path: a guest's call of a hardware instance; checked against the twin once. */
+async function fullPath(vf: VFunction | string, k: GpuKernel, input: Uint8Array, want: Uint8Array): Promise<FullPathCell> {
+  if (typeof vf === 'string') return { pending: vf };
+  if (input.byteLength > vf.capacity) return { pending: `input beyond the region capacity (${vf.capacity} B)` };
+  const wrong = k.twin.compare(input, want, vf.call(input));
+  if (wrong !== null) throw new Error(`${k.twin.name}: the full path disagrees with the twin: ${wrong}`);
+  return timeCell(() => vf.call(input));
 }
 
 /** The smallest size from which `faster` holds at every larger size of the sweep, or null. */
@@ -100,12 +103,13 @@ export function crossover(rows: readonly Row[], faster: (r: Row) => boolean): nu
   return at;
 }
 
-async function benchKernel(device: GPUDevice, fn: string, k: GpuKernel): Promise<Row[] | string> {
+async function benchKernel(device: GPUDevice, host: GpuHost | string, fn: string, k: GpuKernel): Promise<Row[] | string> {
   const sample = sampleInput(fn);
   if (sample === undefined) return 'no sample input for its format (src/gpu/samples.ts)';
   const inputs = SIZES.map((b) => sample(b)).filter((i) => i.byteLength <= k.twin.input.maxBytes);
   const prepared = await k.prepare(device, Math.max(...inputs.map((i) => i.byteLength)));
   const rows: Row[] = [];
+  const vf = typeof host === 'string' ? host : await host.open(fn).catch((e: unknown) => `the full path could not open ${fn}: ${e instanceof Error ? e.message : String(e)}`);
   try {
     for (const input of inputs) {
       const out = new Uint8Array(k.twin.outputBytes(input));
@@ -115,13 +119,15 @@ async function benchKernel(device: GPUDevice, fn: string, k: GpuKernel): Promise
       const wrong = k.twin.compare(input, want, out);
       if (wrong !== null) throw new Error(`${fn}: the GPU disagrees with the twin: ${wrong}`);
       const w = k.twin.work(input);
-      const row: Row = { fn, bytes_in: w.bytesIn, bytes_out: w.bytesOut, ops: w.ops, twin, direct, full: await fullPath(fn, input) };
+      const full = await fullPath(vf, k, input, want);
+      const row: Row = { fn, bytes_in: w.bytesIn, bytes_out: w.bytesOut, ops: w.ops, twin, direct, full };
       rows.push(row);
-      log(`${fn} ${w.bytesIn} B: twin ${twin.median_us} µs, direct ${direct.median_us} µs`);
+      log(`${fn} ${w.bytesIn} B: twin ${twin.median_us} µs, direct ${direct.median_us} µs, full ${'median_us' in full ? `${full.median_us} µs` : full.pending}`);
       if (Math.max(twin.median_us, direct.median_us) > STOP_AFTER_MS * 1000) break;
     }
   } finally {
     prepared.destroy();
+    if (typeof vf !== 'string') await vf.release();
   }
   return rows;
 }
@@ -140,14 +146,17 @@ async function main(): Promise<void> {
   const device = await a.adapter.requestDevice();
   const rows: Row[] = [];
   const skipped: { fn: string; reason: string }[] = [];
+  const largest = Math.max(...Object.entries(GPU_KERNELS).flatMap(([fn, k]) => SIZES.map((b) => sampleInput(fn)?.(b)).filter((i) => i !== undefined).map((i) => Math.max(i.byteLength, k.twin.outputBytes(i)))));
+  const host = await startGpuHost(largest).catch((e: unknown) => `no vFunD for the full path: ${e instanceof Error ? e.message : String(e)}`);
   try {
     for (const [fn, k] of Object.entries(GPU_KERNELS)) {
-      const r = await benchKernel(device, fn, k);
+      const r = await benchKernel(device, host, fn, k);
       if (typeof r === 'string') skipped.push({ fn, reason: r });
       else rows.push(...r);
     }
   } finally {
     device.destroy();
+    if (typeof host !== 'string') await host.stop();
   }
   const fns = [...new Set(rows.map((r) => r.fn))];
   const none = 'none in the sweep';
@@ -163,7 +172,7 @@ async function main(): Promise<void> {
     software_label: info.softwareLabel,
     dawn_load_ms: r2(info.loadMs),
     adapter_probe_ms: r2(info.probeMs),
-    full_path: rows.some((r) => 'pending' in r.full) ? 'pending: the webgpu:<fn> driver is not built yet' : 'measured',
+    full_path: rows.some((r) => 'pending' in r.full) ? `partly not measured: ${[...new Set(rows.flatMap((r) => ('pending' in r.full ? [r.full.pending] : [])))].join('; ')}` : 'measured: a guest in this process, the service in its own process, vFunD with a file journal',
     reps: REPS,
     sizes: SIZES,
     node: process.version,
