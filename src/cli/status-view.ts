@@ -120,9 +120,12 @@ const SLOT_COLUMNS: readonly Column[] = [
 
 const DEVICE_COLUMNS: readonly Column[] = [
   { head: 'device', min: 8 },
+  { head: 'type', min: 3, drop: 2 },
+  { head: 'state', min: Infinity },
   { head: 'used', min: Infinity, right: true },
   { head: 'free', min: Infinity, right: true },
   { head: 'slots', min: Infinity, right: true },
+  { head: 'adapter / why', min: 12, drop: 1 },
 ];
 
 const TENANT_COLUMNS: readonly Column[] = [
@@ -186,7 +189,7 @@ export function renderStatus(status: HostStatus, opts: RenderOptions): string {
     ...quantiles(i.latency),
   ]);
   const slots = status.slots.map((x) => [x.fn, x.kind, x.device ?? '-', String(x.inUse), String(Math.max(0, x.slots - x.inUse)), String(x.slots)]);
-  const devices = status.devices.map((d) => [d.name, String(d.inUse), String(Math.max(0, d.slots - d.inUse)), String(d.slots)]);
+  const devices = status.devices.map((d) => [d.name, d.type, d.available ? 'available' : 'UNAVAILABLE', String(d.inUse), String(Math.max(0, d.slots - d.inUse)), String(d.slots), d.detail]);
   const tenants = status.tenants.map((t) => [t.id, String(t.instances), String(t.maxInstances), t.disabled ? 'DISABLED' : t.draining ? 'draining' : 'enabled']);
   const totals = status.totals.map((t) => [t.tenant, t.fn, t.kind, String(t.calls), String(t.errors), ...quantiles(t.latency)]);
   const lines = [

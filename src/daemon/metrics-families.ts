@@ -135,6 +135,12 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
     samples: (s) => s.devices.map((d) => ({ labels: { device: d.name }, value: d.slots })),
   },
   {
+    name: 'vfun_device_available',
+    help: 'Whether each configured hardware device takes new instances (0: no adapter, or lost: its functions fall back to software).',
+    type: 'gauge',
+    samples: (s) => s.devices.map((d) => ({ labels: { device: d.name }, value: d.available ? 1 : 0 })),
+  },
+  {
     name: 'vfun_device_slots_in_use',
     help: 'Slots of each configured hardware device held by live instances.',
     type: 'gauge',

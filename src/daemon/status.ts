@@ -49,11 +49,17 @@ export interface SlotStatus {
   readonly device: string | null;
 }
 
-/** Slots of one hardware device. */
+/** Slots of one hardware device, and whether it takes new instances. */
 export interface DeviceStatus {
   readonly name: string;
   readonly inUse: number;
   readonly slots: number;
+  /** `sim`: a simulated FPGA following a profile; `webgpu`: the host's WebGPU adapter (docs/gpu.md). */
+  readonly type: 'sim' | 'webgpu';
+  /** False while its last probe found no adapter or it was lost (hardware negotiations nack `device-unavailable`). */
+  readonly available: boolean;
+  /** The adapter's description, or why the device is unavailable; the profile of a simulated device. */
+  readonly detail: string;
 }
 
 /** One tenant's quota and state. */
@@ -115,7 +121,12 @@ export function capacityOf(state: VFunDState): Pick<HostStatus, 'slots' | 'devic
   const a = state.admin;
   const fns = state.config?.functions ?? [];
   const slots = capacityReport(state).map((c) => ({ ...c, device: c.kind === 'hw' ? (fns.find((f) => f.name === c.fn)?.kinds.hw?.device ?? null) : null }));
-  const devices = (state.config?.devices ?? []).map((d) => ({ name: d.name, inUse: deviceSlotsInUse(state, d.name), slots: d.slots }));
+  const devices = (state.config?.devices ?? []).map((d): DeviceStatus => {
+    const probed = Object.hasOwn(state.devices, d.name) ? state.devices[d.name]! : undefined;
+    const base = { name: d.name, inUse: deviceSlotsInUse(state, d.name), slots: d.slots };
+    if (d.type !== 'webgpu') return { ...base, type: 'sim', available: true, detail: `simulated, profile ${d.profile}` };
+    return { ...base, type: 'webgpu', available: probed?.available ?? false, detail: probed?.detail ?? 'not probed yet' };
+  });
   const tenants = (state.config?.tenants ?? []).map((t) => ({ id: t.id, instances: tenantLoad(state, t.id), maxInstances: t.maxInstances, disabled: a.disabledTenants.includes(t.id), draining: a.draining || a.drainingTenants.includes(t.id) }));
   return { slots, devices, tenants };
 }

@@ -17,6 +17,7 @@ import type { DeviceProbed } from '../../src/events/catalogue.js';
 import type { AdapterIdentity, DriverNotice } from '../../src/domain/types.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { counterIds, steppingClock } from './helpers.js';
+import { capacityOf } from '../../src/daemon/status.js';
 
 const SECRET = 'gpu-tenant-secret-0001';
 const ADAPTER: AdapterIdentity = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25', software: true };
@@ -173,6 +174,8 @@ describe('devices that can be unavailable', () => {
     runtime.notify.get(n.instance)!({ type: 'mismatch', call: 3, detail: 'differs' });
     await d1.settled();
     expect(await d1.negotiate({ ...creds, app: 'y', fn: 'saxpy', kind: 'hw' })).toMatchObject({ ok: false, reason: 'device-unavailable', detail: 'device gpu0: lost: lost' });
+    // What `vfun status` and the metrics show of it.
+    expect(capacityOf(d1.snapshot).devices).toEqual([{ name: 'gpu0', type: 'webgpu', available: false, detail: 'lost: lost', inUse: 1, slots: 2 }]);
     await d1.stop();
     const d2 = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(Date.UTC(2026, 1, 1)), ids: counterIds('b'), probeDevices: async () => [available] });
     expect((await d2.negotiate({ ...creds, app: 'y', fn: 'saxpy', kind: 'hw' })).ok).toBe(true);

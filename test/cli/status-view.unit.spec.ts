@@ -105,7 +105,7 @@ describe('renderStatus', () => {
       instances: [],
       totals: [],
       journal: { backend: 'file', url: 'file:/var/lib/virtfun/admin/journal.ndjson', head: null, available: false, outboxDepth: 17, lastCheckpoint: null },
-      devices: [{ name: 'u250', inUse: 1, slots: 4 }],
+      devices: [{ name: 'u250', inUse: 1, slots: 4, type: 'sim', available: true, detail: 'simulated, profile alveo-u250' }],
     });
     const text = renderStatus(s, { width: 120 });
     expect(lines(text)[0]).toBe('vFunD on node-a.example · pid 999 · virtfun 0.1.0 · DRAINING: no new negotiations');
@@ -113,7 +113,7 @@ describe('renderStatus', () => {
     expect(lines(text)[2]).toBe('journal file:/var/lib/virtfun/admin/journal.ndjson · head none (empty) · outbox 17 · UNAVAILABLE: no new negotiations');
     expect(text).toContain('instances: none');
     expect(text).toContain('calls since start: none');
-    expect(text).toMatch(/devices \(1\)\ndevice\s+used\s+free\s+slots\nu250\s+1\s+3\s+4/);
+    expect(text).toMatch(/devices \(1\)\ndevice\s+type\s+state\s+used\s+free\s+slots\s+adapter \/ why\nu250\s+sim\s+available\s+1\s+3\s+4\s+simulated, profile alveo-u250/);
   });
 
   test.prop([fc.integer({ min: 60, max: 240 }), fc.integer({ min: 0, max: 4_000_000_000 }), fc.string({ maxLength: 80 })])(

@@ -156,7 +156,7 @@ describe('a scrape', () => {
         instances,
         tenants: tenants.map((id) => ({ id, instances: 0, maxInstances: 5, disabled: false, draining: false })),
         slots: fns.flatMap((fn) => (['sw', 'hw'] as const).map((kind) => ({ fn, kind, inUse: 0, slots: 4, device: null }))),
-        devices: devices.map((d) => ({ name: d, inUse: 0, slots: 1 })),
+        devices: devices.map((d) => ({ name: d, inUse: 0, slots: 1, type: 'webgpu' as const, available: false, detail: 'no adapter' })),
         totals: instances.map((i) => ({ tenant: i.tenant, fn: i.fn, kind: i.kind, calls: i.calls, errors: i.errors, latency })),
       });
     });

@@ -22,7 +22,7 @@ export function status(over: Partial<HostStatus> = {}): HostStatus {
       { fn: 'crc32', kind: 'sw', inUse: 2, slots: 4, device: null },
       { fn: 'crc32', kind: 'hw', inUse: 0, slots: 1, device: 'fpga0' },
     ],
-    devices: [{ name: 'fpga0', inUse: 0, slots: 2 }],
+    devices: [{ name: 'fpga0', inUse: 0, slots: 2, type: 'sim', available: true, detail: 'simulated, profile alveo-u250' }],
     tenants: [
       { id: 'acme', instances: 2, maxInstances: 3, disabled: false, draining: false },
       { id: 'beta', instances: 0, maxInstances: 1, disabled: true, draining: false },
