@@ -11,7 +11,7 @@
 import { DriverInputError } from '../../drivers/driver.js';
 import { crc32Batch, readCrc32Batch, CRC32_BATCH_MAX_COUNT } from '../../drivers/twins/crc32-batch.js';
 import type { GpuKernel, PreparedKernel } from '../kernel.js';
-import { Staging, align4, dispatchSize } from './support.js';
+import { Staging, align4, computePipeline, dispatchSize } from './support.js';
 
 const WORKGROUP = 64;
 
@@ -64,22 +64,13 @@ export const crc32BatchGpu: GpuKernel = {
   twin: crc32Batch,
   wgsl,
   async prepare(device: GPUDevice, maxInputBytes: number): Promise<PreparedKernel> {
-    const module = device.createShaderModule({ code: wgsl, label: 'crc32-batch' });
-    const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: 'crc32-batch' });
+    const pipeline = await computePipeline(device, wgsl, 'crc32-batch');
     // The output (4 bytes a message) is never larger than the lengths table of the input.
     const maxCount = Math.min(CRC32_BATCH_MAX_COUNT, Math.max(1, Math.floor((maxInputBytes - 4) / 4)));
     const staging = new Staging(device, maxInputBytes, 4 * maxCount, 16);
     const starts = device.createBuffer({ size: align4(4 * maxCount), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: 'starts' });
     const scratch = new Uint32Array(maxCount);
-    const bindGroup = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: staging.params } },
-        { binding: 1, resource: { buffer: staging.input } },
-        { binding: 2, resource: { buffer: staging.output } },
-        { binding: 3, resource: { buffer: starts } },
-      ],
-    });
+    const bindGroup = staging.bind(pipeline, [starts]);
     const params = new DataView(new ArrayBuffer(16));
     return {
       async run(input, output) {
@@ -96,11 +87,7 @@ export const crc32BatchGpu: GpuKernel = {
         const [x, y] = dispatchSize(Math.ceil(count / WORKGROUP), device.limits.maxComputeWorkgroupsPerDimension);
         params.setUint32(0, count, true);
         params.setUint32(4, x * WORKGROUP, true);
-        return staging.run(input, params, output, 4 * count, (pass) => {
-          pass.setPipeline(pipeline);
-          pass.setBindGroup(0, bindGroup);
-          pass.dispatchWorkgroups(x, y);
-        });
+        return staging.run(input, params, output, 4 * count, { pipeline, bindGroup, groups: [x, y] });
       },
       destroy() {
         staging.destroy();

@@ -13,7 +13,7 @@
 import { DriverInputError } from '../../drivers/driver.js';
 import { matmul, matmulShape, MATMUL_HEADER } from '../../drivers/twins/matmul.js';
 import type { GpuKernel, PreparedKernel } from '../kernel.js';
-import { Staging } from './support.js';
+import { Staging, computePipeline } from './support.js';
 
 /** Tile edge: a workgroup computes a TILE×TILE block of C. */
 export const MATMUL_TILE = 16;
@@ -57,19 +57,11 @@ export const matmulGpu: GpuKernel = {
   twin: matmul,
   wgsl,
   async prepare(device: GPUDevice, maxInputBytes: number): Promise<PreparedKernel> {
-    const module = device.createShaderModule({ code: wgsl, label: 'matmul' });
-    const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: 'matmul' });
+    const pipeline = await computePipeline(device, wgsl, 'matmul');
     // A result travels back through the same region as the input: no larger than it (and the device's binding).
     const maxOutputBytes = Math.min(matmul.maxOutputBytes, Math.max(4, maxInputBytes), device.limits.maxStorageBufferBindingSize);
     const staging = new Staging(device, maxInputBytes, maxOutputBytes, 16);
-    const bindGroup = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: staging.params } },
-        { binding: 1, resource: { buffer: staging.input } },
-        { binding: 2, resource: { buffer: staging.output } },
-      ],
-    });
+    const bindGroup = staging.bind(pipeline);
     const params = new DataView(new ArrayBuffer(16));
     return {
       async run(input, output) {
@@ -80,11 +72,7 @@ export const matmulGpu: GpuKernel = {
         params.setUint32(4, k, true);
         params.setUint32(8, n, true);
         params.setUint32(12, MATMUL_HEADER / 4 + m * k, true); // B's first word
-        return staging.run(input, params, output, 4 * m * n, (pass) => {
-          pass.setPipeline(pipeline);
-          pass.setBindGroup(0, bindGroup);
-          pass.dispatchWorkgroups(Math.ceil(n / MATMUL_TILE), Math.ceil(m / MATMUL_TILE));
-        });
+        return staging.run(input, params, output, 4 * m * n, { pipeline, bindGroup, groups: [Math.ceil(n / MATMUL_TILE), Math.ceil(m / MATMUL_TILE)] });
       },
       destroy() {
         staging.destroy();

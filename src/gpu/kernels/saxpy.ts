@@ -6,7 +6,7 @@
  */
 import { saxpy } from '../../drivers/twins/saxpy.js';
 import type { GpuKernel, PreparedKernel } from '../kernel.js';
-import { Staging, dispatchSize } from './support.js';
+import { Staging, computePipeline, dispatchSize } from './support.js';
 
 const WORKGROUP = 256;
 
@@ -29,17 +29,9 @@ export const saxpyGpu: GpuKernel = {
   twin: saxpy,
   wgsl,
   async prepare(device: GPUDevice, maxInputBytes: number): Promise<PreparedKernel> {
-    const module = device.createShaderModule({ code: wgsl, label: 'saxpy' });
-    const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: 'saxpy' });
+    const pipeline = await computePipeline(device, wgsl, 'saxpy');
     const staging = new Staging(device, maxInputBytes, maxInputBytes, 16);
-    const bindGroup = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: staging.params } },
-        { binding: 1, resource: { buffer: staging.input } },
-        { binding: 2, resource: { buffer: staging.output } },
-      ],
-    });
+    const bindGroup = staging.bind(pipeline);
     const params = new DataView(new ArrayBuffer(16));
     return {
       async run(input, output) {
@@ -49,11 +41,7 @@ export const saxpyGpu: GpuKernel = {
         params.setFloat32(0, new DataView(input.buffer, input.byteOffset, 4).getFloat32(0, true), true);
         params.setUint32(4, n, true);
         params.setUint32(8, x * WORKGROUP, true);
-        return staging.run(input, params, output, 4 * n, (pass) => {
-          pass.setPipeline(pipeline);
-          pass.setBindGroup(0, bindGroup);
-          pass.dispatchWorkgroups(x, y);
-        });
+        return staging.run(input, params, output, 4 * n, { pipeline, bindGroup, groups: [x, y] });
       },
       destroy() {
         staging.destroy();

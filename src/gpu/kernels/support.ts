@@ -18,6 +18,19 @@ export function dispatchSize(groups: number, maxPerDim: number): [number, number
   return [Math.ceil(groups / y), y];
 }
 
+/** Compile a WGSL compute shader's `main` into a pipeline (the layout from the shader). */
+export async function computePipeline(device: GPUDevice, code: string, label: string): Promise<GPUComputePipeline> {
+  const module = device.createShaderModule({ code, label });
+  return device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+}
+
+/** What one call dispatches: a pipeline, its bind group, and the workgroup counts. */
+export interface Dispatch {
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly groups: readonly [number, number];
+}
+
 export class Staging {
   readonly params: GPUBuffer;
   readonly input: GPUBuffer;
@@ -40,6 +53,12 @@ export class Staging {
     this.scratch = new Uint8Array(0);
   }
 
+  /** The bind group of `pipeline`: params at binding 0, input at 1, output at 2, then `extra` from binding 3 on. */
+  bind(pipeline: GPUComputePipeline, extra: readonly GPUBuffer[] = []): GPUBindGroup {
+    const buffers = [this.params, this.input, this.output, ...extra];
+    return this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  }
+
   /** A copy-free view of `bytes` that WebGPU takes (an ArrayBuffer, a multiple of 4 long), or a padded copy. */
   private uploadable(bytes: Uint8Array): Uint8Array {
     if (!(bytes.buffer instanceof SharedArrayBuffer) && bytes.byteLength % 4 === 0 && bytes.byteOffset % 4 === 0) return bytes;
@@ -51,14 +70,16 @@ export class Staging {
     return s;
   }
 
-  /** One call: upload `input` and `params`, record the dispatch, read `outBytes` back into `output`. */
-  async run(input: Uint8Array, params: DataView, output: Uint8Array, outBytes: number, dispatch: (pass: GPUComputePassEncoder) => void): Promise<number> {
+  /** One call: upload `input` and `params`, dispatch, read `outBytes` back into `output`. */
+  async run(input: Uint8Array, params: DataView, output: Uint8Array, outBytes: number, dispatch: Dispatch): Promise<number> {
     const q = this.device.queue;
     if (input.byteLength > 0) q.writeBuffer(this.input, 0, this.uploadable(input));
     q.writeBuffer(this.params, 0, params.buffer, params.byteOffset, params.byteLength);
     const enc = this.device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    dispatch(pass);
+    pass.setPipeline(dispatch.pipeline);
+    pass.setBindGroup(0, dispatch.bindGroup);
+    pass.dispatchWorkgroups(dispatch.groups[0], dispatch.groups[1]);
     pass.end();
     const size = align4(outBytes);
     enc.copyBufferToBuffer(this.output, 0, this.readback, 0, size);
