@@ -31,6 +31,19 @@ export function hardwareOf(state: VFunDState, fn: string): string {
   return `hardware: WebGPU ${d.name}${a ? ` (${a.vendor}/${a.architecture}${a.software ? ', software Vulkan' : ''})` : ''}`;
 }
 
+/** Call `vf` `n` times with `input`: the last result and the median time per call, in µs. */
+export function timedCalls(vf: VFunction, input: Uint8Array, n: number): { result: Uint8Array; medianUs: number } {
+  const times: number[] = [];
+  let result: Uint8Array = new Uint8Array(0);
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    result = vf.call(input);
+    times.push(performance.now() - t0);
+  }
+  times.sort((x, y) => x - y);
+  return { result, medianUs: times[Math.floor(n / 2)]! * 1000 };
+}
+
 type Open = (tenant: 'acme', app: string, fn: string, kind: 'hw' | 'sw') => Promise<VFunction | null>;
 
 /** A small valid input for each GPU function (fits the demo's 64 KiB regions). */
@@ -98,16 +111,9 @@ export async function gpuDemo<R>(vfund: VFunD<R>, open: Open, out: (line: string
       if (note) out(`  [acme/gpu-${fn}/${fn}] ${note}`);
       const expected = new Uint8Array(twin.outputBytes(input));
       twin.compute(input, expected);
-      const times: number[] = [];
-      let got: Uint8Array = new Uint8Array(0);
-      for (let i = 0; i < 20; i++) {
-        const t0 = performance.now();
-        got = hw.call(input);
-        times.push(performance.now() - t0);
-      }
-      times.sort((x, y) => x - y);
+      const { result: got, medianUs } = timedCalls(hw, input, 20);
       const verdict = twin.compare(input, expected, got);
-      out(`  ${fn} (${input.byteLength} B in, ${got.byteLength} B out): ${verdict === null ? 'agrees with the software twin' : `DIFFERS from the software twin: ${verdict}`}; median ${(times[10]! * 1000).toFixed(0)} µs per call over 20 calls`);
+      out(`  ${fn} (${input.byteLength} B in, ${got.byteLength} B out): ${verdict === null ? 'agrees with the software twin' : `DIFFERS from the software twin: ${verdict}`}; median ${medianUs.toFixed(0)} µs per call over 20 calls`);
       const stats = await hw.release();
       out(`  [acme/gpu-${fn}/${fn}] released after ${stats.calls} calls`);
     }

@@ -28,7 +28,7 @@ import { ValidationError } from '../errors.js';
 import { profileNames } from '../../simulator/profile.js';
 import { openWitnesses, startCheckpointing, type CheckpointOptions } from '../daemon/checkpointing.js';
 import { probeDevices } from '../gpu/probe-process.js';
-import { gpuDemo, gpuDemoConfig, hardwareOf } from './demo-gpu.js';
+import { gpuDemo, gpuDemoConfig, hardwareOf, timedCalls } from './demo-gpu.js';
 
 export const DEMO_SECRETS = { acme: 'acme-demo-secret-0001', globex: 'globex-demo-secret-0002' } as const;
 
@@ -229,16 +229,9 @@ async function sideBySide(open: (t: 'acme', app: string, fn: string, kind: 'hw' 
   for (const kind of ['hw', 'sw'] as const) {
     const vf = await open('acme', `lab-${kind}`, 'crc32', kind);
     if (!vf) continue;
-    const times: number[] = [];
-    let r: Uint8Array = new Uint8Array(0);
-    for (let i = 0; i < 2000; i++) {
-      const t0 = performance.now();
-      r = vf.call(payload);
-      times.push(performance.now() - t0);
-    }
-    times.sort((a, b) => a - b);
+    const { result: r, medianUs } = timedCalls(vf, payload, 2000);
     results.push(hex(r));
-    out(`  ${kind}: crc32 = ${hex(r)}, median ${(times[1000]! * 1000).toFixed(1)} µs per call`);
+    out(`  ${kind}: crc32 = ${hex(r)}, median ${medianUs.toFixed(1)} µs per call`);
     await vf.release();
   }
   out(`  same result in both: ${results.length === 2 && results[0] === results[1] ? 'yes' : 'NO'}`);
