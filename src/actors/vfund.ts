@@ -16,6 +16,7 @@ import { Recorder } from '../events/recorder.js';
 import type { LifecycleState } from '../machines/lifecycle.js';
 import type { Answer, Credentials, NegotiateRequest } from '../domain/requests.js';
 import type { DriverNotice } from '../domain/types.js';
+import { checkActivation, checkNotice, MAX_NOTICES_PER_INSTANCE } from './driver-notices.js';
 import type { VFunDCommand } from './commands.js';
 import { checkRelease, decide, NO_STATS } from './decide.js';
 import { evolve } from './evolve.js';
@@ -60,6 +61,8 @@ export class VFunD<Region = unknown> {
   private state: VFunDState;
   private readonly recorder: Recorder;
   private readonly runtimes = new Map<string, InstanceRuntime<Region>>();
+  /** Driver notices received per live instance (bounded: MAX_NOTICES_PER_INSTANCE). */
+  private readonly notices = new Map<string, number>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(envelopes: readonly Envelope[]) => void>();
   /** Seq of the latest snapshot journaled (0: none), and whether one is queued. */
@@ -175,6 +178,7 @@ export class VFunD<Region = unknown> {
         detail = messageOf(err);
         if (err instanceof VirtFunError && err.code === 'RESOURCES') reason = 'no-resources';
       }
+      const driver = checkActivation(runtime?.activation);
       const [r] = await this.dispatch({
         type: 'activation-result',
         id: this.opts.ids.next(),
@@ -182,7 +186,7 @@ export class VFunD<Region = unknown> {
         ok: runtime !== undefined,
         detail,
         ...(runtime === undefined && { reason }),
-        ...(runtime?.activation !== undefined && { driver: runtime.activation }),
+        ...(driver !== undefined && { driver }),
       });
       if (r?.type === 'activation.acked' && runtime) {
         this.runtimes.set(inst.id, runtime);
@@ -280,8 +284,19 @@ export class VFunD<Region = unknown> {
     return this.reclaim(instance, 'lease', detail).catch(() => undefined); // callers do not wait for it (a journal that failed for good)
   }
 
-  /** A driver's notice, journaled (the driver tells a failover once per instance). */
-  private noticed(instance: string, device: string, n: DriverNotice): Promise<void> {
+  /**
+   * A driver's notice, checked and journaled (the driver tells a failover once per instance). A
+   * malformed one is dropped; a service that sends more than an honest driver would is faulty: its
+   * instance is reclaimed (driver-notices.ts).
+   */
+  private noticed(instance: string, device: string, raw: DriverNotice): Promise<void> {
+    const count = (this.notices.get(instance) ?? 0) + 1;
+    this.notices.set(instance, count);
+    if (count === MAX_NOTICES_PER_INSTANCE + 1) {
+      return this.reclaim(instance, 'failure', `its service sent more than ${MAX_NOTICES_PER_INSTANCE} driver notices: treated as faulty`);
+    }
+    const n = checkNotice(raw);
+    if (n === null || count > MAX_NOTICES_PER_INSTANCE) return Promise.resolve();
     return this.enqueue(async () => {
       const id = this.opts.ids.next();
       if (n.type === 'failover') await this.dispatch({ type: 'device-failover', id, instance, device, detail: n.detail });
@@ -346,7 +361,11 @@ export class VFunD<Region = unknown> {
       for (const l of this.listeners) l(envelopes);
     } finally {
       // After the listeners: those of the batch that releases an instance still find its (stopped) runtime.
-      for (const e of events) if (e.type === 'instance.released') this.runtimes.delete(e.data.instance);
+      for (const e of events) {
+        if (e.type !== 'instance.released') continue;
+        this.runtimes.delete(e.data.instance);
+        this.notices.delete(e.data.instance);
+      }
     }
     return events;
   }

@@ -16,7 +16,8 @@
  *   twin and compared. On a mismatch a `mismatch` notice names the call and
  *   the difference, and the call answers the TWIN's result: a device that
  *   computed wrongly once is not trusted with that answer, and the twin is
- *   the reference the function's format is defined by.
+ *   the reference the function's format is defined by. After
+ *   MISMATCHES_BEFORE_FAILOVER mismatches the instance fails over for good.
  * - reset: nothing to clear (no state between calls). exit: free the
  *   prepared kernel and the device.
  *
@@ -26,10 +27,17 @@
 import type { DriverActivation, DriverNotice } from '../domain/types.js';
 import { checkInputSize, DriverInputError, type DriverContext, type DriverMeta, type FunctionDriver } from '../drivers/driver.js';
 import { VirtFunError, messageOf } from '../errors.js';
-import { corruptResult, parseGpuFaults, WEBGPU_FAULTS_ENV, type GpuFaults } from './faults.js';
+import { corruptResult, corrupts, parseGpuFaults, WEBGPU_FAULTS_ENV, type GpuFaults } from './faults.js';
 import type { GpuKernel, PreparedKernel } from './kernel.js';
 import { identityOf, requestAdapter } from './webgpu.js';
 import { loadShm } from '../native/shm.js';
+
+/**
+ * Mismatches after which an instance stops trusting its device and fails over to the twin (one
+ * failover notice): a device that computes wrongly again and again is treated as lost, which also
+ * bounds what one instance journals.
+ */
+export const MISMATCHES_BEFORE_FAILOVER = 10;
 
 /** How long a failed run waits for Dawn to confirm the device is gone before it counts as a fault of its own. */
 const LOSS_CONFIRM_MS = 1_000;
@@ -49,6 +57,8 @@ export class WebGpuDriver implements FunctionDriver {
   private failedOver: string | null = null;
   /** exit() destroys the device: that loss is no failover. */
   private exiting = false;
+  /** Cross-checked calls whose result differed from the twin's. */
+  private mismatches = 0;
   /** The twin's result of a cross-checked call. */
   private expected = new Uint8Array(0);
 
@@ -143,7 +153,7 @@ export class WebGpuDriver implements FunctionDriver {
       return twin.compute(input, output);
     }
     if (this.failedOver !== null) return twin.compute(input, output); // lost while this call ran: its result cannot be trusted
-    if (call === this.faults.corruptAt) corruptResult(output.subarray(0, written)); // injected
+    if (corrupts(this.faults, call)) corruptResult(output.subarray(0, written)); // injected
     const every = this.options.crossCheck;
     if (every === undefined || call % every !== 0) return written;
     if (this.expected.byteLength < n) this.expected = new Uint8Array(n);
@@ -151,6 +161,7 @@ export class WebGpuDriver implements FunctionDriver {
     const diff = twin.compare(input, expected, output.subarray(0, written));
     if (diff === null) return written;
     this.notify({ type: 'mismatch', call, detail: diff });
+    if (++this.mismatches >= MISMATCHES_BEFORE_FAILOVER) this.failOver(`${this.mismatches} cross-checked calls differed from the software twin: the device's results are not trusted`);
     output.set(expected);
     return expected.byteLength;
   }

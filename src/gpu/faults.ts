@@ -7,7 +7,9 @@
  * - `lose-device-at=N`: destroy the device just before call N; the loss
  *   arrives through Dawn's own `device.lost` promise, as a real one would.
  * - `corrupt-at=N`: flip a bit of the GPU's result of call N, before the
- *   cross-check looks at it.
+ *   cross-check looks at it;
+ * - `corrupt-from=N`: the same for call N and every later call (a device
+ *   that computes wrongly for good).
  *
  * Entries are separated by commas: `lose-device-at=5,corrupt-at=3`. An unset
  * or empty variable injects nothing; anything else that does not parse is
@@ -21,12 +23,19 @@ export const WEBGPU_FAULTS_ENV = 'VIRTFUN_WEBGPU_FAULTS';
 export interface GpuFaults {
   readonly loseDeviceAt?: number;
   readonly corruptAt?: number;
+  readonly corruptFrom?: number;
 }
 
 const KEYS: Readonly<Record<string, keyof GpuFaults>> = {
   'lose-device-at': 'loseDeviceAt',
   'corrupt-at': 'corruptAt',
+  'corrupt-from': 'corruptFrom',
 };
+
+/** Whether call `call` is one whose result is to be corrupted. */
+export function corrupts(faults: GpuFaults, call: number): boolean {
+  return call === faults.corruptAt || (faults.corruptFrom !== undefined && call >= faults.corruptFrom);
+}
 
 /** Parse a VIRTFUN_WEBGPU_FAULTS value; throws ValidationError naming what it cannot read. */
 export function parseGpuFaults(value: string | undefined): GpuFaults {

@@ -18,6 +18,7 @@ import type { AdapterIdentity, DriverNotice } from '../../src/domain/types.js';
 import type { Envelope } from '../../src/events/envelope.js';
 import { counterIds, steppingClock } from './helpers.js';
 import { capacityOf } from '../../src/daemon/status.js';
+import { checkActivation, checkNotice, MAX_NOTICES_PER_INSTANCE, NOTICE_DETAIL_MAX } from '../../src/actors/driver-notices.js';
 
 const SECRET = 'gpu-tenant-secret-0001';
 const ADAPTER: AdapterIdentity = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25', software: true };
@@ -94,6 +95,49 @@ describe('WebGPU devices in the configuration', () => {
     expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [{ name: 'g', type: 'webgpu', slots: 0 }] })).toThrow(/devices\.0\.slots/);
     expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [{ name: 'g', type: 'webgpu', crosscheck: 5 }] })).toThrow(/crosscheck: unknown key \(did you mean 'crossCheck'\?\)/);
     expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [...devices, ...devices] })).toThrow(/devices\.1: duplicate name 'g'/);
+  });
+});
+
+describe('what a service says of its driver is checked before it is journaled', () => {
+  it.prop([fc.anything()])('checkNotice and checkActivation take anything without throwing; what they keep is well formed', (raw) => {
+    const n = checkNotice(raw);
+    if (n !== null) {
+      expect(n.detail.length).toBeLessThanOrEqual(NOTICE_DETAIL_MAX + 1);
+      if (n.type === 'mismatch') expect(Number.isSafeInteger(n.call) && n.call >= 1).toBe(true);
+    }
+    const a = checkActivation(raw);
+    if (a !== undefined) expect(Number.isFinite(a.prepareMs) && a.prepareMs >= 0).toBe(true);
+  });
+
+  it('keeps a well-formed notice and activation, clipping long strings; refuses the malformed', () => {
+    expect(checkNotice({ type: 'mismatch', call: 3, detail: 'x'.repeat(10_000) })).toEqual({ type: 'mismatch', call: 3, detail: `${'x'.repeat(NOTICE_DETAIL_MAX)}…` });
+    expect(checkNotice({ type: 'failover', detail: 'lost' })).toEqual({ type: 'failover', detail: 'lost' });
+    for (const bad of [null, 'failover', { type: 'failover' }, { type: 'mismatch', call: 0, detail: '' }, { type: 'mismatch', call: 1.5, detail: '' }, { type: 'other', detail: '' }]) expect(checkNotice(bad)).toBeNull();
+    expect(checkActivation({ device: 'webgpu', adapter: ADAPTER, prepareMs: 1 })).toEqual({ device: 'webgpu', adapter: ADAPTER, prepareMs: 1 });
+    for (const bad of [{ device: 'webgpu', adapter: ADAPTER, prepareMs: -1 }, { device: 'webgpu', adapter: { ...ADAPTER, software: 'yes' }, prepareMs: 1 }, { device: 'webgpu', prepareMs: 1 }, { device: 'webgpu', adapter: ADAPTER, prepareMs: Infinity }]) {
+      expect(checkActivation(bad)).toBeUndefined();
+    }
+  });
+
+  it(`a service that floods notices (more than ${MAX_NOTICES_PER_INSTANCE}) is faulty: its instance is reclaimed, the journal holds at most that many`, async () => {
+    const journal = new MemoryJournal();
+    const runtime = new GpuRuntime();
+    const d = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [{ device: 'gpu0', available: true, adapter: ADAPTER, detail: 'ok' }] });
+    const creds = { tenant: 't1', credential: SECRET };
+    const n = await d.negotiate({ ...creds, app: 'x', fn: 'saxpy', kind: 'hw' });
+    if (!n.ok) throw new Error(n.detail);
+    await d.activate({ ...creds, instance: n.instance });
+    const send = runtime.notify.get(n.instance)!;
+    send({ type: 'mismatch', call: 1, detail: 'x' });
+    send({ bogus: true } as unknown as DriverNotice); // dropped, but counted
+    for (let i = 0; i < 500; i++) send({ type: 'mismatch', call: i + 2, detail: 'flood' });
+    await d.settled();
+    const envs = await envelopes(journal);
+    expect(envs.filter((e) => e.type === 'crosscheck.mismatch').length).toBe(MAX_NOTICES_PER_INSTANCE - 1);
+    expect(envs.find((e) => e.type === 'service.failed')?.data).toMatchObject({ instance: n.instance, detail: expect.stringContaining('driver notices: treated as faulty') });
+    expect(d.snapshot.instances[n.instance]).toBeUndefined();
+    await d.stop();
+    expect((await replayJournal(await envelopes(journal))).divergence).toBeNull();
   });
 });
 

@@ -21,6 +21,7 @@ import type { DriverNotice } from '../../src/domain/types.js';
 import { saxpy } from '../../src/drivers/twins/saxpy.js';
 import { connect } from '../../src/guest/connect.js';
 import { WEBGPU_FAULTS_ENV } from '../../src/gpu/faults.js';
+import { MISMATCHES_BEFORE_FAILOVER } from '../../src/gpu/driver.js';
 import { probeAdapter, WEBGPU_ENV, type AdapterProbe } from '../../src/gpu/webgpu.js';
 import { expectServiceError } from '../dataplane/helpers.js';
 import { CRASH } from './fixtures/gpu-drivers.js';
@@ -134,6 +135,20 @@ describe('the webgpu:saxpy driver behind a service', () => {
     }
     await settle();
     expect(notices).toEqual([{ type: 'mismatch', call: 3, detail: expect.stringMatching(/^saxpy: element 0 is /) }]);
+  });
+
+  it(`a device wrong on every call: ${MISMATCHES_BEFORE_FAILOVER} mismatch notices, then one failover; every answer right, no cross-check after it`, async () => {
+    withEnv(WEBGPU_FAULTS_ENV, 'corrupt-from=2');
+    const { client, notices } = await serve('webgpu:saxpy?crossCheck=1');
+    for (let i = 0; i < MISMATCHES_BEFORE_FAILOVER + 8; i++) {
+      const input = saxpyInput(64, 3 + i);
+      expect(check(input, client.call(input)), `call ${i + 1}`).toBeNull();
+    }
+    await settle();
+    const mismatches = notices.filter((n) => n.type === 'mismatch');
+    expect(mismatches.map((n) => (n.type === 'mismatch' ? n.call : 0))).toEqual(Array.from({ length: MISMATCHES_BEFORE_FAILOVER }, (_, i) => i + 2));
+    expect(notices.filter((n) => n.type === 'failover')).toEqual([{ type: 'failover', detail: expect.stringMatching(/10 cross-checked calls differed from the software twin/) }]);
+    expect(notices).toHaveLength(MISMATCHES_BEFORE_FAILOVER + 1);
   });
 
   it('cross-check every 2nd call without a fault: no notice (the twin accepts the GPU rounding)', async () => {
