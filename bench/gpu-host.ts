@@ -15,7 +15,6 @@ import { openJournal } from '../src/events/adapters/open-journal.js';
 import { connect } from '../src/guest/connect.js';
 import { VFunction } from '../src/guest/vfunction.js';
 import { gpuKernelNames } from '../src/gpu/kernels/index.js';
-import { probeDevices } from '../src/gpu/probe-process.js';
 import { MAX_CAPACITY } from '../src/dataplane/layout.js';
 import { randomIds, systemClock } from '../src/util/system.js';
 
@@ -41,7 +40,7 @@ export async function startGpuHost(capacity: number): Promise<GpuHost> {
   );
   const { journal } = await openJournal(`file:${join(root, 'journal.ndjson')}`, { host: 'bench' });
   const runtime = await FileRuntime.create({ root });
-  const vfund = await VFunD.start<HostRegion>({ journal, runtime, config, host: 'bench', clock: systemClock, ids: randomIds, probeDevices: (d) => probeDevices(d) });
+  const vfund = await VFunD.start<HostRegion>({ journal, runtime, config, host: 'bench', clock: systemClock, ids: randomIds });
   let app = 0;
   return {
     async open(fn) {

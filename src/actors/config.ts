@@ -15,7 +15,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { DeviceConfig, VFunDConfigSnapshot } from '../events/catalogue.js';
 import { gpuKernelNames } from '../gpu/kernels/index.js';
-import { webgpuDriverName, webgpuDrivers } from '../gpu/drivers.js';
+import { webgpuDriverName, webgpuDriverParts, webgpuDrivers } from '../gpu/drivers.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
 import { driverNames, registerDriverFamily } from '../drivers/registry.js';
 import { deviceDriverName, deviceDriverParts, simulatorDrivers } from '../../simulator/drivers.js';
@@ -33,6 +33,8 @@ registerDriverFamily(webgpuDrivers);
 
 /** Contexts a WebGPU device offers when its configuration does not say. */
 export const WEBGPU_DEFAULT_SLOTS = 4;
+/** The most contexts a WebGPU device may be configured with (each instance opens a device of its own). */
+export const WEBGPU_MAX_SLOTS = 64;
 
 /** Why a driver name is refused (the same words for a name the load step finds no profile for). */
 export function unknownDriver(driver: string): string {
@@ -47,7 +49,13 @@ export function unknownProfile(profile: string, known: readonly string[]): strin
 /** A driver name of the right form: a software driver, `sim-fpga:<kernel>`, or `sim:<profile>:<fn>` (its profile is checked when loaded). */
 const isDriverName = (driver: string): boolean => driverNames().includes(driver) || deviceDriverParts(driver) !== null;
 
-const driverName = z.string().refine(isDriverName, { error: (iss) => unknownDriver(String(iss.input)) });
+const driverName = z
+  .string()
+  .refine((d) => webgpuDriverParts(d) === null, {
+    error: (iss) => `'${String(iss.input)}' runs on a GPU: declare a device of type webgpu and give the function kinds.hw.device (docs/gpu.md), so that vFunD probes it, counts its slots and journals its failovers`,
+    abort: true,
+  })
+  .refine(isDriverName, { error: (iss) => unknownDriver(String(iss.input)) });
 
 const name = z
   .string()
@@ -55,22 +63,26 @@ const name = z
   .max(NAME_MAX)
   .regex(NAME_PATTERN, "only letters, digits, '-' and '_', starting with a letter or digit");
 
-const hwKindConfig = z.union([
-  z
-    .object({
-      /** A device declared in `devices`: the function occupies one of its reconfigurable slots. */
-      device: z.string(),
-      /** Optional cap for this function alone (default: the device's slots). */
-      slots: z.number().int().min(1).max(4096).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      slots: z.number().int().min(1).max(4096),
-      driver: driverName,
-    })
-    .strict(),
-]);
+/**
+ * A function's hardware version: on a device declared in `devices` (it occupies one of the device's
+ * slots; `slots` may cap this function lower), or a driver of its own with its slots. One object
+ * checked field by field, so that a mistake names its field.
+ */
+const hwKindConfig = z
+  .object({
+    device: z.string().optional(),
+    slots: z.number().int().min(1).max(4096).optional(),
+    driver: driverName.optional(),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    if (h.device !== undefined && h.driver !== undefined) ctx.addIssue({ code: 'custom', path: ['driver'], message: 'give device or driver, not both' });
+    if (h.device === undefined && h.driver === undefined) ctx.addIssue({ code: 'custom', path: ['device'], message: 'give device (one of devices) or driver with slots' });
+    if (h.driver !== undefined && h.slots === undefined) ctx.addIssue({ code: 'custom', path: ['slots'], message: 'required with driver' });
+  })
+  .transform((h): { device: string; slots?: number } | { slots: number; driver: string } =>
+    h.device !== undefined ? { device: h.device, ...(h.slots !== undefined && { slots: h.slots }) } : { slots: h.slots ?? 1, driver: h.driver ?? '' },
+  );
 
 const refusalLimits = z
   .object({
@@ -109,6 +121,38 @@ const tenantLimits = z
   })
   .strict()
   .refine((l) => l.cpus !== undefined || l.memoryMiB !== undefined, { message: 'give cpus, memoryMiB or both' });
+
+/**
+ * A device: a simulated FPGA (`profile`), or a WebGPU adapter (`type: 'webgpu'`). One object
+ * checked field by field, so that a mistake names its field rather than "Invalid input".
+ */
+const deviceConfig = z
+  .object({
+    name,
+    /** A shipped simulator profile's name (a simulated FPGA): the load step reads it. */
+    profile: z.string().min(1).optional(),
+    type: z.literal('webgpu', { error: "must be 'webgpu' (or leave it out for a simulated FPGA with a profile)" }).optional(),
+    /** WebGPU: instances that may hold a context on the adapter at once (default 4). */
+    slots: z.number().int().min(1).max(WEBGPU_MAX_SLOTS).optional(),
+    /** WebGPU: compare 1 in N calls with the software twin and journal each mismatch (default: never). */
+    crossCheck: z.number().int().min(1).max(1_000_000_000).optional(),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.type === 'webgpu') {
+      if (d.profile !== undefined) ctx.addIssue({ code: 'custom', path: ['profile'], message: 'a webgpu device follows no simulator profile: leave it out' });
+    } else {
+      if (d.profile === undefined) ctx.addIssue({ code: 'custom', path: ['profile'], message: "required for a simulated FPGA (or give type: 'webgpu' for the host's GPU)" });
+      for (const k of ['slots', 'crossCheck'] as const) {
+        if (d[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `only for a webgpu device (a simulated FPGA's slots come from its profile)` });
+      }
+    }
+  })
+  .transform((d): { name: string; profile: string } | { name: string; type: 'webgpu'; slots: number; crossCheck?: number } =>
+    d.type === 'webgpu'
+      ? { name: d.name, type: 'webgpu', slots: d.slots ?? WEBGPU_DEFAULT_SLOTS, ...(d.crossCheck !== undefined && { crossCheck: d.crossCheck }) }
+      : { name: d.name, profile: d.profile ?? '' },
+  );
 
 const kindConfig = z
   .object({
@@ -181,25 +225,7 @@ export const configSchema = z
      * Hardware devices: a simulated FPGA following a simulator profile (simulator/profiles; slots come
      * from the profile), or a WebGPU adapter (`type: 'webgpu'`, docs/gpu.md; slots are device contexts).
      */
-    devices: z
-      .array(
-        z.union([
-          z.object({
-            name,
-            /** A shipped profile's name: the load step reads it. */
-            profile: z.string().min(1),
-          }).strict(),
-          z.object({
-            name,
-            type: z.literal('webgpu'),
-            /** Instances that may hold a context on the adapter at once (default 4). */
-            slots: z.number().int().min(1).max(64).default(WEBGPU_DEFAULT_SLOTS),
-            /** Compare 1 in N calls with the software twin and journal each mismatch (default: never). */
-            crossCheck: z.number().int().min(1).max(1_000_000_000).optional(),
-          }).strict(),
-        ]),
-      )
-      .default([]),
+    devices: z.array(deviceConfig).default([]),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -220,8 +246,13 @@ export const configSchema = z
       if (!hw || !('device' in hw)) return;
       const dev = c.devices.find((d) => d.name === hw.device);
       if (!dev) ctx.addIssue({ code: 'custom', path: ['functions', i, 'kinds', 'hw', 'device'], message: `no device '${hw.device}' in devices` });
-      else if ('type' in dev && !gpuKernelNames().includes(f.name)) {
-        ctx.addIssue({ code: 'custom', path: ['functions', i, 'name'], message: `WebGPU device '${dev.name}' has no function '${f.name}'; it runs: ${gpuKernelNames().join(', ')}` });
+      else if ('type' in dev) {
+        if (!gpuKernelNames().includes(f.name)) {
+          ctx.addIssue({ code: 'custom', path: ['functions', i, 'name'], message: `WebGPU device '${dev.name}' has no function '${f.name}'; it runs: ${gpuKernelNames().join(', ')}` });
+        }
+        if (hw.slots !== undefined && hw.slots > dev.slots) {
+          ctx.addIssue({ code: 'custom', path: ['functions', i, 'kinds', 'hw', 'slots'], message: `${hw.slots} is more than the ${dev.slots} slots of device '${dev.name}': a function may only cap itself lower` });
+        }
       }
     });
     for (const [list, key] of [

@@ -18,7 +18,7 @@ import type { Credentials, VFunDCommand } from './commands.js';
 import { checkName, NAME_MAX } from '../util/names.js';
 import { lifecycleNext } from '../machines/lifecycle.js';
 import { lifecycleEventsOf } from './evolve.js';
-import { admits, deviceSlotsInUse, deviceUnavailable, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
+import { admits, deviceRefusesTenant, deviceSlotsInUse, deviceUnavailable, liveInstances, slotsInUse, stepOfInstance, tenantLoad, type InstanceState, type VFunDState } from './state.js';
 import { snapshotOf } from './snapshot.js';
 import { decideAdmin } from './admin.js';
 
@@ -175,7 +175,7 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       }
       // An unavailable device says so before any count of slots: no slot of it can be had.
       const device = kind.device === undefined ? undefined : state.config.devices?.find((d) => d.name === kind.device);
-      const unavailable = device === undefined ? null : deviceUnavailable(state, device.name);
+      const unavailable = device === undefined ? null : (deviceUnavailable(state, device) ?? deviceRefusesTenant(state, device, tenant));
       if (device && unavailable !== null) {
         return nack({ reason: 'device-unavailable', detail: `device ${device.name}: ${unavailable}` });
       }
@@ -186,7 +186,8 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
       if (device) {
         const busy = deviceSlotsInUse(state, device.name);
         if (busy >= device.slots) {
-          return nack({ reason: 'no-capacity', detail: `device ${device.name}: ${busy} of ${device.slots} reconfigurable slots in use` });
+          const what = device.type === 'webgpu' ? 'contexts' : 'reconfigurable slots';
+          return nack({ reason: 'no-capacity', detail: `device ${device.name}: ${busy} of ${device.slots} ${what} in use` });
         }
       }
       return [
@@ -272,6 +273,7 @@ export function decide(command: VFunDCommand, state: VFunDState, auth: Credentia
     case 'snapshot':
       return [{ type: 'state.snapshot', data: snapshotOf(state, command.seq) }];
     case 'probe-devices': {
+      if (!state.running) return []; // a probe that ends after vfund.stopped: the next run probes anew
       // Only devices of the running configuration; each once, in the order given.
       const known = new Set((state.config?.devices ?? []).map((d) => d.name));
       const seen = new Set<string>();

@@ -2,7 +2,7 @@
  * vFunD's state: what the journal folds into. Everything here is derivable
  * from the journal alone (see evolve.ts); nothing holds secrets.
  */
-import type { DeviceAvailability, Kind, SnapshotAdmin, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { DeviceAvailability, DeviceConfig, Kind, SnapshotAdmin, TenantConfig, VFunDConfigSnapshot } from '../events/catalogue.js';
 import { phaseOf, stepOf, type LifecyclePhase, type LifecycleState } from '../machines/lifecycle.js';
 
 export interface InstanceState {
@@ -58,10 +58,27 @@ export const initialState: VFunDState = {
   devices: {},
 };
 
-/** Why new instances of `device` cannot be had, or null when it is available. */
-export function deviceUnavailable(state: VFunDState, device: string): string | null {
-  const d = Object.hasOwn(state.devices, device) ? state.devices[device]! : undefined;
-  return d === undefined || d.available ? null : d.detail;
+/**
+ * Why new instances of `device` cannot be had, or null when it is available. A simulated device is
+ * always available; a WebGPU device once its probe found an adapter, until it is lost.
+ */
+export function deviceUnavailable(state: VFunDState, device: DeviceConfig): string | null {
+  const d = Object.hasOwn(state.devices, device.name) ? state.devices[device.name]! : undefined;
+  if (d === undefined) return device.type === 'webgpu' ? 'not probed yet' : null;
+  return d.available ? null : d.detail;
+}
+
+/**
+ * Why a tenant cannot have an instance on `device` although it is available, or null. A VM tenant's
+ * regions are slots of its window, a file vFunD maps: their services keep the sandbox's full deny
+ * list, ftruncate included, under which Mesa's software adapter (lavapipe) cannot run (docs/gpu.md).
+ */
+export function deviceRefusesTenant(state: VFunDState, device: DeviceConfig, tenant: TenantConfig): string | null {
+  if (device.type !== 'webgpu' || tenant.vm === undefined) return null;
+  const adapter = Object.hasOwn(state.devices, device.name) ? state.devices[device.name]!.adapter : undefined;
+  return adapter?.software === true
+    ? `tenant '${tenant.id}' is a VM: its GPU services keep the full sandbox (no ftruncate), under which the software adapter (${adapter.description}) cannot run`
+    : null;
 }
 
 /** Whether operators set anything (a snapshot leaves `admin` out otherwise). */

@@ -17,6 +17,7 @@ import type { LifecycleState } from '../machines/lifecycle.js';
 import type { Answer, Credentials, NegotiateRequest } from '../domain/requests.js';
 import type { DriverNotice } from '../domain/types.js';
 import { checkActivation, checkNotice, MAX_NOTICES_PER_INSTANCE } from './driver-notices.js';
+import { probeDevices } from '../gpu/probe-process.js';
 import type { VFunDCommand } from './commands.js';
 import { checkRelease, decide, NO_STATS } from './decide.js';
 import { evolve } from './evolve.js';
@@ -44,8 +45,9 @@ export interface VFunDOptions<Region> {
   readonly snapshotEvery?: number;
   /**
    * Find out which of the configuration's devices can take instances (a WebGPU device's adapter),
-   * after vfund.started: each answer is journaled as `device.probed`. Default: none is probed
-   * (the daemon passes src/gpu/probe-process.ts).
+   * after vfund.started, after a reload that adds devices, and after a device is lost: each answer
+   * is journaled as `device.probed`. Default: the adapter probe in a child process
+   * (src/gpu/probe-process.ts); tests pass their own.
    */
   readonly probeDevices?: (devices: readonly DeviceConfig[]) => Promise<readonly DeviceProbed['data'][]>;
 }
@@ -92,11 +94,7 @@ export class VFunD<Region = unknown> {
     d.snapshotSeq = restored.snapshotSeq ?? 0;
     const recovered = opts.runtime.recovered;
     await d.dispatch({ type: 'start', id: opts.ids.next(), host: opts.host, config: opts.config, ...(recovered !== undefined && { recovered }) });
-    const devices = opts.config.devices ?? [];
-    if (opts.probeDevices !== undefined && devices.length > 0) {
-      const probes = await opts.probeDevices(devices);
-      if (probes.length > 0) await d.enqueue(() => d.dispatch({ type: 'probe-devices', id: opts.ids.next(), probes }));
-    }
+    await d.probe(opts.config.devices ?? []);
     return d;
   }
 
@@ -269,19 +267,35 @@ export class VFunD<Region = unknown> {
    * stopped first, for their counters; then it is decided and journaled with who asked. Resolves
    * to the events journaled ([]: it changed nothing, e.g. an instance that is not live).
    */
-  administer(action: AdminAction): Promise<VFunEvent[]> {
-    return this.enqueue(async () => {
+  async administer(action: AdminAction): Promise<VFunEvent[]> {
+    const events = await this.enqueue(async () => {
       const stats: Record<string, ComputationStats | null> = {};
       for (const id of releasedBy(action, this.state)) stats[id] = (await this.runtimes.get(id)?.stop()) ?? NO_STATS;
       const id = this.opts.ids.next();
       const command: AdminCommand = action.type === 'evict' ? { ...action, id, stats: stats[action.instance] ?? null } : action.type === 'disable-tenant' || action.type === 'reload' ? { ...action, id, stats } : { ...action, id };
       return this.dispatch(command);
     });
+    // A device the reloaded configuration adds is probed before anything can be negotiated on it as available.
+    if (events.some((e) => e.type === 'config.reloaded')) {
+      const unprobed = (this.state.config?.devices ?? []).filter((d) => !Object.hasOwn(this.state.devices, d.name));
+      await this.probe(unprobed);
+    }
+    return events;
   }
 
   /** The guest that held an instance is gone (its lease ended): release it, journaling client.lost. */
   clientLost(instance: string, detail: string): Promise<void> {
     return this.reclaim(instance, 'lease', detail).catch(() => undefined); // callers do not wait for it (a journal that failed for good)
+  }
+
+  /**
+   * Probe `devices` (a WebGPU device's adapter, in a child process: src/gpu/probe-process.ts) outside
+   * the mailbox, then journal what was found (`device.probed`). Simulated devices need no probe.
+   */
+  private async probe(devices: readonly DeviceConfig[]): Promise<void> {
+    if (!devices.some((x) => x.type === 'webgpu')) return;
+    const probes = await (this.opts.probeDevices ?? probeDevices)(devices);
+    if (probes.length > 0) await this.enqueue(() => this.dispatch({ type: 'probe-devices', id: this.opts.ids.next(), probes }));
   }
 
   /**
@@ -297,10 +311,16 @@ export class VFunD<Region = unknown> {
     }
     const n = checkNotice(raw);
     if (n === null || count > MAX_NOTICES_PER_INSTANCE) return Promise.resolve();
-    return this.enqueue(async () => {
-      const id = this.opts.ids.next();
-      if (n.type === 'failover') await this.dispatch({ type: 'device-failover', id, instance, device, detail: n.detail });
-      else await this.dispatch({ type: 'crosscheck-mismatch', id, instance, device, call: n.call, detail: n.detail });
+    if (n.type === 'mismatch') {
+      return this.enqueue(async () => {
+        await this.dispatch({ type: 'crosscheck-mismatch', id: this.opts.ids.next(), instance, device, call: n.call, detail: n.detail });
+      });
+    }
+    // A lost device is unavailable until it is probed again: at once, so that one instance's loss (its
+    // own context destroyed, a driver reset) does not keep every tenant off a device that works.
+    return this.enqueue(async () => this.dispatch({ type: 'device-failover', id: this.opts.ids.next(), instance, device, detail: n.detail })).then(async (events) => {
+      const lost = this.state.config?.devices?.find((d) => d.name === device);
+      if (events.length > 0 && lost !== undefined && this.state.running) await this.probe([lost]);
     });
   }
 

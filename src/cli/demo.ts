@@ -27,7 +27,6 @@ import { randomIds, systemClock } from '../util/system.js';
 import { ValidationError } from '../errors.js';
 import { profileNames } from '../../simulator/profile.js';
 import { openWitnesses, startCheckpointing, type CheckpointOptions } from '../daemon/checkpointing.js';
-import { probeDevices } from '../gpu/probe-process.js';
 import { gpuDemo, gpuDemoConfig, hardwareOf, timedCalls } from './demo-gpu.js';
 
 export const DEMO_SECRETS = { acme: 'acme-demo-secret-0001', globex: 'globex-demo-secret-0002' } as const;
@@ -128,7 +127,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     host,
     clock: systemClock,
     ids: randomIds,
-    probeDevices: (d) => probeDevices(d),
   });
   const checkpointer = await startCheckpointing(
     vfund,

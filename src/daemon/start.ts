@@ -8,7 +8,6 @@
  * A start that fails gives back all it took, in reverse order: no pid file,
  * lock, socket, region or cgroup outlives it.
  */
-import { probeDevices } from '../gpu/probe-process.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { toSnapshot, ConfigError, windowPlans, type ValidConfig } from '../actors/config.js';
@@ -129,7 +128,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let admin: AdminServer;
   try {
     const before = (await journal.head())?.seq ?? 0;
-    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds, probeDevices: (d) => probeDevices(d), ...(opts.snapshotEvery !== undefined && { snapshotEvery: opts.snapshotEvery }) });
+    vfund = await VFunD.start<HostRegion>({ journal, runtime, config: toSnapshot(config), host, clock: systemClock, ids: randomIds, ...(opts.snapshotEvery !== undefined && { snapshotEvery: opts.snapshotEvery }) });
     undo.push(() => vfund.stop('start-up failed'));
     await logStart(journal, before, vfund, out);
     const unsubscribe = vfund.subscribe((envelopes) => {

@@ -32,7 +32,10 @@ export interface OpenOptions extends Credentials {
   readonly fn: string;
   /** Preferred kind. Default `hw`. */
   readonly kind?: Kind;
-  /** On a hardware nack for capacity, ask again for the software version. Default true. */
+  /**
+   * Ask again for the software version after a hardware nack for capacity or an unavailable device,
+   * or when the hardware's driver failed to activate. Default true.
+   */
   readonly fallback?: boolean;
   /** Told of every phase change of this vFunction's lifecycle. */
   readonly onPhase?: (phase: LifecyclePhase, detail: string) => void;
@@ -78,11 +81,21 @@ export class VFunction implements ComputeChannel {
     connect: (region: Region) => ComputeChannel,
     opts: OpenOptions,
   ): Promise<VFunction> {
+    return VFunction.openKind(control, connect, opts, false);
+  }
+
+  /** open(), told whether this is the software retry after the hardware failed to activate. */
+  private static async openKind<Region>(
+    control: ControlPort<Region>,
+    connect: (region: Region) => ComputeChannel,
+    opts: OpenOptions,
+    afterHardwareFailed: boolean,
+  ): Promise<VFunction> {
     const creds = { tenant: opts.tenant, credential: opts.credential };
     const kind = opts.kind ?? 'hw';
     let lifecycle = watch(createActor(lifecycleMachine, { input: { tenant: opts.tenant, app: opts.app, fn: opts.fn, kind } }), opts);
-    let fellBack = false;
-    let neg = await control.negotiate({ ...creds, app: opts.app, fn: opts.fn, kind });
+    let fellBack = afterHardwareFailed;
+    let neg = await control.negotiate({ ...creds, app: opts.app, fn: opts.fn, kind, ...(fellBack && { fallback: true }) });
     if (!neg.ok && kind === 'hw' && FALLS_BACK.has(neg.reason) && opts.fallback !== false) {
       lifecycle.send({ type: 'NEGOTIATION_NACK', reason: neg.reason, detail: neg.detail });
       lifecycle = watch(createActor(lifecycleMachine, { input: { tenant: opts.tenant, app: opts.app, fn: opts.fn, kind: 'sw' } }), opts);
@@ -99,6 +112,11 @@ export class VFunction implements ComputeChannel {
     if (!act.ok) {
       lifecycle.send({ type: 'ACTIVATION_NACK', reason: act.reason, detail: act.detail });
       if (!ACTIVATION_FAILURES.has(act.reason)) await control.release({ ...creds, instance: neg.instance });
+      // The hardware could not be made ready (its driver failed to start: no device after all): the
+      // failed activation ended the instance, and the software version is asked for as after a nack.
+      if (neg.kind === 'hw' && act.reason === 'driver-failed' && !fellBack && opts.fallback !== false) {
+        return VFunction.openKind(control, connect, { ...opts, kind: 'sw' }, true);
+      }
       throw new OffloadRefused('activation', act.reason, act.detail);
     }
     let channel: ComputeChannel;

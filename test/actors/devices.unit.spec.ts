@@ -5,9 +5,10 @@
  * failover once and each cross-check mismatch — and replaying the journal
  * reproduces every one of those decisions and the live state.
  */
-import { describe, expect } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { fc, it } from '@fast-check/vitest';
 import { VFunD } from '../../src/actors/vfund.js';
+import { VFunction } from '../../src/guest/vfunction.js';
 import { replayJournal } from '../../src/actors/replay.js';
 import { parseConfig, toSnapshot } from '../../src/actors/config.js';
 import { snapshotOf, stateOfSnapshot } from '../../src/actors/snapshot.js';
@@ -36,9 +37,12 @@ const config = toSnapshot(parseConfig({
 /** A runtime whose driver reports an adapter at activation and whose notices the test sends. */
 class GpuRuntime implements RuntimeFactory<null> {
   readonly notify = new Map<string, (n: DriverNotice) => void>();
+  /** Make every hardware activation fail as a GPU driver that finds no device would. */
+  failHardware = false;
   async activate(spec: ActivationSpec): Promise<InstanceRuntime<null>> {
     const stats = { calls: 0, errors: {} };
     const hw = spec.kind === 'hw';
+    if (hw && this.failHardware) throw new Error(`driver '${spec.driver}' init failed: no WebGPU adapter`);
     return {
       region: null,
       stats: () => stats,
@@ -95,6 +99,16 @@ describe('WebGPU devices in the configuration', () => {
     expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [{ name: 'g', type: 'webgpu', slots: 0 }] })).toThrow(/devices\.0\.slots/);
     expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [{ name: 'g', type: 'webgpu', crosscheck: 5 }] })).toThrow(/crosscheck: unknown key \(did you mean 'crossCheck'\?\)/);
     expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { device: 'g' } } }], devices: [...devices, ...devices] })).toThrow(/devices\.1: duplicate name 'g'/);
+    const saxpyOn = (device: object, hw: object = { device: 'g' }) => () => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw } }], devices: [device] });
+    expect(saxpyOn({ name: 'g', type: 'webgpu', profile: 'alveo-u250' })).toThrow(/devices\.0\.profile: a webgpu device follows no simulator profile/);
+    expect(saxpyOn({ name: 'g', type: 'WebGPU' })).toThrow(/devices\.0\.type: must be 'webgpu'/);
+    expect(saxpyOn({ name: 'g' })).toThrow(/devices\.0\.profile: required for a simulated FPGA \(or give type: 'webgpu'/);
+    expect(saxpyOn({ name: 'g', profile: 'alveo-u250', slots: 2 })).toThrow(/devices\.0\.slots: only for a webgpu device/);
+    expect(saxpyOn({ name: 'g', type: 'webgpu', slots: 65 })).toThrow(/devices\.0\.slots/);
+    expect(saxpyOn({ name: 'g', type: 'webgpu', slots: 4 }, { device: 'g', slots: 100 })).toThrow(/functions\.0\.kinds\.hw\.slots: 100 is more than the 4 slots of device 'g'/);
+    // A GPU driver named directly would bypass the device: no probe, no slots of it, no failover journaled.
+    expect(() => parseConfig({ ...base, functions: [{ name: 'saxpy', kinds: { hw: { slots: 2, driver: 'webgpu:saxpy' } } }] })).toThrow(/functions\.0\.kinds\.hw\.driver: 'webgpu:saxpy' runs on a GPU: declare a device of type webgpu/);
+    expect(() => parseConfig({ ...base, functions: [{ name: 'matmul', kinds: { sw: { slots: 2, driver: 'webgpu:matmul' } } }] })).toThrow(/kinds\.sw\.driver: 'webgpu:matmul' runs on a GPU/);
   });
 });
 
@@ -142,13 +156,22 @@ describe('what a service says of its driver is checked before it is journaled', 
 });
 
 describe('devices that can be unavailable', () => {
-  it.prop([probeArb, fc.array(opArb, { maxLength: 30 })], { numRuns: 150 })('nack while unavailable, failover once per instance, replay reproduces it all', async (probe, ops) => {
+  it.prop([fc.array(probeArb, { minLength: 1, maxLength: 6 }), fc.array(opArb, { maxLength: 30 })], { numRuns: 150 })('nack while unavailable, failover once per instance and a new probe, replay reproduces it all', async (probes, ops) => {
     const journal = new MemoryJournal();
     const runtime = new GpuRuntime();
-    const d = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [probe] });
+    // The probes answer in turn (at start, then after each loss), the last one for good.
+    let probed = 0;
+    const nextProbe = (): DeviceProbed['data'] => probes[Math.min(probed++, probes.length - 1)]!;
+    const d = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [nextProbe()] });
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        await d.settled();
+        await new Promise((r) => setImmediate(r));
+      }
+    };
     const creds = { tenant: 't1', credential: SECRET };
     const held = new Map<number, { instance: string; kind: 'hw' | 'sw' }>();
-    let available = probe.available;
+    let available = probes[0]!.available;
     let failovers = 0;
     let mismatches = 0;
     for (const o of ops) {
@@ -175,10 +198,10 @@ describe('devices that can be unavailable', () => {
         held.delete(o.app);
       } else if (h && o.op === 'lose') {
         runtime.notify.get(h.instance)?.({ type: 'failover', detail: 'the device was lost' });
-        await d.settled();
+        await settle();
         if (h.kind === 'hw') {
           failovers++;
-          available = false;
+          available = probes[Math.min(failovers, probes.length - 1)]!.available; // what the probe after the loss found
         }
       } else if (h && o.op === 'mismatch') {
         runtime.notify.get(h.instance)?.({ type: 'mismatch', call: o.call, detail: 'element 0 differs' });
@@ -189,7 +212,8 @@ describe('devices that can be unavailable', () => {
     await d.stop();
     const envs = await envelopes(journal);
     const types = envs.map((e) => e.type);
-    expect(types.filter((t) => t === 'device.probed')).toHaveLength(1);
+    expect(types.filter((t) => t === 'device.probed')).toHaveLength(1 + failovers);
+    expect(probed).toBe(1 + failovers);
     expect(types.filter((t) => t === 'device.failover')).toHaveLength(failovers);
     expect(types.filter((t) => t === 'crosscheck.mismatch')).toHaveLength(mismatches);
     // Every hw activation journals the adapter it was prepared on; sw ones journal none.
@@ -204,22 +228,58 @@ describe('devices that can be unavailable', () => {
     expect(stateOfSnapshot(snapshotOf(r.state, 1))).toEqual(r.state);
   });
 
-  it('a new run probes again: a device lost in the last run is available when its probe says so', async () => {
+  it('a WebGPU device nobody probed is unavailable; a VM tenant gets no instance on a software adapter, a real GPU it may', async () => {
+    const vmConfig = toSnapshot(parseConfig({
+      tenants: [{ id: 'vm1', secret: SECRET, maxInstances: 4, ivshmem: {} }],
+      functions: [{ name: 'saxpy', kinds: { hw: { device: 'gpu0' }, sw: { slots: 4, driver: 'saxpy' } } }],
+      devices: [{ name: 'gpu0', type: 'webgpu' }],
+    }));
+    const creds = { tenant: 'vm1', credential: SECRET };
+    const unprobed = await VFunD.start({ journal: new MemoryJournal(), runtime: new GpuRuntime(), config: vmConfig, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [] });
+    expect(await unprobed.negotiate({ ...creds, app: 'a', fn: 'saxpy', kind: 'hw' })).toMatchObject({ ok: false, reason: 'device-unavailable', detail: 'device gpu0: not probed yet' });
+    await unprobed.stop();
+    const lavapipe = await VFunD.start({ journal: new MemoryJournal(), runtime: new GpuRuntime(), config: vmConfig, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [{ device: 'gpu0', available: true, adapter: ADAPTER, detail: 'ok' }] });
+    expect(await lavapipe.negotiate({ ...creds, app: 'a', fn: 'saxpy', kind: 'hw' })).toMatchObject({ ok: false, reason: 'device-unavailable', detail: expect.stringMatching(/tenant 'vm1' is a VM: its GPU services keep the full sandbox \(no ftruncate\)/) });
+    await lavapipe.stop();
+    const gpu = await VFunD.start({ journal: new MemoryJournal(), runtime: new GpuRuntime(), config: vmConfig, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [{ device: 'gpu0', available: true, adapter: { ...ADAPTER, vendor: 'amd', architecture: 'rdna-3', software: false }, detail: 'ok' }] });
+    expect((await gpu.negotiate({ ...creds, app: 'a', fn: 'saxpy', kind: 'hw' })).ok).toBe(true);
+    await gpu.stop();
+  });
+
+  it('a guest whose hardware fails to activate (its driver found no device) gets the software version', async () => {
+    const runtime = new GpuRuntime();
+    runtime.failHardware = true;
+    const journal = new MemoryJournal();
+    const d = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds(), probeDevices: async () => [{ device: 'gpu0', available: true, adapter: ADAPTER, detail: 'ok' }] });
+    const channel = { call: (b: Uint8Array) => b, set: () => undefined, get: () => new Uint8Array(0), rst: () => undefined };
+    const open = (fallback?: boolean) => VFunction.open(d, () => channel, { tenant: 't1', credential: SECRET, app: `a${String(fallback)}`, fn: 'saxpy', kind: 'hw', ...(fallback !== undefined && { fallback }) });
+    const vf = await open();
+    expect({ kind: vf.kind, fellBack: vf.fellBack }).toEqual({ kind: 'sw', fellBack: true });
+    await expect(open(false)).rejects.toMatchObject({ phase: 'activation', reason: 'driver-failed' });
+    const types = (await envelopes(journal)).map((e) => `${e.type}${e.type === 'negotiation.acked' ? `:${(e.data as { kind: string }).kind}` : ''}`);
+    expect(types.slice(types.indexOf('device.probed') + 1, types.indexOf('device.probed') + 6)).toEqual(['negotiation.acked:hw', 'activation.started', 'activation.nacked', 'negotiation.acked:sw', 'activation.started']);
+    await d.stop();
+  });
+
+  it('a lost device is probed again: unavailable while its adapter is gone; a new run probes anew', async () => {
     const journal = new MemoryJournal();
     const runtime = new GpuRuntime();
     const creds = { tenant: 't1', credential: SECRET };
     const available: DeviceProbed['data'] = { device: 'gpu0', available: true, adapter: ADAPTER, detail: 'ok' };
-    const d1 = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds('a'), probeDevices: async () => [available] });
+    const gone: DeviceProbed['data'] = { device: 'gpu0', available: false, detail: 'no WebGPU adapter' };
+    const answers = [available, gone];
+    const d1 = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(), ids: counterIds('a'), probeDevices: async () => [answers.shift()!] });
     const n = await d1.negotiate({ ...creds, app: 'x', fn: 'saxpy', kind: 'hw' });
     expect(n.ok).toBe(true);
     if (!n.ok) return;
     await d1.activate({ ...creds, instance: n.instance });
     runtime.notify.get(n.instance)!({ type: 'failover', detail: 'lost' });
     runtime.notify.get(n.instance)!({ type: 'mismatch', call: 3, detail: 'differs' });
+    await vi.waitFor(() => expect(answers).toEqual([]));
     await d1.settled();
-    expect(await d1.negotiate({ ...creds, app: 'y', fn: 'saxpy', kind: 'hw' })).toMatchObject({ ok: false, reason: 'device-unavailable', detail: 'device gpu0: lost: lost' });
+    expect(await d1.negotiate({ ...creds, app: 'y', fn: 'saxpy', kind: 'hw' })).toMatchObject({ ok: false, reason: 'device-unavailable', detail: 'device gpu0: no WebGPU adapter' });
     // What `vfun status` and the metrics show of it.
-    expect(capacityOf(d1.snapshot).devices).toEqual([{ name: 'gpu0', type: 'webgpu', available: false, detail: 'lost: lost', inUse: 1, slots: 2 }]);
+    expect(capacityOf(d1.snapshot).devices).toEqual([{ name: 'gpu0', type: 'webgpu', available: false, detail: 'no WebGPU adapter', inUse: 1, slots: 2 }]);
     await d1.stop();
     const d2 = await VFunD.start({ journal, runtime, config, host: 'h', clock: steppingClock(Date.UTC(2026, 1, 1)), ids: counterIds('b'), probeDevices: async () => [available] });
     expect((await d2.negotiate({ ...creds, app: 'y', fn: 'saxpy', kind: 'hw' })).ok).toBe(true);

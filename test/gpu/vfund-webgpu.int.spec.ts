@@ -120,7 +120,7 @@ describe('GPU functions under vFunD (WebGPU)', () => {
     expect(envs.find((e) => e.type === 'negotiation.acked')?.data).toMatchObject({ kind: 'sw', fallback: true });
   });
 
-  it('a device lost mid-run: every call answered correctly on the twin, one device.failover, new instances fall back', async () => {
+  it('a device lost mid-run: every call answered correctly on the twin, one device.failover; probed again, it takes new instances', async () => {
     process.env['VIRTFUN_WEBGPU_FAULTS'] = 'lose-device-at=5';
     const { d, events, open } = await host();
     const vf = await open('app', 'matmul');
@@ -128,14 +128,19 @@ describe('GPU functions under vFunD (WebGPU)', () => {
     const input = demoInput('matmul');
     const expected = expectedOf('matmul', input);
     for (let i = 1; i <= 12; i++) expect(KERNEL_TWINS['matmul']!.compare(input, expected, vf.call(input)), `call ${i}`).toBeNull();
-    // The notice travels from the service process after the call's answer: wait for it to be journaled.
-    await vi.waitFor(async () => expect((await events()).some((e) => e.type === 'device.failover')).toBe(true), { timeout: 10_000 });
+    // The notice travels from the service process after the call's answer; the probe after it runs in a child process.
+    await vi.waitFor(async () => expect((await events()).filter((e) => e.type === 'device.probed')).toHaveLength(2), { timeout: 20_000 });
     await d.settled();
-    const failovers = (await events()).filter((e) => e.type === 'device.failover');
+    const envs = await events();
+    const failovers = envs.filter((e) => e.type === 'device.failover');
     expect(failovers).toHaveLength(1);
     expect(failovers[0]!.data).toMatchObject({ instance: vf.instance, device: 'gpu0' });
+    // Only this instance's own device was destroyed: the adapter is there, the probe after the loss says so.
+    expect(envs.filter((e) => e.type === 'device.probed').at(-1)!.data).toMatchObject({ device: 'gpu0', available: true });
+    expect(envs.findIndex((e) => e.type === 'device.failover')).toBeLessThan(envs.findLastIndex((e) => e.type === 'device.probed'));
+    process.env['VIRTFUN_WEBGPU_FAULTS'] = ''; // the service processes of later instances inherit it
     const next = await open('other', 'saxpy');
-    expect({ kind: next.kind, fellBack: next.fellBack }).toEqual({ kind: 'sw', fellBack: true });
+    expect({ kind: next.kind, fellBack: next.fellBack }).toEqual({ kind: 'hw', fellBack: false });
     expect((await vf.release()).calls).toBe(12);
     await next.release();
     expect((await replayJournal(await events())).divergence).toBeNull();
