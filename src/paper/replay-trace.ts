@@ -56,6 +56,8 @@ export interface ReplayCall {
 export interface ReplayReport {
   readonly trace: string;
   readonly device: string;
+  /** The profile's own description (a calibrated profile says which adapter, and whether it was a software one). */
+  readonly device_description: string;
   readonly launch_us: number;
   readonly fn: string;
   /** The profile's function the calls were re-timed on (the trace's own unless `fn` was given). */
@@ -109,6 +111,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   const report: ReplayReport = {
     trace: o.trace,
     device: profile.name,
+    device_description: profile.description ?? `${profile.name} (no description)`,
     launch_us: fp.launchMicros,
     fn: header.fn,
     device_fn: deviceFn,
@@ -150,6 +153,8 @@ export function formatReplay(r: ReplayReport): string {
   const row = (name: string, p: Percentiles): string => `| ${name} | ${p.mean} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`;
   return [
     `${r.calls} calls of ${r.fn} ${r.instance}, re-timed on ${r.device}${r.device_fn !== r.fn ? ` function ${r.device_fn}` : ''} (launch ${r.launch_us} µs)`,
+    `profile: ${r.device_description}`,
+    ...(r.device_fn !== r.fn ? [`note: the calls carry ${r.fn} arguments; their work is counted in ${r.device_fn}'s units, so this compares the shape of a workload, not these two functions`] : []),
     '',
     '| latency µs | mean | p50 | p90 | p99 | max |',
     '|---|---:|---:|---:|---:|---:|',

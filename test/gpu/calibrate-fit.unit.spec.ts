@@ -13,7 +13,7 @@ import { fc, test } from '@fast-check/vitest';
 import { fitCalibration, leastSquares, MAX_OPS_PER_SECOND, median, quantile, type KernelTimings } from '../../src/gpu/calibrate-fit.js';
 import { calibratedProfile, profileNameOf } from '../../src/gpu/calibrate.js';
 import { gpuKernelNames } from '../../src/gpu/kernels/index.js';
-import { replayTrace } from '../../src/paper/replay-trace.js';
+import { formatReplay, replayTrace } from '../../src/paper/replay-trace.js';
 import { figurePaths, loadProfile, parseProfile, sourceFor, SimDevice, VirtualClock, type DeviceProfile } from '../../simulator/index.js';
 import { ValidationError } from '../../src/errors.js';
 
@@ -133,6 +133,9 @@ describe('the calibrated profile', () => {
       const r = await replayTrace({ trace, device: file, fn: name, out: dir });
       expect(r.device_fn).toBe(name);
       expect(r.calls).toBe(3);
+      // What the profile is (a calibrated one says its adapter), and that the units are the device function's.
+      expect(formatReplay(r)).toContain(`profile: ${p.description}`);
+      expect(formatReplay(r)).toContain(`note: the calls carry factorial arguments; their work is counted in ${name}'s units`);
       // The device's share: launch + transfer of 16 B + 51·250 operations at the fitted rate, and jitter ≥ 0.
       const fp = p.functions[name]!;
       const floor = fp.launchMicros + (16 * fp.transferNanosPerByte) / 1000 + (51 * 250 * 1e6) / fp.opsPerSecond!;
