@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const info = await gpuInfo();
   if (!info.ok) {
-    log(`no WebGPU adapter: ${info.reason}; run ${info.remedy}`);
+    log(`no WebGPU adapter: ${info.reason}; remedy: ${info.remedy}`);
     if (values.json) process.stdout.write(JSON.stringify({ adapter: null, reason: info.reason, remedy: info.remedy }) + '\n');
     process.exitCode = 1;
     return;
