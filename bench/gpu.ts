@@ -48,7 +48,7 @@ if (values.help) {
 }
 
 const SIZES = values.sizes?.split(',').map(Number) ?? (values.quick ? [64, 16 << 10, 256 << 10] : [64, 4 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20]);
-const REPS = Number(values.reps ?? (values.quick ? 10 : 50));
+const REPS = Number(values.reps ?? (values.quick ? 10 : 100));
 const CELL_BUDGET_MS = values.quick ? 500 : 2000;
 const STOP_AFTER_MS = 250;
 const log = (s: string): void => void process.stderr.write(s + '\n');
