@@ -12,10 +12,10 @@
  * with median and p99 per cell, the adapter named (a software adapter, lavapipe,
  * is labelled: its figures say nothing about a real GPU), and per function the
  * crossover: the smallest size from which the GPU is faster than the twin at
- * every larger size of the sweep, or "none in the sweep". Each cell runs until
- * `--reps` calls or about 2 s; a function's sweep stops after the first size
- * whose twin or GPU call passes 250 ms, so the default run stays near a minute
- * on 2 cores.
+ * every larger size of the sweep, or "none in the sweep". Each cell warms up
+ * (gpu-cell.ts: 10 calls and 20 ms, whichever comes later) and then runs until
+ * `--reps` calls or about 2 s; p99 is null below 100 calls. A function's sweep
+ * stops after the first size whose twin or GPU call passes 250 ms.
  *
  *   node dist/bench/gpu.js [--json] [--reps N] [--sizes 64,4096,...] [--quick]
  *
@@ -31,6 +31,7 @@ import { requestAdapter } from '../src/gpu/webgpu.js';
 import type { GpuKernel } from '../src/gpu/kernel.js';
 import type { VFunction } from '../src/guest/vfunction.js';
 import { startGpuHost, type GpuHost } from './gpu-host.js';
+import { cellOf, P99_MIN_SAMPLES, WARMUP_CALLS, WARMUP_MAX_MS, WARMUP_MS, warmedUp, type Cell } from './gpu-cell.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,17 +48,12 @@ if (values.help) {
 }
 
 const SIZES = values.sizes?.split(',').map(Number) ?? (values.quick ? [64, 16 << 10, 256 << 10] : [64, 4 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20]);
-const REPS = Number(values.reps ?? (values.quick ? 10 : 50));
+const REPS = Number(values.reps ?? (values.quick ? 10 : 100));
 const CELL_BUDGET_MS = values.quick ? 500 : 2000;
 const STOP_AFTER_MS = 250;
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
-/** Median and p99 of one cell, µs. */
-export interface Cell {
-  readonly median_us: number;
-  readonly p99_us: number;
-  readonly n: number;
-}
+export type { Cell } from './gpu-cell.js';
 export type FullPathCell = Cell | { readonly pending: string };
 
 export interface Row {
@@ -70,12 +66,12 @@ export interface Row {
   readonly full: FullPathCell;
 }
 
-const q = (s: readonly number[], p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
-/** Time `call` until REPS samples or the cell's budget (after one warm-up call). */
+/** Time `call` until REPS samples or the cell's budget, after a warm-up (gpu-cell.ts). */
 async function timeCell(call: () => unknown): Promise<Cell> {
-  await call();
+  const warm = performance.now();
+  for (let calls = 0; !warmedUp(calls, performance.now() - warm); calls++) await call();
   const ns: number[] = [];
   const start = performance.now();
   while (ns.length < REPS && (ns.length < 5 || performance.now() - start < CELL_BUDGET_MS)) {
@@ -83,8 +79,7 @@ async function timeCell(call: () => unknown): Promise<Cell> {
     await call();
     ns.push((performance.now() - t0) * 1000);
   }
-  ns.sort((a, b) => a - b);
-  return { median_us: r2(q(ns, 0.5)), p99_us: r2(q(ns, 0.99)), n: ns.length };
+  return cellOf(ns);
 }
 
 /** The GPU through the full VirtFun path: a guest's call of a hardware instance; checked against the twin once. */
@@ -136,7 +131,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const info = await gpuInfo();
   if (!info.ok) {
-    log(`no WebGPU adapter: ${info.reason}; run ${info.remedy}`);
+    log(`no WebGPU adapter: ${info.reason}; remedy: ${info.remedy}`);
     if (values.json) process.stdout.write(JSON.stringify({ adapter: null, reason: info.reason, remedy: info.remedy }) + '\n');
     process.exitCode = 1;
     return;
@@ -174,6 +169,8 @@ async function main(): Promise<void> {
     adapter_probe_ms: r2(info.probeMs),
     full_path: rows.some((r) => 'pending' in r.full) ? `partly not measured: ${[...new Set(rows.flatMap((r) => ('pending' in r.full ? [r.full.pending] : [])))].join('; ')}` : 'measured: a guest in this process, the service in its own process, vFunD with a file journal',
     reps: REPS,
+    warmup: `${WARMUP_CALLS} calls and ${WARMUP_MS} ms, whichever comes later (at most ${WARMUP_MAX_MS} ms), untimed, before each cell`,
+    p99: `needs >= ${P99_MIN_SAMPLES} samples: null in a cell with fewer (n)`,
     sizes: SIZES,
     node: process.version,
     cpus: cpus().length,
@@ -186,7 +183,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`adapter: ${info.identity.vendor} ${info.identity.description}${info.softwareLabel !== null ? `\n  ${info.softwareLabel}` : ''}\n`);
   const t = new Table({ head: ['fn', 'bytes in', 'twin med/p99 µs', 'direct med/p99 µs', 'full med/p99 µs'] });
-  const cell = (c: FullPathCell): string => ('pending' in c ? 'pending' : `${c.median_us} / ${c.p99_us}`);
+  const cell = (c: FullPathCell): string => ('pending' in c ? 'pending' : `${c.median_us} / ${c.p99_us ?? '-'}`);
   for (const r of rows) t.push([r.fn, r.bytes_in, cell(r.twin), cell(r.direct), cell(r.full)]);
   process.stdout.write(t.toString() + '\n');
   for (const [fn, c] of Object.entries(crossovers)) process.stdout.write(`crossover ${fn}: direct ${c.direct_bytes_in}, full path ${c.full_bytes_in}\n`);

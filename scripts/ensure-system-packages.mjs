@@ -17,6 +17,8 @@
  *   this adds /etc/apt/sources.list.d/virtfun-<suite>.sources (deb822, deb.debian.org, signed by
  *   debian-archive-keyring) when it is not there and installs with `apt-get install -t <suite>`.
  *   Everything it does is said on stderr: the sources file, the packages and their versions.
+ *   With nothing to do it says so in one line on stderr (system-packages-report.mjs): the packages
+ *   and versions it found for --group and --check, a count for the pretest.
  *
  * Options: --check        install nothing, only say what is missing (exit 1 if anything is).
  *          --group <g>    only the packages of group g (`gpu`: `npm run setup:gpu`).
@@ -25,6 +27,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { presentLine } from './system-packages-report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const all = JSON.parse(readFileSync(join(here, 'system-packages.json'), 'utf8')).packages;
@@ -146,6 +149,7 @@ const describe = (p) => {
   return `${p.package}${v === null ? '' : ` ${v}`}${p.minVersion ? ` (needs >= ${p.minVersion})` : ''}`;
 };
 let need = missing('pretest');
+const neededAny = need.length > 0;
 if (need.length > 0 && !checkOnly && isRoot && which('apt-get')) {
   const bySuite = need.reduce((m, p) => m.set(suiteOf(p), [...(m.get(suiteOf(p)) ?? []), p]), new Map());
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -191,6 +195,13 @@ if (absent.length > 0) {
   failed = true;
   const lines = absent.map((p) => `  ${p.package} (${p.from === 'machine' ? 'comes with the machine; node-gyp needs the C toolchain' : 'part of every Debian system'}): ${p.why}`);
   console.error(`Missing from this machine, and not installed by the project:\n${lines.join('\n')}\nRun:\n\n    sudo ${aptInstall(absent.map((p) => p.package))}\n`);
+}
+
+// 3. Nothing to do: say what was found.
+if (!failed && !neededAny) {
+  const checked = packages.filter((p) => p.from === 'pretest' || (group === null && (p.from === 'machine' || p.from === 'debian')));
+  const found = checked.map((p) => ({ package: p.package, version: installedVersion(p.package), ...(p.minVersion && { minVersion: p.minVersion }) }));
+  console.error(presentLine(found, { group, check: checkOnly }));
 }
 
 process.exit(failed ? 1 : 0);

@@ -14,13 +14,17 @@ import { fitCalibration, MAX_OPS_PER_SECOND, median, type CalibrationFit, type K
 import { adapterName, softwareLabel } from './info.js';
 import { GPU_KERNELS } from './kernels/index.js';
 import { sampleInput } from './samples.js';
+import { remedyOf, type UnavailableCause } from './unavailable.js';
 import { identityOf, requestAdapter } from './webgpu.js';
 
 /** No WebGPU adapter on this host: nothing to measure. */
 export class NoAdapterError extends VirtFunError {
   override readonly name = 'NoAdapterError';
-  constructor(readonly reason: string) {
-    super('DRIVER', `no WebGPU adapter to calibrate: ${reason}; run \`npm run setup:gpu\` (vfun gpu info says more)`);
+  constructor(
+    readonly reason: string,
+    readonly unavailable: UnavailableCause,
+  ) {
+    super('DRIVER', `no WebGPU adapter to calibrate: ${reason}; remedy: ${remedyOf(unavailable).action} (vfun gpu info says more)`);
   }
 }
 
@@ -97,7 +101,7 @@ export async function calibrateWebGpu(options: CalibrateOptions): Promise<Calibr
   const o = { reps: options.reps ?? DEFAULT_REPS, sweep: options.sweep ?? DEFAULT_SWEEP, maxCallMs: options.maxCallMs ?? DEFAULT_MAX_CALL_MS, command: options.command };
   const log = options.log ?? (() => undefined);
   const a = await requestAdapter();
-  if ('error' in a) throw new NoAdapterError(a.error);
+  if ('error' in a) throw new NoAdapterError(a.error, a.cause);
   const adapter = identityOf(a.adapter);
   const device = await a.adapter.requestDevice();
   const timings: KernelTimings[] = [];

@@ -7,10 +7,11 @@
  */
 import type { AdapterIdentity } from '../domain/types.js';
 import { GPU_KERNELS } from './kernels/index.js';
+import { remedyOf, type UnavailableCause } from './unavailable.js';
 import { loadWebGpu, probeAdapter, type AdapterLimits } from './webgpu.js';
 
 /** What to run on a host without an adapter (Debian): the Vulkan loader and a Mesa new enough for Dawn. */
-export const GPU_SETUP_COMMAND = 'npm run setup:gpu';
+export { GPU_SETUP_COMMAND } from './unavailable.js';
 
 /** One GPU function of the registry, by its software twin's format. */
 export interface GpuFunctionInfo {
@@ -36,8 +37,12 @@ export type GpuInfo =
   | {
       readonly ok: false;
       readonly reason: string;
-      /** What to run to get an adapter. */
+      /** Why, typed: what `remedy` follows from. */
+      readonly cause: UnavailableCause;
+      /** What to do to get an adapter (a command, or unsetting VIRTFUN_WEBGPU). */
       readonly remedy: string;
+      /** What the remedy does. */
+      readonly remedyWhy: string;
       readonly loadMs: number;
       readonly functions: readonly GpuFunctionInfo[];
     };
@@ -70,7 +75,10 @@ export async function gpuInfo(): Promise<GpuInfo> {
   const loadMs = performance.now() - t0;
   const probe = await probeAdapter();
   const functions = gpuFunctions();
-  if (!probe.ok) return { ok: false, reason: probe.reason, remedy: GPU_SETUP_COMMAND, loadMs, functions };
+  if (!probe.ok) {
+    const remedy = remedyOf(probe.cause);
+    return { ok: false, reason: probe.reason, cause: probe.cause, remedy: remedy.action, remedyWhy: remedy.why, loadMs, functions };
+  }
   return { ok: true, identity: probe.identity, limits: probe.limits, softwareLabel: softwareLabel(probe.identity), loadMs, probeMs: probe.probeMs, functions };
 }
 
@@ -82,7 +90,7 @@ export function formatGpuInfo(info: GpuInfo): string {
   if (!info.ok) {
     return [
       `no WebGPU adapter: ${info.reason}`,
-      `run: ${info.remedy}   (installs the Vulkan loader and a Mesa new enough for Dawn; needs root)`,
+      `remedy: ${info.remedy}   (${info.remedyWhy})`,
       `load: ${ms(info.loadMs)}`,
       '',
       `GPU functions (on this host they nack; guests fall back to their software twins):`,

@@ -6,12 +6,14 @@
  */
 import { probeAdapter } from './webgpu.js';
 import { messageOf } from '../errors.js';
+import { reasonOf, type UnavailableCause } from './unavailable.js';
 
 try {
   const probe = await probeAdapter();
   process.stdout.write(`${JSON.stringify(probe)}\n`);
 } catch (e) {
-  process.stdout.write(`${JSON.stringify({ ok: false, reason: `probe failed: ${messageOf(e)}` })}\n`);
+  const cause: UnavailableCause = { kind: 'probe-failed', detail: messageOf(e) };
+  process.stdout.write(`${JSON.stringify({ ok: false, reason: reasonOf(cause), cause })}\n`);
 }
 // Dawn's threads do not keep a probe alive.
 process.exit(0);

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import type { DeviceConfig, DeviceProbed } from '../events/catalogue.js';
 import type { AdapterProbe } from './webgpu.js';
+import { reasonOf, type UnavailableCause } from './unavailable.js';
 import { processEntry } from '../util/entry.js';
 
 /** The longest a probe may take (Dawn's start plus a software adapter's: about 0.5 s here). */
@@ -28,7 +29,8 @@ export function probeAdapterInChild(timeoutMs = PROBE_TIMEOUT_MS): Promise<Adapt
         }
       }
       const why = err === null ? 'no answer' : err.killed ? `no answer within ${timeoutMs} ms` : err.message.split('\n')[0];
-      resolve({ ok: false, reason: `the adapter probe failed: ${why}` });
+      const cause: UnavailableCause = { kind: 'probe-failed', detail: why ?? 'no answer' };
+      resolve({ ok: false, reason: reasonOf(cause), cause });
     });
   });
 }

@@ -10,11 +10,20 @@
  */
 import type { AdapterIdentity } from '../domain/types.js';
 import { messageOf } from '../errors.js';
+import { reasonOf, WEBGPU_ENV, type UnavailableCause } from './unavailable.js';
 
 export type { AdapterIdentity } from '../domain/types.js';
-
+export type { UnavailableCause } from './unavailable.js';
 /** Set to `off` (or `0`) to behave as a host without any adapter (tests, or an operator keeping the GPU for others). */
-export const WEBGPU_ENV = 'VIRTFUN_WEBGPU';
+export { WEBGPU_ENV } from './unavailable.js';
+
+/** No usable adapter: the reason as text and its typed cause (unavailable.ts says what to do about it). */
+export interface Unavailable {
+  readonly error: string;
+  readonly cause: UnavailableCause;
+}
+
+const unavailable = (cause: UnavailableCause): Unavailable => ({ error: reasonOf(cause), cause });
 
 /** The limits a kernel is bounded by (bytes and workgroups). */
 export interface AdapterLimits {
@@ -26,7 +35,7 @@ export interface AdapterLimits {
 
 export type AdapterProbe =
   | { readonly ok: true; readonly identity: AdapterIdentity; readonly limits: AdapterLimits; readonly probeMs: number }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: false; readonly reason: string; readonly cause: UnavailableCause };
 
 interface WebGpuModule {
   create(options: string[]): GPU;
@@ -39,22 +48,22 @@ export function webgpuDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return v === 'off' || v === '0' || v === 'false';
 }
 
-let loading: Promise<{ gpu: GPU } | { error: string }> | undefined;
+let loading: Promise<{ gpu: GPU } | Unavailable> | undefined;
 
 /**
  * The process's GPU entry point, or why there is none. The package is imported once per process
  * (Dawn keeps one instance per process); its globals (GPUBufferUsage, GPUMapMode, …) are installed
  * on globalThis, where WGSL host code expects them.
  */
-export function loadWebGpu(): Promise<{ gpu: GPU } | { error: string }> {
-  if (webgpuDisabled()) return Promise.resolve({ error: `WebGPU is turned off on this host (${WEBGPU_ENV}=${process.env[WEBGPU_ENV]})` });
+export function loadWebGpu(): Promise<{ gpu: GPU } | Unavailable> {
+  if (webgpuDisabled()) return Promise.resolve(unavailable({ kind: 'turned-off', setting: process.env[WEBGPU_ENV] ?? '' }));
   return (loading ??= (async () => {
     try {
       const m = (await import('webgpu')) as unknown as WebGpuModule;
       Object.assign(globalThis, m.globals);
       return { gpu: m.create([]) };
     } catch (e) {
-      return { error: `the optional package 'webgpu' could not be loaded (npm install webgpu): ${messageOf(e)}` };
+      return unavailable({ kind: 'package-missing', detail: messageOf(e) });
     }
   })());
 }
@@ -78,28 +87,22 @@ export function limitsOf(adapter: GPUAdapter): AdapterLimits {
 }
 
 /** The high-performance adapter, or why there is none. */
-export async function requestAdapter(): Promise<{ adapter: GPUAdapter } | { error: string }> {
+export async function requestAdapter(): Promise<{ adapter: GPUAdapter } | Unavailable> {
   const w = await loadWebGpu();
   if ('error' in w) return w;
   let adapter: GPUAdapter | null;
   try {
     adapter = await w.gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
-    return { error: `requestAdapter failed: ${messageOf(e)}` };
+    return unavailable({ kind: 'adapter-failed', detail: messageOf(e) });
   }
-  if (adapter === null) {
-    return {
-      error:
-        'no WebGPU adapter: no GPU with a Vulkan driver, and no Mesa lavapipe new enough for Dawn (Mesa >= 24; on Debian bookworm: mesa-vulkan-drivers from bookworm-backports, `npm run setup:gpu`)',
-    };
-  }
-  return { adapter };
+  return adapter === null ? unavailable({ kind: 'no-adapter' }) : { adapter };
 }
 
 /** Is there a usable adapter, and which? (Opens no device.) */
 export async function probeAdapter(): Promise<AdapterProbe> {
   const t0 = performance.now();
   const r = await requestAdapter();
-  if ('error' in r) return { ok: false, reason: r.error };
+  if ('error' in r) return { ok: false, reason: r.error, cause: r.cause };
   return { ok: true, identity: identityOf(r.adapter), limits: limitsOf(r.adapter), probeMs: performance.now() - t0 };
 }

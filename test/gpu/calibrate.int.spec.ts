@@ -54,6 +54,27 @@ describe('calibration on the real adapter', () => {
     );
     expect(off.code).toBe(1);
     expect(off.stdout).toContain('no WebGPU adapter: WebGPU is turned off on this host (VIRTFUN_WEBGPU=off)');
-    expect(off.stdout).toContain('run: npm run setup:gpu');
+    expect(off.stdout).toContain('remedy: unset VIRTFUN_WEBGPU (it is set to off)');
+    expect(off.stdout).not.toContain('setup:gpu');
+  });
+
+  it('vfun gpu info --json, turned off: the remedy is to unset the variable, not the set-up script', async () => {
+    const off = await run(process.execPath, [VFUN, 'gpu', 'info', '--json'], { env: { ...process.env, VIRTFUN_WEBGPU: 'off' } }).then(
+      () => ({ code: 0, stdout: '' }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(off.code).toBe(1);
+    expect(JSON.parse(off.stdout)).toMatchObject({ ok: false, cause: { kind: 'turned-off', setting: 'off' }, remedy: 'unset VIRTFUN_WEBGPU (it is set to off)' });
+  });
+
+  it('vfun gpu info without a Vulkan driver (forced: VK_ICD_FILENAMES names none): no adapter, said once, and npm run setup:gpu', async () => {
+    const none = await run(process.execPath, [VFUN, 'gpu', 'info', '--json'], { env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' } }).then(
+      () => ({ code: 0, stdout: '' }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(none.code).toBe(1);
+    const info = JSON.parse(none.stdout.slice(none.stdout.indexOf('{'))) as { cause: { kind: string }; reason: string; remedy: string };
+    expect(info).toMatchObject({ cause: { kind: 'no-adapter' }, remedy: 'npm run setup:gpu' });
+    expect(info.reason).not.toMatch(/no webgpu adapter/i);
   });
 });
