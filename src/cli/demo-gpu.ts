@@ -90,7 +90,7 @@ export async function gpuDemo<R>(vfund: VFunD<R>, open: Open, out: (line: string
     out(`  adapter: ${a.vendor} / ${a.architecture} / ${a.device}: ${a.description}`);
     if (a.software) out('  (a software Vulkan implementation running on the CPU: its figures say nothing about a real GPU)');
   } else {
-    out(`  no usable adapter: ${probe?.detail ?? 'not probed'}; the GPU functions are nacked and fall back to software (`vfun gpu info` says what to do)`);
+    out(`  no usable adapter: ${probe?.detail ?? 'not probed'}; the GPU functions are nacked and fall back to software (vfun gpu info says what to do)`);
   }
   const prepared = new Map<string, string>();
   const unsubscribe = vfund.subscribe((envs) => {
