@@ -65,6 +65,10 @@ export class VFunD<Region = unknown> {
   private readonly runtimes = new Map<string, InstanceRuntime<Region>>();
   /** Driver notices received per live instance (bounded: MAX_NOTICES_PER_INSTANCE). */
   private readonly notices = new Map<string, number>();
+  /** Live instances whose failover is journaled: a second one from the same instance is dropped. */
+  private readonly failedOver = new Set<string>();
+  /** Devices whose probe is running: a loss while one runs starts no second probe process. */
+  private readonly probing = new Set<string>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(envelopes: readonly Envelope[]) => void>();
   /** Seq of the latest snapshot journaled (0: none), and whether one is queued. */
@@ -293,9 +297,15 @@ export class VFunD<Region = unknown> {
    * the mailbox, then journal what was found (`device.probed`). Simulated devices need no probe.
    */
   private async probe(devices: readonly DeviceConfig[]): Promise<void> {
-    if (!devices.some((x) => x.type === 'webgpu')) return;
-    const probes = await (this.opts.probeDevices ?? probeDevices)(devices);
-    if (probes.length > 0) await this.enqueue(() => this.dispatch({ type: 'probe-devices', id: this.opts.ids.next(), probes }));
+    const todo = devices.filter((x) => x.type === 'webgpu' && !this.probing.has(x.name));
+    if (todo.length === 0) return;
+    for (const x of todo) this.probing.add(x.name);
+    try {
+      const probes = await (this.opts.probeDevices ?? probeDevices)(todo);
+      if (probes.length > 0) await this.enqueue(() => this.dispatch({ type: 'probe-devices', id: this.opts.ids.next(), probes }));
+    } finally {
+      for (const x of todo) this.probing.delete(x.name);
+    }
   }
 
   /**
@@ -316,6 +326,9 @@ export class VFunD<Region = unknown> {
         await this.dispatch({ type: 'crosscheck-mismatch', id: this.opts.ids.next(), instance, device, call: n.call, detail: n.detail });
       });
     }
+    // Once per instance: the driver tells it once; a service that says it again is not believed twice.
+    if (this.failedOver.has(instance)) return Promise.resolve();
+    this.failedOver.add(instance);
     // A lost device is unavailable until it is probed again: at once, so that one instance's loss (its
     // own context destroyed, a driver reset) does not keep every tenant off a device that works.
     return this.enqueue(async () => this.dispatch({ type: 'device-failover', id: this.opts.ids.next(), instance, device, detail: n.detail })).then(async (events) => {
@@ -385,6 +398,7 @@ export class VFunD<Region = unknown> {
         if (e.type !== 'instance.released') continue;
         this.runtimes.delete(e.data.instance);
         this.notices.delete(e.data.instance);
+        this.failedOver.delete(e.data.instance);
       }
     }
     return events;

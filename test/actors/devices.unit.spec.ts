@@ -174,6 +174,7 @@ describe('devices that can be unavailable', () => {
     let available = probes[0]!.available;
     let failovers = 0;
     let mismatches = 0;
+    const failedOver = new Set<string>();
     for (const o of ops) {
       const h = held.get(o.app);
       if (o.op === 'open') {
@@ -199,7 +200,8 @@ describe('devices that can be unavailable', () => {
       } else if (h && o.op === 'lose') {
         runtime.notify.get(h.instance)?.({ type: 'failover', detail: 'the device was lost' });
         await settle();
-        if (h.kind === 'hw') {
+        if (h.kind === 'hw' && !failedOver.has(h.instance)) {
+          failedOver.add(h.instance);
           failovers++;
           available = probes[Math.min(failovers, probes.length - 1)]!.available; // what the probe after the loss found
         }
