@@ -12,6 +12,7 @@ import type { VFunDState } from '../actors/state.js';
 import type { VFunction } from '../guest/vfunction.js';
 import { KERNEL_TWINS } from '../drivers/twins/index.js';
 import { gpuKernelNames } from '../gpu/kernels/index.js';
+import { sampleInput } from '../gpu/samples.js';
 
 /** The GPU device and functions the demo adds: each GPU function in hardware on `gpu0`, its twin in software. */
 export function gpuDemoConfig(base: VFunDConfig): Pick<VFunDConfig, 'functions' | 'devices'> {
@@ -46,40 +47,14 @@ export function timedCalls(vf: VFunction, input: Uint8Array, n: number): { resul
 
 type Open = (tenant: 'acme', app: string, fn: string, kind: 'hw' | 'sw') => Promise<VFunction | null>;
 
-/** A small valid input for each GPU function (fits the demo's 64 KiB regions). */
+/** About this many bytes of input per GPU function: well inside the demo's 64 KiB regions, results included. */
+const DEMO_INPUT_BYTES = 24 * 1024;
+
+/** A valid input for GPU function `fn` (the calibration's and the bench's sample inputs, src/gpu/samples.ts). */
 export function demoInput(fn: string): Uint8Array {
-  const dv = (n: number) => new DataView(new ArrayBuffer(n));
-  switch (fn) {
-    case 'matmul': {
-      const [m, k, n] = [48, 64, 40];
-      const v = dv(12 + 4 * (m * k + k * n));
-      v.setUint32(0, m, true);
-      v.setUint32(4, k, true);
-      v.setUint32(8, n, true);
-      for (let i = 0; i < m * k + k * n; i++) v.setFloat32(12 + 4 * i, ((i * 37) % 101) / 50 - 1, true);
-      return new Uint8Array(v.buffer);
-    }
-    case 'saxpy': {
-      const n = 4000;
-      const v = dv(4 + 8 * n);
-      v.setFloat32(0, 2.5, true);
-      for (let i = 0; i < 2 * n; i++) v.setFloat32(4 + 4 * i, (i % 1000) / 7, true);
-      return new Uint8Array(v.buffer);
-    }
-    default: {
-      // crc32-batch: 100 messages of 0..198 bytes
-      const lens = Array.from({ length: 100 }, (_, i) => 2 * i - (i % 3));
-      const body = lens.reduce((a, b) => a + Math.max(0, b), 0);
-      const v = dv(4 + 4 * lens.length + body);
-      v.setUint32(0, lens.length, true);
-      let at = 4 + 4 * lens.length;
-      lens.forEach((l, i) => {
-        v.setUint32(4 + 4 * i, Math.max(0, l), true);
-        for (let j = 0; j < Math.max(0, l); j++) v.setUint8(at++, (i * 7 + j) & 0xff);
-      });
-      return new Uint8Array(v.buffer);
-    }
-  }
+  const sample = sampleInput(fn);
+  if (sample === undefined) throw new RangeError(`no sample input for GPU function '${fn}'`);
+  return sample(DEMO_INPUT_BYTES);
 }
 
 export async function gpuDemo<R>(vfund: VFunD<R>, open: Open, out: (line: string) => void): Promise<void> {
