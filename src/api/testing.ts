@@ -1,11 +1,26 @@
 /**
  * `virtfun/testing`: what VirtFun's own tests use, for integrators' tests:
- * deterministic clocks and ids, an in-memory journal, an in-process runtime,
- * the simulator's virtual clock and seeded random numbers, and the machines
- * that are the oracles of the lifecycle and of the call protocol
+ * a host in one call (`startHarness`), a property test of a driver of one's
+ * own served through vFunD (`checkDriver`), fast-check arbitraries for
+ * payloads, channel operations, workloads, control requests and journal
+ * events, deterministic clocks and ids, an in-memory journal, an in-process
+ * runtime, the simulator's virtual clock and seeded random numbers, and the
+ * machines that are the oracles of the lifecycle and of the call protocol
  * (docs/lifecycle.md; model-based tests drive them beside the real thing).
+ *
+ * The arbitraries and `checkDriver` need fast-check (an optional peer
+ * dependency: `npm install --save-dev fast-check`).
  */
 export { steppingClock, counterIds } from '../testing/deterministic.js';
+export { startHarness, HARNESS_TENANT, HARNESS_SECRET } from '../testing/harness.js';
+export type { Harness, HarnessOptions, HarnessFunction, HarnessCheck } from '../testing/harness.js';
+export { checkDriver } from '../testing/check-driver.js';
+export type { CheckDriverOptions } from '../testing/check-driver.js';
+export { payloadArb, badPayloadArb, channelOpsArb, workloadArb, DEFAULT_MAX_PAYLOAD } from '../testing/arbitraries/payloads.js';
+export type { ChannelOp, WorkloadCall } from '../testing/arbitraries/payloads.js';
+export { controlCommandArb, badNameArb, goodNameArb } from '../testing/arbitraries/control.js';
+export type { ControlCommand, TenantSecret } from '../testing/arbitraries/control.js';
+export { eventArb, pendingArb, scopeArb, batchesArb, adminEventArb, nackReasonArb, releaseReasonArb, kindArb } from '../testing/arbitraries/events.js';
 export { MemoryJournal } from '../events/memory-journal.js';
 export { SabRuntime } from '../actors/runtime-sab.js';
 export { VirtualClock } from '../../simulator/clock.js';
