@@ -9,6 +9,7 @@
         "native/mapping.c",
         "native/map.c",
         "native/futex.c",
+        "native/futex_async.c",
         "native/lock.c",
         "native/memfd.c",
         "native/deadline.c",

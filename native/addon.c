@@ -30,6 +30,7 @@
  *   unmap(ab) -> boolean          (true if it unmapped, false if already gone)
  *   futexWait(ab, byteOffset, expected, timeoutMs) -> 0 ok | 1 not-equal | 2 timed out
  *   futexWake(ab, byteOffset, count) -> number of waiters woken
+ *   futexWaitAsync(ab, byteOffset, expected, timeoutMs) -> Promise<0 | 1 | 2>   (on libuv's pool; ABI 5)
  *   msync(ab) -> undefined
  *   pageSize() -> number
  *   schedYield() -> undefined
@@ -62,6 +63,7 @@
  *   mapping.c   live mappings as external ArrayBuffers: registry, unmap, msync
  *   map.c       open(path) and mapFd(fd): a file mapped MAP_SHARED; pageSize
  *   futex.c     futexWait / futexWake (the hot path), schedYield
+ *   futex_async.c futexWaitAsync: the same wait on libuv's thread pool, settling a Promise
  *   lock.c      flock
  *   memfd.c     sealed memfds reserved at creation
  *   deadline.c  waiting on one fd until a monotonic deadline
@@ -76,6 +78,7 @@
 
 #include "fdpass.h"
 #include "futex.h"
+#include "futex_async.h"
 #include "lock.h"
 #include "map.h"
 #include "mapping.h"
@@ -85,7 +88,7 @@
 #include "stored.h"
 
 /* Bumped when the JS-visible API changes; src/native/shm.ts checks it. */
-#define VFUN_SHM_ABI_VERSION 4
+#define VFUN_SHM_ABI_VERSION 5
 
 /* ------------------------------------------------------------------------ */
 /* Module init (context-aware: safe to load from worker threads).           */
@@ -97,6 +100,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"unmap", NULL, js_unmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"futexWait", NULL, js_futex_wait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"futexWake", NULL, js_futex_wake, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"futexWaitAsync", NULL, js_futex_wait_async, NULL, NULL, NULL, napi_enumerable, NULL},
       {"msync", NULL, js_msync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pageSize", NULL, js_page_size, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedYield", NULL, js_sched_yield, NULL, NULL, NULL, napi_enumerable, NULL},

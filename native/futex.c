@@ -26,8 +26,8 @@
 #define WAIT_NOT_EQUAL 1
 #define WAIT_TIMED_OUT 2
 
-/* Resolve (ab, byteOffset) to an aligned 32-bit word inside the buffer. */
-static uint32_t *word_at(napi_env env, napi_value abv, napi_value offv) {
+/* Resolve (ab, byteOffset) to an aligned 32-bit word inside the buffer (futex.h). */
+uint32_t *futex_word_at(napi_env env, napi_value abv, napi_value offv) {
   void *data;
   size_t len;
   double off;
@@ -67,7 +67,7 @@ napi_value js_futex_wait(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "futexWait(ab, byteOffset, expected, timeoutMs) needs 4 arguments");
     return NULL;
   }
-  uint32_t *word = word_at(env, argv[0], argv[1]);
+  uint32_t *word = futex_word_at(env, argv[0], argv[1]);
   if (!word) return NULL;
   int32_t expected;
   double timeout_ms;
@@ -133,7 +133,7 @@ napi_value js_futex_wake(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "futexWake(ab, byteOffset, count?) needs at least 2 arguments");
     return NULL;
   }
-  uint32_t *word = word_at(env, argv[0], argv[1]);
+  uint32_t *word = futex_word_at(env, argv[0], argv[1]);
   if (!word) return NULL;
   int count = INT_MAX;
   if (argc >= 3) {

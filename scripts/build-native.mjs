@@ -188,7 +188,7 @@ if (!built) {
 // A build that does not load is as good as none: check in a separate process.
 const check = spawnSync(
   process.execPath,
-  ['-e', `const a = require(${JSON.stringify(addonPath)}); if (typeof a.futexWait !== 'function' || a.abiVersion !== 4) process.exit(3);`],
+  ['-e', `const a = require(${JSON.stringify(addonPath)}); if (typeof a.futexWait !== 'function' || a.abiVersion !== 5) process.exit(3);`],
   { encoding: 'utf8' },
 );
 if (check.status !== 0) {

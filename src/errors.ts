@@ -19,6 +19,8 @@ export type VirtFunErrorCode =
   | 'CONCURRENCY'
   | 'CHANNEL_TIMEOUT'
   | 'CHANNEL_CLOSED'
+  /** A synchronous channel operation while async ones are queued or running on the same channel. */
+  | 'CHANNEL_BUSY'
   | 'CHANNEL_PROTOCOL'
   | 'SERVICE_ERROR'
   | 'REGION'

@@ -16,14 +16,24 @@
  *   load it got stuck at its floor and lost to the fixed budget.)
  *
  * The memory backend is abstracted by `WaitOps`: Atomics.wait/notify for
- * SharedArrayBuffer areas, futex wait/wake for mapped files (a later backend).
+ * SharedArrayBuffer areas, futex wait/wake for mapped files; `waitAsync` is
+ * the same wait for callers that must not block (wait-async.ts).
  */
 import { ValidationError } from '../errors.js';
+
+/** What a wait on a word ended with: woken (re-check the word), the word differed, or the time ran out. */
+export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 
 /** Kernel-assisted wait/wake on a 32-bit word of an area. */
 export interface WaitOps {
   /** Sleep while `i32[index] === expected`, at most `timeoutMs`. */
-  wait(i32: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
+  wait(i32: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
+  /**
+   * The same wait without blocking the calling thread: the promise settles
+   * when the word changed, a `notify` woke it, or `timeoutMs` ran out.
+   * Absent where nothing can wake a waiter (a VM's window: wait-async.ts polls).
+   */
+  waitAsync?(i32: Int32Array, index: number, expected: number, timeoutMs: number): Promise<WaitResult>;
   /** Wake every thread sleeping on `i32[index]`. */
   notify(i32: Int32Array, index: number): void;
   /**
@@ -41,7 +51,21 @@ export const sabWaitOps: WaitOps = {
   notify: (i32, index) => {
     Atomics.notify(i32, index);
   },
+  waitAsync: (i32, index, expected, timeoutMs) => {
+    const r = (Atomics as unknown as AtomicsWaitAsync).waitAsync(i32, index, expected, timeoutMs);
+    return r.async ? r.value : Promise.resolve(r.value);
+  },
 };
+
+/** Atomics.waitAsync (ES2024; in Node since 16), which the project's ES2023 lib does not declare. */
+interface AtomicsWaitAsync {
+  waitAsync(
+    i32: Int32Array,
+    index: number,
+    expected: number,
+    timeoutMs: number,
+  ): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+}
 
 export const WAIT_STRATEGIES = ['spin', 'block', 'hybrid'] as const;
 export type WaitStrategy = (typeof WAIT_STRATEGIES)[number];

@@ -17,12 +17,22 @@ export interface ControlPort<Region> {
   release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>>;
 }
 
-/** The computation-phase operations of a connected region. */
+/**
+ * The computation-phase operations of a connected region (ChannelClient):
+ * synchronous ones that block the caller for the lowest latency, and async
+ * ones that never block the event loop. Async operations run one at a time in
+ * the order they were made; a synchronous one while any is queued or running
+ * is refused (VirtFunError CHANNEL_BUSY).
+ */
 export interface ComputeChannel {
   call(input: Uint8Array): Uint8Array;
   set(input: Uint8Array): void;
   get(): Uint8Array;
   rst(): void;
+  /** Optional for channels of one's own (a test's fake); ChannelClient has all three. */
+  callAsync?(input: Uint8Array): Promise<Uint8Array>;
+  setAsync?(input: Uint8Array): Promise<void>;
+  getAsync?(): Promise<Uint8Array>;
   /** Let go of the region (unmap); called after release. */
   close?(): void;
 }
@@ -148,6 +158,30 @@ export class VFunction implements ComputeChannel {
   /** Clear the function's state. */
   rst(): void {
     this.channel.rst();
+  }
+
+  /**
+   * call() without blocking the event loop: resolves with the result, rejects
+   * with the same errors (ServiceError, CHANNEL_TIMEOUT, CHANNEL_CLOSED).
+   * Concurrent async calls are queued in order; release() while one is in
+   * flight rejects it (and the queued ones) with CHANNEL_CLOSED.
+   */
+  callAsync(input: Uint8Array): Promise<Uint8Array> {
+    return this.asyncOp('callAsync').call(this.channel, input);
+  }
+  /** set() in the async queue: resolves once the arguments are posted; collect the result with getAsync(). */
+  setAsync(input: Uint8Array): Promise<void> {
+    return this.asyncOp('setAsync').call(this.channel, input);
+  }
+  /** get() without blocking the event loop. */
+  getAsync(): Promise<Uint8Array> {
+    return this.asyncOp('getAsync').call(this.channel);
+  }
+
+  private asyncOp<K extends 'callAsync' | 'setAsync' | 'getAsync'>(op: K): NonNullable<ComputeChannel[K]> {
+    const f = this.channel[op];
+    if (f === undefined) throw new VirtFunError('CHANNEL_PROTOCOL', `${op}: this vFunction's channel has no async operations`);
+    return f as NonNullable<ComputeChannel[K]>;
   }
 
   /** Release phase. Resolves with the call counters vFunD journaled (the same ones again once released). */

@@ -25,7 +25,7 @@ import type { WaitOps } from '../dataplane/wait.js';
 import { VirtFunError, messageOf } from '../errors.js';
 
 /** `abiVersion` of the addon this file was written against (VFUN_SHM_ABI_VERSION in the C source). */
-export const SHM_ABI_VERSION = 4;
+export const SHM_ABI_VERSION = 5;
 
 /** futexWait results. */
 export const FUTEX_WOKEN = 0;
@@ -145,6 +145,15 @@ export interface ShmAddon {
    * RangeError when `byteOffset` is out of range or not 4-byte aligned.
    */
   futexWait(ab: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): FutexWaitResult;
+  /**
+   * futexWait on a thread of libuv's pool (ABI 5, native/futex_async.c): the
+   * calling thread goes on, and the promise settles with the same result
+   * codes when the word changed, a waker woke it, or the timeout ran out.
+   * Holds the buffer (no garbage collection) and one pool thread while it
+   * sleeps: wait in bounded slices. Rejects (code: errno name) only when the
+   * futex itself fails (EFAULT: the mapping went away under the wait).
+   */
+  futexWaitAsync(ab: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): Promise<FutexWaitResult>;
   /** FUTEX_WAKE (shared): wake up to `count` waiters (default: all); returns how many were woken. */
   futexWake(ab: ArrayBuffer, byteOffset: number, count?: number): number;
   /** msync(MS_SYNC) the whole mapping to its file. */
@@ -335,6 +344,7 @@ const WAKE_ALL = 0x7fffffff;
  * WaitOps for areas over mapped files: futex wait/wake on the word
  * `i32[index]`, where `i32` is a view over an ArrayBuffer returned by
  * `open`. Shared futexes, so the two sides may be different processes.
+ * `waitAsync` sleeps on libuv's thread pool (futexWaitAsync).
  * A wait interrupted by a signal reports 'ok' without a change; Waiter
  * treats that like an explicit wake and its callers re-check.
  */
@@ -347,6 +357,10 @@ export function mmapWaitOps(shm: ShmAddon): WaitOps {
     },
     notify(i32, index) {
       futexWake(i32.buffer as ArrayBuffer, i32.byteOffset + index * 4, WAKE_ALL);
+    },
+    async waitAsync(i32, index, expected, timeoutMs) {
+      const r = await shm.futexWaitAsync(i32.buffer as ArrayBuffer, i32.byteOffset + index * 4, expected, timeoutMs);
+      return r === FUTEX_WOKEN ? 'ok' : r === FUTEX_NOT_EQUAL ? 'not-equal' : 'timed-out';
     },
     ...(shm.schedYield !== undefined && { yield: shm.schedYield }),
   };
