@@ -7,110 +7,14 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ValidationError, VirtFunError } from '../../src/errors.js';
-import { ChannelClient, createSabRegion, ErrorCode, sabChannel, ServiceError, startService, type ServiceHandle } from '../../src/dataplane/index.js';
+import { ValidationError } from '../../src/errors.js';
+import { ChannelClient, createSabRegion, sabChannel, startService, type ServiceHandle } from '../../src/dataplane/index.js';
+import { expectedOf, factorialInput, mixedCommands, outcome } from './async-model.js';
 import { VFunction, type ControlPort } from '../../src/guest/vfunction.js';
 import type { SabRegion } from '../../src/dataplane/region.js';
-import { hex, openChannel, reference, TEST_DRIVERS, u32le, type Channel, type Outcome } from './helpers.js';
+import { hex, openChannel, reference, TEST_DRIVERS, u32le, type Channel } from './helpers.js';
 
 const CAPACITY = 128;
-
-/** What an operation gave: its bytes, a ServiceError's name, or another error's code. */
-type Got = { ok: string } | { service: string } | { thrown: string };
-
-async function outcome(f: () => Uint8Array | Promise<Uint8Array>): Promise<Got> {
-  try {
-    return { ok: hex(await f()) };
-  } catch (e) {
-    if (e instanceof ServiceError) return { service: e.errorName };
-    if (e instanceof VirtFunError) return { thrown: e.code };
-    throw e;
-  }
-}
-
-const expectedOf = (o: Outcome): Got => ('ok' in o ? { ok: hex(o.ok) } : { service: Object.entries(ErrorCode).find(([, v]) => v === o.error)![0] });
-
-interface Model {
-  last: Uint8Array | null;
-  pending: Uint8Array | null;
-}
-interface Real {
-  client: ChannelClient;
-  ref: (input: Uint8Array) => Outcome;
-}
-const settle = (m: Model, o: Outcome): void => {
-  m.last = 'ok' in o ? o.ok : null;
-};
-
-class CallCmd implements fc.AsyncCommand<Model, Real> {
-  constructor(
-    readonly input: Uint8Array,
-    readonly async: boolean,
-  ) {}
-  check = (m: Readonly<Model>): boolean => m.pending === null;
-  async run(m: Model, r: Real): Promise<void> {
-    const o = r.ref(this.input);
-    expect(await outcome(() => (this.async ? r.client.callAsync(this.input) : r.client.call(this.input)))).toEqual(expectedOf(o));
-    settle(m, o);
-  }
-  toString = (): string => `${this.async ? 'callAsync' : 'call'}(${hex(this.input)})`;
-}
-
-class SetCmd implements fc.AsyncCommand<Model, Real> {
-  constructor(
-    readonly input: Uint8Array,
-    readonly async: boolean,
-  ) {}
-  check = (m: Readonly<Model>): boolean => m.pending === null;
-  async run(m: Model, r: Real): Promise<void> {
-    if (this.async) await r.client.setAsync(this.input);
-    else r.client.set(this.input);
-    m.pending = this.input;
-  }
-  toString = (): string => `${this.async ? 'setAsync' : 'set'}(${hex(this.input)})`;
-}
-
-class GetCmd implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly async: boolean) {}
-  check = (): boolean => true;
-  async run(m: Model, r: Real): Promise<void> {
-    const got = await outcome(() => (this.async ? r.client.getAsync() : r.client.get()));
-    if (m.pending !== null) {
-      const o = r.ref(m.pending);
-      m.pending = null;
-      expect(got).toEqual(expectedOf(o));
-      settle(m, o);
-    } else {
-      expect(got).toEqual(m.last !== null ? { ok: hex(m.last) } : { service: 'NO_RESULT' });
-    }
-  }
-  toString = (): string => (this.async ? 'getAsync()' : 'get()');
-}
-
-class RstCmd implements fc.AsyncCommand<Model, Real> {
-  check = (): boolean => true;
-  async run(m: Model, r: Real): Promise<void> {
-    r.client.rst();
-    m.last = null;
-    m.pending = null;
-    return Promise.resolve();
-  }
-  toString = (): string => 'rst()';
-}
-
-const input = fc.oneof(
-  { weight: 6, arbitrary: fc.integer({ min: 0, max: 120 }).map(u32le) },
-  { weight: 2, arbitrary: fc.uint8Array({ maxLength: 9 }).filter((b) => b.byteLength !== 4) }, // BAD_INPUT
-);
-const commands = fc.commands(
-  [
-    fc.tuple(input, fc.boolean()).map(([i, a]) => new CallCmd(i, a)),
-    fc.tuple(input, fc.boolean()).map(([i, a]) => new SetCmd(i, a)),
-    fc.boolean().map((a) => new GetCmd(a)),
-    fc.constant(new RstCmd()),
-  ],
-  { maxCommands: 30 },
-);
 
 describe('async client: model', () => {
   let ch: Channel;
@@ -122,7 +26,7 @@ describe('async client: model', () => {
     await ch.service.stop();
   });
 
-  test.prop([commands], { numRuns: 60 })('sync and async operations mixed behave as the synchronous model', async (cmds) => {
+  test.prop([mixedCommands(factorialInput)], { numRuns: 60 })('sync and async operations mixed behave as the synchronous model', async (cmds) => {
     ch.client.rst();
     await fc.asyncModelRun(() => ({ model: { last: null, pending: null }, real: { client: ch.client, ref } }), cmds);
     expect(ch.client.asyncInFlight).toBe(0);
