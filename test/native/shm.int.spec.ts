@@ -96,7 +96,7 @@ describe('loader', () => {
     expect(shmUnavailableReason()).toBe('');
     expect(loadShm()).toBe(shm);
     expect(addonPath).toMatch(/build\/Release\/vfun_shm\.node$/);
-    expect(shm.abiVersion).toBe(4);
+    expect(shm.abiVersion).toBe(5);
     expect(shm.pageSize()).toBeGreaterThanOrEqual(4096);
     expect(shm.schedYield?.()).toBeUndefined(); // returns at once; the spinners' core hand-off
   });
