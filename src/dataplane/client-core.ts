@@ -20,6 +20,7 @@ import { AsyncWaiter } from './wait-async.js';
 /** No seq. */
 export const NONE = -1;
 
+/** How a ChannelClient waits and for how long, and how it tells that its service is gone. */
 export interface ClientOptions {
   /** How to wait for answers (default `hybrid`). */
   readonly strategy?: WaitStrategy;
@@ -44,6 +45,7 @@ export interface ClientOptions {
 /** With `liveness: 'heartbeat'`: how long a silent service may stay silent (ms). */
 export const HEARTBEAT_LIVENESS_MS = 2000;
 
+/** Longest wait for one answer unless `timeoutMs` says otherwise (ms). */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** The client's state and protocol steps; ChannelClient (client.ts) adds the operations. */
@@ -51,6 +53,7 @@ export abstract class ChannelCore {
   /** Payload capacity of the region in bytes (from the checked headers). */
   readonly capacity: number;
   readonly timeoutMs: number;
+  /** The onClose option: run once by close(). */
   protected readonly onClose: (() => void) | undefined;
   protected readonly out: AreaViews;
   protected readonly in: AreaViews;
@@ -107,6 +110,7 @@ export abstract class ChannelCore {
     }
   }
 
+  /** How the synchronous operations wait for answers. */
   get strategy(): WaitStrategy {
     return this.waiter.strategy;
   }
@@ -160,6 +164,7 @@ export abstract class ChannelCore {
     }
   }
 
+  /** checkOpen, and refused after a timeout (CHANNEL_TIMEOUT) or while a set() awaits its get() (ValidationError). */
   protected ready(op: string, async = false): void {
     this.checkOpen(op, async);
     if (this.brokenSeq !== NONE) {
@@ -170,6 +175,7 @@ export abstract class ChannelCore {
     }
   }
 
+  /** Copy the `len`-byte result into `out` (ValidationError when it does not fit); returns `len`. */
   protected copyOut(len: number, out: Uint8Array): number {
     if (len > out.byteLength) {
       throw new ValidationError('out', `result is ${len} bytes, the buffer holds ${out.byteLength}`);
@@ -183,6 +189,7 @@ export abstract class ChannelCore {
     return len;
   }
 
+  /** Post a request: payload, len, then the request word (release); wake the service if it sleeps. */
   protected send(cmd: number, input: Uint8Array): void {
     const n = input.byteLength;
     if (n > this.capacity) {
@@ -268,4 +275,5 @@ export abstract class ChannelCore {
   }
 }
 
+/** The empty payload of GET and RST. */
 export const EMPTY = new Uint8Array(0);

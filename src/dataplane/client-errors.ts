@@ -24,7 +24,9 @@ export class ServiceError extends VirtFunError {
   }
 }
 
+/** The request commands by their number (layout.ts Command), in messages. */
 export const COMMAND_NAMES: Readonly<Record<number, string>> = { 1: 'set', 2: 'get', 3: 'rst' };
+/** Decodes a service's error message (UTF-8, lenient). */
 export const decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** "seq N NAME" for a state word, in messages. */

@@ -29,9 +29,11 @@ export interface ComputeChannel {
   set(input: Uint8Array): void;
   get(): Uint8Array;
   rst(): void;
-  /** Optional for channels of one's own (a test's fake); ChannelClient has all three. */
+  /** call() without blocking the event loop. Optional for channels of one's own (a test's fake); ChannelClient has all three. */
   callAsync?(input: Uint8Array): Promise<Uint8Array>;
+  /** set() in the async queue: resolves once the request is posted. */
   setAsync?(input: Uint8Array): Promise<void>;
+  /** get() without blocking the event loop. */
   getAsync?(): Promise<Uint8Array>;
   /** Let go of the region (unmap); called after release. */
   close?(): void;
