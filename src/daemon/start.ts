@@ -105,7 +105,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
   const limits = await TenantCgroups.create(config.tenants);
   undo.push(() => limits.remove());
-  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(giveBack);
+  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits, driverModules: config.driverModuleUrls }).catch(giveBack);
   undo.push(() => runtime.close());
   for (const line of limits.report()) out.say(rec(line.includes('NOT enforced') ? 'warn' : 'info', line, { event: 'limits' }));
   if (runtime.leftovers.length > 0) {

@@ -48,8 +48,8 @@ export function workerEntry(fromUrl: string, relPath: string): WorkerEntry {
 
 const apiCache = new Map<string, string>();
 
-/** File URL of tsx's ESM API (`tsx/esm/api`, import condition), resolved from the caller. */
-function tsxEsmApi(fromUrl: string): string {
+/** File URL of tsx's ESM API (`tsx/esm/api`, import condition), resolved from the caller, else from this package; throws when there is none. */
+export function tsxEsmApi(fromUrl: string): string {
   const cached = apiCache.get(fromUrl);
   if (cached !== undefined) return cached;
   let pkgPath: string | undefined;

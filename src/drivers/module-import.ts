@@ -1,0 +1,109 @@
+/**
+ * Finding and importing a driver module: a path (absolute, or relative to a
+ * base directory) or a package name resolved from that directory, and a
+ * module in TypeScript as well as JavaScript.
+ *
+ * TypeScript: a Node that strips types itself (`process.features.typescript`,
+ * Node >= 22.18 / 23.6) imports a `.ts` module as it is; an older Node (20)
+ * registers `tsx` in the importing thread first, when it resolves from the
+ * module's directory (an integrator's devDependency) or from this package;
+ * otherwise the import fails saying what to do.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { VirtFunError } from '../errors.js';
+import { tsxEsmApi } from '../util/entry.js';
+
+const TS_FILE = /\.[cm]?ts$/;
+const MODULE_FILE = /\.[cm]?[jt]s$/;
+
+/** Whether a specifier is a path (absolute, `./…`, `../…`, or a file name with a module extension) rather than a package name. */
+export function isPathSpecifier(specifier: string): boolean {
+  return isAbsolute(specifier) || specifier.startsWith('./') || specifier.startsWith('../') || (MODULE_FILE.test(specifier) && !specifier.startsWith('@'));
+}
+
+/**
+ * The file URL of a driver module: a path relative to `baseDir`, or a package
+ * (`name`, `@scope/name`, `name/subpath`) resolved from `baseDir` through its
+ * `exports` (conditions import, node, default) or `main`. Throws a
+ * VirtFunError 'DRIVER_MODULE' saying what was looked for.
+ */
+export function resolveModuleUrl(specifier: string, baseDir: string): string {
+  if (isPathSpecifier(specifier)) {
+    const path = resolve(baseDir, specifier);
+    if (!existsSync(path)) throw new VirtFunError('DRIVER_MODULE', `driver module '${specifier}' (${path}): no such file`);
+    return pathToFileURL(path).href;
+  }
+  const m = /^((?:@[^/]+\/)?[^/@][^/]*)(\/.*)?$/.exec(specifier);
+  if (m === null) throw new VirtFunError('DRIVER_MODULE', `driver module '${specifier}': neither a path nor a package name`);
+  const [, pkg, sub] = m as unknown as [string, string, string | undefined];
+  for (let dir = resolve(baseDir); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, 'node_modules', pkg);
+    if (existsSync(join(pkgDir, 'package.json'))) {
+      const entry = packageEntry(JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as PackageJson, sub === undefined ? '.' : `.${sub}`);
+      if (entry === null) throw new VirtFunError('DRIVER_MODULE', `driver module '${specifier}' (${pkgDir}): the package exports no '${sub === undefined ? '.' : `.${sub}`}' for import`);
+      const path = join(pkgDir, entry);
+      if (!existsSync(path)) throw new VirtFunError('DRIVER_MODULE', `driver module '${specifier}' (${path}): no such file`);
+      return pathToFileURL(path).href;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  throw new VirtFunError('DRIVER_MODULE', `driver module '${specifier}': no package '${pkg}' in node_modules from ${baseDir} up (install it, or give a path: ./${specifier}.js)`);
+}
+
+interface PackageJson {
+  readonly exports?: unknown;
+  readonly main?: string;
+}
+
+const CONDITIONS = ['import', 'node', 'default'] as const;
+
+/** The file a package gives for `subpath` ('.' or './x'), following `exports` (no patterns), else `main` / index.js; null when exports leave it out. */
+export function packageEntry(pkg: PackageJson, subpath: string): string | null {
+  const pick = (x: unknown): string | null => {
+    if (typeof x === 'string') return x;
+    if (Array.isArray(x)) return x.map(pick).find((v) => v !== null) ?? null;
+    if (typeof x === 'object' && x !== null) {
+      for (const c of CONDITIONS) if (c in x) return pick((x as Record<string, unknown>)[c]);
+    }
+    return null;
+  };
+  const exp = pkg.exports;
+  if (exp === undefined) return subpath === '.' ? (pkg.main ?? 'index.js') : subpath;
+  const keyed = typeof exp === 'object' && exp !== null && !Array.isArray(exp) && Object.keys(exp).some((k) => k.startsWith('.'));
+  if (!keyed) return subpath === '.' ? pick(exp) : null;
+  return pick((exp as Record<string, unknown>)[subpath]);
+}
+
+/** Whether this Node strips TypeScript types itself (Node >= 22.18 / 23.6). */
+export function nodeStripsTypes(): boolean {
+  return Boolean((process.features as { typescript?: unknown }).typescript);
+}
+
+let tsxRegistered = false;
+
+/** Make this thread able to import the TypeScript module at `url` (see the module's comment); a VirtFunError 'DRIVER_MODULE' saying what to do when it cannot. */
+export async function prepareTypeScript(url: string): Promise<void> {
+  if (tsxRegistered || nodeStripsTypes()) return;
+  let api: string;
+  try {
+    api = tsxEsmApi(url);
+  } catch (e) {
+    throw new VirtFunError(
+      'DRIVER_MODULE',
+      `driver module ${fileURLToPath(url)} is TypeScript, which Node ${process.versions.node} cannot load by itself (Node >= 22.18 strips types): ` +
+        `install tsx as a devDependency of the project that holds it (npm install --save-dev tsx), or compile the module to JavaScript`,
+      { cause: e },
+    );
+  }
+  const { register } = (await import(api)) as { register: () => unknown };
+  register();
+  tsxRegistered = true;
+}
+
+/** Import a module by file URL, TypeScript included. */
+export async function importModule(url: string): Promise<Record<string, unknown>> {
+  if (TS_FILE.test(new URL(url).pathname)) await prepareTypeScript(url);
+  return (await import(url)) as Record<string, unknown>;
+}
