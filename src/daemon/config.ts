@@ -73,6 +73,8 @@ export async function resolveConfig(config: ValidConfig, baseDir: string = proce
 export interface LoadOptions {
   /** The longest the driver modules may take to load (default CATALOGUE_TIMEOUT_MS). */
   readonly driverModuleTimeoutMs?: number;
+  /** Driver modules added after the configuration's own (`vfun up --driver-module`): absolute paths, or packages resolved from baseDir. */
+  readonly driverModules?: readonly string[];
 }
 
 /** Each function's driver that neither the registry nor a driver module defines (parsing let it pass: there are driver modules). */
@@ -90,8 +92,15 @@ function moduleDriverProblems(config: ValidConfig, catalogue: DriverCatalogue): 
 }
 
 /** Validate a configuration (parseConfig), then read and check what it names (resolveConfig). */
-export async function loadConfig(input: unknown, baseDir?: string, options?: LoadOptions): Promise<LoadedConfig> {
-  return resolveConfig(parseConfig(input), baseDir, options);
+export async function loadConfig(input: unknown, baseDir?: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  return resolveConfig(parseConfig(withDriverModules(input, options.driverModules)), baseDir, options);
+}
+
+/** A raw configuration with `extra` driver modules after its own (unchanged when there are none or it is not an object). */
+function withDriverModules(input: unknown, extra: readonly string[] = []): unknown {
+  if (extra.length === 0 || typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const own = (input as { driverModules?: unknown }).driverModules;
+  return { ...input, driverModules: [...(Array.isArray(own) ? (own as unknown[]) : []), ...extra] };
 }
 
 /**
@@ -99,10 +108,10 @@ export async function loadConfig(input: unknown, baseDir?: string, options?: Loa
  * each bad field. A parse error names the line and column, never the text
  * (the file holds secrets). A file holding tenants' secrets inline that every
  * user can read is refused; one its group can read is said through `warn`
- * (secrets.ts: the directories above it count). `secretFile` paths are
- * relative to the file's directory.
+ * (secrets.ts: the directories above it count). `secretFile` and
+ * `driverModules` paths are relative to the file's directory.
  */
-export async function loadConfigFile(path: string, warn?: (line: string) => void): Promise<LoadedConfig> {
+export async function loadConfigFile(path: string, warn?: (line: string) => void, options?: LoadOptions): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -122,7 +131,7 @@ export async function loadConfigFile(path: string, warn?: (line: string) => void
     }
     if (exposure === 'group') warn?.(`warning: ${path} holds the tenants' secrets and is readable by its group (mode ${octal(mode)}): chmod 600 it`);
   }
-  return loadConfig(raw, dirname(resolve(path)));
+  return loadConfig(raw, dirname(resolve(path)), options);
 }
 
 /** Whether a parsed configuration holds a secret inline (a tenant with `secret`). */
