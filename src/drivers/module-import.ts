@@ -5,7 +5,7 @@
  *
  * TypeScript: a Node that strips types itself (`process.features.typescript`,
  * Node >= 22.18 / 23.6) imports a `.ts` module as it is; an older Node (20)
- * registers `tsx` in the importing thread first, when it resolves from the
+ * imports it through `tsx` (its `tsImport`), when tsx resolves from the
  * module's directory (an integrator's devDependency) or from this package;
  * otherwise the import fails saying what to do.
  */
@@ -81,11 +81,13 @@ export function nodeStripsTypes(): boolean {
   return Boolean((process.features as { typescript?: unknown }).typescript);
 }
 
-let tsxRegistered = false;
-
-/** Make this thread able to import the TypeScript module at `url` (see the module's comment); a VirtFunError 'DRIVER_MODULE' saying what to do when it cannot. */
-export async function prepareTypeScript(url: string): Promise<void> {
-  if (tsxRegistered || nodeStripsTypes()) return;
+/**
+ * Import the TypeScript module at `url`: as it is where Node strips types, else through tsx's
+ * `tsImport` (scoped to this import, whatever the module type of the package holding it);
+ * a VirtFunError 'DRIVER_MODULE' saying what to do when neither can.
+ */
+async function importTypeScript(url: string): Promise<Record<string, unknown>> {
+  if (nodeStripsTypes()) return (await import(url)) as Record<string, unknown>;
   let api: string;
   try {
     api = tsxEsmApi(url);
@@ -97,13 +99,21 @@ export async function prepareTypeScript(url: string): Promise<void> {
       { cause: e },
     );
   }
-  const { register } = (await import(api)) as { register: () => unknown };
-  register();
-  tsxRegistered = true;
+  const { tsImport } = (await import(api)) as { tsImport: (specifier: string, parentURL: string) => Promise<Record<string, unknown>> };
+  return tsImport(url, import.meta.url);
+}
+
+/**
+ * A module's exports as ESM names them: a CommonJS module compiled from ESM (`__esModule`, as tsx
+ * or tsc make one in a package that is not `"type": "module"`) gives its own exports, default included.
+ */
+function esmView(namespace: Record<string, unknown>): Record<string, unknown> {
+  const d = namespace['default'];
+  return typeof d === 'object' && d !== null && (d as { __esModule?: unknown }).__esModule === true ? { ...(d as Record<string, unknown>) } : namespace;
 }
 
 /** Import a module by file URL, TypeScript included. */
 export async function importModule(url: string): Promise<Record<string, unknown>> {
-  if (TS_FILE.test(new URL(url).pathname)) await prepareTypeScript(url);
-  return (await import(url)) as Record<string, unknown>;
+  const namespace = TS_FILE.test(new URL(url).pathname) ? await importTypeScript(url) : ((await import(url)) as Record<string, unknown>);
+  return esmView(namespace);
 }
