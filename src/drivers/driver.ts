@@ -43,9 +43,18 @@ export interface FunctionDriver {
   onNotice?(listener: (notice: DriverNotice) => void): void;
 }
 
-/** The driver refused its arguments: the service answers BAD_INPUT, not DRIVER_FAULT. */
+const INPUT_ERROR: unique symbol = Symbol.for('virtfun.driver-input-error');
+
+/**
+ * The driver refused its arguments: the service answers BAD_INPUT, not DRIVER_FAULT. Recognised by
+ * `instanceof` across copies of this library (a driver module may import another copy than the service's).
+ */
 export class DriverInputError extends VirtFunError {
   override readonly name = 'DriverInputError';
+  readonly [INPUT_ERROR] = true;
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[INPUT_ERROR] === true;
+  }
   constructor(message: string) {
     super('DRIVER', message);
   }

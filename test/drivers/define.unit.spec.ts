@@ -58,6 +58,14 @@ describe('defineDriver', () => {
     expect(() => d.call(new Uint8Array(0), out)).toThrow(/echo: input is 0 bytes, expected 1\.\.16/);
   });
 
+  it('a DriverInputError of another copy of the library is still one (the service answers BAD_INPUT)', () => {
+    const foreign = Object.assign(new Error('refused'), { [Symbol.for('virtfun.driver-input-error')]: true });
+    expect(foreign instanceof DriverInputError).toBe(true);
+    expect(new DriverInputError('x') instanceof DriverInputError).toBe(true);
+    expect(new ValidationError('f', 'x') instanceof DriverInputError).toBe(false);
+    expect(new Error('x') instanceof DriverInputError).toBe(false);
+  });
+
   it('builds a fresh driver per instance from create, and refuses a create that returns no driver', async () => {
     let made = 0;
     const def = defineDriver({ ...good, call: undefined, create: () => (made++, { meta: good as never, init() {}, call: () => 0, reset() {}, exit() {} }) });
