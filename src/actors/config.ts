@@ -376,7 +376,7 @@ export function toSnapshot(config: ValidConfig | LoadedConfig): VFunDConfigSnaps
     return { name: d.name, profile: d.profile, slots: profile.slots };
   });
   const modules = 'driverModuleSnapshots' in config ? config.driverModuleSnapshots : [];
-  if (config.driverModules.length > 0 && modules.length === 0) throw new ConfigError(['driverModules: the driver modules were not loaded: load the configuration with loadConfig']);
+  if ((config.driverModules ?? []).length > 0 && modules.length === 0) throw new ConfigError(['driverModules: the driver modules were not loaded: load the configuration with loadConfig']);
   const plans = windowPlans(config);
   const hwOf = (f: ValidConfig['functions'][number]) => {
     const hw = f.kinds.hw;

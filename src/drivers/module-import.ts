@@ -3,11 +3,11 @@
  * base directory) or a package name resolved from that directory, and a
  * module in TypeScript as well as JavaScript.
  *
- * TypeScript: a Node that strips types itself (`process.features.typescript`,
- * Node >= 22.18 / 23.6) imports a `.ts` module as it is; an older Node (20)
- * imports it through `tsx` (its `tsImport`), when tsx resolves from the
- * module's directory (an integrator's devDependency) or from this package;
- * otherwise the import fails saying what to do.
+ * TypeScript: a `.ts` module is imported through `tsx` (its `tsImport`) when
+ * tsx resolves from the module's directory (an integrator's devDependency);
+ * else a Node that strips types itself (`process.features.typescript`, Node
+ * >= 22.18 / 23.6) imports it as it is; otherwise (Node 20 without tsx) the
+ * import fails saying what to do.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -82,23 +82,27 @@ export function nodeStripsTypes(): boolean {
 }
 
 /**
- * Import the TypeScript module at `url`: as it is where Node strips types, else through tsx's
- * `tsImport` (scoped to this import, whatever the module type of the package holding it);
- * a VirtFunError 'DRIVER_MODULE' saying what to do when neither can.
+ * Import the TypeScript module at `url`: through tsx's `tsImport` (scoped to this import, whatever the
+ * module type of the package holding it) when tsx resolves from the module's directory, else as it is
+ * where Node strips types; a VirtFunError 'DRIVER_MODULE' saying what to do when neither can. tsx comes
+ * first where the integrator installed it: it loads what type stripping does not (`enum`, parameter
+ * properties, `./x.js` written for `./x.ts`).
  */
 async function importTypeScript(url: string): Promise<Record<string, unknown>> {
-  if (nodeStripsTypes()) return (await import(url)) as Record<string, unknown>;
-  let api: string;
+  let api: string | null = null;
   try {
-    api = tsxEsmApi(url);
+    api = tsxEsmApi(url, false);
   } catch (e) {
-    throw new VirtFunError(
-      'DRIVER_MODULE',
-      `driver module ${fileURLToPath(url)} is TypeScript, which Node ${process.versions.node} cannot load by itself (Node >= 22.18 strips types): ` +
-        `install tsx as a devDependency of the project that holds it (npm install --save-dev tsx), or compile the module to JavaScript`,
-      { cause: e },
-    );
+    if (!nodeStripsTypes()) {
+      throw new VirtFunError(
+        'DRIVER_MODULE',
+        `driver module ${fileURLToPath(url)} is TypeScript, which Node ${process.versions.node} cannot load by itself (Node >= 22.18 strips types): ` +
+          `install tsx as a devDependency of the project that holds it (npm install --save-dev tsx), or compile the module to JavaScript`,
+        { cause: e },
+      );
+    }
   }
+  if (api === null) return (await import(url)) as Record<string, unknown>;
   const { tsImport } = (await import(api)) as { tsImport: (specifier: string, parentURL: string) => Promise<Record<string, unknown>> };
   return tsImport(url, import.meta.url);
 }

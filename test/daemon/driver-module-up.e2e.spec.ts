@@ -1,12 +1,13 @@
 /**
  * `vfun up --driver-module`: a module in TypeScript outside the project,
  * written as an integrator writes one, is loaded by the Node running the test
- * (types stripped by Node >= 22.18, or tsx registered on Node 20), listed at
- * start and journaled, and served to a guest by a service process; a module
- * that breaks at load makes `vfun up` exit non-zero naming it.
+ * (through tsx when the module's project has it, else by Node >= 22.18's type
+ * stripping, else a start refused saying to install tsx), listed at start and
+ * journaled, and served to a guest by a service process; a module that
+ * breaks at load makes `vfun up` exit non-zero naming it.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -47,7 +48,25 @@ beforeAll(async () => {
   await writeFile(join(base, 'config.json'), JSON.stringify(config), { mode: 0o600 });
   await writeFile(join(base, 'reverse.ts'), module);
   await writeFile(join(base, 'broken.mjs'), "throw new Error('broken at load');\n");
+  // A project of its own with tsx as its devDependency (this repository's copy).
+  await mkdir(join(base, 'with-tsx', 'node_modules'), { recursive: true });
+  await writeFile(join(base, 'with-tsx', 'reverse.ts'), module);
+  await symlink(join(import.meta.dirname, '../../node_modules/tsx'), join(base, 'with-tsx', 'node_modules', 'tsx'));
 });
+
+/** `vfun up` with these arguments until `ready` (resolves the child) or its exit (rejects with its output). */
+function up(args: string[]): { child: ChildProcess; ready: Promise<void>; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, 'up', '--config', join(base, 'config.json'), '--log-format', 'json', ...args], { cwd: base, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()).includes('ready') && resolve());
+    void exited.then((code) => reject(new Error(`vfun up exited (${code}) before ready: ${out}${err}`)));
+  });
+  return { child, ready, exited };
+}
 afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
@@ -62,18 +81,24 @@ describe('vfun up --driver-module', () => {
     expect(r.stderr).toContain(`driverModules.0: driver module '${join(base, 'broken.mjs')}' (${join(base, 'broken.mjs')}): cannot be loaded: broken at load`);
   });
 
-  it('serves a TypeScript driver module to a guest, and journals it', async () => {
+  it('without tsx: Node >= 22.18 loads a TypeScript module itself; Node 20 refuses the start saying to install tsx', async () => {
+    const { child, ready, exited } = up(['--root', join(base, 'root-plain'), '--driver-module', 'reverse.ts']);
+    const stripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
+    if (stripsTypes) {
+      await ready;
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } else {
+      await expect(ready).rejects.toThrow(/driverModules\.0: driver module .*reverse\.ts.* is TypeScript, which Node 20\.\d+\.\d+ cannot load by itself .*npm install --save-dev tsx/);
+      expect(await exited).toBe(1);
+    }
+  });
+
+  it('with tsx in the module\'s project: serves a TypeScript driver module to a guest, and journals it', async () => {
     const root = join(base, 'root');
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'up', '--config', join(base, 'config.json'), '--root', root, '--driver-module', 'reverse.ts', '--log-format', 'json'], { cwd: base, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const { child, ready, exited } = up(['--root', root, '--driver-module', 'with-tsx/reverse.ts']);
     try {
-      let out = '';
-      let err = '';
-      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.on('data', (d: Buffer) => (out += d.toString()).includes('ready') && resolve());
-        void exited.then((code) => reject(new Error(`vfun up exited (${code}) before ready: ${out}${err}`)));
-      });
+      await ready;
       const c = await ControlClient.connect(join(root, 'vmcli', 't', 'control.sock'));
       const creds = { tenant: 't', credential: SECRET };
       const n = await c.negotiate({ ...creds, app: 'a', fn: 'reverse', kind: 'sw' });
@@ -88,7 +113,7 @@ describe('vfun up --driver-module', () => {
       c.close();
       const started = (await readFile(join(root, 'admin', 'journal.ndjson'), 'utf8')).split('\n').find((l) => l.includes('"vfund.started"'))!;
       expect((JSON.parse(started) as { data: { config: { driverModules: unknown } } }).data.config.driverModules).toEqual([
-        expect.objectContaining({ specifier: join(base, 'reverse.ts'), url: pathToFileURL(join(base, 'reverse.ts')).href, drivers: [{ name: 'reverse', kind: 'sw', version: '2.0.0' }] }),
+        expect.objectContaining({ specifier: join(base, 'with-tsx', 'reverse.ts'), url: pathToFileURL(join(base, 'with-tsx', 'reverse.ts')).href, drivers: [{ name: 'reverse', kind: 'sw', version: '2.0.0' }] }),
       ]);
     } finally {
       child.kill('SIGTERM');
