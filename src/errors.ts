@@ -27,6 +27,8 @@ export type VirtFunErrorCode =
   /** The host could not back something an activation needs (memory or disk full, a resource limit). */
   | 'RESOURCES'
   | 'DRIVER'
+  /** A driver module (`driverModules`, docs/writing-a-driver.md) cannot be resolved, loaded, or defines no usable driver. */
+  | 'DRIVER_MODULE'
   /** A virtual machine could not be prepared or run (QEMU, kernel, initramfs, guest client). */
   | 'VM'
   | 'NACK'

@@ -13,7 +13,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import type { DeviceConfig, VFunDConfigSnapshot } from '../events/catalogue.js';
+import type { DeviceConfig, DriverModuleSnapshot, VFunDConfigSnapshot } from '../events/catalogue.js';
 import { gpuKernelNames } from '../gpu/kernels/index.js';
 import { webgpuDriverName, webgpuDriverParts, webgpuDrivers } from '../gpu/drivers.js';
 import { MAX_CAPACITY } from '../dataplane/layout.js';
@@ -23,7 +23,7 @@ import type { DeviceProfile } from '../../simulator/profile.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import { DEFAULT_WINDOW_BYTES, planWindow, type WindowPlan } from '../dataplane/window.js';
 import { credentialDigest } from './decide.js';
-import { NAME_MAX, NAME_PATTERN } from '../util/names.js';
+import { checkName, NAME_MAX, NAME_PATTERN } from '../util/names.js';
 import { DEFAULT_REFUSAL_LIMITS } from './refusal-limiter.js';
 
 // Hardware functions run on simulated devices: their drivers are names the configuration accepts.
@@ -37,8 +37,8 @@ export const WEBGPU_DEFAULT_SLOTS = 4;
 export const WEBGPU_MAX_SLOTS = 64;
 
 /** Why a driver name is refused (the same words for a name the load step finds no profile for). */
-export function unknownDriver(driver: string): string {
-  return `unknown driver '${driver}'; known: ${driverNames().join(', ')}`;
+export function unknownDriver(driver: string, moduleDrivers: readonly string[] = []): string {
+  return `unknown driver '${driver}'; known: ${[...driverNames(), ...moduleDrivers].join(', ')}`;
 }
 
 /** Why a device profile name is refused, with the shipped profiles. */
@@ -49,13 +49,18 @@ export function unknownProfile(profile: string, known: readonly string[]): strin
 /** A driver name of the right form: a software driver, `sim-fpga:<kernel>`, or `sim:<profile>:<fn>` (its profile is checked when loaded). */
 const isDriverName = (driver: string): boolean => driverNames().includes(driver) || deviceDriverParts(driver) !== null;
 
-const driverName = z
-  .string()
-  .refine((d) => webgpuDriverParts(d) === null, {
-    error: (iss) => `'${String(iss.input)}' runs on a GPU: declare a device of type webgpu and give the function kinds.hw.device (docs/gpu.md), so that vFunD probes it, counts its slots and journals its failovers`,
-    abort: true,
-  })
-  .refine(isDriverName, { error: (iss) => unknownDriver(String(iss.input)) });
+/**
+ * A driver name. With driver modules (`moduleDrivers`), a name the registry does not know may be one
+ * of theirs: the load step (resolveConfig) checks it against the modules' catalogue.
+ */
+const driverNameOf = (moduleDrivers: boolean) =>
+  z
+    .string()
+    .refine((d) => webgpuDriverParts(d) === null, {
+      error: (iss) => `'${String(iss.input)}' runs on a GPU: declare a device of type webgpu and give the function kinds.hw.device (docs/gpu.md), so that vFunD probes it, counts its slots and journals its failovers`,
+      abort: true,
+    })
+    .refine((d) => isDriverName(d) || (moduleDrivers && checkName('driver', d) === null), { error: (iss) => unknownDriver(String(iss.input)) });
 
 const name = z
   .string()
@@ -68,11 +73,12 @@ const name = z
  * slots; `slots` may cap this function lower), or a driver of its own with its slots. One object
  * checked field by field, so that a mistake names its field.
  */
-const hwKindConfig = z
+const hwKindConfigOf = (moduleDrivers: boolean) =>
+  z
   .object({
     device: z.string().optional(),
     slots: z.number().int().min(1).max(4096).optional(),
-    driver: driverName.optional(),
+    driver: driverNameOf(moduleDrivers).optional(),
   })
   .strict()
   .superRefine((h, ctx) => {
@@ -154,14 +160,16 @@ const deviceConfig = z
       : { name: d.name, profile: d.profile ?? '' },
   );
 
-const kindConfig = z
-  .object({
-    slots: z.number().int().min(1).max(4096),
-    driver: driverName,
-  })
-  .strict();
+const kindConfigOf = (moduleDrivers: boolean) =>
+  z
+    .object({
+      slots: z.number().int().min(1).max(4096),
+      driver: driverNameOf(moduleDrivers),
+    })
+    .strict();
 
-export const configSchema = z
+/** The configuration's schema; `moduleDrivers`: it names driver modules, whose drivers the load step checks. */
+const schemaOf = (moduleDrivers: boolean) => z
   .object({
     tenants: z
       .array(
@@ -200,7 +208,7 @@ export const configSchema = z
         z
           .object({
             name,
-            kinds: z.object({ hw: hwKindConfig.optional(), sw: kindConfig.optional() }).strict(),
+            kinds: z.object({ hw: hwKindConfigOf(moduleDrivers).optional(), sw: kindConfigOf(moduleDrivers).optional() }).strict(),
           })
           .strict()
           .refine((f) => f.kinds.hw || f.kinds.sw, { message: 'needs at least one of kinds.hw, kinds.sw', path: ['kinds'] }),
@@ -226,6 +234,11 @@ export const configSchema = z
      * from the profile), or a WebGPU adapter (`type: 'webgpu'`, docs/gpu.md; slots are device contexts).
      */
     devices: z.array(deviceConfig).default([]),
+    /**
+     * Modules defining drivers of one's own (docs/writing-a-driver.md): paths (absolute, or relative to
+     * the configuration file's directory) or package names. Loaded by the load step, never by parsing.
+     */
+    driverModules: z.array(z.string().min(1, 'must be a path or a package name').max(4096)).max(64).default([]),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -266,6 +279,10 @@ export const configSchema = z
     }
   });
 
+/** The configuration's schema (drivers checked against the registry: a configuration without driverModules). */
+export const configSchema = schemaOf(false);
+const moduleDriversSchema = schemaOf(true);
+
 export type VFunDConfig = z.input<typeof configSchema>;
 export type ValidConfig = z.output<typeof configSchema>;
 
@@ -286,11 +303,16 @@ export interface LoadedConfig extends ValidConfig {
   readonly profiles: ReadonlyMap<string, DeviceProfile>;
   /** Every tenant with its secret, read from its `secretFile` when it has one. */
   readonly tenants: Array<ValidConfig['tenants'][number] & { secret: string }>;
+  /** The drivers of `driverModules`: driver name → file URL of the module that defines it (empty without driver modules). */
+  readonly driverModuleUrls: ReadonlyMap<string, string>;
+  /** What vfund.started journals of each driver module (resolved URL, SHA-256, its drivers). */
+  readonly driverModuleSnapshots: readonly DriverModuleSnapshot[];
 }
 
 /** Validate a configuration's shape (e.g. parsed from a file); reads nothing. Throws ConfigError naming each bad field. */
 export function parseConfig(input: unknown): ValidConfig {
-  const r = configSchema.safeParse(input);
+  const modules = (input as { driverModules?: unknown } | null)?.driverModules;
+  const r = (Array.isArray(modules) && modules.length > 0 ? moduleDriversSchema : configSchema).safeParse(input);
   if (r.success) return r.data;
   throw new ConfigError(r.error.issues.flatMap(describeIssue));
 }
@@ -300,7 +322,7 @@ const KNOWN_KEYS = [
   ...['tenants', 'functions', 'regionCapacity', 'devices', 'id', 'secret', 'secretFile', 'maxInstances', 'uid', 'gid', 'ivshmem', 'refusals', 'limits'],
   ...['name', 'kinds', 'hw', 'sw', 'slots', 'driver', 'device', 'profile', 'windowBytes', 'slotBytes', 'cpus', 'memoryMiB'],
   ...['burst', 'refillPerSecond', 'summaryIntervalMs', 'disconnectAfter', 'disconnectIntervals'],
-  ...['admin', 'group', 'secretFile', 'type', 'crossCheck'],
+  ...['admin', 'group', 'secretFile', 'type', 'crossCheck', 'driverModules'],
 ];
 
 /** One line per problem, naming the field; an unknown key also names the known key it most resembles. */
@@ -353,6 +375,8 @@ export function toSnapshot(config: ValidConfig | LoadedConfig): VFunDConfigSnaps
     if (profile === undefined) throw new ConfigError([`devices.${i}.profile: profile '${d.profile}' was not read: load the configuration with loadConfig`]);
     return { name: d.name, profile: d.profile, slots: profile.slots };
   });
+  const modules = 'driverModuleSnapshots' in config ? config.driverModuleSnapshots : [];
+  if ((config.driverModules ?? []).length > 0 && modules.length === 0) throw new ConfigError(['driverModules: the driver modules were not loaded: load the configuration with loadConfig']);
   const plans = windowPlans(config);
   const hwOf = (f: ValidConfig['functions'][number]) => {
     const hw = f.kinds.hw;
@@ -377,6 +401,7 @@ export function toSnapshot(config: ValidConfig | LoadedConfig): VFunDConfigSnaps
     })),
     regionCapacity: config.regionCapacity,
     ...(devices.length > 0 && { devices }),
+    ...(modules.length > 0 && { driverModules: modules }),
   };
 }
 

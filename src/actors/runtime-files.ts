@@ -25,7 +25,7 @@ import type { ServiceLimits } from './cgroups.js';
 import type { ActivationSpec, InstanceRuntime, RuntimeFactory } from './runtime.js';
 import { processRuntime } from './process-runtime.js';
 import type { ServiceProcessOptions } from './service-process.js';
-import { toComputationStats, type SupervisedRuntimeOptions } from './supervisor.js';
+import { driverModuleOf, toComputationStats, type SupervisedRuntimeOptions } from './supervisor.js';
 
 export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
   readonly root: string;
@@ -163,7 +163,7 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
     const limits = o.limits;
     return {
       ...extra,
-      ...(o.driverModule !== undefined && { driverModule: o.driverModule }),
+      ...driverModuleOf(o, spec.driver),
       ...(o.strategy !== undefined && { strategy: o.strategy }),
       ...(o.spinMicros !== undefined && { spinMicros: o.spinMicros }),
       ...(o.policy !== undefined && { policy: o.policy }),

@@ -133,8 +133,13 @@ export async function supervise(
 }
 
 export interface SupervisedRuntimeOptions {
-  /** A module whose default export builds drivers by name (your own drivers), instead of the built-in registry. */
+  /** A module whose default export builds drivers by name (the old factory form), instead of the built-in registry. */
   readonly driverModule?: string | URL;
+  /**
+   * The drivers of driver modules (`driverModules`, LoadedConfig.driverModuleUrls): driver name → the
+   * URL of the module defining it. A driver named here comes from its module, before `driverModule`.
+   */
+  readonly driverModules?: ReadonlyMap<string, string>;
   readonly strategy?: WaitStrategy;
   readonly spinMicros?: number;
   readonly policy?: SupervisionPolicy;
@@ -167,7 +172,7 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
         resume,
         control,
         onNotice: notices.send,
-        ...(options.driverModule !== undefined && { driverModule: options.driverModule }),
+        ...driverModuleOf(options, spec.driver),
         ...(options.strategy !== undefined && { strategy: options.strategy }),
         ...(options.spinMicros !== undefined && { spinMicros: options.spinMicros }),
       }),
@@ -207,4 +212,10 @@ export async function supervisedRuntime<Region extends SabRegion | MappableRegio
 /** Service counters as journaled: only the error codes that occurred. */
 export function toComputationStats(s: ServiceStats): ComputationStats {
   return { calls: s.calls, errors: Object.fromEntries(Object.entries(s.errors).filter(([, n]) => n > 0)) };
+}
+
+/** The module a service builds `driver` from (`{}`: the built-in registry): its driver module's, else the runtime's `driverModule`. */
+export function driverModuleOf(options: SupervisedRuntimeOptions, driver: string): { driverModule?: string | URL } {
+  const url = options.driverModules?.get(driver) ?? options.driverModule;
+  return url === undefined ? {} : { driverModule: url };
 }

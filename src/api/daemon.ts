@@ -42,11 +42,16 @@ export { lifecycleMachine, lifecycleAccepts, lifecycleNext, phaseOf, stepOf, LIF
 export type { LifecycleContext, LifecycleEvent, LifecycleInput, LifecyclePhase, LifecycleState } from '../machines/lifecycle.js';
 
 // Functions: drivers
-// (A driver of one's own is served through a driver module: SabRuntime's `driverModule`. The registry is
-// per thread and per process, so it is not exported: a family registered here would not reach a service.)
+// (A driver of one's own is defined with defineDriver in a driver module, named by the configuration's
+// `driverModules` (docs/writing-a-driver.md). The registry is per thread and per process, so registering
+// is not exported: a family registered here would not reach a service.)
 export { createDriver, driverNames, hasDriver } from '../drivers/registry.js';
 export { DriverInputError, checkInputSize } from '../drivers/driver.js';
-export type { DriverMeta, FunctionDriver } from '../drivers/driver.js';
+export type { DriverMeta, DriverContext, FunctionDriver } from '../drivers/driver.js';
+export { defineDriver, isDriverDefinition } from '../drivers/define.js';
+export type { DriverSpec, DriverDefinition } from '../drivers/define.js';
+export { DriverModuleError } from '../drivers/modules.js';
+export type { DriverModuleSnapshot } from '../events/catalogue.js';
 export { FactorialDriver, FibonacciDriver, Crc32Driver, Sha256Driver } from '../drivers/software.js';
 
 // Guests in virtual machines (docs/running-in-a-vm.md)

@@ -18,6 +18,9 @@ import { journalUrl, withJournalOptions, type JournalOptions } from './journal-o
 import { onBrokenOutput, say, warn } from './output.js';
 import { messageOf } from '../errors.js';
 import { fstatSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isPathSpecifier, resolveModuleUrl } from '../drivers/module-import.js';
+import { fileURLToPath } from 'node:url';
 import { collect } from './checkpoint-commands.js';
 import { integerAtLeast, numberAtLeast } from '../util/arguments.js';
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_INTERVAL_MS } from '../events/checkpointer.js';
@@ -29,6 +32,7 @@ import type { MetricsAddress } from '../daemon/metrics.js';
 export function registerUpCommand(program: Command): void {
   withJournalOptions(program.command('up').description('run vFunD as a daemon: one control socket per tenant, until SIGTERM'))
     .requiredOption('--config <file>', 'JSON configuration: tenants (id, secret, maxInstances), functions (kinds: hw/sw slots, driver), regionCapacity')
+    .option('--driver-module <path|package>', 'a module of drivers of your own, added to the configuration\'s driverModules (relative to the working directory; repeatable; docs/writing-a-driver.md)', collect, [])
     .option('--witness <path|nats-url>', 'also put every checkpoint there: a directory, a file, or a NATS key-value bucket (repeatable)', collect, [])
     .option('--checkpoint-every <events>', 'journal a signed checkpoint after this many events', integerAtLeast(1), DEFAULT_CHECKPOINT_EVERY)
     .option('--checkpoint-interval <seconds>', 'and after this many seconds when events are not yet covered (0: only by count and at stop)', numberAtLeast(0), DEFAULT_CHECKPOINT_INTERVAL_MS / 1000)
@@ -37,7 +41,7 @@ export function registerUpCommand(program: Command): void {
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics, plus /healthz and /readyz, on this address (e.g. 127.0.0.1:9464; default: off)', metricsAddressArgument)
     .addOption(new Option('--log-level <level>', 'the least level logged on stderr').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--log-format <format>', 'stderr log: JSON lines, or readable lines (default: pretty on a terminal, json otherwise)').choices(LOG_FORMATS))
-    .action(async (o: JournalOptions & { config: string; witness: string[]; checkpointEvery: number; checkpointInterval: number; snapshotEvery: number; metrics?: MetricsAddress; fleet?: string; logLevel: LogLevel; logFormat?: LogFormat }) => {
+    .action(async (o: JournalOptions & { config: string; driverModule: string[]; witness: string[]; checkpointEvery: number; checkpointInterval: number; snapshotEvery: number; metrics?: MetricsAddress; fleet?: string; logLevel: LogLevel; logFormat?: LogFormat }) => {
       // A daemon's stdout or stderr going away (a closed pipe) silences its log, never the daemon.
       onBrokenOutput('carry-on');
       const logger = createLogger({ level: o.logLevel, format: o.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json'), write: warn });
@@ -64,7 +68,7 @@ export function registerUpCommand(program: Command): void {
       loadShm()?.sandboxSelf({ nonDumpable: true });
       let daemon: Daemon;
       try {
-        daemon = await startDaemon({ configPath: o.config, journal: journalUrl(o), root: o.root, log: logger, ...(console !== undefined && { console }), checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }), ...(o.fleet !== undefined && { fleet: o.fleet }) });
+        daemon = await startDaemon({ configPath: o.config, driverModules: o.driverModule.map(fromWorkingDirectory), journal: journalUrl(o), root: o.root, log: logger, ...(console !== undefined && { console }), checkpoint: { witnesses: o.witness, every: o.checkpointEvery, intervalMs: o.checkpointInterval * 1000 }, snapshotEvery: o.snapshotEvery, ...(o.metrics !== undefined && { metrics: o.metrics }), ...(o.fleet !== undefined && { fleet: o.fleet }) });
       } catch (err) {
         // One structured line (its code and message); the stack only at debug level.
         for (const r of startFailureRecords(err)) logger[r.level](r.fields, r.msg);
@@ -101,5 +105,18 @@ function sameTerminal(): boolean {
     return a.rdev === b.rdev && a.ino === b.ino;
   } catch {
     return false;
+  }
+}
+
+/**
+ * A `--driver-module` as the configuration takes it: a path made absolute from the working directory; a
+ * package resolved from the working directory to its file when it can be (else left for the load step to name).
+ */
+function fromWorkingDirectory(specifier: string): string {
+  if (isPathSpecifier(specifier)) return resolve(specifier);
+  try {
+    return fileURLToPath(resolveModuleUrl(specifier, process.cwd()));
+  } catch {
+    return specifier;
   }
 }

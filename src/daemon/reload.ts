@@ -32,6 +32,11 @@ export function restartNeeded(current: ValidConfig, next: ValidConfig, runsAsRoo
     }
     if (t.uid !== undefined && !runsAsRoot) problems.push(`tenants.${i}.uid: giving tenants their own OS user needs vFunD to run as root`);
   });
+  if (!same(current.driverModules ?? [], next.driverModules ?? [])) {
+    problems.push(`driverModules: the driver modules are loaded and journaled when vFunD starts; restart vFunD to change them`);
+  } else if ('driverModuleSnapshots' in current && 'driverModuleSnapshots' in next && !same(current.driverModuleSnapshots, next.driverModuleSnapshots)) {
+    problems.push(`driverModules: a driver module changed since vFunD started (its file or its drivers); restart vFunD to load it`);
+  }
   if (current.regionCapacity !== next.regionCapacity && current.tenants.some((t) => t.ivshmem !== undefined)) {
     problems.push(`regionCapacity: the ivshmem windows of VM tenants are laid out for ${current.regionCapacity}; restart vFunD to change it`);
   }

@@ -42,6 +42,8 @@ export interface DaemonOptions {
   /** A JSON configuration file, or `config` itself (already validated; loaded here if it was not). */
   readonly configPath?: string;
   readonly config?: ValidConfig;
+  /** Driver modules added to the configuration's own (`vfun up --driver-module`): absolute paths, or packages resolved from the working directory. */
+  readonly driverModules?: readonly string[];
   readonly journal: string;
   readonly root: string;
   /**
@@ -86,7 +88,11 @@ export interface Daemon {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if ((opts.config === undefined) === (opts.configPath === undefined)) throw new ConfigError(['give a configuration file or a configuration, not both or neither']);
   const out = daemonLog(opts.log, opts.console);
-  const config = opts.config !== undefined ? await resolveConfig(opts.config) : await loadConfigFile(opts.configPath!, (l) => out.say(rec('warn', l, { config: opts.configPath })));
+  const loadOptions = { driverModules: opts.driverModules ?? [] };
+  const config =
+    opts.config !== undefined
+      ? await resolveConfig(loadOptions.driverModules.length === 0 ? opts.config : { ...opts.config, driverModules: [...(opts.config.driverModules ?? []), ...loadOptions.driverModules] })
+      : await loadConfigFile(opts.configPath!, (l) => out.say(rec('warn', l, { config: opts.configPath })), loadOptions);
   const identities = new Map(config.tenants.flatMap((t) => (t.uid !== undefined && t.gid !== undefined ? [[t.id, { uid: t.uid, gid: t.gid }] as const] : [])));
   if (identities.size > 0 && process.getuid?.() !== 0) {
     const i = config.tenants.findIndex((t) => t.uid !== undefined);
@@ -105,7 +111,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
   const limits = await TenantCgroups.create(config.tenants);
   undo.push(() => limits.remove());
-  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits }).catch(giveBack);
+  const runtime = await FileRuntime.create({ root: opts.root, identities, windows, limits, driverModules: config.driverModuleUrls }).catch(giveBack);
   undo.push(() => runtime.close());
   for (const line of limits.report()) out.say(rec(line.includes('NOT enforced') ? 'warn' : 'info', line, { event: 'limits' }));
   if (runtime.leftovers.length > 0) {
@@ -160,6 +166,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     steering = new Steering({
       vfund,
       ...(opts.configPath !== undefined && { configPath: opts.configPath }),
+      loadOptions,
       config,
       admin: adminSettings,
       identities,

@@ -17,7 +17,7 @@ import { resolveAdminSettings, type AdminSettings } from '../admin/settings.js';
 import type { AdminHandler, AdminOutcome } from '../admin/server.js';
 import type { AdminArgs, AdminOp } from '../admin/protocol.js';
 import { oneLine } from '../admin/describe.js';
-import { loadConfigFile } from './config.js';
+import { loadConfigFile, type LoadOptions } from './config.js';
 import { checkReloadable, type TenantSockets } from './reload.js';
 import type { HostStatus } from './status.js';
 
@@ -31,6 +31,8 @@ export interface SteeringOptions {
   readonly vfund: VFunD<HostRegion>;
   /** The configuration file a reload re-reads (absent: vFunD was given a configuration, not a file). */
   readonly configPath?: string;
+  /** How the file is loaded again (the driver modules `vfun up --driver-module` adds to it). */
+  readonly loadOptions?: LoadOptions;
   readonly config: LoadedConfig;
   readonly admin: AdminSettings;
   /** The tenants' OS identities, as the region tree reads them (a reload updates them in place). */
@@ -73,7 +75,7 @@ export class Steering {
   private async reloadNow(by: AdminIdentity): Promise<ReloadResult> {
     const path = this.opts.configPath;
     if (path === undefined) throw new VirtFunError('CONFIG', 'this vFunD was given its configuration, not a file: there is nothing to re-read');
-    const next = await loadConfigFile(path, this.opts.log);
+    const next = await loadConfigFile(path, this.opts.log, this.opts.loadOptions);
     checkReloadable(this.config, next, process.getuid?.() === 0);
     const admin = await resolveAdminSettings(next.admin);
     const events = await this.opts.vfund.administer({ type: 'reload', config: toSnapshot(next), by });

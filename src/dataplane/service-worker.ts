@@ -1,6 +1,6 @@
 /**
  * Worker-thread entry of an in-process service (started by service-host.ts).
- * Builds the driver by name (or from a driver module), checks the region,
+ * Builds the driver by name (or from a driver module: its definition of that name, or its factory), checks the region,
  * runs driver.init, reports ready, serves until vFunD sets the stop flag,
  * then runs driver.exit and reports its final counters.
  *
@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { VirtFunError, messageOf } from '../errors.js';
 import type { FunctionDriver } from '../drivers/driver.js';
 import { createDriver, registerDriverFamily } from '../drivers/registry.js';
+import { loadDriverModule, type DriverFactory } from '../drivers/modules.js';
 import { simulatorDrivers } from '../../simulator/drivers.js';
 import { webgpuDrivers } from '../gpu/drivers.js';
 import type { DriverActivation, DriverNotice } from '../domain/types.js';
@@ -27,7 +28,7 @@ export interface ServiceWorkerData {
   /** vFunD's control words (CONTROL in service.ts); never given to the client. A descriptor: a control file, mapped here. */
   readonly control: SharedArrayBuffer | { readonly fd: number };
   readonly driverName: string;
-  /** Optional module (URL href) whose export `driverExport` (default `default`) is `(name) => FunctionDriver`. */
+  /** Optional module (URL href): a driver module defining `driverName`, or one whose export `driverExport` (default `default`) is `(name) => FunctionDriver`. */
   readonly driverModule?: string;
   readonly driverExport?: string;
   /** vFunD's own record of the payload capacity. */
@@ -52,15 +53,25 @@ registerDriverFamily(webgpuDrivers);
 
 const post = (m: ServiceWorkerMessage): void => parentPort?.postMessage(m);
 
+/**
+ * The driver of the module `data.driverModule`: the definition named `driverName` (a module of
+ * `driverModules`, docs/writing-a-driver.md), else its factory export (the old form: `(name) => FunctionDriver`).
+ */
 async function buildDriver(data: ServiceWorkerData): Promise<FunctionDriver> {
   if (data.driverModule === undefined) return createDriver(data.driverName);
-  const mod = (await import(data.driverModule)) as Record<string, unknown>;
+  const mod = await loadDriverModule(data.driverModule);
   const name = data.driverExport ?? 'default';
-  const factory = mod[name];
+  if (data.driverExport === undefined) {
+    const def = mod.definitions.find((d) => d.meta.name === data.driverName);
+    if (def !== undefined) return def.create();
+    if (mod.factory !== undefined) return mod.factory(data.driverName);
+    throw new VirtFunError('DRIVER', `driver module ${data.driverModule} defines no driver '${data.driverName}' (it defines: ${mod.definitions.map((d) => d.meta.name).join(', ') || 'none'})`);
+  }
+  const factory = mod.namespace[name];
   if (typeof factory !== 'function') {
     throw new VirtFunError('DRIVER', `driver module ${data.driverModule} has no function export '${name}'`);
   }
-  return (factory as (n: string) => FunctionDriver | Promise<FunctionDriver>)(data.driverName);
+  return (factory as DriverFactory)(data.driverName);
 }
 
 async function main(data: ServiceWorkerData): Promise<void> {

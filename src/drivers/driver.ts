@@ -9,6 +9,7 @@
 import type { DriverActivation, DriverNotice, Kind } from '../domain/types.js';
 import { VirtFunError } from '../errors.js';
 
+/** What a driver says of itself: its name, kind, version, and the sizes it accepts and returns (journaled at start for a driver module's drivers). */
 export interface DriverMeta {
   /** Registry name, e.g. `factorial`. */
   readonly name: string;
@@ -27,6 +28,7 @@ export interface DriverContext {
   readonly capacity: number;
 }
 
+/** The driver of one instance: init, call, reset (`rst`), exit, and its metadata (docs/drivers.md, docs/writing-a-driver.md). */
 export interface FunctionDriver {
   readonly meta: DriverMeta;
   /** device_driver_init: make the function ready (the service passes its region's capacity). */
@@ -43,9 +45,19 @@ export interface FunctionDriver {
   onNotice?(listener: (notice: DriverNotice) => void): void;
 }
 
-/** The driver refused its arguments: the service answers BAD_INPUT, not DRIVER_FAULT. */
+const INPUT_ERROR: unique symbol = Symbol.for('virtfun.driver-input-error');
+
+/**
+ * The driver refused its arguments: the service answers BAD_INPUT, not DRIVER_FAULT. Recognised by
+ * `instanceof` across copies of this library (a driver module may import another copy than the service's).
+ */
 export class DriverInputError extends VirtFunError {
   override readonly name = 'DriverInputError';
+  readonly [INPUT_ERROR] = true;
+  /** Whether `x` is a DriverInputError of any copy of the library (a registered symbol marks it). */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[INPUT_ERROR] === true;
+  }
   constructor(message: string) {
     super('DRIVER', message);
   }

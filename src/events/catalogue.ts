@@ -68,6 +68,19 @@ export interface VFunDConfigSnapshot {
   readonly devices?: readonly DeviceConfig[];
   /** Payload capacity of each region, in bytes. */
   readonly regionCapacity: number;
+  /** The driver modules of `driverModules` and the drivers each defines (absent without any, and in journals written before them). */
+  readonly driverModules?: readonly DriverModuleSnapshot[];
+}
+
+/** A driver module as vFunD loaded it at start: what the configuration said, where it resolved, its file's digest, its drivers. */
+export interface DriverModuleSnapshot {
+  /** As configured (a path or a package name). */
+  readonly specifier: string;
+  /** The file URL it resolved to. */
+  readonly url: string;
+  /** SHA-256 of the module's file (hex), when vFunD started. */
+  readonly sha256: string;
+  readonly drivers: readonly { readonly name: string; readonly kind: Kind; readonly version: string }[];
 }
 
 /** emmett-style typed event: a `type` literal and its `data`. */

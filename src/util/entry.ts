@@ -48,14 +48,18 @@ export function workerEntry(fromUrl: string, relPath: string): WorkerEntry {
 
 const apiCache = new Map<string, string>();
 
-/** File URL of tsx's ESM API (`tsx/esm/api`, import condition), resolved from the caller. */
-function tsxEsmApi(fromUrl: string): string {
-  const cached = apiCache.get(fromUrl);
+/**
+ * File URL of tsx's ESM API (`tsx/esm/api`, import condition), resolved from the caller, else (unless
+ * `ownFallback` is false) from this package; throws when there is none.
+ */
+export function tsxEsmApi(fromUrl: string, ownFallback = true): string {
+  const key = `${ownFallback ? '+' : '-'}${fromUrl}`;
+  const cached = apiCache.get(key);
   if (cached !== undefined) return cached;
   let pkgPath: string | undefined;
   let cause: unknown;
   // From the caller first (its own node_modules), then from this package.
-  for (const base of [fromUrl, import.meta.url]) {
+  for (const base of ownFallback ? [fromUrl, import.meta.url] : [fromUrl]) {
     try {
       pkgPath = createRequire(base).resolve('tsx/package.json');
       break;
@@ -75,7 +79,7 @@ function tsxEsmApi(fromUrl: string): string {
       ? entry.import.default
       : './dist/esm/api/index.mjs';
   const href = pathToFileURL(join(dirname(pkgPath), rel)).href;
-  apiCache.set(fromUrl, href);
+  apiCache.set(key, href);
   return href;
 }
 
