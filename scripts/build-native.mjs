@@ -23,6 +23,8 @@
  *   VIRTFUN_SKIP_NATIVE=1      do not build (prints a note, exits 0)
  *   VIRTFUN_NATIVE_REQUIRED=1  exit 1 instead of 0 when the build fails (CI)
  *   npm_config_build_from_source=true  compile even where the prebuilt binary loads
+ *   VIRTFUN_NATIVE_CROSS=<arch>  a cross build (scripts/prebuild.mjs sets it with the compiler):
+ *                              the result is not loaded here
  *
  * node-gyp is looked up in this order:
  *   1. $npm_config_node_gyp (set by npm for lifecycle scripts: npm's bundled node-gyp)
@@ -203,6 +205,12 @@ if (!built) {
     'Attempts:',
     ...tried.map((t) => `  - ${t}`),
   ]);
+}
+
+// A cross build (scripts/prebuild.mjs --arch, VIRTFUN_NATIVE_CROSS=<arch>) cannot load here: its caller checks it.
+if (process.env.VIRTFUN_NATIVE_CROSS) {
+  log(`built ${addonPath} for linux-${process.env.VIRTFUN_NATIVE_CROSS} (a cross build: not loaded here)`);
+  process.exit(0);
 }
 
 // A build that does not load is as good as none: check in a separate process.

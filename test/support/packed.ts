@@ -104,8 +104,8 @@ function npmCli(): string {
   return found;
 }
 
-/** Runs npm with `args` in `cwd`; its stdout. */
-function npm(args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv): string {
+/** Runs npm (npm-cli.js under the Node running this process) with `args` in `cwd`; its stdout. Throws on failure, with npm's stderr. */
+export function npm(args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv): string {
   return run(process.execPath, [npmCli(), ...args], cwd, env);
 }
 
