@@ -14,7 +14,9 @@ import { installPacked, type PackedProject } from '../support/packed.js';
 let project: PackedProject;
 
 beforeAll(() => {
-  project = installPacked();
+  // As an integrator who tests with virtfun/testing: fast-check (its optional peer dependency) beside it.
+  const peers = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies;
+  project = installPacked({ dependencies: { 'fast-check': peers['fast-check']! } });
 }, 300_000);
 
 afterAll(() => project?.cleanup());
@@ -101,7 +103,7 @@ describe('installed with --ignore-scripts (nothing compiled)', () => {
     for (const pkg of ['vega', 'vega-lite']) expect(existsSync(join(project.projectDir, 'node_modules', pkg)), pkg).toBe(false);
   });
 
-  it('every entry point imports', () => {
+  it('every entry point imports (with fast-check for virtfun/testing, without vega)', () => {
     const entries = ['virtfun', 'virtfun/daemon', 'virtfun/journal', 'virtfun/dataplane', 'virtfun/simulator', 'virtfun/testing'];
     const r = node(['--input-type=module', '-e', `for (const e of ${JSON.stringify(entries)}) await import(e); console.log('ok')`]);
     expect(r.stderr).toBe('');
