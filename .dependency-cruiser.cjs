@@ -13,6 +13,14 @@ const EVENT_ADAPTERS = '^src/events/adapters/';
 /** Entry points of vFunD, the command line and the daemon, which nothing below may import. */
 const TOP = ['^src/actors/', '^src/control/', '^src/cli/', '^src/daemon/'];
 
+/** The library's entry points (package.json "exports"): what a program that imports virtfun loads. */
+const LIBRARY_ENTRIES = ['^src/index\\.ts$', '^src/api/[^/]+\\.ts$', '^simulator/index\\.ts$'];
+/**
+ * Packages only the `vfun` binary (commander, cli-progress, cli-table3) or the paper's figures (vega,
+ * vega-lite: optional peer dependencies, imported lazily) need (README, "Dependencies and why").
+ */
+const CLI_AND_FIGURE_PACKAGES = '^node_modules/(commander|cli-progress|cli-table3|vega|vega-lite)/';
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -92,6 +100,22 @@ module.exports = {
       comment: 'The product never depends on its tests or its developer benchmarks.',
       from: { path: '^src/' },
       to: { path: ['^test/', '^bench/'] },
+    },
+    {
+      name: 'library-entries-without-cli-or-figure-packages',
+      severity: 'error',
+      comment:
+        "No library entry point (virtfun, virtfun/daemon, /journal, /dataplane, /simulator, /testing) reaches the command line's packages or the figures' optional vega and vega-lite, even through a type.",
+      from: { path: LIBRARY_ENTRIES },
+      to: { path: CLI_AND_FIGURE_PACKAGES, reachable: true },
+    },
+    {
+      name: 'guest-entry-without-zod',
+      severity: 'error',
+      comment:
+        "The guest's entry point (virtfun) never loads zod, which only the host side uses to validate (control requests, configuration): a guest imports in a fraction of the time.",
+      from: { path: '^src/index\\.ts$' },
+      to: { path: '^node_modules/zod/', reachable: true },
     },
   ],
   options: {

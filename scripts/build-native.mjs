@@ -1,8 +1,17 @@
 #!/usr/bin/env node
 /**
  * Builds the native addon vfun_shm (the C sources in native/ that binding.gyp
- * lists) with node-gyp. Run by `npm install` (the "install" script) and by
+ * lists) with node-gyp. Run by `npm install` (the "install" script), by
+ * `npm rebuild virtfun` in a project that depends on the package, and by
  * `npm run build:native`.
+ *
+ * The package ships the addon prebuilt (prebuilds/<platform>-<arch>/, made by
+ * scripts/prebuild.mjs at `npm pack`; it uses N-API only, so one binary
+ * serves every Node version). When the prebuilt binary for this machine loads
+ * and has the ABI the sources define, nothing is compiled: no compiler is
+ * needed. `npm_config_build_from_source=true` (`npm rebuild virtfun
+ * --build-from-source`) compiles anyway; src/native/shm.ts then prefers the
+ * build of one's own (build/Release) to the prebuilt binary.
  *
  * The addon is optional: it backs the cross-process (mmap + futex) data
  * plane. If it cannot be built this script prints a WARNING saying so and
@@ -13,6 +22,9 @@
  * Environment:
  *   VIRTFUN_SKIP_NATIVE=1      do not build (prints a note, exits 0)
  *   VIRTFUN_NATIVE_REQUIRED=1  exit 1 instead of 0 when the build fails (CI)
+ *   npm_config_build_from_source=true  compile even where the prebuilt binary loads
+ *   VIRTFUN_NATIVE_CROSS=<arch>  a cross build (scripts/prebuild.mjs sets it with the compiler):
+ *                              the result is not loaded here
  *
  * node-gyp is looked up in this order:
  *   1. $npm_config_node_gyp (set by npm for lifecycle scripts: npm's bundled node-gyp)
@@ -32,10 +44,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { addonLoads, gypSourceFiles, prebuiltAddonPath, sourceAbiVersion } from './native-addon.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const addonPath = join(root, 'build', 'Release', 'vfun_shm.node');
 const required = process.env.VIRTFUN_NATIVE_REQUIRED === '1';
+
+/** How to retry here: `npm rebuild virtfun` where the package is installed in a project, `npm run build:native` in its checkout. */
+const rebuildCommand = /[\\/]node_modules[\\/]/.test(root) ? 'npm rebuild virtfun' : 'npm run build:native';
 
 function log(msg) {
   process.stderr.write(`[vfun_shm] ${msg}\n`);
@@ -53,7 +69,7 @@ function warnAndExit(what, details = []) {
     '  The in-process SharedArrayBuffer backend still works.',
     '  To retry after fixing the cause (a C compiler, make and python3 are',
     '  needed, plus the Node headers):',
-    '      npm run build:native',
+    `      ${rebuildCommand}`,
     '==================================================================',
     '',
   ];
@@ -71,21 +87,27 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 
-/** The source files binding.gyp lists (its "sources" array), relative to the package root. */
-function gypSources() {
-  const m = /"sources"\s*:\s*\[([^\]]*)\]/.exec(readFileSync(join(root, 'binding.gyp'), 'utf8'));
-  return m ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
-}
-
 if (!existsSync(join(root, 'binding.gyp'))) {
   warnAndExit('binding.gyp is missing from the package', [`Looked in ${root}`]);
 }
-const sources = gypSources();
+const sources = gypSourceFiles(root);
 const missing = sources.filter((s) => !existsSync(join(root, s)));
 if (sources.length === 0 || missing.length > 0) {
   warnAndExit(sources.length === 0 ? 'binding.gyp lists no sources' : `native sources are missing from the package: ${missing.join(', ')}`, [
     `Looked in ${root}`,
   ]);
+}
+
+const fromSource = process.env.npm_config_build_from_source === 'true';
+const prebuilt = prebuiltAddonPath(root);
+if (!fromSource && existsSync(prebuilt)) {
+  const abi = sourceAbiVersion(root);
+  const loads = addonLoads(prebuilt, abi);
+  if (loads.ok) {
+    log(`using the prebuilt ${prebuilt} (N-API, ABI ${abi}): nothing to compile`);
+    process.exit(0);
+  }
+  log(`the prebuilt ${prebuilt} does not load here (${loads.why}): compiling from the sources`);
 }
 
 /** The major version of the Node headers under `dir` (<dir>/include/node/node_version.h), or null. */
@@ -183,6 +205,12 @@ if (!built) {
     'Attempts:',
     ...tried.map((t) => `  - ${t}`),
   ]);
+}
+
+// A cross build (scripts/prebuild.mjs --arch, VIRTFUN_NATIVE_CROSS=<arch>) cannot load here: its caller checks it.
+if (process.env.VIRTFUN_NATIVE_CROSS) {
+  log(`built ${addonPath} for linux-${process.env.VIRTFUN_NATIVE_CROSS} (a cross build: not loaded here)`);
+  process.exit(0);
 }
 
 // A build that does not load is as good as none: check in a separate process.

@@ -7,7 +7,6 @@
  * and a time so a replayed request is refused. Answers are one JSON line each.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
 import { canonicalJson } from '../events/canonical.js';
 import type { ComputationStats, Kind, NackReason } from '../domain/types.js';
 
@@ -20,30 +19,24 @@ export const DEFAULT_WINDOW_MS = 30_000;
 /** A request nonce: 16..64 lowercase hex digits. */
 export const NONCE = /^[0-9a-f]{16,64}$/;
 
-const common = {
-  v: z.literal(PROTOCOL_VERSION),
-  tenant: z.string().max(256),
-  nonce: z.string().regex(NONCE, '16..64 lowercase hex digits'),
-  ts: z.number().int().nonnegative(),
-  mac: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits (HMAC-SHA256)'),
-};
+interface RequestCommon {
+  v: typeof PROTOCOL_VERSION;
+  tenant: string;
+  nonce: string;
+  ts: number;
+  mac: string;
+}
 
-export const requestSchema = z.discriminatedUnion('op', [
-  z.object({
-    op: z.literal('negotiate'),
-    ...common,
-    app: z.string().max(256),
-    fn: z.string().max(256),
-    kind: z.enum(['hw', 'sw']),
-    fallback: z.boolean().optional(),
-  }),
-  z.object({ op: z.literal('activate'), ...common, instance: z.string().max(256) }),
-  z.object({ op: z.literal('release'), ...common, instance: z.string().max(256) }),
-  /** The two sealed memfds of an active instance: the answer carries them (SCM_RIGHTS, docs/region-format.md §14). */
-  z.object({ op: z.literal('region'), ...common, instance: z.string().max(256) }),
-]);
-
-export type ControlRequest = z.infer<typeof requestSchema>;
+/**
+ * A signed request line, as vFunD accepts it (the zod schema that checks one is
+ * `requestSchema`, src/control/request-schema.ts: only the server loads zod, so a guest
+ * importing `virtfun` does not).
+ */
+export type ControlRequest =
+  | (RequestCommon & { op: 'negotiate'; app: string; fn: string; kind: 'hw' | 'sw'; fallback?: boolean | undefined })
+  | (RequestCommon & { op: 'activate'; instance: string })
+  | (RequestCommon & { op: 'release'; instance: string })
+  | (RequestCommon & { op: 'region'; instance: string });
 
 /** Where an instance's areas are in its VM's window (docs/region-format.md §13). */
 export interface WindowPlacement {

@@ -32,7 +32,8 @@ import { isWindowRegion } from '../dataplane/region-window.js';
 import { requireShm } from '../native/shm.js';
 import type { ClaimedNames, PeerProcess } from '../events/catalogue.js';
 import { claimedNames, peerOf } from './peer.js';
-import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, NonceWindow, macMatches, redactHostPaths, requestSchema, type ControlRequest, type ControlResponse } from './protocol.js';
+import { DEFAULT_WINDOW_MS, MAX_LINE, NONCE, NonceWindow, macMatches, redactHostPaths, type ControlRequest, type ControlResponse } from './protocol.js';
+import { requestSchema } from './request-schema.js';
 
 /** Lines read from a connection and not yet answered: past this, vFunD stops reading it until it catches up. */
 const MAX_PENDING_LINES = 256;

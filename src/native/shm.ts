@@ -1,7 +1,9 @@
 /**
  * Loader and typed interface for the native addon `vfun_shm`
- * (native/*.c, built into build/Release/vfun_shm.node by
- * `npm install` / `npm run build:native`).
+ * (native/*.c): the binary prebuilt for this platform inside the package
+ * (prebuilds/), or a build of one's own (build/Release/vfun_shm.node, by
+ * the install script where no prebuilt binary loads, or
+ * `npm run build:native` in a checkout); see shmAddonCandidates.
  *
  * The addon maps a file MAP_SHARED as an ArrayBuffer and gives futex
  * wait/wake on 32-bit words of the mapping. Node has neither: Atomics.wait
@@ -241,6 +243,7 @@ const PACKAGE_NAME = 'virtfun';
 let loaded = false;
 let addon: ShmAddon | null = null;
 let reason = '';
+let loadedFrom: string | null = null;
 
 /**
  * The package root: the nearest ancestor of this file with a package.json
@@ -264,15 +267,54 @@ export function packageRoot(): string | null {
 }
 
 /**
- * Absolute path the addon is loaded from: $VIRTFUN_SHM_ADDON if set, else
- * <package root>/build/Release/vfun_shm.node; null when the package root
- * cannot be found.
+ * The files the addon may be loaded from under the package root, in the order they are tried:
+ * a build of one's own (build/Release/vfun_shm.node: compiled at install where no prebuilt binary
+ * loads, on request with `npm rebuild virtfun --build-from-source`, or in a checkout of the
+ * project), then the prebuilt binary shipped in the package for this platform and architecture
+ * (prebuilds/<platform>-<arch>/vfun_shm.napi.node, built at `npm pack` by scripts/prebuild.mjs).
+ * The addon uses N-API only, so one binary serves every Node version. The install script
+ * (scripts/build-native.mjs) uses the same two paths.
+ */
+export function shmAddonCandidates(root: string, platform: string = process.platform, arch: string = process.arch): readonly string[] {
+  return [join(root, 'build', 'Release', `${ADDON_NAME}.node`), join(root, 'prebuilds', `${platform}-${arch}`, `${ADDON_NAME}.napi.node`)];
+}
+
+/**
+ * How to (re)build the addon where it is installed: `npm rebuild virtfun` in a project that
+ * depends on the package (its root is inside a node_modules folder), `npm run build:native` in a
+ * checkout of the project itself.
+ */
+export function rebuildAdvice(root: string | null): string {
+  return root !== null && /[\\/]node_modules[\\/]/.test(root) ? `npm rebuild ${PACKAGE_NAME}` : 'npm run build:native';
+}
+
+/**
+ * Absolute path the addon is loaded from: $VIRTFUN_SHM_ADDON if set, else the file it was
+ * loaded from, else the first of `shmAddonCandidates` that exists (the build of one's own when
+ * there is none); null when the package root cannot be found.
  */
 export function shmAddonPath(): string | null {
   const override = process.env.VIRTFUN_SHM_ADDON;
   if (override) return override;
+  if (loadedFrom !== null) return loadedFrom;
   const root = packageRoot();
-  return root === null ? null : join(root, 'build', 'Release', `${ADDON_NAME}.node`);
+  if (root === null) return null;
+  const candidates = shmAddonCandidates(root);
+  return candidates.find((f) => existsSync(f)) ?? candidates[0]!;
+}
+
+/** Loads `file` and checks it is the addon of this ABI: the addon, or why not. */
+function loadFile(file: string): { readonly addon: ShmAddon } | { readonly reason: string } {
+  let mod: unknown;
+  try {
+    mod = createRequire(import.meta.url)(file);
+  } catch (e) {
+    return { reason: `loading ${file} failed: ${messageOf(e)}` };
+  }
+  const m = mod as Partial<ShmAddon>;
+  if (typeof m.futexWait !== 'function' || typeof m.open !== 'function') return { reason: `${file} does not export the expected functions` };
+  if (m.abiVersion !== SHM_ABI_VERSION) return { reason: `${file} has abiVersion ${String(m.abiVersion)}, expected ${SHM_ABI_VERSION} (stale build)` };
+  return { addon: m as ShmAddon };
 }
 
 function tryLoad(): void {
@@ -280,32 +322,31 @@ function tryLoad(): void {
     reason = `it is Linux-only (mmap MAP_SHARED + futex) and this is ${process.platform}`;
     return;
   }
-  const file = shmAddonPath();
-  if (file === null) {
+  const override = process.env.VIRTFUN_SHM_ADDON;
+  const root = packageRoot();
+  if (!override && root === null) {
     reason = `cannot find the ${PACKAGE_NAME} package root (no package.json named "${PACKAGE_NAME}" above ${dirname(fileURLToPath(import.meta.url))})`;
     return;
   }
-  if (!existsSync(file)) {
-    reason = `${file} does not exist (the build failed or was skipped at install)`;
+  const candidates = override ? [override] : shmAddonCandidates(root!);
+  const present = candidates.filter((f) => existsSync(f));
+  if (present.length === 0) {
+    reason = override
+      ? `${override} does not exist (the build failed or was skipped at install)`
+      : `${candidates[0]!} does not exist (the build failed or was skipped at install) and there is no prebuilt binary for ${process.platform}-${process.arch} (${candidates[1]!})`;
     return;
   }
-  let mod: unknown;
-  try {
-    mod = createRequire(import.meta.url)(file);
-  } catch (e) {
-    reason = `loading ${file} failed: ${messageOf(e)}`;
-    return;
+  const failures: string[] = [];
+  for (const file of present) {
+    const r = loadFile(file);
+    if ('addon' in r) {
+      addon = r.addon;
+      loadedFrom = file;
+      return;
+    }
+    failures.push(r.reason);
   }
-  const m = mod as Partial<ShmAddon>;
-  if (typeof m.futexWait !== 'function' || typeof m.open !== 'function') {
-    reason = `${file} does not export the expected functions`;
-    return;
-  }
-  if (m.abiVersion !== SHM_ABI_VERSION) {
-    reason = `${file} has abiVersion ${String(m.abiVersion)}, expected ${SHM_ABI_VERSION} (stale build)`;
-    return;
-  }
-  addon = m as ShmAddon;
+  reason = failures.join('; ');
 }
 
 /** The addon, or null when it is unavailable (see `shmUnavailableReason`). Loaded once, then cached. */
@@ -334,7 +375,7 @@ export function requireShm(): ShmAddon {
   if (a !== null) return a;
   throw new VirtFunError(
     'REGION',
-    `the native addon ${ADDON_NAME} is not built: ${reason}; run \`npm run build:native\`; the in-process SharedArrayBuffer backend still works`,
+    `the native addon ${ADDON_NAME} is not built: ${reason}; run \`${rebuildAdvice(packageRoot())}\`; the in-process SharedArrayBuffer backend still works`,
   );
 }
 

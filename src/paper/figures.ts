@@ -1,14 +1,64 @@
-/** SVG figures drawn with vega-lite (compiled) rendered by vega's headless SVG renderer. */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+/**
+ * SVG figures drawn with vega-lite (compiled) rendered by vega's headless SVG renderer.
+ *
+ * vega and vega-lite are optional peer dependencies of the package (about 22 MB, for the paper's
+ * figures only): they are imported when a figure is drawn, never when this module loads, and
+ * without them `figureRenderer()` returns null and the callers write their results without figures,
+ * saying once how to get them (FIGURES_HINT).
+ */
+import type { TopLevelSpec } from 'vega-lite';
 
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+/** A vega-lite specification, as the builders below return it. */
+export type FigureSpec = object;
+
+/** Draws a specification as an SVG document. */
+export type RenderSvg = (spec: FigureSpec) => Promise<string>;
+
+/** The one line that says how to get the figures when vega and vega-lite are not installed. */
+export const FIGURES_HINT =
+  'no figures: they need the optional packages vega and vega-lite (`npm install vega@~6.4.0 vega-lite@~6.4.3` beside virtfun); the results are written without them';
+
+/** Imports a module by name (the seam the tests replace). */
+export type ModuleImporter = (name: string) => Promise<unknown>;
+
+const importModule: ModuleImporter = (name) => import(name);
+
+/** True for the error of an import whose package is not installed. */
+export function isModuleNotFound(e: unknown, name: string): boolean {
+  const err = e as { code?: unknown; message?: unknown };
+  return (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && typeof err.message === 'string' && err.message.includes(`'${name}'`);
+}
+
+interface VegaModule {
+  readonly View: new (runtime: unknown, opts: { renderer: 'none' }) => { toSVG(): Promise<string>; finalize(): void };
+  readonly parse: (spec: unknown) => unknown;
+}
+interface VegaLiteModule {
+  readonly compile: (spec: TopLevelSpec) => { spec: unknown };
+}
+
+/**
+ * The SVG renderer, or null when vega or vega-lite is not installed (FIGURES_HINT says what to do).
+ * Any other failure to load them (a broken install) is thrown.
+ */
+export async function figureRenderer(importer: ModuleImporter = importModule): Promise<RenderSvg | null> {
+  let vega: VegaModule;
+  let vegaLite: VegaLiteModule;
   try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
+    vega = (await importer('vega')) as VegaModule;
+    vegaLite = (await importer('vega-lite')) as VegaLiteModule;
+  } catch (e) {
+    if (isModuleNotFound(e, 'vega') || isModuleNotFound(e, 'vega-lite')) return null;
+    throw e;
   }
+  return async (spec) => {
+    const view = new vega.View(vega.parse(vegaLite.compile(spec as TopLevelSpec).spec), { renderer: 'none' });
+    try {
+      return await view.toSVG();
+    } finally {
+      view.finalize();
+    }
+  };
 }
 
 /** Grouped bars: one group per `x` value, one bar per `series`, height `y`, with error bars (min..max) when given. */
@@ -26,7 +76,7 @@ export function groupedBars(opts: {
   errLow?: string;
   errHigh?: string;
   width?: number;
-}): TopLevelSpec {
+}): FigureSpec {
   const xEnc = { field: opts.x, type: 'nominal' as const, sort: [...opts.xOrder], title: opts.xTitle, axis: { labelAngle: 0 } };
   const offset = { field: opts.series, type: 'nominal' as const, sort: [...opts.seriesOrder] };
   const color = { field: opts.series, type: 'nominal' as const, sort: [...opts.seriesOrder], title: null, legend: { orient: 'top' as const, labelLimit: 0 } };
@@ -56,7 +106,7 @@ export function groupedBars(opts: {
     height: 320,
     data: { values: opts.values as Record<string, unknown>[] },
     layer: layers,
-  } as TopLevelSpec;
+  };
 }
 
 /** Lines of several series over a quantitative x (CDFs, per-call series). */
@@ -69,7 +119,7 @@ export function lines(opts: {
   yTitle: string;
   series: string;
   xLog?: boolean;
-}): TopLevelSpec {
+}): FigureSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: opts.title,
@@ -82,5 +132,5 @@ export function lines(opts: {
       y: { field: opts.y, type: 'quantitative', title: opts.yTitle },
       color: { field: opts.series, type: 'nominal', title: null, legend: { orient: 'top', labelLimit: 0 } },
     },
-  } as TopLevelSpec;
+  };
 }

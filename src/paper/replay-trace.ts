@@ -18,7 +18,7 @@ import { ValidationError } from '../errors.js';
 import { drawJitterNs } from '../../simulator/model.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
 import { createRng } from '../../simulator/rng.js';
-import { lines, renderSvg } from './figures.js';
+import { FIGURES_HINT, figureRenderer, lines } from './figures.js';
 import { simCallNs } from './driver.js';
 import { readTrace } from './traces.js';
 import { checkTrace } from './trace-check.js';
@@ -68,7 +68,8 @@ export interface ReplayReport {
   readonly predicted: Percentiles;
   /** predicted total / recorded total. */
   readonly speedup_ratio: number;
-  readonly files: { readonly json: string; readonly csv: string; readonly svg: string };
+  /** `svg` is null when vega and vega-lite are not installed (no figure; FIGURES_HINT). */
+  readonly files: { readonly json: string; readonly csv: string; readonly svg: string | null };
 }
 
 export function percentiles(xs: readonly number[]): Percentiles {
@@ -104,7 +105,8 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   });
   const dir = o.out ?? dirname(o.trace);
   const stem = `replay-${basename(o.trace).replace(/\.jsonl$/, '')}-${profile.name}${o.fn !== undefined ? `-${o.fn}` : ''}${o.launchMicros !== undefined ? `-launch${o.launchMicros}us` : ''}`;
-  const files = { json: join(dir, `${stem}.json`), csv: join(dir, `${stem}.csv`), svg: join(dir, `${stem}.svg`) };
+  const renderSvg = await figureRenderer();
+  const files = { json: join(dir, `${stem}.json`), csv: join(dir, `${stem}.csv`), svg: renderSvg === null ? null : join(dir, `${stem}.svg`) };
   const recorded = percentiles(out.map((c) => c.recorded_us));
   const predicted = percentiles(out.map((c) => c.predicted_us));
   const sum = (k: 'recorded_us' | 'predicted_us'): number => out.reduce((a, c) => a + c[k], 0);
@@ -133,6 +135,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
     pts.push({ latency_us: s[s.length - 1], fraction: 1, series });
     return pts;
   };
+  if (renderSvg === null || files.svg === null) return report;
   const svg = await renderSvg(
     lines({
       title: `${header.fn} ${header.instance}: recorded vs predicted on ${profile.name}${deviceFn !== header.fn ? ` ${deviceFn}` : ''} (launch ${fp.launchMicros} µs)`,
@@ -163,6 +166,6 @@ export function formatReplay(r: ReplayReport): string {
     '',
     `predicted / recorded total time: ${r.speedup_ratio.toFixed(3)}`,
     `per call: ${r.files.csv}`,
-    `figure:   ${r.files.svg}`,
+    `figure:   ${r.files.svg ?? FIGURES_HINT}`,
   ].join('\n');
 }

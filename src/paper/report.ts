@@ -1,7 +1,7 @@
 /** The results folder of `bench paper`: markdown tables, ratios and SVG figures (results.json is written by run.ts). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { groupedBars, renderSvg } from './figures.js';
+import { FIGURES_HINT, figureRenderer, groupedBars, type RenderSvg } from './figures.js';
 import type { PaperFn } from './driver.js';
 import { paperValue, PAPER_TABLES, PAPER_TABLE_INSTANCES } from './data.js';
 import { DOMAIN_TITLES, type AnyDomain, type PaperResults, type Ratio } from './results.js';
@@ -10,6 +10,8 @@ export interface ReportFiles {
   readonly markdown: string;
   readonly figures: readonly string[];
   readonly json?: string;
+  /** Why there are no figures (FIGURES_HINT: vega and vega-lite are not installed); absent when they were drawn. */
+  readonly figuresSkipped?: string;
 }
 
 const FN_TITLE: Readonly<Record<PaperFn, string>> = { factorial: 'Factorial', fibonacci: 'Fibonacci' };
@@ -100,7 +102,17 @@ export function markdown(r: PaperResults, figures: readonly string[]): string {
   return parts.join('\n');
 }
 
-export async function writeReport(out: string, r: PaperResults): Promise<ReportFiles> {
+/**
+ * Writes results.md and the SVG figures into `out`. Without vega and vega-lite (`renderer` null)
+ * it writes results.md alone and says why in `figuresSkipped`.
+ */
+export async function writeReport(out: string, r: PaperResults, renderer?: RenderSvg | null): Promise<ReportFiles> {
+  const renderSvg = renderer === undefined ? await figureRenderer() : renderer;
+  if (renderSvg === null) {
+    const md = join(out, 'results.md');
+    writeFileSync(md, markdown(r, []));
+    return { markdown: md, figures: [], figuresSkipped: FIGURES_HINT };
+  }
   const figures: string[] = [];
   const order = r.instances.map((i) => i.label);
   const mainDomains: readonly AnyDomain[] = r.domains.filter((d) => d !== 'guest-host+trace');

@@ -10,12 +10,13 @@
  * gzip of the initramfs (about 40 MB, mostly node) is what costs.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { VirtFunError } from '../errors.js';
-import { packageRoot } from '../native/shm.js';
+import { packageRoot, rebuildAdvice, shmAddonCandidates } from '../native/shm.js';
 import { elfInterpreter } from './elf.js';
 import type { InitramfsFile } from './initramfs.js';
 
@@ -50,10 +51,11 @@ export async function nodeGuestFiles(opts: { readonly nodePath?: string; readonl
   const project = opts.projectRoot ?? packageRoot();
   if (project === null) throw new VirtFunError('VM', '--with-node: cannot find the virtfun package root (no package.json named "virtfun" above this module)');
   const entry = join(project, 'dist', 'examples', 'vm-guest.js');
-  const addon = join(project, 'build', 'Release', 'vfun_shm.node');
+  const candidates = shmAddonCandidates(project);
+  const addon = candidates.find((f) => existsSync(f)) ?? candidates[0]!;
   for (const [what, p, fix] of [
     ['the compiled guest program', entry, 'run `npm run build`'],
-    ['the native addon', addon, 'run `npm run build:native`'],
+    ['the native addon', addon, `run \`${rebuildAdvice(project)}\``],
   ] as const) {
     if (!(await stat(p).then((s) => s.isFile(), () => false))) throw new VirtFunError('VM', `--with-node: ${what} is missing (${p}): ${fix}`);
   }

@@ -86,7 +86,7 @@ describe('bench paper --quick --trace, then replay-trace', () => {
     expect(r.predicted.p50).toBeGreaterThanOrEqual(30); // at least the profile's 30 µs launch
     const csv = readFileSync(r.files.csv, 'utf8').trim().split('\n');
     expect(csv).toHaveLength(2001);
-    expectSvg(readFileSync(r.files.svg, 'utf8'));
+    expectSvg(readFileSync(r.files.svg!, 'utf8'));
     const cheaper = await replayTrace({ trace: file, device: 'alveo-u250', launchMicros: 1, out: tmp });
     expect(cheaper.predicted.p50).toBeLessThan(r.predicted.p50);
   });

@@ -38,10 +38,13 @@ describe('scripts/system-packages.json', () => {
     // What `npm test` installs (the unit tier needs none of it), and the C toolchain node-gyp needs.
     expect(packages.filter((p) => p.from === 'pretest').map((p) => p.package).sort()).toEqual([
       'busybox-static',
+      'gcc-aarch64-linux-gnu',
+      'libc6-dev-arm64-cross',
       'libvulkan1',
       'mesa-vulkan-drivers',
       'nats-server',
       'qemu-system-x86',
+      'qemu-user',
       'systemd',
     ]);
     expect(packages.filter((p) => p.from === 'pretest').some((p) => p.tiers.includes('unit'))).toBe(false);
