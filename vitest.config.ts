@@ -34,7 +34,12 @@ export default defineConfig({
       // Unit tests share one module graph per worker (isolate: false): importing the sources once
       // instead of once per file is most of the tier's time (49 s -> 17 s on 2 cores). So a unit test
       // leaves no global state behind: what it changes (process.env, listeners) it restores.
-      test: { name, include: [`test/**/*.${name}.spec.ts`], ...(name === 'unit' && { isolate: false }) },
+      test: {
+        name,
+        // The examples' tests are written as an integrator writes them (`*.test.ts`): the int tier runs them.
+        include: [`test/**/*.${name}.spec.ts`, ...(name === 'int' ? ['examples/**/*.test.ts'] : [])],
+        ...(name === 'unit' && { isolate: false }),
+      },
     })),
   },
 });

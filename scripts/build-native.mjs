@@ -213,16 +213,8 @@ if (process.env.VIRTFUN_NATIVE_CROSS) {
   process.exit(0);
 }
 
-// A build that does not load is as good as none: check in a separate process.
-const check = spawnSync(
-  process.execPath,
-  ['-e', `const a = require(${JSON.stringify(addonPath)}); if (typeof a.futexWait !== 'function' || a.abiVersion !== 5) process.exit(3);`],
-  { encoding: 'utf8' },
-);
-if (check.status !== 0) {
-  warnAndExit(`the built addon ${addonPath} does not load`, [
-    ...(check.stderr || `exit status ${check.status}`).trim().split('\n').slice(0, 6),
-  ]);
-}
+// A build that does not load (or reports another ABI than the sources define) is as good as none: check in a separate process.
+const check = addonLoads(addonPath, sourceAbiVersion(root));
+if (!check.ok) warnAndExit(`the built addon ${addonPath} does not load`, check.why.trim().split('\n').slice(0, 6));
 
 log(`built ${addonPath}: the cross-process mmap + futex backend is available`);

@@ -21,7 +21,10 @@ import { startHarness } from './harness.js';
 export interface CheckDriverOptions {
   /** The modules the services load the driver from (the one that exports `definition`). */
   readonly driverModules: readonly string[];
-  /** The expected result of one call, when the test knows it (default: the driver itself, called in this process). */
+  /**
+   * The expected result of one call, when the test knows it (default: the driver itself, called in
+   * this process). Throw DriverInputError for an input the driver must refuse (BAD_INPUT expected).
+   */
   readonly model?: (input: Uint8Array) => Uint8Array;
   /** Sequences tried (default 50). */
   readonly numRuns?: number;
@@ -67,9 +70,9 @@ export async function checkDriver(definition: DriverDefinition, options: CheckDr
       await oracle.init({ capacity });
     }
     const expected = async (input: Uint8Array): Promise<Outcome> => {
-      if (options.model !== undefined) return { ok: true, bytes: hex(options.model(input)) };
       const out = new Uint8Array(capacity);
       try {
+        if (options.model !== undefined) return { ok: true, bytes: hex(options.model(input)) };
         const n = await oracle!.call(input, out);
         return { ok: true, bytes: hex(out.subarray(0, n)) };
       } catch (err) {

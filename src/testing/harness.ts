@@ -98,11 +98,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     regionCapacity: options.regionCapacity ?? 64 * 1024,
     ...(options.driverModules !== undefined && options.driverModules.length > 0 && { driverModules: [...options.driverModules] }),
   } as VFunDConfig;
-  const config = toSnapshot(await loadConfig(raw, options.baseDir));
+  const loaded = await loadConfig(raw, options.baseDir);
+  const config = toSnapshot(loaded);
   const journal = options.journal ?? new MemoryJournal();
   const vfund = await VFunD.start<SabRegion>({
     journal,
-    runtime: new SabRuntime(),
+    runtime: new SabRuntime({ driverModules: loaded.driverModuleUrls }),
     config,
     host: 'harness',
     clock: options.clock ?? steppingClock(),
