@@ -45,10 +45,12 @@ export class TimerQueue {
   private seq = 0;
   private live = 0;
 
+  /** Number of timers neither fired nor cancelled. */
   get size(): number {
     return this.live;
   }
 
+  /** Add a timer firing `fn` at `at` (ns); timers due at the same time fire in the order pushed. */
   push(at: number, fn: () => void): TimerHandle {
     const timer: Timer = { at, seq: this.seq++, fn, cancelled: false };
     this.heap.push(timer);
@@ -70,7 +72,14 @@ export class TimerQueue {
   }
 
   /** Remove and return the earliest live timer's callback, marking it fired. */
-  pop(): { at: number; fn: () => void } | undefined {
+  pop():
+    | {
+        /** When it was due, ns. */
+        at: number;
+        /** Its callback, for the caller to run. */
+        fn: () => void;
+      }
+    | undefined {
     this.prune();
     const top = this.removeTop();
     if (top === undefined) return undefined;

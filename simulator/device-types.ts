@@ -20,11 +20,13 @@ export interface SlotHandle {
 /** A slot is named by its handle (checked: it must still hold the slot) or by number (no holder check). */
 export type SlotRef = SlotHandle | number;
 
+/** Options of one `SimDevice.call`. */
 export interface CallOptions {
   /** Time allowed from acceptance (queueing included) to completion, in µs of device time. */
   readonly deadlineMicros?: number;
 }
 
+/** What a completed call reports: its id, slot and function, the bytes it wrote, and its device times. */
 export interface CallResult {
   readonly callId: string;
   readonly slot: number;
@@ -37,6 +39,7 @@ export interface CallResult {
   readonly endedAt: number;
 }
 
+/** What `SimDevice.capacity()` reports: the slots, how many are free, and which function each holds. */
 export interface DeviceCapacity {
   readonly slots: number;
   /** Slots nobody holds: what vFunD may still hand out. */
@@ -45,6 +48,7 @@ export interface DeviceCapacity {
   readonly loaded: readonly (string | null)[];
 }
 
+/** The state of one slot as `SimDevice.inspect` reports it: its phase, function, holder, queue and running call. */
 export interface SlotInfo {
   readonly slot: number;
   readonly state: SlotState;
@@ -57,6 +61,9 @@ export interface SlotInfo {
   readonly running: string | null;
 }
 
+/**
+ * What happened in a `DeviceEvent`: a load's start, end or failure, a release, a call's steps or error, a refusal, an injected fault, a reset, the device closing.
+ */
 export type DeviceEventKind =
   | 'load-start'
   | 'load-done'
@@ -71,6 +78,9 @@ export type DeviceEventKind =
   | 'reset'
   | 'closed';
 
+/**
+ * Free-form facts of a `DeviceEvent` (call id, bytes, error code…), kept to JSON scalars so a timeline compares and journals as plain data.
+ */
 export type EventDetail = Readonly<Record<string, string | number | boolean | null>>;
 
 /** One entry of the device timeline (plain data: deep-equal comparable, journal-ready). */
@@ -85,4 +95,5 @@ export interface DeviceEvent {
   readonly detail: EventDetail;
 }
 
+/** Called synchronously with each event the device appends to its timeline (see `SimDevice.onEvent`). */
 export type DeviceListener = (event: DeviceEvent) => void;

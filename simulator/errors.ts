@@ -6,6 +6,7 @@
  */
 import { VirtFunError } from '../src/errors.js';
 
+/** What went wrong on the simulated device: the stable code of a `SimDeviceError`, one per subclass. */
 export type DeviceErrorCode =
   | 'SLOT_RANGE'
   | 'SLOT_BUSY'
@@ -20,6 +21,10 @@ export type DeviceErrorCode =
   | 'CLOSED'
   | 'BAD_DEADLINE';
 
+/**
+ * Base class of the simulated device's errors: a `VirtFunError` with code `DRIVER` (a driver fault for the
+ * service), the `deviceCode` saying what happened, and the `slot` concerned (null when no single slot is).
+ */
 export class SimDeviceError extends VirtFunError {
   override readonly name: string = 'SimDeviceError';
   readonly deviceCode: DeviceErrorCode;

@@ -17,8 +17,14 @@ import type { SimClock, TimerHandle } from './clock.js';
 import type { FaultProbabilities } from './profile.js';
 import type { Rng } from './rng.js';
 
+/**
+ * The faults a plan can inject: a failed load, a hung call, a wrong result, a device reset (see the module's comment).
+ */
 export type FaultKind = 'load-failure' | 'hang' | 'wrong-result' | 'reset';
 
+/**
+ * One fault rule as given to `SimDevice.injectFault`: its kind, what it matches, when it is armed, how often it fires.
+ */
 export interface FaultSpec {
   readonly kind: FaultKind;
   /** Only operations on this slot. */

@@ -19,6 +19,7 @@ import { StaleHandleError, UnknownFunctionError } from './errors.js';
 import { kernelMeta } from './kernels.js';
 import { functionProfile, loadProfileSync, type DeviceProfile } from './profile.js';
 
+/** Options of a `SimulatedFpgaDriver`: the slot it loads into and the deadline of its calls. */
 export interface SimulatedFpgaDriverOptions {
   /** Slot to load into (default `'auto'`: the lowest free one). */
   readonly slot?: number | 'auto';

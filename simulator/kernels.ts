@@ -14,6 +14,7 @@ import { Crc32Driver, FactorialDriver, FibonacciDriver, Sha256Driver } from '../
 import { TwinDriver } from '../src/drivers/twins/twin.js';
 import { KERNEL_TWINS, kernelTwin } from '../src/drivers/twins/index.js';
 
+/** The simulator's own kernels, which a profile's function may run (besides `twin:<fn>`). */
 export const KERNEL_NAMES = ['crc32', 'sha256', 'factorial', 'fibonacci'] as const;
 /** The simulator's own kernels (what a simulated device runs). */
 export type KernelName = (typeof KERNEL_NAMES)[number];
@@ -25,6 +26,7 @@ export type ProfileKernel = KernelName | TwinKernelName;
 /** What the throughput of a kernel counts: payload bytes, loop items, or a twin's operations. */
 export type WorkUnit = 'bytes' | 'items' | 'ops';
 
+/** A kernel a simulated function runs: its exact software computation and the work one call costs, in `unit`s. */
 export interface KernelSpec {
   readonly name: ProfileKernel;
   readonly unit: WorkUnit;

@@ -15,6 +15,7 @@
 import type { FunctionProfile, JitterSpec } from './profile.js';
 import type { Rng } from './rng.js';
 
+/** The jitter-free cost of one call by the device model, in nanoseconds, term by term (see the module's formula). */
 export interface CallCost {
   readonly transferInNs: number;
   readonly launchNs: number;

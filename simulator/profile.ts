@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { ValidationError } from '../src/errors.js';
 import { kernelUnit, profileKernelNames, type ProfileKernel, type WorkUnit } from './kernels.js';
 
+/** Shape of a `JitterSpec`: a uniform or a lognormal draw. */
 export type JitterKind = 'uniform' | 'lognormal';
 
 /**
@@ -26,6 +27,9 @@ export interface JitterSpec {
   readonly sigma?: number;
 }
 
+/**
+ * The timing of one function on a profiled device: its kernel, load time, launch cost, throughput, transfer cost and jitter.
+ */
 export interface FunctionProfile {
   /** Software kernel computing the (exact) result: one of the simulator's, or `twin:<fn>` (a GPU function's twin). */
   readonly kernel: ProfileKernel;
@@ -56,6 +60,10 @@ export interface FaultProbabilities {
   readonly reset?: number;
 }
 
+/**
+ * A device profile (simulator/profiles/*.json, checked by `parseProfile`): slots, per-function timings, fault
+ * probabilities, and where each figure comes from.
+ */
 export interface DeviceProfile {
   readonly name: string;
   readonly description?: string;

@@ -16,6 +16,7 @@ export type { ComputationStats, Kind, NackReason, ReleaseReason, ServiceExitCaus
 /** Schema version carried by every envelope (`v`). */
 export const SCHEMA_VERSION = 1;
 
+/** A tenant as vFunD's configuration declares it: its id, the digest of its credential, its quota. */
 export interface TenantConfig {
   readonly id: string;
   /** SHA-256 (hex) of the tenant's secret. The secret itself is never journaled. */
@@ -26,6 +27,7 @@ export interface TenantConfig {
   readonly vm?: { readonly windowBytes: number; readonly slotBytes: number; readonly slots: number };
 }
 
+/** How one kind (`hw` or `sw`) of a function is served: its driver, its slots, and the device it occupies. */
 export interface FunctionKindConfig {
   /** Number of instances that can hold this function/kind at once. */
   readonly slots: number;
@@ -56,11 +58,15 @@ export interface WebGpuDeviceConfig {
   readonly crossCheck?: number;
 }
 
+/** A function the host offers, by name, with the kinds (`hw`, `sw`) it is served in. */
 export interface FunctionConfig {
   readonly name: string;
   readonly kinds: { readonly hw?: FunctionKindConfig; readonly sw?: FunctionKindConfig };
 }
 
+/**
+ * The configuration vFunD runs with, as journaled in `vfund.started` and `config.reloaded`: what replay decides against.
+ */
 export interface VFunDConfigSnapshot {
   readonly tenants: readonly TenantConfig[];
   readonly functions: readonly FunctionConfig[];
@@ -96,12 +102,20 @@ export interface RequestRef {
   readonly kind: Kind;
 }
 
+/** vFunD started (after replaying its journal) and journaled its host name and configuration. Host-scoped. */
 export type VFunDStarted = Event<'vfund.started', { readonly host: string; readonly config: VFunDConfigSnapshot }>;
+/** vFunD stopped (`reason`: the operator command or signal), after releasing every live instance. Host-scoped. */
 export type VFunDStopped = Event<'vfund.stopped', { readonly reason: string }>;
+/**
+ * A negotiation passed every check: vFunD reserved a slot of the granted kind and allocated `instance` (never reused in a journal).
+ */
 export type NegotiationAcked = Event<
   'negotiation.acked',
   RequestRef & { readonly instance: string; /** true when this is the software retry after a hw nack */ readonly fallback: boolean }
 >;
+/**
+ * A negotiation was refused (`reason`): nothing was reserved. After `no-capacity` for `hw` the guest may retry `sw` with `fallback`.
+ */
 export type NegotiationNacked = Event<
   'negotiation.nacked',
   Omit<RequestRef, 'kind'> & {
@@ -111,7 +125,11 @@ export type NegotiationNacked = Event<
     readonly detail: string;
   }
 >;
+/**
+ * The owner asked to activate a negotiated instance and vFunD accepted: it is loading the driver and creating a region of `capacity` bytes.
+ */
 export type ActivationStarted = Event<'activation.started', { readonly instance: string; readonly capacity: number }>;
+/** The instance's driver and service run and its region exists: the guest may call it. */
 export type ActivationAcked = Event<
   'activation.acked',
   {
@@ -121,10 +139,16 @@ export type ActivationAcked = Event<
     readonly driver?: DriverActivation;
   }
 >;
+/**
+ * Activation was refused (nothing changes) or failed after `activation.started` (`driver-failed`, `no-resources`: the reservation is freed).
+ */
 export type ActivationNacked = Event<
   'activation.nacked',
   { readonly instance: string; readonly reason: NackReason; readonly detail: string }
 >;
+/**
+ * An instance's service is gone for good (its process died, or its supervisor gave up); always followed by `instance.released` (`failure`).
+ */
 export type ServiceFailed = Event<
   'service.failed',
   {
@@ -134,6 +158,9 @@ export type ServiceFailed = Event<
     readonly cause?: ServiceExitCause;
   }
 >;
+/**
+ * An instance is gone: service stopped, region deleted, slot and quota freed. Journaled once per instance, whatever the `reason`.
+ */
 export type InstanceReleased = Event<
   'instance.released',
   {
@@ -143,6 +170,7 @@ export type InstanceReleased = Event<
     readonly stats: ComputationStats | null;
   }
 >;
+/** A release request was refused (`reason`): nothing changes. */
 export type ReleaseNacked = Event<
   'release.nacked',
   { readonly instance: string; readonly tenant: string; readonly reason: NackReason; readonly detail: string }
@@ -446,6 +474,7 @@ export type CrossCheckMismatch = Event<
   { readonly instance: string; readonly device: string; /** The instance's call number, from 1. */ readonly call: number; readonly detail: string }
 >;
 
+/** The `type` of any catalogued event (`'vfund.started'`, `'negotiation.acked'`, …). */
 export type VFunEventType = VFunEvent['type'];
 
 /** All event types, in catalogue order. */
