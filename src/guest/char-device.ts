@@ -13,6 +13,10 @@ import { VirtFunError } from '../errors.js';
 /** How long an idle reader waits before looking at the device again (ms). */
 export const CHAR_DEVICE_POLL_MS = 1;
 
+/**
+ * Open the character device at `path` (a virtio-serial port) as a Duplex a ControlClient can speak over.
+ * Throws VirtFunError CHANNEL_CLOSED when it cannot be opened (EBUSY: another process holds the port).
+ */
 export function openCharDevice(path: string): Duplex {
   let fd: number;
   try {

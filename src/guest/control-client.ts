@@ -23,6 +23,7 @@ import { VirtFunError } from '../errors.js';
 import { PROTOCOL_VERSION, sign, type ControlResponse, type UnsignedRequest } from '../control/protocol.js';
 import type { ControlPort } from './vfunction.js';
 
+/** Options of `ControlClient.connect`. */
 export interface ControlClientOptions {
   /**
    * For a guest in a VM: its window as it sees it (the ivshmem device's
@@ -119,6 +120,7 @@ export class ControlClient implements ControlPort<FdRegion | WindowRegion> {
     return { v: PROTOCOL_VERSION, tenant: c.tenant, nonce: randomBytes(16).toString('hex'), ts: Date.now() } as const;
   }
 
+  /** Sign and send a negotiation (see ControlPort.negotiate); a closed channel answers a `not-started` nack. */
   async negotiate(req: NegotiateRequest): Promise<Answer<{ instance: string; kind: Kind }>> {
     const r = await this.request(
       { ...this.base(req), op: 'negotiate', app: req.app, fn: req.fn, kind: req.kind, ...(req.fallback !== undefined && { fallback: req.fallback }) },
@@ -127,6 +129,11 @@ export class ControlClient implements ControlPort<FdRegion | WindowRegion> {
     return r.ok ? (r.op === 'negotiate' ? { ok: true, instance: r.instance, kind: r.kind } : unexpected(r.op)) : r;
   }
 
+  /**
+   * Sign and send an activation; on success, fetch the region: its sealed memfds (fetchRegion), or its
+   * slot in this client's ivshmem window (checked against the answer). Throws VirtFunError
+   * CHANNEL_PROTOCOL when the answer and the window disagree, or a window region came without one.
+   */
   async activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: FdRegion | WindowRegion; capacity: number }>> {
     const r = await this.request({ ...this.base(req), op: 'activate', instance: req.instance }, req.credential);
     if (!r.ok) return r;
@@ -184,11 +191,13 @@ export class ControlClient implements ControlPort<FdRegion | WindowRegion> {
     return { capacity: r.capacity, dataoutFd: fds[0]!, datainFd: fds[1]!, received: true };
   }
 
+  /** Sign and send a release (see ControlPort.release). */
   async release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>> {
     const r = await this.request({ ...this.base(req), op: 'release', instance: req.instance }, req.credential);
     return r.ok ? (r.op === 'release' ? { ok: true, stats: r.stats } : unexpected(r.op)) : r;
   }
 
+  /** Close the control connection; requests still pending are answered with a `not-started` nack. */
   close(): void {
     this.socket.end();
     if (!(this.socket instanceof Socket)) this.socket.destroy(); // a port: let go of the fd now

@@ -12,8 +12,11 @@ import type { Answer, Credentials, NegotiateRequest } from '../domain/requests.j
 
 /** What a guest needs from vFunD: the three control requests. */
 export interface ControlPort<Region> {
+  /** Ask for an instance of `fn` in `kind`: answers the instance id and the kind granted, or a nack. */
   negotiate(req: NegotiateRequest): Promise<Answer<{ instance: string; kind: Kind }>>;
+  /** Activate a negotiated instance the caller owns: answers its region and the region's payload capacity (bytes), or a nack. */
   activate(req: Credentials & { instance: string }): Promise<Answer<{ instance: string; region: Region; capacity: number }>>;
+  /** End an instance the caller owns: answers the counters of its calls, or a nack. */
   release(req: Credentials & { instance: string }): Promise<Answer<{ stats: ComputationStats }>>;
 }
 
@@ -25,9 +28,13 @@ export interface ControlPort<Region> {
  * is refused (VirtFunError CHANNEL_BUSY).
  */
 export interface ComputeChannel {
+  /** One invocation: post `input`, block until the service is done, return the result (a copy). Throws ServiceError for an error status. */
   call(input: Uint8Array): Uint8Array;
+  /** Post `input` and start the work without waiting; collect the result with get(). */
   set(input: Uint8Array): void;
+  /** Block until the work started by set() is done and return its result. */
   get(): Uint8Array;
+  /** Reset the function's state on the service side. */
   rst(): void;
   /** call() without blocking the event loop. Optional for channels of one's own (a test's fake); ChannelClient has all three. */
   callAsync?(input: Uint8Array): Promise<Uint8Array>;
@@ -71,6 +78,12 @@ export class OffloadRefused extends VirtFunError {
 
 type Lifecycle = ActorRefFrom<typeof lifecycleMachine>;
 
+/**
+ * A guest's handle on one offloaded function instance, from `VFunction.open` (negotiation and
+ * activation, with the software fallback) to `release()`. In between it is a ComputeChannel: call it
+ * synchronously for the lowest latency or with the async operations to keep the event loop free.
+ * `phase` follows the instance's lifecycle (docs/lifecycle.md).
+ */
 export class VFunction implements ComputeChannel {
   private constructor(
     private readonly control: ControlPort<unknown>,
@@ -142,6 +155,7 @@ export class VFunction implements ComputeChannel {
     return new VFunction(control as ControlPort<unknown>, creds, neg.instance, neg.kind, fellBack, act.capacity, channel, lifecycle);
   }
 
+  /** Where this vFunction is in its lifecycle (`computation` once open, `released` after release()). */
   get phase(): LifecyclePhase {
     return phaseOf(this.lifecycle.getSnapshot().value);
   }
@@ -154,6 +168,7 @@ export class VFunction implements ComputeChannel {
   set(input: Uint8Array): void {
     this.channel.set(input);
   }
+  /** Wait for the work started by set() and return its result. */
   get(): Uint8Array {
     return this.channel.get();
   }

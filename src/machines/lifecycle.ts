@@ -23,6 +23,10 @@ import { assign, setup, type SnapshotFrom, type StateValue } from 'xstate';
 import { pureStep } from './pure-step.js';
 import type { ComputationStats, Kind, NackReason, ReleaseReason } from '../events/catalogue.js';
 
+/**
+ * What the lifecycle machine remembers of its instance: the request, the instance id and capacity once known,
+ * restarts, the last nack or failure, and the counters journaled at release.
+ */
 export interface LifecycleContext {
   readonly tenant: string;
   readonly app: string;
@@ -41,6 +45,9 @@ export interface LifecycleContext {
   readonly stats: ComputationStats | null;
 }
 
+/**
+ * What moves an instance's lifecycle: one event per journaled decision about it (vFunD) or per answer the guest got.
+ */
 export type LifecycleEvent =
   | { type: 'NEGOTIATION_ACK'; instance: string; kind: Kind }
   | { type: 'NEGOTIATION_NACK'; reason: NackReason; detail: string }
@@ -58,6 +65,7 @@ export type LifecycleEvent =
   | { type: 'RELEASE'; reason: ReleaseReason }
   | { type: 'RELEASED'; stats: ComputationStats | null };
 
+/** What a lifecycle starts from: the negotiation request (tenant, app, function, kind asked for). */
 export interface LifecycleInput {
   readonly tenant: string;
   readonly app: string;
@@ -65,6 +73,10 @@ export interface LifecycleInput {
   readonly kind: Kind;
 }
 
+/**
+ * The lifecycle of one vFunction instance as an XState machine (see the module's comment and docs/lifecycle.md).
+ * Pure: step it with `lifecycleNext`, or run an actor of it with input LifecycleInput.
+ */
 export const lifecycleMachine = setup({
   types: {
     context: {} as LifecycleContext,
@@ -83,6 +95,7 @@ export const lifecycleMachine = setup({
   },
 }).createMachine({
   id: 'vfunction',
+  /** The initial context: the request named in the input, nothing negotiated yet. */
   context: ({ input }) => ({
     tenant: input.tenant,
     app: input.app,
@@ -146,6 +159,7 @@ export const lifecycleMachine = setup({
 
 /** The lifecycle's top-level phases: the paper's four, the failure path and the two ends. */
 export const LIFECYCLE_PHASES = ['negotiation', 'activation', 'computation', 'failed', 'release', 'released', 'nacked'] as const;
+/** One of LIFECYCLE_PHASES: where an instance is in its lifecycle, at the top level. */
 export type LifecyclePhase = (typeof LIFECYCLE_PHASES)[number];
 
 /** The top-level phase of a lifecycle state value. */

@@ -26,11 +26,13 @@ import { Command, ErrorCode, MAX_CAPACITY, nextSeq, packWord, Status, wordLow4, 
 /** Number of error counters in datain (indexed by ErrorCode; index 0 unused). */
 const COUNTERS = 8;
 
+/** What a service protocol machine starts from: the region's capacity. */
 export interface ServiceProtocolInput {
   /** vFunD's record of the payload capacity (what the service checks `dataout.len` against); default MAX_CAPACITY. */
   readonly capacity?: number;
 }
 
+/** The service's memory and what it last published in datain: the oracle's view of one region. */
 export interface ServiceProtocolContext {
   readonly capacity: number;
   /** The last request word the service took from dataout (0 before any). A client rewriting it is not heard. */
@@ -61,6 +63,9 @@ export type ServiceRequestEvent =
   /** A word whose command field (low 4 bits) is not SET, GET or RST. */
   | { type: 'WORD'; word: number; len: number };
 
+/**
+ * What the service protocol machine steps on: a request word a client wrote, a driver outcome, or a restart of the service.
+ */
 export type ServiceProtocolEvent =
   | ServiceRequestEvent
   /** The driver returned: `len` is what `call()` returned (any number: the service checks it); 0 for `reset()`. */
@@ -191,6 +196,10 @@ const IDLE = {
   },
 };
 
+/**
+ * The computation protocol's service side as an XState machine (see the module's comment): the oracle that a
+ * service's published status (`statusOf`) is compared against after every step. Pure.
+ */
 export const serviceProtocolMachine = setup({
   types: {
     context: {} as ServiceProtocolContext,
@@ -246,6 +255,7 @@ export const serviceProtocolMachine = setup({
 }).createMachine({
   id: 'service',
   // xstate's pure transition() builds an inert actor without input on every call: that must not throw (nor cost).
+  /** The initial context: nothing taken nor published yet (state WAIT, seq 0, counters 0), the capacity from the input. */
   context: ({ input }) => ({
     capacity: input?.capacity ?? MAX_CAPACITY,
     lastWord: 0,
