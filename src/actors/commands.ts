@@ -11,6 +11,9 @@ import type { AdminCommand } from './admin.js';
 
 export type { Credentials } from '../domain/requests.js';
 
+/**
+ * A command vFunD decides on (see the module's comment): its `id` becomes the causationId of the events `decide` returns for it.
+ */
 export type VFunDCommand =
   | {
       readonly type: 'start';

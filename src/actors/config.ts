@@ -283,9 +283,16 @@ const schemaOf = (moduleDrivers: boolean) => z
 export const configSchema = schemaOf(false);
 const moduleDriversSchema = schemaOf(true);
 
+/**
+ * A vFunD configuration as written (a JSON file, or an object): tenants, functions, devices, region capacity, driver modules (docs/operator-guide.md).
+ */
 export type VFunDConfig = z.input<typeof configSchema>;
+/** A configuration `parseConfig` accepted, with its defaults filled in. */
 export type ValidConfig = z.output<typeof configSchema>;
 
+/**
+ * An invalid configuration (code `CONFIG`): `problems` names each bad field, one line each, with the nearest known key for a misspelt one.
+ */
 export class ConfigError extends VirtFunError {
   override readonly name = 'ConfigError';
   readonly problems: readonly string[];

@@ -124,6 +124,11 @@ function acceptsAll(inst: InstanceState, event: VFunEvent): boolean {
   return true;
 }
 
+/**
+ * The events vFunD journals for `command` in `state`: an ack, a nack with its reason, or nothing. Pure;
+ * `auth` checks a request's credential against its tenant (replay passes the outcome it recorded).
+ * Never throws for a bad request: refusing is an event.
+ */
 export function decide(command: VFunDCommand, state: VFunDState, auth: CredentialCheck = secretMatches): VFunEvent[] {
   switch (command.type) {
     case 'start': {

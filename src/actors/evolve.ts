@@ -42,6 +42,10 @@ export function lifecycleEventsOf(event: VFunEvent): LifecycleEvent[] {
   }
 }
 
+/**
+ * The state after `event` (a new object: `state` is not changed). Pure.
+ * Folding a journal's events from `initialState` rebuilds vFunD's state.
+ */
 export function evolve(state: VFunDState, event: VFunEvent): VFunDState {
   return produce(state, (draft) => {
     switch (event.type) {

@@ -24,6 +24,9 @@
  */
 import type { NackReason } from '../domain/types.js';
 
+/**
+ * How many refused control requests of one tenant are journaled one by one, and when a flooding connection is closed (see the module's comment).
+ */
 export interface RefusalLimits {
   /** Refusals journaled one by one in a burst (bucket size). */
   readonly burst: number;

@@ -17,18 +17,31 @@ import { CREDENTIAL_MAX, decide, NO_STATS, type CredentialCheck } from './decide
 import { evolve } from './evolve.js';
 import { initialState, type VFunDState } from './state.js';
 
+/**
+ * The first recorded decision that `decide` does not reproduce: the command, what the journal holds, what it recomputes.
+ */
 export interface Divergence {
   /** Seq of the first event of the command whose decision differs. */
   readonly seq: number;
+  /** The command's id, as its events carry it. */
   readonly causationId: string | null;
+  /** The type of the command rebuilt from those events. */
   readonly command: VFunDCommand['type'];
+  /** Its events as journaled. */
   readonly recorded: readonly VFunEvent[];
+  /** Its events as `decide` gives them today. */
   readonly recomputed: readonly VFunEvent[];
 }
 
+/**
+ * What `replayJournal` found: the state folded from the journal, how many events and commands, and the first divergence.
+ */
 export interface ReplayReport {
+  /** vFunD's state after the last event. */
   readonly state: VFunDState;
+  /** Events read. */
   readonly events: number;
+  /** Commands rebuilt and re-decided. */
   readonly commands: number;
   /** The first divergence, or null when decide reproduces every recorded decision. */
   readonly divergence: Divergence | null;

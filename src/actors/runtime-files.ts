@@ -27,7 +27,9 @@ import { processRuntime } from './process-runtime.js';
 import type { ServiceProcessOptions } from './service-process.js';
 import { driverModuleOf, toComputationStats, type SupervisedRuntimeOptions } from './supervisor.js';
 
+/** Options of `FileRuntime.create`: the region tree's root and the tenants' identities, windows and limits. */
 export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
+  /** Root of the region tree (`vmcli/`, `service/`, `admin/`); one vFunD per root (it takes a lock). */
   readonly root: string;
   /** Tenants whose guests run as their own OS user (vFunD must be root). */
   readonly identities?: ReadonlyMap<string, TenantIdentity>;
@@ -40,7 +42,13 @@ export interface FileRuntimeOptions extends SupervisedRuntimeOptions {
 /** A region of the tree: two sealed memfds, or a slot of a VM tenant's window. */
 export type HostRegion = FdRegion | WindowRegion;
 
+/**
+ * The cross-process backend (see the module's comment): sealed-memfd regions or VM window slots, each
+ * service in a sandboxed process of its own. Needs the native addon; build one with `FileRuntime.create`
+ * and `close()` it after vFunD stopped.
+ */
 export class FileRuntime implements RuntimeFactory<HostRegion> {
+  /** The region tree under `root`: region, service and admin entries of every instance. */
   readonly tree: RegionTree;
   private constructor(private readonly options: FileRuntimeOptions) {
     this.tree = new RegionTree(options.root, options.identities);
@@ -82,6 +90,10 @@ export class FileRuntime implements RuntimeFactory<HostRegion> {
     await this.tree.unlock();
   }
 
+  /**
+   * Create the instance's region (sealed memfds, or a slot of its tenant's window), write its entries and
+   * start its service process (see RuntimeFactory.activate). A failure removes what was created.
+   */
   async activate(spec: ActivationSpec): Promise<InstanceRuntime<HostRegion>> {
     const window = this.windows.get(spec.tenant);
     try {

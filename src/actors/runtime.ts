@@ -8,6 +8,7 @@
 import type { ComputationStats, DriverActivation, DriverNotice, Kind, ServiceExitCause } from '../domain/types.js';
 import type { LatencyHistogram } from '../dataplane/latency-histogram.js';
 
+/** What vFunD asks a RuntimeFactory to bring to life at activation: the instance, its scope, its driver and region size. */
 export interface ActivationSpec {
   readonly instance: string;
   readonly tenant: string;
@@ -20,6 +21,7 @@ export interface ActivationSpec {
   readonly capacity: number;
 }
 
+/** One activated instance's data plane as vFunD holds it: its region, its service's counters, and its stop and failure hooks. */
 export interface InstanceRuntime<Region = unknown> {
   /** What the guest needs to connect to the region (backend specific). */
   readonly region: Region;
@@ -45,7 +47,13 @@ export interface InstanceRuntime<Region = unknown> {
   onNotice?(listener: (notice: DriverNotice) => void): void;
 }
 
+/** A backend of the data plane: how vFunD creates an instance's region and starts its service. */
 export interface RuntimeFactory<Region = unknown> {
+  /**
+   * Create the region of `spec.capacity` bytes and start the service with `spec.driver`; resolves once it
+   * answers. Rejects when the driver or service cannot start (vFunD nacks `driver-failed`) or the host
+   * cannot back the region (`no-resources`).
+   */
   activate(spec: ActivationSpec): Promise<InstanceRuntime<Region>>;
   /**
    * Counters of the instances a vFunD that did not stop left behind, by

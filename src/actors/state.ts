@@ -5,6 +5,7 @@
 import type { DeviceAvailability, DeviceConfig, Kind, SnapshotAdmin, TenantConfig, VFunDConfigSnapshot } from '../events/catalogue.js';
 import { phaseOf, stepOf, type LifecyclePhase, type LifecycleState } from '../machines/lifecycle.js';
 
+/** One live instance as vFunD's state holds it: its scope, its kind, and its lifecycle machine's state. */
 export interface InstanceState {
   readonly id: string;
   readonly tenant: string;
@@ -28,10 +29,13 @@ export function stepOfInstance(i: InstanceState): string {
   return stepOf(i.lifecycle.value);
 }
 
+/** vFunD's whole state: what `evolve` folds from the journal and `decide` decides against. Plain immutable data. */
 export interface VFunDState {
+  /** Host name from the last vfund.started; null before. */
   readonly host: string | null;
   /** Configuration as journaled by the last vfund.started; null before. */
   readonly config: VFunDConfigSnapshot | null;
+  /** Between vfund.started and vfund.stopped: requests are decided (otherwise nacked `not-started`). */
   readonly running: boolean;
   /** Live instances (in activation, computation or failed) by id. Released and nacked ones are gone. */
   readonly instances: Readonly<Record<string, InstanceState>>;
@@ -48,6 +52,7 @@ export type AdminState = SnapshotAdmin;
 
 export const NO_ADMIN: AdminState = { disabledTenants: [], draining: false, drainingTenants: [] };
 
+/** The state before any event: not running, no configuration, no instance (the next one is `i1`). */
 export const initialState: VFunDState = {
   host: null,
   config: null,
@@ -93,6 +98,7 @@ export function admits(state: VFunDState, tenant: string | null = null): boolean
   return tenant === null || (!a.disabledTenants.includes(tenant) && !a.drainingTenants.includes(tenant));
 }
 
+/** Every live instance (negotiated, in activation, in computation or failed), in no particular order. */
 export function liveInstances(state: VFunDState): InstanceState[] {
   return Object.values(state.instances);
 }

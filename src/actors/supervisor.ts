@@ -16,17 +16,21 @@ import type { ComputationStats } from '../domain/types.js';
 import { NoticeRelay } from './notice-relay.js';
 import type { ActivationSpec, InstanceRuntime } from './runtime.js';
 
+/** How a service's supervisor restarts a driver that crashes or hangs, and when it gives up (vFunD then releases the instance). */
 export interface SupervisionPolicy {
   /** Restarts allowed within `windowMs` before giving up (default 5). */
   readonly maxRestarts: number;
+  /** The sliding window restarts are counted in, ms (default 60 s). */
   readonly windowMs: number;
   /** First backoff; doubles on each restart within the window, up to maxBackoffMs. */
   readonly backoffMs: number;
+  /** Cap of the backoff, ms (default 2 s). */
   readonly maxBackoffMs: number;
   /** A call busy for longer than this is declared hung and its service restarted (default 10 s). */
   readonly callDeadlineMs: number;
 }
 
+/** The supervision policy a runtime uses when given none: 5 restarts a minute, backoff 50 ms doubling to 2 s, calls hung after 10 s. */
 export const DEFAULT_SUPERVISION: SupervisionPolicy = {
   maxRestarts: 5,
   windowMs: 60_000,
@@ -140,8 +144,11 @@ export interface SupervisedRuntimeOptions {
    * URL of the module defining it. A driver named here comes from its module, before `driverModule`.
    */
   readonly driverModules?: ReadonlyMap<string, string>;
+  /** How the service waits for requests (default DEFAULT_STRATEGY). */
   readonly strategy?: WaitStrategy;
+  /** Spin budget of the `spin` and `hybrid` strategies, µs (default DEFAULT_SPIN_MICROS). */
   readonly spinMicros?: number;
+  /** Restarts and hung-call deadline (default DEFAULT_SUPERVISION). */
   readonly policy?: SupervisionPolicy;
 }
 

@@ -29,12 +29,19 @@ import { releasedBy, type AdminCommand } from './admin.js';
 /** An operator's action as vFunD takes it: an admin command without its id and counters. */
 export type AdminAction = AdminCommand extends infer C ? (C extends AdminCommand ? Omit<C, 'id' | 'stats'> : never) : never;
 
+/** What `VFunD.start` needs: where to journal, how to run instances, the configuration, and the sources of time and ids. */
 export interface VFunDOptions<Region> {
+  /** The journal vFunD folds at start and appends every decision to (it becomes its only writer). */
   readonly journal: Journal;
+  /** How an activated instance gets its region and service (SabRuntime in one process, FileRuntime across processes). */
   readonly runtime: RuntimeFactory<Region>;
+  /** The configuration, as journaled in `vfund.started` (`toSnapshot` of a loaded configuration). */
   readonly config: VFunDConfigSnapshot;
+  /** The host name every envelope carries. */
   readonly host: string;
+  /** The time of each envelope (`systemClock`; a virtual clock in tests). */
   readonly clock: Clock;
+  /** Envelope and command ids (`randomIds`; a deterministic source in tests). */
   readonly ids: IdSource;
   /**
    * Journal a `state.snapshot` every this many events, and at stop when at
@@ -59,6 +66,13 @@ export const STOP_SNAPSHOT_AFTER = 1_000;
 
 export type { Answer, NegotiateRequest } from '../domain/requests.js';
 
+/**
+ * The supervisor: the one writer of the journal, deciding every control request (negotiate,
+ * activate, release, operators' commands) against the state folded from it, journaling the decision
+ * before acting on it, and running each instance's service through its RuntimeFactory. Commands run
+ * one at a time in arrival order. Start one with `VFunD.start`; `Region` is what the runtime hands
+ * guests (a SharedArrayBuffer region in process, sealed files across processes).
+ */
 export class VFunD<Region = unknown> {
   private state: VFunDState;
   private readonly recorder: Recorder;
