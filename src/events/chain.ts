@@ -26,6 +26,9 @@ export interface ChainFault {
   readonly line?: number;
 }
 
+/**
+ * What `verifyChain` found: every envelope verified (how many, and the head), or the first bad one and how many verified before it.
+ */
 export type ChainReport =
   | { readonly ok: true; readonly count: number; readonly head: JournalHead | null }
   | {
@@ -35,6 +38,7 @@ export type ChainReport =
       readonly firstBad: ChainFault;
     };
 
+/** Options of `verifyChain`: the hash implementation, and whether the schema is checked too. */
 export interface ChainCheckOptions {
   /**
    * SHA-256 hex of a string's UTF-8 bytes. Defaults to the portable

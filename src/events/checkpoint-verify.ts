@@ -32,20 +32,29 @@ export interface WitnessNotes {
   readonly error?: string;
 }
 
+/** Options of `verifyCheckpoints`: the log's public key, the witnesses' notes, and the Ed25519 verifier to use. */
 export interface CheckpointVerifyOptions {
   /** The log key; null: signatures are not checked (said in the report). */
   readonly key: NoteVerifier | null;
+  /** Notes read from witnesses, each checked against the journal's checkpoints. */
   readonly witnesses: readonly WitnessNotes[];
+  /** Ed25519 verification: `ed25519Verify` (node:crypto), or one of your own. */
   readonly verify: Ed25519Verify;
 }
 
+/**
+ * What `verifyCheckpoints` found: ok only without problems; counts of events, checkpoints and what the last checkpoint covers.
+ */
 export interface CheckpointReport {
+  /** True when `problems` is empty. */
   readonly ok: boolean;
   /** Each failure, naming the seq or size and what is wrong. */
   readonly problems: readonly string[];
   /** Things worth knowing that are not failures. */
   readonly notes: readonly string[];
+  /** Envelopes read. */
   readonly events: number;
+  /** `journal.checkpoint` events among them. */
   readonly checkpoints: number;
   /** Events covered by the last checkpoint (0: none). */
   readonly covered: number;
@@ -53,6 +62,7 @@ export interface CheckpointReport {
   readonly uncovered: number;
   /** Witnessed checkpoints of this log that were checked. */
   readonly witnessed: number;
+  /** False when no key was given (`key: null`): signatures were not checked. */
   readonly signaturesChecked: boolean;
 }
 

@@ -7,11 +7,13 @@ import type { VFunEvent } from './catalogue.js';
 
 /** Time source, injected. Milliseconds since the Unix epoch. */
 export interface Clock {
+  /** The current time, in milliseconds since the Unix epoch. */
   now(): number;
 }
 
 /** Id source, injected. Must return a fresh, unique string on every call. */
 export interface IdSource {
+  /** A fresh id, never returned before by this source. */
   next(): string;
 }
 
@@ -23,6 +25,7 @@ export interface Scope {
   readonly instance: string | null;
 }
 
+/** The scope of host-wide events (vfund.started, journal.checkpoint, …): about no tenant, app, function or instance. */
 export const HOST_SCOPE: Scope = { tenant: null, app: null, fn: null, instance: null };
 
 /** Hash of "nothing before": the prevHash of the first event of a journal. */

@@ -15,6 +15,7 @@ export interface JournalHead {
   readonly hash: string;
 }
 
+/** Options of `Journal.read`. */
 export interface ReadOptions {
   /** First seq to return (inclusive). Default 1. */
   readonly fromSeq?: number;
@@ -33,6 +34,7 @@ export function checkFromSeq(options: ReadOptions | undefined): number {
   return fromSeq;
 }
 
+/** Options of `Journal.append`. */
 export interface AppendOptions {
   /**
    * When the journal cannot store the envelopes now (it is unavailable, or
@@ -55,6 +57,11 @@ export interface JournalAvailability {
   readonly outageMs?: number;
 }
 
+/**
+ * Where vFunD's events are stored: an append-only sequence of sealed envelopes (seq 1, 2, …, each
+ * chained to the one before by `prevHash`). vFunD is its only writer; anyone may read it. Open one
+ * with `openJournal`, or build an adapter (MemoryJournal, FileJournal, JetStreamJournal).
+ */
 export interface Journal {
   /** Human-readable location, e.g. `file:/var/lib/virtfun/journal.vfj`. */
   readonly url: string;
@@ -68,6 +75,7 @@ export interface Journal {
   append(envelopes: readonly Envelope[], options?: AppendOptions): Promise<void>;
   /** Stored envelopes in seq order. */
   read(options?: ReadOptions): AsyncIterable<Envelope>;
+  /** Release the journal's resources (file handle and lock, connections): call it once done with the journal. */
   close(): Promise<void>;
   /**
    * Whether new work may be taken on: false while a remote journal is

@@ -13,6 +13,9 @@ import type { VFunEventType } from './catalogue.js';
 import type { Envelope } from './envelope.js';
 import { checkFromSeq, type Journal, type JournalHead, type ReadOptions } from './journal.js';
 
+/**
+ * A Journal held in memory (see the module's comment): nothing survives the process. `new MemoryJournal(envelopes)` starts from envelopes already sealed.
+ */
 export class MemoryJournal implements Journal {
   readonly url = 'memory:';
   private readonly envelopes: Envelope[] = [];

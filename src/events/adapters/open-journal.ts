@@ -12,9 +12,12 @@ import { MemoryJournal } from '../memory-journal.js';
 import { FileJournal, type FileJournalOpenReport } from './file/index.js';
 import { parseFileJournalUrl } from './file/url.js';
 
+/** The URL schemes `openJournal` knows: `file:`, `memory:`, `nats:` (see the module's comment). */
 export const JOURNAL_SCHEMES = ['file:', 'memory:', 'nats:'] as const;
 
+/** What `openJournal` gives back: the journal, and what opening it repaired. */
 export interface OpenedJournal {
+  /** The journal, open (close it when done). */
   readonly journal: Journal;
   /** What opening repaired (a torn last record cut off), if anything. */
   readonly repaired: FileJournalOpenReport | null;
@@ -25,6 +28,7 @@ export function journalPath(url: string): string | null {
   return parseFileJournalUrl(url)?.path ?? null;
 }
 
+/** Options of `openJournal`: defaults for what the URL does not say. */
 export interface OpenJournalOptions {
   /** For audit, replay and verify: never write (a file journal's torn tail is skipped, not cut). */
   readonly readOnly?: boolean;
@@ -48,6 +52,12 @@ export async function hostOfJournalUrl(url: string): Promise<string | undefined>
   return parseJetStreamUrl(url).host;
 }
 
+/**
+ * Open the journal a URL names (`file:<path>`, `memory:`, `nats://…`; see the module's comment), for writing
+ * unless `options.readOnly`. The NATS client is loaded only for `nats:`. Throws VirtFunError `JOURNAL_URL` for
+ * an unknown scheme, a `file:` URL without a path, or a writer whose `host` differs from the URL's `host=`;
+ * the adapter's own errors otherwise (JournalCorruptError, a held writer lock, JournalHostError…).
+ */
 export async function openJournal(url: string, options: OpenJournalOptions = {}): Promise<OpenedJournal> {
   const file = parseFileJournalUrl(url);
   if (file !== null) {

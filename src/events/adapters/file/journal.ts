@@ -56,6 +56,10 @@ interface Settle {
   readonly reject: (err: unknown) => void;
 }
 
+/**
+ * A Journal in one append-only file (see the module's comment): each append resolves once fdatasync'd;
+ * one writer per file (a writer lock), any number of read-only readers. Open it with `FileJournal.open`.
+ */
 export class FileJournal implements Journal {
   readonly url: string;
   /** Absolute path of the journal file. */

@@ -11,6 +11,7 @@ import type { WriteQueueConfig } from './write-queue.js';
 /** Default bound on bytes accepted and not yet written (see FileJournalOptions.maxWaitingBytes). */
 export const MAX_WAITING_BYTES = 16 << 20;
 
+/** Options of `FileJournal.open`: group commit, read-only opening, the waiting bound, the lock, the host check. */
 export interface FileJournalOptions {
   /**
    * Extra time (ms) to wait for more appends before each group write. Default

@@ -43,6 +43,11 @@ interface Payload {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A Journal in a NATS JetStream stream, one per host (see the module's comment and docs/jetstream.md): appends
+ * that JetStream cannot take wait in a local outbox, and `available()` follows the connection under the
+ * configured policy. Open it with `JetStreamJournal.open`.
+ */
 export class JetStreamJournal implements Journal {
   readonly url: string;
   readonly host: string;
