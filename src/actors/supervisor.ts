@@ -146,7 +146,7 @@ export interface SupervisedRuntimeOptions {
   readonly driverModules?: ReadonlyMap<string, string>;
   /** How the service waits for requests (default DEFAULT_STRATEGY). */
   readonly strategy?: WaitStrategy;
-  /** Spin budget of the `spin` and `hybrid` strategies, µs (default DEFAULT_SPIN_MICROS). */
+  /** Spin budget of the `hybrid` strategy before it blocks, µs (default DEFAULT_SPIN_MICROS). */
   readonly spinMicros?: number;
   /** Restarts and hung-call deadline (default DEFAULT_SUPERVISION). */
   readonly policy?: SupervisionPolicy;

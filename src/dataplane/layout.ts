@@ -94,6 +94,7 @@ export const ErrorCode = {
   NO_RESULT: 6,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+/** The name of each ErrorCode value (`2` → `'BAD_LENGTH'`…): how counters and messages name a datain error code. */
 export const ERROR_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(ErrorCode).map(([k, v]) => [v, k]),
 );

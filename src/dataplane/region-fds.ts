@@ -33,6 +33,7 @@ export interface FdRegion {
   readonly received?: true;
 }
 
+/** Whether `r` is a region of two descriptors (FdRegion), as FileRuntime hands guests. */
 export function isFdRegion(r: unknown): r is FdRegion {
   return typeof r === 'object' && r !== null && 'dataoutFd' in r && 'datainFd' in r;
 }

@@ -27,6 +27,9 @@ export interface FileRegion {
   readonly datainPath: string;
 }
 
+/**
+ * Which side maps a region: the `client` writes dataout, the `service` writes datain, an `observer` (vFunD, a tool) writes neither.
+ */
 export type RegionRole = 'client' | 'service' | 'observer';
 
 /** Mapped areas of a file region, and how to let go of them. */
@@ -37,6 +40,7 @@ export interface MappedRegion {
   unmap(): void;
 }
 
+/** Whether `r` is a region of two files (FileRegion). */
 export function isFileRegion(r: unknown): r is FileRegion {
   return typeof r === 'object' && r !== null && 'dataoutPath' in r && 'datainPath' in r;
 }

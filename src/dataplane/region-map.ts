@@ -10,8 +10,10 @@ import { isFileRegion, mapFileRegion, type FileRegion, type MappedRegion, type R
 import { isFdRegion, mapFdRegion, type FdRegion } from './region-fds.js';
 import { isWindowRegion, mapWindowRegion, type WindowRegion } from './region-window.js';
 
+/** A region another process can map: two files, a slot of a VM's window, or two sealed memfds. */
 export type MappableRegion = FileRegion | WindowRegion | FdRegion;
 
+/** Whether `r` is a region another process can map (as opposed to an in-process SharedArrayBuffer region). */
 export function isMappableRegion(r: unknown): r is MappableRegion {
   return isFileRegion(r) || isWindowRegion(r) || isFdRegion(r);
 }

@@ -17,6 +17,9 @@ import type { DriverActivation, DriverNotice } from '../domain/types.js';
 import type { ServiceWorkerData, ServiceWorkerMessage } from './service-worker.js';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from './wait.js';
 
+/**
+ * Options of `startService`: the region, the driver and where it comes from, the wait strategy, timeouts, and the control area.
+ */
 export interface StartServiceOptions {
   /** In-process (SharedArrayBuffers), or region files / sealed memfds / a window slot (mapped by the worker, and read-only by this thread to watch and wake it: in a service process, never in vFunD). */
   readonly region: SabRegion | MappableRegion;
@@ -24,9 +27,11 @@ export interface StartServiceOptions {
   readonly driver: string;
   /** A module whose export `driverExport` (default `default`) is `(name: string) => FunctionDriver`. */
   readonly driverModule?: string | URL;
+  /** The export of `driverModule` to use (default `default`). */
   readonly driverExport?: string;
   /** The service's wait strategy (default hybrid). */
   readonly strategy?: WaitStrategy;
+  /** Spin budget of the `hybrid` strategy, µs (default DEFAULT_SPIN_MICROS). */
   readonly spinMicros?: number;
   /** Longest sleep between two looks at the stop flag, in ms (default 250). */
   readonly sliceMs?: number;
@@ -49,9 +54,11 @@ export interface StartServiceOptions {
   readonly onNotice?: (notice: DriverNotice) => void;
 }
 
+/** How a service's worker ended: asked to or not, its exit code or error, and its final counters. */
 export interface ServiceExit {
   /** True when stop() asked for the exit; false for an unexpected death (journal it). */
   readonly expected: boolean;
+  /** The worker's exit code. */
   readonly exitCode: number;
   /** The uncaught error that killed the worker, if any. */
   readonly error?: Error;
@@ -61,9 +68,15 @@ export interface ServiceExit {
   readonly exitError?: string;
 }
 
+/**
+ * A running service (a worker thread serving one region), from `startService`: its counters, heartbeat, and stop and kill.
+ */
 export interface ServiceHandle {
+  /** The worker's thread id. */
   readonly threadId: number;
+  /** The driver's name, as given. */
   readonly driver: string;
+  /** The region it serves. */
   readonly region: SabRegion | MappableRegion;
   /** What the driver's init took (device, adapter, time), when the driver reports it. */
   readonly activation?: DriverActivation;

@@ -16,11 +16,15 @@ import { checkHeader, ERROR_COUNTERS, I32, payloadView, type AreaViews, type Cha
 import { Waiter, type WaitStrategy } from './wait.js';
 import { BOUNDS_NS, BUCKETS, bucketOf, type LatencyHistogram } from './latency-histogram.js';
 
+/**
+ * The name of a datain error code other than NONE (`BAD_LENGTH`, `DRIVER_FAULT`…): how service counters name errors.
+ */
 export type ErrorName = Exclude<keyof typeof ErrorCode, 'NONE'>;
 export const ERROR_NAME_LIST: readonly ErrorName[] = (Object.keys(ErrorCode) as (keyof typeof ErrorCode)[]).filter(
   (k): k is ErrorName => k !== 'NONE',
 );
 
+/** The counters a service publishes in datain: requests answered, and ERROR answers by code (each mod 2^32). */
 export interface ServiceStats {
   /** Requests answered (DONE or ERROR). */
   readonly calls: number;
@@ -53,8 +57,11 @@ export const CONTROL_COUNTER_BYTES = 64;
 /** The whole control area: the counters, then the latency histogram (66 words), padded to a multiple of 64. */
 export const CONTROL_BYTES = 320;
 
+/** Options of a ChannelService's loop: wait strategy, slice, and whether it resumes a predecessor's region. */
 export interface ServiceLoopOptions {
+  /** How the loop waits for requests (default DEFAULT_STRATEGY). */
   readonly strategy?: WaitStrategy;
+  /** Spin budget of the `hybrid` strategy, µs (default DEFAULT_SPIN_MICROS). */
   readonly spinMicros?: number;
   /** Longest sleep between two looks at the stop flag and two heartbeats, in ms (default 250). */
   readonly sliceMs?: number;
@@ -103,6 +110,11 @@ export function readControlStats(control: Int32Array): ServiceStats {
   return { calls: Atomics.load(control, CONTROL.calls) >>> 0, errors };
 }
 
+/**
+ * The service loop of one region (see the module's comment): waits for each request word the client writes,
+ * validates it, runs the driver and publishes the answer and counters in datain. Runs until vFunD sets the
+ * stop flag in its control area; a bad request is answered with ERROR and counted, never thrown.
+ */
 export class ChannelService {
   readonly capacity: number;
   private readonly out: AreaViews;

@@ -67,10 +67,14 @@ interface AtomicsWaitAsync {
   ): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 }
 
+/** The wait strategies a channel side may use (see the module's comment): `spin`, `block`, `hybrid`. */
 export const WAIT_STRATEGIES = ['spin', 'block', 'hybrid'] as const;
+/** How one side of a channel waits for the other: spin, block in the kernel, or spin a budget then block. */
 export type WaitStrategy = (typeof WAIT_STRATEGIES)[number];
 
+/** The strategy used when none is given: `hybrid`. */
 export const DEFAULT_STRATEGY: WaitStrategy = 'hybrid';
+/** Spin budget of the `hybrid` strategy before it blocks, µs, when none is given. */
 export const DEFAULT_SPIN_MICROS = 50;
 /** Spin iterations between two clock reads. */
 export const SPIN_CHECK = 64;
@@ -91,6 +95,7 @@ export interface WaiterOptions {
   readonly liveness?: () => void;
 }
 
+/** Whether `s` names a wait strategy (for parsing options and flags). */
 export function isWaitStrategy(s: unknown): s is WaitStrategy {
   return typeof s === 'string' && (WAIT_STRATEGIES as readonly string[]).includes(s);
 }

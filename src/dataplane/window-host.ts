@@ -161,6 +161,7 @@ export class WindowHost {
     return host;
   }
 
+  /** Slots of the window allocated to live instances. */
   get slotsInUse(): number {
     return this.used.size;
   }
