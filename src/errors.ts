@@ -37,8 +37,13 @@ export type VirtFunErrorCode =
   /** vFunD's admin socket refused a request (`reason` says why: src/admin/protocol.ts). */
   | 'ADMIN';
 
+/**
+ * The base class of every error VirtFun throws on purpose: `code` says what kind of failure it is (match
+ * on it rather than on the message, which is for people); `cause` keeps the underlying error.
+ */
 export class VirtFunError extends Error {
   override readonly name: string = 'VirtFunError';
+  /** What kind of failure (see VirtFunErrorCode). */
   readonly code: VirtFunErrorCode;
   constructor(code: VirtFunErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -10,6 +10,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from '../events/canonical.js';
 import type { ComputationStats, Kind, NackReason } from '../domain/types.js';
 
+/** Version of the control protocol every request carries (`v`); a request of another version is refused. */
 export const PROTOCOL_VERSION = 1;
 /** Longest request line accepted, in bytes. */
 export const MAX_LINE = 16 * 1024;
@@ -82,6 +83,7 @@ export function macOf(request: UnsignedRequest | ControlRequest, secret: string)
   return macOfBody(request, secret);
 }
 
+/** `request` with its `mac`: HMAC-SHA256 under the tenant's `secret` of the request's canonical JSON. */
 export function sign(request: UnsignedRequest, secret: string): ControlRequest {
   return signBody(request, secret) as ControlRequest;
 }

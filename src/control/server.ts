@@ -42,11 +42,17 @@ const MAX_UNREAD_ANSWER_BYTES = 256 * 1024;
 /** A connection closed for flooding gets this long to take its last answers before it is cut. */
 const FLOOD_CLOSE_GRACE_MS = 1000;
 
+/** Options of `ControlServer.start`: the vFunD it serves, the tenant, where its socket goes, and the replay window. */
 export interface ControlServerOptions {
+  /** The vFunD authenticated requests go to. */
   readonly vfund: VFunD<HostRegion>;
+  /** The tenant this channel belongs to, with its secret (the HMAC key requests are checked with). */
   readonly tenant: { readonly id: string; readonly secret: string };
+  /** Where the Unix socket is created (mode 0600; a stale file there is removed). */
   readonly socketPath: string;
+  /** Checks requests' times and times refusal periods. */
   readonly clock: Clock;
+  /** How far a request's time may be from the clock, ms (default DEFAULT_WINDOW_MS); nonces are remembered that long. */
   readonly windowMs?: number;
   /** Called after the socket is created, before it listens for guests (e.g. chown to the tenant's uid). */
   readonly onSocket?: (path: string) => Promise<void>;
@@ -54,6 +60,11 @@ export interface ControlServerOptions {
   readonly refusals?: RefusalLimits;
 }
 
+/**
+ * vFunD's end of one tenant's control channel (see the module's comment): a Unix socket that checks each
+ * request's signature, time and nonce, passes it to vFunD, and answers. A connection is the lease of
+ * the instances negotiated over it: when it closes without releasing them, vFunD journals `client.lost`.
+ */
 export class ControlServer {
   private readonly nonces: NonceWindow;
   private readonly sockets = new Set<Socket>();
@@ -81,6 +92,7 @@ export class ControlServer {
     this.limiter = initialLimiter(this.limits, opts.clock.now());
   }
 
+  /** Create the socket at `opts.socketPath` and listen; resolves once guests can connect. */
   static async start(opts: ControlServerOptions): Promise<ControlServer> {
     await rm(opts.socketPath, { force: true });
     const server = createServer();
@@ -100,6 +112,7 @@ export class ControlServer {
     this.opts = { ...this.opts, tenant: { ...this.opts.tenant, secret } };
   }
 
+  /** The socket's path. */
   get path(): string {
     return this.opts.socketPath;
   }
@@ -114,6 +127,10 @@ export class ControlServer {
     return null;
   }
 
+  /**
+   * Stop serving: journal the summary of a refusal flood still open, close every connection (not a lost
+   * client: vFunD's own shutdown releases what they hold) and remove the socket.
+   */
   async close(): Promise<void> {
     this.closing = true; // vFunD's own shutdown releases what is held: not a lost client
     if (this.timer) clearTimeout(this.timer);

@@ -81,6 +81,11 @@ export interface Daemon {
   status(): HostStatus;
   /** False while the journal cannot take events (stopping then waits for it). Absent: always available. */
   journalAvailable?(): boolean;
+  /**
+   * Stop: close the admin and control sockets, release every live instance and journal `vfund.stopped`
+   * with `reason`, write the last checkpoint, remove the services and regions, close the journal.
+   * Calling it again returns the same promise.
+   */
   stop(reason: string): Promise<void>;
 }
 

@@ -49,6 +49,7 @@ export class FactorialDriver extends StatelessDriver {
     input: { minBytes: 4, maxBytes: 4 },
     maxOutputBytes: 8,
   };
+  /** Write n! mod 2^64 (u64 LE) into `output`; returns 8. DriverInputError for an input that is not 4 bytes or an n past MAX_N. */
   call(input: Uint8Array, output: Uint8Array): number {
     const n = readN(this.meta, input);
     return writeU64(output, ...factorialU64(n));
@@ -81,6 +82,7 @@ export class FibonacciDriver extends StatelessDriver {
     input: { minBytes: 4, maxBytes: 4 },
     maxOutputBytes: 8,
   };
+  /** Write fib(n) mod 2^64 (u64 LE) into `output`; returns 8. DriverInputError for an input that is not 4 bytes or an n past MAX_N. */
   call(input: Uint8Array, output: Uint8Array): number {
     const n = readN(this.meta, input);
     return writeU64(output, ...fibonacciU64(n));
@@ -113,6 +115,7 @@ export class Crc32Driver extends StatelessDriver {
     input: { minBytes: 0, maxBytes: Number.MAX_SAFE_INTEGER },
     maxOutputBytes: 4,
   };
+  /** Write the CRC-32 of `input` (u32 LE) into `output`; returns 4. */
   call(input: Uint8Array, output: Uint8Array): number {
     // Little-endian by hand: no DataView allocated per call.
     const c = zlibCrc32(input);
@@ -134,6 +137,7 @@ export class Sha256Driver extends StatelessDriver {
     input: { minBytes: 0, maxBytes: Number.MAX_SAFE_INTEGER },
     maxOutputBytes: 32,
   };
+  /** Write the SHA-256 digest of `input` into `output`; returns 32. */
   call(input: Uint8Array, output: Uint8Array): number {
     output.set(createHash('sha256').update(input).digest());
     return 32;

@@ -18,6 +18,9 @@ import { VirtFunError } from '../errors.js';
 import { badPayloadArb, payloadArb } from './arbitraries/payloads.js';
 import { startHarness } from './harness.js';
 
+/**
+ * Options of `checkDriver`: where the services load the driver from, the model to compare with, and fast-check's run count and seed.
+ */
 export interface CheckDriverOptions {
   /** The modules the services load the driver from (the one that exports `definition`). */
   readonly driverModules: readonly string[];

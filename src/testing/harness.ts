@@ -36,6 +36,7 @@ export const HARNESS_SECRET = 'harness-secret-not-for-production';
 /** A function the harness serves: a driver name (software, 4 slots), or its kinds as in a configuration. */
 export type HarnessFunction = string | { readonly sw?: { readonly slots: number; readonly driver: string }; readonly hw?: { readonly slots: number; readonly driver: string } };
 
+/** Options of `startHarness`: the functions served and their drivers, the journal, quota, capacity, clock and ids. */
 export interface HarnessOptions {
   /** Function name → its driver (or kinds). Default: `{ crc32: 'crc32' }`. */
   readonly functions?: Readonly<Record<string, HarnessFunction>>;
@@ -67,8 +68,14 @@ export interface HarnessCheck {
   readonly divergence: string | null;
 }
 
+/**
+ * A vFunD running in this process for a test (from `startHarness`): open vFunctions of its one tenant,
+ * read and check its journal, stop it. `await using h = await startHarness(…)` stops it at the end of the block.
+ */
 export interface Harness {
+  /** The vFunD serving the test (in-process runtime: SharedArrayBuffer regions, services in worker threads). */
   readonly vfund: VFunD<SabRegion>;
+  /** Its journal (the one given in the options, or its own MemoryJournal). */
   readonly journal: Journal;
   /** The configuration vFunD runs with, as journaled. */
   readonly config: VFunDConfigSnapshot;
@@ -80,6 +87,7 @@ export interface Harness {
   check(): Promise<HarnessCheck>;
   /** Release every instance (vFunD's shutdown) and stop vFunD; idempotent. */
   stop(): Promise<void>;
+  /** `stop()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

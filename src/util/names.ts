@@ -4,6 +4,7 @@
  * its configuration and the region tree.
  */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+/** Longest name accepted (tenant, app, function, instance…), in characters. */
 export const NAME_MAX = 63;
 
 /** Why a name is refused (naming the field and the limit), or null. */

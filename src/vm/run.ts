@@ -32,9 +32,13 @@ export const DEFAULT_GUEST_CMD = 'vfun-guest --check';
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
 
+/**
+ * Options of `runGuestVm` (`vfun vm run`): vFunD's root and journal, the VM tenant, the kernel, QEMU's acceleration and memory, the guest's command.
+ */
 export interface VmRunOptions {
   /** vFunD's data root and journal URL (as `vfun up`). */
   readonly root: string;
+  /** vFunD's journal URL. */
   readonly journal: string;
   /** A configuration file; default: one VM tenant `vm` with a fresh secret and the software functions. */
   readonly configPath?: string;
@@ -48,10 +52,13 @@ export interface VmRunOptions {
   readonly attach?: boolean;
   /** A kernel to boot instead of Debian's cloud kernel, and its modules directory. */
   readonly kernel?: string;
+  /** The kernel's modules directory (with `kernel`). */
   readonly modulesDir?: string;
   /** Downloads (kernel) and builds (guest binary) are kept here. */
   readonly cacheDir?: string;
+  /** QEMU's accelerator (default `auto`: KVM when /dev/kvm is usable, else TCG). */
   readonly accel?: Accel;
+  /** The VM's memory, MiB. */
   readonly memoryMiB?: number;
   /** Shell command(s) run in the guest (default `vfun-guest --check`). */
   readonly guestCmd?: string;
@@ -70,6 +77,9 @@ export interface VmRunOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * What a guest VM run produced: the tenant and journal used, the guest client's reports, and the `vfun.net` requests served.
+ */
 export interface VmRunResult extends VmRun {
   readonly tenant: string;
   readonly journal: string;
@@ -128,6 +138,11 @@ async function attachTo(root: string, journal: string, config: ValidConfig, tena
   };
 }
 
+/**
+ * Boot a guest in a QEMU VM wired to vFunD (see the module's comment), run `guestCmd` in it, and stop
+ * everything afterwards. Needs QEMU and a kernel with the ivshmem and virtio-serial modules; throws VmError or
+ * VirtFunError `VM` when the VM cannot be run, ConfigError for a bad configuration.
+ */
 export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
   const config = opts.configPath !== undefined ? await loadConfigFile(opts.configPath) : parseConfig(defaultVmConfig(randomBytes(24).toString('hex')));
   const tenant = pickVmTenant(config, opts.tenant);

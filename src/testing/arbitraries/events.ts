@@ -28,6 +28,7 @@ export const textArb = fc.oneof(
 );
 const nullableText = fc.option(textArb, { nil: null });
 const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
+/** A function kind: `hw` or `sw`. */
 export const kindArb: fc.Arbitrary<Kind> = fc.constantFrom('hw', 'sw');
 /** Every reason vFunD gives for a nack. */
 export const nackReasonArb: fc.Arbitrary<NackReason> = fc.constantFrom(
