@@ -71,7 +71,7 @@ export type { Answer, NegotiateRequest } from '../domain/requests.js';
  * activate, release, operators' commands) against the state folded from it, journaling the decision
  * before acting on it, and running each instance's service through its RuntimeFactory. Commands run
  * one at a time in arrival order. Start one with `VFunD.start`; `Region` is what the runtime hands
- * guests (a SharedArrayBuffer region in process, sealed files across processes).
+ * guests (SharedArrayBuffers in one process; sealed memfds or a VM window's slot across processes).
  */
 export class VFunD<Region = unknown> {
   private state: VFunDState;
