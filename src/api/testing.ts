@@ -8,8 +8,8 @@
  * machines that are the oracles of the lifecycle and of the call protocol
  * (docs/lifecycle.md; model-based tests drive them beside the real thing).
  *
- * The arbitraries and `checkDriver` need fast-check (an optional peer
- * dependency: `npm install --save-dev fast-check`).
+ * This entry point needs fast-check, an optional peer dependency of the
+ * package (`npm install --save-dev fast-check`): no other entry point loads it.
  */
 export { steppingClock, counterIds } from '../testing/deterministic.js';
 export { startHarness, HARNESS_TENANT, HARNESS_SECRET } from '../testing/harness.js';

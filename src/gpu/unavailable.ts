@@ -10,8 +10,8 @@ export const WEBGPU_ENV = 'VIRTFUN_WEBGPU';
 /** What installs the Vulkan loader and a Mesa new enough for Dawn on Debian. */
 export const GPU_SETUP_COMMAND = 'npm run setup:gpu';
 
-/** What reinstalls the project's dependencies with the optional ones (the `webgpu` package, at the version the lock file pins). */
-export const OPTIONAL_INSTALL_COMMAND = 'npm install --include=optional';
+/** What installs the `webgpu` package (an optional peer dependency) at the version VirtFun is tested with. */
+export const OPTIONAL_INSTALL_COMMAND = 'npm install webgpu@0.6.2';
 
 /** Why there is no usable adapter. */
 export type UnavailableCause =
@@ -43,7 +43,7 @@ export function reasonOf(cause: UnavailableCause): string {
     case 'turned-off':
       return `WebGPU is turned off on this host (${WEBGPU_ENV}=${cause.setting})`;
     case 'package-missing':
-      return `the optional package 'webgpu' could not be loaded (reinstall with optional dependencies: ${OPTIONAL_INSTALL_COMMAND}): ${cause.detail}`;
+      return `the package 'webgpu' (an optional peer dependency) could not be loaded (install it beside virtfun: ${OPTIONAL_INSTALL_COMMAND}): ${cause.detail}`;
     case 'no-adapter':
       return `Dawn found no GPU with a Vulkan driver and no Mesa lavapipe new enough for it (Mesa >= 24; on Debian bookworm: mesa-vulkan-drivers from bookworm-backports, \`${GPU_SETUP_COMMAND}\`)`;
     case 'adapter-failed':
@@ -61,7 +61,7 @@ export function remedyOf(cause: UnavailableCause): Remedy {
     case 'package-missing':
       return {
         action: OPTIONAL_INSTALL_COMMAND,
-        why: "reinstalls the dependencies with the optional ones: 'webgpu', Dawn's Node bindings, at the version package-lock.json pins",
+        why: "installs 'webgpu', Dawn's Node bindings (about 130 MB), at the version VirtFun is tested with",
       };
     case 'no-adapter':
     case 'adapter-failed':

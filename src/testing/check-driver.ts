@@ -11,10 +11,10 @@
  * shrunk counterexample.
  */
 import * as fc from 'fast-check';
-import type { DriverDefinition } from '../drivers/define.js';
+import { isDriverDefinition, type DriverDefinition } from '../drivers/define.js';
 import { DriverInputError, type FunctionDriver } from '../drivers/driver.js';
 import { ServiceError } from '../dataplane/client.js';
-import { VirtFunError } from '../errors.js';
+import { ValidationError, VirtFunError } from '../errors.js';
 import { badPayloadArb, payloadArb } from './arbitraries/payloads.js';
 import { startHarness } from './harness.js';
 
@@ -50,6 +50,10 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
 
 /** Property-test `definition` as served through vFunD; throws (with fast-check's seed) on the first difference. */
 export async function checkDriver(definition: DriverDefinition, options: CheckDriverOptions): Promise<void> {
+  if (!isDriverDefinition(definition)) {
+    const what = Array.isArray(definition) ? 'an array (a module\'s default export?): pass one of its drivers, e.g. import { reverse } from …' : typeof definition;
+    throw new ValidationError('checkDriver', `the first argument must be one driver made by defineDriver; got ${what}`);
+  }
   const meta = definition.meta;
   const capacity = options.capacity ?? 64 * 1024;
   const good = payloadArb(meta, { capacity, ...(options.maxBytes !== undefined && { maxBytes: options.maxBytes }) });

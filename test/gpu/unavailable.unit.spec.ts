@@ -27,9 +27,9 @@ describe('remedyOf', () => {
     expect(reasonOf({ kind: 'turned-off', setting: 'off' })).toContain('VIRTFUN_WEBGPU=off');
   });
 
-  it('the package missing or not loadable: reinstall with optional dependencies, never an unpinned npm install webgpu', () => {
+  it('the package missing or not loadable: install the version VirtFun is tested with, never an unpinned npm install webgpu', () => {
     const c: UnavailableCause = { kind: 'package-missing', detail: "Cannot find package 'webgpu'" };
-    expect(remedyOf(c).action).toBe('npm install --include=optional');
+    expect(remedyOf(c).action).toBe('npm install webgpu@0.6.2');
     expect(reasonOf(c)).toContain(OPTIONAL_INSTALL_COMMAND);
     expect(reasonOf(c)).toContain("Cannot find package 'webgpu'");
   });

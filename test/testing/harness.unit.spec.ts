@@ -12,6 +12,7 @@ import {
   HARNESS_TENANT,
   badPayloadArb,
   channelOpsArb,
+  checkDriver,
   controlCommandArb,
   payloadArb,
   startHarness,
@@ -68,6 +69,13 @@ describe('startHarness', () => {
       { numRuns: 20 },
     );
     expect(await h.check()).toMatchObject({ chainValid: true, replayEqualsLive: true });
+  });
+});
+
+describe('checkDriver', () => {
+  it('refuses what is not one driver definition, saying what to pass (a module default export is an array)', async () => {
+    const arr = [] as unknown as Parameters<typeof checkDriver>[0];
+    await expect(checkDriver(arr, { driverModules: [] })).rejects.toThrow(/checkDriver: the first argument must be one driver made by defineDriver; got an array .*import \{ reverse \}/);
   });
 });
 
