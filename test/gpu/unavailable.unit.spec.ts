@@ -42,7 +42,8 @@ describe('remedyOf', () => {
 
   prop.prop([cause])('no cause is answered with an unpinned npm install webgpu, and only a missing adapter with the set-up script', (c) => {
     const r = remedyOf(c);
-    expect(`${r.action} ${r.why} ${reasonOf(c)}`).not.toMatch(/npm install webgpu/);
+    // Every `npm install webgpu` said names the version VirtFun is tested with.
+    expect(`${r.action} ${r.why} ${reasonOf(c)}`).not.toMatch(/npm install webgpu(?!@0\.6\.2)/);
     expect(r.action === GPU_SETUP_COMMAND).toBe(c.kind === 'no-adapter' || c.kind === 'adapter-failed');
   });
 
