@@ -22,9 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WAIT_OK 0
-#define WAIT_NOT_EQUAL 1
-#define WAIT_TIMED_OUT 2
 
 /* Resolve (ab, byteOffset) to an aligned 32-bit word inside the buffer (futex.h). */
 uint32_t *futex_word_at(napi_env env, napi_value abv, napi_value offv) {
@@ -58,68 +55,77 @@ uint32_t *futex_word_at(napi_env env, napi_value abv, napi_value offv) {
   return (uint32_t *)((char *)data + o);
 }
 
-napi_value js_futex_wait(napi_env env, napi_callback_info info) {
+int futex_read_wait_args(napi_env env, napi_callback_info info, const char *name, futex_wait_args *out) {
   size_t argc = 4;
   napi_value argv[4];
-  napi_value result;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  char msg[128];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
   if (argc < 4) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "futexWait(ab, byteOffset, expected, timeoutMs) needs 4 arguments");
-    return NULL;
+    snprintf(msg, sizeof msg, "%s(ab, byteOffset, expected, timeoutMs) needs 4 arguments", name);
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", msg);
+    return -1;
   }
-  uint32_t *word = futex_word_at(env, argv[0], argv[1]);
-  if (!word) return NULL;
+  out->buffer = argv[0];
+  out->word = futex_word_at(env, argv[0], argv[1]);
+  if (!out->word) return -1;
   int32_t expected;
   double timeout_ms;
   if (napi_get_value_int32(env, argv[2], &expected) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected must be a number");
-    return NULL;
+    return -1;
   }
   if (napi_get_value_double(env, argv[3], &timeout_ms) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "timeoutMs must be a number");
-    return NULL;
+    return -1;
   }
-
-  int code;
-  struct timespec ts, *tsp = NULL;
+  out->expected = (uint32_t)expected;
+  out->has_timeout = 0;
   /* Negative, NaN or +Infinity: no timeout (like Atomics.wait for NaN/Infinity). */
   if (timeout_ms >= 0 && timeout_ms < 9.2e15) {
     double secs = floor(timeout_ms / 1000.0);
-    ts.tv_sec = (time_t)secs;
-    ts.tv_nsec = (long)((timeout_ms - secs * 1000.0) * 1e6);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
-    if (ts.tv_nsec < 0) ts.tv_nsec = 0;
-    tsp = &ts;
+    out->has_timeout = 1;
+    out->timeout.tv_sec = (time_t)secs;
+    out->timeout.tv_nsec = (long)((timeout_ms - secs * 1000.0) * 1e6);
+    if (out->timeout.tv_nsec >= 1000000000L) out->timeout.tv_nsec = 999999999L;
+    if (out->timeout.tv_nsec < 0) out->timeout.tv_nsec = 0;
   }
+  return 0;
+}
+
+int futex_wait_code(long r, int err) {
+  if (r == 0) return WAIT_OK;
+  switch (err) {
+    case EAGAIN: return WAIT_NOT_EQUAL;
+    case ETIMEDOUT: return WAIT_TIMED_OUT;
+    case EINTR: return WAIT_OK; /* the caller re-checks the word */
+    default: return -1;
+  }
+}
+
+napi_value js_futex_wait(napi_env env, napi_callback_info info) {
+  futex_wait_args a;
+  napi_value result;
+  int code;
+  if (futex_read_wait_args(env, info, "futexWait", &a) != 0) return NULL;
 
   /*
    * A zero timeout needs no syscall: the kernel would arm a timer and sleep
    * for the timer slack (~50 us by default) before reporting ETIMEDOUT.
    */
-  if (tsp && ts.tv_sec == 0 && ts.tv_nsec == 0) {
-    code = __atomic_load_n(word, __ATOMIC_SEQ_CST) == (uint32_t)expected ? WAIT_TIMED_OUT : WAIT_NOT_EQUAL;
-    goto done;
-  }
-
-  /* FUTEX_WAIT, not FUTEX_WAIT_PRIVATE: the word is shared with other processes. */
-  long r = syscall(SYS_futex, word, FUTEX_WAIT, (uint32_t)expected, tsp, NULL, 0);
-  if (r == 0) {
-    code = WAIT_OK;
+  if (a.has_timeout && a.timeout.tv_sec == 0 && a.timeout.tv_nsec == 0) {
+    code = __atomic_load_n(a.word, __ATOMIC_SEQ_CST) == a.expected ? WAIT_TIMED_OUT : WAIT_NOT_EQUAL;
   } else {
-    switch (errno) {
-      case EAGAIN: code = WAIT_NOT_EQUAL; break;
-      case ETIMEDOUT: code = WAIT_TIMED_OUT; break;
-      case EINTR: code = WAIT_OK; break; /* the caller re-checks the word */
-      default: {
-        int e = errno;
-        char msg[128];
-        snprintf(msg, sizeof msg, "%s: futex(FUTEX_WAIT): %s", errno_name(e), strerror(e));
-        throw_sys_error(env, e, NULL, "futex", NULL, msg);
-        return NULL;
-      }
+    /* FUTEX_WAIT, not FUTEX_WAIT_PRIVATE: the word is shared with other processes. */
+    long r = syscall(SYS_futex, a.word, FUTEX_WAIT, a.expected, a.has_timeout ? &a.timeout : NULL, NULL, 0);
+    int e = errno;
+    code = futex_wait_code(r, e);
+    if (code < 0) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "%s: futex(FUTEX_WAIT): %s", errno_name(e), strerror(e));
+      throw_sys_error(env, e, NULL, "futex", NULL, msg);
+      return NULL;
     }
   }
-done:
   if (napi_create_int32(env, code, &result) != napi_ok) return NULL;
   return result;
 }

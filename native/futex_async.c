@@ -33,10 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WAIT_OK 0
-#define WAIT_NOT_EQUAL 1
-#define WAIT_TIMED_OUT 2
-
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -54,16 +50,9 @@ static void execute_wait(napi_env env, void *data) {
   (void)env;
   wait_job *job = (wait_job *)data;
   long r = syscall(SYS_futex, job->word, FUTEX_WAIT, job->expected, job->has_timeout ? &job->timeout : NULL, NULL, 0);
-  if (r == 0) {
-    job->code = WAIT_OK;
-    return;
-  }
-  switch (errno) {
-    case EAGAIN: job->code = WAIT_NOT_EQUAL; break;
-    case ETIMEDOUT: job->code = WAIT_TIMED_OUT; break;
-    case EINTR: job->code = WAIT_OK; break; /* the caller re-checks the word */
-    default: job->error = errno; break;
-  }
+  int e = errno;
+  job->code = futex_wait_code(r, e);
+  if (job->code < 0) job->error = e;
 }
 
 /* On the event loop: settle the promise, drop the buffer reference, free the job. */
@@ -92,46 +81,22 @@ static void complete_wait(napi_env env, napi_status status, void *data) {
 }
 
 napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 4) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "futexWaitAsync(ab, byteOffset, expected, timeoutMs) needs 4 arguments");
-    return NULL;
-  }
-  uint32_t *word = futex_word_at(env, argv[0], argv[1]);
-  if (!word) return NULL;
-  int32_t expected;
-  double timeout_ms;
-  if (napi_get_value_int32(env, argv[2], &expected) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected must be a number");
-    return NULL;
-  }
-  if (napi_get_value_double(env, argv[3], &timeout_ms) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "timeoutMs must be a number");
-    return NULL;
-  }
+  futex_wait_args a;
+  if (futex_read_wait_args(env, info, "futexWaitAsync", &a) != 0) return NULL;
   napi_value promise;
   wait_job *job = (wait_job *)calloc(1, sizeof *job);
   if (!job) {
     napi_throw_error(env, "ENOMEM", "vfun_shm: out of memory");
     return NULL;
   }
-  job->word = word;
-  job->expected = (uint32_t)expected;
-  /* Negative, NaN or +Infinity: no timeout (as futexWait). */
-  if (timeout_ms >= 0 && timeout_ms < 9.2e15) {
-    double secs = floor(timeout_ms / 1000.0);
-    job->has_timeout = 1;
-    job->timeout.tv_sec = (time_t)secs;
-    job->timeout.tv_nsec = (long)((timeout_ms - secs * 1000.0) * 1e6);
-    if (job->timeout.tv_nsec >= 1000000000L) job->timeout.tv_nsec = 999999999L;
-    if (job->timeout.tv_nsec < 0) job->timeout.tv_nsec = 0;
-  }
+  job->word = a.word;
+  job->expected = a.expected;
+  job->has_timeout = a.has_timeout;
+  job->timeout = a.timeout;
   napi_value name;
   if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) goto fail;
   /* A word that already differs, or a zero timeout, needs no thread: settle now. */
-  int differs = __atomic_load_n(word, __ATOMIC_SEQ_CST) != job->expected;
+  int differs = __atomic_load_n(job->word, __ATOMIC_SEQ_CST) != job->expected;
   if (differs || (job->has_timeout && job->timeout.tv_sec == 0 && job->timeout.tv_nsec == 0)) {
     napi_value value;
     int code = differs ? WAIT_NOT_EQUAL : WAIT_TIMED_OUT;
@@ -139,7 +104,7 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
     free(job);
     return promise;
   }
-  if (napi_create_reference(env, argv[0], 1, &job->buffer) != napi_ok) goto fail;
+  if (napi_create_reference(env, a.buffer, 1, &job->buffer) != napi_ok) goto fail;
   if (napi_create_string_utf8(env, "vfun_shm.futexWaitAsync", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, execute_wait, complete_wait, job, &job->work) != napi_ok) {
     napi_delete_reference(env, job->buffer);

@@ -23,6 +23,7 @@
  *   VIRTFUN_SKIP_NATIVE=1      do not build (prints a note, exits 0)
  *   VIRTFUN_NATIVE_REQUIRED=1  exit 1 instead of 0 when the build fails (CI)
  *   npm_config_build_from_source=true  compile even where the prebuilt binary loads
+ *   --from-source                      the same (what `npm run build:native` passes)
  *   VIRTFUN_NATIVE_CROSS=<arch>  a cross build (scripts/prebuild.mjs sets it with the compiler):
  *                              the result is not loaded here
  *
@@ -98,7 +99,8 @@ if (sources.length === 0 || missing.length > 0) {
   ]);
 }
 
-const fromSource = process.env.npm_config_build_from_source === 'true';
+// `npm run build:native` (a checkout: the developer changed the C sources) always compiles.
+const fromSource = process.env.npm_config_build_from_source === 'true' || process.argv.includes('--from-source');
 const prebuilt = prebuiltAddonPath(root);
 if (!fromSource && existsSync(prebuilt)) {
   const abi = sourceAbiVersion(root);
