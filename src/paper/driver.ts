@@ -21,7 +21,7 @@ import { ValidationError } from '../errors.js';
 import { callCost, drawJitterNs } from '../../simulator/model.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
 import { createRng, type Rng } from '../../simulator/rng.js';
-import { ServiceTraceWriter, nowMs } from './traces.js';
+import { ServiceTraceWriter, nowNs } from './traces.js';
 
 export type PaperFn = 'factorial' | 'fibonacci';
 export const PAPER_FNS: readonly PaperFn[] = ['factorial', 'fibonacci'];
@@ -78,9 +78,9 @@ abstract class TracedDriver implements FunctionDriver {
   call(input: Uint8Array, output: Uint8Array): number {
     const t = this.trace;
     if (t === null) return this.compute(input, output);
-    const busy = nowMs();
+    const busy = nowNs();
     const r = this.compute(input, output);
-    t.record(busy, nowMs());
+    t.record(busy, nowNs());
     return r;
   }
   init(): void {}

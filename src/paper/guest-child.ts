@@ -14,7 +14,7 @@ import { connect } from '../guest/connect.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
 import { createPaperDriver, encodeInput, INPUT_BYTES, OUTPUT_BYTES, readU64, type PaperFn } from './driver.js';
 import { warmupCalls } from './instances.js';
-import { GuestTraceWriter, nowMs, STATUS_DONE } from './traces.js';
+import { GuestTraceWriter, nowNs, STATUS_DONE } from './traces.js';
 
 export interface ChildInstance {
   readonly reps: number;
@@ -71,9 +71,9 @@ function syncRuns(call: (inp: Uint8Array) => void): void {
         for (let i = 0; i < I; i++) call(input);
       } else {
         for (let i = 0; i < I; i++) {
-          const set = nowMs();
+          const set = nowNs();
           call(input);
-          trace.record(set, nowMs(), INPUT_BYTES, OUTPUT_BYTES, STATUS_DONE);
+          trace.record(set, nowNs(), INPUT_BYTES, OUTPUT_BYTES, STATUS_DONE);
         }
       }
       const seconds = (performance.now() - t0) / 1000;
@@ -118,11 +118,11 @@ async function tcpRuns(port: number): Promise<void> {
       let set = 0;
       const send = (): void => {
         onReply = done;
-        if (trace !== null) set = nowMs();
+        if (trace !== null) set = nowNs();
         sock.write(inp);
       };
       const done = (): void => {
-        if (trace !== null) trace.record(set, nowMs(), INPUT_BYTES, OUTPUT_BYTES, STATUS_DONE);
+        if (trace !== null) trace.record(set, nowNs(), INPUT_BYTES, OUTPUT_BYTES, STATUS_DONE);
         if (--left === 0) res();
         else send();
       };

@@ -3,24 +3,29 @@
  * call's recorded latency (get - set) splits into the service's compute time
  * (done - busy) and the rest, the channel (set -> busy and done -> get). The
  * prediction keeps the channel and replaces the compute time by the device
- * model's time for the same work (simulator/model.ts: transfer in + launch +
- * compute + transfer out + jitter, for `reps * n` items), so the question
- * "what would an FPGA with another launch cost have done" has an answer per call.
- * A trace that breaks the computation protocol is refused first (trace-check.ts).
+ * model's time for the same call (simulator/model.ts: transfer in + launch +
+ * compute + transfer out + jitter, with the call's own in_bytes, out_bytes and
+ * work: callModel below), so the question "what would an FPGA with another
+ * launch cost have done" has an answer per call. An ERROR call stays an error:
+ * its recorded time is kept as the prediction (the device model says nothing of
+ * a refused call). A trace that breaks the computation protocol is refused
+ * first (trace-check.ts).
  *
  * `fn` re-times the calls on another function of the profile, e.g. a GPU function of a profile
  * measured with `vfun sim calibrate --device webgpu` (whose throughput counts operations: each
  * of the trace's `reps * n` loop steps counts as one operation).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ValidationError } from '../errors.js';
-import { drawJitterNs } from '../../simulator/model.js';
+import { callCost, drawJitterNs } from '../../simulator/model.js';
+import { kernelUnit } from '../../simulator/kernels.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
 import { createRng } from '../../simulator/rng.js';
 import { FIGURES_HINT, figureRenderer, lines } from './figures.js';
-import { simCallNs } from './driver.js';
-import { readTrace } from './traces.js';
+import { checkView } from './traces.js';
+import { readTraceFile } from './trace-read.js';
+import type { TraceV1Call, TraceV1Header } from './trace-format.js';
 import { checkTrace } from './trace-check.js';
 
 export interface ReplayOptions {
@@ -51,6 +56,10 @@ export interface ReplayCall {
   readonly channel_us: number;
   readonly device_us: number;
   readonly predicted_us: number;
+  readonly in_bytes: number;
+  readonly out_bytes: number;
+  readonly work: number;
+  readonly status: 'DONE' | 'ERROR';
 }
 
 export interface ReplayReport {
@@ -64,6 +73,9 @@ export interface ReplayReport {
   readonly device_fn: string;
   readonly instance: string;
   readonly calls: number;
+  /** Calls the service answered with an error: replayed as errors (recorded time kept), left out of nothing. */
+  readonly errors: number;
+  readonly seed: number;
   readonly recorded: Percentiles;
   readonly predicted: Percentiles;
   /** predicted total / recorded total. */
@@ -79,9 +91,22 @@ export function percentiles(xs: readonly number[]): Percentiles {
   return { mean: r3(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)), p50: r3(at(0.5)), p90: r3(at(0.9)), p99: r3(at(0.99)), max: r3(s[s.length - 1] ?? NaN), min: r3(s[0] ?? NaN) };
 }
 
+/**
+ * The work of call `c` in the device function's unit: the call's own `work`,
+ * else the header's, else the call's in_bytes for a function that counts bytes
+ * (crc32, sha256); refused naming the call's line when none says.
+ */
+export function callWork(header: TraceV1Header, c: TraceV1Call, unit: 'bytes' | 'items' | 'ops', source: string): number {
+  const w = c.work ?? header.work ?? (unit === 'bytes' ? c.in_bytes : undefined);
+  if (w === undefined) throw new ValidationError('trace', `${source}: line ${c.i + 2}: work: missing, and the header has no work either (the device function counts ${unit}; docs/traces.md)`);
+  return w;
+}
+
 export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
-  const { header, calls } = readTrace(o.trace);
-  checkTrace(header, calls, o.trace);
+  const trace = readTraceFile(o.trace);
+  const view = checkView(trace);
+  const { header, calls } = view;
+  checkTrace(header, view.calls, o.trace);
   const profile = loadProfileSync(o.device);
   const deviceFn = o.fn ?? header.fn;
   const fp0 = functionProfile(profile, deviceFn);
@@ -93,17 +118,24 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
     throw new ValidationError('launch-us', `${o.launchMicros} must be a number >= 0`);
   }
   const fp: FunctionProfile = o.launchMicros === undefined ? fp0 : { ...fp0, launchMicros: o.launchMicros };
-  const rng = createRng(o.seed ?? 1);
-  const base = simCallNs(fp, header.n, header.reps);
-  const out: ReplayCall[] = calls.map((c) => {
+  const seed = o.seed ?? 1;
+  const rng = createRng(seed);
+  const unit = kernelUnit(fp.kernel);
+  const out: ReplayCall[] = calls.map((c, k) => {
+    const v1 = trace.calls[k]!;
     const recorded = c.get_us - c.set_us;
     const service = c.busy_us !== null && c.done_us !== null ? c.done_us - c.busy_us : 0;
     const channel = Math.max(0, recorded - service);
-    const device = (base + drawJitterNs(base, fp.jitter, rng)) / 1000;
+    const work = callWork(trace.header, v1, unit, o.trace);
+    const base = callCost(fp, c.in_bytes, c.out_bytes, work).totalNs;
+    const jitter = drawJitterNs(base, fp.jitter, rng); // drawn for every call: the same seed keeps later calls' draws aligned
     const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-    return { i: c.i, recorded_us: r3(recorded), service_us: r3(service), channel_us: r3(channel), device_us: r3(device), predicted_us: r3(channel + device) };
+    const failed = c.status === 'ERROR';
+    const device = failed ? service : (base + jitter) / 1000;
+    return { i: c.i, recorded_us: r3(recorded), service_us: r3(service), channel_us: r3(channel), device_us: r3(device), predicted_us: r3(failed ? recorded : channel + device), in_bytes: c.in_bytes, out_bytes: c.out_bytes, work, status: c.status };
   });
   const dir = o.out ?? dirname(o.trace);
+  mkdirSync(dir, { recursive: true });
   const stem = `replay-${basename(o.trace).replace(/\.jsonl$/, '')}-${profile.name}${o.fn !== undefined ? `-${o.fn}` : ''}${o.launchMicros !== undefined ? `-launch${o.launchMicros}us` : ''}`;
   const renderSvg = await figureRenderer();
   const files = { json: join(dir, `${stem}.json`), csv: join(dir, `${stem}.csv`), svg: renderSvg === null ? null : join(dir, `${stem}.svg`) };
@@ -119,12 +151,19 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
     device_fn: deviceFn,
     instance: header.instance,
     calls: out.length,
+    errors: out.filter((c) => c.status === 'ERROR').length,
+    seed,
     recorded,
     predicted,
     speedup_ratio: sum('predicted_us') / Math.max(1e-9, sum('recorded_us')),
     files,
   };
-  writeFileSync(files.csv, 'i,recorded_us,service_us,channel_us,device_us,predicted_us\n' + out.map((c) => `${c.i},${c.recorded_us},${c.service_us},${c.channel_us},${c.device_us},${c.predicted_us}`).join('\n') + '\n');
+  writeFileSync(
+    files.csv,
+    'i,recorded_us,service_us,channel_us,device_us,predicted_us,in_bytes,out_bytes,work,status\n' +
+      out.map((c) => `${c.i},${c.recorded_us},${c.service_us},${c.channel_us},${c.device_us},${c.predicted_us},${c.in_bytes},${c.out_bytes},${c.work},${c.status}`).join('\n') +
+      '\n',
+  );
   writeFileSync(files.json, JSON.stringify({ ...report, per_call: out }, null, 2) + '\n');
   // CDF of recorded and predicted latency (at most ~400 points per series).
   const cdf = (xs: number[], series: string): Record<string, unknown>[] => {
@@ -164,7 +203,8 @@ export function formatReplay(r: ReplayReport): string {
     row('recorded', r.recorded),
     row('predicted', r.predicted),
     '',
-    `predicted / recorded total time: ${r.speedup_ratio.toFixed(3)}`,
+    ...(r.errors > 0 ? [`${r.errors} ERROR calls replayed as errors (their recorded time kept)`] : []),
+    `predicted / recorded total time: ${r.speedup_ratio.toFixed(3)} (seed ${r.seed})`,
     `per call: ${r.files.csv}`,
     `figure:   ${r.files.svg ?? FIGURES_HINT}`,
   ].join('\n');

@@ -3,17 +3,21 @@
  * preallocated Float64Array per call; records are written to the file in
  * batches of BATCH calls (one write of 64 KiB-ish), never per call.
  *
- * Timestamps are `performance.timeOrigin + performance.now()` in ms (a clock
- * both processes share, to the µs); a trace stores them relative to its start.
+ * Timestamps are CLOCK_MONOTONIC in integer nanoseconds (`process.hrtime.bigint()`:
+ * the clock every process of the host shares, no per-process origin), stored
+ * as doubles: exact while the host has been up less than 2^53 ns (104 days),
+ * to 2 ns for twice that. A trace stores them relative to its start.
  *
  *   guest side   (binary): per call [set, get, inBytes, outBytes, status] f64
  *   service side (binary): per call [busy, done] f64
  *
- * mergeTrace() joins both, call by call, into the JSON-lines trace file that
- * `replay-trace` reads: a header line, then one line per call.
+ * mergeTrace() joins both, call by call, into the JSON-lines trace file
+ * (format version 1, trace-format.ts and docs/traces.md) that `replay-trace`
+ * reads: a header line, then one line per call.
  */
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { ValidationError } from '../errors.js';
+import { formatTraceLine, TRACE_FORMAT, TRACE_VERSION, type TraceV1Call, type TraceV1Header } from './trace-format.js';
+import { readTraceFile, type ReadTrace } from './trace-read.js';
 
 export const BATCH = 4096;
 export const GUEST_FIELDS = 5;
@@ -21,8 +25,9 @@ export const SERVICE_FIELDS = 2;
 export const STATUS_DONE = 0;
 export const STATUS_ERROR = 1;
 
-export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+/** CLOCK_MONOTONIC now, in nanoseconds (as a double: see the module comment). */
+export function nowNs(): number {
+  return Number(process.hrtime.bigint());
 }
 
 class BatchWriter {
@@ -84,6 +89,11 @@ function readF64(path: string): Float64Array {
   return new Float64Array(copy.buffer);
 }
 
+/**
+ * A trace as the protocol check (trace-check.ts) reads it: times in µs from
+ * the trace's start. Version 0 files had this shape; `readTrace` gives it for
+ * either version.
+ */
 export interface TraceHeader {
   readonly type: 'virtfun-trace';
   readonly version: 1;
@@ -94,7 +104,7 @@ export interface TraceHeader {
   readonly domain: string;
   readonly driver: string;
   readonly calls: number;
-  /** Absolute start (ms since the epoch) all call times are relative to. */
+  /** Absolute start (ms since the epoch) of a version 0 trace; 0 for version 1 (its times are exact integers). */
   readonly t0_ms: number;
 }
 
@@ -110,64 +120,99 @@ export interface TraceCall {
   readonly status: 'DONE' | 'ERROR';
 }
 
-const us = (ms: number, t0: number): number => Math.round((ms - t0) * 1000 * 1000) / 1000;
+/** What the header names beside the calls (mergeTrace). */
+export interface RecordedTraceInfo {
+  readonly fn: string;
+  readonly n: number;
+  readonly reps: number;
+  readonly instance: string;
+  readonly domain: string;
+  readonly driver: string;
+}
 
 /**
- * Join a guest and a service trace into a JSON-lines trace file: `calls`
+ * Join a guest and a service trace into a version 1 trace file: `calls`
  * calls from record `guestSkip` of the guest file and record `serviceSkip`
  * of the service file (the service also saw warm-up calls and other runs).
  */
-export function mergeTrace(
-  guestPath: string,
-  guestSkip: number,
-  servicePath: string | null,
-  serviceSkip: number,
-  out: string,
-  calls: number,
-  header: Omit<TraceHeader, 'type' | 'version' | 'calls' | 't0_ms'>,
-): TraceHeader {
+export function mergeTrace(guestPath: string, guestSkip: number, servicePath: string | null, serviceSkip: number, out: string, calls: number, info: RecordedTraceInfo): TraceV1Header {
   const g = readF64(guestPath);
   const s = servicePath === null ? new Float64Array(0) : readF64(servicePath);
   const gCalls = Math.floor(g.length / GUEST_FIELDS);
   calls = Math.max(0, Math.min(calls, gCalls - guestSkip));
   const t0 = calls > 0 ? g[guestSkip * GUEST_FIELDS]! : 0;
-  const h: TraceHeader = { type: 'virtfun-trace', version: 1, ...header, calls, t0_ms: t0 };
-  const lines: string[] = [JSON.stringify(h)];
+  const kind = info.domain === 'guest-host' || info.domain === 'host-host' || info.domain === 'guest-net' ? info.domain : 'imported';
+  const h: TraceV1Header = {
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    fn: info.fn,
+    kind,
+    clock: 'CLOCK_MONOTONIC',
+    t0_ns: BigInt(t0).toString(),
+    calls,
+    n: info.n,
+    reps: info.reps,
+    work: info.n * info.reps,
+    instance: info.instance,
+    driver: info.driver,
+    source: 'vfun bench paper --trace',
+  };
+  const lines: string[] = [formatTraceLine(h)];
   const sCalls = Math.floor(s.length / SERVICE_FIELDS);
+  const rel = (x: number): number => Math.max(0, Math.round(x - t0));
   for (let i = 0; i < calls; i++) {
     const o = (guestSkip + i) * GUEST_FIELDS;
     const so = (serviceSkip + i) * SERVICE_FIELDS;
     const has = serviceSkip + i < sCalls;
-    const c: TraceCall = {
+    const c: TraceV1Call = {
       i,
-      set_us: us(g[o]!, t0),
-      busy_us: has ? us(s[so]!, t0) : null,
-      done_us: has ? us(s[so + 1]!, t0) : null,
-      get_us: us(g[o + 1]!, t0),
+      set_ns: rel(g[o]!),
+      busy_ns: has ? rel(s[so]!) : null,
+      done_ns: has ? rel(s[so + 1]!) : null,
+      get_ns: rel(g[o + 1]!),
       in_bytes: g[o + 2]!,
       out_bytes: g[o + 3]!,
       status: g[o + 4] === STATUS_DONE ? 'DONE' : 'ERROR',
     };
-    lines.push(JSON.stringify(c));
+    lines.push(formatTraceLine(c));
   }
   writeFileSync(out, lines.join('\n') + '\n');
   return h;
 }
 
-/** Read a trace file; a file that is not one is refused with a ValidationError naming the line. Its calls are not checked here (trace-check.ts). */
-export function readTrace(path: string): { header: TraceHeader; calls: TraceCall[] } {
-  const text = readFileSync(path, 'utf8');
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const parse = (line: string, n: number): unknown => {
-    try {
-      return JSON.parse(line);
-    } catch (e) {
-      throw new ValidationError('trace', `${path}: line ${n + 1} is not JSON (${(e as Error).message})`);
-    }
+const us = (ns: number): number => ns / 1000;
+
+/** The µs view of a trace read from a file (what trace-check.ts checks). */
+export function checkView(t: ReadTrace): { header: TraceHeader; calls: TraceCall[] } {
+  const h = t.header;
+  const header: TraceHeader = {
+    type: 'virtfun-trace',
+    version: 1,
+    fn: h.fn,
+    n: h.n ?? 0,
+    reps: h.reps ?? 1,
+    instance: h.instance ?? '',
+    domain: h.kind,
+    driver: h.driver ?? '',
+    calls: h.calls,
+    t0_ms: t.t0_ms ?? 0,
   };
-  const first = lines[0];
-  if (first === undefined) throw new ValidationError('trace', `${path}: empty trace`);
-  const header = parse(first, 0) as TraceHeader;
-  if (header?.type !== 'virtfun-trace') throw new ValidationError('trace', `${path}: not a virtfun trace (no header line with type 'virtfun-trace')`);
-  return { header, calls: lines.slice(1).map((l, n) => parse(l, n + 1) as TraceCall) };
+  const calls = t.calls.map(
+    (c): TraceCall => ({
+      i: c.i,
+      set_us: us(c.set_ns),
+      busy_us: c.busy_ns === null ? null : us(c.busy_ns),
+      done_us: c.done_ns === null ? null : us(c.done_ns),
+      get_us: us(c.get_ns),
+      in_bytes: c.in_bytes,
+      out_bytes: c.out_bytes,
+      status: c.status,
+    }),
+  );
+  return { header, calls };
+}
+
+/** Read a trace file of either version (trace-read.ts: refusals name the line and the field) in its µs view. */
+export function readTrace(path: string): { header: TraceHeader; calls: TraceCall[] } {
+  return checkView(readTraceFile(path));
 }

@@ -125,9 +125,11 @@ describe('trace check', () => {
       const file = join(dir, 'trace-broken.jsonl');
       const calls = edit(trace(STEADY), 2, { busy_us: 200, done_us: 160 });
       await writeFile(file, [header(5), ...calls].map((l) => JSON.stringify(l)).join('\n') + '\n');
-      await expect(replayTrace({ trace: file, device: 'alveo-u250', out: dir })).rejects.toThrow(
-        `trace: ${file}: call 2: breaks the computation protocol: done before busy`,
-      );
+      // Within one line: refused on read, naming the line and the field (src/paper/trace-read.ts).
+      await expect(replayTrace({ trace: file, device: 'alveo-u250', out: dir })).rejects.toThrow(`trace: ${file}: line 4: done_ns: 160000 is before busy_ns 200000 (done before busy)`);
+      // Across calls: refused by the protocol check, naming the call.
+      await writeFile(file, [header(5), ...edit(trace(STEADY), 3, { set_us: 200 })].map((l) => JSON.stringify(l)).join('\n') + '\n');
+      await expect(replayTrace({ trace: file, device: 'alveo-u250', out: dir })).rejects.toThrow(`trace: ${file}: call 3: breaks the computation protocol: sent (set_us 200) before the answer to call 2 was collected`);
       await writeFile(file, JSON.stringify(header(5)) + '\n{"i":0,\n');
       await expect(replayTrace({ trace: file, device: 'alveo-u250', out: dir })).rejects.toThrow(`trace: ${file}: line 2 is not JSON`);
     } finally {
