@@ -18,6 +18,7 @@ import { registerStatusCommands } from './status.js';
 import { fetchStatus } from '../admin/client.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
+import { registerTraceCommands } from './trace.js';
 import { registerVmCommands } from './vm.js';
 import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
@@ -136,6 +137,7 @@ withJournalOptions(
 
 registerCheckpointCommands(audit);
 registerPaperCommands(program);
+registerTraceCommands(program);
 registerVmCommands(program);
 registerNatsConfigCommand(program);
 registerFleetCommands(program);

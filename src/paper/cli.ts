@@ -159,10 +159,12 @@ export function registerPaperCommands(program: Command): void {
     .addOption(new Option('--device <profile>', 'device profile (simulator/profiles name or a JSON file)').argParser(deviceArg).makeOptionMandatory())
     .option('--fn <function>', "the profile's function to re-time the calls on (default: the trace's own; e.g. a GPU function of a profile from `vfun sim calibrate`)")
     .addOption(new Option('--launch-us <us>', "override the profile's launch cost (µs)").argParser(nonNegative))
-    .option('-o, --out <dir>', "folder for the outputs (default: the trace's folder)")
-    .action(async (trace: string, o: { device: string; fn?: string; launchUs?: number; out?: string }) => {
+    .option('-o, --out <dir>', "folder for the outputs, created if missing (default: the trace's folder)")
+    .addOption(new Option('--seed <n>', 'seed of the device jitter (default 1): the same seed, the same predictions').argParser(integerAtLeast(0)))
+    .option('--json', 'one JSON object on stdout (the report, without the per-call rows: those are in its json file)')
+    .action(async (trace: string, o: { device: string; fn?: string; launchUs?: number; out?: string; seed?: number; json?: boolean }) => {
       if (!existsSync(trace)) throw new ValidationError('<trace>', `no file ${trace}`);
-      const r = await replayTrace({ trace, device: o.device, ...(o.fn !== undefined && { fn: o.fn }), ...(o.launchUs !== undefined && { launchMicros: o.launchUs }), ...(o.out !== undefined && { out: o.out }) });
-      process.stdout.write(formatReplay(r) + '\n');
+      const r = await replayTrace({ trace, device: o.device, ...(o.fn !== undefined && { fn: o.fn }), ...(o.launchUs !== undefined && { launchMicros: o.launchUs }), ...(o.out !== undefined && { out: o.out }), ...(o.seed !== undefined && { seed: o.seed }) });
+      process.stdout.write((o.json === true ? JSON.stringify(r) : formatReplay(r)) + '\n');
     });
 }

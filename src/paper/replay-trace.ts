@@ -136,7 +136,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   });
   const dir = o.out ?? dirname(o.trace);
   mkdirSync(dir, { recursive: true });
-  const stem = `replay-${basename(o.trace).replace(/\.jsonl$/, '')}-${profile.name}${o.fn !== undefined ? `-${o.fn}` : ''}${o.launchMicros !== undefined ? `-launch${o.launchMicros}us` : ''}`;
+  const stem = `replay-${basename(o.trace).replace(/\.jsonl$/, '')}-${profile.name}${o.fn !== undefined ? `-${o.fn}` : ''}${o.launchMicros !== undefined ? `-launch${o.launchMicros}us` : ''}${o.seed !== undefined ? `-seed${o.seed}` : ''}`;
   const renderSvg = await figureRenderer();
   const files = { json: join(dir, `${stem}.json`), csv: join(dir, `${stem}.csv`), svg: renderSvg === null ? null : join(dir, `${stem}.svg`) };
   const recorded = percentiles(out.map((c) => c.recorded_us));
