@@ -51,7 +51,7 @@ export interface InstallOptions {
 }
 
 /** What ships (package.json "files", roughly): the newest mtime there says whether a tarball is stale. */
-const SHIPPED = ['dist/src', 'dist/simulator', 'dist/examples', 'docs', 'native', 'scripts', 'simulator/profiles', 'clients/c', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'package.json'];
+const SHIPPED = ['dist/src', 'dist/simulator', 'dist/examples', 'docs', 'schemas', 'native', 'scripts', 'simulator/profiles', 'clients/c', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'package.json'];
 
 function newestMtime(path: string): number {
   if (!existsSync(path)) return 0;
