@@ -15,6 +15,7 @@ import type { WaitStrategy } from '../dataplane/wait.js';
 import { createPaperDriver, encodeInput, INPUT_BYTES, OUTPUT_BYTES, readU64, type PaperFn } from './driver.js';
 import { warmupCalls } from './instances.js';
 import { GuestTraceWriter, nowNs, STATUS_DONE } from './traces.js';
+import { dieWithParent } from './spawn.js';
 
 export interface ChildInstance {
   readonly reps: number;
@@ -50,6 +51,7 @@ export interface RunLine {
 /** Response frame of the TCP server: [status u32 (0 = ok), result u64]. */
 export const TCP_REPLY_BYTES = 12;
 
+dieWithParent();
 const cfg = JSON.parse(process.argv[2] ?? '{}') as GuestChildConfig;
 const out = new Uint8Array(OUTPUT_BYTES);
 

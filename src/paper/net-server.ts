@@ -6,7 +6,9 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { createPaperDriver, INPUT_BYTES } from './driver.js';
+import { dieWithParent } from './spawn.js';
 
+dieWithParent();
 const cfg = JSON.parse(process.argv[2] ?? '{}') as { driver: string };
 const driver = createPaperDriver(cfg.driver);
 await driver.init();

@@ -4,8 +4,27 @@
  * JSON lines on stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { loadShm } from '../native/shm.js';
+
+/** Environment variable naming the bench process's pid to its children (dieWithParent checks it). */
+export const PARENT_PID_ENV = 'VFUN_BENCH_PARENT_PID';
+
+/**
+ * Called first thing by a child of the benchmark: the kernel sends it SIGKILL when the bench
+ * process dies (prctl PR_SET_PDEATHSIG through the native addon), however the bench process dies
+ * (an EPIPE on its stdout, a signal, a crash), so no guest is left spinning a core. A parent that
+ * died before the signal was armed is caught by comparing process.ppid with the pid the parent
+ * passed: the child exits at once. Without the addon (the benchmark refuses to run then) only that
+ * check is done.
+ */
+export function dieWithParent(env: NodeJS.ProcessEnv = process.env): void {
+  loadShm()?.sandboxSelf({ parentDeathSignal: osConstants.signals.SIGKILL });
+  const want = Number(env[PARENT_PID_ENV]);
+  if (Number.isInteger(want) && want > 0 && process.ppid !== want) process.exit(1);
+}
 
 export const IS_TS = import.meta.url.endsWith('.ts');
 
@@ -28,6 +47,7 @@ export function startChild(name: string, config: unknown): ChildHandle {
   const file = fileURLToPath(siblingUrl(name));
   const proc = spawn(process.execPath, [...(IS_TS ? ['--import', 'tsx'] : []), file, JSON.stringify(config)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) },
   });
   let err = '';
   proc.stderr!.on('data', (b: Buffer) => {
