@@ -88,6 +88,7 @@ export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omi
     trace: o.trace ?? false,
     strategy: o.strategy ?? DEFAULT_STRATEGY,
     spinMicros: o.spinMicros ?? PAPER_SPIN_MICROS,
+    quick: o.quick ?? false,
   };
 }
 

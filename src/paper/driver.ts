@@ -124,13 +124,16 @@ export function waitUntil(until: number): void {
   }
 }
 
+/** Seed of the simulated FPGA's jitter (every paper-sim driver draws from it; results.json records it). */
+export const SIM_JITTER_SEED = 1;
+
 /** The simulated FPGA: the call lasts the simulator's model time (real time, spin/sleep). */
 export class PaperSimDriver extends TracedDriver {
   readonly meta: DriverMeta;
   private readonly fp: FunctionProfile;
   private readonly kernel: (n: number) => [number, number];
   private readonly rng: Rng;
-  constructor(readonly profile: string, readonly fn: PaperFn, tracePath: string | null = null, seed = 1) {
+  constructor(readonly profile: string, readonly fn: PaperFn, tracePath: string | null = null, seed = SIM_JITTER_SEED) {
     super(tracePath);
     const p = loadProfileSync(profile);
     const fp = functionProfile(p, fn);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FIGURES_HINT, figureRenderer, groupedBars, type RenderSvg } from './figures.js';
 import type { PaperFn } from './driver.js';
 import { paperValue, PAPER_TABLES, PAPER_TABLE_INSTANCES } from './data.js';
+import { loadWarning } from './environment.js';
 import { DOMAIN_TITLES, type AnyDomain, type PaperResults, type Ratio } from './results.js';
 
 export interface ReportFiles {
@@ -80,9 +81,45 @@ export function traceTable(r: PaperResults): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/**
+ * What a reader must know before trusting the numbers, one line each: the run was under load
+ * (environment.ts's threshold), or made with --quick (not comparable with the paper).
+ */
+export function runWarnings(r: PaperResults): string[] {
+  const w: string[] = [];
+  const env = r.meta.environment;
+  const load = env === undefined ? null : loadWarning(env);
+  if (load !== null) w.push(`${load}: the times and ratios of this run are not to be trusted`);
+  if (r.meta.quick === true) w.push(`--quick (scale 1/${r.meta.scale}, ${r.meta.runs} runs per cell): a smoke test, not comparable with the paper`);
+  return w;
+}
+
+/** The short form of runWarnings for the figures' titles ('' when there is none). */
+export function titleFlags(r: PaperResults): string {
+  const f: string[] = [];
+  if (r.meta.environment?.underLoad === true) f.push('UNDER LOAD');
+  if (r.meta.quick === true) f.push('--quick, not comparable with the paper');
+  return f.length === 0 ? '' : ` [${f.join('; ')}]`;
+}
+
+/** The environment paragraph of results.md (nothing for runs that did not record it). */
+export function environmentLines(r: PaperResults): string[] {
+  const e = r.meta.environment;
+  if (e === undefined) return [];
+  const l = e.load;
+  const git = e.git === null ? 'not a git checkout' : `git ${e.git.commit.slice(0, 12)}${e.git.dirty ? ' (dirty)' : ''}`;
+  return [
+    `Environment: Linux ${e.kernel} · ${git} · command \`${e.commandLine.join(' ')}\` · seeds ${Object.entries(e.seeds).map(([k, v]) => `${k} ${v}`).join(', ')}. ` +
+      `Other processes' CPU (cores): ${l.before.foreignCores.toFixed(2)} before, ${l.during.foreignCores.toFixed(2)} during, ${l.after.foreignCores.toFixed(2)} after the run (load average ${l.during.loadavg1.toFixed(2)}; flagged above ${e.underLoadThresholdCores}). Everything else is in results.json, meta.environment.`,
+    '',
+  ];
+}
+
 export function markdown(r: PaperResults, figures: readonly string[]): string {
   const m = r.meta;
+  const warnings = runWarnings(r);
   const parts: string[] = [
+    ...warnings.map((w) => `> **Warning:** ${w}.\n`),
     '# VirtFun: the paper\'s experiment (§4) on this machine',
     '',
     `${m.started} – ${m.finished} · Node ${m.node} · ${m.cpus} × ${m.cpuModel} · scale 1/${m.scale} (repetitions divided, at least 1) · mean of ${m.runs} runs (min–max) · wait strategy ${m.strategy} (spin ${m.spinMicros} µs)` +
@@ -90,6 +127,7 @@ export function markdown(r: PaperResults, figures: readonly string[]): string {
     '',
     `Instances are \`R x I\`: I invocations of the vFunction, each computing f(n) R times (factorial n = ${m.n.factorial}, fibonacci n = ${m.n.fibonacci}). Times in seconds.`,
     '',
+  ...environmentLines(r),
   ];
   for (const fn of r.fns) parts.push(`## ${FN_TITLE[fn]}`, '', timeTable(r, fn), '', perCallTable(r, fn), '');
   parts.push('## Ratios', '', 'GH/HH = guest-host / host-host, GN/GH = guest-net / guest-host, of the means (as the paper); "best": of the fastest runs (a noisy neighbour inflates single runs, see min–max above). "paper" columns: the same ratios from the paper\'s Tables 1-2 (same nominal instance; the paper ran the full sizes).', '', ratioTable(r), '');
@@ -123,7 +161,7 @@ export async function writeReport(out: string, r: PaperResults, renderer?: Rende
     const name = `figure${7 + k}-${fn}.svg`;
     const svg = await renderSvg(
       groupedBars({
-        title: `Execution time of instances for all domains, ${fn} vFunction (s, mean of ${r.meta.runs}, min–max)`,
+        title: `Execution time of instances for all domains, ${fn} vFunction (s, mean of ${r.meta.runs}, min–max)${titleFlags(r)}`,
         values,
         x: 'instance',
         xTitle: 'instance (repetitions x iterations)',
@@ -153,7 +191,7 @@ export async function writeReport(out: string, r: PaperResults, renderer?: Rende
   const series = [...new Set(pct.map((p) => String(p['comparison'])))];
   const svg9 = await renderSvg(
     groupedBars({
-      title: 'Execution time percentage comparison (ratio - 1, %) per instance',
+      title: `Execution time percentage comparison (ratio - 1, %) per instance${titleFlags(r)}`,
       values: pct,
       x: 'instance',
       xTitle: 'instance',

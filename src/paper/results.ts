@@ -7,6 +7,7 @@
 import type { WaitStrategy } from '../dataplane/wait.js';
 import type { ScaledInstance } from './instances.js';
 import type { PaperFn } from './driver.js';
+import type { RunEnvironment } from './environment.js';
 
 export const DOMAINS = ['host-host', 'guest-host', 'guest-net', 'guest-fpga'] as const;
 export type Domain = (typeof DOMAINS)[number];
@@ -80,6 +81,10 @@ export interface PaperResults {
     readonly strategy: WaitStrategy;
     readonly spinMicros: number;
     readonly n: Readonly<Record<PaperFn, number>>;
+    /** Run with --quick: not comparable with the paper. Absent in runs made before it was recorded. */
+    readonly quick?: boolean;
+    /** Machine, code, command line, seeds, profile and load (environment.ts). Absent in older runs. */
+    readonly environment?: RunEnvironment;
   };
   readonly instances: readonly ScaledInstance[];
   readonly domains: readonly AnyDomain[];

@@ -14,7 +14,8 @@
  * (`guest-host+trace`), to measure what tracing costs.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadProfileSync } from '../../simulator/profile.js';
 import { join, resolve } from 'node:path';
 import { createFileRegion } from '../dataplane/region-files.js';
 import { startService, type ServiceHandle } from '../dataplane/service-host.js';
@@ -23,7 +24,8 @@ import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import type { GuestChildConfig, RunLine } from './guest-child.js';
 import { scaleInstance, warmupCalls, type Instance, type ScaledInstance } from './instances.js';
-import { expected, paperDriverName, PAPER_N, type PaperFn } from './driver.js';
+import { expected, paperDriverName, PAPER_N, SIM_JITTER_SEED, type PaperFn } from './driver.js';
+import { foreignBetween, isUnderLoad, LOAD_WINDOW_MS, measureIdleWindow, sampleCpu, staticEnvironment, UNDER_LOAD_CORES, type RunEnvironment } from './environment.js';
 import { siblingUrl, startChild } from './spawn.js';
 import { mergeTrace } from './traces.js';
 import { writeReport, type ReportFiles } from './report.js';
@@ -42,8 +44,29 @@ export interface PaperOptions {
   readonly strategy: WaitStrategy;
   /** Hybrid spin budget of guest and service, µs. */
   readonly spinMicros: number;
+  /** `--quick`: labelled in results.md as not comparable with the paper. */
+  readonly quick?: boolean;
+  /** Idle windows measuring foreign CPU before and after the run, ms (default LOAD_WINDOW_MS). */
+  readonly loadWindowMs?: number;
+  /** The command line recorded in results.json (default process.argv). */
+  readonly argv?: readonly string[];
   /** Called after every timed run (progress). */
   readonly onRun?: (done: number, total: number, what: string) => void;
+}
+
+/** The options as results.json records them (what the run used, after defaults). */
+function recordedOptions(o: PaperOptions): Record<string, unknown> {
+  return {
+    scale: o.scale,
+    runs: o.runs,
+    instances: o.instances.map((i) => i.label),
+    fns: o.fns,
+    device: o.device,
+    trace: o.trace,
+    strategy: o.strategy,
+    spinMicros: o.spinMicros,
+    quick: o.quick ?? false,
+  };
 }
 
 function check(o: PaperOptions): void {
@@ -57,9 +80,12 @@ function check(o: PaperOptions): void {
 /** Run the experiment and write its results folder (`opts.out`: results.json, tables, figures). */
 export async function runPaperBench(opts: PaperOptions): Promise<{ results: PaperResults; files: ReportFiles }> {
   check(opts);
-  const started = new Date().toISOString();
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
+  const window = opts.loadWindowMs ?? LOAD_WINDOW_MS;
+  const before = await measureIdleWindow(window);
+  const started = new Date().toISOString();
+  const startSample = sampleCpu();
   const instances = opts.instances.map((i) => scaleInstance(i, opts.scale));
   const domains: AnyDomain[] = ['host-host', 'guest-host', 'guest-net'];
   if (opts.device !== null) domains.push('guest-fpga');
@@ -143,6 +169,19 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  const during = foreignBetween(startSample, sampleCpu(), loadavg()[0] ?? 0);
+  const after = await measureIdleWindow(window);
+  const environment: RunEnvironment = {
+    ...staticEnvironment({
+      options: recordedOptions(opts),
+      seeds: { simulatorJitter: SIM_JITTER_SEED },
+      deviceProfile: opts.device === null ? null : loadProfileSync(opts.device),
+      ...(opts.argv !== undefined && { argv: opts.argv }),
+    }),
+    load: { before, during, after },
+    underLoad: isUnderLoad(during),
+    underLoadThresholdCores: UNDER_LOAD_CORES,
+  };
   const cells = summarizeCells(raw);
   const ratios = computeRatios(cells, opts.fns, instances);
   const results: PaperResults = {
@@ -158,6 +197,8 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
       strategy: opts.strategy,
       spinMicros: opts.spinMicros,
       n: PAPER_N,
+      quick: opts.quick ?? false,
+      environment,
     },
     instances,
     domains,

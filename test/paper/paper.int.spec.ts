@@ -59,11 +59,22 @@ describe('bench paper --quick --trace, then replay-trace', () => {
       expect(r.gf_gh).toBeGreaterThan(0);
     }
     expect(json.traceOverhead).toHaveLength(labels.length);
+    // The environment: machine, code, command line, seeds, profile, load before, during and after.
+    const env = json.meta.environment!;
+    expect(env.cpus).toBeGreaterThan(0);
+    expect(env.options).toMatchObject({ scale: 100_000, runs: 2, quick: true, device: 'alveo-u250' });
+    expect(env.seeds).toEqual({ simulatorJitter: 1 });
+    expect(env.deviceProfile).toMatchObject({ name: expect.any(String) });
+    for (const w of [env.load.before, env.load.during, env.load.after]) expect(w.foreignCores).toBeGreaterThanOrEqual(0);
+    expect(env.underLoad).toBe(env.load.during.foreignCores > env.underLoadThresholdCores);
+    expect(json.meta.quick).toBe(true);
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     expect(md).toContain('| Factorial | 500M x 1');
     expect(md).toContain('| Guest-Net |');
     expect(md).toContain('GN/GH');
     expect(md).toContain('## Tracing overhead');
+    expect(md).toContain('not comparable with the paper');
+    expect(md).toContain("Other processes' CPU (cores)");
     for (const f of files.filter((x) => x.endsWith('.svg'))) expectSvg(readFileSync(join(out, f), 'utf8'));
     // About 5 s on a quiet 2-core machine; 40-54 s beside two busy loops (its guest and service
     // processes spin for their core), and more while the rest of the suite runs too.
