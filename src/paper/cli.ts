@@ -13,6 +13,7 @@ import { DEFAULT_EXTRA, EXTRA_INSTANCES, PAPER_INSTANCES, parseInstances, QUICK_
 import { isPaperFn, type PaperFn } from './driver.js';
 import { runPaperBench, type PaperOptions } from './run.js';
 import { ratioTable, traceTable } from './report.js';
+import { DEFAULT_MAX_RUNS, DEFAULT_STABLE_WIDTH } from './stats.js';
 import { formatReplay, replayTrace } from './replay-trace.js';
 
 export const DEFAULT_SCALE = 1000;
@@ -29,6 +30,11 @@ export const PAPER_SPIN_MICROS = 2000;
 const positiveNumber = numberAtLeast(1);
 const positiveInt = integerAtLeast(1);
 const nonNegative = numberAtLeast(0);
+function positiveFraction(v: string): number {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`'${v}' is not a number > 0.`);
+  return x;
+}
 function instanceList(v: string): Instance[] {
   try {
     return parseInstances(v);
@@ -69,6 +75,9 @@ export interface BenchPaperCliOptions {
   strategy?: WaitStrategy;
   spinMicros?: number;
   progress?: boolean;
+  untilStable?: boolean;
+  stableWidth?: number;
+  maxRuns?: number;
 }
 
 /** Options of `bench paper` as runPaperBench takes them (exported for tests). */
@@ -89,6 +98,7 @@ export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omi
     strategy: o.strategy ?? DEFAULT_STRATEGY,
     spinMicros: o.spinMicros ?? PAPER_SPIN_MICROS,
     quick: o.quick ?? false,
+    untilStable: o.untilStable === true ? { maxRelWidth: o.stableWidth ?? DEFAULT_STABLE_WIDTH, maxRuns: o.maxRuns ?? DEFAULT_MAX_RUNS } : null,
   };
 }
 
@@ -149,6 +159,9 @@ export function registerPaperCommands(program: Command): void {
     .addOption(new Option('--strategy <s>', `wait strategy of guest and service (default ${DEFAULT_STRATEGY})`).argParser(strategyArg))
     .addOption(new Option('--spin-micros <us>', `hybrid spin budget of guest and service before sleeping (default ${PAPER_SPIN_MICROS})`).argParser(nonNegative))
     .option('--no-progress', 'no progress bar')
+    .option('--until-stable', `repeat each cell (--runs at a time) until the 95% CI of its median is narrow enough (--stable-width) or --max-runs is reached`)
+    .addOption(new Option('--stable-width <fraction>', `--until-stable: the CI's width relative to the median to reach (default ${DEFAULT_STABLE_WIDTH})`).argParser(positiveFraction))
+    .addOption(new Option('--max-runs <n>', `--until-stable: the cap of timed runs per cell (default ${DEFAULT_MAX_RUNS})`).argParser(positiveInt))
     .action(async (o: BenchPaperCliOptions) => {
       await benchPaper(o);
     });

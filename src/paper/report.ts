@@ -39,6 +39,22 @@ export function timeTable(r: PaperResults, fn: PaperFn): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/** Median seconds of each cell with its bootstrap 95% confidence interval and the interval's width relative to the median. */
+export function ciTable(r: PaperResults, fn: PaperFn): string {
+  const insts = r.instances;
+  const head = `| ${FN_TITLE[fn]}: median [95% CI] | ${insts.map((i) => i.label).join(' | ')} |`;
+  const sep = `|---|${insts.map(() => '---:').join('|')}|`;
+  const rows = r.domains.map((d) => {
+    const vals = insts.map((i) => {
+      const c = cellOf(r, fn, i.label, d);
+      if (c?.median === undefined || c.ci_low === undefined || c.ci_high === undefined) return '-';
+      return `${sec(c.median)} [${sec(c.ci_low)}, ${sec(c.ci_high)}] ±${(((c.ci_rel_width ?? 0) * 100) / 2).toFixed(1)}% (${c.runs} runs)`;
+    });
+    return `| ${DOMAIN_TITLES[d]} | ${vals.join(' | ')} |`;
+  });
+  return [head, sep, ...rows].join('\n');
+}
+
 /** Per-invocation cost (mean time / I), µs: where the data plane shows. */
 export function perCallTable(r: PaperResults, fn: PaperFn): string {
   const insts = r.instances;
@@ -129,7 +145,11 @@ export function markdown(r: PaperResults, figures: readonly string[]): string {
     '',
   ...environmentLines(r),
   ];
-  for (const fn of r.fns) parts.push(`## ${FN_TITLE[fn]}`, '', timeTable(r, fn), '', perCallTable(r, fn), '');
+  for (const fn of r.fns) {
+    parts.push(`## ${FN_TITLE[fn]}`, '', timeTable(r, fn), '', perCallTable(r, fn), '');
+    if (r.cells.some((c) => c.fn === fn && c.median !== undefined))
+      parts.push('Median of the runs and its bootstrap 95% confidence interval (seconds; ± half the width, relative to the median):', '', ciTable(r, fn), '');
+  }
   parts.push('## Ratios', '', 'GH/HH = guest-host / host-host, GN/GH = guest-net / guest-host, of the means (as the paper); "best": of the fastest runs (a noisy neighbour inflates single runs, see min–max above). "paper" columns: the same ratios from the paper\'s Tables 1-2 (same nominal instance; the paper ran the full sizes).', '', ratioTable(r), '');
   const tt = traceTable(r);
   if (tt) parts.push('## Tracing overhead', '', 'Guest-host with per-call tracing on both sides against guest-host without.', '', tt, '');

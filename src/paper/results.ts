@@ -8,6 +8,7 @@ import type { WaitStrategy } from '../dataplane/wait.js';
 import type { ScaledInstance } from './instances.js';
 import type { PaperFn } from './driver.js';
 import type { RunEnvironment } from './environment.js';
+import { bootstrapMedianCi, BOOTSTRAP_SEED } from './stats.js';
 
 export const DOMAINS = ['host-host', 'guest-host', 'guest-net', 'guest-fpga'] as const;
 export type Domain = (typeof DOMAINS)[number];
@@ -44,6 +45,13 @@ export interface Cell {
   readonly runs: number;
   /** Mean time per invocation, µs. */
   readonly per_call_us: number;
+  /** Median of the runs, s (absent in runs made before it was recorded, as the three below). */
+  readonly median?: number;
+  /** Bootstrap 95% confidence interval of the median, s (stats.ts). */
+  readonly ci_low?: number;
+  readonly ci_high?: number;
+  /** (ci_high - ci_low) / median. */
+  readonly ci_rel_width?: number;
 }
 
 export interface Ratio {
@@ -96,8 +104,8 @@ export interface PaperResults {
   readonly traces: readonly string[];
 }
 
-/** Mean, min and max of the runs of each (function, instance, domain). */
-export function summarizeCells(raw: readonly RawRun[]): Cell[] {
+/** Mean, min, max, median and bootstrap 95% CI of the median (seeded) of the runs of each (function, instance, domain). */
+export function summarizeCells(raw: readonly RawRun[], seed = BOOTSTRAP_SEED): Cell[] {
   const groups = new Map<string, RawRun[]>();
   for (const r of raw) {
     const k = `${r.fn}\u0000${r.instance}\u0000${r.domain}`;
@@ -109,7 +117,21 @@ export function summarizeCells(raw: readonly RawRun[]): Cell[] {
     const s = g.map((r) => r.seconds);
     const mean = s.reduce((a, b) => a + b, 0) / s.length;
     const f = g[0]!;
-    return { fn: f.fn, instance: f.instance, domain: f.domain, mean, min: Math.min(...s), max: Math.max(...s), runs: s.length, per_call_us: (mean / f.iterations) * 1e6 };
+    const ci = bootstrapMedianCi(s, { seed });
+    return {
+      fn: f.fn,
+      instance: f.instance,
+      domain: f.domain,
+      mean,
+      min: Math.min(...s),
+      max: Math.max(...s),
+      runs: s.length,
+      per_call_us: (mean / f.iterations) * 1e6,
+      median: ci.median,
+      ci_low: ci.low,
+      ci_high: ci.high,
+      ci_rel_width: ci.relWidth,
+    };
   });
 }
 

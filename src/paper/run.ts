@@ -25,6 +25,7 @@ import { ValidationError, VirtFunError } from '../errors.js';
 import type { GuestChildConfig, RunLine } from './guest-child.js';
 import { scaleInstance, warmupCalls, type Instance, type ScaledInstance } from './instances.js';
 import { expected, paperDriverName, PAPER_N, SIM_JITTER_SEED, type PaperFn } from './driver.js';
+import { BOOTSTRAP_SEED, needsMoreRuns, type StableRule } from './stats.js';
 import { foreignBetween, isUnderLoad, LOAD_WINDOW_MS, measureIdleWindow, sampleCpu, staticEnvironment, UNDER_LOAD_CORES, type RunEnvironment } from './environment.js';
 import { siblingUrl, startChild } from './spawn.js';
 import { mergeTrace } from './traces.js';
@@ -50,7 +51,9 @@ export interface PaperOptions {
   readonly loadWindowMs?: number;
   /** The command line recorded in results.json (default process.argv). */
   readonly argv?: readonly string[];
-  /** Called after every timed run (progress). */
+  /** `--until-stable`: repeat each cell's runs (by `runs` at a time) until its CI is narrow enough or the cap is reached. */
+  readonly untilStable?: StableRule | null;
+  /** Called after every timed run (progress; the total grows with --until-stable). */
   readonly onRun?: (done: number, total: number, what: string) => void;
 }
 
@@ -66,6 +69,7 @@ function recordedOptions(o: PaperOptions): Record<string, unknown> {
     strategy: o.strategy,
     spinMicros: o.spinMicros,
     quick: o.quick ?? false,
+    untilStable: o.untilStable ?? null,
   };
 }
 
@@ -74,6 +78,8 @@ function check(o: PaperOptions): void {
   if (!Number.isInteger(o.runs) || o.runs < 1) throw new ValidationError('--runs', `${o.runs} must be an integer >= 1`);
   if (!Number.isFinite(o.spinMicros) || o.spinMicros < 0) throw new ValidationError('--spin-micros', `${o.spinMicros} must be a number >= 0`);
   if (o.fns.length === 0) throw new ValidationError('--functions', 'no function');
+  if (o.untilStable != null && !(o.untilStable.maxRelWidth > 0)) throw new ValidationError('--stable-width', `${o.untilStable.maxRelWidth} must be a number > 0`);
+  if (o.untilStable != null && !(Number.isInteger(o.untilStable.maxRuns) && o.untilStable.maxRuns >= o.runs)) throw new ValidationError('--max-runs', `${o.untilStable.maxRuns} must be an integer >= --runs (${o.runs})`);
   if (!shmAvailable()) throw new VirtFunError('VALIDATION', `guest-host needs the shared-memory addon: ${shmUnavailableReason()}`);
 }
 
@@ -90,7 +96,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
   const domains: AnyDomain[] = ['host-host', 'guest-host', 'guest-net'];
   if (opts.device !== null) domains.push('guest-fpga');
   if (opts.trace) domains.push(TRACE_DOMAIN);
-  const total = opts.fns.length * domains.length * instances.length * opts.runs;
+  let total = opts.fns.length * domains.length * instances.length * opts.runs;
   let done = 0;
   const raw: RawRun[] = [];
   const traces: string[] = [];
@@ -126,17 +132,34 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
           service = await startService({ region, driver, driverModule, strategy: opts.strategy, spinMicros: opts.spinMicros });
           config = { ...base, mode: 'shm', region: { capacity: region.capacity, dataoutPath: region.dataoutPath, datainPath: region.datainPath } };
         }
-        try {
-          const child = startChild('guest-child', config);
-          for (let r = 0; r < opts.runs * instances.length; r++) {
+        /** One guest process running `cfg.runs` runs of the instances `which` (indexes into `instances`). */
+        const runBatch = async (cfg: GuestChildConfig, which: readonly number[], firstRun: (k: number) => number): Promise<void> => {
+          const child = startChild('guest-child', cfg);
+          for (let r = 0; r < cfg.runs * which.length; r++) {
             const line = (await child.next()) as RunLine;
-            const inst = instances[line.instance]!;
+            const k = which[line.instance]!;
+            const inst = instances[k]!;
             if (line.result !== want) throw new VirtFunError('DRIVER', `${fn}(${n}) ${domain} ${inst.label}: result ${line.result}, expected ${want}`);
-            raw.push({ fn, instance: inst.label, domain, run: line.run, seconds: line.seconds, reps: inst.runReps, iterations: inst.iterations, result: line.result });
+            raw.push({ fn, instance: inst.label, domain, run: firstRun(k) + line.run, seconds: line.seconds, reps: inst.runReps, iterations: inst.iterations, result: line.result });
             opts.onRun?.(++done, total, `${fn} ${DOMAIN_TITLES[domain]} ${inst.label}`);
           }
           const code = await child.exited;
           if (code !== 0) throw new VirtFunError('SERVICE_ERROR', `guest process for ${fn} ${domain} exited with ${code}: ${child.stderr().trim().slice(-500)}`);
+        };
+        try {
+          await runBatch(config, instances.map((_, k) => k), () => 0);
+          // --until-stable: more runs of the cells whose interval is still too wide (not the traced
+          // domain: its traces are of the first batch's last run).
+          const rule = opts.untilStable ?? null;
+          while (rule !== null && !traced) {
+            const runsOf = (k: number): number[] => raw.filter((x) => x.fn === fn && x.domain === domain && x.instance === instances[k]!.label).map((x) => x.seconds);
+            const more = instances.map((_, k) => k).filter((k) => needsMoreRuns(runsOf(k), rule));
+            if (more.length === 0) break;
+            const have = new Map(more.map((k) => [k, runsOf(k).length]));
+            const batch = Math.min(opts.runs, ...more.map((k) => rule.maxRuns - have.get(k)!));
+            total += batch * more.length;
+            await runBatch({ ...config, runs: batch, instances: more.map((k) => childInstances[k]!) }, more, (k) => have.get(k)!);
+          }
           // stop first: the service's driver flushes its last trace batch in exit()
           if (service !== null) await service.stop();
           service = null;
@@ -174,7 +197,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
   const environment: RunEnvironment = {
     ...staticEnvironment({
       options: recordedOptions(opts),
-      seeds: { simulatorJitter: SIM_JITTER_SEED },
+      seeds: { simulatorJitter: SIM_JITTER_SEED, bootstrap: BOOTSTRAP_SEED },
       deviceProfile: opts.device === null ? null : loadProfileSync(opts.device),
       ...(opts.argv !== undefined && { argv: opts.argv }),
     }),

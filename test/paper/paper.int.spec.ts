@@ -63,7 +63,7 @@ describe('bench paper --quick --trace, then replay-trace', () => {
     const env = json.meta.environment!;
     expect(env.cpus).toBeGreaterThan(0);
     expect(env.options).toMatchObject({ scale: 100_000, runs: 2, quick: true, device: 'alveo-u250' });
-    expect(env.seeds).toEqual({ simulatorJitter: 1 });
+    expect(env.seeds).toEqual({ simulatorJitter: 1, bootstrap: 19 });
     expect(env.deviceProfile).toMatchObject({ name: expect.any(String) });
     for (const w of [env.load.before, env.load.during, env.load.after]) expect(w.foreignCores).toBeGreaterThanOrEqual(0);
     expect(env.underLoad).toBe(env.load.during.foreignCores > env.underLoadThresholdCores);
@@ -75,6 +75,7 @@ describe('bench paper --quick --trace, then replay-trace', () => {
     expect(md).toContain('## Tracing overhead');
     expect(md).toContain('not comparable with the paper');
     expect(md).toContain("Other processes' CPU (cores)");
+    expect(md).toContain('median [95% CI]');
     for (const f of files.filter((x) => x.endsWith('.svg'))) expectSvg(readFileSync(join(out, f), 'utf8'));
     // About 5 s on a quiet 2-core machine; 40-54 s beside two busy loops (its guest and service
     // processes spin for their core), and more while the rest of the suite runs too.
@@ -101,4 +102,28 @@ describe('bench paper --quick --trace, then replay-trace', () => {
     const cheaper = await replayTrace({ trace: file, device: 'alveo-u250', launchMicros: 1, out: tmp });
     expect(cheaper.predicted.p50).toBeLessThan(r.predicted.p50);
   });
+});
+
+describe('bench paper --until-stable', () => {
+  const cellsOf = async (maxRelWidth: number, maxRuns: number, dir: string): Promise<PaperResults> => {
+    const opts = paperOptionsFrom({ quick: true, functions: ['fibonacci'], fpga: false, instances: [PAPER_INSTANCES[4]!], out: join(tmp, dir) });
+    return (await runPaperBench({ ...opts, untilStable: { maxRelWidth, maxRuns }, loadWindowMs: 100 })).results;
+  };
+
+  it('repeats a cell whose interval stays too wide up to the cap, numbering the runs on', async () => {
+    const r = await cellsOf(1e-12, 5, 'stable-cap');
+    for (const c of r.cells) {
+      expect(c.runs, c.domain).toBe(5);
+      expect(c.ci_low!).toBeLessThanOrEqual(c.median!);
+      expect(c.median!).toBeLessThanOrEqual(c.ci_high!);
+    }
+    for (const d of r.domains) expect(r.raw.filter((x) => x.domain === d).map((x) => x.run)).toEqual([0, 1, 2, 3, 4]);
+    expect(r.meta.environment!.options).toMatchObject({ untilStable: { maxRelWidth: 1e-12, maxRuns: 5 } });
+    expect(r.meta.environment!.seeds).toMatchObject({ bootstrap: expect.any(Number) });
+  }, 240_000);
+
+  it('stops a cell once its interval is narrow enough (never before 5 runs)', async () => {
+    const r = await cellsOf(1e9, 40, 'stable-loose');
+    for (const c of r.cells) expect(c.runs, c.domain).toBe(6); // 2, then 2 by 2 until at least 5
+  }, 240_000);
 });

@@ -73,6 +73,8 @@ describe('command line', () => {
     [['bench', 'paper', '--functions', 'sqrt'], '--functions'],
     [['bench', 'paper', '--device', 'no-such-device'], '--device'],
     [['bench', 'paper', '--strategy', 'sleepy'], '--strategy'],
+    [['bench', 'paper', '--until-stable', '--stable-width', '0'], '--stable-width'],
+    [['bench', 'paper', '--until-stable', '--max-runs', '0'], '--max-runs'],
     [['replay-trace', 'x.jsonl'], '--device'],
     [['replay-trace', 'x.jsonl', '--device', 'alveo-u250', '--launch-us', '-3'], '--launch-us'],
   ])('%j names %s', (args, option) => {
@@ -87,5 +89,8 @@ describe('command line', () => {
     expect(d.instances.map((i) => i.label)).toEqual(['500M x 1', '50M x 10', '5M x 100', '500K x 1k', '250K x 2k', '5K x 100k']);
     expect(paperOptionsFrom({ full: true }).instances.map((i) => i.label)).toContain('500 x 1M');
     expect(paperOptionsFrom({ fpga: false }).device).toBeNull();
+    expect(d.untilStable).toBeNull();
+    expect(paperOptionsFrom({ untilStable: true }).untilStable).toEqual({ maxRelWidth: 0.02, maxRuns: 50 });
+    expect(paperOptionsFrom({ untilStable: true, stableWidth: 0.1, maxRuns: 9 }).untilStable).toEqual({ maxRelWidth: 0.1, maxRuns: 9 });
   });
 });
