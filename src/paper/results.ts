@@ -101,6 +101,7 @@ export interface PaperResults {
   readonly cells: readonly Cell[];
   readonly ratios: readonly Ratio[];
   readonly traceOverhead: readonly TraceOverhead[];
+  /** The trace files, relative to the results folder (absolute in runs made before). */
   readonly traces: readonly string[];
 }
 

@@ -16,7 +16,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { loadProfileSync } from '../../simulator/profile.js';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createFileRegion } from '../dataplane/region-files.js';
 import { startService, type ServiceHandle } from '../dataplane/service-host.js';
 import type { WaitStrategy } from '../dataplane/wait.js';
@@ -176,7 +176,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
                 domain: 'guest-host',
                 driver: paperDriverName(fn, null),
               });
-              traces.push(file);
+              traces.push(relative(out, file));
               offset += inst.iterations;
             }
           }

@@ -68,6 +68,8 @@ describe('bench paper --quick --trace, then replay-trace', () => {
     for (const w of [env.load.before, env.load.during, env.load.after]) expect(w.foreignCores).toBeGreaterThanOrEqual(0);
     expect(env.underLoad).toBe(env.load.during.foreignCores > env.underLoadThresholdCores);
     expect(json.meta.quick).toBe(true);
+    // paths relative to the results folder
+    expect(json.traces).toEqual(labels.map((l) => `trace-factorial-${l.replace(/ /g, '')}.jsonl`));
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     expect(md).toContain('| Factorial | 500M x 1');
     expect(md).toContain('| Guest-Net |');
