@@ -19,6 +19,7 @@ import { fetchStatus } from '../admin/client.js';
 import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from './checkpoint-commands.js';
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerTraceCommands } from './trace.js';
+import { registerBenchCompare } from './bench-compare.js';
 import { registerVmCommands } from './vm.js';
 import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
@@ -138,6 +139,7 @@ withJournalOptions(
 registerCheckpointCommands(audit);
 registerPaperCommands(program);
 registerTraceCommands(program);
+registerBenchCompare(program);
 registerVmCommands(program);
 registerNatsConfigCommand(program);
 registerFleetCommands(program);

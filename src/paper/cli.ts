@@ -126,7 +126,7 @@ export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => vo
       },
     });
     bar?.stop();
-    log(`results in ${opts.out}: ${files.markdown.split('/').pop()}, results.json${files.figures.map((f) => `, ${f.split('/').pop()}`).join('')}`);
+    log(`results in ${opts.out}: ${files.markdown.split('/').pop()}, results.json, runs.csv, cells.csv${files.figures.map((f) => `, ${f.split('/').pop()}`).join('')}`);
     if (files.figuresSkipped !== undefined) log(files.figuresSkipped);
     log('');
     log(ratioTable(results));

@@ -29,6 +29,7 @@ import { BOOTSTRAP_SEED, needsMoreRuns, type StableRule } from './stats.js';
 import { foreignBetween, isUnderLoad, LOAD_WINDOW_MS, measureIdleWindow, sampleCpu, staticEnvironment, UNDER_LOAD_CORES, type RunEnvironment } from './environment.js';
 import { siblingUrl, startChild } from './spawn.js';
 import { mergeTrace } from './traces.js';
+import { cellsCsv, runsCsv } from './csv.js';
 import { writeReport, type ReportFiles } from './report.js';
 import { computeRatios, computeTraceOverhead, DOMAIN_TITLES, summarizeCells, TRACE_DOMAIN, type AnyDomain, type PaperResults, type RawRun } from './results.js';
 
@@ -234,5 +235,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
   };
   const files = await writeReport(out, results);
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(out, 'runs.csv'), runsCsv(results));
+  writeFileSync(join(out, 'cells.csv'), cellsCsv(results.cells));
   return { results, files: { ...files, json: join(out, 'results.json') } };
 }
