@@ -128,11 +128,13 @@ describe('installed with --ignore-scripts (nothing compiled)', () => {
     const r = node([join('node_modules', '.bin', 'vfun'), 'bench', 'paper', '--quick', '--runs', '1', '--instances', '5x1', '--functions', 'factorial', '--no-fpga', '--no-progress', '-o', 'paper']);
     expect(r.status, r.stderr).toBe(0);
     const out = `${r.stdout}${r.stderr}`;
-    expect(out).toContain('results.md, results.json\n');
+    expect(out).toContain('results.md, results.json, runs.csv, cells.csv\n');
     expect(out.split('\n').filter((l) => l.includes('vega'))).toEqual([
       'no figures: they need the optional packages vega and vega-lite (`npm install vega@~6.4.0 vega-lite@~6.4.3` beside virtfun); the results are written without them',
     ]);
-    expect(readdirSync(join(project.projectDir, 'paper')).sort()).toEqual(['results.json', 'results.md']);
+    expect(readdirSync(join(project.projectDir, 'paper')).sort()).toEqual(['cells.csv', 'results.json', 'results.md', 'runs.csv']);
+    // an installed package is not a git checkout: no commit recorded
+    expect((JSON.parse(readFileSync(join(project.projectDir, 'paper', 'results.json'), 'utf8')) as { meta: { environment: { git: unknown } } }).meta.environment.git).toBeNull();
   });
 
   it('without a usable addon it says why and gives the advice that works in a project: `npm rebuild virtfun`', () => {
