@@ -121,14 +121,7 @@ export interface TraceCall {
 }
 
 /** What the header names beside the calls (mergeTrace). */
-export interface RecordedTraceInfo {
-  readonly fn: string;
-  readonly n: number;
-  readonly reps: number;
-  readonly instance: string;
-  readonly domain: string;
-  readonly driver: string;
-}
+export type RecordedTraceInfo = Pick<TraceHeader, 'fn' | 'n' | 'reps' | 'instance' | 'domain' | 'driver'>;
 
 /**
  * Join a guest and a service trace into a version 1 trace file: `calls`
