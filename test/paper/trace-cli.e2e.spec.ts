@@ -1,7 +1,8 @@
 /**
- * `vfun trace validate` and `vfun replay-trace --json --seed -o` as a
- * researcher runs them (the built dist/): the trace of docs/traces.md is
- * valid and replays; a malformed one exits 1 naming the line and the field.
+ * `vfun trace validate`, `vfun trace export` and `vfun replay-trace --json
+ * --seed -o` as a researcher runs them (the built dist/): the trace of
+ * docs/traces.md is valid, exports and replays; a malformed one exits 1
+ * naming the line and the field.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -47,5 +48,17 @@ describe('vfun trace validate, vfun replay-trace', () => {
     const a = await run();
     expect(a).toMatchObject({ calls: 3, errors: 1, seed: 5, fn: 'sha256' });
     expect(await run()).toEqual(a);
+  });
+
+  it('trace export writes Perfetto JSON into a folder it creates and CSV to stdout; an unknown format exits 1 naming --format', async () => {
+    const out = join(dir, 'exports', 'trace.json');
+    await vfun('trace', 'export', good, '--format', 'perfetto', '-o', out);
+    const events = (JSON.parse(readFileSync(out, 'utf8')) as { traceEvents: { ph: string; tid: number }[] }).traceEvents;
+    expect(events.filter((e) => e.ph === 'X' && e.tid === 1)).toHaveLength(3);
+    const csv = (await vfun('trace', 'export', good, '--format', 'csv')).stdout.trimEnd().split('\n');
+    expect(csv).toHaveLength(4);
+    const e = (await vfun('trace', 'export', good, '--format', 'svg').catch((x: unknown) => x)) as { code: number; stderr: string };
+    expect(e.code).toBe(1);
+    expect(e.stderr).toContain("--format: 'svg' is not one of: perfetto, csv");
   });
 });
