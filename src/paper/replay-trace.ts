@@ -22,6 +22,7 @@ import { callCost, drawJitterNs } from '../../simulator/model.js';
 import { kernelUnit } from '../../simulator/kernels.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
 import { createRng } from '../../simulator/rng.js';
+import { toCsv } from './csv.js';
 import { FIGURES_HINT, figureRenderer, lines } from './figures.js';
 import { checkView } from './traces.js';
 import { readTraceFile } from './trace-read.js';
@@ -158,12 +159,8 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
     speedup_ratio: sum('predicted_us') / Math.max(1e-9, sum('recorded_us')),
     files,
   };
-  writeFileSync(
-    files.csv,
-    'i,recorded_us,service_us,channel_us,device_us,predicted_us,in_bytes,out_bytes,work,status\n' +
-      out.map((c) => `${c.i},${c.recorded_us},${c.service_us},${c.channel_us},${c.device_us},${c.predicted_us},${c.in_bytes},${c.out_bytes},${c.work},${c.status}`).join('\n') +
-      '\n',
-  );
+  const columns = ['i', 'recorded_us', 'service_us', 'channel_us', 'device_us', 'predicted_us', 'in_bytes', 'out_bytes', 'work', 'status'] as const;
+  writeFileSync(files.csv, toCsv(columns, out.map((c) => columns.map((k) => c[k]))));
   writeFileSync(files.json, JSON.stringify({ ...report, per_call: out }, null, 2) + '\n');
   // CDF of recorded and predicted latency (at most ~400 points per series).
   const cdf = (xs: number[], series: string): Record<string, unknown>[] => {

@@ -10,6 +10,7 @@
  * Timestamps are µs from the trace's start (the format's unit), with
  * nanosecond digits kept as decimals.
  */
+import { toCsv as csvDocument } from './csv.js';
 import type { TraceV1Call } from './trace-format.js';
 import type { ReadTrace } from './trace-read.js';
 
@@ -53,17 +54,11 @@ export function toTraceEvents(t: ReadTrace): string {
 /** The CSV columns, in order. */
 export const CSV_COLUMNS = ['i', 'fn', 'set_ns', 'busy_ns', 'done_ns', 'get_ns', 'round_trip_ns', 'compute_ns', 'in_bytes', 'out_bytes', 'status', 'error', 'work'] as const;
 
-/** A CSV field: quoted when it holds a comma, a quote or a line break. */
-function field(v: string | number | null | undefined): string {
-  if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
-
 /** CSV of a trace: a header row (CSV_COLUMNS), then one row per call; times in ns from the trace's start. */
 export function toCsv(t: ReadTrace): string {
-  const rows = t.calls.map((c) =>
-    [
+  return csvDocument(
+    CSV_COLUMNS,
+    t.calls.map((c) => [
       c.i,
       c.fn ?? t.header.fn,
       c.set_ns,
@@ -77,11 +72,8 @@ export function toCsv(t: ReadTrace): string {
       c.status,
       c.error,
       c.work,
-    ]
-      .map(field)
-      .join(','),
+    ]),
   );
-  return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
 
 /** The export of `t` in `format`. */

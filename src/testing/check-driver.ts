@@ -76,8 +76,8 @@ export async function checkDriver(definition: DriverDefinition, options: CheckDr
       oracle = await definition.create();
       await oracle.init({ capacity });
     }
+    const out = new Uint8Array(capacity);
     const expected = async (input: Uint8Array): Promise<Outcome> => {
-      const out = new Uint8Array(capacity);
       try {
         if (options.model !== undefined) return { ok: true, bytes: hex(options.model(input)) };
         const n = await oracle!.call(input, out);
