@@ -20,6 +20,7 @@ import { collect, registerCheckpointCommands, verifyJournalCheckpoints } from '.
 import { registerPaperCommands } from '../paper/cli.js';
 import { registerTraceCommands } from './trace.js';
 import { registerBenchCompare } from './bench-compare.js';
+import { registerBenchReport } from './bench-report.js';
 import { registerVmCommands } from './vm.js';
 import { registerNatsConfigCommand } from './nats-config.js';
 import { registerAcknowledgeCommand } from './acknowledge.js';
@@ -140,6 +141,7 @@ registerCheckpointCommands(audit);
 registerPaperCommands(program);
 registerTraceCommands(program);
 registerBenchCompare(program);
+registerBenchReport(program);
 registerVmCommands(program);
 registerNatsConfigCommand(program);
 registerFleetCommands(program);

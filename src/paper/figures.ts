@@ -61,9 +61,52 @@ export async function figureRenderer(importer: ModuleImporter = importModule): P
   };
 }
 
+/**
+ * The paper's colours (§4.3: "blue and red bars" for Guest-Host and Host-Host, "gray bars" for
+ * Guest-Net), by legend title; series without one get the scheme's colours after these.
+ */
+export const PAPER_COLOURS: Readonly<Record<string, string>> = {
+  'Host-Host': '#d62728',
+  'Guest-Host': '#1f77b4',
+  'Guest-Net': '#7f7f7f',
+  'Guest-Host (FPGA sim)': '#2ca02c',
+  'Guest-Host (traced)': '#9ecae1',
+};
+
+/** More colours for series the paper does not have, in order. */
+const OTHER_COLOURS = ['#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#bcbd22', '#17becf', '#393b79', '#637939'] as const;
+
+/** The colour of each series: the paper's where it has one, else the next of OTHER_COLOURS. */
+export function seriesColours(series: readonly string[]): { domain: string[]; range: string[] } {
+  let next = 0;
+  const range = series.map((s) => PAPER_COLOURS[s] ?? OTHER_COLOURS[next++ % OTHER_COLOURS.length]!);
+  return { domain: [...series], range };
+}
+
+/** Values that span more than `decades` powers of ten (largest / smallest positive > 10^decades): a case for a log axis. */
+export function spansDecades(values: readonly number[], decades = 1): boolean {
+  const pos = values.filter((v) => Number.isFinite(v) && v > 0);
+  if (pos.length < 2) return false;
+  return Math.max(...pos) / Math.min(...pos) > 10 ** decades;
+}
+
+/** A title with its subtitle lines (vega-lite's title object), or the bare text without one. */
+function titleOf(title: string, subtitle: readonly string[] | undefined): string | { text: string; subtitle: string[]; subtitleFontStyle: string; anchor: 'start' } {
+  return subtitle === undefined || subtitle.length === 0 ? title : { text: title, subtitle: [...subtitle], subtitleFontStyle: 'italic', anchor: 'start' };
+}
+
+/** The y (or x) scale: 'log' (values > 0 over decades), 'symlog' (signed values over decades), or linear from zero. */
+export type AxisScale = 'linear' | 'log' | 'symlog';
+
+function scaleOf(kind: AxisScale | undefined): object {
+  return kind === 'log' ? { type: 'log' } : kind === 'symlog' ? { type: 'symlog' } : { zero: true };
+}
+
 /** Grouped bars: one group per `x` value, one bar per `series`, height `y`, with error bars (min..max) when given. */
 export function groupedBars(opts: {
   title: string;
+  /** Lines under the title: the run's scale, warnings. */
+  subtitle?: readonly string[];
   values: readonly Record<string, unknown>[];
   x: string;
   xTitle: string;
@@ -72,22 +115,24 @@ export function groupedBars(opts: {
   seriesOrder: readonly string[];
   y: string;
   yTitle: string;
-  yLog?: boolean;
+  /** The y scale (default linear from zero). */
+  yScale?: AxisScale;
   errLow?: string;
   errHigh?: string;
   width?: number;
 }): FigureSpec {
   const xEnc = { field: opts.x, type: 'nominal' as const, sort: [...opts.xOrder], title: opts.xTitle, axis: { labelAngle: 0 } };
   const offset = { field: opts.series, type: 'nominal' as const, sort: [...opts.seriesOrder] };
-  const color = { field: opts.series, type: 'nominal' as const, sort: [...opts.seriesOrder], title: null, legend: { orient: 'top' as const, labelLimit: 0 } };
-  const yScale = opts.yLog ? { type: 'log' as const } : { zero: true };
+  const color = { field: opts.series, type: 'nominal' as const, sort: [...opts.seriesOrder], title: null, scale: seriesColours(opts.seriesOrder), legend: { orient: 'top' as const, labelLimit: 0 } };
+  const yScale = scaleOf(opts.yScale);
+  const yTitle = opts.yScale === 'log' ? `${opts.yTitle} (log scale)` : opts.yScale === 'symlog' ? `${opts.yTitle} (symmetric log scale)` : opts.yTitle;
   const layers: object[] = [
     {
       mark: { type: 'bar' },
       encoding: {
         x: xEnc,
         xOffset: offset,
-        y: { field: opts.y, type: 'quantitative', title: opts.yTitle, scale: yScale },
+        y: { field: opts.y, type: 'quantitative', title: yTitle, scale: yScale },
         color,
         tooltip: [{ field: opts.series }, { field: opts.x }, { field: opts.y, format: '.3f' }],
       },
@@ -101,7 +146,7 @@ export function groupedBars(opts: {
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: opts.title,
+    title: titleOf(opts.title, opts.subtitle),
     width: opts.width ?? 640,
     height: 320,
     data: { values: opts.values as Record<string, unknown>[] },
@@ -112,25 +157,31 @@ export function groupedBars(opts: {
 /** Lines of several series over a quantitative x (CDFs, per-call series). */
 export function lines(opts: {
   title: string;
+  /** Lines under the title: the run's scale, warnings. */
+  subtitle?: readonly string[];
   values: readonly Record<string, unknown>[];
   x: string;
   xTitle: string;
   y: string;
   yTitle: string;
   series: string;
+  /** The series in legend order (default: as they come); they get the paper's colours where it has them. */
+  seriesOrder?: readonly string[];
   xLog?: boolean;
+  yLog?: boolean;
 }): FigureSpec {
+  const order = opts.seriesOrder ?? [...new Set(opts.values.map((v) => String(v[opts.series])))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: opts.title,
+    title: titleOf(opts.title, opts.subtitle),
     width: 640,
     height: 320,
     data: { values: opts.values as Record<string, unknown>[] },
     mark: { type: 'line', interpolate: 'step-after' },
     encoding: {
-      x: { field: opts.x, type: 'quantitative', title: opts.xTitle, scale: opts.xLog ? { type: 'log' } : { zero: false } },
-      y: { field: opts.y, type: 'quantitative', title: opts.yTitle },
-      color: { field: opts.series, type: 'nominal', title: null, legend: { orient: 'top', labelLimit: 0 } },
+      x: { field: opts.x, type: 'quantitative', title: opts.xLog ? `${opts.xTitle} (log scale)` : opts.xTitle, scale: opts.xLog ? { type: 'log' } : { zero: false } },
+      y: { field: opts.y, type: 'quantitative', title: opts.yLog ? `${opts.yTitle} (log scale)` : opts.yTitle, ...(opts.yLog && { scale: { type: 'log' } }) },
+      color: { field: opts.series, type: 'nominal', title: null, sort: [...order], scale: seriesColours(order), legend: { orient: 'top', labelLimit: 0 } },
     },
   };
 }

@@ -1,7 +1,7 @@
 /** The results folder of `bench paper`: markdown tables, ratios and SVG figures (results.json is written by run.ts). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIGURES_HINT, figureRenderer, groupedBars, type RenderSvg } from './figures.js';
+import { FIGURES_HINT, figureRenderer, groupedBars, spansDecades, type RenderSvg } from './figures.js';
 import type { PaperFn } from './driver.js';
 import { paperValue, PAPER_TABLES, PAPER_TABLE_INSTANCES } from './data.js';
 import { loadWarning } from './environment.js';
@@ -118,6 +118,18 @@ export function titleFlags(r: PaperResults): string {
   return f.length === 0 ? '' : ` [${f.join('; ')}]`;
 }
 
+/**
+ * The lines under every figure's title: how the run was scaled (the instances are labelled with
+ * the paper's nominal sizes), the device and any warning of runWarnings.
+ */
+export function figureSubtitle(r: PaperResults): string[] {
+  const m = r.meta;
+  const scaled = m.scale === 1 ? "the paper's sizes (scale 1)" : `scale 1/${m.scale}: each instance ran R/${m.scale} repetitions (at least 1), labelled with the paper's R`;
+  const lines = [`${scaled} · ${m.cpus} × ${m.cpuModel} · Node ${m.node} · ${m.started.slice(0, 10)}`];
+  for (const w of runWarnings(r)) lines.push(w.toUpperCase().startsWith('--QUICK') ? w : w.charAt(0).toUpperCase() + w.slice(1));
+  return lines;
+}
+
 /** The environment paragraph of results.md (nothing for runs that did not record it). */
 export function environmentLines(r: PaperResults): string[] {
   const e = r.meta.environment;
@@ -182,14 +194,16 @@ export async function writeReport(out: string, r: PaperResults, renderer?: Rende
     const svg = await renderSvg(
       groupedBars({
         title: `Execution time of instances for all domains, ${fn} vFunction (s, mean of ${r.meta.runs}, min–max)${titleFlags(r)}`,
+        subtitle: figureSubtitle(r),
         values,
         x: 'instance',
-        xTitle: 'instance (repetitions x iterations)',
+        xTitle: r.meta.scale === 1 ? 'instance (repetitions x iterations)' : `instance (repetitions x iterations; repetitions run ÷${r.meta.scale})`,
         xOrder: order,
         series: 'domain',
         seriesOrder: mainDomains.map((d) => DOMAIN_TITLES[d]),
         y: 'seconds',
         yTitle: 'seconds',
+        yScale: spansDecades(values.map((v) => v.seconds)) ? 'log' : 'linear',
         errLow: 'min',
         errHigh: 'max',
       }),
@@ -212,6 +226,7 @@ export async function writeReport(out: string, r: PaperResults, renderer?: Rende
   const svg9 = await renderSvg(
     groupedBars({
       title: `Execution time percentage comparison (ratio - 1, %) per instance${titleFlags(r)}`,
+      subtitle: figureSubtitle(r),
       values: pct,
       x: 'instance',
       xTitle: 'instance',
@@ -220,6 +235,7 @@ export async function writeReport(out: string, r: PaperResults, renderer?: Rende
       seriesOrder: series,
       y: 'percent',
       yTitle: '% over the reference',
+      yScale: spansDecades(pct.map((p) => Math.abs(Number(p['percent'])))) ? 'symlog' : 'linear',
       width: 760,
     }),
   );

@@ -177,3 +177,13 @@ export function computeTraceOverhead(cells: readonly Cell[], instances: readonly
   }
   return out;
 }
+
+/**
+ * The run with its summaries (cells, ratios, tracing overhead) computed again from its raw runs by
+ * this version's code: what `bench report` draws, so that runs recorded before a summary existed
+ * (the medians and intervals, the best-run ratios) get it.
+ */
+export function resummarize(r: PaperResults): PaperResults {
+  const cells = summarizeCells(r.raw);
+  return { ...r, cells, ratios: computeRatios(cells, r.fns, r.instances), traceOverhead: computeTraceOverhead(cells, r.instances) };
+}
