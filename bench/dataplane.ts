@@ -4,6 +4,8 @@
  * socket baselines, all in one run with the same message.
  *
  *   direct                 the driver called in-process (no channel)
+ *   floor                  the least a cross-process round trip costs here: two processes spinning on one
+ *                          word of a mapped file, nothing validated (bench/dataplane/floor.ts)
  *   sab-spin|block|hybrid  ChannelClient on the main thread, service in a worker thread (SharedArrayBuffers)
  *   mmap-spin|block|hybrid service in a worker of this process over region files (mmap + futex),
  *                          client in a separate OS process (connect(), as a guest)
@@ -36,7 +38,7 @@ import { startService } from '../src/dataplane/service-host.js';
 import { DEFAULT_SPIN_MICROS, type WaitStrategy } from '../src/dataplane/wait.js';
 import { createDriver } from '../src/drivers/registry.js';
 import { connect } from '../src/guest/connect.js';
-import { shmAvailable, shmUnavailableReason } from '../src/native/shm.js';
+import { requireShm, shmAvailable, shmUnavailableReason } from '../src/native/shm.js';
 import {
   CAPACITY,
   DEFAULT_PAYLOAD,
@@ -51,6 +53,8 @@ import {
   timerOverheadUs,
   cpuMeter,
   processCpuMs,
+  FLOOR_FILE_BYTES,
+  type FloorConfig,
   type ForeignLoad,
   type LatencySummary,
 } from './dataplane/common.js';
@@ -95,7 +99,7 @@ const DEFAULT_CALLS = 100_000;
 const calls = intOpt('calls', values.calls, values.quick ? 2_000 : DEFAULT_CALLS, 1);
 const warmup = intOpt('warmup', values.warmup, values.quick ? 1_000 : Math.min(50_000, Math.max(20_000, calls >> 2)), 0);
 const spinMicros = values['spin-micros'] === undefined ? undefined : intOpt('spin-micros', values['spin-micros'], 0, 0);
-const CHANNELS = ['direct', 'sab-spin', 'sab-block', 'sab-hybrid', 'mmap-spin', 'mmap-block', 'mmap-hybrid', 'mmap-hybrid-contended', 'memfd-hybrid', 'uds', 'tcp'];
+const CHANNELS = ['direct', 'floor', 'sab-spin', 'sab-block', 'sab-hybrid', 'mmap-spin', 'mmap-block', 'mmap-hybrid', 'mmap-hybrid-contended', 'memfd-hybrid', 'uds', 'tcp'];
 const only = values.only === undefined ? null : new Set(values.only.split(',').map((s) => s.trim()));
 for (const name of only ?? []) {
   if (!CHANNELS.includes(name)) {
@@ -240,6 +244,30 @@ async function memfd(strategy: WaitStrategy, payload: number, name: string): Pro
   }
 }
 
+/**
+ * The floor: an echo child and a client child spinning on one word of a mapped file (floor.ts).
+ * Both sides are OS processes of their own, as the guest and the service process of memfd-hybrid.
+ */
+async function floor(): Promise<ChannelResult> {
+  const meter = cpuMeter();
+  const path = join(tmp, `floor-${regionNo++}`);
+  const shm = requireShm();
+  shm.unmap(shm.open(path, FLOOR_FILE_BYTES, { create: true, writable: true }));
+  const echoCfg: FloorConfig = { path, role: 'echo' };
+  const echo = startChild<{ ready: boolean }>('floor', echoCfg);
+  children.add(echo.proc);
+  try {
+    await echo.first;
+    const clientCfg: FloorConfig = { path, role: 'client', calls, warmup };
+    const { cpu_ms, ...s } = await runChild<ChildResult>('floor', clientCfg);
+    const [echoEnd] = (await echo.rest) as { cpu_ms: number }[];
+    return { name: 'floor', payload_bytes: 0, processes: 2, ...s, ...meter.end(cpu_ms + (echoEnd?.cpu_ms ?? 0)) };
+  } finally {
+    await stopChild(echo.proc);
+    children.delete(echo.proc);
+  }
+}
+
 /** A process that only burns CPU, to oversubscribe the cores. */
 async function startBusyLoop(): Promise<ChildProcess> {
   const p = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
@@ -287,9 +315,12 @@ async function socket(kind: 'uds' | 'tcp', payload: number): Promise<ChannelResu
 
 const TARGETS = {
   mmapHybridMedianUs: 1,
-  mmapHybridP99Us: 5,
+  mmapHybridP99Us: 3,
   tcpOverMmapHybridMedian: 50,
   contendedP99Us: 50,
+  contendedP999Us: 500,
+  /** The channel's own cost (mmap-hybrid median minus direct median) over the floor's median. */
+  channelCostOverFloor: 1.3,
 } as const;
 
 const r2 = (x: number): number => Math.round(x * 100) / 100;
@@ -309,6 +340,7 @@ function ratios(): Record<string, unknown> {
   const uds = get('uds');
   const dir = get('direct');
   const cont = get('mmap-hybrid-contended');
+  const flo = find(channels, 'floor', 0);
   const perPayload: Record<string, number | null> = {};
   const all = [...channels, ...sweep];
   for (const p of SWEEP_PAYLOADS) perPayload[String(p)] = ratio(find(all, 'tcp', p), find(all, 'mmap-hybrid', p));
@@ -324,10 +356,21 @@ function ratios(): Record<string, unknown> {
     mmap_hybrid_over_sab_hybrid_median: ratio(hyb, get('sab-hybrid')),
     memfd_hybrid_over_mmap_hybrid_median: ratio(get('memfd-hybrid'), hyb),
     memfd_hybrid_over_mmap_hybrid_p99: ratio(get('memfd-hybrid'), hyb, 'p99_us'),
+    floor_median_us: flo ? flo.median_us : null,
+    channel_cost_median_us: hyb && dir ? r2(hyb.median_us - dir.median_us) : null,
+    channel_cost_over_floor_median: channelCostOverFloor(),
     contended_p99_us: cont ? cont.p99_us : null,
     contended_over_uncontended_p99: ratio(cont, hyb, 'p99_us'),
     sweep_tcp_over_mmap_hybrid_median: perPayload,
   };
+}
+
+/** What mmap-hybrid costs beyond calling the function in-process, in floors (medians; null without the three channels). */
+function channelCostOverFloor(): number | null {
+  const hyb = find(channels, 'mmap-hybrid');
+  const dir = find(channels, 'direct');
+  const flo = find(channels, 'floor', 0);
+  return hyb && dir && flo && flo.median_us > 0 ? r2((hyb.median_us - dir.median_us) / flo.median_us) : null;
 }
 
 interface Target {
@@ -347,6 +390,8 @@ function targets(): { readonly checks: Record<string, Target>; readonly all_met:
     mmap_hybrid_p99_us: le(hyb?.p99_us, TARGETS.mmapHybridP99Us),
     tcp_over_mmap_hybrid_median: ge(ratio(tcp, hyb), TARGETS.tcpOverMmapHybridMedian),
     mmap_hybrid_contended_p99_us: le(cont?.p99_us, TARGETS.contendedP99Us),
+    mmap_hybrid_contended_p999_us: le(cont?.p999_us, TARGETS.contendedP999Us),
+    channel_cost_over_floor_median: le(channelCostOverFloor() ?? undefined, TARGETS.channelCostOverFloor),
   };
   const mets = Object.values(t).map((x) => x.met);
   return { checks: t, all_met: mets.includes(null) ? null : mets.every(Boolean) };
@@ -438,6 +483,7 @@ async function main(): Promise<void> {
     if (want(`sab-${s}`)) record(channels, await sab(s));
   }
   if (haveShm) {
+    if (want('floor')) record(channels, await floor());
     for (const s of ['spin', 'block', 'hybrid'] as const) {
       if (want(`mmap-${s}`)) record(channels, await mmap(s, DEFAULT_PAYLOAD, `mmap-${s}`));
     }

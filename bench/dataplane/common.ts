@@ -17,6 +17,17 @@ export const SWEEP_PAYLOADS = [64, 4096, 65536] as const;
 /** Region capacity of every shared-memory channel (fits the largest sweep payload). */
 export const CAPACITY = 65536;
 
+/** The floor channel's file (floor.ts): word [0] is the ping-pong word, word [1] the stop flag (1: the echo exits). */
+export const FLOOR_FILE_BYTES = 64;
+
+/** The argument of a floor.ts child: the echo, or the client timing `calls` round trips. */
+export interface FloorConfig {
+  readonly path: string;
+  readonly role: 'echo' | 'client';
+  readonly calls?: number;
+  readonly warmup?: number;
+}
+
 /** A deterministic payload of `n` bytes. */
 export function makePayload(n: number): Uint8Array {
   const p = new Uint8Array(n);
