@@ -9,6 +9,7 @@
  *   vfun-guest [--control PATH] [--window PATH] [--tenant ID] [--secret-file F] [--app NAME]
  *              [--check] [--bench N] [--net PATH] [--fail-on-release-missing]
  *              [--call FN --arg HEX [--repeat N] [--timeout-ms MS]]
+ *              [--paper FN --paper-n N --instances RxI,... --runs K [--tcp IPv4:PORT]]
  *
  * Output: one JSON object per line on stdout ({"vfun":"phase"|"call"|"check"|"bench"|"warning"|
  * "error"|"done", ...}); exit 0 only when everything passed. See README.md.
@@ -21,7 +22,7 @@
  * This file: main and a run. Its parts: the options (vfun_guest_args.c), the tenant's identity
  * (vfun_guest_config.c), the JSON lines (vfun_guest_out.c), the phases (vfun_guest_phases.c),
  * --check (vfun_guest_check.c, with the reference results of vfun_guest_ref.c), --bench
- * (vfun_guest_bench.c), --call (vfun_guest_call.c), descriptors and --fetch-region
+ * (vfun_guest_bench.c), --call (vfun_guest_call.c), --paper (vfun_guest_paper.c), descriptors and --fetch-region
  * (vfun_guest_fds.c), the other debug modes (vfun_guest_selftest.c).
  */
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include "vfun_guest_config.h"
 #include "vfun_guest_fds.h"
 #include "vfun_guest_out.h"
+#include "vfun_guest_paper.h"
 #include "vfun_guest_selftest.h"
 #include "vfun_window.h"
 
@@ -73,7 +75,7 @@ static void open_window(guest *g) {
 /* Open the control channel and the window, run the modes asked for (--check, --bench, --call),
  * close both; the descriptors open at the end must be those open at the start. */
 static int run(guest *g) {
-  if (!g->opt.check && !g->opt.bench && !g->opt.call_fn) g->opt.check = 1;
+  if (!g->opt.check && !g->opt.bench && !g->opt.call_fn && !g->opt.paper_fn) g->opt.check = 1;
   const int fds_at_start = guest_count_fds();
 
   char path[512], err[512];
@@ -97,6 +99,7 @@ static int run(guest *g) {
   }
   if (g->opt.bench) guest_bench(g, g->opt.bench);
   if (g->opt.call_fn) guest_call_mode(g);
+  if (g->opt.paper_fn) guest_paper(g);
 
   vfun_chan_close(&g->ctl);
   if (g->win_open) vfun_window_close(&g->win);

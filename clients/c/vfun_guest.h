@@ -24,6 +24,9 @@ typedef struct {
   int check, fail_on_release_missing;
   long bench, repeat;   /* --bench N (0: none), --repeat N (1 by default) */
   int call_timeout_ms;  /* --timeout-ms */
+  /* --paper FN --paper-n N --instances LIST --runs K [--tcp HOST:PORT] (vfun_guest_paper.h) */
+  const char *paper_fn, *paper_instances, *paper_tcp;
+  long paper_n, paper_runs;
   /* debug modes: --print-request OP with its fields, --parse-answer OP */
   const char *print_op, *parse_op, *p_fn, *p_kind, *p_instance, *p_nonce;
   int p_fallback;       /* -1 absent, 0 false, 1 true */

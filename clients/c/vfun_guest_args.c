@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vfun_ctl.h"
+#include "vfun_guest_paper.h"
 
 #define MAX_BENCH 10000000L
 
@@ -15,6 +16,7 @@ static void usage_error(guest_args *out, const char *why) {
 }
 
 void guest_parse_args(int argc, char **argv, guest_opts *opt, guest_args *out) {
+  const char *paper_n_s = NULL, *paper_runs_s = NULL;
   const char *bench_s = NULL, *ts_s = NULL, *fallback_s = NULL, *repeat_s = NULL, *timeout_s = NULL;
   memset(opt, 0, sizeof *opt);
   memset(out, 0, sizeof *out);
@@ -29,7 +31,9 @@ void guest_parse_args(int argc, char **argv, guest_opts *opt, guest_args *out) {
                 {"--fn", &opt->p_fn},             {"--kind", &opt->p_kind},        {"--instance", &opt->p_instance},
                 {"--nonce", &opt->p_nonce},       {"--ts", &ts_s},                 {"--fallback", &fallback_s},
                 {"--call", &opt->call_fn},        {"--arg", &opt->call_arg},       {"--repeat", &repeat_s},
-                {"--timeout-ms", &timeout_s},     {"--fetch-region", &opt->fetch_instance}};
+                {"--timeout-ms", &timeout_s},     {"--fetch-region", &opt->fetch_instance},
+                {"--paper", &opt->paper_fn},      {"--paper-n", &paper_n_s},       {"--instances", &opt->paper_instances},
+                {"--runs", &paper_runs_s},        {"--tcp", &opt->paper_tcp}};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int taken = 0;
@@ -99,6 +103,35 @@ void guest_parse_args(int argc, char **argv, guest_opts *opt, guest_args *out) {
     usage_error(out, "--call FN needs a function name and --arg HEX");
     return;
   }
+  if (opt->paper_fn || paper_n_s || opt->paper_instances || paper_runs_s || opt->paper_tcp) {
+    char *end = NULL;
+    paper_instances in;
+    char why[sizeof out->why];
+    if (!opt->paper_fn || !vfun_ctl_name_ok(opt->paper_fn)) {
+      usage_error(out, "--paper FN needs a function name (and --paper-n, --instances, --runs)");
+      return;
+    }
+    opt->paper_n = paper_n_s ? strtol(paper_n_s, &end, 10) : -1;
+    if (!paper_n_s || *end || opt->paper_n < 0 || opt->paper_n > 1000) {
+      usage_error(out, "--paper-n takes the function's argument n in 0..1000");
+      return;
+    }
+    opt->paper_runs = paper_runs_s ? strtol(paper_runs_s, &end, 10) : -1;
+    if (!paper_runs_s || *end || opt->paper_runs < 1 || opt->paper_runs > 100000) {
+      usage_error(out, "--runs takes a count in 1..100000");
+      return;
+    }
+    if (paper_parse_instances(opt->paper_instances, &in, why, sizeof why) != 0) {
+      usage_error(out, why);
+      return;
+    }
+    char host[64];
+    uint16_t port;
+    if (opt->paper_tcp && paper_parse_endpoint(opt->paper_tcp, host, sizeof host, &port) != 0) {
+      usage_error(out, "--tcp takes IPv4:PORT (e.g. 10.0.2.2:4000)");
+      return;
+    }
+  }
   opt->p_fallback = -1;
   if (fallback_s) {
     opt->p_fallback = strcmp(fallback_s, "true") == 0 ? 1 : strcmp(fallback_s, "false") == 0 ? 0 : -2;
@@ -116,6 +149,7 @@ int guest_usage(const char *why) {
   fprintf(stderr,
           "usage: vfun-guest [--control PATH] [--window PATH] [--tenant ID] [--secret-file F] [--app NAME]\n"
           "                  [--check] [--bench N] [--net PATH] [--fail-on-release-missing]\n"
-          "                  [--call FN --arg HEX [--repeat N] [--timeout-ms MS]]\n");
+          "                  [--call FN --arg HEX [--repeat N] [--timeout-ms MS]]\n"
+          "                  [--paper FN --paper-n N --instances RxI[,RxI...] --runs K [--tcp IPv4:PORT]]\n");
   return 2;
 }

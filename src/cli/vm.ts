@@ -1,61 +1,39 @@
 /** `vfun vm run`: boot a guest VM that offloads to vFunD through ivshmem (src/vm/run.ts). */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { openJournal } from '../events/adapters/open-journal.js';
 import { verifyChain } from '../events/chain.js';
 import type { Envelope } from '../events/envelope.js';
 import { ValidationError } from '../errors.js';
-import { DEFAULT_GUEST_CMD, defaultCacheDir, runGuestVm, type Accel } from '../vm/run.js';
+import { DEFAULT_GUEST_CMD, runGuestVm } from '../vm/run.js';
+import { addVmOptions, vmOptionsFrom, type VmCliOptions } from '../vm/options.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
 import { guardVms } from './vm-signals.js';
 
-interface VmRunCliOptions extends JournalOptions {
+interface VmRunCliOptions extends JournalOptions, VmCliOptions {
   config?: string;
   tenant?: string;
   attach?: boolean;
-  kernel?: string;
-  modules?: string;
-  cache: string;
-  accel: Accel;
-  memory?: string;
   guestCmd: string;
   withNode?: boolean;
-  timeout: string;
-  bootTimeout: string;
   json?: boolean;
   quiet?: boolean;
 }
 
-function positive(field: string, v: string, max: number): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > max) throw new ValidationError(field, `'${v}' must be a number in (0, ${max}]`);
-  return n;
-}
-
-function integer(field: string, v: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ValidationError(field, `'${v}' must be an integer in ${min}..${max}`);
-  return n;
-}
-
 export function registerVmCommands(program: Command): void {
   const vm = program.command('vm').description('guests in real virtual machines (QEMU + ivshmem + virtio-serial)');
-  withJournalOptions(
-    vm
-      .command('run')
-      .description('start vFunD with a VM tenant, boot a Debian kernel with the window and control port, run the guest command, stop'),
+  addVmOptions(
+    withJournalOptions(
+      vm
+        .command('run')
+        .description('start vFunD with a VM tenant, boot a Debian kernel with the window and control port, run the guest command, stop'),
+    )
+      .option('--config <file>', 'vFunD configuration with a tenant that has "ivshmem" (default: tenant "vm", fresh secret, software functions)')
+      .option('--tenant <id>', 'the VM tenant (default: the first with "ivshmem")')
+      .option('--attach', 'use the vFunD already running on --root (vfun up with the same --config) instead of starting one'),
+    { memory: '256, 1024 with --with-node', timeout: '300' },
   )
-    .option('--config <file>', 'vFunD configuration with a tenant that has "ivshmem" (default: tenant "vm", fresh secret, software functions)')
-    .option('--tenant <id>', 'the VM tenant (default: the first with "ivshmem")')
-    .option('--attach', 'use the vFunD already running on --root (vfun up with the same --config) instead of starting one')
-    .option('--kernel <vmlinuz>', "a kernel to boot (default: Debian's linux-image-cloud-amd64, fetched with apt-get download)")
-    .option('--modules <dir>', 'the lib/modules/<release> directory of --kernel (virtio_pci, virtio_console)')
-    .option('--cache <dir>', 'where the kernel and the guest binary are kept', defaultCacheDir())
-    .addOption(new Option('--accel <accel>', 'KVM, TCG (software emulation), or KVM falling back to TCG').choices(['auto', 'kvm', 'tcg']).default('auto'))
-    .option('--memory <MiB>', 'guest memory (default 256, 1024 with --with-node)')
     .option('--guest-cmd <sh>', 'shell command run in the guest', DEFAULT_GUEST_CMD)
     .option('--with-node', "also put this host's node and the guest library in the VM (node /opt/virtfun/dist/examples/vm-guest.js)")
-    .option('--timeout <s>', 'kill the VM after this many seconds', '300')
-    .option('--boot-timeout <s>', 'with --accel auto: fall back to TCG when KVM has not booted by then', '20')
     .option('--json', 'print one JSON result at the end instead of the summary')
     .option('--quiet', 'do not stream the guest console')
     .action(async (o: VmRunCliOptions) => {
@@ -77,15 +55,9 @@ export function registerVmCommands(program: Command): void {
         ...(o.config !== undefined && { configPath: o.config }),
         ...(o.tenant !== undefined && { tenant: o.tenant }),
         ...(o.attach === true && { attach: true }),
-        ...(o.kernel !== undefined && { kernel: o.kernel }),
-        ...(o.modules !== undefined && { modulesDir: o.modules }),
-        cacheDir: o.cache,
-        accel: o.accel,
-        ...(o.memory !== undefined && { memoryMiB: integer('--memory', o.memory, 64, 65536) }),
+        ...vmOptionsFrom(o),
         guestCmd: o.guestCmd,
         ...(o.withNode === true && { withNode: true }),
-        timeoutMs: positive('--timeout', o.timeout, 86400) * 1000,
-        bootTimeoutMs: positive('--boot-timeout', o.bootTimeout, 3600) * 1000,
         log: (l) => say(`vfun: ${l}`),
         ...(!o.quiet && { onConsole: (l: string) => say(`guest| ${l}`) }),
         signal: abort.signal,

@@ -15,6 +15,9 @@ import { runPaperBench, type PaperOptions } from './run.js';
 import { ratioTable, traceTable } from './report.js';
 import { DEFAULT_MAX_RUNS, DEFAULT_STABLE_WIDTH } from './stats.js';
 import { formatReplay, replayTrace } from './replay-trace.js';
+import { addVmOptions, vmOptionsFrom, type VmCliOptions } from '../vm/options.js';
+import { defaultCacheDir } from '../vm/run.js';
+import { PAPER_VM_TIMEOUT_MS } from './vm-run.js';
 
 export const DEFAULT_SCALE = 1000;
 export const QUICK_SCALE = 100_000;
@@ -61,7 +64,9 @@ function deviceArg(v: string): string {
   return v;
 }
 
-export interface BenchPaperCliOptions {
+export interface BenchPaperCliOptions extends Partial<VmCliOptions> {
+  /** --vm: guest-host and guest-net from inside a QEMU guest (the other VM options apply then). */
+  vm?: boolean;
   out?: string;
   scale?: number;
   full?: boolean;
@@ -99,6 +104,7 @@ export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omi
     spinMicros: o.spinMicros ?? PAPER_SPIN_MICROS,
     quick: o.quick ?? false,
     untilStable: o.untilStable === true ? { maxRelWidth: o.stableWidth ?? DEFAULT_STABLE_WIDTH, maxRuns: o.maxRuns ?? DEFAULT_MAX_RUNS } : null,
+    vm: o.vm === true ? vmOptionsFrom({ ...o, cache: o.cache ?? defaultCacheDir(), accel: o.accel ?? 'auto', bootTimeout: o.bootTimeout ?? '20' }) : null,
   };
 }
 
@@ -115,6 +121,9 @@ export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => vo
   try {
     const { results, files } = await runPaperBench({
       ...opts,
+      log: (l) => {
+        if (o.progress !== false) process.stderr.write(`bench paper: vm: ${l}\n`);
+      },
       onRun: (done, total, what) => {
         if (bar) {
           bar.setTotal(total);
@@ -143,7 +152,7 @@ function benchCommand(program: Command): Command {
 }
 
 export function registerPaperCommands(program: Command): void {
-  benchCommand(program)
+  const paper = benchCommand(program)
     .command('paper')
     .description("run the paper's experiment (§4): factorial(51) and fibonacci(93), instances R x I, domains host-host, guest-host, guest-net and guest-host on the FPGA simulator")
     .option('-o, --out <dir>', 'results folder (default results/paper-<time>)')
@@ -162,9 +171,10 @@ export function registerPaperCommands(program: Command): void {
     .option('--until-stable', `repeat each cell (--runs at a time) until the 95% CI of its median is narrow enough (--stable-width) or --max-runs is reached`)
     .addOption(new Option('--stable-width <fraction>', `--until-stable: the CI's width relative to the median to reach (default ${DEFAULT_STABLE_WIDTH})`).argParser(positiveFraction))
     .addOption(new Option('--max-runs <n>', `--until-stable: the cap of timed runs per cell (default ${DEFAULT_MAX_RUNS})`).argParser(positiveInt))
-    .action(async (o: BenchPaperCliOptions) => {
-      await benchPaper(o);
-    });
+    .option('--vm', "run guest-host and guest-net from inside a QEMU guest (ivshmem window of vFunD, TCP over virtio-net); the options below apply then, as for `vfun vm run`");
+  addVmOptions(paper, { memory: '256', timeout: String(PAPER_VM_TIMEOUT_MS / 1000) }).action(async (o: BenchPaperCliOptions) => {
+    await benchPaper(o);
+  });
 
   program
     .command('replay-trace')

@@ -107,7 +107,20 @@ export function runWarnings(r: PaperResults): string[] {
   const load = env === undefined ? null : loadWarning(env);
   if (load !== null) w.push(`${load}: the times and ratios of this run are not to be trusted`);
   if (r.meta.quick === true) w.push(`--quick (scale 1/${r.meta.scale}, ${r.meta.runs} runs per cell): a smoke test, not comparable with the paper`);
+  if (r.meta.vm?.emulated === true) w.push(`the guest-host and guest-net columns ran in a QEMU guest under TCG (an emulated CPU, no KVM): their times and ratios are not comparable with the paper's`);
   return w;
+}
+
+/** With --vm, the paragraph of results.md saying what ran where (nothing otherwise). */
+export function vmLines(r: PaperResults): string[] {
+  const vm = r.meta.vm;
+  if (vm === undefined) return [];
+  const accel = vm.emulated ? 'TCG, software emulation' : 'KVM';
+  return [
+    `Guest-Host and Guest-Net ran in a QEMU virtual machine (${accel}${vm.fallback !== undefined ? `; KVM not used: ${vm.fallback}` : ''}; kernel ${vm.kernel}; booted in ${(vm.bootMs / 1000).toFixed(1)} s, ran ${(vm.durationMs / 1000).toFixed(1)} s), application ${vm.guest}. ` +
+      `Guest-Host: ${vm.guestHost}. Guest-Net: ${vm.guestNet}. Host-Host${r.domains.includes('guest-fpga') ? ' and the FPGA column' : ''} ran on the host. vFunD's journal: \`${vm.journal}\` (hash chain ${vm.chainVerified ? 'verified' : 'BROKEN'}).`,
+    '',
+  ];
 }
 
 /** The short form of runWarnings for the figures' titles ('' when there is none). */
@@ -115,6 +128,7 @@ export function titleFlags(r: PaperResults): string {
   const f: string[] = [];
   if (r.meta.environment?.underLoad === true) f.push('UNDER LOAD');
   if (r.meta.quick === true) f.push('--quick, not comparable with the paper');
+  if (r.meta.vm?.emulated === true) f.push('VM EMULATED (TCG), not comparable with the paper');
   return f.length === 0 ? '' : ` [${f.join('; ')}]`;
 }
 
@@ -156,6 +170,7 @@ export function markdown(r: PaperResults, figures: readonly string[]): string {
     `Instances are \`R x I\`: I invocations of the vFunction, each computing f(n) R times (factorial n = ${m.n.factorial}, fibonacci n = ${m.n.fibonacci}). Times in seconds.`,
     '',
   ...environmentLines(r),
+  ...vmLines(r),
   ];
   for (const fn of r.fns) {
     parts.push(`## ${FN_TITLE[fn]}`, '', timeTable(r, fn), '', perCallTable(r, fn), '');

@@ -76,6 +76,30 @@ export interface TraceOverhead {
   readonly per_call_us: number;
 }
 
+/** Where `bench paper --vm` ran the guest-host and guest-net columns (vm-run.ts). */
+export interface VmLabel {
+  /** QEMU's accelerator. */
+  readonly accel: 'tcg' | 'kvm';
+  /** True under TCG: the guest's CPU is emulated, its times are not comparable with the paper's. */
+  readonly emulated: boolean;
+  /** Why KVM was not used, under --accel auto. */
+  readonly fallback?: string;
+  /** The guest kernel's release. */
+  readonly kernel: string;
+  /** The application in the guest. */
+  readonly guest: string;
+  /** guest-host's path: the VM tenant's slot of vFunD's ivshmem window. */
+  readonly guestHost: string;
+  /** guest-net's path: the guest's TCP through virtio-net to the host. */
+  readonly guestNet: string;
+  /** From QEMU's start to the guest's boot marker, and the whole VM run, ms. */
+  readonly bootMs: number;
+  readonly durationMs: number;
+  /** vFunD's journal of the run, relative to the results folder, and whether its hash chain verified. */
+  readonly journal: string;
+  readonly chainVerified: boolean;
+}
+
 export interface PaperResults {
   readonly meta: {
     readonly started: string;
@@ -93,6 +117,8 @@ export interface PaperResults {
     readonly quick?: boolean;
     /** Machine, code, command line, seeds, profile and load (environment.ts). Absent in older runs. */
     readonly environment?: RunEnvironment;
+    /** With --vm: the VM that ran guest-host and guest-net. Absent otherwise. */
+    readonly vm?: VmLabel;
   };
   readonly instances: readonly ScaledInstance[];
   readonly domains: readonly AnyDomain[];

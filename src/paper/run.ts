@@ -12,6 +12,11 @@
  *
  * and with `trace`, guest-host once more with per-call tracing on both sides
  * (`guest-host+trace`), to measure what tracing costs.
+ *
+ * With `vm`, guest-host and guest-net run instead from inside one QEMU guest
+ * (vm-run.ts): through the VM tenant's slot of vFunD's ivshmem window, and
+ * over TCP through the guest's virtio-net; host-host and the FPGA column stay
+ * on the host.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -31,7 +36,8 @@ import { siblingUrl, startChild } from './spawn.js';
 import { mergeTrace } from './traces.js';
 import { cellsCsv, runsCsv } from './csv.js';
 import { writeReport, type ReportFiles } from './report.js';
-import { computeRatios, computeTraceOverhead, DOMAIN_TITLES, summarizeCells, TRACE_DOMAIN, type AnyDomain, type PaperResults, type RawRun } from './results.js';
+import { computeRatios, computeTraceOverhead, DOMAIN_TITLES, summarizeCells, TRACE_DOMAIN, type AnyDomain, type PaperResults, type RawRun, type VmLabel } from './results.js';
+import { runVmDomains, type PaperVmOptions } from './vm-run.js';
 
 export interface PaperOptions {
   /** Results folder (created). */
@@ -54,6 +60,10 @@ export interface PaperOptions {
   readonly argv?: readonly string[];
   /** `--until-stable`: repeat each cell's runs (by `runs` at a time) until its CI is narrow enough or the cap is reached. */
   readonly untilStable?: StableRule | null;
+  /** `--vm`: guest-host and guest-net from inside a QEMU guest (vm-run.ts); null or absent: host processes. */
+  readonly vm?: PaperVmOptions | null;
+  /** Host-side progress of the VM (kernel, boot); default none. */
+  readonly log?: (line: string) => void;
   /** Called after every timed run (progress; the total grows with --until-stable). */
   readonly onRun?: (done: number, total: number, what: string) => void;
 }
@@ -71,6 +81,7 @@ function recordedOptions(o: PaperOptions): Record<string, unknown> {
     spinMicros: o.spinMicros,
     quick: o.quick ?? false,
     untilStable: o.untilStable ?? null,
+    vm: o.vm ?? null,
   };
 }
 
@@ -81,6 +92,8 @@ function check(o: PaperOptions): void {
   if (o.fns.length === 0) throw new ValidationError('--functions', 'no function');
   if (o.untilStable != null && !(o.untilStable.maxRelWidth > 0)) throw new ValidationError('--stable-width', `${o.untilStable.maxRelWidth} must be a number > 0`);
   if (o.untilStable != null && !(Number.isInteger(o.untilStable.maxRuns) && o.untilStable.maxRuns >= o.runs)) throw new ValidationError('--max-runs', `${o.untilStable.maxRuns} must be an integer >= --runs (${o.runs})`);
+  if (o.vm != null && o.trace) throw new ValidationError('--trace', 'cannot be combined with --vm: the traced domain is a host process (run --trace without --vm)');
+  if (o.vm != null && o.untilStable != null) throw new ValidationError('--until-stable', 'cannot be combined with --vm: the VM runs each cell a fixed --runs times in one boot');
   if (!shmAvailable()) throw new VirtFunError('VALIDATION', `guest-host needs the shared-memory addon: ${shmUnavailableReason()}`);
 }
 
@@ -103,11 +116,14 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
   const traces: string[] = [];
   const work = mkdtempSync(join(tmpdir(), 'vfun-paper-'));
   const driverModule = siblingUrl('driver');
+  let vmLabel: VmLabel | undefined;
+  // With --vm these two run in the VM, after the host's domains.
+  const inVm = (d: AnyDomain): boolean => opts.vm != null && (d === 'guest-host' || d === 'guest-net');
   try {
     for (const fn of opts.fns) {
       const n = PAPER_N[fn];
       const want = expected(fn, n).toString();
-      for (const domain of domains) {
+      for (const domain of domains.filter((d) => !inVm(d))) {
         const traced = domain === TRACE_DOMAIN;
         const guestTrace = traced ? join(work, `${fn}-guest`) : undefined;
         const serviceTrace = traced ? join(work, `${fn}-service.bin`) : null;
@@ -190,6 +206,20 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
         }
       }
     }
+    if (opts.vm != null) {
+      const vm = await runVmDomains({
+        out,
+        work,
+        fns: opts.fns,
+        instances,
+        runs: opts.runs,
+        vm: opts.vm,
+        log: opts.log ?? (() => undefined),
+        onRun: () => opts.onRun?.(++done, total, 'guest-host and guest-net in the VM'),
+      });
+      raw.push(...vm.raw);
+      vmLabel = vm.label;
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -223,6 +253,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
       n: PAPER_N,
       quick: opts.quick ?? false,
       environment,
+      ...(vmLabel !== undefined && { vm: vmLabel }),
     },
     instances,
     domains,

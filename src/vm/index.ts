@@ -33,7 +33,7 @@ export {
   type InitramfsOptions,
 } from './initramfs.js';
 export { elfFields, elfInterpreter, type ElfFields } from './elf.js';
-export { DEFAULT_APPEND, DEFAULT_MEMORY_MIB, qemuArgs, qemuOpt, type Accel, type VmPort, type VmSpec } from './qemu-args.js';
+export { DEFAULT_APPEND, DEFAULT_MEMORY_MIB, qemuArgs, qemuOpt, type Accel, type VmNet, type VmPort, type VmSpec } from './qemu-args.js';
 export { MAX_KEPT_LINES, ConsoleReader, cleanConsoleLine } from './qemu-console.js';
 export { QEMU_BINARY, QEMU_INSTALL_HINT, findQemu, kvmUnusable } from './host-tools.js';
 export {

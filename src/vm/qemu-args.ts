@@ -1,8 +1,9 @@
 /**
  * The QEMU command line of a guest: kernel + initramfs, an optional
  * ivshmem-plain window backed by a host file, virtio-serial ports whose host
- * ends are existing Unix socket listeners, the serial console on stdout, and
- * nothing else attached. Pure: validates the spec and builds the arguments.
+ * ends are existing Unix socket listeners, an optional virtio-net device on
+ * QEMU's user-mode network, the serial console on stdout, and nothing else
+ * attached. Pure: validates the spec and builds the arguments.
  */
 import { ValidationError } from '../errors.js';
 
@@ -15,6 +16,14 @@ export interface VmPort {
   readonly name: string;
   /** Host end: a Unix socket that is already listening; QEMU connects to it. */
   readonly socketPath: string;
+}
+
+/**
+ * A network device of the guest: a virtio-net NIC on QEMU's user-mode network (slirp), where the
+ * guest is 10.0.2.15/24 and 10.0.2.2 is the host's loopback (src/vm/user-net.ts).
+ */
+export interface VmNet {
+  readonly mode: 'user';
 }
 
 /** What to boot and what to attach. */
@@ -33,6 +42,8 @@ export interface VmSpec {
   readonly window?: { readonly path: string; readonly bytes: number };
   /** virtio-serial ports. */
   readonly ports: readonly VmPort[];
+  /** A virtio-net NIC (default none: the guest has no network). */
+  readonly net?: VmNet;
 }
 
 export const DEFAULT_APPEND = 'console=ttyS0 quiet panic=-1';
@@ -64,12 +75,14 @@ export function qemuArgs(spec: VmSpec, accel: Accel): string[] {
     '-no-user-config',
     '-display', 'none',
     '-serial', 'stdio',
-    '-nic', 'none',
     '-no-reboot',
     '-kernel', spec.kernel,
     '-initrd', spec.initrd,
     '-append', append,
   );
+  if (spec.net === undefined) args.push('-nic', 'none');
+  else if (spec.net.mode === 'user') args.push('-netdev', 'user,id=vfunnet', '-device', 'virtio-net-pci,netdev=vfunnet');
+  else throw new ValidationError('net.mode', `'${String((spec.net as { mode: unknown }).mode)}' is not 'user'`);
   if (spec.window !== undefined) {
     const { path, bytes } = spec.window;
     if (!Number.isInteger(bytes) || bytes < 4096 || bytes > 2 ** 40 || !Number.isInteger(Math.log2(bytes))) {

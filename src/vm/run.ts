@@ -21,6 +21,7 @@ import { buildInitramfs } from './initramfs.js';
 import { NODE_MEMORY_MIB, nodeGuestFiles, nodePathPrefix } from './node-files.js';
 import { debianKernel, kernelFromPath, type GuestKernel } from './kernel.js';
 import { startNetPort } from './net-port.js';
+import { USER_NET_MODULES, userNetSetup } from './user-net.js';
 import { runVm, VmError, type VmRun } from './qemu.js';
 
 /** Modules the guest needs for virtio-serial (ivshmem needs none: its BAR is mapped through sysfs). */
@@ -42,6 +43,13 @@ export interface VmRunOptions {
   readonly journal: string;
   /** A configuration file; default: one VM tenant `vm` with a fresh secret and the software functions. */
   readonly configPath?: string;
+  /** A configuration as an object, instead of `configPath` (validated the same way). */
+  readonly config?: VFunDConfig;
+  /**
+   * Give the guest a virtio-net NIC on QEMU's user-mode network, up with a static address before
+   * the guest command runs (src/vm/user-net.ts): the host's 127.0.0.1 is 10.0.2.2 in the guest.
+   */
+  readonly userNet?: boolean;
   /** The VM tenant (default: the first tenant configured with `ivshmem`). */
   readonly tenant?: string;
   /**
@@ -82,6 +90,8 @@ export interface VmRunOptions {
  */
 export interface VmRunResult extends VmRun {
   readonly tenant: string;
+  /** The guest kernel's release. */
+  readonly kernelRelease: string;
   readonly journal: string;
   /** The guest client's JSON lines (`{"vfun":…}`), parsed. */
   readonly reports: readonly Record<string, unknown>[];
@@ -144,7 +154,9 @@ async function attachTo(root: string, journal: string, config: ValidConfig, tena
  * VirtFunError `VM` when the VM cannot be run, ConfigError for a bad configuration.
  */
 export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
-  const config = opts.configPath !== undefined ? await loadConfigFile(opts.configPath) : parseConfig(defaultVmConfig(randomBytes(24).toString('hex')));
+  if (opts.configPath !== undefined && opts.config !== undefined) throw new ValidationError('config', 'give configPath or config, not both');
+  const config =
+    opts.configPath !== undefined ? await loadConfigFile(opts.configPath) : parseConfig(opts.config ?? defaultVmConfig(randomBytes(24).toString('hex')));
   const tenant = pickVmTenant(config, opts.tenant);
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const checkpoint = (): void => {
@@ -153,7 +165,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
   // The cheap checks first (the root's lock, a running vFunD for --attach), then the slow steps.
   const daemon = opts.attach
     ? await attachTo(opts.root, opts.journal, config, tenant.id)
-    : await startDaemon({ config, journal: opts.journal, root: opts.root, log: opts.log }).catch((err: unknown) => {
+    : await startDaemon({ config, journal: opts.journal, root: opts.root, log: opts.log}).catch((err: unknown) => {
         if (err instanceof VirtFunError && /is in use by vFunD pid/.test(err.message)) {
           throw new VirtFunError('VM', `${err.message}: to run the VM next to that vFunD, add --attach with its --config; or choose another --root`, { cause: err });
         }
@@ -179,14 +191,14 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
       await buildInitramfs({
         out: initrd,
         kernel,
-        modules: [...GUEST_MODULES],
+        modules: [...GUEST_MODULES, ...(opts.userNet === true ? USER_NET_MODULES : [])],
         files: [
           { path: '/bin/vfun-guest', mode: 0o755, data: await readFile(guestBin) },
           { path: '/etc/vfun/tenant', mode: 0o644, data: `${tenant.id}\n` },
           { path: '/etc/vfun/secret', mode: 0o600, data: `${tenant.secret}\n` },
           ...(node?.files ?? []),
         ],
-        payload: (node ? nodePathPrefix(node.node) : '') + (opts.guestCmd ?? DEFAULT_GUEST_CMD),
+        payload: (opts.userNet === true ? userNetSetup() : '') + (node ? nodePathPrefix(node.node) : '') + (opts.guestCmd ?? DEFAULT_GUEST_CMD),
       });
       checkpoint();
       opts.log(`booting ${kernel.vmlinuz} (${kernel.release}): window ${window.path} (${window.bytes} bytes, ${window.slots} slots), control ${daemon.sockets[tenant.id]}`);
@@ -201,6 +213,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
             { name: CONTROL_PORT, socketPath: daemon.sockets[tenant.id]! },
             { name: NET_PORT, socketPath: net.path },
           ],
+          ...(opts.userNet === true && { net: { mode: 'user' } as const }),
         },
         {
           accel: opts.accel ?? 'auto',
@@ -219,7 +232,7 @@ export async function runGuestVm(opts: VmRunOptions): Promise<VmRunResult> {
           },
         },
       );
-      return { ...run, tenant: tenant.id, journal: daemon.journal, reports, netServed: net.served() };
+      return { ...run, tenant: tenant.id, kernelRelease: kernel.release, journal: daemon.journal, reports, netServed: net.served() };
     } finally {
       await net.close();
     }
