@@ -15,6 +15,7 @@ import { runPaperBench, type PaperOptions } from './run.js';
 import { ratioTable, traceTable } from './report.js';
 import { DEFAULT_MAX_RUNS, DEFAULT_STABLE_WIDTH } from './stats.js';
 import { formatReplay, replayTrace } from './replay-trace.js';
+import { registerExperimentCommand } from './experiments/cli.js';
 
 export const DEFAULT_SCALE = 1000;
 export const QUICK_SCALE = 100_000;
@@ -165,6 +166,7 @@ export function registerPaperCommands(program: Command): void {
     .action(async (o: BenchPaperCliOptions) => {
       await benchPaper(o);
     });
+  registerExperimentCommand(benchCommand(program));
 
   program
     .command('replay-trace')
