@@ -18,6 +18,7 @@ import { formatReplay, replayTrace } from './replay-trace.js';
 import { addVmOptions, vmOptionsFrom, type VmCliOptions } from '../vm/options.js';
 import { defaultCacheDir } from '../vm/run.js';
 import { PAPER_VM_TIMEOUT_MS } from './vm-run.js';
+import { registerExperimentCommand } from './experiments/cli.js';
 
 export const DEFAULT_SCALE = 1000;
 export const QUICK_SCALE = 100_000;
@@ -175,6 +176,7 @@ export function registerPaperCommands(program: Command): void {
   addVmOptions(paper, { memory: '256', timeout: String(PAPER_VM_TIMEOUT_MS / 1000) }).action(async (o: BenchPaperCliOptions) => {
     await benchPaper(o);
   });
+  registerExperimentCommand(benchCommand(program));
 
   program
     .command('replay-trace')
