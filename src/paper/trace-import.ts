@@ -188,11 +188,12 @@ class Row {
 /** A call with its times on the CSV's clock, before they count from t0. */
 interface AbsoluteCall {
   readonly line: number;
+  readonly index: number;
   readonly set: bigint;
   readonly busy: bigint | null;
   readonly done: bigint | null;
   readonly get: bigint;
-  readonly rest: Omit<TraceV1Call, 'set_ns' | 'busy_ns' | 'done_ns' | 'get_ns'>;
+  readonly rest: Omit<TraceV1Call, 'i' | 'set_ns' | 'busy_ns' | 'done_ns' | 'get_ns'>;
 }
 
 /** Two conversions of one time that may differ by the rounding of each. */
@@ -236,7 +237,6 @@ function readCall(r: Row, index: number, headerFn: string): AbsoluteCall {
   const work = workText === '' ? undefined : Number(workText);
   if (work !== undefined && (!/^[0-9.eE+-]+$/.test(workText) || !Number.isFinite(work) || work < 0 || work > 1e18)) r.fail('work', `'${workText}' is not a number from 0 to 1e18`);
   const rest = {
-    i: index,
     ...(fn !== undefined && { fn }),
     in_bytes: r.integer('in_bytes', MAX_CALL_BYTES, 0),
     out_bytes: r.integer('out_bytes', MAX_CALL_BYTES, 0),
@@ -244,7 +244,7 @@ function readCall(r: Row, index: number, headerFn: string): AbsoluteCall {
     ...(error !== '' && { error }),
     ...(work !== undefined && { work }),
   } as const;
-  return { line: r.line, set, busy, done, get, rest };
+  return { line: r.line, index, set, busy, done, get, rest };
 }
 
 /** The records of a CSV text with the line each ends on (csv-parse), or a refusal naming the line. */
@@ -311,14 +311,14 @@ export function importCsv(text: string, o: CsvImportOptions): TraceV1 {
   };
   const v1: TraceV1Call[] = calls.map((c) => {
     const call: TraceV1Call = {
-      i: c.rest.i,
+      i: c.index,
       set_ns: rel(c, 'set', c.set),
       busy_ns: c.busy === null ? null : rel(c, 'busy', c.busy),
       done_ns: c.done === null ? null : rel(c, 'done', c.done),
       get_ns: rel(c, 'get', c.get),
       ...c.rest,
     };
-    checkCallLine(o.source, c.line, call, c.rest.i);
+    checkCallLine(o.source, c.line, call, c.index);
     return call;
   });
   const trace: TraceV1 = { header: importedHeader(o, fn, t0, v1.length), calls: v1 };
