@@ -93,6 +93,11 @@ interface Column {
  * is no such number. Exact for any number of digits (BigInt).
  */
 export function decimalToNs(text: string, unit: TimeUnit): bigint | null {
+  return readDecimalNs(text, unit)?.ns ?? null;
+}
+
+/** decimalToNs, and whether the value was a whole number of nanoseconds (not rounded). */
+function readDecimalNs(text: string, unit: TimeUnit): { ns: bigint; exact: boolean } | null {
   const m = /^(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,3}))?$/.exec(text);
   if (m === null) return null;
   const whole = m[1] ?? '';
@@ -100,9 +105,9 @@ export function decimalToNs(text: string, unit: TimeUnit): bigint | null {
   if (whole === '' && frac === '') return null;
   const digits = BigInt(whole + frac);
   const exponent = Number(m[3] ?? '0') + UNIT_EXPONENT[unit] - frac.length;
-  if (exponent >= 0) return digits * 10n ** BigInt(exponent);
+  if (exponent >= 0) return { ns: digits * 10n ** BigInt(exponent), exact: true };
   const d = 10n ** BigInt(-exponent);
-  return (digits + d / 2n) / d;
+  return { ns: (digits + d / 2n) / d, exact: digits % d === 0n };
 }
 
 /** The role and unit a column name gives, or null for a column the importer does not know. */
@@ -166,13 +171,17 @@ class Row {
     throw csvError(this.o.source, this.line, this.name(role), what);
   }
 
+  /** Whether a time of this row was rounded to the nanosecond. */
+  rounded = false;
+
   /** A time or duration in ns; null for an empty cell. */
   time(role: TimeRole): bigint | null {
     const text = this.cell(role);
     if (text === '') return null;
-    const ns = decimalToNs(text, this.cols.get(role)!.unit);
-    if (ns === null) this.fail(role, `'${text}' is not a number >= 0 (a time in ${this.cols.get(role)!.unit})`);
-    return ns;
+    const r = readDecimalNs(text, this.cols.get(role)!.unit);
+    if (r === null) this.fail(role, `'${text}' is not a number >= 0 (a time in ${this.cols.get(role)!.unit})`);
+    if (!r.exact) this.rounded = true;
+    return r.ns;
   }
 
   /** An integer in [0, max]; `fallback` for an empty cell. */
@@ -196,8 +205,6 @@ interface AbsoluteCall {
   readonly rest: Omit<TraceV1Call, 'i' | 'set_ns' | 'busy_ns' | 'done_ns' | 'get_ns'>;
 }
 
-/** Two conversions of one time that may differ by the rounding of each. */
-const near = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) <= 1n;
 
 function readCall(r: Row, index: number, headerFn: string): AbsoluteCall {
   const iText = r.cell('i');
@@ -211,6 +218,8 @@ function readCall(r: Row, index: number, headerFn: string): AbsoluteCall {
   let done = r.time('done');
   const compute = r.time('compute');
   if ((busy === null) !== (done === null)) r.fail(busy === null ? 'busy' : 'done', `empty while ${busy === null ? r.name('done') : r.name('busy')} is not: the service records both or neither`);
+  // A duration and the difference of two times agree exactly, or to 1 ns when the row's times were rounded to the ns.
+  const near = (a: bigint, b: bigint): boolean => (a > b ? a - b : b - a) <= (r.rounded ? 1n : 0n);
   const get = getCell ?? set + roundTrip!;
   if (get < set) r.fail('get', `${r.cell('get')} is before ${r.name('set')} ${r.cell('set')} (get before set)`);
   if (getCell !== null && roundTrip !== null && !near(roundTrip, getCell - set)) r.fail('round_trip', `${r.cell('round_trip')} is not ${r.name('get')} - ${r.name('set')} (${getCell - set} ns)`);
