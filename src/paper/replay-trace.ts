@@ -174,8 +174,9 @@ function prediction(profile: DeviceProfile, header: TraceV1Header, firstCall: Tr
 
 /** The report as text: one table row per combination, the ratio of each. */
 export function formatReplay(r: ReplayReport): string {
-  const row = (name: string, p: Percentiles, ratio: string): string => `| ${name} | ${p.mean} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} | ${ratio} |`;
   const single = r.combinations.length === 1;
+  // One combination: the table of earlier releases; several: a column of each one's ratio.
+  const row = (name: string, p: Percentiles, ratio: string): string => `| ${name} | ${p.mean} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |${single ? '' : ` ${ratio} |`}`;
   const devices = unique(r.combinations.map((c) => c.device));
   const described = devices.map((d) => r.combinations.find((c) => c.device === d)!);
   return [
@@ -185,8 +186,8 @@ export function formatReplay(r: ReplayReport): string {
     ...(single ? [`profile: ${r.device_description}`] : described.map((c) => `profile ${c.device}: ${c.device_description}`)),
     ...(r.device_fn !== r.fn ? [`note: the calls carry ${r.fn} arguments; their work is counted in ${r.device_fn}'s units, so this compares the shape of a workload, not these two functions`] : []),
     '',
-    '| latency µs | mean | p50 | p90 | p99 | max | predicted / recorded total |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    `| latency µs | mean | p50 | p90 | p99 | max |${single ? '' : ' predicted / recorded total |'}`,
+    `|---|---:|---:|---:|---:|---:|${single ? '' : '---:|'}`,
     row('recorded', r.recorded, ''),
     ...r.combinations.map((c) => row(single ? 'predicted' : `predicted ${predictionLabel(c)}`, c.predicted, c.speedup_ratio.toFixed(3))),
     '',
