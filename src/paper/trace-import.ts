@@ -205,7 +205,7 @@ interface AbsoluteCall {
   readonly rest: Omit<TraceV1Call, 'i' | 'set_ns' | 'busy_ns' | 'done_ns' | 'get_ns'>;
 }
 
-
+/** One row as a call: each cell read, then the relations between them (get after set, durations against times). */
 function readCall(r: Row, index: number, headerFn: string): AbsoluteCall {
   const iText = r.cell('i');
   if (iText !== '' && iText !== String(index)) r.fail('i', `'${iText}', expected ${index} (calls in order, from 0)`);
