@@ -180,17 +180,22 @@ export function registerPaperCommands(program: Command): void {
 
   program
     .command('replay-trace')
-    .description('re-time a trace recorded by `bench paper --trace` on a simulated device: predicted against recorded latency per call')
-    .argument('<trace>', 'a trace-*.jsonl file of a results folder')
-    .addOption(new Option('--device <profile>', 'device profile (simulator/profiles name or a JSON file)').argParser(deviceArg).makeOptionMandatory())
-    .option('--fn <function>', "the profile's function to re-time the calls on (default: the trace's own; e.g. a GPU function of a profile from `vfun sim calibrate`)")
-    .addOption(new Option('--launch-us <us>', "override the profile's launch cost (µs)").argParser(nonNegative))
+    .description('re-time a trace (recorded by `bench paper --trace`, written by hand or imported) on simulated devices: predicted against recorded latency per call, one prediction per device and launch cost')
+    .argument('<trace>', 'a trace file (docs/traces.md)')
+    .addOption(new Option('--device <profiles>', 'device profile (simulator/profiles name or a JSON file); several: a,b or the option repeated').argParser(listOf(deviceArg)).makeOptionMandatory())
+    .option('--fn <function>', "the profile's function to re-time every call on (default: each call's own, else the trace's; e.g. a GPU function of a profile from `vfun sim calibrate`)")
+    .addOption(new Option('--launch-us <us>', "override the profiles' launch cost (µs); several: 1,2,5 or the option repeated").argParser(listOf(nonNegative)))
     .option('-o, --out <dir>', "folder for the outputs, created if missing (default: the trace's folder)")
-    .addOption(new Option('--seed <n>', 'seed of the device jitter (default 1): the same seed, the same predictions').argParser(integerAtLeast(0)))
+    .addOption(new Option('--seed <n>', 'seed of the device jitter (default 1), the same for every combination: the same seed, the same predictions').argParser(integerAtLeast(0)))
     .option('--json', 'one JSON object on stdout (the report, without the per-call rows: those are in its json file)')
-    .action(async (trace: string, o: { device: string; fn?: string; launchUs?: number; out?: string; seed?: number; json?: boolean }) => {
+    .action(async (trace: string, o: { device: string[]; fn?: string; launchUs?: number[]; out?: string; seed?: number; json?: boolean }) => {
       if (!existsSync(trace)) throw new ValidationError('<trace>', `no file ${trace}`);
       const r = await replayTrace({ trace, device: o.device, ...(o.fn !== undefined && { fn: o.fn }), ...(o.launchUs !== undefined && { launchMicros: o.launchUs }), ...(o.out !== undefined && { out: o.out }), ...(o.seed !== undefined && { seed: o.seed }) });
       process.stdout.write((o.json === true ? JSON.stringify(r) : formatReplay(r)) + '\n');
     });
+}
+
+/** A list option given as a,b,c or repeated: each item parsed by `item`, in order. */
+function listOf<T>(item: (v: string) => T): (v: string, previous: T[] | undefined) => T[] {
+  return (v, previous) => [...(previous ?? []), ...v.split(',').map((x) => item(x.trim()))];
 }
