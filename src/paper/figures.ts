@@ -76,10 +76,18 @@ export const PAPER_COLOURS: Readonly<Record<string, string>> = {
 /** More colours for series the paper does not have, in order. */
 const OTHER_COLOURS = ['#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#bcbd22', '#17becf', '#393b79', '#637939'] as const;
 
+/** The paper's colour of a series: by its exact title, else by the domain it starts with ("Guest-Host (shared memory)"). */
+function paperColour(series: string): string | undefined {
+  const exact = PAPER_COLOURS[series];
+  if (exact !== undefined) return exact;
+  const base = ['Host-Host', 'Guest-Host', 'Guest-Net'].find((d) => series.startsWith(`${d} `));
+  return base === undefined ? undefined : PAPER_COLOURS[base];
+}
+
 /** The colour of each series: the paper's where it has one, else the next of OTHER_COLOURS. */
 export function seriesColours(series: readonly string[]): { domain: string[]; range: string[] } {
   let next = 0;
-  const range = series.map((s) => PAPER_COLOURS[s] ?? OTHER_COLOURS[next++ % OTHER_COLOURS.length]!);
+  const range = series.map((s) => paperColour(s) ?? OTHER_COLOURS[next++ % OTHER_COLOURS.length]!);
   return { domain: [...series], range };
 }
 

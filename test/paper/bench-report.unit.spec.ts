@@ -25,6 +25,7 @@ describe('figure scales and colours', () => {
     expect(c.range[1]).toBe(PAPER_COLOURS['Host-Host']);
     expect(c.range[3]).toBe(PAPER_COLOURS['Guest-Host']);
     expect(new Set(c.range).size).toBe(5);
+    expect(seriesColours(['Guest-Net (TCP loopback)', 'Guest-Host (FPGA sim)']).range).toEqual([PAPER_COLOURS['Guest-Net'], PAPER_COLOURS['Guest-Host (FPGA sim)']]);
   });
 
   it('calls for a log axis when positive values span more than a decade, ignoring zeros and non-numbers', () => {

@@ -1,9 +1,10 @@
 /**
  * The experiments' figures as vega-lite specifications (rendered by figures.ts's renderer): lines of
  * several series with log axes where the values span decades, with points and optional
- * confidence-interval whiskers; and latency CDFs. Pure.
+ * confidence-interval whiskers; and latency CDFs; in the paper's colours where a series is one of
+ * its domains (figures.ts). Pure.
  */
-import type { FigureSpec } from '../figures.js';
+import { seriesColours, type FigureSpec } from '../figures.js';
 
 /** Options of a line figure. */
 export interface SeriesLinesOptions {
@@ -31,7 +32,7 @@ export function seriesLines(o: SeriesLinesOptions): FigureSpec {
   const xType = o.xType ?? 'quantitative';
   const x = { field: o.x, type: xType, title: o.xTitle, ...(xType === 'quantitative' && { scale: o.xLog === true ? { type: 'log' } : { zero: false } }), ...(xType === 'ordinal' && { axis: { labelAngle: 0 } }) };
   const yScale = o.yLog === true ? { type: 'log' } : { zero: true };
-  const color = { field: o.series, type: 'nominal', sort: [...o.seriesOrder], title: null, legend: { orient: 'top', labelLimit: 0 } };
+  const color = { field: o.series, type: 'nominal', sort: [...o.seriesOrder], title: null, scale: seriesColours(o.seriesOrder), legend: { orient: 'top', labelLimit: 0 } };
   const layers: object[] = [
     {
       mark: { type: 'line', point: true },
@@ -60,7 +61,7 @@ export function latencyCdf(o: { readonly title: string; readonly values: readonl
     encoding: {
       x: { field: 'latency_us', type: 'quantitative', title: 'latency of one call (µs, log scale)', scale: { type: 'log' } },
       y: { field: 'fraction', type: 'quantitative', title: 'fraction of calls at or below', scale: { domain: [0, 1] } },
-      color: { field: o.series, type: 'nominal', sort: [...o.seriesOrder], title: null, legend: { orient: 'top', labelLimit: 0 } },
+      color: { field: o.series, type: 'nominal', sort: [...o.seriesOrder], title: null, scale: seriesColours(o.seriesOrder), legend: { orient: 'top', labelLimit: 0 } },
     },
   };
 }
