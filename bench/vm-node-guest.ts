@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCacheDir, runGuestVm, type Accel } from '../src/vm/run.js';
-import { guardVms } from '../src/cli/vm-signals.js';
+import { guardVms } from '../src/vm/signals.js';
 import { NODE_GUEST_PROGRAM } from '../src/vm/node-files.js';
 
 const { values } = parseArgs({

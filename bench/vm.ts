@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runGuestVm, type Accel } from '../src/vm/run.js';
-import { guardVms } from '../src/cli/vm-signals.js';
+import { guardVms } from '../src/vm/signals.js';
 
 const { values } = parseArgs({
   options: {

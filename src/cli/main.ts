@@ -155,5 +155,7 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   } else {
     console.error(err);
   }
-  process.exit(1);
+  // A command that set its own non-zero code before failing (130: interrupted) exits with it.
+  const code = typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1;
+  process.exit(code);
 });

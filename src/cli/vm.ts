@@ -7,7 +7,7 @@ import { ValidationError } from '../errors.js';
 import { DEFAULT_GUEST_CMD, runGuestVm } from '../vm/run.js';
 import { addVmOptions, vmOptionsFrom, type VmCliOptions } from '../vm/options.js';
 import { journalUrl, withJournalOptions, type JournalOptions } from './journal-options.js';
-import { guardVms } from './vm-signals.js';
+import { guardVms } from '../vm/signals.js';
 
 interface VmRunCliOptions extends JournalOptions, VmCliOptions {
   config?: string;

@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { integerAtLeast, numberAtLeast } from '../util/arguments.js';
 import cliProgress from 'cli-progress';
 import { DEFAULT_STRATEGY, isWaitStrategy, WAIT_STRATEGIES, type WaitStrategy } from '../dataplane/wait.js';
-import { ValidationError } from '../errors.js';
+import { ValidationError, VirtFunError } from '../errors.js';
 import { loadProfileSync } from '../../simulator/profile.js';
 import { DEFAULT_EXTRA, EXTRA_INSTANCES, PAPER_INSTANCES, parseInstances, QUICK_EXTRA, type Instance } from './instances.js';
 import { isPaperFn, type PaperFn } from './driver.js';
@@ -17,6 +17,7 @@ import { DEFAULT_MAX_RUNS, DEFAULT_STABLE_WIDTH } from './stats.js';
 import { formatReplay, replayTrace } from './replay-trace.js';
 import { addVmOptions, vmOptionsFrom, type VmCliOptions } from '../vm/options.js';
 import { defaultCacheDir } from '../vm/run.js';
+import { guardVms } from '../vm/signals.js';
 import { PAPER_VM_TIMEOUT_MS } from './vm-run.js';
 import { registerExperimentCommand } from './experiments/cli.js';
 
@@ -118,10 +119,20 @@ export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => vo
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'bench paper [{bar}] {value}/{total} runs | {what} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
   let lastLine = 0;
+  // With --vm, Ctrl-C / SIGTERM / SIGHUP kill QEMU at once and the run unwinds (vFunD stopped, the
+  // initramfs holding the tenant's secret removed) before the process exits 130, as `vfun vm run`.
+  const abort = new AbortController();
+  const unguard = opts.vm != null
+    ? guardVms((signal) => {
+        process.stderr.write(`bench paper: ${signal}: stopping the VM and vFunD\n`);
+        abort.abort();
+      })
+    : () => undefined;
   bar?.start(1, 0, { what: 'starting' });
   try {
     const { results, files } = await runPaperBench({
       ...opts,
+      signal: abort.signal,
       log: (l) => {
         if (o.progress !== false) process.stderr.write(`bench paper: vm: ${l}\n`);
       },
@@ -143,7 +154,12 @@ export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => vo
     const tt = traceTable(results);
     if (tt) log('\n' + tt);
     return opts.out;
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+    process.exitCode = 130;
+    throw new VirtFunError('VM', `bench paper --vm: interrupted (${(err as Error).message}); no results were written`);
   } finally {
+    unguard();
     bar?.stop();
   }
 }

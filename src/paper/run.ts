@@ -64,6 +64,8 @@ export interface PaperOptions {
   readonly vm?: PaperVmOptions | null;
   /** Host-side progress of the VM (kernel, boot); default none. */
   readonly log?: (line: string) => void;
+  /** Stops a `--vm` run early (e.g. on SIGINT): QEMU is killed and the run unwinds. */
+  readonly signal?: AbortSignal;
   /** Called after every timed run (progress; the total grows with --until-stable). */
   readonly onRun?: (done: number, total: number, what: string) => void;
 }
@@ -214,6 +216,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
         instances,
         runs: opts.runs,
         vm: opts.vm,
+        ...(opts.signal !== undefined && { signal: opts.signal }),
         log: opts.log ?? (() => undefined),
         onRun: () => opts.onRun?.(++done, total, 'guest-host and guest-net in the VM'),
       });

@@ -60,6 +60,8 @@ export interface VmDomainsOptions {
   readonly runs: number;
   readonly vm: PaperVmOptions;
   readonly log: (line: string) => void;
+  /** Stops the run early: QEMU is killed (runGuestVm's `signal`). */
+  readonly signal?: AbortSignal;
   /** Each timed run the guest reports, as it arrives. */
   readonly onRun?: (what: string) => void;
 }
@@ -85,6 +87,7 @@ export async function runVmDomains(o: VmDomainsOptions): Promise<{ raw: RawRun[]
       journal,
       config: paperVmConfig(o.fns, randomBytes(24).toString('hex'), fileURLToPath(siblingUrl('vm-drivers'))),
       userNet: true,
+      ...(o.signal !== undefined && { signal: o.signal }),
       guestCmd: guestCommand(plan),
       log: o.log,
       onConsole: (line) => {

@@ -6,7 +6,7 @@
  *
  * This module installs no process-wide handlers: a program that must not
  * leave a VM behind when it is interrupted or exits calls `killAllVms` from
- * its own handlers (the `vfun` command: src/cli/vm-signals.ts). QEMU also
+ * its own handlers (the `vfun` command: src/vm/signals.ts). QEMU also
  * runs under `setpriv --pdeathsig KILL` when util-linux has it, so the kernel
  * kills it if this process dies without running any handler.
  *

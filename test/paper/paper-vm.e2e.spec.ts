@@ -5,8 +5,8 @@
  * host. results.json carries the VM's label, both columns have every run, and vFunD's journal of
  * the run verifies and shows the VM tenant's four phases for each function.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,4 +69,30 @@ describe('vfun bench paper --vm (QEMU, TCG)', () => {
     const { stdout: verify } = await exec(process.execPath, [CLI, 'audit', 'verify', '--journal', `file:${join(root, 'journal.ndjson')}`]);
     expect(verify).toContain('hash chain verified');
   });
+
+  it('on SIGINT kills the VM, unwinds (no temporary files left, the secret with them) and exits 130 without results', async () => {
+    const tmp = join(work, 'tmp');
+    await mkdir(tmp);
+    const child = spawn(
+      process.execPath,
+      [CLI, 'bench', 'paper', '--vm', '--accel', 'tcg', '--cache', CACHE, '--quick', '--instances', '500x100000', '--runs', '3', '--no-fpga', '-o', join(work, 'interrupted'), '--timeout', '120'],
+      { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // The guest is running the paper's loop: the VM is up, vFunD holds its tenant.
+        if (stderr.includes('in the VM')) resolve();
+      });
+      void exited.then(() => reject(new Error(`bench paper ended before the VM ran: ${stderr}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('SIGINT: stopping the VM and vFunD');
+    expect(stderr).toMatch(/interrupted .*no results were written/);
+    expect(await readdir(tmp)).toEqual([]);
+    await expect(readFile(join(work, 'interrupted', 'results.json'))).rejects.toThrow(/ENOENT/);
+  }, 120_000);
 });

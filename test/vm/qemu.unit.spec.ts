@@ -138,7 +138,7 @@ describe('runVm', () => {
         if (l === 'VFUN-VM-BOOT') during = listeners();
       },
     });
-    // A library installs no process-wide handlers: the program does (src/cli/vm-signals.ts).
+    // A library installs no process-wide handlers: the program does (src/vm/signals.ts).
     expect(during).toEqual(before);
     expect(listeners()).toEqual(before);
     expect(run.accel).toBe('tcg');

@@ -4,7 +4,7 @@
  * `guardVms` is in force no QEMU outlives this process: SIGINT, SIGTERM and
  * SIGHUP kill every running QEMU, and so does the process's exit.
  */
-import { killAllVms } from '../vm/qemu.js';
+import { killAllVms } from './qemu.js';
 
 /** The signals that stop a program running VMs. */
 export const VM_STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;

@@ -1,5 +1,5 @@
 /**
- * guardVms (src/cli/vm-signals.ts): the program's signal handling while it runs VMs. Each case runs
+ * guardVms (src/vm/signals.ts): the program's signal handling while it runs VMs. Each case runs
  * in a child process (a signal or an exit would end the test runner), which boots a stand-in QEMU.
  */
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/util/process.js';
 
-const GUARD = new URL('../../src/cli/vm-signals.ts', import.meta.url).pathname;
+const GUARD = new URL('../../src/vm/signals.ts', import.meta.url).pathname;
 const QEMU = new URL('../../src/vm/qemu.ts', import.meta.url).pathname;
 
 let work: string;
