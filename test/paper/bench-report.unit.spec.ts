@@ -73,7 +73,7 @@ describe('bench report', () => {
     expect(again.ratios.every((x) => x.gh_hh_best !== undefined)).toBe(true);
   });
 
-  it.each(['default', 'scale100'])('draws exactly the committed docs/paper-runs/%s (npm run paper:figures regenerates them)', async (name) => {
+  it.each(['default', 'scale100', 'traced', 'stable'])('draws exactly the committed docs/paper-runs/%s (npm run paper:figures regenerates them)', async (name) => {
     const committed = join('docs/paper-runs', name);
     const copy = join(tmp, name);
     cpSync(committed, copy, { recursive: true });

@@ -6,7 +6,7 @@ import { compareRuns, formatComparison } from '../../src/paper/compare.js';
 import { csvField, cellsCsv, runsCsv, toCsv } from '../../src/paper/csv.js';
 import type { AnyDomain, PaperResults, RawRun } from '../../src/paper/results.js';
 
-const older = JSON.parse(readFileSync(join(import.meta.dirname, '../../docs/paper-runs/default/results.json'), 'utf8')) as PaperResults;
+const older = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/paper-runs/older/results.json'), 'utf8')) as PaperResults;
 
 function runOf(times: Record<string, readonly number[]>, scale = 1000): PaperResults {
   const raw: RawRun[] = Object.entries(times).flatMap(([k, xs]) => {

@@ -89,7 +89,7 @@ describe('the recorded environment', () => {
 });
 
 describe('results.md flags what makes a run untrustworthy', () => {
-  const committed = JSON.parse(readFileSync(join(import.meta.dirname, '../../docs/paper-runs/default/results.json'), 'utf8')) as PaperResults;
+  const committed = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/paper-runs/older/results.json'), 'utf8')) as PaperResults;
   const env = (during: number): RunEnvironment => ({
     ...staticEnvironment({ options: {}, seeds: { simulatorJitter: 1 }, deviceProfile: null }),
     load: { before: window(0), during: window(during), after: window(0) },

@@ -174,7 +174,7 @@ describe('bench paper --vm options', () => {
 });
 
 describe('the VM label in results.md and the figures', () => {
-  const committed = JSON.parse(readFileSync(join(import.meta.dirname, '../../docs/paper-runs/default/results.json'), 'utf8')) as PaperResults;
+  const committed = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/paper-runs/older/results.json'), 'utf8')) as PaperResults;
   const label: VmLabel = { accel: 'tcg', emulated: true, kernel: '6.1.0-x', guest: 'vfun-guest', guestHost: 'slot', guestNet: 'tcp', bootMs: 2400, durationMs: 9000, journal: 'vfund/journal.ndjson', chainVerified: true };
   const withVm = (vm: VmLabel): PaperResults => ({ ...committed, meta: { ...committed.meta, vm } });
 

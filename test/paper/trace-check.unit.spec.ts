@@ -60,7 +60,7 @@ const edit = (calls: readonly TraceCall[], i: number, change: Partial<TraceCall>
 describe('trace check', () => {
   it('accepts a trace that keeps the protocol, the committed one included', () => {
     expect(() => checkTrace(header(5), trace(STEADY))).not.toThrow();
-    const committed = readTrace(new URL('../../docs/paper-runs/default/trace-factorial-250Kx2k.jsonl', import.meta.url).pathname);
+    const committed = readTrace(new URL('../fixtures/traces/v0-factorial-250Kx2k.jsonl', import.meta.url).pathname);
     expect(() => checkTrace(committed.header, committed.calls)).not.toThrow();
     // Its service clock runs 0.49..0.98 µs ahead of the guest's (a done_us after its get_us shows it).
     expect(clockOffset(committed.calls)).toBeGreaterThan(0.48);
@@ -102,7 +102,7 @@ describe('trace check', () => {
   });
 
   it('takes orders across the two processes to within the resolution of the recorded times', () => {
-    const committed = readTrace(new URL('../../docs/paper-runs/default/trace-factorial-250Kx2k.jsonl', import.meta.url).pathname);
+    const committed = readTrace(new URL('../fixtures/traces/v0-factorial-250Kx2k.jsonl', import.meta.url).pathname);
     expect(resolution(committed.header, committed.calls)).toBe(0.244140625);
     // Calls that pin the offset at 0.5 µs: the service goes busy as the guest sends, and is done as it collects.
     const tight = trace(Array.from({ length: 5 }, () => [0, 70, 0, 1] as const), 0.5);

@@ -158,7 +158,7 @@ describe('trace format v1', () => {
   });
 
   it('reads version 0 (µs, earlier releases) into version 1, refusing a header without n or reps by name', () => {
-    const committed = readFileSync(new URL('../../docs/paper-runs/default/trace-factorial-250Kx2k.jsonl', import.meta.url), 'utf8');
+    const committed = readFileSync(new URL('../fixtures/traces/v0-factorial-250Kx2k.jsonl', import.meta.url), 'utf8');
     const t = parseTrace(committed, 'committed');
     expect(t.version).toBe(0);
     expect(t.header).toMatchObject({ fn: 'factorial', n: 51, reps: 250, work: 12750, clock: 'CLOCK_REALTIME', kind: 'guest-host', calls: 2000 });
