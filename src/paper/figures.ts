@@ -106,6 +106,23 @@ function titleOf(title: string, subtitle: readonly string[] | undefined): string
 /** The y (or x) scale: 'log' (values > 0 over decades), 'symlog' (signed values over decades), or linear from zero. */
 export type AxisScale = 'linear' | 'log' | 'symlog';
 
+/**
+ * Ticks for a symmetric log axis: 0 and the powers of ten (both signs) up to the values' extent,
+ * so that small values get ticks too (vega's own ticks are evenly spaced).
+ */
+export function symlogTicks(values: readonly number[]): number[] {
+  const finite = values.filter((v) => Number.isFinite(v));
+  const top = Math.max(0, ...finite);
+  const bottom = Math.min(0, ...finite);
+  const ticks = [0];
+  for (let p = 1; p <= 1e12; p *= 10) {
+    if (p <= top * 10 && top > 0) ticks.push(p);
+    if (-p >= bottom * 10 && bottom < 0) ticks.unshift(-p);
+    if (p > top * 10 && -p < bottom * 10) break;
+  }
+  return ticks;
+}
+
 function scaleOf(kind: AxisScale | undefined): object {
   return kind === 'log' ? { type: 'log' } : kind === 'symlog' ? { type: 'symlog' } : { zero: true };
 }
@@ -140,7 +157,8 @@ export function groupedBars(opts: {
       encoding: {
         x: xEnc,
         xOffset: offset,
-        y: { field: opts.y, type: 'quantitative', title: yTitle, scale: yScale },
+        // stack: null: vega-lite stacks bars by default, and a stacked bar on a log scale has no height.
+        y: { field: opts.y, type: 'quantitative', title: yTitle, scale: yScale, stack: null, ...(opts.yScale === 'symlog' && { axis: { values: symlogTicks(opts.values.map((v) => Number(v[opts.y]))) } }) },
         color,
         tooltip: [{ field: opts.series }, { field: opts.x }, { field: opts.y, format: '.3f' }],
       },

@@ -101,7 +101,7 @@ export function replayFigure(r: Pick<ReplayReport, 'fn' | 'instance' | 'device_f
     title: `${named(r)}: recorded vs predicted on ${devices.join(', ')}${r.device_fn !== r.fn ? ` ${r.device_fn}` : ''} (launch ${launches.join(', ')} µs)`,
     values: [...cdfPoints(recorded, 'recorded'), ...r.combinations.flatMap((c, k) => cdfPoints(predicted[k] ?? [], `predicted (${predictionLabel(c)})`))],
     x: 'latency_us',
-    xTitle: `latency per call (µs${log ? ', log' : ''})`,
+    xTitle: 'latency per call (µs)',
     y: 'fraction',
     yTitle: 'fraction of calls (CDF)',
     series: 'series',

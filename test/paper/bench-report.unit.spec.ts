@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { benchReport } from '../../src/cli/bench-report.js';
-import { groupedBars, PAPER_COLOURS, seriesColours, spansDecades } from '../../src/paper/figures.js';
+import { groupedBars, PAPER_COLOURS, seriesColours, spansDecades, symlogTicks } from '../../src/paper/figures.js';
 import { readRun } from '../../src/paper/compare.js';
 import { figureSubtitle } from '../../src/paper/report.js';
 import { resummarize } from '../../src/paper/results.js';
@@ -45,6 +45,12 @@ describe('figure scales and colours', () => {
     },
   );
 
+  it('puts ticks at 0 and the powers of ten of both signs on a symmetric log axis, as far as the values go', () => {
+    expect(symlogTicks([-3, 0.5, 42, 7000])).toEqual([-10, -1, 0, 1, 10, 100, 1000, 10000]);
+    expect(symlogTicks([0.2, 5])).toEqual([0, 1, 10]);
+    expect(symlogTicks([])).toEqual([0]);
+  });
+
   it('labels a log axis as such and sets the scale of bars and error bars alike', () => {
     const spec = groupedBars({ title: 't', subtitle: ['scale 1/1000'], values: [], x: 'i', xTitle: 'i', xOrder: [], series: 'd', seriesOrder: ['Host-Host'], y: 's', yTitle: 'seconds', yScale: 'log', errLow: 'lo', errHigh: 'hi' }) as {
       title: { text: string; subtitle: string[] };
@@ -53,6 +59,7 @@ describe('figure scales and colours', () => {
     expect(spec.title).toMatchObject({ text: 't', subtitle: ['scale 1/1000'] });
     expect(spec.layer[0]!.encoding.y.title).toBe('seconds (log scale)');
     expect(spec.layer.map((l) => l.encoding.y.scale)).toEqual([{ type: 'log' }, { type: 'log' }]);
+    expect(spec.layer[0]!.encoding.y).toMatchObject({ stack: null }); // a stacked bar has no height on a log scale
   });
 });
 
@@ -83,6 +90,16 @@ describe('bench report', () => {
     expect(drawn).toContain('results.md');
     for (const f of drawn) expect(readFileSync(join(copy, f), 'utf8'), `${f} differs: run npm run paper:figures`).toBe(readFileSync(join(committed, f), 'utf8'));
     expect(readdirSync(copy).sort()).toEqual(readdirSync(committed).sort()); // nothing drawn that is not committed
+  });
+
+  it('draws every bar of the committed Figures 7 and 8 with a height (log time axis), and no NaN', () => {
+    for (const f of ['figure7-factorial.svg', 'figure8-fibonacci.svg']) {
+      const svg = readFileSync(join('docs/paper-runs/default', f), 'utf8');
+      const bars = [...svg.matchAll(/<path[^>]*aria-roledescription="bar"[^>]*d="M[^"]*?v([-0-9.e]+)h/g)].map((m) => Number(m[1]));
+      expect(bars.length, f).toBeGreaterThanOrEqual(4 * 6);
+      expect(bars.every((h) => h > 0), `${f}: bar heights ${bars.join(' ')}`).toBe(true);
+      expect(svg).not.toContain('NaN');
+    }
   });
 
   it('refuses a folder without a results.json, naming the argument', async () => {
