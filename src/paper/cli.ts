@@ -12,7 +12,7 @@ import { loadProfileSync } from '../../simulator/profile.js';
 import { DEFAULT_EXTRA, EXTRA_INSTANCES, PAPER_INSTANCES, parseInstances, QUICK_EXTRA, type Instance } from './instances.js';
 import { isPaperFn, type PaperFn } from './driver.js';
 import { runPaperBench, type PaperOptions } from './run.js';
-import { ratioTable, traceTable } from './report.js';
+import { ratioTable, runWarnings, traceTable } from './report.js';
 import { DEFAULT_MAX_RUNS, DEFAULT_STABLE_WIDTH } from './stats.js';
 import { formatReplay, replayTrace } from './replay-trace.js';
 import { addVmOptions, vmOptionsFrom, type VmCliOptions } from '../vm/options.js';
@@ -110,6 +110,27 @@ export function paperOptionsFrom(o: BenchPaperCliOptions, now = new Date()): Omi
   };
 }
 
+/** Options that only mean something beside another one, by the option they need. */
+const NEEDS: ReadonlyArray<readonly [key: string, flag: string, needs: 'untilStable' | 'vm']> = [
+  ['stableWidth', '--stable-width', 'untilStable'],
+  ['maxRuns', '--max-runs', 'untilStable'],
+  ['kernel', '--kernel', 'vm'],
+  ['modules', '--modules', 'vm'],
+  ['cache', '--cache', 'vm'],
+  ['accel', '--accel', 'vm'],
+  ['memory', '--memory', 'vm'],
+  ['timeout', '--timeout', 'vm'],
+  ['bootTimeout', '--boot-timeout', 'vm'],
+];
+
+/** Refuse an option given on the command line without the option it belongs to (it would be ignored). */
+export function refuseOrphanOptions(cmd: Pick<Command, 'getOptionValueSource'>, o: BenchPaperCliOptions): void {
+  for (const [key, flag, needs] of NEEDS) {
+    if (cmd.getOptionValueSource(key) === 'cli' && o[needs] !== true)
+      throw new ValidationError(flag, `only applies with ${needs === 'vm' ? '--vm' : '--until-stable'} (it would be ignored without it)`);
+  }
+}
+
 /** Run `bench paper` with CLI-shaped options; prints the ratio table; returns the results folder. */
 export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<string> {
   const opts = paperOptionsFrom(o);
@@ -153,6 +174,9 @@ export async function benchPaper(o: BenchPaperCliOptions, log: (s: string) => vo
     log(ratioTable(results));
     const tt = traceTable(results);
     if (tt) log('\n' + tt);
+    // What makes the numbers above untrustworthy (under load, --quick, an emulated VM), where the
+    // reader of the terminal sees it, not only in results.md.
+    for (const w of runWarnings(results)) process.stderr.write(`warning: ${w}\n`);
     return opts.out;
   } catch (err) {
     if (!abort.signal.aborted) throw err;
@@ -190,6 +214,7 @@ export function registerPaperCommands(program: Command): void {
     .addOption(new Option('--max-runs <n>', `--until-stable: the cap of timed runs per cell (default ${DEFAULT_MAX_RUNS})`).argParser(positiveInt))
     .option('--vm', "run guest-host and guest-net from inside a QEMU guest (ivshmem window of vFunD, TCP over virtio-net); the options below apply then, as for `vfun vm run`");
   addVmOptions(paper, { memory: '256', timeout: String(PAPER_VM_TIMEOUT_MS / 1000) }).action(async (o: BenchPaperCliOptions) => {
+    refuseOrphanOptions(paper, o);
     await benchPaper(o);
   });
   registerExperimentCommand(benchCommand(program));

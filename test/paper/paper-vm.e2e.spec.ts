@@ -22,16 +22,17 @@ describe('vfun bench paper --vm (QEMU, TCG)', () => {
   let out: string;
   let results: PaperResults;
   let md: string;
+  let stderr = '';
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'vfun-paper-vm-'));
     out = join(work, 'results');
-    await exec(
+    ({ stderr } = await exec(
       process.execPath,
       [CLI, 'bench', 'paper', '--vm', '--accel', 'tcg', '--cache', CACHE, '--quick', '--instances', '5Kx20,500x200', '--runs', '2', '--no-fpga', '--no-progress', '-o', out, '--timeout', '120'],
       { maxBuffer: 16 * 1024 * 1024 },
     ).catch((e: { stdout: string; stderr: string; message: string }) => {
       throw new Error(`bench paper --vm failed: ${e.message}\n${e.stderr}\n${e.stdout}`);
-    });
+    }));
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as PaperResults;
     md = await readFile(join(out, 'results.md'), 'utf8');
   }, 180_000);
@@ -43,6 +44,9 @@ describe('vfun bench paper --vm (QEMU, TCG)', () => {
     expect(results.meta.vm).toMatchObject({ accel: 'tcg', emulated: true, journal: join('vfund', 'journal.ndjson'), chainVerified: true });
     expect(results.meta.vm!.bootMs).toBeGreaterThan(0);
     expect(md).toMatch(/^> \*\*Warning:\*\* the guest-host and guest-net columns ran in a QEMU guest under TCG/m);
+    // ... and the terminal says it too, after the ratio table.
+    expect(stderr).toMatch(/^warning: the guest-host and guest-net columns ran in a QEMU guest under TCG/m);
+    expect(stderr).toMatch(/^warning: --quick .*not comparable with the paper/m);
   });
 
   it('has every run of guest-host and guest-net (from the VM) and of host-host, for both functions', () => {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/errors.js';
 import { DriverInputError } from '../../src/drivers/driver.js';
 import { FactorialDriver, FibonacciDriver } from '../../src/drivers/software.js';
 import { paperOptionsFrom, registerPaperCommands } from '../../src/paper/cli.js';
@@ -79,6 +80,24 @@ describe('command line', () => {
     [['replay-trace', 'x.jsonl', '--device', 'alveo-u250', '--launch-us', '-3'], '--launch-us'],
   ])('%j names %s', (args, option) => {
     expect(run(args).error).toContain(option);
+  });
+
+  it.each([
+    [['--stable-width', '0.05'], '--stable-width', '--until-stable'],
+    [['--max-runs', '9'], '--max-runs', '--until-stable'],
+    [['--accel', 'tcg'], '--accel', '--vm'],
+    [['--memory', '512'], '--memory', '--vm'],
+    [['--kernel', '/boot/vmlinuz'], '--kernel', '--vm'],
+  ])('refuses %j without the option it belongs to, before running anything', async (args, flag, needs) => {
+    const program = new Command('vfun').exitOverride();
+    registerPaperCommands(program);
+    const err = await program.parseAsync(['bench', 'paper', ...args, '-o', '/nonexistent/never-made'], { from: 'user' }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err!.message).toContain(flag);
+    expect(err!.message).toContain(`only applies with ${needs}`);
   });
 
   it('rejects contradictions and picks the documented defaults', () => {
