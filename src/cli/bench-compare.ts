@@ -14,11 +14,15 @@ export interface BenchCompareOptions {
 }
 
 /** The text `bench compare` prints for runs `a` and `b` (folders or results.json files). */
-export function benchCompare(a: string, b: string, o: BenchCompareOptions = {}): string {
+export function benchCompare(a: string, b: string, o: BenchCompareOptions = {}, warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): string {
   if (o.json === true && o.csv === true) throw new ValidationError('--json', 'excludes --csv');
   const c = compareRuns(readRun(a, '<a>'), readRun(b, '<b>'), [a, b]);
   if (o.json === true) return JSON.stringify(c, null, 2);
-  if (o.csv === true) return comparisonCsv(c).trimEnd();
+  if (o.csv === true) {
+    // The CSV has no room for them: the warnings go to stderr, so a reader of the terminal sees them.
+    for (const w of c.warnings) warn(`warning: ${w}`);
+    return comparisonCsv(c).trimEnd();
+  }
   return formatComparison(c);
 }
 

@@ -8,7 +8,7 @@
  * (trace-import.ts), written only once it validates. main.ts calls
  * registerTraceCommands(program).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ValidationError } from '../errors.js';
@@ -62,6 +62,8 @@ export function importTraceFile(file: string, o: TraceImportCliOptions): { text:
   if (!(IMPORT_FORMATS as readonly string[]).includes(o.from)) throw new ValidationError('--from', `'${o.from}' is not one of: ${IMPORT_FORMATS.join(', ')}`);
   if (!existsSync(file)) throw new ValidationError('<file>', `no file ${file}`);
   if (o.delimiter !== undefined && o.delimiter.length !== 1) throw new ValidationError('--delimiter', `'${o.delimiter}' is not one character`);
+  if (o.output !== undefined && existsSync(o.output) && realpathSync(o.output) === realpathSync(file))
+    throw new ValidationError('--output', `${o.output} is the CSV being imported: name another file (the log would be overwritten)`);
   const options: CsvImportOptions = {
     source: file,
     timeUnit: o.timeUnit,
@@ -75,6 +77,7 @@ export function importTraceFile(file: string, o: TraceImportCliOptions): { text:
     ...(o.ignoreUnknown === true && { ignoreUnknown: true }),
   };
   const trace = importCsv(readFileSync(file, 'utf8'), options);
+  if (trace.calls.length === 0) throw new ValidationError('<file>', `${file} has a header row and no calls: nothing to import`);
   return { text: traceText(trace, o.output ?? file).text, calls: trace.calls.length };
 }
 

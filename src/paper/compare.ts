@@ -92,6 +92,9 @@ function side(c: Cell | undefined): CompareSide | null {
 
 const DOMAIN_ORDER: readonly AnyDomain[] = [...DOMAINS, TRACE_DOMAIN];
 
+/** Below this many runs a cell's bootstrap interval says little (stats.ts: with 2 runs it is their range). */
+export const FEW_RUNS = 5;
+
 /** Compare two runs (their paths only label them). */
 export function compareRuns(a: PaperResults, b: PaperResults, paths: readonly [string, string] = ['a', 'b']): Comparison {
   const ca = summarizeCells(a.raw);
@@ -135,10 +138,13 @@ export function compareRuns(a: PaperResults, b: PaperResults, paths: readonly [s
     if (s.quick) warnings.push(`run ${name} (${s.path}) is a --quick run`);
     if (s.underLoad === null) warnings.push(`run ${name} (${s.path}) recorded no environment (made before it was recorded): its load is unknown`);
   }
+  const few = rows.filter((r) => (r.a !== null && r.a.runs < FEW_RUNS) || (r.b !== null && r.b.runs < FEW_RUNS)).length;
+  if (few > 0) warnings.push(`${few} cell(s) have fewer than ${FEW_RUNS} runs on a side: their "95% CI" is little more than the range of those runs, and "no" overlap there is weak evidence`);
   return { a: sA, b: sB, rows, warnings };
 }
 
-const num = (x: number): string => (x >= 100 ? x.toFixed(1) : x >= 1 ? x.toFixed(3) : x >= 0.001 ? x.toFixed(4) : x.toExponential(3));
+/** Four significant digits (seconds span 1 ms to hours): two cells that differ show it. */
+const num = (x: number): string => (x >= 1000 ? x.toFixed(0) : x.toPrecision(4));
 const sideText = (s: CompareSide | null): string => (s === null ? '-' : `${num(s.median)} [${num(s.ci_low)}, ${num(s.ci_high)}] (${s.runs})`);
 
 /** The comparison as Markdown: the two runs, the warnings, one table row per cell. */

@@ -70,6 +70,12 @@ export interface ReplayReport extends ReplayPrediction {
   readonly calls: number;
   /** Calls the service answered with an error: replayed as errors (recorded time kept), left out of nothing. */
   readonly errors: number;
+  /**
+   * DONE calls without the service's times (busy/done), as most imported logs: their whole recorded
+   * latency counts as channel, and the device's time is added on top, so their prediction
+   * overestimates by the original computation (the text report says so).
+   */
+  readonly untimed: number;
   readonly seed: number;
   readonly recorded: Percentiles;
   /** One entry per (device, launch) combination, devices outermost. */
@@ -112,6 +118,7 @@ export function replayFigure(r: Pick<ReplayReport, 'fn' | 'instance' | 'device_f
 /** Re-time a trace file on every (device, launch) combination and write the report, the CSV and the figure. */
 export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   const trace = readTraceFile(o.trace);
+  if (trace.calls.length === 0) throw new ValidationError('<trace>', `${o.trace} has no calls: nothing to replay`);
   const view = checkView(trace);
   checkTrace(view.header, view.calls, o.trace);
   const { header } = trace;
@@ -140,6 +147,7 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
     instance: view.header.instance,
     calls: trace.calls.length,
     errors: trace.calls.filter((c) => c.status === 'ERROR').length,
+    untimed: trace.calls.filter((c) => c.status !== 'ERROR' && (c.busy_ns === null || c.done_ns === null)).length,
     seed,
     recorded: percentiles(recordedUs),
     combinations: runs.map((r) => r.prediction),
@@ -147,7 +155,10 @@ export async function replayTrace(o: ReplayOptions): Promise<ReplayReport> {
   };
   const perCall = runs.flatMap((r) => r.calls);
   writeFileSync(files.csv, toCsv(REPLAY_CSV_COLUMNS, perCall.map((c) => REPLAY_CSV_COLUMNS.map((k) => c[k]))));
-  writeFileSync(files.json, JSON.stringify({ ...report, per_call: perCall }, null, 2) + '\n');
+  // The JSON names its sibling files relative to its own folder (the folder can move); the report
+  // returned and printed keeps the paths as written.
+  const siblings = { json: basename(files.json), csv: basename(files.csv), svg: files.svg === null ? null : basename(files.svg) };
+  writeFileSync(files.json, JSON.stringify({ ...report, files: siblings, per_call: perCall }, null, 2) + '\n');
   if (renderSvg === null || files.svg === null) return report;
   const spec = replayFigure(report, recordedUs, runs.map((r) => r.calls.map((c) => c.predicted_us)));
   writeFileSync(files.svg, await renderSvg(spec));
@@ -192,6 +203,11 @@ export function formatReplay(r: ReplayReport): string {
     ...r.combinations.map((c) => row(single ? 'predicted' : `predicted ${predictionLabel(c)}`, c.predicted, c.speedup_ratio.toFixed(3))),
     '',
     ...(r.errors > 0 ? [`${r.errors} ERROR calls replayed as errors (their recorded time kept)`] : []),
+    ...(r.untimed > 0
+      ? [
+          `warning: ${r.untimed} of ${r.calls} calls have no service times (busy/done): their whole recorded latency is kept as channel and the device's time added on top, so their predictions overestimate by the original computation; record busy/done, or import a compute column (docs/traces.md, "Replaying")`,
+        ]
+      : []),
     ...(single ? [`predicted / recorded total time: ${r.speedup_ratio.toFixed(3)} (seed ${r.seed})`] : [`seed ${r.seed} for every combination`]),
     `per call: ${r.files.csv}`,
     `figure:   ${r.files.svg ?? FIGURES_HINT}`,

@@ -48,7 +48,8 @@ describe('vfun bench compare', () => {
   });
 
   it('--csv: a header and one line per cell', async () => {
-    const { stdout } = await run(process.execPath, [CLI, 'bench', 'compare', A, B, '--csv']);
+    const { stdout, stderr } = await run(process.execPath, [CLI, 'bench', 'compare', A, B, '--csv']);
+    expect(stderr).toMatch(/^warning: run a .* is a --quick run$/m); // no room for them in the CSV
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('fn,instance,domain,a_median_s,a_ci_low_s,a_ci_high_s,a_runs,b_median_s,b_ci_low_s,b_ci_high_s,b_runs,ratio_b_a,ci_overlap');
     expect(lines).toHaveLength(1 + cells.length);

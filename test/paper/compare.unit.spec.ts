@@ -40,6 +40,21 @@ describe('compareRuns', () => {
     expect(c.warnings.join('\n')).toMatch(/run a .* recorded no environment/);
   });
 
+  it('shows four significant digits, so cells whose intervals do not overlap do not print the same', () => {
+    const a = runOf({ 'x/host-host': [0.001412, 0.001415, 0.001418, 0.00142, 0.00141] });
+    const b = runOf({ 'x/host-host': [0.001501, 0.001503, 0.001502, 0.0015, 0.001504] });
+    const text = formatComparison(compareRuns(a, b));
+    expect(text).toContain('0.001415 [');
+    expect(text).toContain('0.001502 [');
+    expect(text).toContain('**no**');
+  });
+
+  it('warns that cells of fewer than 5 runs have an interval that says little, and the CSV gives the warnings to stderr', () => {
+    const c = compareRuns(runOf({ 'x/host-host': [1, 1.1] }), runOf({ 'x/host-host': [2, 2.1, 2, 2, 2] }));
+    expect(c.warnings.join('\n')).toMatch(/1 cell\(s\) have fewer than 5 runs/);
+    expect(compareRuns(runOf({ 'x/host-host': [1, 1, 1, 1, 1] }), runOf({ 'x/host-host': [1, 1, 1, 1, 1] })).warnings.join('\n')).not.toMatch(/fewer than/);
+  });
+
   it('compares an older run (no medians recorded) with itself: every ratio 1, every interval overlapping', () => {
     const c = compareRuns(older, older);
     expect(c.rows).toHaveLength(older.cells.length);

@@ -6,10 +6,14 @@
  * the flags and the protocol are checked with the same precision; times are
  * exact to the nanosecond in any unit.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importTraceFile } from '../../src/cli/trace.js';
+import { formatReplay, replayTrace } from '../../src/paper/replay-trace.js';
 import { fc, test } from '@fast-check/vitest';
 import { parse } from 'csv-parse/sync';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import { toCsv as csvDocument } from '../../src/paper/csv.js';
 import { toCsv } from '../../src/paper/trace-export.js';
@@ -180,5 +184,38 @@ describe('trace import from CSV', () => {
     const s = ns.toString().padStart(digits + 1, '0');
     const text = digits === 0 ? s : `${s.slice(0, s.length - digits)}.${s.slice(s.length - digits)}`;
     expect(decimalToNs(text, unit)).toBe(ns);
+  });
+});
+
+describe('trace import and replay: what a researcher would lose or misread', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vfun-import-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses to write the trace over the CSV being imported, and a CSV with no calls', () => {
+    const csv = join(dir, 'log.csv');
+    writeFileSync(csv, 'start_us,end_us\n0,5\n');
+    expect(refusal(() => importTraceFile(csv, { from: 'csv', timeUnit: 'ns', fn: 'crc32', output: csv }))).toMatch(/--output.*is the CSV being imported/);
+    expect(readFileSync(csv, 'utf8')).toBe('start_us,end_us\n0,5\n');
+    const empty = join(dir, 'empty.csv');
+    writeFileSync(empty, 'start_us,end_us\n');
+    expect(refusal(() => importTraceFile(empty, { from: 'csv', timeUnit: 'ns', fn: 'crc32' }))).toMatch(/no calls: nothing to import/);
+  });
+
+  it('replays calls without service times, saying how many and what it means for their prediction', async () => {
+    const csv = join(dir, 'untimed.csv');
+    writeFileSync(csv, 'start_us,end_us,in_bytes,out_bytes\n0,5,64,4\n10,16,64,4\n');
+    const trace = join(dir, 'untimed.jsonl');
+    writeFileSync(trace, importTraceFile(csv, { from: 'csv', timeUnit: 'ns', fn: 'crc32' }).text);
+    const r = await replayTrace({ trace, device: 'alveo-u250', out: dir });
+    expect(r.untimed).toBe(2);
+    expect(formatReplay(r)).toMatch(/warning: 2 of 2 calls have no service times \(busy\/done\)/);
+    const json = JSON.parse(readFileSync(r.files.json, 'utf8')) as { files: Record<string, string | null> };
+    expect(json.files.csv).toBe(r.files.csv.split('/').pop()); // relative to the JSON's own folder
+  });
+
+  it('refuses to replay a trace with no calls', async () => {
+    const trace = join(dir, 'none.jsonl');
+    writeFileSync(trace, JSON.stringify({ format: 'virtfun-trace', version: 1, fn: 'crc32', kind: 'imported', clock: 'unspecified', t0_ns: '0', calls: 0 }) + '\n');
+    await expect(replayTrace({ trace, device: 'alveo-u250', out: dir })).rejects.toThrow(/has no calls: nothing to replay/);
   });
 });
