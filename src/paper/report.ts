@@ -144,6 +144,31 @@ export function figureSubtitle(r: PaperResults): string[] {
   return lines;
 }
 
+/**
+ * With --until-stable: which cells reached the interval's width and which stopped at the cap of
+ * runs (their interval is wider than asked: more runs, or a quieter machine, would narrow it).
+ */
+export function stableLines(r: PaperResults, fn: PaperFn): string[] {
+  const rule = r.meta.environment?.options['untilStable'] as { maxRelWidth?: number; maxRuns?: number } | null | undefined;
+  if (rule?.maxRelWidth === undefined || rule.maxRuns === undefined) return [];
+  const cells = r.cells.filter((c) => c.fn === fn && c.ci_rel_width !== undefined && c.domain !== 'guest-host+trace');
+  const capped = cells.filter((c) => c.ci_rel_width! > rule.maxRelWidth!);
+  const width = `±${((rule.maxRelWidth * 100) / 2).toFixed(1)}%`;
+  if (capped.length === 0) return [`--until-stable: every cell reached ${width} (at most ${rule.maxRuns} runs).`, ''];
+  return [
+    `--until-stable: ${cells.length - capped.length} of ${cells.length} cells reached ${width}; ${capped.map((c) => `${c.instance} ${DOMAIN_TITLES[c.domain]} (±${(((c.ci_rel_width ?? 0) * 100) / 2).toFixed(1)}%)`).join(', ')} stopped at the cap of ${rule.maxRuns} runs without reaching it.`,
+    '',
+  ];
+}
+
+/** How many runs each cell's mean is of: "5 runs", or with --until-stable "5–50 runs per cell". */
+export function runsText(r: PaperResults): string {
+  const counts = r.cells.map((c) => c.runs);
+  const lo = counts.length === 0 ? r.meta.runs : Math.min(...counts);
+  const hi = counts.length === 0 ? r.meta.runs : Math.max(...counts);
+  return lo === hi ? `${lo} runs` : `${lo}–${hi} runs per cell`;
+}
+
 /** The environment paragraph of results.md (nothing for runs that did not record it). */
 export function environmentLines(r: PaperResults): string[] {
   const e = r.meta.environment;
@@ -164,7 +189,7 @@ export function markdown(r: PaperResults, figures: readonly string[]): string {
     ...warnings.map((w) => `> **Warning:** ${w}.\n`),
     '# VirtFun: the paper\'s experiment (§4) on this machine',
     '',
-    `${m.started} – ${m.finished} · Node ${m.node} · ${m.cpus} × ${m.cpuModel} · scale 1/${m.scale} (repetitions divided, at least 1) · mean of ${m.runs} runs (min–max) · wait strategy ${m.strategy} (spin ${m.spinMicros} µs)` +
+    `${m.started} – ${m.finished} · Node ${m.node} · ${m.cpus} × ${m.cpuModel} · scale 1/${m.scale} (repetitions divided, at least 1) · mean of ${runsText(r)} (min–max) · wait strategy ${m.strategy} (spin ${m.spinMicros} µs)` +
       (m.device !== null ? ` · FPGA column: simulated device \`${m.device}\`` : ''),
     '',
     `Instances are \`R x I\`: I invocations of the vFunction, each computing f(n) R times (factorial n = ${m.n.factorial}, fibonacci n = ${m.n.fibonacci}). Times in seconds.`,
@@ -175,7 +200,7 @@ export function markdown(r: PaperResults, figures: readonly string[]): string {
   for (const fn of r.fns) {
     parts.push(`## ${FN_TITLE[fn]}`, '', timeTable(r, fn), '', perCallTable(r, fn), '');
     if (r.cells.some((c) => c.fn === fn && c.median !== undefined))
-      parts.push('Median of the runs and its bootstrap 95% confidence interval (seconds; ± half the width, relative to the median):', '', ciTable(r, fn), '');
+      parts.push('Median of the runs and its bootstrap 95% confidence interval (seconds; ± half the width, relative to the median):', '', ciTable(r, fn), '', ...stableLines(r, fn));
   }
   parts.push('## Ratios', '', 'GH/HH = guest-host / host-host, GN/GH = guest-net / guest-host, of the means (as the paper); "best": of the fastest runs (a noisy neighbour inflates single runs, see min–max above). "paper" columns: the same ratios from the paper\'s Tables 1-2 (same nominal instance; the paper ran the full sizes).', '', ratioTable(r), '');
   const tt = traceTable(r);
@@ -208,7 +233,7 @@ export async function writeReport(out: string, r: PaperResults, renderer?: Rende
     const name = `figure${7 + k}-${fn}.svg`;
     const svg = await renderSvg(
       groupedBars({
-        title: `Execution time of instances for all domains, ${fn} vFunction (s, mean of ${r.meta.runs}, min–max)${titleFlags(r)}`,
+        title: `Execution time of instances for all domains, ${fn} vFunction (s, mean of ${runsText(r)}, min–max)${titleFlags(r)}`,
         subtitle: figureSubtitle(r),
         values,
         x: 'instance',

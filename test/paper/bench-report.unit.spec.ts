@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { benchReport } from '../../src/cli/bench-report.js';
 import { groupedBars, PAPER_COLOURS, seriesColours, spansDecades, symlogTicks } from '../../src/paper/figures.js';
 import { readRun } from '../../src/paper/compare.js';
-import { figureSubtitle } from '../../src/paper/report.js';
+import { figureSubtitle, runsText, stableLines } from '../../src/paper/report.js';
 import { resummarize } from '../../src/paper/results.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vfun-bench-report-'));
@@ -100,6 +100,18 @@ describe('bench report', () => {
       expect(bars.every((h) => h > 0), `${f}: bar heights ${bars.join(' ')}`).toBe(true);
       expect(svg).not.toContain('NaN');
     }
+  });
+
+  it('says, of an --until-stable run, how many runs the cells have and which stopped at the cap without reaching the width', () => {
+    const r = readRun('docs/paper-runs/stable');
+    const runs = r.cells.map((c) => c.runs);
+    expect(runsText(r)).toBe(Math.min(...runs) === Math.max(...runs) ? `${runs[0]} runs` : `${Math.min(...runs)}–${Math.max(...runs)} runs per cell`);
+    const lines = stableLines(r, 'factorial').join(' ');
+    const capped = r.cells.filter((c) => c.fn === 'factorial' && c.ci_rel_width! > 0.02);
+    if (capped.length === 0) expect(lines).toMatch(/every cell reached ±1\.0%/);
+    else expect(lines).toMatch(new RegExp(`${4 - capped.length} of 4 cells reached ±1\\.0%; .* stopped at the cap of 50 runs`));
+    expect(stableLines(readRun('docs/paper-runs/default'), 'factorial')).toEqual([]); // not an --until-stable run
+    expect(runsText(readRun('docs/paper-runs/default'))).toBe('5 runs');
   });
 
   it('refuses a folder without a results.json, naming the argument', async () => {
