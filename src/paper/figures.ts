@@ -103,6 +103,13 @@ function titleOf(title: string, subtitle: readonly string[] | undefined): string
   return subtitle === undefined || subtitle.length === 0 ? title : { text: title, subtitle: [...subtitle], subtitleFontStyle: 'italic', anchor: 'start' };
 }
 
+/** `spec` with `subtitle` under its title (a spec built without one: the experiments' figures). */
+export function withSubtitle(spec: FigureSpec, subtitle: readonly string[]): FigureSpec {
+  const t = (spec as { title?: unknown }).title;
+  if (typeof t !== 'string' || subtitle.length === 0) return spec;
+  return { ...spec, title: titleOf(t, subtitle) };
+}
+
 /** The y (or x) scale: 'log' (values > 0 over decades), 'symlog' (signed values over decades), or linear from zero. */
 export type AxisScale = 'linear' | 'log' | 'symlog';
 

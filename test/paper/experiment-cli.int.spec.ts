@@ -97,6 +97,10 @@ describe('vfun bench experiment', () => {
     expect(rows).toHaveLength(6 * 30);
     expect(rows.filter((r) => r[0] === 'guest-net' && r[1] === '4096').map((r) => Number(r[2]))).toEqual(Array.from({ length: 30 }, (_, i) => i));
     expect(svg(dir, 'payload-latency.svg')).toContain('Guest-Net (TCP loopback)');
+    // the paper's colour for a domain, and under the title what was measured on what, and the --quick flag
+    expect(svg(dir, 'payload-latency.svg')).toContain('#7f7f7f');
+    expect(svg(dir, 'payload-latency.svg')).toMatch(/timed calls per cell after \d+ warm-up calls · \d+ × /);
+    expect(svg(dir, 'payload-latency.svg')).toContain('--quick: few calls per cell');
     expect(svg(dir, 'payload-throughput.svg').trimStart().startsWith('<svg')).toBe(true);
   }, 120_000);
 

@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { ValidationError, VirtFunError } from '../../errors.js';
 import { shmAvailable, shmUnavailableReason } from '../../native/shm.js';
 import { foreignBetween, isUnderLoad, LOAD_WINDOW_MS, loadWarning, measureIdleWindow, sampleCpu, staticEnvironment, UNDER_LOAD_CORES, type RunEnvironment } from '../environment.js';
-import { FIGURES_HINT, figureRenderer, type FigureSpec, type RenderSvg } from '../figures.js';
+import { FIGURES_HINT, figureRenderer, withSubtitle, type FigureSpec, type RenderSvg } from '../figures.js';
 import { BOOTSTRAP_SEED } from '../stats.js';
 import type { ExperimentName, ExperimentOptions } from './options.js';
 
@@ -164,10 +164,15 @@ export async function runExperiment<O extends ExperimentOptions>(def: Experiment
   };
   const flags: RunFlags = { underLoad: environment.underLoad, quick: o.quick };
   const renderSvg = r.renderer === undefined ? await figureRenderer() : r.renderer;
+  // Under every figure's title: how much was measured, on what, and what makes it untrustworthy.
+  const subtitle = [
+    `${o.calls} timed calls per cell after ${o.warmup} warm-up calls · ${environment.cpus} × ${environment.cpuModel} · Node ${environment.node} · ${started.slice(0, 10)}`,
+    ...runWarnings(environment, o.quick),
+  ];
   const figures: string[] = [];
   if (renderSvg !== null)
     for (const f of measured.figures(flags)) {
-      writeFileSync(join(out, f.file), await renderSvg(f.spec));
+      writeFileSync(join(out, f.file), await renderSvg(withSubtitle(f.spec, subtitle)));
       figures.push(f.file);
     }
   const md = [
