@@ -17,6 +17,12 @@ import { COMMAND_NAMES, decoder, describeState, ServiceError } from './client-er
 import { Waiter, type WaitStrategy } from './wait.js';
 import { AsyncWaiter } from './wait-async.js';
 
+/**
+ * Looks at the state word a synchronous call takes before it reads the clock: most answers of a
+ * short call arrive within them (a few hundred ns), so the fast path reads no clock at all.
+ */
+export const FIRST_LOOKS = 512;
+
 /** No seq. */
 export const NONE = -1;
 
