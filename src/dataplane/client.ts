@@ -11,6 +11,7 @@
 import { VirtFunError } from '../errors.js';
 import { Command, packWord, Status, wordLow4, wordSeq } from './layout.js';
 import { I32 } from './region.js';
+import { HANDOFF_AFTER_MS } from './wait.js';
 import { COMMAND_NAMES, describeState } from './client-errors.js';
 import { ChannelCore, EMPTY, FIRST_LOOKS, NONE } from './client-core.js';
 
@@ -200,6 +201,7 @@ export class ChannelClient extends ChannelCore {
     const i32 = this.in.i32;
     let w = Atomics.load(i32, I32.state);
     if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
+    const before = w;
     if (w !== done && w !== error && this.waiter.strategy !== 'block') {
       // First looks without the clock (FIRST_LOOKS): a short call's answer is usually here by then.
       for (let n = 0; n < FIRST_LOOKS; n++) {
@@ -212,8 +214,15 @@ export class ChannelClient extends ChannelCore {
       const start = performance.now();
       const deadline = start + this.timeoutMs;
       const waiter = this.waiter;
+      // The service was awake and has not even shown BUSY: it is not running (a busy neighbour holds
+      // its core). Spin only HANDOFF_AFTER_MS, then sleep: the core this frees can run it.
+      let spinMs = w === before && !this.wokeService ? Math.min(HANDOFF_AFTER_MS, waiter.spinMs) : waiter.spinMs;
+      let now: number | undefined = start;
       for (;;) {
-        if (waiter.waitChange(i32, I32.state, w, this.out.i32, I32.clientSleeping, deadline)) {
+        const changed = waiter.waitChange(i32, I32.state, w, this.out.i32, I32.clientSleeping, deadline, now, spinMs);
+        spinMs = waiter.spinMs;
+        now = undefined;
+        if (changed) {
           w = waiter.word;
           if (w === done || w === error) break; // anything else (BUSY, stale seq, garbage) is not our answer
           if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
