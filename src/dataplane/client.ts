@@ -201,7 +201,6 @@ export class ChannelClient extends ChannelCore {
     const i32 = this.in.i32;
     let w = Atomics.load(i32, I32.state);
     if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
-    const before = w;
     if (w !== done && w !== error && this.waiter.strategy !== 'block') {
       // First looks without the clock (FIRST_LOOKS): a short call's answer is usually here by then.
       for (let n = 0; n < FIRST_LOOKS; n++) {
@@ -214,9 +213,11 @@ export class ChannelClient extends ChannelCore {
       const start = performance.now();
       const deadline = start + this.timeoutMs;
       const waiter = this.waiter;
-      // The service was awake and has not even shown BUSY: it is not running (a busy neighbour holds
-      // its core). Spin only HANDOFF_AFTER_MS, then sleep: the core this frees can run it.
-      let spinMs = w === before && !this.wokeService ? Math.min(HANDOFF_AFTER_MS, waiter.spinMs) : waiter.spinMs;
+      // The service was awake and does not show BUSY for this call: it is not running (a busy
+      // neighbour holds its core). Spin only HANDOFF_AFTER_MS, then sleep: the freed core can run it.
+      // (Woken by this call, it is waking up instead: sleeping then would make both sides miss each other.)
+      const running = w === packWord(seq, Status.BUSY) || this.wokeService;
+      let spinMs = running ? waiter.spinMs : Math.min(HANDOFF_AFTER_MS, waiter.spinMs);
       let now: number | undefined = start;
       for (;;) {
         const changed = waiter.waitChange(i32, I32.state, w, this.out.i32, I32.clientSleeping, deadline, now, spinMs);
