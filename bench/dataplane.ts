@@ -431,6 +431,7 @@ function breakdownTable(b: Breakdown): string {
   for (const [sideName, s] of [['client', b.client], ['service', b.service]] as const) {
     for (const [step, ns] of Object.entries(s.steps_ns)) t.push([sideName, step, ns]);
     t.push([sideName, 'total', s.total_ns]);
+    for (const [step, ns] of Object.entries(s.alternatives_ns)) t.push([sideName, `(not on the path) ${step}`, ns]);
   }
   return `Breakdown (${b.method})\n${t.toString()}\n`;
 }
