@@ -59,6 +59,7 @@ import {
   type LatencySummary,
 } from './dataplane/common.js';
 import { wakeLatency, type WakeLatency } from './dataplane/wake-probe.js';
+import { measureBreakdown, type Breakdown } from './dataplane/breakdown.js';
 import type { ShmClientConfig } from './dataplane/shm-client.js';
 import type { SocketClientConfig } from './dataplane/socket-client.js';
 import type { SocketServerConfig } from './dataplane/socket-server.js';
@@ -425,7 +426,17 @@ interface Meta {
   readonly elapsed_s: number;
 }
 
-function printReadable(meta: Meta): void {
+function breakdownTable(b: Breakdown): string {
+  const t = new Table({ head: ['side', 'step', 'ns'], style: { head: [], border: [] } });
+  for (const [sideName, s] of [['client', b.client], ['service', b.service]] as const) {
+    for (const [step, ns] of Object.entries(s.steps_ns)) t.push([sideName, step, ns]);
+    t.push([sideName, 'total', s.total_ns]);
+    for (const [step, ns] of Object.entries(s.alternatives_ns)) t.push([sideName, `(not on the path) ${step}`, ns]);
+  }
+  return `Breakdown (${b.method})\n${t.toString()}\n`;
+}
+
+function printReadable(meta: Meta, breakdown: Breakdown): void {
   const out: string[] = [];
   out.push(
     `Data plane: ${DRIVER} of ${DEFAULT_PAYLOAD} B, ${calls} timed calls per channel after ${warmup} warm-up calls; ` +
@@ -451,6 +462,7 @@ function printReadable(meta: Meta): void {
     tt.push([k, String(x.value), x.target, x.met === null ? 'n/a' : x.met ? 'yes' : 'NO']);
   }
   out.push(`Targets (all met: ${String(tg.all_met)})\n${tt.toString()}\n`);
+  out.push(breakdownTable(breakdown));
   process.stdout.write(out.join('\n'));
 }
 
@@ -502,16 +514,25 @@ async function main(): Promise<void> {
     }
   }
 
+  log('breakdown: micro-benchmarks of each call step');
+  const breakdown = measureBreakdown();
   const elapsed = Math.round((performance.now() - started) / 100) / 10;
   log(`done in ${elapsed} s`);
   const fullMeta = { ...meta, wake_latency_us_at_end: await wakeLatency(), elapsed_s: elapsed };
   if (values.json) {
     const strip = ({ elapsed_s: _e, ...c }: ChannelResult): Omit<ChannelResult, 'elapsed_s'> => c;
     process.stdout.write(
-      JSON.stringify({ channels: channels.map(strip), sweep: sweep.map(strip), ratios: ratios(), targets: flatTargets(), meta: fullMeta }) + '\n',
+      JSON.stringify({
+        channels: channels.map(strip),
+        sweep: sweep.map(strip),
+        ratios: ratios(),
+        targets: flatTargets(),
+        breakdown,
+        meta: fullMeta,
+      }) + '\n',
     );
   } else {
-    printReadable(fullMeta);
+    printReadable(fullMeta, breakdown);
   }
 }
 

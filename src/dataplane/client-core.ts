@@ -17,6 +17,12 @@ import { COMMAND_NAMES, decoder, describeState, ServiceError } from './client-er
 import { Waiter, type WaitStrategy } from './wait.js';
 import { AsyncWaiter } from './wait-async.js';
 
+/**
+ * Looks at the state word a synchronous call takes before it reads the clock: most answers of a
+ * short call arrive within them (a few hundred ns), so the fast path reads no clock at all.
+ */
+export const FIRST_LOOKS = 512;
+
 /** No seq. */
 export const NONE = -1;
 
@@ -203,8 +209,16 @@ export abstract class ChannelCore {
     // Release: payload and len are visible before the service can see the new word.
     Atomics.store(out.i32, I32.req, packWord(seq, cmd));
     // Dekker: the service sets its flag then re-checks the word, so either it sees our word or we see its flag.
-    if (Atomics.load(this.in.i32, I32.serviceSleeping) === 1) this.ops.notify(out.i32, I32.req);
+    if (Atomics.load(this.in.i32, I32.serviceSleeping) === 1) {
+      this.ops.notify(out.i32, I32.req);
+      this.wokeService = true;
+    } else {
+      this.wokeService = false;
+    }
   }
+
+  /** Whether the last send() had to wake the service (it was asleep): it is then waking up, not descheduled. */
+  protected wokeService = false;
 
   /**
    * Liveness, checked about every wait slice while a call waits: the service

@@ -11,8 +11,9 @@
 import { VirtFunError } from '../errors.js';
 import { Command, packWord, Status, wordLow4, wordSeq } from './layout.js';
 import { I32 } from './region.js';
+import { HANDOFF_AFTER_MS } from './wait.js';
 import { COMMAND_NAMES, describeState } from './client-errors.js';
-import { ChannelCore, EMPTY, NONE } from './client-core.js';
+import { ChannelCore, EMPTY, FIRST_LOOKS, NONE } from './client-core.js';
 
 export { ServiceError } from './client-errors.js';
 export { DEFAULT_TIMEOUT_MS, HEARTBEAT_LIVENESS_MS, type ClientOptions } from './client-core.js';
@@ -200,12 +201,29 @@ export class ChannelClient extends ChannelCore {
     const i32 = this.in.i32;
     let w = Atomics.load(i32, I32.state);
     if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
+    if (w !== done && w !== error && this.waiter.strategy !== 'block') {
+      // First looks without the clock (FIRST_LOOKS): a short call's answer is usually here by then.
+      for (let n = 0; n < FIRST_LOOKS; n++) {
+        w = Atomics.load(i32, I32.state);
+        if (w === done || w === error) return this.result(seq, w);
+      }
+      if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);
+    }
     if (w !== done && w !== error) {
       const start = performance.now();
       const deadline = start + this.timeoutMs;
       const waiter = this.waiter;
+      // The service was awake and does not show BUSY for this call: it is not running (a busy
+      // neighbour holds its core). Spin only HANDOFF_AFTER_MS, then sleep: the freed core can run it.
+      // (Woken by this call, it is waking up instead: sleeping then would make both sides miss each other.)
+      const running = w === packWord(seq, Status.BUSY) || this.wokeService;
+      let spinMs = running ? waiter.spinMs : Math.min(HANDOFF_AFTER_MS, waiter.spinMs);
+      let now: number | undefined = start;
       for (;;) {
-        if (waiter.waitChange(i32, I32.state, w, this.out.i32, I32.clientSleeping, deadline)) {
+        const changed = waiter.waitChange(i32, I32.state, w, this.out.i32, I32.clientSleeping, deadline, now, spinMs);
+        spinMs = waiter.spinMs;
+        now = undefined;
+        if (changed) {
           w = waiter.word;
           if (w === done || w === error) break; // anything else (BUSY, stale seq, garbage) is not our answer
           if (wordLow4(w) === Status.CLOSED) this.tombstone(seq);

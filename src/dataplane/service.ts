@@ -262,8 +262,10 @@ export class ChannelService {
   }
 
   private set(seq: number, len: number): Promise<void> | undefined {
-    Atomics.store(this.control, CONTROL.busy, seq + 1);
-    Atomics.store(this.in.i32, I32.state, packWord(seq, Status.BUSY));
+    this.control[CONTROL.busy] = seq + 1;
+    // A plain store (aligned, so single-copy atomic): no fence, so the service does not stall here
+    // until it owns the line the client is spinning on; DONE, stored later with a fence, follows it.
+    this.in.i32[I32.state] = packWord(seq, Status.BUSY);
     this.hasResult = false; // the driver writes into the result area from here on
     if (this.inputView.byteLength !== len) this.inputView = this.outPayload.subarray(0, len);
     let r: number | Promise<number>;
@@ -348,10 +350,11 @@ export class ChannelService {
       Atomics.store(this.in.i32, I32.errorCounts + code, c | 0);
       Atomics.store(this.control, CONTROL.errorCounts + code, c | 0);
     }
+    // Plain stores (no fence each): the state word's sequentially consistent store below publishes them.
     this.calls = (this.calls + 1) >>> 0;
-    Atomics.store(this.control, CONTROL.calls, this.calls | 0);
-    Atomics.store(this.in.i32, I32.calls, this.calls | 0);
-    Atomics.store(this.control, CONTROL.busy, 0);
+    this.control[CONTROL.calls] = this.calls | 0;
+    this.in.i32[I32.calls] = this.calls | 0;
+    this.control[CONTROL.busy] = 0;
     Atomics.store(this.in.i32, I32.state, packWord(seq, status));
     if (Atomics.load(this.out.i32, I32.clientSleeping) === 1) this.ops.notify(this.in.i32, I32.state);
     // Timed after the answer is out (the client does not wait for this): plain stores, only the service writes them.

@@ -79,7 +79,14 @@ export const DEFAULT_SPIN_MICROS = 50;
 /** Spin iterations between two clock reads. */
 export const SPIN_CHECK = 64;
 /** Pure spinning before a spinner starts yielding its core between looks (ms). */
-export const YIELD_AFTER_MS = 0.015;
+export const YIELD_AFTER_MS = 0.005;
+/**
+ * The hybrid budget of a waiter whose peer shows no sign of running (ms): a client that found the
+ * service awake when it sent, and sees no BUSY this long after, sleeps instead of spinning its
+ * whole budget, so the core it frees can run the service (the peer is then descheduled, waiting
+ * for a core a busy neighbour holds).
+ */
+export const HANDOFF_AFTER_MS = 0.005;
 
 export interface WaiterOptions {
   readonly strategy?: WaitStrategy;
@@ -135,9 +142,19 @@ export class Waiter {
    * may be asleep in the kernel. Returns true when the word changed (new
    * value in `this.word`); false at the deadline or when woken explicitly
    * without a change (the caller re-checks whatever made it wake us).
-   * `now`, if given, is a fresh `performance.now()` (saves a clock read).
+   * `now`, if given, is a fresh `performance.now()` (saves a clock read);
+   * `spinMs`, the hybrid spin budget of this wait (default the waiter's).
    */
-  waitChange(i32: Int32Array, index: number, old: number, flag: Int32Array, flagIndex: number, deadline: number, now?: number): boolean {
+  waitChange(
+    i32: Int32Array,
+    index: number,
+    old: number,
+    flag: Int32Array,
+    flagIndex: number,
+    deadline: number,
+    now?: number,
+    spinMs: number = this.spinMs,
+  ): boolean {
     const w = Atomics.load(i32, index);
     if (w !== old) {
       this.word = w;
@@ -149,7 +166,7 @@ export class Waiter {
       case 'block':
         return this.block(i32, index, old, flag, flagIndex, deadline);
       case 'hybrid': {
-        const spinEnd = (now ?? performance.now()) + this.spinMs;
+        const spinEnd = (now ?? performance.now()) + spinMs;
         if (this.spin(i32, index, old, spinEnd < deadline ? spinEnd : deadline)) return true;
         return this.block(i32, index, old, flag, flagIndex, deadline);
       }

@@ -20,6 +20,24 @@ describe('Waiter', () => {
     expect(yields).toBeGreaterThan(0); // 3 ms without an answer: it yielded
   });
 
+  it('hybrid: a per-wait spin budget of 0 blocks at once (flag set before the first sleep); the default spins first', () => {
+    const { word, flag } = words();
+    const sleeps: number[] = [];
+    const ops: WaitOps = {
+      wait(i32, index, expected) {
+        sleeps.push(flag[0]!);
+        Atomics.store(i32, index, expected + 1); // "the peer" answers while we sleep
+        return 'ok';
+      },
+      notify() {},
+    };
+    const w = new Waiter(ops, { strategy: 'hybrid', spinMicros: 1_000_000 });
+    expect(w.waitChange(word, 0, 0, flag, 0, performance.now() + 10_000, undefined, 0)).toBe(true);
+    expect(sleeps).toEqual([1]);
+    expect(w.word).toBe(1);
+    expect(flag[0]).toBe(0);
+  });
+
   it.each(strategies)('%s: returns at once when the word already differs', (strategy) => {
     const { word, flag } = words();
     word[0] = 7;
