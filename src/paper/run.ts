@@ -28,7 +28,7 @@ import type { WaitStrategy } from '../dataplane/wait.js';
 import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import type { GuestChildConfig, RunLine } from './guest-child.js';
-import { scaleInstance, warmupCalls, type Instance, type ScaledInstance } from './instances.js';
+import { fullWarmupCalls, scaleInstance, warmupCalls, type Instance, type ScaledInstance } from './instances.js';
 import { expected, paperDriverName, PAPER_N, SIM_JITTER_SEED, type PaperFn } from './driver.js';
 import { BOOTSTRAP_SEED, needsMoreRuns, type StableRule } from './stats.js';
 import { foreignBetween, isUnderLoad, LOAD_WINDOW_MS, measureIdleWindow, sampleCpu, staticEnvironment, UNDER_LOAD_CORES, type RunEnvironment } from './environment.js';
@@ -187,7 +187,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
           if (traced && serviceTrace !== null) {
             let offset = 0;
             for (const [k, inst] of instances.entries()) {
-              offset += warmupCalls(inst.iterations) + (opts.runs - 1) * inst.iterations;
+              offset += warmupCalls(inst.iterations) + fullWarmupCalls(inst.iterations) + (opts.runs - 1) * inst.iterations;
               const file = join(out, `trace-${fn}-${inst.label.replace(/ /g, '')}.jsonl`);
               mergeTrace(`${guestTrace}-${k}.bin`, (opts.runs - 1) * inst.iterations, serviceTrace, offset, file, inst.iterations, {
                 fn,
