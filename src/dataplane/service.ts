@@ -136,6 +136,10 @@ export class ChannelService {
   private seenAt = Number.NaN;
   /** performance.now() just after the last answer was published: the loop's next reading of the clock. */
   private answeredAt = 0;
+  /** The driver's per-call trace hook, if it has one (FunctionDriver.traced). */
+  private readonly traced: ((seenMs: number, answeredMs: number) => void) | undefined;
+  /** The answer in hand is to a SET the driver computed: the trace hook gets it. */
+  private traceThis = false;
   /** The control area's latency sum (f64), a view over the same words. */
   private readonly latencySum: Float64Array;
 
@@ -159,6 +163,7 @@ export class ChannelService {
     this.outPayload = payloadView(areas.dataout, capacity);
     this.inPayload = payloadView(areas.datain, capacity);
     this.inputView = this.outPayload.subarray(0, 0);
+    this.traced = driver.traced?.bind(driver);
     this.sliceMs = options.sliceMs ?? 250;
     this.waiter = new Waiter(areas.ops, {
       ...(options.strategy !== undefined && { strategy: options.strategy }),
@@ -268,6 +273,7 @@ export class ChannelService {
     this.in.i32[I32.state] = packWord(seq, Status.BUSY);
     this.hasResult = false; // the driver writes into the result area from here on
     if (this.inputView.byteLength !== len) this.inputView = this.outPayload.subarray(0, len);
+    this.traceThis = this.traced !== undefined;
     let r: number | Promise<number>;
     try {
       r = this.driver.call(this.inputView, this.inPayload);
@@ -367,6 +373,10 @@ export class ChannelService {
       const i = CONTROL.latencyCounts + bucketOf(ns);
       this.control[i] = (this.control[i]! + 1) | 0;
       this.latencySum[0] = this.latencySum[0]! + ns;
+      if (this.traceThis) {
+        this.traceThis = false;
+        this.traced!(seenAt, t);
+      }
     }
   }
 }

@@ -43,6 +43,13 @@ export interface FunctionDriver {
   activation?(): DriverActivation | undefined;
   /** Be told of what vFunD must journal (a failover to the software twin, a cross-check mismatch); never per call. */
   onNotice?(listener: (notice: DriverNotice) => void): void;
+  /**
+   * Per-call tracing without clock reads of the driver's own: after each answer to a SET, once it
+   * is published (off the client's path), the service passes the two `performance.now()` readings
+   * it takes anyway: when it saw the request, and just after it published the answer. A driver
+   * that records traces implements it (the paper's drivers, `bench paper --trace`).
+   */
+  traced?(seenMs: number, answeredMs: number): void;
 }
 
 const INPUT_ERROR: unique symbol = Symbol.for('virtfun.driver-input-error');

@@ -13,7 +13,8 @@
  *                                              items (transfer + launch + compute + jitter)
  *
  * A `|trace=<file>` suffix makes the driver record per-call busy/done
- * timestamps (traces.ts) into `<file>`.
+ * timestamps (traces.ts) into `<file>`, from the clock readings the service
+ * takes anyway (FunctionDriver.traced): no clock read of its own per call.
  */
 import { checkInputSize, DriverInputError, type DriverMeta, type FunctionDriver } from '../drivers/driver.js';
 import { factorialU64, fibonacciU64, MAX_N, writeU64 } from '../drivers/software.js';
@@ -21,7 +22,7 @@ import { ValidationError } from '../errors.js';
 import { callCost, drawJitterNs } from '../../simulator/model.js';
 import { functionProfile, loadProfileSync, type FunctionProfile } from '../../simulator/profile.js';
 import { createRng, type Rng } from '../../simulator/rng.js';
-import { ServiceTraceWriter, nowNs } from './traces.js';
+import { ServiceTraceWriter, nsOf } from './traces.js';
 
 export type PaperFn = 'factorial' | 'fibonacci';
 export const PAPER_FNS: readonly PaperFn[] = ['factorial', 'fibonacci'];
@@ -71,17 +72,21 @@ function readArgs(m: DriverMeta, input: Uint8Array): { n: number; reps: number }
 abstract class TracedDriver implements FunctionDriver {
   abstract readonly meta: DriverMeta;
   private readonly trace: ServiceTraceWriter | null;
+  /**
+   * With a trace: busy/done of the call just answered, from the service's own clock readings
+   * (FunctionDriver.traced), so the driver reads no clock on the call path: busy is when the
+   * service saw the request, done just after it published the answer (mergeTrace bounds it by
+   * the guest's get). Without a trace: absent, so the service calls nothing.
+   */
+  readonly traced: ((seenMs: number, answeredMs: number) => void) | undefined;
   constructor(tracePath: string | null) {
-    this.trace = tracePath === null ? null : new ServiceTraceWriter(tracePath);
+    const trace = tracePath === null ? null : new ServiceTraceWriter(tracePath);
+    this.trace = trace;
+    this.traced = trace === null ? undefined : (seenMs, answeredMs) => trace.record(nsOf(seenMs), nsOf(answeredMs));
   }
   protected abstract compute(input: Uint8Array, output: Uint8Array): number;
   call(input: Uint8Array, output: Uint8Array): number {
-    const t = this.trace;
-    if (t === null) return this.compute(input, output);
-    const busy = nowNs();
-    const r = this.compute(input, output);
-    t.record(busy, nowNs());
-    return r;
+    return this.compute(input, output);
   }
   init(): void {}
   reset(): void {}

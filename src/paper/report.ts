@@ -89,6 +89,18 @@ export function paperTable(fn: PaperFn): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/** The traced calls' split (results.ts TraceSplit), one row per function and instance; '' without traces. */
+export function splitTable(r: PaperResults): string {
+  const rows = r.traceSplit ?? [];
+  if (rows.length === 0) return '';
+  const f = (x: number | null, d = 3): string => (x === null ? '-' : x.toFixed(d));
+  return [
+    '| function | instance | calls | recorded µs | service µs | channel µs | host-host µs per call | service / host-host |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((x) => `| ${x.fn} | ${x.instance} | ${x.calls} | ${f(x.recorded_us)} | ${f(x.service_us)} | ${f(x.channel_us)} | ${f(x.hh_per_call_us)} | ${f(x.service_over_hh, 4)} |`),
+  ].join('\n');
+}
+
 export function traceTable(r: PaperResults): string {
   if (r.traceOverhead.length === 0) return '';
   const head = '| function | instance | guest-host s | traced s | overhead | per call µs |';
@@ -205,6 +217,14 @@ export function markdown(r: PaperResults, figures: readonly string[]): string {
   parts.push('## Ratios', '', 'GH/HH = guest-host / host-host, GN/GH = guest-net / guest-host, of the means (as the paper); "best": of the fastest runs (a noisy neighbour inflates single runs, see min–max above). "paper" columns: the same ratios from the paper\'s Tables 1-2 (same nominal instance; the paper ran the full sizes).', '', ratioTable(r), '');
   const tt = traceTable(r);
   if (tt) parts.push('## Tracing overhead', '', 'Guest-host with per-call tracing on both sides against guest-host without.', '', tt, '');
+  const st = splitTable(r);
+  if (st)
+    parts.push(
+      "Where a traced call's time goes (means over the traced run's calls, µs): the service's part (busy → done: the computation and the answer's stores), the rest (the channel: the request, any wake-up, reading the answer), and the service's part over host-host's time per call (the same function computed in the application's own thread). Above 1 at long calls, guest-host's excess is in the computation itself, not in the channel.",
+      '',
+      st,
+      '',
+    );
   parts.push('## The paper\'s tables (seconds)', '');
   for (const fn of r.fns) parts.push(paperTable(fn), '');
   if (figures.length > 0) parts.push('## Figures', '', ...figures.map((f) => `![${f}](${f})`), '');

@@ -76,6 +76,49 @@ export interface TraceOverhead {
   readonly per_call_us: number;
 }
 
+/**
+ * Where a traced guest-host call's time goes, from its trace (means over the calls of the traced
+ * run): the service's part (busy → done: the computation and the answer's stores) and the rest
+ * (the channel: request, wake-ups, reading the answer), beside host-host's time per call. At long
+ * calls `service_over_hh` says whether guest-host's excess over host-host is in the computation
+ * itself (the same function running slower in the service) or in the channel.
+ */
+export interface TraceSplit {
+  readonly fn: PaperFn;
+  readonly instance: string;
+  readonly calls: number;
+  /** Mean get - set, µs. */
+  readonly recorded_us: number;
+  /** Mean done - busy, µs. */
+  readonly service_us: number;
+  /** recorded_us - service_us, µs. */
+  readonly channel_us: number;
+  /** Host-host's mean time per call in the same run, µs (null without that cell). */
+  readonly hh_per_call_us: number | null;
+  /** service_us / hh_per_call_us. */
+  readonly service_over_hh: number | null;
+}
+
+/** The split of one trace's calls (µs, as trace-check reads them) beside host-host's cell. */
+export function traceSplit(fn: PaperFn, instance: string, calls: readonly { set_us: number; busy_us: number | null; done_us: number | null; get_us: number }[], cells: readonly Cell[]): TraceSplit | null {
+  const timed = calls.filter((c) => c.busy_us !== null && c.done_us !== null);
+  if (timed.length === 0) return null;
+  const mean = (f: (c: (typeof timed)[number]) => number): number => timed.reduce((a, c) => a + f(c), 0) / timed.length;
+  const recorded = mean((c) => c.get_us - c.set_us);
+  const service = mean((c) => c.done_us! - c.busy_us!);
+  const hh = cells.find((c) => c.fn === fn && c.instance === instance && c.domain === 'host-host')?.per_call_us ?? null;
+  return {
+    fn,
+    instance,
+    calls: timed.length,
+    recorded_us: recorded,
+    service_us: service,
+    channel_us: recorded - service,
+    hh_per_call_us: hh,
+    service_over_hh: hh === null || hh === 0 ? null : service / hh,
+  };
+}
+
 /** Where `bench paper --vm` ran the guest-host and guest-net columns (vm-run.ts). */
 export interface VmLabel {
   /** QEMU's accelerator. */
@@ -129,6 +172,8 @@ export interface PaperResults {
   readonly traceOverhead: readonly TraceOverhead[];
   /** The trace files, relative to the results folder (absolute in runs made before). */
   readonly traces: readonly string[];
+  /** With --trace: where each traced call's time goes (absent in runs made before it). */
+  readonly traceSplit?: readonly TraceSplit[];
 }
 
 /** Mean, min, max, median and bootstrap 95% CI of the median (seeded) of the runs of each (function, instance, domain). */

@@ -28,15 +28,15 @@ import type { WaitStrategy } from '../dataplane/wait.js';
 import { shmAvailable, shmUnavailableReason } from '../native/shm.js';
 import { ValidationError, VirtFunError } from '../errors.js';
 import type { GuestChildConfig, RunLine } from './guest-child.js';
-import { scaleInstance, warmupCalls, type Instance, type ScaledInstance } from './instances.js';
+import { fullWarmupCalls, scaleInstance, warmupCalls, type Instance, type ScaledInstance } from './instances.js';
 import { expected, paperDriverName, PAPER_N, SIM_JITTER_SEED, type PaperFn } from './driver.js';
 import { BOOTSTRAP_SEED, needsMoreRuns, type StableRule } from './stats.js';
 import { foreignBetween, isUnderLoad, LOAD_WINDOW_MS, measureIdleWindow, sampleCpu, staticEnvironment, UNDER_LOAD_CORES, type RunEnvironment } from './environment.js';
 import { siblingUrl, startChild } from './spawn.js';
-import { mergeTrace } from './traces.js';
+import { mergeTrace, readTrace } from './traces.js';
 import { cellsCsv, runsCsv } from './csv.js';
 import { writeReport, type ReportFiles } from './report.js';
-import { computeRatios, computeTraceOverhead, DOMAIN_TITLES, summarizeCells, TRACE_DOMAIN, type AnyDomain, type PaperResults, type RawRun, type VmLabel } from './results.js';
+import { computeRatios, computeTraceOverhead, DOMAIN_TITLES, summarizeCells, traceSplit, TRACE_DOMAIN, type AnyDomain, type PaperResults, type RawRun, type VmLabel } from './results.js';
 import { runVmDomains, type PaperVmOptions } from './vm-run.js';
 
 export interface PaperOptions {
@@ -116,6 +116,8 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
   let done = 0;
   const raw: RawRun[] = [];
   const traces: string[] = [];
+  /** The merged trace of each traced (function, instance), for the split of its calls' time. */
+  const tracedFiles: { fn: PaperFn; instance: string; file: string }[] = [];
   const work = mkdtempSync(join(tmpdir(), 'vfun-paper-'));
   const driverModule = siblingUrl('driver');
   let vmLabel: VmLabel | undefined;
@@ -185,7 +187,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
           if (traced && serviceTrace !== null) {
             let offset = 0;
             for (const [k, inst] of instances.entries()) {
-              offset += warmupCalls(inst.iterations) + (opts.runs - 1) * inst.iterations;
+              offset += warmupCalls(inst.iterations) + fullWarmupCalls(inst.iterations) + (opts.runs - 1) * inst.iterations;
               const file = join(out, `trace-${fn}-${inst.label.replace(/ /g, '')}.jsonl`);
               mergeTrace(`${guestTrace}-${k}.bin`, (opts.runs - 1) * inst.iterations, serviceTrace, offset, file, inst.iterations, {
                 fn,
@@ -196,6 +198,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
                 driver: paperDriverName(fn, null),
               });
               traces.push(relative(out, file));
+              tracedFiles.push({ fn, instance: inst.label, file });
               offset += inst.iterations;
             }
           }
@@ -266,6 +269,12 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
     ratios,
     traceOverhead: computeTraceOverhead(cells, instances),
     traces,
+    ...(tracedFiles.length > 0 && {
+      traceSplit: tracedFiles.flatMap((t) => {
+        const split = traceSplit(t.fn, t.instance, readTrace(t.file).calls, cells);
+        return split === null ? [] : [split];
+      }),
+    }),
   };
   const files = await writeReport(out, results);
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');

@@ -9,7 +9,10 @@
  * to 2 ns for twice that. A trace stores them relative to its start.
  *
  *   guest side   (binary): per call [set, get, inBytes, outBytes, status] f64
- *   service side (binary): per call [busy, done] f64
+ *                 one clock read per call: a call's get is the next one's set
+ *   service side (binary): per call [busy, done] f64, the service loop's own clock readings:
+ *                 when it saw the request, just after it published the answer
+ *                 (FunctionDriver.traced; done is bounded by the guest's get when merged)
  *
  * mergeTrace() joins both, call by call, into the JSON-lines trace file
  * (format version 1, trace-format.ts and docs/traces.md) that `replay-trace`
@@ -49,6 +52,11 @@ const ORIGIN_NS: number = (() => {
 /** CLOCK_MONOTONIC now, in nanoseconds (as a double: see the module comment); no allocation. */
 export function nowNs(): number {
   return Math.round(ORIGIN_NS + performance.now() * 1e6);
+}
+
+/** A `performance.now()` reading of this process (ms) as CLOCK_MONOTONIC nanoseconds, as nowNs() gives them. */
+export function nsOf(performanceNowMs: number): number {
+  return Math.round(ORIGIN_NS + performanceNowMs * 1e6);
 }
 
 class BatchWriter {
@@ -178,12 +186,15 @@ export function mergeTrace(guestPath: string, guestSkip: number, servicePath: st
     const o = (guestSkip + i) * GUEST_FIELDS;
     const so = (serviceSkip + i) * SERVICE_FIELDS;
     const has = serviceSkip + i < sCalls;
+    const get = g[o + 1]!;
     const c: TraceV1Call = {
       i,
       set_ns: rel(g[o]!),
       busy_ns: has ? rel(s[so]!) : null,
-      done_ns: has ? rel(s[so + 1]!) : null,
-      get_ns: rel(g[o + 1]!),
+      // The service reads its clock just after publishing the answer, the guest just after seeing
+      // it: both are upper bounds of the moment the answer was out, and the earlier one is kept.
+      done_ns: has ? rel(Math.min(s[so + 1]!, get)) : null,
+      get_ns: rel(get),
       in_bytes: g[o + 2]!,
       out_bytes: g[o + 3]!,
       status: g[o + 4] === STATUS_DONE ? 'DONE' : 'ERROR',

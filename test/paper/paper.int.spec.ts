@@ -94,7 +94,14 @@ describe('bench paper --quick --trace, then replay-trace', () => {
       expect(c.busy_us).not.toBeNull();
       expect(c.set_us).toBeLessThanOrEqual(c.get_us);
       expect(c.done_us!).toBeGreaterThanOrEqual(c.busy_us!);
+      expect(c.done_us!).toBeLessThanOrEqual(c.get_us); // the service's reading, bounded by the guest's
     }
+    const split = (JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults).traceSplit!;
+    expect(split.map((x) => x.instance)).toContain('250K x 2k');
+    for (const x of split) expect(x.service_us + x.channel_us).toBeCloseTo(x.recorded_us, 6);
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain("Where a traced call's time goes");
+    // One clock read per call in the guest: a call's get is the next one's set.
+    for (let i = 1; i < calls.length; i++) expect(calls[i]!.set_us, `call ${i}`).toBe(calls[i - 1]!.get_us);
     const r = await replayTrace({ trace: file, device: 'alveo-u250', out: tmp });
     expect(r.calls).toBe(2000);
     expect(r.predicted.p50).toBeGreaterThanOrEqual(30); // at least the profile's 30 µs launch
