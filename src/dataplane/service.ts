@@ -367,16 +367,15 @@ export class ChannelService {
     const t = performance.now();
     this.answeredAt = t;
     const seenAt = this.seenAt;
+    const traceThis = this.traceThis;
+    this.traceThis = false;
     if (!Number.isNaN(seenAt)) {
       this.seenAt = Number.NaN;
       const ns = (t - seenAt) * 1e6;
       const i = CONTROL.latencyCounts + bucketOf(ns);
       this.control[i] = (this.control[i]! + 1) | 0;
       this.latencySum[0] = this.latencySum[0]! + ns;
-      if (this.traceThis) {
-        this.traceThis = false;
-        this.traced!(seenAt, t);
-      }
+      if (traceThis) this.traced!(seenAt, t);
     }
   }
 }
