@@ -33,7 +33,8 @@ import { expected, paperDriverName, PAPER_N, SIM_JITTER_SEED, type PaperFn } fro
 import { BOOTSTRAP_SEED, needsMoreRuns, type StableRule } from './stats.js';
 import { foreignBetween, isUnderLoad, LOAD_WINDOW_MS, measureIdleWindow, sampleCpu, staticEnvironment, UNDER_LOAD_CORES, type RunEnvironment } from './environment.js';
 import { siblingUrl, startChild } from './spawn.js';
-import { mergeTrace, readTrace } from './traces.js';
+import { mergeTrace } from './traces.js';
+import type { TraceV1Call } from './trace-format.js';
 import { cellsCsv, runsCsv } from './csv.js';
 import { writeReport, type ReportFiles } from './report.js';
 import { computeRatios, computeTraceOverhead, DOMAIN_TITLES, summarizeCells, traceSplit, TRACE_DOMAIN, type AnyDomain, type PaperResults, type RawRun, type VmLabel } from './results.js';
@@ -116,8 +117,8 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
   let done = 0;
   const raw: RawRun[] = [];
   const traces: string[] = [];
-  /** The merged trace of each traced (function, instance), for the split of its calls' time. */
-  const tracedFiles: { fn: PaperFn; instance: string; file: string }[] = [];
+  /** The merged calls of each traced (function, instance), for the split of their time. */
+  const tracedCalls: { fn: PaperFn; instance: string; calls: TraceV1Call[] }[] = [];
   const work = mkdtempSync(join(tmpdir(), 'vfun-paper-'));
   const driverModule = siblingUrl('driver');
   let vmLabel: VmLabel | undefined;
@@ -189,7 +190,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
             for (const [k, inst] of instances.entries()) {
               offset += warmupCalls(inst.iterations) + fullWarmupCalls(inst.iterations) + (opts.runs - 1) * inst.iterations;
               const file = join(out, `trace-${fn}-${inst.label.replace(/ /g, '')}.jsonl`);
-              mergeTrace(`${guestTrace}-${k}.bin`, (opts.runs - 1) * inst.iterations, serviceTrace, offset, file, inst.iterations, {
+              const merged = mergeTrace(`${guestTrace}-${k}.bin`, (opts.runs - 1) * inst.iterations, serviceTrace, offset, file, inst.iterations, {
                 fn,
                 n,
                 reps: inst.runReps,
@@ -198,7 +199,7 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
                 driver: paperDriverName(fn, null),
               });
               traces.push(relative(out, file));
-              tracedFiles.push({ fn, instance: inst.label, file });
+              tracedCalls.push({ fn, instance: inst.label, calls: merged.calls });
               offset += inst.iterations;
             }
           }
@@ -269,9 +270,10 @@ export async function runPaperBench(opts: PaperOptions): Promise<{ results: Pape
     ratios,
     traceOverhead: computeTraceOverhead(cells, instances),
     traces,
-    ...(tracedFiles.length > 0 && {
-      traceSplit: tracedFiles.flatMap((t) => {
-        const split = traceSplit(t.fn, t.instance, readTrace(t.file).calls, cells);
+    ...(tracedCalls.length > 0 && {
+      traceSplit: tracedCalls.flatMap((t) => {
+        const us = t.calls.map((c) => ({ set_us: c.set_ns / 1000, busy_us: c.busy_ns === null ? null : c.busy_ns / 1000, done_us: c.done_ns === null ? null : c.done_ns / 1000, get_us: c.get_ns / 1000 }));
+        const split = traceSplit(t.fn, t.instance, us, cells);
         return split === null ? [] : [split];
       }),
     }),

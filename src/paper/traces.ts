@@ -157,7 +157,7 @@ export type RecordedTraceInfo = Pick<TraceHeader, 'fn' | 'n' | 'reps' | 'instanc
  * calls from record `guestSkip` of the guest file and record `serviceSkip`
  * of the service file (the service also saw warm-up calls and other runs).
  */
-export function mergeTrace(guestPath: string, guestSkip: number, servicePath: string | null, serviceSkip: number, out: string, calls: number, info: RecordedTraceInfo): TraceV1Header {
+export function mergeTrace(guestPath: string, guestSkip: number, servicePath: string | null, serviceSkip: number, out: string, calls: number, info: RecordedTraceInfo): { header: TraceV1Header; calls: TraceV1Call[] } {
   const g = readF64(guestPath);
   const s = servicePath === null ? new Float64Array(0) : readF64(servicePath);
   const gCalls = Math.floor(g.length / GUEST_FIELDS);
@@ -180,6 +180,7 @@ export function mergeTrace(guestPath: string, guestSkip: number, servicePath: st
     source: 'vfun bench paper --trace',
   };
   const lines: string[] = [formatTraceLine(h)];
+  const merged: TraceV1Call[] = [];
   const sCalls = Math.floor(s.length / SERVICE_FIELDS);
   const rel = (x: number): number => Math.max(0, Math.round(x - t0));
   for (let i = 0; i < calls; i++) {
@@ -200,9 +201,10 @@ export function mergeTrace(guestPath: string, guestSkip: number, servicePath: st
       status: g[o + 4] === STATUS_DONE ? 'DONE' : 'ERROR',
     };
     lines.push(formatTraceLine(c));
+    merged.push(c);
   }
   writeFileSync(out, lines.join('\n') + '\n');
-  return h;
+  return { header: h, calls: merged };
 }
 
 const us = (ns: number): number => ns / 1000;
